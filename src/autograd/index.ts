@@ -1,0 +1,3 @@
+// The autograd entry: loading it installs Tensor.backward.
+export { backward, gradients } from "./gradients.js";
+export { GRAD, ROUTINE_GRAD, sumTo } from "./rules.js";

@@ -1,0 +1,126 @@
+// rules.ts: the gradient of every primitive op, keyed by the op table (a missing op fails to compile),
+// and of every routine, keyed by routine name. A rule maps the output's gradient to one gradient per
+// input (undefined where an input gets none). Rules are written with Tensor ops, so they run on
+// every backend and fuse like any other graph.
+
+import type { Op, RoutineName } from "../core/ops.js";
+import { isFloat } from "../core/dtype.js";
+import { attentionReference, matmul } from "../tensor/linalg.js";
+import { scatterAdd } from "../tensor/composites.js";
+import { enableGrad } from "../tensor/context.js";
+import type { GradContext } from "../tensor/tensor.js";
+import { Tensor } from "../tensor/tensor.js";
+import { gradients } from "./gradients.js";
+
+export type GradRule = (ctx: GradContext, g: Tensor, out: Tensor) => (Tensor | undefined)[];
+
+const none: GradRule = (ctx) => ctx.inputs.map(() => undefined);
+
+/** Sum a gradient over the axes that broadcasting added, back to `shape`. */
+export function sumTo(t: Tensor, shape: readonly number[]): Tensor {
+  const lead = t.ndim - shape.length;
+  const axes = t.shape.map((d, i) => i).filter((i) => i < lead || (shape[i - lead] === 1 && t.shape[i] !== 1));
+  return (axes.length ? t.sum(axes, true) : t).reshape(shape);
+}
+
+/** Share a gradient between tied maxima (or minima), as the mask of where they were. */
+function tieShare(g: Tensor, mask: Tensor, other: Tensor): Tensor {
+  return mask.where(g, other.where(g.mul(0.5), 0));
+}
+
+export const GRAD: Readonly<Record<Op, GradRule>> = {
+  neg: (_, g) => [g.neg()],
+  recip: (_, g, out) => [g.mul(out).mul(out).neg()],
+  sqrt: (_, g, out) => [g.div(out.mul(2))],
+  exp: (_, g, out) => [g.mul(out)],
+  log: ({ inputs: [x] }, g) => [g.div(x!)],
+  sin: ({ inputs: [x] }, g) => [g.mul(x!.cos())],
+  cos: ({ inputs: [x] }, g) => [g.mul(x!.sin()).neg()],
+  tanh: (_, g, out) => [g.mul(out.mul(out).rsub(1))],
+  abs: ({ inputs: [x] }, g) => [x!.lt(0).where(g.neg(), x!.gt(0).where(g, 0))],
+  floor: none,
+  not: none,
+  add: (_, g) => [g, g],
+  sub: (_, g) => [g, g.neg()],
+  mul: ({ inputs: [a, b] }, g) => [g.mul(b!), g.mul(a!)],
+  div: ({ inputs: [a, b] }, g) => [g.div(b!), g.mul(a!).div(b!.mul(b!)).neg()],
+  max: ({ inputs: [a, b] }, g) => [tieShare(g, a!.gt(b!), a!.eq(b!)), tieShare(g, b!.gt(a!), a!.eq(b!))],
+  min: ({ inputs: [a, b] }, g) => [tieShare(g, a!.lt(b!), a!.eq(b!)), tieShare(g, b!.lt(a!), a!.eq(b!))],
+  pow: ({ inputs: [a, b] }, g, out) => [
+    g.mul(b!).mul(a!.pow(b!.sub(1))),
+    g.mul(out).mul(a!.gt(0).where(a!.log(), 0)),
+  ],
+  // NOTE: a % b is piecewise a - k*b with k constant almost everywhere.
+  mod: ({ inputs: [a, b] }, g) => [g, g.mul(a!.div(b!).floor()).neg()],
+  cmplt: none, cmpeq: none, cmpne: none, and: none, or: none, xor: none, shl: none, shr: none,
+  where: ({ inputs: [c] }, g) => [undefined, c!.where(g, 0), c!.where(0, g)],
+  cast: ({ inputs: [x] }, g) => [isFloat(x!.dtype) ? g.cast(x!.dtype) : undefined],
+  reduce: ({ arg, inputs: [x] }, g, out) => {
+    if (arg.kind !== "reduce") throw new Error("grad: reduce without its argument");
+    if (arg.op === "sum") return [g.broadcastTo(x!.shape)];
+    const mask = x!.eq(out.broadcastTo(x!.shape)).cast(x!.dtype);
+    return [g.broadcastTo(x!.shape).mul(mask).div(mask.sum(arg.axes, true))];
+  },
+  reshape: ({ inputs: [x] }, g) => [g.reshape(x!.shape)],
+  permute: ({ arg }, g) => {
+    if (arg.kind !== "permute") throw new Error("grad: permute without its argument");
+    const inv = new Array<number>(arg.perm.length);
+    arg.perm.forEach((p, i) => (inv[p] = i));
+    return [g.permute(inv)];
+  },
+  expand: ({ inputs: [x] }, g) => [sumTo(g, x!.shape)],
+  pad: ({ arg, inputs: [x] }, g) => {
+    if (arg.kind !== "pad") throw new Error("grad: pad without its argument");
+    return [g.shrink(arg.pads.map(([lo], i) => [lo, lo + x!.shape[i]!] as const))];
+  },
+  shrink: ({ arg, inputs: [x] }, g) => {
+    if (arg.kind !== "shrink") throw new Error("grad: shrink without its argument");
+    return [g.pad(arg.ranges.map(([s, e], i) => [s, x!.shape[i]! - e] as const))];
+  },
+  gather: ({ arg, inputs: [data, indices] }, g) => {
+    if (arg.kind !== "gather") throw new Error("grad: gather without its argument");
+    const ax = arg.axis;
+    // Move the gathered axis first, scatter rows back, move it home.
+    const perm = [ax, ...g.shape.map((_, i) => i).filter((i) => i !== ax)];
+    const inv = new Array<number>(perm.length);
+    perm.forEach((p, i) => (inv[p] = i));
+    return [scatterAdd(data!.shape[ax]!, indices!, g.permute(perm)).permute(inv), undefined];
+  },
+  buffer: none,
+  const: none,
+  iota: none,
+  routine: (ctx, g, out) => {
+    if (ctx.arg.kind !== "routine") throw new Error("grad: routine without its argument");
+    return ROUTINE_GRAD[ctx.arg.name](ctx, g, out);
+  },
+};
+
+export const ROUTINE_GRAD: Readonly<Record<RoutineName, GradRule>> = {
+  matmul: ({ inputs: [a, b] }, g) => {
+    const g2 = g.reshape([...g.shape.slice(0, -3), ...outBatch(a!, b!), ...g.shape.slice(-2)]);
+    return [sumTo(matmul(g2, b!.transpose(-2, -1)), a!.shape), sumTo(matmul(a!.transpose(-2, -1), g2), b!.shape)];
+  },
+  softmax: ({ inputs: [x] }, g, out) => {
+    const gy = g.mul(out);
+    return [gy.sub(out.mul(gy.sum(-1, true))).reshape(x!.shape)];
+  },
+  // NOTE: flash attention keeps no probabilities to differentiate; the backward recomputes them
+  // through the dense reference and differentiates that.
+  attention: ({ arg, inputs }, g) => {
+    if (arg.kind !== "routine" || arg.name !== "attention") throw new Error("grad: attention without its spec");
+    const spec = arg.spec as { causal: boolean; scale: number };
+    const leaves = inputs.map((t) => new Tensor(t.node, true));
+    const out = enableGrad(() => attentionReference(leaves[0]!, leaves[1]!, leaves[2]!, { causal: spec.causal, scale: spec.scale }));
+    return gradients([out], leaves, [g]);
+  },
+};
+
+/** The broadcast batch shape of a matmul's logical operands. */
+function outBatch(a: Tensor, b: Tensor): number[] {
+  const ab = a.shape.slice(0, -2), bb = b.shape.slice(0, -2);
+  const rank = Math.max(ab.length, bb.length);
+  return Array.from({ length: rank }, (_, i) => {
+    const x = ab[i - rank + ab.length] ?? 1, y = bb[i - rank + bb.length] ?? 1;
+    return x === 1 ? y : x;
+  });
+}

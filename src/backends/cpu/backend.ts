@@ -1,0 +1,126 @@
+// The cpu backend: buffers are ArrayBuffers, kernels are JS functions rendered by render_js.ts,
+// routines are the hand-written ones in routines/. Always available; launches run synchronously.
+
+import type { Backend, BackendCaps, BackendInfo, DeviceBuffer, Executable } from "../../core/backend.js";
+import type { DType } from "../../core/dtype.js";
+import { ALL_DTYPES, bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../core/dtype.js";
+import type { KernelSpec } from "../../core/ir.js";
+import { hashString } from "../../core/ir.js";
+import type { RoutineName } from "../../core/ops.js";
+import type { RoutineSpecs } from "../../core/routines.js";
+import { renderJs } from "./render_js.js";
+import { buildCpuRoutine, supportsCpuRoutine } from "./routines.js";
+import { cpus } from "node:os";
+
+export class CpuBuffer implements DeviceBuffer {
+  readonly data: ArrayBuffer;
+  private readonly views = new Map<string, ArrayBufferView>();
+  constructor(readonly nbytes: number) {
+    // Rounded up to 8 bytes so an f64 view always fits.
+    this.data = new ArrayBuffer(Math.ceil(nbytes / 8) * 8);
+  }
+  /** A typed-array view for a dtype (f16/bf16 as raw u16 bits), cached. */
+  view(dtype: DType): ArrayBufferView {
+    let v = this.views.get(dtype);
+    if (!v) this.views.set(dtype, (v = typedView(this.data, dtype)));
+    return v;
+  }
+}
+
+export function typedView(buf: ArrayBufferLike, dtype: DType, byteOffset = 0, length?: number): ArrayBufferView {
+  switch (dtype) {
+    case "f64": return new Float64Array(buf, byteOffset, length ?? (buf.byteLength - byteOffset) >> 3);
+    case "f32": return new Float32Array(buf, byteOffset, length ?? (buf.byteLength - byteOffset) >> 2);
+    case "i32": return new Int32Array(buf, byteOffset, length ?? (buf.byteLength - byteOffset) >> 2);
+    case "u32": return new Uint32Array(buf, byteOffset, length ?? (buf.byteLength - byteOffset) >> 2);
+    case "f16": case "bf16": return new Uint16Array(buf, byteOffset, length ?? (buf.byteLength - byteOffset) >> 1);
+    case "u8": case "bool": return new Uint8Array(buf, byteOffset, length ?? buf.byteLength - byteOffset);
+  }
+}
+
+/** A cpu executable: a function over the buffers' views, in slot order. */
+export interface CpuExecutable extends Executable {
+  readonly source: string;
+  readonly dtypes: readonly DType[];
+  run(views: ArrayBufferView[], bufs: readonly CpuBuffer[], scalars: readonly number[]): void;
+}
+
+// Host helpers every rendered kernel may call (f16/bf16 are stored as u16 bits).
+const HELPERS = {
+  h2f: f16BitsToF32,
+  f2h: f32ToF16Bits,
+  bh2f: bf16BitsToF32,
+  f2bh: f32ToBf16Bits,
+  f16round: (x: number) => f16BitsToF32(f32ToF16Bits(x)),
+  bf16round: (x: number) => bf16BitsToF32(f32ToBf16Bits(x)),
+};
+
+export class CpuBackend implements Backend {
+  readonly name = "cpu" as const;
+  readonly info: BackendInfo = {
+    name: "cpu",
+    device: `JavaScript on ${cpus()[0]?.model.trim() ?? "an unknown CPU"}`,
+    details: { threads: String(cpus().length), node: process.version, wasmSimd: String(hasWasmSimd()) },
+    software: true,
+  };
+  readonly caps: BackendCaps = { dtypes: ALL_DTYPES, maxBufferBytes: 2 ** 31 - 1, f16Math: false, subgroups: false };
+  private readonly cache = new Map<string, CpuExecutable>();
+
+  alloc(nbytes: number): CpuBuffer {
+    if (!(nbytes >= 0) || nbytes > this.caps.maxBufferBytes) {
+      throw new Error(`cpu: cannot allocate ${nbytes} bytes (limit ${this.caps.maxBufferBytes})`);
+    }
+    return new CpuBuffer(nbytes);
+  }
+  free(_buf: DeviceBuffer): void {
+    // NOTE: ArrayBuffers are garbage-collected; nothing to release.
+  }
+  write(dst: DeviceBuffer, src: Uint8Array, offset = 0): void {
+    const d = dst as CpuBuffer;
+    if (offset + src.byteLength > d.nbytes) {
+      throw new Error(`cpu: write of ${src.byteLength} bytes at ${offset} overflows a ${d.nbytes}-byte buffer`);
+    }
+    new Uint8Array(d.data, offset, src.byteLength).set(src);
+  }
+  async read(src: DeviceBuffer, nbytes = src.nbytes): Promise<Uint8Array> {
+    return new Uint8Array((src as CpuBuffer).data.slice(0, nbytes));
+  }
+  async compile(kernel: KernelSpec): Promise<CpuExecutable> {
+    const source = renderJs(kernel);
+    const key = hashString(source);
+    let exe = this.cache.get(key);
+    if (!exe) {
+      const make = new Function(...Object.keys(HELPERS), source) as (...h: unknown[]) => (...v: ArrayBufferView[]) => void;
+      const fn = make(...Object.values(HELPERS));
+      const dtypes = [kernel.out, ...kernel.inputs];
+      exe = { name: kernel.name, source, dtypes, run: (views) => fn(...views) };
+      this.cache.set(key, exe);
+    }
+    return exe;
+  }
+  supportsRoutine<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): boolean {
+    return supportsCpuRoutine(name, spec);
+  }
+  async routine<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): Promise<Executable> {
+    return buildCpuRoutine(name, spec);
+  }
+  launch(exe: Executable, bufs: readonly DeviceBuffer[], scalars: readonly number[] = []): void {
+    const e = exe as CpuExecutable;
+    const cbufs = bufs as readonly CpuBuffer[];
+    const views = cbufs.map((b, i) => b.view(e.dtypes[i]!));
+    e.run(views, cbufs, scalars);
+  }
+  async synchronize(): Promise<void> {}
+  source(exe: Executable): string | undefined {
+    return (exe as CpuExecutable).source;
+  }
+  dispose(): void {
+    this.cache.clear();
+  }
+}
+
+function hasWasmSimd(): boolean {
+  // The smallest module that uses a v128 value: validates only where SIMD is supported.
+  const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+  try { return WebAssembly.validate(bytes); } catch { return false; }
+}

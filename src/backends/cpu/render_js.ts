@@ -1,0 +1,195 @@
+// render_js.ts spells a KernelSpec as a JavaScript function: the living spec of what every op means.
+// JS numbers are doubles, so float math here is at least as precise as any device's, and f64 is exact.
+// Owns the JS spelling of each op (one table keyed by the op table); not compilation or launching.
+
+import type { DType } from "../../core/dtype.js";
+import type { Expr, KernelSpec } from "../../core/ir.js";
+import { exprKey, toposort } from "../../core/ir.js";
+import type { AluOp } from "../../core/ops.js";
+import { assertNever } from "../../core/ops.js";
+
+const isFloatT = (d: DType) => d === "f64" || d === "f32" || d === "f16" || d === "bf16";
+
+/** Wrap an integer result back into its dtype's range (JS computes in doubles). */
+function wrapInt(s: string, d: DType): string {
+  if (d === "i32") return `((${s}) | 0)`;
+  if (d === "u32") return `((${s}) >>> 0)`;
+  if (d === "u8") return `((${s}) & 255)`;
+  return s;
+}
+
+type Spell = (a: string[], d: DType, src: readonly Expr[]) => string;
+
+/** The JS spelling of every ALU op. Keyed by the op table: adding an op without a spelling fails to compile. */
+export const JS_ALU: Readonly<Record<AluOp, Spell>> = {
+  neg: ([a], d) => (isFloatT(d) ? `(-${a})` : wrapInt(`-${a}`, d)),
+  recip: ([a]) => `(1 / ${a})`,
+  sqrt: ([a]) => `Math.sqrt(${a})`,
+  exp: ([a]) => `Math.exp(${a})`,
+  log: ([a]) => `Math.log(${a})`,
+  sin: ([a]) => `Math.sin(${a})`,
+  cos: ([a]) => `Math.cos(${a})`,
+  tanh: ([a]) => `Math.tanh(${a})`,
+  abs: ([a], d) => (isFloatT(d) ? `Math.abs(${a})` : wrapInt(`Math.abs(${a})`, d)),
+  floor: ([a], d) => (isFloatT(d) ? `Math.floor(${a})` : a!),
+  not: ([a], d) => (d === "bool" ? `(!${a})` : wrapInt(`~${a}`, d)),
+  add: ([a, b], d) => (isFloatT(d) ? `(${a} + ${b})` : d === "bool" ? `(${a} || ${b})` : wrapInt(`${a} + ${b}`, d)),
+  sub: ([a, b], d) => (isFloatT(d) ? `(${a} - ${b})` : wrapInt(`${a} - ${b}`, d)),
+  mul: ([a, b], d) =>
+    isFloatT(d) ? `(${a} * ${b})` : d === "bool" ? `(${a} && ${b})` : wrapInt(`Math.imul(${a}, ${b})`, d),
+  // NOTE: integer division truncates toward zero, and x / 0 is x for ints, as in WGSL.
+  div: ([a, b], d) => (isFloatT(d) ? `(${a} / ${b})` : wrapInt(`(${b} === 0 ? ${a} : Math.trunc(${a} / ${b}))`, d)),
+  max: ([a, b], d) => (d === "bool" ? `(${a} || ${b})` : `Math.max(${a}, ${b})`),
+  min: ([a, b], d) => (d === "bool" ? `(${a} && ${b})` : `Math.min(${a}, ${b})`),
+  pow: ([a, b]) => `Math.pow(${a}, ${b})`,
+  // NOTE: remainder takes the dividend's sign (truncated), as in WGSL and C; x % 0 is 0 for ints.
+  mod: ([a, b], d) => (isFloatT(d) ? `(${a} % ${b})` : wrapInt(`(${b} === 0 ? 0 : ${a} % ${b})`, d)),
+  cmplt: ([a, b]) => `(${a} < ${b})`,
+  cmpeq: ([a, b]) => `(${a} == ${b})`,
+  cmpne: ([a, b]) => `(${a} != ${b})`,
+  and: ([a, b], d) => (d === "bool" ? `(${a} && ${b})` : wrapInt(`${a} & ${b}`, d)),
+  or: ([a, b], d) => (d === "bool" ? `(${a} || ${b})` : wrapInt(`${a} | ${b}`, d)),
+  xor: ([a, b], d) => (d === "bool" ? `(!${a} != !${b})` : wrapInt(`${a} ^ ${b}`, d)),
+  shl: ([a, b], d) => wrapInt(`${a} << ${b}`, d),
+  shr: ([a, b], d) => (d === "u32" ? `(${a} >>> ${b})` : d === "u8" ? `(${a} >>> ${b})` : `(${a} >> ${b})`),
+  where: ([c, a, b]) => `(${c} ? ${a} : ${b})`,
+};
+
+function spellCast(a: string, from: DType, to: DType): string {
+  if (from === "bool") return isFloatT(to) || to !== "bool" ? `(${a} ? 1 : 0)` : a;
+  switch (to) {
+    case "bool": return `(${a} != 0)`;
+    case "f64": return a;
+    case "f32": return `Math.fround(${a})`;
+    case "f16": return `f16round(${a})`;
+    case "bf16": return `bf16round(${a})`;
+    case "i32": return isFloatT(from) ? `(Math.trunc(${a}) | 0)` : `(${a} | 0)`;
+    case "u32": return isFloatT(from) ? `(Math.trunc(${a}) >>> 0)` : `(${a} >>> 0)`;
+    case "u8": return isFloatT(from) ? `(Math.trunc(${a}) & 255)` : `(${a} & 255)`;
+    default: return assertNever(to, "dtype");
+  }
+}
+
+function spellConst(v: number, d: DType): string {
+  if (d === "bool") return v ? "true" : "false";
+  if (Number.isNaN(v)) return "NaN";
+  if (v === Infinity) return "Infinity";
+  if (v === -Infinity) return "(-Infinity)";
+  if (Object.is(v, -0)) return "(-0)";
+  return v < 0 ? `(${v})` : String(v);
+}
+
+function spellLoad(slot: number, idx: string, d: DType): string {
+  if (d === "f16") return `h2f(b${slot}[${idx}])`;
+  if (d === "bf16") return `bh2f(b${slot}[${idx}])`;
+  return `b${slot}[${idx}]`;
+}
+
+function spellStore(d: DType, val: string): string {
+  if (d === "f16") return `f2h(${val})`;
+  if (d === "bf16") return `f2bh(${val})`;
+  if (d === "bool") return `(${val} ? 1 : 0)`;
+  return val;
+}
+
+/** Emits `const tN = ...` lines for an expression tree, sharing equal subtrees (CSE). */
+class Emitter {
+  private readonly names = new Map<string, string>();
+  private count = 0;
+  constructor(private readonly prefix: string) {}
+  /** Lines for every node of `root` not emitted yet; nodes for which `skip` holds are left to an outer scope. */
+  emit(root: Expr, lines: string[], skip: (e: Expr) => boolean = () => false): string {
+    for (const e of toposort(root)) {
+      const key = exprKey(e);
+      if (this.names.has(key) || skip(e)) continue;
+      if (e.k === "const" || e.k === "var") continue;
+      const name = `${this.prefix}${this.count++}`;
+      lines.push(`const ${name} = ${this.spell(e)};`);
+      this.names.set(key, name);
+    }
+    return skip(root) ? "" : this.ref(root);
+  }
+  ref(e: Expr): string {
+    if (e.k === "const") return spellConst(e.v, e.dtype);
+    if (e.k === "var") return e.name;
+    const name = this.names.get(exprKey(e));
+    if (!name) throw new Error(`render_js: ${exprKey(e)} used before it was emitted`);
+    return name;
+  }
+  private spell(e: Expr): string {
+    switch (e.k) {
+      case "load": return spellLoad(e.slot, this.ref(e.idx), e.dtype);
+      case "alu": return JS_ALU[e.op](e.src.map((s) => this.ref(s)), e.src[0]!.dtype, e.src);
+      case "cast": return spellCast(this.ref(e.src), e.src.dtype, e.dtype);
+      default: throw new Error("render_js: unreachable");
+    }
+  }
+}
+
+/** Which nodes read `ridx` (directly or below): those stay inside the reduction loop. */
+function ridxDependent(root: Expr): (e: Expr) => boolean {
+  const memo = new Map<string, boolean>();
+  const dep = (e: Expr): boolean => {
+    const key = exprKey(e);
+    let r = memo.get(key);
+    if (r !== undefined) return r;
+    if (e.k === "var") r = e.name === "ridx";
+    else if (e.k === "load") r = dep(e.idx);
+    else if (e.k === "alu") r = e.src.some(dep);
+    else if (e.k === "cast") r = dep(e.src);
+    else r = false;
+    memo.set(key, r);
+    return r;
+  };
+  dep(root);
+  return dep;
+}
+
+/** The JS source of a kernel: `function(b0, b1, ...)` over typed-array views of its buffers. */
+export function renderJs(k: KernelSpec): string {
+  const params = ["b0", ...k.inputs.map((_, i) => `b${i + 1}`)];
+  const lines: string[] = [];
+  lines.push(`return function ${k.name.replace(/[^A-Za-z0-9_]/g, "_")}(${params.join(", ")}) {`);
+  lines.push(`for (let gid = 0; gid < ${k.n}; gid++) {`);
+  const em = new Emitter("t");
+  let value: string;
+  if (k.reduce) {
+    const { op, size } = k.reduce;
+    const dep = ridxDependent(k.body);
+    // Loop-invariant parts of the body (the output's own index math) are computed once per element.
+    em.emit(k.body, lines, dep);
+    const init = op === "sum" ? "0" : k.reduce.dtype === "u32" || k.reduce.dtype === "u8" ? "0" : "-Infinity";
+    lines.push(`let acc = ${init};`);
+    lines.push(`for (let ridx = 0; ridx < ${size}; ridx++) {`);
+    const x = em.emit(k.body, lines);
+    // NOTE: `x !== x` keeps NaN sticky in max, as Math.max does, without calling it per element.
+    lines.push(op === "sum" ? `acc += ${x};` : `if (${x} > acc || ${x} !== ${x}) acc = ${x};`);
+    lines.push(`}`);
+    value = k.epilogue ? new Emitter("e").emit(k.epilogue, lines) : "acc";
+  } else {
+    value = em.emit(k.body, lines);
+  }
+  lines.push(`b0[gid] = ${spellStore(k.out, value)};`);
+  lines.push(`}`, `};`);
+  return lines.join("\n");
+}
+
+/**
+ * The JS source of a routine's epilogue as a function expression `function (acc, gid, bF, bF+1, ...) { ... }`
+ * returning out[gid]'s value, with its inputs in slots firstSlot, firstSlot + 1, ... Spelled by the same
+ * Emitter as renderJs, so it means what a generated kernel's epilogue means; like renderJs's source it calls
+ * the host helpers h2f, bh2f, f16round and bf16round, which the caller binds.
+ */
+export function renderEpilogueJs(epi: import("../../core/routines.js").Epilogue, firstSlot: number): string {
+  const last = firstSlot + epi.inputs.length - 1;
+  for (const e of toposort(epi.expr)) {
+    if (e.k === "load" && (e.slot < firstSlot || e.slot > last)) {
+      throw new Error(`render_js: epilogue loads slot ${e.slot}, but its inputs are slots ${firstSlot}..${last}`);
+    }
+    if (e.k === "var" && e.name === "ridx") throw new Error("render_js: an epilogue cannot read ridx");
+  }
+  const lines: string[] = [];
+  const value = new Emitter("e").emit(epi.expr, lines);
+  const params = ["acc", "gid", ...epi.inputs.map((_, i) => `b${firstSlot + i}`)];
+  return [`function (${params.join(", ")}) {`, ...lines, `return ${value};`, `}`].join("\n");
+}

@@ -1,0 +1,87 @@
+// The backend registry: which backends exist, how to get one, and which is best here.
+// Implementations load lazily (webgpu pulls in Dawn; cuda a native addon), so importing kiln costs
+// nothing for a backend that is not used. A backend that cannot start is reported with its reason.
+// Auto-selection prefers hardware: cuda, then webgpu on a real GPU, then cpu; a software WebGPU
+// adapter (SwiftShader, llvmpipe) ranks below cpu and is used only when asked for.
+
+import type { Backend, BackendInfo, BackendName } from "../core/backend.js";
+import { CpuBackend } from "./cpu/backend.js";
+
+export const BACKEND_NAMES: readonly BackendName[] = ["cuda", "webgpu", "cpu"];
+
+let cpu: CpuBackend | undefined;
+const cpuBackend = (): CpuBackend => (cpu ??= new CpuBackend());
+
+const loaders: Record<BackendName, () => Promise<Backend>> = {
+  cpu: async () => cpuBackend(),
+  webgpu: async () => (await import("./webgpu/index.js")).createWebgpuBackend(),
+  cuda: async () => {
+    throw new Error("cuda: not built yet in this version of kiln (the CUDA backend is a later milestone)");
+  },
+};
+
+const instances = new Map<BackendName, Promise<Backend>>();
+
+/** The backend of that name, started once and shared. Rejects with the reason it is unavailable. */
+export function getBackend(name: BackendName): Promise<Backend> {
+  if (!(name in loaders)) {
+    return Promise.reject(new Error(`unknown backend '${String(name)}' (known: ${BACKEND_NAMES.join(", ")})`));
+  }
+  let p = instances.get(name);
+  if (!p) {
+    p = loaders[name]();
+    instances.set(name, p);
+    // A failed start is not cached: the next call may succeed (e.g. after installing a driver).
+    p.catch(() => instances.delete(name));
+  }
+  return p;
+}
+
+export interface BackendProbe {
+  readonly name: BackendName;
+  readonly available: boolean;
+  readonly reason?: string;
+  readonly info?: BackendInfo;
+}
+
+/** Try every backend; never throws. */
+export async function probeBackends(): Promise<BackendProbe[]> {
+  return Promise.all(
+    BACKEND_NAMES.map(async (name): Promise<BackendProbe> => {
+      try {
+        const b = await getBackend(name);
+        return { name, available: true, info: b.info };
+      } catch (err) {
+        return { name, available: false, reason: (err as Error).message };
+      }
+    }),
+  );
+}
+
+function envBackend(): string | undefined {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.KILN_BACKEND || undefined;
+}
+
+/**
+ * The best available backend, or the one named by `name` / KILN_BACKEND. Naming an unavailable
+ * backend is an error (with its reason), never a silent fallback.
+ */
+export async function selectBackend(name: BackendName | "auto" = (envBackend() as BackendName | undefined) ?? "auto"): Promise<Backend> {
+  if (name !== "auto") return getBackend(name);
+  const probes = await probeBackends();
+  const hardware = probes.find((p) => p.available && p.name !== "cpu" && !p.info!.software);
+  return getBackend(hardware?.name ?? "cpu");
+}
+
+let current: Backend | undefined;
+
+/** The backend new tensors go to unless told otherwise: cpu until setDefaultBackend says else. */
+export function defaultBackend(): Backend {
+  return (current ??= cpuBackend());
+}
+
+export async function setDefaultBackend(name: BackendName | "auto" | Backend): Promise<Backend> {
+  current = typeof name === "object" ? name : await selectBackend(name);
+  return current;
+}

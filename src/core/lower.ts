@@ -1,0 +1,145 @@
+// lower.ts turns the part of the graph that one kernel computes into a kernel expression.
+// Everything between the kernel's root and the materialized nodes it reads is inlined: elementwise
+// math as ALU ops, movement ops as index arithmetic (Index), gathers as data-dependent loads.
+// Which nodes are materialized is decided by schedule.ts; this file only follows that decision.
+
+import type { DType } from "./dtype.js";
+import type { Expr } from "./ir.js";
+import { add, alu, and, c, cast, lt, load, where } from "./ir.js";
+import type { Node } from "./graph.js";
+import { Index } from "./index_expr.js";
+import { assertNever, isAlu } from "./ops.js";
+
+/** A node the kernel may fuse as its value (`acc`): a reduction or routine whose only reader is this kernel. */
+export interface FusionCandidate {
+  readonly node: Node;
+}
+
+export class Lowering {
+  /** Materialized nodes this kernel reads, in slot order (slot = position + firstSlot). */
+  readonly inputs: Node[] = [];
+  private readonly slots = new Map<Node, number>();
+  private readonly memo = new Map<Node, Map<Index, Expr>>();
+  /** Set when the kernel absorbed a producer as its `acc` (see canFuse). */
+  fused: Node | undefined;
+
+  constructor(
+    private readonly isMaterialized: (n: Node) => boolean,
+    /** Whether a materialized producer read at the kernel's own index may become the kernel's `acc`. */
+    private readonly canFuse: (n: Node) => boolean,
+    private readonly firstSlot = 1,
+  ) {}
+
+  slotOf(n: Node): number {
+    let s = this.slots.get(n);
+    if (s === undefined) {
+      s = this.firstSlot + this.inputs.length;
+      this.slots.set(n, s);
+      this.inputs.push(n);
+    }
+    return s;
+  }
+
+  /**
+   * The value of `n` at `idx`. `sole` says every node on the way here from the root has one reader,
+   * and `identity` that idx is the root's own output index: both are needed to fuse a producer.
+   */
+  lower(n: Node, idx: Index, sole = true, identity = true): Expr {
+    let byIdx = this.memo.get(n);
+    const hit = byIdx?.get(idx);
+    if (hit) return hit;
+    const e = this.compute(n, idx, sole, identity);
+    if (!byIdx) this.memo.set(n, (byIdx = new Map()));
+    byIdx.set(idx, e);
+    return e;
+  }
+
+  /** The kernel's own value: the root is computed here even though it is materialized. */
+  lowerRoot(n: Node, idx: Index): Expr {
+    this.root = n;
+    return this.lower(n, idx);
+  }
+  private root: Node | undefined;
+
+  private compute(n: Node, idx: Index, sole: boolean, identity: boolean): Expr {
+    if (n.disposed) throw new Error(`use of a disposed tensor: ${n.describe()}`);
+    if (n.realized || (n !== this.root && this.isMaterialized(n))) {
+      if (!n.realized && sole && identity && this.fused === undefined && this.canFuse(n)) {
+        this.fused = n;
+        // Routines hand their epilogue an f32 accumulator (f64 on the reference dtype).
+        const dtype = n.op !== "routine" ? n.dtype : n.dtype === "f64" ? "f64" : "f32";
+        return { k: "var", name: "acc", dtype };
+      }
+      return load(this.slotOf(n), idx.linear(), n.dtype);
+    }
+    const src = n.src;
+    const down = (s: Node, i: Index, keepsIdentity: boolean) => this.lower(s, i, sole && readers(s) === 1, identity && keepsIdentity);
+    const op = n.op;
+    if (isAlu(op)) return alu(op, ...src.map((s) => down(s, idx, true)));
+    switch (op) {
+      case "cast": return cast(down(src[0]!, idx, true), n.dtype);
+      case "const": return c(n.arg.kind === "const" ? n.arg.value : 0, n.dtype);
+      case "iota": return cast(idx.linear(), n.dtype);
+      case "reshape": return down(src[0]!, Index.flat(src[0]!.shape, idx.linear()), true);
+      case "permute": {
+        if (n.arg.kind !== "permute") throw badArg(n);
+        const d = idx.dims();
+        const sd = new Array<Expr>(d.length);
+        n.arg.perm.forEach((p, i) => (sd[p] = d[i]!));
+        return down(src[0]!, Index.ofDims(src[0]!.shape, sd), false);
+      }
+      case "expand": {
+        const s = src[0]!.shape;
+        const d = idx.dims().map((x, i) => (s[i] === 1 && n.shape[i] !== 1 ? c(0) : x));
+        return down(src[0]!, Index.ofDims(s, d), false);
+      }
+      case "shrink": {
+        if (n.arg.kind !== "shrink") throw badArg(n);
+        const ranges = n.arg.ranges;
+        const d = idx.dims().map((x, i) => add(x, c(ranges[i]![0])));
+        return down(src[0]!, Index.ofDims(src[0]!.shape, d), false);
+      }
+      case "pad": {
+        if (n.arg.kind !== "pad") throw badArg(n);
+        const pads = n.arg.pads;
+        const s = src[0]!.shape;
+        let valid: Expr = c(1, "bool");
+        const d = idx.dims().map((x, i) => {
+          const [lo, hi] = pads[i]!;
+          if (lo === 0 && hi === 0) return x;
+          const y = add(x, c(-lo));
+          valid = and(valid, inRange(y, s[i]!));
+          return y;
+        });
+        return where(valid, down(src[0]!, Index.ofDims(s, d), false), zero(n.dtype));
+      }
+      case "gather": {
+        if (n.arg.kind !== "gather") throw badArg(n);
+        const axis = n.arg.axis;
+        const [data, indices] = [src[0]!, src[1]!];
+        const d = idx.dims();
+        const at = cast(down(indices, Index.ofDims(indices.shape, [d[axis]!]), false), "i32");
+        const sd = d.map((x, i) => (i === axis ? at : x));
+        // NOTE: an index out of range reads 0 on every backend rather than whatever memory is there.
+        return where(inRange(at, data.shape[axis]!), down(data, Index.ofDims(data.shape, sd), false), zero(n.dtype));
+      }
+      case "reduce":
+      case "routine":
+      case "buffer":
+        throw new Error(`lower: ${n.describe()} must be materialized before it is read`);
+      default:
+        return assertNever(op as never, "op in lowering");
+    }
+  }
+}
+
+/** How many nodes read each node: set by the scheduler before lowering. */
+const readerCounts = new WeakMap<Node, number>();
+export function setReaders(n: Node, count: number): void {
+  readerCounts.set(n, count);
+}
+export const readers = (n: Node): number => readerCounts.get(n) ?? 0;
+
+const zero = (dtype: DType): Expr => c(0, dtype);
+const inRange = (x: Expr, size: number): Expr => and(alu("not", lt(x, c(0))), lt(x, c(size)));
+const badArg = (n: Node) => new Error(`lower: ${n.describe()} has a malformed argument (${n.arg.kind})`);

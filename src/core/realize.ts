@@ -1,0 +1,106 @@
+// realize.ts runs a schedule: plans memory, compiles (cached by the backend), launches in order.
+// Targets keep their buffers; every other buffer is returned to a local pool after its last reader,
+// so the next kernel of the same size reuses it (buffer reuse by liveness), then freed at the end.
+// A LaunchRecorder (jit.ts) can watch the launches and keep the intermediate buffers instead.
+
+import type { Backend, DeviceBuffer, Executable } from "./backend.js";
+import { debugLevel, debugLog } from "./debug.js";
+import type { Node } from "./graph.js";
+import type { ScheduleItem } from "./schedule.js";
+import { schedule } from "./schedule.js";
+
+/** Receives every launch of a realization, and the buffers that would otherwise be freed. */
+export interface LaunchRecorder {
+  launch(exe: Executable, bufs: readonly DeviceBuffer[]): void;
+  keep(buf: DeviceBuffer): void;
+}
+
+/** Compute the targets' buffers. Targets already realized are left alone. */
+export async function realize(targets: readonly Node[], recorder?: LaunchRecorder): Promise<void> {
+  const todo = targets.filter((t) => {
+    if (t.disposed) throw new Error(`use of a disposed tensor: ${t.describe()}`);
+    return !t.realized;
+  });
+  if (todo.length === 0) return;
+  const backend = todo[0]!.backend;
+  for (const t of todo) {
+    if (t.backend !== backend) {
+      throw new Error(`cannot realize values of two backends together: ${t.describe()} and one on ${backend.name}`);
+    }
+  }
+  const items = schedule(todo);
+  const dbg = debugLevel();
+  if (dbg >= 1) debugLog(`schedule: ${items.length} kernels for ${todo.length} targets\n` + items.map(describeItem).join("\n"));
+
+  const exes = await Promise.all(items.map((it) => compileItem(backend, it)));
+  if (dbg >= 2) exes.forEach((e, i) => debugLog(`--- ${items[i]!.out.describe()} -> ${e.name}\n${backend.source?.(e) ?? "(no source)"}`));
+
+  const plan = planMemory(items, new Set(todo));
+  const buffers = new Map<Node, DeviceBuffer>();
+  const pool = new Map<number, DeviceBuffer[]>();
+  const take = (n: Node): DeviceBuffer => {
+    const reuse = pool.get(n.nbytes)?.pop();
+    return reuse ?? backend.alloc(n.nbytes);
+  };
+  const bufferOf = (n: Node): DeviceBuffer => {
+    const b = n.buffer ?? buffers.get(n);
+    if (!b) throw new Error(`realize: ${n.describe()} is read before it is computed`);
+    return b;
+  };
+  try {
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
+      const out = take(it.out);
+      buffers.set(it.out, out);
+      const bufs = [out, ...it.inputs.map(bufferOf)];
+      const t0 = dbg >= 4 ? performance.now() : 0;
+      backend.launch(exes[i]!, bufs);
+      recorder?.launch(exes[i]!, bufs);
+      if (dbg >= 3) debugLog(`launch ${exes[i]!.name} (${bufs.map((b) => b.nbytes).join(", ")} bytes)`);
+      if (dbg >= 4) {
+        await backend.synchronize();
+        debugLog(`  ${(performance.now() - t0).toFixed(3)} ms`);
+      }
+      for (const dead of plan.freeAfter[i]!) {
+        const b = buffers.get(dead)!;
+        buffers.delete(dead);
+        const list = pool.get(dead.nbytes) ?? [];
+        list.push(b);
+        pool.set(dead.nbytes, list);
+      }
+    }
+  } catch (err) {
+    for (const b of buffers.values()) backend.free(b);
+    throw err;
+  } finally {
+    for (const list of pool.values()) for (const b of list) (recorder ? recorder.keep(b) : backend.free(b));
+  }
+  for (const t of todo) t.setBuffer(buffers.get(t)!);
+}
+
+/** For each item, the intermediates whose last reader it is. */
+function planMemory(items: readonly ScheduleItem[], targets: ReadonlySet<Node>): { freeAfter: Node[][] } {
+  const last = new Map<Node, number>();
+  items.forEach((it, i) => it.inputs.forEach((n) => !n.realized && last.set(n, i)));
+  const freeAfter: Node[][] = items.map(() => []);
+  for (const [n, i] of last) if (!targets.has(n)) freeAfter[i]!.push(n);
+  return { freeAfter };
+}
+
+async function compileItem(backend: Backend, it: ScheduleItem): Promise<Executable> {
+  try {
+    if (it.kind === "kernel") return await backend.compile(it.spec);
+    return await backend.routine(it.name, it.spec as never);
+  } catch (err) {
+    const what = it.kind === "kernel" ? `kernel ${it.spec.name}` : `routine ${it.name}`;
+    throw new Error(`${backend.name}: ${what} for ${it.out.describe()} failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function describeItem(it: ScheduleItem): string {
+  const ins = it.inputs.map((n) => `#${n.id}`).join(", ");
+  if (it.kind === "routine") return `  routine ${it.name} -> #${it.out.id} ${it.out.describe()} <- ${ins}`;
+  const r = it.spec.reduce ? ` reduce ${it.spec.reduce.op}x${it.spec.reduce.size}` : "";
+  const e = it.spec.epilogue ? " +epilogue" : "";
+  return `  kernel ${it.spec.name}${r}${e} -> #${it.out.id} <- ${ins}`;
+}

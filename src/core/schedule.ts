@@ -1,0 +1,158 @@
+// schedule.ts cuts a lazy graph into kernels. A node gets its own buffer (is materialized) when it is
+// a realization target, a reduction, a routine, or a routine's operand; everything else is inlined
+// into the kernels that read it. Two fusions make kernels out of chains:
+//   - elementwise chains (and views, and gathers) fuse into the reduction or kernel that reads them;
+//   - an elementwise tail fuses into the reduction or matmul it reads (an epilogue), when that
+//     producer has no other reader and the tail reads it at its own output index.
+// It does not allocate memory or launch anything (realize.ts), nor spell kernels (the renderers).
+
+import type { Expr, KernelSpec } from "./ir.js";
+import { v } from "./ir.js";
+import type { Node } from "./graph.js";
+import { topoSort } from "./graph.js";
+import { Index } from "./index_expr.js";
+import { Lowering, readers, setReaders } from "./lower.js";
+import type { RoutineName } from "./ops.js";
+import type { MatmulSpec, RoutineSpec } from "./routines.js";
+import { ROUTINE_OPERANDS } from "./routines.js";
+
+export type ScheduleItem =
+  | { readonly kind: "kernel"; readonly spec: KernelSpec; readonly out: Node; readonly inputs: readonly Node[] }
+  | {
+      readonly kind: "routine";
+      readonly name: RoutineName;
+      readonly spec: RoutineSpec;
+      readonly out: Node;
+      readonly inputs: readonly Node[];
+    };
+
+export function schedule(targets: readonly Node[]): ScheduleItem[] {
+  const nodes = topoSort(targets);
+  const targetSet = new Set(targets);
+  const counts = new Map<Node, number>();
+  for (const n of nodes) for (const s of n.src) counts.set(s, (counts.get(s) ?? 0) + 1);
+  for (const n of nodes) setReaders(n, counts.get(n) ?? 0);
+
+  const materialized = new Set<Node>();
+  const routineOperands = new Set<Node>();
+  for (const n of nodes) {
+    if (n.realized) continue;
+    if (targetSet.has(n) || n.op === "reduce" || n.op === "routine") materialized.add(n);
+    if (n.op === "routine") for (const s of n.src) if (!s.realized) (materialized.add(s), routineOperands.add(s));
+  }
+  const isMat = (n: Node) => materialized.has(n);
+  const canFuse = (n: Node) =>
+    !targetSet.has(n) && !routineOperands.has(n) && readers(n) === 1 &&
+    (n.op === "reduce" || (n.op === "routine" && n.arg.kind === "routine" && n.arg.name === "matmul" && !(n.arg.spec as MatmulSpec).epilogue));
+
+  // Pass 1: lower every elementwise root, noting which producers they absorb.
+  const fusedInto = new Map<Node, Node>(); // producer -> root that absorbed it
+  const roots = new Map<Node, Lowering>();
+  for (const n of nodes) {
+    if (!isMat(n) || n.op === "reduce" || n.op === "routine") continue;
+    const low = new Lowering(isMat, canFuse);
+    const expr = low.lowerRoot(n, Index.flat(n.shape, v("gid")));
+    roots.set(n, low);
+    exprs.set(low, expr);
+    if (low.fused) fusedInto.set(low.fused, n);
+  }
+
+  // Pass 2: emit items in dependency order.
+  const items: ScheduleItem[] = [];
+  for (const n of nodes) {
+    if (!isMat(n) || fusedInto.has(n)) continue;
+    const low = roots.get(n);
+    if (!low) {
+      items.push(n.op === "reduce" ? reduceKernel(n, isMat) : routineItem(n));
+      continue;
+    }
+    const expr = exprs.get(low)!;
+    const producer = low.fused;
+    if (!producer) {
+      items.push({ kind: "kernel", spec: kernelSpec(n, low, expr), out: n, inputs: low.inputs });
+    } else if (producer.op === "reduce") {
+      items.push(reduceKernel(producer, isMat, { root: n, low, expr }));
+    } else {
+      items.push(routineWithEpilogue(producer, n, low, expr));
+    }
+  }
+  return items;
+}
+
+// The lowered expression of each root, kept beside its Lowering (slots and fused producer).
+const exprs = new WeakMap<Lowering, Expr>();
+
+function kernelName(prefix: string, n: Node): string {
+  return `${prefix}_${n.op}_${n.shape.join("x") || "scalar"}`;
+}
+
+function kernelSpec(n: Node, low: Lowering, body: Expr): KernelSpec {
+  return { name: kernelName("E", n), n: n.numel, out: n.dtype, inputs: low.inputs.map((i) => i.dtype), body };
+}
+
+/** A reduction kernel; with `tail`, the elementwise root that absorbed it becomes its epilogue. */
+function reduceKernel(
+  r: Node,
+  isMat: (n: Node) => boolean,
+  tail?: { root: Node; low: Lowering; expr: Expr },
+): ScheduleItem {
+  if (r.arg.kind !== "reduce") throw new Error(`schedule: ${r.describe()} has no reduce argument`);
+  const { op, axes } = r.arg;
+  const src = r.src[0]!;
+  // Share the tail's slots so body and epilogue read from one numbering.
+  const low = tail?.low ?? new Lowering(isMat, () => false);
+  const outDims = Index.flat(r.shape, v("gid")).dims();
+  const redShape = axes.map((a) => src.shape[a]!);
+  const redDims = Index.flat(redShape, v("ridx")).dims();
+  let j = 0;
+  const dims = src.shape.map((_, i) => (axes.includes(i) ? redDims[j++]! : outDims[i]!));
+  const body = low.lower(src, Index.ofDims(src.shape, dims), false, false);
+  const out = tail?.root ?? r;
+  const spec: KernelSpec = {
+    name: kernelName("R", out),
+    n: r.numel,
+    out: out.dtype,
+    inputs: low.inputs.map((i) => i.dtype),
+    reduce: { op, size: redShape.reduce((a, b) => a * b, 1), dtype: r.dtype },
+    body,
+    ...(tail ? { epilogue: tail.expr } : {}),
+  };
+  return { kind: "kernel", spec, out, inputs: low.inputs };
+}
+
+function routineItem(n: Node): ScheduleItem {
+  if (n.arg.kind !== "routine") throw new Error(`schedule: ${n.describe()} has no routine argument`);
+  const { name, spec } = n.arg;
+  if (n.src.length !== ROUTINE_OPERANDS[name]) throw new Error(`schedule: routine ${name} takes ${ROUTINE_OPERANDS[name]} operands`);
+  return { kind: "routine", name, spec, out: n, inputs: n.src };
+}
+
+/** A matmul whose single reader, an elementwise root, becomes its epilogue (bias, activation, residual). */
+function routineWithEpilogue(r: Node, root: Node, low: Lowering, expr: Expr): ScheduleItem {
+  if (r.arg.kind !== "routine") throw new Error(`schedule: ${r.describe()} has no routine argument`);
+  const operands = ROUTINE_OPERANDS[r.arg.name];
+  const spec = {
+    ...(r.arg.spec as MatmulSpec),
+    out: root.dtype,
+    epilogue: { expr: shiftSlots(expr, operands), inputs: low.inputs.map((i) => i.dtype) },
+  };
+  return { kind: "routine", name: r.arg.name, spec, out: root, inputs: [...r.src, ...low.inputs] };
+}
+
+/** Renumber an expression's loads: epilogue inputs follow the routine's own operands. */
+function shiftSlots(root: Expr, by: number): Expr {
+  const memo = new Map<Expr, Expr>(); // keeps shared subtrees shared
+  const shift = (e: Expr): Expr => {
+    let out = memo.get(e);
+    if (out) return out;
+    switch (e.k) {
+      case "load": out = { ...e, slot: e.slot + by, idx: shift(e.idx) }; break;
+      case "alu": out = { ...e, src: e.src.map(shift) }; break;
+      case "cast": out = { ...e, src: shift(e.src) }; break;
+      default: out = e;
+    }
+    memo.set(e, out);
+    return out;
+  };
+  return shift(root);
+}

@@ -1,0 +1,117 @@
+// composites.ts: ops written once from primitives, so every backend runs them and autograd
+// differentiates them with no rule of their own. The scheduler fuses each into few kernels.
+
+import { NO_ARG, Node } from "../core/graph.js";
+import { isFloat } from "../core/dtype.js";
+import { softmax } from "./linalg.js";
+import { fmt, normAxis } from "./shape.js";
+import { Tensor } from "./tensor.js";
+
+const iota = (like: Tensor, n: number): Tensor => new Tensor(new Node(like.backend, "iota", [], NO_ARG, [n], "i32"));
+
+export const relu = (x: Tensor): Tensor => x.maximum(0);
+export const sigmoid = (x: Tensor): Tensor => x.neg().exp().add(1).recip();
+export const silu = (x: Tensor): Tensor => x.mul(sigmoid(x));
+
+/** GELU; "tanh" is GPT-2's approximation, "erf" the exact form (erf to 1.5e-7, Abramowitz & Stegun 7.1.26). */
+export function gelu(x: Tensor, approximate: "tanh" | "erf" = "tanh"): Tensor {
+  if (approximate === "tanh") {
+    const inner = x.add(x.mul(x).mul(x).mul(0.044715)).mul(Math.sqrt(2 / Math.PI));
+    return x.mul(0.5).mul(inner.tanh().add(1));
+  }
+  return x.mul(0.5).mul(erf(x.mul(Math.SQRT1_2)).add(1));
+}
+
+export function erf(x: Tensor): Tensor {
+  const sign = x.lt(0).where(-1, 1).cast(x.dtype);
+  const a = x.abs();
+  const t = a.mul(0.3275911).add(1).recip();
+  const poly = t.mul(1.061405429).add(-1.453152027).mul(t).add(1.421413741).mul(t).add(-0.284496736).mul(t).add(0.254829592).mul(t);
+  return sign.mul(poly.mul(a.mul(a).neg().exp()).rsub(1));
+}
+
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  const m = x.max(axis, true).detach();
+  const shifted = x.sub(m);
+  return shifted.sub(shifted.exp().sum(axis, true).log());
+}
+
+export { softmax };
+
+/** Mean negative log-likelihood of integer targets (N,) under logits (N, C). */
+export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
+  if (logits.ndim !== 2 || targets.ndim !== 1 || targets.shape[0] !== logits.shape[0] || isFloat(targets.dtype)) {
+    throw new Error(`crossEntropy: need logits (N, C) and integer targets (N,), got ${fmt(logits.shape)} ${logits.dtype} and ${fmt(targets.shape)} ${targets.dtype}`);
+  }
+  const [, c] = logits.shape as [number, number];
+  const onehot = oneHot(targets, c).cast(logits.dtype);
+  return logSoftmax(logits, -1).mul(onehot).sum(-1).mean().neg();
+}
+
+/** (N,) integers -> (N, C) bool. */
+export function oneHot(indices: Tensor, classes: number): Tensor {
+  return indices.cast("i32").unsqueeze(-1).eq(iota(indices, classes).reshape([1, classes]));
+}
+
+export function rmsnorm(x: Tensor, weight: Tensor | undefined, eps = 1e-5): Tensor {
+  const y = x.mul(x.square().mean(-1, true).add(eps).rsqrt());
+  return weight ? y.mul(weight) : y;
+}
+
+export function layernorm(x: Tensor, weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor {
+  const centered = x.sub(x.mean(-1, true));
+  let y = centered.mul(centered.square().mean(-1, true).add(eps).rsqrt());
+  if (weight) y = y.mul(weight);
+  if (bias) y = y.add(bias);
+  return y;
+}
+
+/** Join tensors along an axis: each is padded to the full length and the pads summed (one fused kernel). */
+export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
+  if (tensors.length === 0) throw new Error("concat: needs at least one tensor");
+  const first = tensors[0]!;
+  const ax = normAxis("concat", axis, first.ndim, first.shape);
+  for (const t of tensors) {
+    if (t.ndim !== first.ndim || t.shape.some((d, i) => i !== ax && d !== first.shape[i])) {
+      throw new Error(`concat: shapes ${tensors.map((x) => fmt(x.shape)).join(", ")} differ off axis ${ax}`);
+    }
+  }
+  const total = tensors.reduce((s, t) => s + t.shape[ax]!, 0);
+  let at = 0;
+  let out: Tensor | undefined;
+  for (const t of tensors) {
+    const pads = t.shape.map((_, i) => (i === ax ? [at, total - at - t.shape[ax]!] as const : [0, 0] as const));
+    at += t.shape[ax]!;
+    const p = t.pad(pads);
+    out = out ? out.add(p) : p;
+  }
+  return out!;
+}
+
+/**
+ * out = zeros(size, ...src.shape[1:]) with out[indices[i]] += src[i]: the embedding gradient.
+ * NOTE: written as a one-hot reduction (sum over i of [indices[i] == row] * src[i]), which needs no
+ * atomics and fuses into one kernel; its cost is size x N x C, fine for the vocabularies in tests.
+ * A backend with float atomics can add a routine for large vocabularies.
+ */
+export function scatterAdd(size: number, indices: Tensor, src: Tensor): Tensor {
+  if (indices.ndim !== 1 || src.ndim < 1 || src.shape[0] !== indices.shape[0] || isFloat(indices.dtype)) {
+    throw new Error(`scatterAdd: need integer indices (N,) and src (N, ...), got ${fmt(indices.shape)} ${indices.dtype} and ${fmt(src.shape)}`);
+  }
+  const n = indices.shape[0]!;
+  const rest = src.shape.slice(1);
+  const hot = oneHot(indices, size).transpose(0, 1).cast(src.dtype); // (size, N)
+  const ones = rest.map(() => 1);
+  return hot.reshape([size, n, ...ones]).mul(src.reshape([1, n, ...rest])).sum(1);
+}
+
+/** Index of the largest value along an axis (the first, on ties). */
+export function argmax(x: Tensor, axis = -1, keepdim = false): Tensor {
+  const ax = normAxis("argmax", axis, x.ndim, x.shape);
+  const n = x.shape[ax]!;
+  const shape = x.shape.map((d, i) => (i === ax ? d : 1));
+  const pos = iota(x, n).reshape(shape);
+  // First maximum: the largest (n - position) among the maxima.
+  const score = x.eq(x.max(ax, true)).where(pos.rsub(n), 0);
+  return score.max(ax, keepdim).rsub(n);
+}
