@@ -10,11 +10,6 @@ import type { Node } from "./graph.js";
 import { Index } from "./index_expr.js";
 import { assertNever, isAlu } from "./ops.js";
 
-/** A node the kernel may fuse as its value (`acc`): a reduction or routine whose only reader is this kernel. */
-export interface FusionCandidate {
-  readonly node: Node;
-}
-
 export class Lowering {
   /** Materialized nodes this kernel reads, in slot order (slot = position + firstSlot). */
   readonly inputs: Node[] = [];
@@ -25,7 +20,7 @@ export class Lowering {
 
   constructor(
     private readonly isMaterialized: (n: Node) => boolean,
-    /** Whether a materialized producer read at the kernel's own index may become the kernel's `acc`. */
+    /** Whether a materialized producer may become the kernel's `acc` (it feeds this kernel alone). */
     private readonly canFuse: (n: Node) => boolean,
     private readonly firstSlot = 1,
   ) {}
@@ -40,15 +35,15 @@ export class Lowering {
     return s;
   }
 
-  /**
-   * The value of `n` at `idx`. `sole` says every node on the way here from the root has one reader,
-   * and `identity` that idx is the root's own output index: both are needed to fuse a producer.
-   */
-  lower(n: Node, idx: Index, sole = true, identity = true): Expr {
+  /** Set when a fusable producer was also read at another index: the kernel must be lowered again without fusing it. */
+  fusionBroken = false;
+
+  /** The value of `n` at `idx`; `identity` says idx is the root's own output index (needed to fuse a producer). */
+  lower(n: Node, idx: Index, identity = true): Expr {
     let byIdx = this.memo.get(n);
     const hit = byIdx?.get(idx);
     if (hit) return hit;
-    const e = this.compute(n, idx, sole, identity);
+    const e = this.compute(n, idx, identity);
     if (!byIdx) this.memo.set(n, (byIdx = new Map()));
     byIdx.set(idx, e);
     return e;
@@ -61,19 +56,22 @@ export class Lowering {
   }
   private root: Node | undefined;
 
-  private compute(n: Node, idx: Index, sole: boolean, identity: boolean): Expr {
+  private compute(n: Node, idx: Index, identity: boolean): Expr {
     if (n.disposed) throw new Error(`use of a disposed tensor: ${n.describe()}`);
     if (n.realized || (n !== this.root && this.isMaterialized(n))) {
-      if (!n.realized && sole && identity && this.fused === undefined && this.canFuse(n)) {
-        this.fused = n;
-        // Routines hand their epilogue an f32 accumulator (f64 on the reference dtype).
-        const dtype = n.op !== "routine" ? n.dtype : n.dtype === "f64" ? "f64" : "f32";
-        return { k: "var", name: "acc", dtype };
+      if (!n.realized && this.canFuse(n)) {
+        if (identity && (this.fused === undefined || this.fused === n)) {
+          this.fused = n;
+          // Routines hand their epilogue an f32 accumulator (f64 on the reference dtype).
+          const dtype = n.op !== "routine" ? n.dtype : n.dtype === "f64" ? "f64" : "f32";
+          return { k: "var", name: "acc", dtype };
+        }
+        this.fusionBroken = true;
       }
       return load(this.slotOf(n), idx.linear(), n.dtype);
     }
     const src = n.src;
-    const down = (s: Node, i: Index, keepsIdentity: boolean) => this.lower(s, i, sole && readers(s) === 1, identity && keepsIdentity);
+    const down = (s: Node, i: Index, keepsIdentity: boolean) => this.lower(s, i, identity && keepsIdentity);
     const op = n.op;
     if (isAlu(op)) return alu(op, ...src.map((s) => down(s, idx, true)));
     switch (op) {
@@ -132,13 +130,6 @@ export class Lowering {
     }
   }
 }
-
-/** How many nodes read each node: set by the scheduler before lowering. */
-const readerCounts = new WeakMap<Node, number>();
-export function setReaders(n: Node, count: number): void {
-  readerCounts.set(n, count);
-}
-export const readers = (n: Node): number => readerCounts.get(n) ?? 0;
 
 const zero = (dtype: DType): Expr => c(0, dtype);
 const inRange = (x: Expr, size: number): Expr => and(alu("not", lt(x, c(0))), lt(x, c(size)));

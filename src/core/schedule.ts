@@ -11,7 +11,7 @@ import { v } from "./ir.js";
 import type { Node } from "./graph.js";
 import { topoSort } from "./graph.js";
 import { Index } from "./index_expr.js";
-import { Lowering, readers, setReaders } from "./lower.js";
+import { Lowering } from "./lower.js";
 import type { RoutineName } from "./ops.js";
 import type { MatmulSpec, RoutineSpec } from "./routines.js";
 import { ROUTINE_OPERANDS } from "./routines.js";
@@ -29,29 +29,31 @@ export type ScheduleItem =
 export function schedule(targets: readonly Node[]): ScheduleItem[] {
   const nodes = topoSort(targets);
   const targetSet = new Set(targets);
-  const counts = new Map<Node, number>();
-  for (const n of nodes) for (const s of n.src) counts.set(s, (counts.get(s) ?? 0) + 1);
-  for (const n of nodes) setReaders(n, counts.get(n) ?? 0);
+  const users = new Map<Node, Node[]>();
+  for (const n of nodes) for (const s of n.src) users.set(s, [...(users.get(s) ?? []), n]);
 
   const materialized = new Set<Node>();
   const routineOperands = new Set<Node>();
   for (const n of nodes) {
     if (n.realized) continue;
     if (targetSet.has(n) || n.op === "reduce" || n.op === "routine") materialized.add(n);
-    if (n.op === "routine") for (const s of n.src) if (!s.realized) (materialized.add(s), routineOperands.add(s));
+    if (n.op === "routine") for (const s of n.src.map(contiguousBase)) if (!s.realized) (materialized.add(s), routineOperands.add(s));
   }
   const isMat = (n: Node) => materialized.has(n);
-  const canFuse = (n: Node) =>
-    !targetSet.has(n) && !routineOperands.has(n) && readers(n) === 1 &&
-    (n.op === "reduce" || (n.op === "routine" && n.arg.kind === "routine" && n.arg.name === "matmul" && !(n.arg.spec as MatmulSpec).epilogue));
+  const fusesInto = fusionTargets(nodes, users, isMat, targetSet, routineOperands);
 
   // Pass 1: lower every elementwise root, noting which producers they absorb.
   const fusedInto = new Map<Node, Node>(); // producer -> root that absorbed it
   const roots = new Map<Node, Lowering>();
   for (const n of nodes) {
     if (!isMat(n) || n.op === "reduce" || n.op === "routine") continue;
-    const low = new Lowering(isMat, canFuse);
-    const expr = low.lowerRoot(n, Index.flat(n.shape, v("gid")));
+    let low = new Lowering(isMat, (p) => fusesInto.get(p) === n);
+    let expr = low.lowerRoot(n, Index.flat(n.shape, v("gid")));
+    if (low.fusionBroken) {
+      // The producer is also read at another index inside this kernel: keep it a kernel of its own.
+      low = new Lowering(isMat, () => false);
+      expr = low.lowerRoot(n, Index.flat(n.shape, v("gid")));
+    }
     roots.set(n, low);
     exprs.set(low, expr);
     if (low.fused) fusedInto.set(low.fused, n);
@@ -77,6 +79,38 @@ export function schedule(targets: readonly Node[]): ScheduleItem[] {
     }
   }
   return items;
+}
+
+/**
+ * Producers (reductions, matmuls) that may become the epilogue-carrying kernel of the one elementwise
+ * root that reads them: every path up from the producer through inlined nodes ends at that root.
+ */
+function fusionTargets(
+  nodes: readonly Node[],
+  users: ReadonlyMap<Node, Node[]>,
+  isMat: (n: Node) => boolean,
+  targets: ReadonlySet<Node>,
+  routineOperands: ReadonlySet<Node>,
+): Map<Node, Node> {
+  const out = new Map<Node, Node>();
+  for (const p of nodes) {
+    const kind = p.arg.kind === "routine" ? p.arg.name : p.op;
+    const epilogueFree = p.arg.kind !== "routine" || !(p.arg.spec as MatmulSpec).epilogue;
+    if ((kind !== "reduce" && kind !== "matmul") || !epilogueFree || targets.has(p) || routineOperands.has(p) || p.realized) continue;
+    const frontier = new Set<Node>();
+    const seen = new Set<Node>();
+    const stack = [...(users.get(p) ?? [])];
+    while (stack.length) {
+      const u = stack.pop()!;
+      if (seen.has(u)) continue;
+      seen.add(u);
+      if (isMat(u)) frontier.add(u);
+      else stack.push(...(users.get(u) ?? []));
+    }
+    const [root] = frontier;
+    if (frontier.size === 1 && root!.op !== "reduce" && root!.op !== "routine") out.set(p, root!);
+  }
+  return out;
 }
 
 // The lowered expression of each root, kept beside its Lowering (slots and fused producer).
@@ -106,7 +140,7 @@ function reduceKernel(
   const redDims = Index.flat(redShape, v("ridx")).dims();
   let j = 0;
   const dims = src.shape.map((_, i) => (axes.includes(i) ? redDims[j++]! : outDims[i]!));
-  const body = low.lower(src, Index.ofDims(src.shape, dims), false, false);
+  const body = low.lower(src, Index.ofDims(src.shape, dims), false);
   const out = tail?.root ?? r;
   const spec: KernelSpec = {
     name: kernelName("R", out),
@@ -124,7 +158,13 @@ function routineItem(n: Node): ScheduleItem {
   if (n.arg.kind !== "routine") throw new Error(`schedule: ${n.describe()} has no routine argument`);
   const { name, spec } = n.arg;
   if (n.src.length !== ROUTINE_OPERANDS[name]) throw new Error(`schedule: routine ${name} takes ${ROUTINE_OPERANDS[name]} operands`);
-  return { kind: "routine", name, spec, out: n, inputs: n.src };
+  return { kind: "routine", name, spec, out: n, inputs: n.src.map(contiguousBase) };
+}
+
+/** A buffer is row-major, so a reshape of a node reads the same bytes: routines take the node itself. */
+function contiguousBase(n: Node): Node {
+  while (n.op === "reshape" && !n.realized) n = n.src[0]!;
+  return n;
 }
 
 /** A matmul whose single reader, an elementwise root, becomes its epilogue (bias, activation, residual). */
@@ -136,7 +176,7 @@ function routineWithEpilogue(r: Node, root: Node, low: Lowering, expr: Expr): Sc
     out: root.dtype,
     epilogue: { expr: shiftSlots(expr, operands), inputs: low.inputs.map((i) => i.dtype) },
   };
-  return { kind: "routine", name: r.arg.name, spec, out: root, inputs: [...r.src, ...low.inputs] };
+  return { kind: "routine", name: r.arg.name, spec, out: root, inputs: [...r.src.map(contiguousBase), ...low.inputs] };
 }
 
 /** Renumber an expression's loads: epilogue inputs follow the routine's own operands. */

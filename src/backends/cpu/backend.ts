@@ -87,12 +87,14 @@ export class CpuBackend implements Backend {
   }
   async compile(kernel: KernelSpec): Promise<CpuExecutable> {
     const source = renderJs(kernel);
-    const key = hashString(source);
+    // NOTE: one JS source serves any dtypes with the same typed-array semantics, but the views
+    // it is launched with differ, so the dtypes are part of the key.
+    const dtypes = [kernel.out, ...kernel.inputs];
+    const key = hashString(`${dtypes.join(",")}\n${source}`);
     let exe = this.cache.get(key);
     if (!exe) {
       const make = new Function(...Object.keys(HELPERS), source) as (...h: unknown[]) => (...v: ArrayBufferView[]) => void;
       const fn = make(...Object.values(HELPERS));
-      const dtypes = [kernel.out, ...kernel.inputs];
       exe = { name: kernel.name, source, dtypes, run: (views) => fn(...views) };
       this.cache.set(key, exe);
     }

@@ -1,0 +1,182 @@
+// matmul.ts is the cpu matmul routine: C[b] = A[b] @ B[b] (+ epilogue) for f32/f16/bf16 through the wasm
+// SIMD kernel (wasm/matmul_kernel.ts) over packed panels, and for f64 (the reference dtype) in plain JS
+// doubles. It owns packing (transposes and f16/bf16 -> f32 happen here), blocking and the output store;
+// not the micro-kernel, nor the spec's meaning (src/core/routines.ts).
+
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../core/dtype.js";
+import type { Epilogue, MatmulSpec } from "../../core/routines.js";
+import type { FloatDType, WorkArray } from "./convert.js";
+import { checkLength, readFloats, writeFloats } from "./convert.js";
+import { renderEpilogueJs } from "./render_js.js";
+import { matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
+
+// NOTE: local copies, because module loaders that transpile to CommonJS (tsx) turn each read of an imported
+// binding into a getter call, which showed up at 8% of a 512^3 matmul's profile in the packing loops.
+const MR = KERNEL_MR;
+const NR = KERNEL_NR;
+
+/** k-block depth: one B panel (KC x NR f32 = 8 KiB) stays in L1 while A panels stream past it. */
+const KC = 256;
+/** A panels per block: an (MC_PANELS * MR) x KC block of packed A (256 KiB) stays in L2. */
+const MC_PANELS = 64;
+
+/** Writes epilogue(acc[accOff + j], gid0 + j, ...views) into dst[j] for j < n (dst may alias acc at offset 0). */
+type RowEpilogue = (acc: WorkArray, accOff: number, dst: Float64Array, n: number, gid0: number, views: readonly ArrayBufferView[]) => void;
+
+// Host helpers an epilogue's source may call (the same ones rendered kernels get).
+const HELPERS = {
+  h2f: f16BitsToF32,
+  bh2f: bf16BitsToF32,
+  f16round: (x: number) => f16BitsToF32(f32ToF16Bits(x)),
+  bf16round: (x: number) => bf16BitsToF32(f32ToBf16Bits(x)),
+};
+
+/** Compiles an epilogue into a row loop; its inputs are the views after the matmul's operands (slots 3..). */
+function compileEpilogue(epi: Epilogue): { source: string; row: RowEpilogue } {
+  const firstSlot = 3;
+  const fn = renderEpilogueJs(epi, firstSlot);
+  const names = epi.inputs.map((_, i) => `b${firstSlot + i}`);
+  // NOTE: one generated loop per spec lets V8 inline the epilogue instead of calling it through a spread per element.
+  const source = [
+    `const epilogue = ${fn};`,
+    `return function epilogueRow(acc, accOff, dst, n, gid0, views) {`,
+    ...names.map((name, i) => `const ${name} = views[${i}];`),
+    `for (let j = 0; j < n; j++) dst[j] = epilogue(acc[accOff + j], gid0 + j${names.map((x) => `, ${x}`).join("")});`,
+    `};`,
+  ].join("\n");
+  const make = new Function(...Object.keys(HELPERS), source) as (...h: unknown[]) => RowEpilogue;
+  return { source, row: make(...Object.values(HELPERS)) };
+}
+
+// NOTE: the last panel's missing rows (A) or columns (B) are left as they were in memory: they only reach
+// C's padding rows and columns, which are never read, and wasm float math cannot trap on stale values.
+
+/** Packs A(i, kk) = src[off + i*rs + kk*cs] for i < m, kk in [pc, pc + kc) into MR-row panels at dst[o..]. */
+function packA(src: Float32Array, off: number, rs: number, cs: number, m: number, pc: number, kc: number, dst: Float32Array, o: number): void {
+  for (let i0 = 0; i0 < m; i0 += MR) {
+    const rows = Math.min(MR, m - i0);
+    let p = off + i0 * rs + pc * cs;
+    for (let kk = 0; kk < kc; kk++, p += cs, o += MR) {
+      for (let r = 0; r < rows; r++) dst[o + r] = src[p + r * rs]!;
+    }
+  }
+}
+
+/** Packs B(kk, j) = src[off + kk*ks + j*ns] for j < n, kk in [pc, pc + kc) into NR-column panels at dst[o..]. */
+function packB(src: Float32Array, off: number, ks: number, ns: number, n: number, pc: number, kc: number, dst: Float32Array, o: number): void {
+  for (let j0 = 0; j0 < n; j0 += NR) {
+    const cols = Math.min(NR, n - j0);
+    let p = off + pc * ks + j0 * ns;
+    for (let kk = 0; kk < kc; kk++, p += ks, o += NR) {
+      for (let c = 0; c < cols; c++) dst[o + c] = src[p + c * ns]!;
+    }
+  }
+}
+
+let scratch = new Float32Array(0);
+/** A's or B's batch matrix as f32: the view itself when it is f32, else converted into a reused scratch array. */
+function asF32(view: ArrayBufferView, dtype: FloatDType, off: number, len: number): { src: Float32Array; off: number } {
+  if (dtype === "f32") return { src: view as Float32Array, off };
+  if (scratch.length < len) scratch = new Float32Array(len);
+  readFloats(view, dtype, off, len, scratch, 0);
+  return { src: scratch, off: 0 };
+}
+
+/** f32/f16/bf16 operands: pack into wasm memory, run the SIMD kernel per block, store through the epilogue. */
+function runWasm(spec: MatmulSpec, views: ArrayBufferView[], epi: RowEpilogue | undefined): void {
+  const { batch, m, n, k, transA, transB } = spec;
+  const dtype = spec.dtype as FloatDType;
+  const mPanels = Math.ceil(m / MR);
+  const nPanels = Math.ceil(n / NR);
+  const mPad = mPanels * MR;
+  const nPad = nPanels * NR;
+  // Wasm memory (f32 offsets): packed A (mPad x k), packed B (k x nPad), C (mPad x nPad). All 16-byte aligned.
+  const aOff = 0;
+  const bOff = mPad * k;
+  const cOff = bOff + nPad * k;
+  const kernel = matmulKernel();
+  const mem = kernel.reserve((cOff + mPad * nPad) * 4);
+  const [out, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
+  const epiViews = views.slice(3);
+  const row = new Float64Array(epi ? n : 0);
+  for (let bi = 0; bi < batch; bi++) {
+    if (bi === 0 || spec.aBatchStride !== 0) {
+      const A = asF32(a, dtype, bi * spec.aBatchStride, m * k);
+      const [rs, cs] = transA ? [1, m] : [k, 1];
+      for (let pc = 0; pc < k; pc += KC) packA(A.src, A.off, rs, cs, m, pc, Math.min(KC, k - pc), mem, aOff + pc * mPad);
+    }
+    if (bi === 0 || spec.bBatchStride !== 0) {
+      const B = asF32(b, dtype, bi * spec.bBatchStride, k * n);
+      const [ks, ns] = transB ? [1, k] : [n, 1];
+      for (let pc = 0; pc < k; pc += KC) packB(B.src, B.off, ks, ns, n, pc, Math.min(KC, k - pc), mem, bOff + pc * nPad);
+    }
+    mem.fill(0, cOff, cOff + mPad * nPad);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = Math.min(KC, k - pc);
+      for (let ic = 0; ic < mPanels; ic += MC_PANELS) {
+        const panels = Math.min(MC_PANELS, mPanels - ic);
+        kernel.block((aOff + pc * mPad + ic * MR * kc) * 4, (bOff + pc * nPad) * 4, (cOff + ic * MR * nPad) * 4, panels, nPanels, kc, nPad);
+      }
+    }
+    for (let i = 0; i < m; i++) {
+      const gid0 = (bi * m + i) * n;
+      if (epi) {
+        epi(mem, cOff + i * nPad, row, n, gid0, epiViews);
+        writeFloats(row, 0, n, out, spec.out as FloatDType, gid0);
+      } else {
+        writeFloats(mem, cOff + i * nPad, n, out, spec.out as FloatDType, gid0);
+      }
+    }
+  }
+}
+
+/** f64 operands: exact doubles, i-k-j order so the inner loop streams rows of B and C. */
+function runF64(spec: MatmulSpec, views: ArrayBufferView[], epi: RowEpilogue | undefined): void {
+  const { batch, m, n, k, transA, transB } = spec;
+  const [out, a, b] = views as [ArrayBufferView, Float64Array, Float64Array];
+  const epiViews = views.slice(3);
+  const row = new Float64Array(n);
+  const bT = new Float64Array(transB ? k * n : 0);
+  for (let bi = 0; bi < batch; bi++) {
+    const aBase = bi * spec.aBatchStride;
+    let bm = b;
+    let bBase = bi * spec.bBatchStride;
+    if (transB) {
+      // B is stored (n, k): lay it out (k, n) once per batch so rows of B are contiguous.
+      for (let j = 0; j < n; j++) for (let kk = 0; kk < k; kk++) bT[kk * n + j] = b[bBase + j * k + kk]!;
+      bm = bT;
+      bBase = 0;
+    }
+    for (let i = 0; i < m; i++) {
+      row.fill(0);
+      for (let kk = 0; kk < k; kk++) {
+        const av = transA ? a[aBase + kk * m + i]! : a[aBase + i * k + kk]!;
+        const p = bBase + kk * n;
+        for (let j = 0; j < n; j++) row[j] = row[j]! + av * bm[p + j]!;
+      }
+      const gid0 = (bi * m + i) * n;
+      if (epi) epi(row, 0, row, n, gid0, epiViews);
+      writeFloats(row, 0, n, out, spec.out as FloatDType, gid0);
+    }
+  }
+}
+
+/** A launchable matmul for one spec (the caller checked that the dtypes are floats). */
+export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: ArrayBufferView[]) => void } {
+  const { batch, m, n, k } = spec;
+  const shape = `matmul ${batch}x(${m}x${k} @ ${k}x${n}) ${spec.dtype}->${spec.out}`;
+  const epi = spec.epilogue ? compileEpilogue(spec.epilogue) : undefined;
+  const path = spec.dtype === "f64" ? "f64 JS loop (i-k-j)" : `wasm simd f32, ${MR}x${NR} micro-kernel, KC=${KC}`;
+  const source = `// cpu routine ${shape}: ${path}\n${epi ? epi.source : "// no epilogue"}`;
+  const run = spec.dtype === "f64" ? runF64 : runWasm;
+  return {
+    source,
+    run(views) {
+      if (batch === 0 || m === 0 || n === 0) return;
+      checkLength(views[0]!, batch * m * n, `${shape}: output`);
+      checkLength(views[1]!, (batch - 1) * spec.aBatchStride + m * k, `${shape}: A`);
+      checkLength(views[2]!, (batch - 1) * spec.bBatchStride + k * n, `${shape}: B`);
+      run(spec, views, epi?.row);
+    },
+  };
+}

@@ -1,0 +1,99 @@
+// routines.ts is the cpu backend's door to its hand-written routines: which specs it can build and a
+// cache of built executables per spec. The routines themselves live in matmul.ts (wasm SIMD kernel),
+// softmax.ts and attention.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
+
+import type { DType } from "../../core/dtype.js";
+import { exprKey, hashString } from "../../core/ir.js";
+import type { RoutineName } from "../../core/ops.js";
+import { assertNever } from "../../core/ops.js";
+import type { AttentionSpec, MatmulSpec, RoutineSpecs, SoftmaxSpec } from "../../core/routines.js";
+import { buildAttention } from "./attention.js";
+import type { CpuExecutable } from "./backend.js";
+import { isFloatDType } from "./convert.js";
+import { buildMatmul } from "./matmul.js";
+import { hasMatmulKernel } from "./wasm/matmul_kernel.js";
+import { buildSoftmax } from "./softmax.js";
+
+const isDim = (x: number): boolean => Number.isInteger(x) && x >= 0;
+
+function floatReason(dtype: DType, out: DType): string | undefined {
+  if (!isFloatDType(dtype)) return `input dtype ${dtype} is not a float dtype (f64, f32, f16, bf16)`;
+  if (!isFloatDType(out)) return `output dtype ${out} is not a float dtype (f64, f32, f16, bf16)`;
+  return undefined;
+}
+
+function matmulReason(s: MatmulSpec): string | undefined {
+  if (![s.batch, s.m, s.n, s.k, s.aBatchStride, s.bBatchStride].every(isDim)) return "sizes and strides must be integers >= 0";
+  const reason = floatReason(s.dtype, s.out);
+  if (!reason && s.dtype !== "f64" && !hasMatmulKernel()) return "this JS engine lacks WebAssembly SIMD";
+  return reason;
+}
+
+function softmaxReason(s: SoftmaxSpec): string | undefined {
+  if (!isDim(s.rows) || !isDim(s.cols)) return "rows and cols must be integers >= 0";
+  return floatReason(s.dtype, s.out);
+}
+
+function attentionReason(s: AttentionSpec): string | undefined {
+  if (![s.batch, s.heads, s.kvHeads, s.tq, s.tk, s.headDim].every(isDim)) return "sizes must be integers >= 0";
+  if (s.kvHeads === 0 || s.heads % s.kvHeads !== 0) return `heads (${s.heads}) must be a multiple of kvHeads (${s.kvHeads})`;
+  return floatReason(s.dtype, s.out);
+}
+
+/** Why the cpu backend cannot build this routine, or undefined when it can. */
+function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): string | undefined {
+  switch (name) {
+    case "matmul": return matmulReason(spec as MatmulSpec);
+    case "softmax": return softmaxReason(spec as SoftmaxSpec);
+    case "attention": return attentionReason(spec as AttentionSpec);
+    default: return assertNever(name as never, "routine");
+  }
+}
+
+export function supportsCpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): boolean {
+  return unsupportedReason(name, spec) === undefined;
+}
+
+/** A structural key for a spec; the epilogue's expression by exprKey (JSON would fold NaN and Infinity into null). */
+function specKey(name: RoutineName, spec: RoutineSpecs[RoutineName]): string {
+  const epi = "epilogue" in spec ? spec.epilogue : undefined;
+  const plain = JSON.stringify({ ...spec, epilogue: undefined });
+  return epi ? `${name}:${plain}:${exprKey(epi.expr)}:${epi.inputs.join(",")}` : `${name}:${plain}`;
+}
+
+const cache = new Map<string, CpuExecutable>();
+
+/** Build (or fetch from the cache) the executable for a routine spec; throws naming the spec when unsupported. */
+export function buildCpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): CpuExecutable {
+  const key = specKey(name, spec);
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const reason = unsupportedReason(name, spec);
+  if (reason) throw new Error(`cpu: cannot build routine ${name} for ${JSON.stringify(spec)}: ${reason}`);
+  let built: { source: string; run: (views: ArrayBufferView[]) => void };
+  let dtypes: DType[];
+  switch (name) {
+    case "matmul": {
+      const s = spec as MatmulSpec;
+      built = buildMatmul(s);
+      dtypes = [s.out, s.dtype, s.dtype, ...(s.epilogue?.inputs ?? [])];
+      break;
+    }
+    case "softmax": {
+      const s = spec as SoftmaxSpec;
+      built = buildSoftmax(s);
+      dtypes = [s.out, s.dtype];
+      break;
+    }
+    case "attention": {
+      const s = spec as AttentionSpec;
+      built = buildAttention(s);
+      dtypes = [s.out, s.dtype, s.dtype, s.dtype];
+      break;
+    }
+    default: return assertNever(name as never, "routine");
+  }
+  const exe: CpuExecutable = { name: `${name}_${hashString(key)}`, source: built.source, dtypes, run: built.run };
+  cache.set(key, exe);
+  return exe;
+}

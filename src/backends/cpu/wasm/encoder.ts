@@ -1,0 +1,116 @@
+// encoder.ts is a tiny WebAssembly binary encoder: just the opcodes and sections the cpu routines'
+// kernels use (i32 control flow and arithmetic, 128-bit SIMD f32x4 loads/stores/math, one imported
+// memory). It does not know what the kernels compute (see matmul_kernel.ts); it only spells bytes.
+// NOTE: emitting the module from TypeScript keeps the repo free of binary blobs and a wasm toolchain.
+
+/** Value types (the byte that names them in the binary format). */
+export const I32 = 0x7f;
+export const F32 = 0x7d;
+export const V128 = 0x7b;
+export type ValType = typeof I32 | typeof F32 | typeof V128;
+
+const BLOCK_VOID = 0x40;
+
+/** Unsigned LEB128. */
+export function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+/** Signed LEB128 (for i32.const). */
+export function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    const done = (n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0);
+    out.push(done ? byte : byte | 0x80);
+    if (done) return out;
+  }
+}
+
+const str = (s: string): number[] => [...uleb(s.length), ...[...s].map((ch) => ch.charCodeAt(0))];
+const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
+
+/** Builds one function body: instructions are appended in order, locals are declared on the fly. */
+export class FuncBody {
+  private readonly code: number[] = [];
+  private readonly locals: ValType[] = [];
+  constructor(private readonly nparams: number) {}
+
+  /** A new local of this type; returns its index. */
+  local(t: ValType): number {
+    this.locals.push(t);
+    return this.nparams + this.locals.length - 1;
+  }
+
+  get(i: number): this { return this.op(0x20, ...uleb(i)); }
+  set(i: number): this { return this.op(0x21, ...uleb(i)); }
+  tee(i: number): this { return this.op(0x22, ...uleb(i)); }
+  i32(v: number): this { return this.op(0x41, ...sleb(v | 0)); }
+  i32Add(): this { return this.op(0x6a); }
+  i32Sub(): this { return this.op(0x6b); }
+  i32Mul(): this { return this.op(0x6c); }
+  i32Ne(): this { return this.op(0x47); }
+  i32LtS(): this { return this.op(0x48); }
+  /** `block` (br 0 inside jumps past its end). */
+  block(): this { return this.op(0x02, BLOCK_VOID); }
+  /** `loop` (br 0 inside jumps back to its start). */
+  loop(): this { return this.op(0x03, BLOCK_VOID); }
+  brIf(depth: number): this { return this.op(0x0d, ...uleb(depth)); }
+  end(): this { return this.op(0x0b); }
+  call(fn: number): this { return this.op(0x10, ...uleb(fn)); }
+
+  // ---- SIMD (prefix 0xfd, then the opcode as unsigned LEB128); memargs are log2(align), offset ----
+  v128Load(offset: number): this { return this.simd(0x00, 4, ...uleb(offset)); }
+  v128Store(offset: number): this { return this.simd(0x0b, 4, ...uleb(offset)); }
+  /** Load one f32 and splat it into all four lanes. */
+  v128Load32Splat(offset: number): this { return this.simd(0x09, 2, ...uleb(offset)); }
+  v128Zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
+  f32x4Add(): this { return this.simd(228); }
+  f32x4Mul(): this { return this.simd(230); }
+
+  /** The body in the binary format: local declarations (one group per local), code, `end`. */
+  encode(): number[] {
+    const decls = this.locals.map((t) => [1, t]);
+    const body = [...vec(decls), ...this.code, 0x0b];
+    return [...uleb(body.length), ...body];
+  }
+
+  private simd(opcode: number, ...imm: number[]): this { return this.op(0xfd, ...uleb(opcode), ...imm); }
+  private op(...bytes: number[]): this {
+    this.code.push(...bytes);
+    return this;
+  }
+}
+
+export interface FuncDef {
+  readonly name: string; // exported under this name
+  readonly params: readonly ValType[];
+  readonly body: FuncBody;
+}
+
+/**
+ * A module that imports its memory as `env.memory` (so the host can grow it and view it) and
+ * exports every function. Functions return nothing; they are indexed in the order given.
+ */
+export function encodeModule(funcs: readonly FuncDef[]): Uint8Array<ArrayBuffer> {
+  const types = funcs.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0]);
+  const memImport = [...str("env"), ...str("memory"), 0x02, 0x00, ...uleb(1)]; // memory, min 1 page, no max
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec(types)),
+    ...section(2, vec([memImport])),
+    ...section(3, vec(funcs.map((_, i) => uleb(i)))),
+    ...section(7, vec(funcs.map((f, i) => [...str(f.name), 0x00, ...uleb(i)]))),
+    ...section(10, vec(funcs.map((f) => f.body.encode()))),
+  ];
+  return new Uint8Array(bytes);
+}

@@ -1,0 +1,142 @@
+// matmul_kernel.ts emits and instantiates the WebAssembly SIMD kernel behind the cpu matmul routine:
+// a register-blocked MR x 8 f32 micro-kernel over packed panels, and a driver that sweeps it over
+// one (mc x kc) block of packed A times one (kc x n) block of packed B, accumulating into C.
+// It owns the wasm memory layout conventions; packing, dtypes and epilogues live in matmul.ts.
+
+import { encodeModule, FuncBody, I32, V128 } from "./encoder.js";
+
+/**
+ * Rows of C per micro-tile (A panel height).
+ * NOTE: measured on x64 (V8, Node 20): MR=4 (8 accumulators) runs near the 128-bit peak, about 40 GFLOP/s
+ * per core; MR=5 and MR=6 ran at 23-28 GFLOP/s (most likely spills: x64 wasm SIMD has 16 xmm registers).
+ */
+export const MR = 4;
+/** Columns of C per micro-tile (B panel width): two f32x4 vectors. */
+export const NR = 8;
+
+/*
+ * Packed layouts (f32, in wasm memory), for one k-block of kc steps:
+ *   A panel (MR rows):    [kc][MR]  element (kk, r) at kk*MR + r
+ *   B panel (NR columns): [kc][NR]  element (kk, c) at kk*NR + c
+ *   C: row-major, ldc floats per row; the kernel adds its tile into C (C must start zeroed).
+ */
+
+/** micro(ap, bp, cp, kc, ldcBytes): C[MR x NR] at cp += A panel (kc x MR) . B panel (kc x NR). kc >= 1. */
+function microKernel(): FuncBody {
+  const f = new FuncBody(5);
+  const [ap, bp, cp, kc, ldc] = [0, 1, 2, 3, 4];
+  const acc = Array.from({ length: MR * 2 }, () => f.local(V128));
+  const b0 = f.local(V128);
+  const b1 = f.local(V128);
+  const a = f.local(V128);
+  const addr = f.local(I32);
+  for (const x of acc) f.v128Zero().set(x);
+  f.loop();
+  f.get(bp).v128Load(0).set(b0);
+  f.get(bp).v128Load(16).set(b1);
+  for (let r = 0; r < MR; r++) {
+    f.get(ap).v128Load32Splat(4 * r).set(a);
+    f.get(acc[2 * r]!).get(a).get(b0).f32x4Mul().f32x4Add().set(acc[2 * r]!);
+    f.get(acc[2 * r + 1]!).get(a).get(b1).f32x4Mul().f32x4Add().set(acc[2 * r + 1]!);
+  }
+  f.get(ap).i32(MR * 4).i32Add().set(ap);
+  f.get(bp).i32(NR * 4).i32Add().set(bp);
+  f.get(kc).i32(1).i32Sub().tee(kc).brIf(0);
+  f.end();
+  // C tile += accumulators, row by row.
+  f.get(cp).set(addr);
+  for (let r = 0; r < MR; r++) {
+    for (let h = 0; h < 2; h++) {
+      f.get(addr).get(addr).v128Load(16 * h).get(acc[2 * r + h]!).f32x4Add().v128Store(16 * h);
+    }
+    f.get(addr).get(ldc).i32Add().set(addr);
+  }
+  return f;
+}
+
+/**
+ * block(ap, bp, cp, mPanels, nPanels, kc, ldc): for every B panel (outer) and A panel (inner) of the block,
+ * micro(A panel, B panel, C tile). ap/bp point at the first packed panel, cp at C's top-left tile; sizes >= 1.
+ */
+function blockDriver(micro: number): FuncBody {
+  const f = new FuncBody(7);
+  const [ap, bp, cp, mPanels, nPanels, kc, ldc] = [0, 1, 2, 3, 4, 5, 6];
+  const [ir, jr, acur, ccur, ccol, aStep, ldcBytes] = Array.from({ length: 7 }, () => f.local(I32)) as [
+    number, number, number, number, number, number, number,
+  ];
+  f.get(kc).i32(MR * 4).i32Mul().set(aStep);
+  f.get(ldc).i32(4).i32Mul().set(ldcBytes);
+  f.get(nPanels).set(jr);
+  f.get(cp).set(ccol);
+  f.loop();
+  {
+    f.get(mPanels).set(ir);
+    f.get(ap).set(acur);
+    f.get(ccol).set(ccur);
+    f.loop();
+    {
+      f.get(acur).get(bp).get(ccur).get(kc).get(ldcBytes).call(micro);
+      f.get(acur).get(aStep).i32Add().set(acur);
+      f.get(ccur).get(ldcBytes).i32(MR).i32Mul().i32Add().set(ccur);
+      f.get(ir).i32(1).i32Sub().tee(ir).brIf(0);
+    }
+    f.end();
+    f.get(bp).get(kc).i32(NR * 4).i32Mul().i32Add().set(bp);
+    f.get(ccol).i32(NR * 4).i32Add().set(ccol);
+    f.get(jr).i32(1).i32Sub().tee(jr).brIf(0);
+  }
+  f.end();
+  return f;
+}
+
+export interface MatmulKernel {
+  /** Make the memory at least this many bytes; returns a Float32Array over all of it (fresh after a grow). */
+  reserve(bytes: number): Float32Array;
+  block(ap: number, bp: number, cp: number, mPanels: number, nPanels: number, kc: number, ldc: number): void;
+}
+
+let kernel: MatmulKernel | undefined;
+let moduleBytes: Uint8Array<ArrayBuffer> | undefined;
+
+function kernelModule(): Uint8Array<ArrayBuffer> {
+  moduleBytes ??= encodeModule([
+    { name: "micro", params: [I32, I32, I32, I32, I32], body: microKernel() },
+    { name: "block", params: [I32, I32, I32, I32, I32, I32, I32], body: blockDriver(0) },
+  ]);
+  return moduleBytes;
+}
+
+/** Whether this JS engine runs the kernel (it needs WebAssembly SIMD); without it callers use another path. */
+export function hasMatmulKernel(): boolean {
+  return typeof WebAssembly === "object" && WebAssembly.validate(kernelModule());
+}
+
+/**
+ * The process-wide kernel instance, compiled on first use.
+ * NOTE: compiled synchronously; browsers allow that on the main thread for modules under 4 KiB (this is under 1).
+ */
+export function matmulKernel(): MatmulKernel {
+  if (kernel) return kernel;
+  const bytes = kernelModule();
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+  const block = inst.exports.block as MatmulKernel["block"];
+  let view = new Float32Array(memory.buffer);
+  kernel = {
+    reserve(need) {
+      const have = memory.buffer.byteLength;
+      // NOTE: the memory never shrinks: it keeps the largest matmul's packed operands for the next launch.
+      if (need > have) {
+        try {
+          memory.grow(Math.ceil((need - have) / 65536));
+        } catch (e) {
+          throw new Error(`cpu matmul: cannot grow wasm memory to ${need} bytes (wasm32 allows 4 GiB): ${String(e)}`);
+        }
+      }
+      if (view.buffer !== memory.buffer) view = new Float32Array(memory.buffer);
+      return view;
+    },
+    block,
+  };
+  return kernel;
+}
