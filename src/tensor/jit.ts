@@ -42,14 +42,15 @@ export function jit<A extends Tensor[]>(fn: (...inputs: A) => Tensor | Tensor[])
     step.replay(inputs.map((t) => t.node.buffer!));
     return outputs.map(lent);
   };
+  // NOTE: defineProperty, not Object.assign, which would read the getter once and copy its value.
+  Object.defineProperty(call, "launches", { get: () => step?.numLaunches ?? 0 });
   return Object.assign(call, {
-    get launches() { return step?.numLaunches ?? 0; },
     dispose() {
       step?.dispose();
       for (const n of outputs) n.dispose();
       step = undefined;
     },
-  }) as JitFunction<A>;
+  }) as unknown as JitFunction<A>;
 }
 
 /** A tensor over a jit-owned buffer: disposing or collecting it never frees the jit's memory. */

@@ -89,7 +89,7 @@ export class Tensor {
     const dtype = promote(a.dtype, b.dtype);
     if (FLOAT_ONLY.has(op) && !isFloat(dtype)) throw new Error(`${op}: needs float tensors, got ${a} and ${b}`);
     if (INT_ONLY.has(op) && isFloat(dtype)) throw new Error(`${op}: needs integer or bool tensors, got ${a} and ${b}`);
-    const shape = broadcastShapes(op, a.shape, b.shape);
+    const shape = broadcastShapes(`${op} (${a.dtype}, ${b.dtype} on ${this.backend.name})`, a.shape, b.shape);
     a = a.cast(dtype).broadcastTo(shape);
     b = b.cast(dtype).broadcastTo(shape);
     return Tensor.make(op, [a, b], NO_ARG, shape, COMPARISONS.has(op) ? "bool" : dtype);
@@ -152,7 +152,8 @@ export class Tensor {
   // ---- reductions (keepdim by default false, like PyTorch) ----
 
   reduce(op: ReduceOp, axis?: number | readonly number[], keepdim = false): Tensor {
-    const axes = axis === undefined ? this.shape.map((_, i) => i) : (typeof axis === "number" ? [axis] : [...axis]).map((a) => normAxis(op, a, this.ndim, this.shape));
+    const label = `${op} of ${this}`;
+    const axes = axis === undefined ? this.shape.map((_, i) => i) : (typeof axis === "number" ? [axis] : [...axis]).map((a) => normAxis(label, a, this.ndim, this.shape));
     const kept = this.shape.map((d, i) => (axes.includes(i) ? 1 : d));
     const r = axes.length === 0 ? this : Tensor.make("reduce", [this], { kind: "reduce", op, axes: [...new Set(axes)].sort() }, kept, this.dtype);
     return keepdim ? r : r.reshape(this.shape.filter((_, i) => !axes.includes(i)));
@@ -168,7 +169,12 @@ export class Tensor {
   // ---- movement (views: no copies, only index arithmetic where read) ----
 
   reshape(shape: readonly number[]): Tensor {
-    const to = resolveReshape(this.shape, shape);
+    let to: number[];
+    try {
+      to = resolveReshape(this.shape, shape);
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (${this.dtype} on ${this.backend.name})`);
+    }
     if (to.length === this.ndim && to.every((d, i) => d === this.shape[i])) return this;
     return Tensor.make("reshape", [this], NO_ARG, to, this.dtype);
   }
@@ -185,7 +191,7 @@ export class Tensor {
   }
 
   permute(perm: readonly number[]): Tensor {
-    const p = perm.map((a) => normAxis("permute", a, this.ndim, this.shape));
+    const p = perm.map((a) => normAxis(`permute of ${this}`, a, this.ndim, this.shape));
     if (p.length !== this.ndim || new Set(p).size !== p.length) {
       throw new Error(`permute: ${fmt(perm)} is not a permutation of the axes of ${fmt(this.shape)}`);
     }
@@ -243,7 +249,7 @@ export class Tensor {
 
   /** out[..., i, ...] = this[..., indices[i], ...] along `axis` (indices: 1-D ints; out-of-range reads 0). */
   gather(axis: number, indices: Tensor): Tensor {
-    const a = normAxis("gather", axis, this.ndim, this.shape);
+    const a = normAxis(`gather of ${this}`, axis, this.ndim, this.shape);
     if (indices.ndim !== 1 || isFloat(indices.dtype)) throw new Error(`gather: indices must be a 1-D integer tensor, got ${indices}`);
     const shape = this.shape.map((d, i) => (i === a ? indices.shape[0]! : d));
     return Tensor.make("gather", [this, indices], { kind: "gather", axis: a }, shape, this.dtype);
