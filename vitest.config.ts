@@ -6,6 +6,12 @@ import { defineConfig } from "vitest/config";
 const swiftshader = "/usr/lib/chromium/vk_swiftshader_icd.json";
 if (!process.env.VK_ICD_FILENAMES && existsSync(swiftshader)) process.env.VK_ICD_FILENAMES = swiftshader;
 process.env.XDG_RUNTIME_DIR ??= "/tmp";
+// Dawn dlopens libvulkan.so.1; where Debian's libvulkan1 is missing, chromium's bundled copy serves.
+// NOTE: the dynamic loader reads LD_LIBRARY_PATH at process start, so this reaches the forked test workers only.
+const systemVulkan = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"].some((d) => existsSync(`${d}/libvulkan.so.1`));
+if (!systemVulkan && existsSync("/usr/lib/chromium/libvulkan.so.1")) {
+  process.env.LD_LIBRARY_PATH = [process.env.LD_LIBRARY_PATH, "/usr/lib/chromium"].filter(Boolean).join(":");
+}
 
 export default defineConfig({
   test: {

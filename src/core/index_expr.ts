@@ -41,6 +41,8 @@ export class Index {
   /** One expression per dimension. */
   dims(): Expr[] {
     if (!this.dimsCache) {
+      // An empty shape has no positions: any index will do, and dividing by its zero strides would not.
+      if (this.shape.includes(0)) return (this.dimsCache = this.shape.map(() => c(0)));
       const strides = contiguousStrides(this.shape);
       const lin = this.lin!;
       // The outermost non-trivial dimension needs no modulo: the flat index is in range.

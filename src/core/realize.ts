@@ -40,7 +40,8 @@ export async function realize(targets: readonly Node[], recorder?: LaunchRecorde
   const pool = new Map<number, DeviceBuffer[]>();
   const take = (n: Node): DeviceBuffer => {
     const reuse = pool.get(n.nbytes)?.pop();
-    return reuse ?? backend.alloc(n.nbytes);
+    // NOTE: at least one word, so empty tensors still have a (valid) buffer on every device.
+    return reuse ?? backend.alloc(Math.max(n.nbytes, 4));
   };
   const bufferOf = (n: Node): DeviceBuffer => {
     const b = n.buffer ?? buffers.get(n);
@@ -54,8 +55,11 @@ export async function realize(targets: readonly Node[], recorder?: LaunchRecorde
       buffers.set(it.out, out);
       const bufs = [out, ...it.inputs.map(bufferOf)];
       const t0 = dbg >= 4 ? performance.now() : 0;
-      backend.launch(exes[i]!, bufs);
-      recorder?.launch(exes[i]!, bufs);
+      // An empty output has nothing to compute (and some devices reject empty dispatches).
+      if (it.out.numel > 0) {
+        backend.launch(exes[i]!, bufs);
+        recorder?.launch(exes[i]!, bufs);
+      }
       if (dbg >= 3) debugLog(`launch ${exes[i]!.name} (${bufs.map((b) => b.nbytes).join(", ")} bytes)`);
       if (dbg >= 4) {
         await backend.synchronize();

@@ -24,7 +24,8 @@ interface GradCase {
   readonly rtol?: number;
 }
 
-const i32 = (data: number[]) => tensor(data, { backend: cpu, dtype: "i32" });
+/** Integer indices on the same backend as `like`. */
+const i32 = (like: Tensor, data: number[]) => tensor(data, { backend: like.backend, dtype: "i32" });
 
 const CASES: GradCase[] = [
   { name: "add/sub/mul/div with broadcasting", shapes: [[2, 3], [3]], fn: (a, b) => a.add(b).mul(a).sub(b.mul(2)).div(b.add(3)) },
@@ -36,14 +37,14 @@ const CASES: GradCase[] = [
   { name: "sum and max reductions", shapes: [[3, 4]], fn: (a) => a.sum(1).mul(a.max(0, true).sum()).add(a.max()) },
   { name: "movement: permute, pad, shrink, expand, reshape", shapes: [[2, 3]], fn: (a) =>
       a.permute([1, 0]).pad([[1, 0], [0, 2]]).shrink([[0, 3], [1, 4]]).reshape([9]).unsqueeze(0).broadcastTo([2, 9]).mul(a.reshape([6]).pad([[0, 3]])) },
-  { name: "gather (embedding lookup)", shapes: [[4, 3]], fn: (a) => a.gather(0, i32([3, 0, 3, 1])).square() },
+  { name: "gather (embedding lookup)", shapes: [[4, 3]], fn: (a) => a.gather(0, i32(a, [3, 0, 3, 1])).square() },
   // NOTE: f32 rounding makes small steps meaningless; a linear function with a wide step isolates the rule.
   { name: "cast f64 -> f32 -> f64", shapes: [[3]], eps: 1e-2, rtol: 1e-4, fn: (a) => a.cast("f32").mul(3).cast("f64") },
   { name: "matmul (batched, broadcast)", shapes: [[2, 3, 4], [4, 2]], fn: (a, b) => matmul(a, b) },
   { name: "matmul transposed operand", shapes: [[3, 4], [5, 4]], fn: (a, b) => matmul(a, b.transpose()) },
   { name: "softmax", shapes: [[3, 5]], fn: (a) => softmax(a) },
   { name: "log-softmax", shapes: [[3, 5]], fn: (a) => logSoftmax(a) },
-  { name: "cross-entropy", shapes: [[4, 5]], fn: (a) => crossEntropy(a, i32([0, 4, 2, 2])) },
+  { name: "cross-entropy", shapes: [[4, 5]], fn: (a) => crossEntropy(a, i32(a, [0, 4, 2, 2])) },
   { name: "gelu silu", shapes: [[7]], fn: (a) => gelu(a).add(silu(a)).add(gelu(a, "erf")) },
   { name: "rmsnorm layernorm", shapes: [[2, 5], [5], [5]], fn: (a, w, b) => rmsnorm(a, w).add(layernorm(a, w, b)) },
   { name: "concat", shapes: [[2, 2], [2, 3]], fn: (a, b) => concat([a, b], 1).square() },

@@ -1,0 +1,39 @@
+// command.ts: what a `kiln` subcommand is (name, help text, run) and how it reads its flags.
+// It owns the usage-error convention (exit code 2, message + usage); it does not know any
+// particular command (those live in their own files) or the top-level dispatch (main.ts).
+
+import { parseArgs } from "node:util";
+import type { ParseArgsConfig } from "node:util";
+
+export interface Command {
+  readonly name: string;
+  /** One line for `kiln --help`. */
+  readonly summary: string;
+  /** The full text of `kiln <name> --help`. */
+  readonly help: string;
+  /** Run with the arguments after the command's name; resolves to the exit code. */
+  run(argv: readonly string[]): Promise<number>;
+}
+
+/** A mistake in how kiln was called: printed with the relevant usage, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string, readonly command?: Command) {
+    super(message);
+  }
+}
+
+export const EXIT_USAGE = 2;
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** parseArgs in strict mode, with its errors turned into UsageErrors that name the command. */
+export function parseCommandArgs<O extends Options>(cmd: Command, argv: readonly string[], options: O) {
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
+  } catch (err) {
+    // NOTE: node's messages are good ("Unknown option '--x'"), but they carry a long hint about
+    // '--' for positionals, which no kiln command takes; keep the first sentence.
+    const msg = (err as Error).message.split(". ")[0]!.replace(/\.$/, "");
+    throw new UsageError(`${cmd.name}: ${msg}`, cmd);
+  }
+}
