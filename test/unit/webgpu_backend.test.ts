@@ -130,12 +130,23 @@ describe.skipIf(!gpu)(`webgpu backend${missing ? ` (skipped: ${missing})` : ""}`
     g.free(b);
   });
 
-  it("reads an odd byte count and writes the last partial word of a buffer", async () => {
-    const a = g.alloc(7);
-    g.write(a, new Uint8Array([1, 2, 3, 4, 5, 6, 7]));
+  it("reads odd byte counts and writes bytes that fill no whole word, keeping their neighbours", async () => {
+    const a = g.alloc(11);
+    g.write(a, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]));
     expect([...(await g.read(a, 5))]).toEqual([1, 2, 3, 4, 5]);
-    expect(() => g.write(a, new Uint8Array([1, 2]), 2)).toThrow(/4-byte boundary/);
+    g.write(a, new Uint8Array([20, 21]), 1); // inside word 0
+    g.write(a, new Uint8Array([30, 31, 32, 33, 34, 35]), 3); // end of word 0, all of word 1, start of word 2
+    expect([...(await g.read(a))]).toEqual([1, 20, 21, 30, 31, 32, 33, 34, 35, 10, 11]);
+    // Recorded after a pending launch that reads the buffer: the launch still sees the old bytes.
+    const exe = await g.compile({ name: "copy_u8", n: 11, out: "u8", inputs: ["u8"], body: load(1, gid, "u8") });
+    const b = g.alloc(11);
+    g.launch(exe, [b, a]);
+    g.write(a, new Uint8Array([99]), 10); // the buffer's last byte: padded, no merge
+    g.write(a, new Uint8Array([98]), 5);
+    expect([...(await g.read(b))]).toEqual([1, 20, 21, 30, 31, 32, 33, 34, 35, 10, 11]);
+    expect([...(await g.read(a))]).toEqual([1, 20, 21, 30, 31, 98, 33, 34, 35, 10, 99]);
     g.free(a);
+    g.free(b);
   });
 
   it("caches pipelines by source and shares them between kernels of the same shape", async () => {
@@ -147,7 +158,7 @@ describe.skipIf(!gpu)(`webgpu backend${missing ? ` (skipped: ${missing})` : ""}`
   });
 
   it("refuses f64 and names the kernel", async () => {
-    await expect(g.compile({ name: "dbl", n: 1, out: "f64", inputs: [], body: c(1, "f64") })).rejects.toThrow(/kernel 'dbl'.*f64 is not supported/);
+    await expect(g.compile({ name: "dbl", n: 1, out: "f64", inputs: [], body: c(1, "f64") })).rejects.toThrow(/^webgpu: f64 is not supported in kernel 'dbl'/);
   });
 
   it("reports a validation error from a launch at the next synchronize", async () => {
@@ -174,6 +185,17 @@ describe.skipIf(!gpu)(`webgpu backend${missing ? ` (skipped: ${missing})` : ""}`
     await expect(other!.read(b)).rejects.toThrow(/webgpu: backend disposed/);
     expect(() => other!.alloc(4)).toThrow(/webgpu: backend disposed/);
     await expect(other!.synchronize()).rejects.toThrow(/webgpu: backend disposed/);
+  });
+
+  it("turns a lost device into errors: pending reads reject and later calls throw", async () => {
+    const { gpu: other } = await tryWebgpu();
+    const b = other!.alloc(64);
+    const pending = other!.read(b);
+    (other as unknown as { device: GPUDevice }).device.destroy(); // what a driver reset looks like from here
+    await expect(pending).rejects.toThrow(/webgpu: device lost \(destroyed/);
+    expect(() => other!.alloc(4)).toThrow(/webgpu: device lost/);
+    await expect(other!.compile({ name: "late", n: 1, out: "f32", inputs: [], body: c(1, "f32") })).rejects.toThrow(/device lost/);
+    other!.dispose();
   });
 
   it("agrees with the cpu backend on integer index math (div, mod, where) in a gather", async () => {

@@ -7,6 +7,7 @@ import { create, globals } from "webgpu";
 import type { BackendCaps } from "../../src/core/backend.js";
 import type { DType } from "../../src/core/dtype.js";
 import { decode, encode, roundTo } from "../../src/core/dtype.js";
+import { add, alu, c, load, mod, v } from "../../src/core/ir.js";
 import type { AttentionSpec, MatmulSpec, SoftmaxSpec } from "../../src/core/routines.js";
 import type { WebgpuRoutineSource } from "../../src/backends/webgpu/routines.js";
 import { buildWebgpuRoutine, supportsWebgpuRoutine } from "../../src/backends/webgpu/routines.js";
@@ -16,7 +17,11 @@ Object.assign(globalThis, globals);
 const gpu = create([]);
 const adapter = await gpu.requestAdapter();
 const device = adapter ? await adapter.requestDevice() : undefined;
-afterAll(() => device?.destroy());
+afterAll(() => {
+  device?.destroy();
+  // NOTE: naming `gpu` here keeps it reachable: a module const that no function uses may be collected.
+  expect(gpu).toBeDefined();
+});
 
 const caps: BackendCaps = {
   dtypes: ["f32", "f16", "bf16", "i32", "u32", "u8", "bool"],
@@ -159,14 +164,22 @@ const mm = (m: number, n: number, k: number, over: Partial<MatmulSpec> = {}): Ma
   batch: 1, m, n, k, transA: false, transB: false, aBatchStride: m * k, bBatchStride: k * n, dtype: "f32", out: "f32", ...over,
 });
 
-async function checkMatmul(s: MatmulSpec): Promise<void> {
+/** Checks a matmul; with `bias`, under the epilogue relu(acc + bias[col]) with a bias of that dtype in slot 3. */
+async function checkMatmul(spec: MatmulSpec, bias?: DType): Promise<void> {
+  const epilogue = bias && {
+    expr: alu("max", add(v("acc", "f32"), load(3, mod(v("gid"), c(spec.n)), bias)), c(0, "f32")),
+    inputs: [bias],
+  };
+  const s = { ...spec, epilogue };
   const aLen = s.aBatchStride * (s.batch - 1) + s.m * s.k;
   const bLen = s.bBatchStride * (s.batch - 1) + s.k * s.n;
-  const [a, b] = [randn(aLen, s.dtype), randn(bLen, s.dtype)];
+  const [a, b, bi] = [randn(aLen, s.dtype), randn(bLen, s.dtype), randn(s.n, bias ?? "f32")];
   const src = buildWebgpuRoutine("matmul", s, caps);
-  const got = decode(await run(src, [encode(a, s.dtype), encode(b, s.dtype)], s.batch * s.m * s.n * (s.out === "f32" ? 4 : 2)), s.out);
+  const inputs = [encode(a, s.dtype), encode(b, s.dtype), ...(bias ? [encode(bi, bias)] : [])];
+  const got = decode(await run(src, inputs, s.batch * s.m * s.n * (s.out === "f32" ? 4 : 2)), s.out);
+  const want = matmulRef(s, a, b).map((x, i) => (bias ? Math.max(x + bi[i % s.n]!, 0) : x));
   const [atol, rtol] = tol(s.out);
-  expectClose(got, matmulRef(s, a, b).map((x) => roundTo(x, s.out)), atol * Math.sqrt(s.k), rtol, src.name);
+  expectClose(got, want.map((x) => roundTo(x, s.out)), atol * Math.sqrt(s.k), rtol, src.name);
 }
 
 describe.skipIf(!device)("webgpu routines: matmul", () => {
@@ -187,6 +200,11 @@ describe.skipIf(!device)("webgpu routines: matmul", () => {
     await checkMatmul(mm(3, 5, 8, { dtype: "f16", out: "f32" }));
     await checkMatmul(mm(3, 5, 8, { dtype: "f32", out: "bf16" }));
   });
+  it("epilogue: bias + relu", async () => {
+    await checkMatmul(mm(7, 13, 5), "f32");
+    await checkMatmul(mm(9, 11, 70, { batch: 2, bBatchStride: 0, dtype: "f16", out: "f16" }), "f16");
+    await checkMatmul(mm(65, 6, 3, { transB: true, dtype: "bf16", out: "f32" }), "bf16");
+  });
 });
 
 describe("webgpu routines: what is supported", () => {
@@ -195,7 +213,9 @@ describe("webgpu routines: what is supported", () => {
     expect(supportsWebgpuRoutine("matmul", mm(2, 2, 2, { dtype: "f64" }), caps)).toBe(false);
     expect(supportsWebgpuRoutine("matmul", mm(2, 2, 2, { out: "i32" }), caps)).toBe(false);
     expect(supportsWebgpuRoutine("matmul", mm(2, 0, 2), caps)).toBe(false);
-    expect(supportsWebgpuRoutine("matmul", mm(64 * 65536, 1, 1), { ...caps, maxBufferBytes: 2 ** 31 }) ).toBe(false);
+    expect(supportsWebgpuRoutine("matmul", mm(64 * 65536, 1, 1), { ...caps, maxBufferBytes: 2 ** 31 })).toBe(false);
+    const sixInputs = { expr: v("acc", "f32"), inputs: Array<DType>(6).fill("f32") };
+    expect(supportsWebgpuRoutine("matmul", { ...mm(2, 2, 2), epilogue: sixInputs }, caps)).toBe(false);
     expect(supportsWebgpuRoutine("softmax", { rows: 2, cols: 3, dtype: "i32", out: "f32" }, caps)).toBe(false);
     const att: AttentionSpec = { batch: 1, heads: 2, kvHeads: 2, tq: 1, tk: 1, headDim: 256, causal: true, scale: 1, dtype: "f32", out: "f32" };
     expect(supportsWebgpuRoutine("attention", att, caps)).toBe(true);

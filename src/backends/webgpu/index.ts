@@ -1,0 +1,14 @@
+// The webgpu backend's entry point: start a backend on the best adapter found (see device.ts), and the
+// WGSL pieces routines are written with. Loaded lazily by the backend registry (it pulls in Dawn in Node).
+
+import { WebgpuBackend } from "./backend.js";
+import { requestWebgpuDevice } from "./device.js";
+
+export { WebgpuBackend } from "./backend.js";
+export type { WebgpuBuffer, WebgpuExecutable } from "./backend.js";
+export { renderEpilogueWgsl, renderWgsl, wgslBinding } from "./render_wgsl.js";
+
+/** A backend on a new device. Rejects with the reason when there is no adapter (e.g. no Vulkan driver). */
+export async function createWebgpuBackend(): Promise<WebgpuBackend> {
+  return new WebgpuBackend(await requestWebgpuDevice());
+}

@@ -1,0 +1,269 @@
+// render_wgsl.ts spells a KernelSpec as a WGSL compute shader with the meaning render_js.ts gives it.
+// Owns the buffer layout in WGSL (bindings, packed loads and whole-word stores), the kernel's shape
+// (one invocation per output word, or one workgroup per output word for long reductions) and the
+// epilogue functions routines call. Op spellings live in wgsl_ops.ts; compiling and launching in backend.ts.
+//
+// Memory layout: a buffer holds the dtype's dense little-endian bytes (what Backend.write takes), so
+// f16/bf16 sit 2 to a u32 word and u8/bool 4 to a word. Storage arrays are array<f32>, array<i32> or
+// array<u32> (u32 and every packed dtype); loads unpack to the compute type (wgsl_ops.computeType).
+
+import type { DType } from "../../core/dtype.js";
+import type { Expr, KernelSpec } from "../../core/ir.js";
+import { exprKey, toposort } from "../../core/ir.js";
+import type { ReduceOp } from "../../core/ops.js";
+import { assertNever } from "../../core/ops.js";
+import type { Epilogue } from "../../core/routines.js";
+import { computeType, f64Error, spellCast, spellConst, WGSL_ALU, wgslHelpers } from "./wgsl_ops.js";
+
+/** Invocations per workgroup when each invocation computes one output word. */
+export const WORKGROUP_SIZE = 64;
+/** Invocations that share one output's reduction in a workgroup reduction. */
+export const REDUCE_WORKGROUP_SIZE = 256;
+// NOTE: one invocation per output leaves the GPU idle when there are few outputs and each reduces many
+// values (a full sum is one invocation looping over everything); then a workgroup shares each output.
+const WG_REDUCE_MIN_SIZE = 256;
+const WG_REDUCE_MAX_WORDS = 16384;
+
+const storageType = (d: DType): "f32" | "i32" | "u32" => (d === "f32" ? "f32" : d === "i32" ? "i32" : "u32");
+/** Elements per u32 word in a buffer of this dtype. */
+export const perWord = (d: DType): number => (d === "f16" || d === "bf16" ? 2 : d === "u8" || d === "bool" ? 4 : 1);
+
+function loadBody(slot: number, d: DType): string {
+  const b = `b${slot}`;
+  const byte = `(${b}[i >> 2u] >> (u32(i & 3) * 8u)) & 0xffu`;
+  switch (d) {
+    case "f32": case "i32": case "u32": return `${b}[i]`;
+    case "f16": return `unpack2x16float(${b}[i >> 1u])[i & 1]`;
+    case "bf16": return `bitcast<f32>((${b}[i >> 1u] >> (u32(i & 1) * 16u)) << 16u)`;
+    case "u8": return byte;
+    case "bool": return `(${byte}) != 0u`;
+    case "f64": throw f64Error();
+    default: return assertNever(d, "dtype");
+  }
+}
+
+/**
+ * Declares buffer slot `slot` as `b{slot}` at @group(0) @binding(slot), with `fn ld{slot}(i: i32) -> T`
+ * returning element i in its compute type (f32 for f32/f16/bf16, i32, u32 for u32/u8, bool).
+ */
+export function wgslBinding(slot: number, dtype: DType, access: "read" | "read_write"): string {
+  return [
+    `@group(0) @binding(${slot}) var<storage, ${access}> b${slot}: array<${storageType(dtype)}>;`,
+    `fn ld${slot}(i: i32) -> ${computeType(dtype)} { return ${loadBody(slot, dtype)}; }`,
+  ].join("\n");
+}
+
+/** Emits `let tN = ...;` lines for an expression tree, sharing equal subtrees (CSE), as render_js's Emitter. */
+class Emitter {
+  private readonly names = new Map<string, string>();
+  private count = 0;
+  constructor(private readonly prefix: string) {}
+  /** Lines for every node of `root` not emitted yet; nodes for which `skip` holds are left to an inner scope. */
+  emit(root: Expr, lines: string[], skip: (e: Expr) => boolean = () => false): string {
+    for (const e of toposort(root)) {
+      const key = exprKey(e);
+      if (this.names.has(key) || skip(e) || e.k === "const" || e.k === "var") continue;
+      const spelled = this.spell(e);
+      // A cast within one compute type (f16 -> f32) spells as its operand's name: reuse it.
+      if (/^[A-Za-z_]\w*$/.test(spelled)) {
+        this.names.set(key, spelled);
+        continue;
+      }
+      const name = `${this.prefix}${this.count++}`;
+      lines.push(`let ${name} = ${spelled};`);
+      this.names.set(key, name);
+    }
+    return skip(root) ? "" : this.ref(root);
+  }
+  private ref(e: Expr): string {
+    if (e.k === "const") return spellConst(e.v, e.dtype);
+    if (e.k === "var") return e.name;
+    const name = this.names.get(exprKey(e));
+    if (!name) throw new Error(`render_wgsl: ${exprKey(e)} used before it was emitted`);
+    return name;
+  }
+  private spell(e: Expr): string {
+    switch (e.k) {
+      case "load": return `ld${e.slot}(${spellCast(this.ref(e.idx), e.idx.dtype, "i32")})`;
+      case "alu": return WGSL_ALU[e.op](e.src.map((s) => this.ref(s)), e.src[0]!.dtype, e.src);
+      case "cast": return spellCast(this.ref(e.src), e.src.dtype, e.dtype);
+      default: throw new Error("render_wgsl: unreachable");
+    }
+  }
+}
+
+/** Which nodes read `ridx` (directly or below): those stay inside the reduction loop. */
+function ridxDependent(root: Expr): (e: Expr) => boolean {
+  const memo = new Map<string, boolean>();
+  const dep = (e: Expr): boolean => {
+    const key = exprKey(e);
+    let r = memo.get(key);
+    if (r !== undefined) return r;
+    if (e.k === "var") r = e.name === "ridx";
+    else if (e.k === "load") r = dep(e.idx);
+    else if (e.k === "alu") r = e.src.some(dep);
+    else if (e.k === "cast") r = dep(e.src);
+    else r = false;
+    memo.set(key, r);
+    return r;
+  };
+  dep(root);
+  return dep;
+}
+
+/** Throws a named error for what WGSL cannot spell: f64 anywhere, loads from missing slots or as the wrong dtype. */
+function check(where: string, root: Expr, slots: ReadonlyMap<number, DType>, vars: readonly string[]): void {
+  for (const e of toposort(root)) {
+    if (e.dtype === "f64") throw f64Error(where);
+    if (e.k === "var" && !vars.includes(e.name)) throw new Error(`webgpu: ${where} reads '${e.name}', which is not defined there`);
+    if (e.k !== "load") continue;
+    const d = slots.get(e.slot);
+    if (d === undefined) throw new Error(`webgpu: ${where} loads slot ${e.slot}, which it does not have (slots ${[...slots.keys()].join(", ")})`);
+    if (d !== e.dtype) throw new Error(`webgpu: ${where} loads slot ${e.slot} as ${e.dtype}, but the slot holds ${d}`);
+  }
+}
+
+const indent = (lines: readonly string[]) => lines.map((l) => `  ${l}`);
+
+function reduceInit(op: ReduceOp, d: DType, size: number): string {
+  if (op === "sum" || computeType(d) === "bool" || computeType(d) === "u32") return spellConst(0, d);
+  // NOTE: JS starts an i32 max at -Infinity, which an empty reduction stores as 0.
+  if (computeType(d) === "i32") return spellConst(size === 0 ? 0 : -2147483648, d);
+  return spellConst(-Infinity, d);
+}
+
+/**
+ * The reduction's combining step. Float max keeps NaN sticky (k_fmax), as render_js does; a u8 sum is
+ * not wrapped (JS adds in doubles and wraps only when it stores).
+ */
+function combine(op: ReduceOp, d: DType, a: string, b: string): string {
+  if (op === "max") return WGSL_ALU.max([a, b], d, []);
+  return d === "bool" ? `(${a} || ${b})` : `(${a} + ${b})`;
+}
+
+/** `fn value(gid[, lid]) -> T`: the output element's value, cast to what the output stores (f16/bf16 as f32). */
+function renderValue(k: KernelSpec, wgReduce: boolean): string[] {
+  const storeAs: DType = k.out === "f16" || k.out === "bf16" ? "f32" : k.out;
+  const lines: string[] = [];
+  const em = new Emitter("t");
+  let value: string;
+  let valueType: DType;
+  if (k.reduce) {
+    const { op, size, dtype } = k.reduce;
+    // Loop-invariant parts of the body (the output's own index math) are computed once per element.
+    em.emit(k.body, lines, ridxDependent(k.body));
+    lines.push(`var acc: ${computeType(dtype)} = ${reduceInit(op, dtype, size)};`);
+    lines.push(wgReduce ? `for (var ridx = i32(lid); ridx < ${size}; ridx += ${REDUCE_WORKGROUP_SIZE}) {` : `for (var ridx = 0; ridx < ${size}; ridx++) {`);
+    const inner: string[] = [];
+    const x = spellCast(em.emit(k.body, inner), k.body.dtype, dtype);
+    lines.push(...indent(inner), `  acc = ${combine(op, dtype, "acc", x)};`, "}");
+    if (wgReduce) {
+      lines.push(
+        "k_sh[lid] = acc;",
+        "workgroupBarrier();",
+        `for (var s = ${REDUCE_WORKGROUP_SIZE / 2}u; s > 0u; s = s >> 1u) {`,
+        `  if (lid < s) { k_sh[lid] = ${combine(op, dtype, "k_sh[lid]", "k_sh[lid + s]")}; }`,
+        "  workgroupBarrier();",
+        "}",
+        "acc = k_sh[0];",
+        "workgroupBarrier(); // NOTE: k_sh is reused by the next element of a packed output word",
+      );
+    }
+    value = k.epilogue ? new Emitter("e").emit(k.epilogue, lines) : "acc";
+    valueType = k.epilogue ? k.epilogue.dtype : dtype;
+  } else {
+    value = em.emit(k.body, lines);
+    valueType = k.body.dtype;
+  }
+  const params = wgReduce ? "gid: i32, lid: u32" : "gid: i32";
+  return [`fn value(${params}) -> ${computeType(storeAs)} {`, ...indent(lines), `  return ${spellCast(value, valueType, storeAs)};`, "}"];
+}
+
+/** The bits of one packed output element (value() already returned it in the output's compute type). */
+function packBits(d: DType, x: string): string {
+  if (d === "f16") return `k_f2h(${x})`;
+  if (d === "bf16") return `k_f2bh(${x})`;
+  if (d === "bool") return `select(0u, 1u, ${x})`;
+  return `(${x} & 0xffu)`; // u8; a u8 sum is not wrapped until it is stored, as in JS
+}
+
+/** Stores output word `w`: whole words only, so no two invocations write the same word. */
+function renderStore(k: KernelSpec, wgReduce: boolean): string[] {
+  const call = (gid: string) => (wgReduce ? `value(${gid}, lid)` : `value(${gid})`);
+  const store = (val: string) => (wgReduce ? `if (lid == 0u) { b0[w] = ${val}; }` : `b0[w] = ${val};`);
+  const p = perWord(k.out);
+  if (p === 1) return wgReduce ? ["let r = value(w, lid);", store("r")] : [store("value(w)")];
+  const bitsPer = 32 / p;
+  // NOTE: elements past n in the last word keep their bits: the buffer may be longer than this kernel's output.
+  const keep = k.n % p === 0 ? "0u" : `(b0[w] >> (u32(j) * ${bitsPer}u)) & ${bitsPer === 16 ? "0xffffu" : "0xffu"}`;
+  return [
+    "var word = 0u;",
+    `for (var j = 0; j < ${p}; j++) {`,
+    `  let gid = w * ${p} + j;`,
+    `  var bits = ${keep};`,
+    `  if (gid < ${k.n}) { bits = ${packBits(k.out, call("gid"))}; }`,
+    `  word = word | (bits << (u32(j) * ${bitsPer}u));`,
+    "}",
+    store("word"),
+  ];
+}
+
+/** A rendered kernel: its WGSL and how many workgroups to launch (the backend folds them into a 2-D grid). */
+export interface WgslKernel {
+  readonly code: string;
+  readonly workgroups: number;
+}
+
+/**
+ * The WGSL of a generated kernel: buffer slot 0 is the output, slots 1.. the inputs. Invocation (or, for
+ * a workgroup reduction, workgroup) w computes output word w; a 2-D dispatch is read back as one index.
+ */
+export function renderWgsl(k: KernelSpec): WgslKernel {
+  const where = `kernel '${k.name}'`;
+  const slotTypes = [k.out, ...k.inputs];
+  if (slotTypes.includes("f64") || k.reduce?.dtype === "f64") throw f64Error(where);
+  const slots = new Map(slotTypes.map((d, i) => [i, d] as const));
+  check(where, k.body, slots, k.reduce ? ["gid", "ridx"] : ["gid"]);
+  if (k.epilogue) check(`${where} (epilogue)`, k.epilogue, slots, ["gid", "acc"]);
+
+  const words = Math.ceil(k.n / perWord(k.out));
+  const wgReduce = !!k.reduce && k.reduce.size >= WG_REDUCE_MIN_SIZE && words <= WG_REDUCE_MAX_WORDS;
+  const size = wgReduce ? REDUCE_WORKGROUP_SIZE : WORKGROUP_SIZE;
+  const index = wgReduce ? "i32(wid.y * nwg.x + wid.x)" : `i32((wid.y * nwg.x + wid.x) * ${size}u + lid)`;
+  const body = [
+    `// n=${k.n} out=${k.out} inputs=[${k.inputs.join(", ")}]` +
+      (k.reduce ? ` reduce=${k.reduce.op}(${k.reduce.size}, ${k.reduce.dtype})${wgReduce ? " per workgroup" : ""}` : ""),
+    ...slotTypes.map((d, i) => wgslBinding(i, d, i === 0 ? "read_write" : "read")),
+    ...(wgReduce ? [`var<workgroup> k_sh: array<${computeType(k.reduce!.dtype)}, ${REDUCE_WORKGROUP_SIZE}>;`] : []),
+    ...renderValue(k, wgReduce),
+    `@compute @workgroup_size(${size})`,
+    "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {",
+    `  let w = ${index};`,
+    `  if (w >= ${words}) { return; }`,
+    ...indent(renderStore(k, wgReduce)),
+    "}",
+  ].join("\n");
+  const helpers = wgslHelpers(body);
+  return { code: helpers ? `${body}\n${helpers}\n` : `${body}\n`, workgroups: wgReduce ? words : Math.ceil(words / size) };
+}
+
+/**
+ * For routines: bindings of an epilogue's inputs (slot firstSlot + i holds epi.inputs[i]; its expression
+ * loads those absolute slots) and `fn epilogue(acc: f32, gid: i32) -> f32` computing epi.expr, with the
+ * helper functions it calls. `acc` is the routine's value at output element `gid`.
+ */
+export function renderEpilogueWgsl(epi: Epilogue, firstSlot: number): string {
+  const slots = new Map(epi.inputs.map((d, i) => [firstSlot + i, d] as const));
+  check("an epilogue", epi.expr, slots, ["gid", "acc"]);
+  const lines: string[] = [];
+  const value = new Emitter("e").emit(epi.expr, lines);
+  const body = [
+    ...epi.inputs.map((d, i) => wgslBinding(firstSlot + i, d, "read")),
+    "fn epilogue(acc: f32, gid: i32) -> f32 {",
+    ...indent(lines),
+    `  return ${spellCast(value, epi.expr.dtype, "f32")};`,
+    "}",
+  ].join("\n");
+  const helpers = wgslHelpers(body);
+  return helpers ? `${body}\n${helpers}` : body;
+}

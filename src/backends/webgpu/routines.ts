@@ -1,0 +1,282 @@
+// routines.ts builds the hand-written WebGPU routines (tiled matmul, softmax, flash attention) from the
+// WGSL templates in shaders/: it decides which specs fit, picks tile sizes, fills the template's
+// constants, writes the buffer bindings for the dtypes and says how many workgroups to dispatch.
+// It does not compile or launch (backend.ts) nor render expressions (render_wgsl.ts renders epilogues).
+// Memory layout (shared with the runtime): f32 is array<f32>; f16/bf16 are packed 2 per u32 word, read
+// and written in f32 (NOTE: caps.f16Math is not used: f16 arithmetic would only add a second variant).
+
+import { readFileSync } from "node:fs";
+import type { BackendCaps } from "../../core/backend.js";
+import type { DType } from "../../core/dtype.js";
+import { itemsize } from "../../core/dtype.js";
+import type { RoutineName } from "../../core/ops.js";
+import { assertNever } from "../../core/ops.js";
+import type { AttentionSpec, MatmulSpec, RoutineSpecs, SoftmaxSpec } from "../../core/routines.js";
+import { ROUTINE_OPERANDS } from "../../core/routines.js";
+import { renderEpilogueWgsl } from "./render_wgsl.js";
+
+/** A routine's WGSL: buffer slot i is @group(0) @binding(i); launched with `dispatch` workgroups. */
+export interface WebgpuRoutineSource {
+  readonly code: string;
+  readonly dispatch: [number, number, number];
+  readonly name: string;
+}
+
+type ShaderName = "matmul" | "softmax" | "attention";
+const shaderText = new Map<ShaderName, string>();
+
+/** The template text of shaders/<name>.wgsl. NOTE: the only file-system access: a browser build swaps this. */
+function loadShader(name: ShaderName): string {
+  let text = shaderText.get(name);
+  if (text === undefined) {
+    text = readFileSync(new URL(`../../../shaders/${name}.wgsl`, import.meta.url), "utf8");
+    shaderText.set(name, text);
+  }
+  return text;
+}
+
+/** Fill `{{NAME}}` with consts[NAME] and whole `//!NAME` lines with blocks[NAME]; any other placeholder throws. */
+function fillTemplate(name: ShaderName, consts: Record<string, string>, blocks: Record<string, string>): string {
+  return loadShader(name)
+    .replace(/\{\{([A-Z_0-9]+)\}\}/g, (_, key: string) => {
+      const v = consts[key];
+      if (v === undefined) throw new Error(`webgpu: shaders/${name}.wgsl has no value for {{${key}}}`);
+      return v;
+    })
+    .replace(/^\/\/!([A-Z_]+)$/gm, (_, key: string) => {
+      const v = blocks[key];
+      if (v === undefined) throw new Error(`webgpu: shaders/${name}.wgsl has no code for //!${key}`);
+      return v;
+    });
+}
+
+// ---- WGSL literals and the bindings' accessors ----
+
+const MAX_DISPATCH = 65535; // WebGPU's default maxComputeWorkgroupsPerDimension
+const MAX_INDEX = 2 ** 31 - 1; // flat indices are u32 in the shaders and gid is i32 in epilogues
+const WORKGROUP_FLOATS = 4096; // 16 KiB: WebGPU's default maxComputeWorkgroupStorageSize
+const MAX_BINDINGS = 8; // WebGPU's default maxStorageBuffersPerShaderStage
+const ROUTINE_DTYPES: readonly DType[] = ["f32", "f16", "bf16"];
+
+const u32 = (x: number): string => `${x}u`;
+const bool = (x: boolean): string => (x ? "true" : "false");
+const f32 = (x: number): string => String(Math.fround(x));
+const cdiv = (a: number, b: number): number => Math.ceil(a / b);
+const nextPow2 = (x: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+
+// Round-to-nearest-even conversions, bit-exact with core/dtype.ts (pack2x16float leaves rounding and
+// out-of-range values to the implementation).
+const TO_F16_BITS = `fn to_half_bits(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  let sign = (b >> 16u) & 0x8000u;
+  let e8 = (b >> 23u) & 0xffu;
+  let mant = b & 0x7fffffu;
+  if (e8 == 0xffu) { return sign | 0x7c00u | select(0u, 0x200u, mant != 0u); }
+  let e = i32(e8) - 112;
+  if (e >= 31) { return sign | 0x7c00u; }
+  if (e <= 0) {
+    if (e < -10) { return sign; }
+    let full = mant | 0x800000u;
+    let shift = u32(14 - e);
+    let half = 1u << (shift - 1u);
+    let rest = full & ((1u << shift) - 1u);
+    let m = full >> shift;
+    return sign | (m + select(0u, 1u, rest > half || (rest == half && (m & 1u) == 1u)));
+  }
+  let rest = mant & 0x1fffu;
+  let o = sign | (u32(e) << 10u) | (mant >> 13u);
+  return o + select(0u, 1u, rest > 0x1000u || (rest == 0x1000u && (o & 1u) == 1u));
+}`;
+const TO_BF16_BITS = `fn to_half_bits(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  if ((b & 0x7f800000u) == 0x7f800000u && (b & 0x7fffffu) != 0u) { return (b >> 16u) | 0x40u; }
+  return ((b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u) & 0xffffu;
+}`;
+
+function inputWgsl(name: string, slot: number, dtype: DType): string {
+  const buf = `buf_${name}`;
+  const decl = `@group(0) @binding(${slot}) var<storage, read> ${buf}: array<${dtype === "f32" ? "f32" : "u32"}>;`;
+  const fn = `fn load_${name}(i: u32) -> f32`;
+  switch (dtype) {
+    case "f32": return `${decl}\n${fn} { return ${buf}[i]; }`;
+    case "f16": return `${decl}\n${fn} { return unpack2x16float(${buf}[i >> 1u])[i & 1u]; }`;
+    case "bf16":
+      return `${decl}\n${fn} {\n  let w = ${buf}[i >> 1u];\n  return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u));\n}`;
+    default: throw new Error(`webgpu: routine input '${name}' has dtype ${dtype}; routines read f32, f16 or bf16`);
+  }
+}
+
+/**
+ * store_out1(i, v) and store_out2(i, v0, v1) (i even) for slot 0.
+ * NOTE: with f16/bf16 a word can straddle two invocations' elements (a row of odd length ends mid-word).
+ * Those halves are written with atomicAnd + atomicOr, which touch only their own 16 bits, so the two
+ * writers cannot lose each other's half; words an invocation owns whole are written with one atomicStore.
+ */
+function outputWgsl(dtype: DType): string {
+  if (dtype === "f32") {
+    return [
+      "@group(0) @binding(0) var<storage, read_write> buf_out: array<f32>;",
+      "fn store_out1(i: u32, v: f32) { buf_out[i] = v; }",
+      "fn store_out2(i: u32, v0: f32, v1: f32) { buf_out[i] = v0; buf_out[i + 1u] = v1; }",
+    ].join("\n");
+  }
+  if (dtype !== "f16" && dtype !== "bf16") throw new Error(`webgpu: routine output dtype ${dtype} is not f32, f16 or bf16`);
+  return [
+    "@group(0) @binding(0) var<storage, read_write> buf_out: array<atomic<u32>>;",
+    dtype === "f16" ? TO_F16_BITS : TO_BF16_BITS,
+    "fn store_out1(i: u32, v: f32) {",
+    "  let sh = (i & 1u) * 16u;",
+    "  atomicAnd(&buf_out[i >> 1u], ~(0xffffu << sh));",
+    "  atomicOr(&buf_out[i >> 1u], to_half_bits(v) << sh);",
+    "}",
+    "fn store_out2(i: u32, v0: f32, v1: f32) { atomicStore(&buf_out[i >> 1u], to_half_bits(v0) | (to_half_bits(v1) << 16u)); }",
+  ].join("\n");
+}
+
+function bindingsWgsl(out: DType, inputs: readonly (readonly [string, DType])[]): string {
+  return [outputWgsl(out), ...inputs.map(([name, dtype], i) => inputWgsl(name, i + 1, dtype))].join("\n");
+}
+
+// ---- which specs fit (undefined when one does, else why not) ----
+
+const isDim = (x: number): boolean => Number.isInteger(x) && x >= 1;
+
+function dtypeReason(dtype: DType, out: DType, caps: BackendCaps): string | undefined {
+  for (const d of [dtype, out]) {
+    if (!ROUTINE_DTYPES.includes(d)) return `dtype ${d} is not f32, f16 or bf16`;
+    if (!caps.dtypes.includes(d)) return `the device does not store ${d}`;
+  }
+  return undefined;
+}
+
+/** Every buffer's element count fits the flat u32/i32 indices and the device's largest buffer. */
+function sizeReason(buffers: readonly (readonly [string, number, DType])[], caps: BackendCaps): string | undefined {
+  for (const [what, elems, dtype] of buffers) {
+    if (elems > MAX_INDEX) return `${what} has ${elems} elements, over the 2^31 - 1 a flat index can reach`;
+    if (elems * itemsize(dtype) > caps.maxBufferBytes) return `${what} needs ${elems * itemsize(dtype)} bytes, over the device's ${caps.maxBufferBytes}`;
+  }
+  return undefined;
+}
+
+// NOTE: empty operands are refused (a size of 0 anywhere): WebGPU cannot bind an empty buffer, and the
+// tensor layer's primitive path handles empty tensors for free.
+
+function matmulReason(s: MatmulSpec, caps: BackendCaps): string | undefined {
+  if (![s.batch, s.m, s.n, s.k].every(isDim)) return "batch, m, n and k must be integers >= 1";
+  if (![s.aBatchStride, s.bBatchStride].every((x) => Number.isInteger(x) && x >= 0)) return "batch strides must be integers >= 0";
+  const [tm, tn] = matmulTiles(s);
+  if (cdiv(s.m, tm) > MAX_DISPATCH || cdiv(s.n, tn) > MAX_DISPATCH) return `${s.m}x${s.n} needs more than ${MAX_DISPATCH} tiles along a side`;
+  const inputs = s.epilogue?.inputs.length ?? 0;
+  if (1 + ROUTINE_OPERANDS.matmul + inputs > MAX_BINDINGS) return `an epilogue with ${inputs} inputs needs more than ${MAX_BINDINGS} bindings`;
+  return dtypeReason(s.dtype, s.out, caps) ?? sizeReason([
+    ["A", s.aBatchStride * (s.batch - 1) + s.m * s.k, s.dtype],
+    ["B", s.bBatchStride * (s.batch - 1) + s.k * s.n, s.dtype],
+    ["C", s.batch * s.m * s.n, s.out],
+  ], caps);
+}
+
+function softmaxReason(s: SoftmaxSpec, caps: BackendCaps): string | undefined {
+  if (!isDim(s.rows) || !isDim(s.cols)) return "rows and cols must be integers >= 1";
+  return dtypeReason(s.dtype, s.out, caps) ?? sizeReason([["x", s.rows * s.cols, s.dtype], ["out", s.rows * s.cols, s.out]], caps);
+}
+
+function attentionReason(s: AttentionSpec, caps: BackendCaps): string | undefined {
+  if (![s.batch, s.heads, s.kvHeads, s.tq, s.tk, s.headDim].every(isDim)) return "sizes must be integers >= 1";
+  if (s.heads % s.kvHeads !== 0) return `heads (${s.heads}) must be a multiple of kvHeads (${s.kvHeads})`;
+  // NOTE: a block of queries, two blocks of keys and the scores share 16 KiB of workgroup memory in f32;
+  // past 256 columns a block would hold fewer than one query and one key per step.
+  if (s.headDim > 256) return `headDim ${s.headDim} is over 256, the most the workgroup memory layout holds`;
+  if (s.heads > MAX_DISPATCH || cdiv(s.tq, attentionTiles(s).bq) > MAX_DISPATCH) return `heads or query blocks over ${MAX_DISPATCH}`;
+  if (!Number.isFinite(s.scale)) return `scale ${s.scale} is not finite`;
+  const qElems = s.batch * s.heads * s.tq * s.headDim;
+  const kvElems = s.batch * s.kvHeads * s.tk * s.headDim;
+  return dtypeReason(s.dtype, s.out, caps) ?? sizeReason([["q", qElems, s.dtype], ["k and v", kvElems, s.dtype], ["out", qElems, s.out]], caps);
+}
+
+function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R], caps: BackendCaps): string | undefined {
+  switch (name) {
+    case "matmul": return matmulReason(spec as MatmulSpec, caps);
+    case "softmax": return softmaxReason(spec as SoftmaxSpec, caps);
+    case "attention": return attentionReason(spec as AttentionSpec, caps);
+    default: return assertNever(name as never, "routine");
+  }
+}
+
+// ---- the routines ----
+
+/** Output tile (rows, cols) of a workgroup; 16 rows when m is that small (a decode step's m is 1). */
+function matmulTiles(s: MatmulSpec): [number, number, number] {
+  return [s.m <= 16 ? 16 : 64, 64, 16];
+}
+
+function buildMatmul(s: MatmulSpec): WebgpuRoutineSource {
+  const [tm, tn, tk] = matmulTiles(s);
+  const code = fillTemplate("matmul", {
+    M: u32(s.m), N: u32(s.n), K: u32(s.k), BATCH: u32(s.batch),
+    A_BATCH_STRIDE: u32(s.aBatchStride), B_BATCH_STRIDE: u32(s.bBatchStride),
+    TRANS_A: bool(s.transA), TRANS_B: bool(s.transB), TILE_M: u32(tm), TILE_N: u32(tn), TILE_K: u32(tk),
+  }, {
+    BINDINGS: bindingsWgsl(s.out, [["a", s.dtype], ["b", s.dtype]]),
+    EPILOGUE: s.epilogue
+      ? renderEpilogueWgsl(s.epilogue, 1 + ROUTINE_OPERANDS.matmul)
+      : "fn epilogue(acc: f32, gid: i32) -> f32 { return acc; }",
+  });
+  const t = `${s.transA ? "t" : ""}${s.transB ? "T" : ""}`;
+  const name = `matmul_${s.dtype}_${s.out}_b${s.batch}_${s.m}x${s.n}x${s.k}${t ? `_${t}` : ""}${s.epilogue ? "_epi" : ""}`;
+  return { name, code, dispatch: [cdiv(s.n, tn), cdiv(s.m, tm), Math.min(s.batch, MAX_DISPATCH)] };
+}
+
+function buildSoftmax(s: SoftmaxSpec): WebgpuRoutineSource {
+  // One workgroup per row: enough threads for about 4 columns each, 32 to 256 of them.
+  const wg = Math.min(256, Math.max(32, nextPow2(cdiv(s.cols, 4))));
+  const code = fillTemplate("softmax", { ROWS: u32(s.rows), COLS: u32(s.cols), WG: u32(wg) }, {
+    BINDINGS: bindingsWgsl(s.out, [["x", s.dtype]]),
+  });
+  return { name: `softmax_${s.dtype}_${s.out}_${s.rows}x${s.cols}`, code, dispatch: [Math.min(s.rows, MAX_DISPATCH), 1, 1] };
+}
+
+/**
+ * Queries (bq) and keys (bk) per block, powers of two with bq * bk <= 256 (the workgroup's threads),
+ * fitting (bq + 2 bk) * headDim + 256 + bq * bk f32 in workgroup memory. Fewer queries for short tq.
+ * NOTE: a decode step (tq = 1) runs one workgroup per head; splitting the keys too is left for later.
+ */
+function attentionTiles(s: AttentionSpec): { bq: number; bk: number } {
+  const d = s.headDim;
+  const bq = Math.min(d <= 64 ? 16 : d <= 128 ? 8 : 4, nextPow2(s.tq));
+  let bk = 64;
+  while (bk > 1 && (bq * bk > 256 || (bq + 2 * bk) * d + 256 + bq * bk > WORKGROUP_FLOATS)) bk /= 2;
+  return { bq, bk };
+}
+
+function buildAttention(s: AttentionSpec): WebgpuRoutineSource {
+  const { bq, bk } = attentionTiles(s);
+  const lanes = 256 / bq;
+  const code = fillTemplate("attention", {
+    BATCH: u32(s.batch), H: u32(s.heads), KVH: u32(s.kvHeads), TQ: u32(s.tq), TK: u32(s.tk), D: u32(s.headDim),
+    CAUSAL: bool(s.causal), SCALE: f32(s.scale), BQ: u32(bq), BK: u32(bk), NP: u32(cdiv(cdiv(s.headDim, 2), lanes)),
+  }, {
+    BINDINGS: bindingsWgsl(s.out, [["q", s.dtype], ["k", s.dtype], ["v", s.dtype]]),
+  });
+  const name = `attention_${s.dtype}_${s.out}_b${s.batch}_h${s.heads}kv${s.kvHeads}_q${s.tq}k${s.tk}_d${s.headDim}${s.causal ? "_causal" : ""}`;
+  return { name, code, dispatch: [cdiv(s.tq, bq), s.heads, Math.min(s.batch, MAX_DISPATCH)] };
+}
+
+/** Whether buildWebgpuRoutine can build this spec; when not, the tensor layer falls back to primitive ops. */
+export function supportsWebgpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpecs[R], caps: BackendCaps): boolean {
+  return unsupportedReason(name, spec, caps) === undefined;
+}
+
+/** The WGSL and dispatch size of a routine; throws (naming the routine, spec and reason) when it is unsupported. */
+export function buildWebgpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpecs[R], caps: BackendCaps): WebgpuRoutineSource {
+  const reason = unsupportedReason(name, spec, caps);
+  if (reason !== undefined) {
+    const plain = JSON.stringify({ ...spec, epilogue: "epilogue" in spec && spec.epilogue ? "(set)" : undefined });
+    throw new Error(`webgpu: routine '${name}' cannot build ${plain}: ${reason}`);
+  }
+  switch (name) {
+    case "matmul": return buildMatmul(spec as MatmulSpec);
+    case "softmax": return buildSoftmax(spec as SoftmaxSpec);
+    case "attention": return buildAttention(spec as AttentionSpec);
+    default: return assertNever(name as never, "routine");
+  }
+}
