@@ -109,8 +109,8 @@ describe("gradients by finite differences (f64, cpu)", () => {
   });
 });
 
-for (const b of backends) {
-  describe.skipIf(!b.backend || b.name === "cpu")(`gradients on ${b.name} match f64`, () => {
+for (const b of backends.filter((x) => x.name !== "cpu")) {
+  describe.skipIf(!b.backend)(`gradients on ${b.name} match f64`, () => {
     for (const c of CASES.filter((x) => !x.name.startsWith("cast"))) {
       it(c.name, async () => {
         const inputs = inputsFor(c).map((d) => d.map(Math.fround));

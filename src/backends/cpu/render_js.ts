@@ -4,8 +4,11 @@
 
 import type { DType } from "../../core/dtype.js";
 import type { Expr, KernelSpec } from "../../core/ir.js";
-import { exprKey, toposort } from "../../core/ir.js";
+import type { Spelling } from "../../core/emit.js";
+import { Emitter, dependsOn } from "../../core/emit.js";
+import { toposort } from "../../core/ir.js";
 import type { AluOp } from "../../core/ops.js";
+import type { Epilogue } from "../../core/routines.js";
 import { assertNever } from "../../core/ops.js";
 
 const isFloatT = (d: DType) => d === "f64" || d === "f32" || d === "f16" || d === "bf16";
@@ -92,58 +95,18 @@ function spellStore(d: DType, val: string): string {
   return val;
 }
 
-/** Emits `const tN = ...` lines for an expression tree, sharing equal subtrees (CSE). */
-class Emitter {
-  private readonly names = new Map<string, string>();
-  private count = 0;
-  constructor(private readonly prefix: string) {}
-  /** Lines for every node of `root` not emitted yet; nodes for which `skip` holds are left to an outer scope. */
-  emit(root: Expr, lines: string[], skip: (e: Expr) => boolean = () => false): string {
-    for (const e of toposort(root)) {
-      const key = exprKey(e);
-      if (this.names.has(key) || skip(e)) continue;
-      if (e.k === "const" || e.k === "var") continue;
-      const name = `${this.prefix}${this.count++}`;
-      lines.push(`const ${name} = ${this.spell(e)};`);
-      this.names.set(key, name);
-    }
-    return skip(root) ? "" : this.ref(root);
-  }
-  ref(e: Expr): string {
-    if (e.k === "const") return spellConst(e.v, e.dtype);
-    if (e.k === "var") return e.name;
-    const name = this.names.get(exprKey(e));
-    if (!name) throw new Error(`render_js: ${exprKey(e)} used before it was emitted`);
-    return name;
-  }
-  private spell(e: Expr): string {
+const JS_SPELLING: Spelling = {
+  decl: "const",
+  constant: (v, e) => spellConst(v, e.dtype),
+  node: (e, ref) => {
     switch (e.k) {
-      case "load": return spellLoad(e.slot, this.ref(e.idx), e.dtype);
-      case "alu": return JS_ALU[e.op](e.src.map((s) => this.ref(s)), e.src[0]!.dtype, e.src);
-      case "cast": return spellCast(this.ref(e.src), e.src.dtype, e.dtype);
+      case "load": return spellLoad(e.slot, ref(e.idx), e.dtype);
+      case "alu": return JS_ALU[e.op](e.src.map(ref), e.src[0]!.dtype, e.src);
+      case "cast": return spellCast(ref(e.src), e.src.dtype, e.dtype);
       default: throw new Error("render_js: unreachable");
     }
-  }
-}
-
-/** Which nodes read `ridx` (directly or below): those stay inside the reduction loop. */
-function ridxDependent(root: Expr): (e: Expr) => boolean {
-  const memo = new Map<string, boolean>();
-  const dep = (e: Expr): boolean => {
-    const key = exprKey(e);
-    let r = memo.get(key);
-    if (r !== undefined) return r;
-    if (e.k === "var") r = e.name === "ridx";
-    else if (e.k === "load") r = dep(e.idx);
-    else if (e.k === "alu") r = e.src.some(dep);
-    else if (e.k === "cast") r = dep(e.src);
-    else r = false;
-    memo.set(key, r);
-    return r;
-  };
-  dep(root);
-  return dep;
-}
+  },
+};
 
 /** The JS source of a kernel: `function(b0, b1, ...)` over typed-array views of its buffers. */
 export function renderJs(k: KernelSpec): string {
@@ -151,11 +114,11 @@ export function renderJs(k: KernelSpec): string {
   const lines: string[] = [];
   lines.push(`return function ${k.name.replace(/[^A-Za-z0-9_]/g, "_")}(${params.join(", ")}) {`);
   lines.push(`for (let gid = 0; gid < ${k.n}; gid++) {`);
-  const em = new Emitter("t");
+  const em = new Emitter("t", JS_SPELLING);
   let value: string;
   if (k.reduce) {
     const { op, size } = k.reduce;
-    const dep = ridxDependent(k.body);
+    const dep = dependsOn(k.body, "ridx");
     // Loop-invariant parts of the body (the output's own index math) are computed once per element.
     em.emit(k.body, lines, dep);
     const init = op === "sum" ? "0" : k.reduce.dtype === "u32" || k.reduce.dtype === "u8" ? "0" : "-Infinity";
@@ -165,7 +128,7 @@ export function renderJs(k: KernelSpec): string {
     // NOTE: `x !== x` keeps NaN sticky in max, as Math.max does, without calling it per element.
     lines.push(op === "sum" ? `acc += ${x};` : `if (${x} > acc || ${x} !== ${x}) acc = ${x};`);
     lines.push(`}`);
-    value = k.epilogue ? new Emitter("e").emit(k.epilogue, lines) : "acc";
+    value = k.epilogue ? new Emitter("e", JS_SPELLING).emit(k.epilogue, lines) : "acc";
   } else {
     value = em.emit(k.body, lines);
   }
@@ -180,7 +143,7 @@ export function renderJs(k: KernelSpec): string {
  * Emitter as renderJs, so it means what a generated kernel's epilogue means; like renderJs's source it calls
  * the host helpers h2f, bh2f, f16round and bf16round, which the caller binds.
  */
-export function renderEpilogueJs(epi: import("../../core/routines.js").Epilogue, firstSlot: number): string {
+export function renderEpilogueJs(epi: Epilogue, firstSlot: number): string {
   const last = firstSlot + epi.inputs.length - 1;
   for (const e of toposort(epi.expr)) {
     if (e.k === "load" && (e.slot < firstSlot || e.slot > last)) {
@@ -189,7 +152,7 @@ export function renderEpilogueJs(epi: import("../../core/routines.js").Epilogue,
     if (e.k === "var" && e.name === "ridx") throw new Error("render_js: an epilogue cannot read ridx");
   }
   const lines: string[] = [];
-  const value = new Emitter("e").emit(epi.expr, lines);
+  const value = new Emitter("e", JS_SPELLING).emit(epi.expr, lines);
   const params = ["acc", "gid", ...epi.inputs.map((_, i) => `b${firstSlot + i}`)];
   return [`function (${params.join(", ")}) {`, ...lines, `return ${value};`, `}`].join("\n");
 }

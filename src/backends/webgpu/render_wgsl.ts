@@ -9,7 +9,9 @@
 
 import type { DType } from "../../core/dtype.js";
 import type { Expr, KernelSpec } from "../../core/ir.js";
-import { exprKey, toposort } from "../../core/ir.js";
+import type { Spelling } from "../../core/emit.js";
+import { Emitter, dependsOn } from "../../core/emit.js";
+import { toposort } from "../../core/ir.js";
 import type { ReduceOp } from "../../core/ops.js";
 import { assertNever } from "../../core/ops.js";
 import type { Epilogue } from "../../core/routines.js";
@@ -53,63 +55,18 @@ export function wgslBinding(slot: number, dtype: DType, access: "read" | "read_w
   ].join("\n");
 }
 
-/** Emits `let tN = ...;` lines for an expression tree, sharing equal subtrees (CSE), as render_js's Emitter. */
-class Emitter {
-  private readonly names = new Map<string, string>();
-  private count = 0;
-  constructor(private readonly prefix: string) {}
-  /** Lines for every node of `root` not emitted yet; nodes for which `skip` holds are left to an inner scope. */
-  emit(root: Expr, lines: string[], skip: (e: Expr) => boolean = () => false): string {
-    for (const e of toposort(root)) {
-      const key = exprKey(e);
-      if (this.names.has(key) || skip(e) || e.k === "const" || e.k === "var") continue;
-      const spelled = this.spell(e);
-      // A cast within one compute type (f16 -> f32) spells as its operand's name: reuse it.
-      if (/^[A-Za-z_]\w*$/.test(spelled)) {
-        this.names.set(key, spelled);
-        continue;
-      }
-      const name = `${this.prefix}${this.count++}`;
-      lines.push(`let ${name} = ${spelled};`);
-      this.names.set(key, name);
-    }
-    return skip(root) ? "" : this.ref(root);
-  }
-  private ref(e: Expr): string {
-    if (e.k === "const") return spellConst(e.v, e.dtype);
-    if (e.k === "var") return e.name;
-    const name = this.names.get(exprKey(e));
-    if (!name) throw new Error(`render_wgsl: ${exprKey(e)} used before it was emitted`);
-    return name;
-  }
-  private spell(e: Expr): string {
+const WGSL_SPELLING: Spelling = {
+  decl: "let",
+  constant: (v, e) => spellConst(v, e.dtype),
+  node: (e, ref) => {
     switch (e.k) {
-      case "load": return `ld${e.slot}(${spellCast(this.ref(e.idx), e.idx.dtype, "i32")})`;
-      case "alu": return WGSL_ALU[e.op](e.src.map((s) => this.ref(s)), e.src[0]!.dtype, e.src);
-      case "cast": return spellCast(this.ref(e.src), e.src.dtype, e.dtype);
+      case "load": return `ld${e.slot}(${spellCast(ref(e.idx), e.idx.dtype, "i32")})`;
+      case "alu": return WGSL_ALU[e.op](e.src.map(ref), e.src[0]!.dtype, e.src);
+      case "cast": return spellCast(ref(e.src), e.src.dtype, e.dtype);
       default: throw new Error("render_wgsl: unreachable");
     }
-  }
-}
-
-/** Which nodes read `ridx` (directly or below): those stay inside the reduction loop. */
-function ridxDependent(root: Expr): (e: Expr) => boolean {
-  const memo = new Map<string, boolean>();
-  const dep = (e: Expr): boolean => {
-    const key = exprKey(e);
-    let r = memo.get(key);
-    if (r !== undefined) return r;
-    if (e.k === "var") r = e.name === "ridx";
-    else if (e.k === "load") r = dep(e.idx);
-    else if (e.k === "alu") r = e.src.some(dep);
-    else if (e.k === "cast") r = dep(e.src);
-    else r = false;
-    memo.set(key, r);
-    return r;
-  };
-  dep(root);
-  return dep;
-}
+  },
+};
 
 /** Throws a named error for what WGSL cannot spell: f64 anywhere, loads from missing slots or as the wrong dtype. */
 function check(where: string, root: Expr, slots: ReadonlyMap<number, DType>, vars: readonly string[]): void {
@@ -145,13 +102,13 @@ function combine(op: ReduceOp, d: DType, a: string, b: string): string {
 function renderValue(k: KernelSpec, wgReduce: boolean): string[] {
   const storeAs: DType = k.out === "f16" || k.out === "bf16" ? "f32" : k.out;
   const lines: string[] = [];
-  const em = new Emitter("t");
+  const em = new Emitter("t", WGSL_SPELLING);
   let value: string;
   let valueType: DType;
   if (k.reduce) {
     const { op, size, dtype } = k.reduce;
     // Loop-invariant parts of the body (the output's own index math) are computed once per element.
-    em.emit(k.body, lines, ridxDependent(k.body));
+    em.emit(k.body, lines, dependsOn(k.body, "ridx"));
     lines.push(`var acc: ${computeType(dtype)} = ${reduceInit(op, dtype, size)};`);
     lines.push(wgReduce ? `for (var ridx = i32(lid); ridx < ${size}; ridx += ${REDUCE_WORKGROUP_SIZE}) {` : `for (var ridx = 0; ridx < ${size}; ridx++) {`);
     const inner: string[] = [];
@@ -169,7 +126,7 @@ function renderValue(k: KernelSpec, wgReduce: boolean): string[] {
         "workgroupBarrier(); // NOTE: k_sh is reused by the next element of a packed output word",
       );
     }
-    value = k.epilogue ? new Emitter("e").emit(k.epilogue, lines) : "acc";
+    value = k.epilogue ? new Emitter("e", WGSL_SPELLING).emit(k.epilogue, lines) : "acc";
     valueType = k.epilogue ? k.epilogue.dtype : dtype;
   } else {
     value = em.emit(k.body, lines);
@@ -256,7 +213,7 @@ export function renderEpilogueWgsl(epi: Epilogue, firstSlot: number): string {
   const slots = new Map(epi.inputs.map((d, i) => [firstSlot + i, d] as const));
   check("an epilogue", epi.expr, slots, ["gid", "acc"]);
   const lines: string[] = [];
-  const value = new Emitter("e").emit(epi.expr, lines);
+  const value = new Emitter("e", WGSL_SPELLING).emit(epi.expr, lines);
   const body = [
     ...epi.inputs.map((d, i) => wgslBinding(firstSlot + i, d, "read")),
     "fn epilogue(acc: f32, gid: i32) -> f32 {",
