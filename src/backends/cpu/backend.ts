@@ -8,6 +8,7 @@ import type { KernelSpec } from "../../core/ir.js";
 import { hashString } from "../../core/ir.js";
 import type { RoutineName } from "../../core/ops.js";
 import type { RoutineSpecs } from "../../core/routines.js";
+import { f16Values } from "./convert.js";
 import { renderJs } from "./render_js.js";
 import { buildCpuRoutine, supportsCpuRoutine } from "./routines.js";
 import { cpus } from "node:os";
@@ -46,8 +47,9 @@ export interface CpuExecutable extends Executable {
 }
 
 // Host helpers every rendered kernel may call (f16/bf16 are stored as u16 bits).
+const f16Table = f16Values();
 const HELPERS = {
-  h2f: f16BitsToF32,
+  h2f: (h: number) => f16Table[h]!,
   f2h: f32ToF16Bits,
   bh2f: bf16BitsToF32,
   f2bh: f32ToBf16Bits,

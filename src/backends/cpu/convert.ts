@@ -12,7 +12,7 @@ export const isFloatDType = (d: DType): d is FloatDType => d === "f64" || d === 
 
 let f16Table: Float32Array | undefined;
 /** Every f16 bit pattern's value (256 KiB, built on first use): a lookup beats decoding per element. */
-function f16Values(): Float32Array {
+export function f16Values(): Float32Array {
   if (!f16Table) {
     f16Table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) f16Table[h] = f16BitsToF32(h);
