@@ -8,6 +8,7 @@ import { debugLevel, debugLog } from "./debug.js";
 import type { Node } from "./graph.js";
 import type { ScheduleItem } from "./schedule.js";
 import { schedule } from "./schedule.js";
+import { ROUTINE_IN_PLACE } from "./routines.js";
 
 /** Receives every launch of a realization, and the buffers that would otherwise be freed. */
 export interface LaunchRecorder {
@@ -51,7 +52,8 @@ export async function realize(targets: readonly Node[], recorder?: LaunchRecorde
   try {
     for (let i = 0; i < items.length; i++) {
       const it = items[i]!;
-      const out = take(it.out);
+      const alias = inPlaceOperand(it);
+      const out = alias === undefined ? take(it.out) : bufferOf(it.inputs[alias]!);
       buffers.set(it.out, out);
       const bufs = [out, ...it.inputs.map(bufferOf)];
       const t0 = dbg >= 4 ? performance.now() : 0;
@@ -74,21 +76,32 @@ export async function realize(targets: readonly Node[], recorder?: LaunchRecorde
       }
     }
   } catch (err) {
-    for (const b of buffers.values()) backend.free(b);
+    for (const [n, b] of buffers) if (!plan.aliased.has(n)) backend.free(b);
     throw err;
   } finally {
     for (const list of pool.values()) for (const b of list) (recorder ? recorder.keep(b) : backend.free(b));
   }
-  for (const t of todo) t.setBuffer(buffers.get(t)!);
+  // A target written in place shares its operand's buffer: lent, so only the operand frees it.
+  for (const t of todo) t.setBuffer(buffers.get(t)!, !plan.aliased.has(t));
 }
 
-/** For each item, the intermediates whose last reader it is. */
-function planMemory(items: readonly ScheduleItem[], targets: ReadonlySet<Node>): { freeAfter: Node[][] } {
+/** The operand whose buffer a routine writes in place, if it does. */
+function inPlaceOperand(it: ScheduleItem): number | undefined {
+  return it.kind === "routine" ? ROUTINE_IN_PLACE[it.name] : undefined;
+}
+
+/** For each item, the intermediates whose last reader it is; and the outputs that alias an operand. */
+function planMemory(items: readonly ScheduleItem[], targets: ReadonlySet<Node>): { freeAfter: Node[][]; aliased: Set<Node> } {
   const last = new Map<Node, number>();
-  items.forEach((it, i) => it.inputs.forEach((n) => !n.realized && last.set(n, i)));
+  const aliased = new Set<Node>();
+  items.forEach((it, i) => {
+    it.inputs.forEach((n) => !n.realized && last.set(n, i));
+    if (inPlaceOperand(it) !== undefined) aliased.add(it.out);
+  });
   const freeAfter: Node[][] = items.map(() => []);
-  for (const [n, i] of last) if (!targets.has(n)) freeAfter[i]!.push(n);
-  return { freeAfter };
+  // NOTE: an aliased buffer belongs to the realized operand; it must never reach the reuse pool.
+  for (const [n, i] of last) if (!targets.has(n) && !aliased.has(n)) freeAfter[i]!.push(n);
+  return { freeAfter, aliased };
 }
 
 async function compileItem(backend: Backend, it: ScheduleItem): Promise<Executable> {

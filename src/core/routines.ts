@@ -65,3 +65,10 @@ export type RoutineSpec = RoutineSpecs[RoutineName];
 
 /** Number of operand slots (after the output) each routine takes before its epilogue inputs. */
 export const ROUTINE_OPERANDS: Readonly<Record<RoutineName, number>> = { matmul: 2, softmax: 1, attention: 3 };
+
+/**
+ * Routines that write into one of their operands instead of a new buffer (a KV cache written at new
+ * slots). The operand must be realized (persistent state); the routine's output node shares its
+ * buffer, so later reads of that output in the same graph see the write in order.
+ */
+export const ROUTINE_IN_PLACE: Readonly<Partial<Record<RoutineName, number>>> = {};

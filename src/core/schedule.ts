@@ -14,7 +14,7 @@ import { Index } from "./index_expr.js";
 import { Lowering } from "./lower.js";
 import type { RoutineName } from "./ops.js";
 import type { MatmulSpec, RoutineSpec } from "./routines.js";
-import { ROUTINE_OPERANDS } from "./routines.js";
+import { ROUTINE_IN_PLACE, ROUTINE_OPERANDS } from "./routines.js";
 
 export type ScheduleItem =
   | { readonly kind: "kernel"; readonly spec: KernelSpec; readonly out: Node; readonly inputs: readonly Node[] }
@@ -158,7 +158,12 @@ function routineItem(n: Node): ScheduleItem {
   if (n.arg.kind !== "routine") throw new Error(`schedule: ${n.describe()} has no routine argument`);
   const { name, spec } = n.arg;
   if (n.src.length !== ROUTINE_OPERANDS[name]) throw new Error(`schedule: routine ${name} takes ${ROUTINE_OPERANDS[name]} operands`);
-  return { kind: "routine", name, spec, out: n, inputs: n.src.map(contiguousBase) };
+  const inputs = n.src.map(contiguousBase);
+  const alias = ROUTINE_IN_PLACE[name];
+  if (alias !== undefined && !inputs[alias]!.realized) {
+    throw new Error(`schedule: routine ${name} writes into operand ${alias} in place, which must be a realized buffer, not ${inputs[alias]!.describe()}`);
+  }
+  return { kind: "routine", name, spec, out: n, inputs };
 }
 
 /** A buffer is row-major, so a reshape of a node reads the same bytes: routines take the node itself. */
