@@ -113,6 +113,9 @@ export const ROUTINE_GRAD: Readonly<Record<RoutineName, GradRule>> = {
     const out = enableGrad(() => attentionReference(leaves[0]!, leaves[1]!, leaves[2]!, { causal: spec.causal, scale: spec.scale }));
     return gradients([out], leaves, [g]);
   },
+  // NOTE: serving-only routines: a KV cache write and attention over it are never trained through.
+  kv_write: () => { throw new Error("grad: kv_write (a KV cache update) is not differentiable"); },
+  paged_attention: () => { throw new Error("grad: paged_attention is inference-only; train with attention()"); },
 };
 
 /** The broadcast batch shape of a matmul's logical operands. */

@@ -56,19 +56,57 @@ export interface AttentionSpec {
   readonly out: DType;
 }
 
+/**
+ * cache[slots[i], :] = values[i, :] for i < rows, in place (cache is operand 0 and the output);
+ * a negative slot skips its row (a padding token). cache (numSlots, rowSize), slots (rows) i32,
+ * values (rows, rowSize), all of `dtype` but slots.
+ */
+export interface KvWriteSpec {
+  readonly numSlots: number;
+  readonly rowSize: number;
+  readonly rows: number;
+  readonly dtype: DType;
+}
+
+/**
+ * Attention for a ragged batch of tokens over a paged KV cache. Token t belongs to sequence tokenSeq[t]
+ * at position tokenPos[t] and attends to that sequence's keys 0..tokenPos[t]; key j of sequence s is
+ * cache row blockTables[s][floor(j / blockSize)] * blockSize + j % blockSize.
+ * q (numTokens, heads, headDim); kCache, vCache (numBlocks * blockSize, kvHeads, headDim);
+ * blockTables (numSeqs, maxBlocksPerSeq) i32; tokenSeq, tokenPos (numTokens) i32.
+ * A token with tokenPos < 0 is padding: its output is 0. Output (numTokens, heads, headDim).
+ */
+export interface PagedAttentionSpec {
+  readonly numTokens: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  readonly blockSize: number;
+  readonly numBlocks: number;
+  readonly numSeqs: number;
+  readonly maxBlocksPerSeq: number;
+  readonly scale: number;
+  readonly dtype: DType;
+  readonly out: DType;
+}
+
 export interface RoutineSpecs {
   matmul: MatmulSpec;
   softmax: SoftmaxSpec;
   attention: AttentionSpec;
+  kv_write: KvWriteSpec;
+  paged_attention: PagedAttentionSpec;
 }
 export type RoutineSpec = RoutineSpecs[RoutineName];
 
 /** Number of operand slots (after the output) each routine takes before its epilogue inputs. */
-export const ROUTINE_OPERANDS: Readonly<Record<RoutineName, number>> = { matmul: 2, softmax: 1, attention: 3 };
+export const ROUTINE_OPERANDS: Readonly<Record<RoutineName, number>> = {
+  matmul: 2, softmax: 1, attention: 3, kv_write: 3, paged_attention: 6,
+};
 
 /**
  * Routines that write into one of their operands instead of a new buffer (a KV cache written at new
  * slots). The operand must be realized (persistent state); the routine's output node shares its
  * buffer, so later reads of that output in the same graph see the write in order.
  */
-export const ROUTINE_IN_PLACE: Readonly<Partial<Record<RoutineName, number>>> = {};
+export const ROUTINE_IN_PLACE: Readonly<Partial<Record<RoutineName, number>>> = { kv_write: 0 };

@@ -1,16 +1,17 @@
 // routines.ts is the cpu backend's door to its hand-written routines: which specs it can build and a
 // cache of built executables per spec. The routines themselves live in matmul.ts (wasm SIMD kernel),
-// softmax.ts and attention.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
+// softmax.ts, attention.ts and paged.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
 
 import type { DType } from "../../core/dtype.js";
 import { exprKey, hashString } from "../../core/ir.js";
 import type { RoutineName } from "../../core/ops.js";
 import { assertNever } from "../../core/ops.js";
-import type { AttentionSpec, MatmulSpec, RoutineSpecs, SoftmaxSpec } from "../../core/routines.js";
+import type { AttentionSpec, KvWriteSpec, MatmulSpec, PagedAttentionSpec, RoutineSpecs, SoftmaxSpec } from "../../core/routines.js";
 import { buildAttention } from "./attention.js";
 import type { CpuExecutable } from "./backend.js";
 import { isFloatDType } from "./convert.js";
 import { buildMatmul } from "./matmul.js";
+import { buildKvWrite, buildPagedAttention } from "./paged.js";
 import { hasMatmulKernel } from "./wasm/matmul_kernel.js";
 import { buildSoftmax } from "./softmax.js";
 
@@ -40,12 +41,25 @@ function attentionReason(s: AttentionSpec): string | undefined {
   return floatReason(s.dtype, s.out);
 }
 
+function kvWriteReason(s: KvWriteSpec): string | undefined {
+  if (![s.numSlots, s.rowSize, s.rows].every(isDim)) return "sizes must be integers >= 0";
+  return isFloatDType(s.dtype) ? undefined : `dtype ${s.dtype} is not a float dtype`;
+}
+
+function pagedReason(s: PagedAttentionSpec): string | undefined {
+  if (![s.numTokens, s.heads, s.kvHeads, s.headDim, s.blockSize, s.numBlocks, s.numSeqs, s.maxBlocksPerSeq].every(isDim)) return "sizes must be integers >= 0";
+  if (s.kvHeads === 0 || s.heads % s.kvHeads !== 0) return `heads (${s.heads}) must be a multiple of kvHeads (${s.kvHeads})`;
+  return floatReason(s.dtype, s.out);
+}
+
 /** Why the cpu backend cannot build this routine, or undefined when it can. */
 function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): string | undefined {
   switch (name) {
     case "matmul": return matmulReason(spec as MatmulSpec);
     case "softmax": return softmaxReason(spec as SoftmaxSpec);
     case "attention": return attentionReason(spec as AttentionSpec);
+    case "kv_write": return kvWriteReason(spec as KvWriteSpec);
+    case "paged_attention": return pagedReason(spec as PagedAttentionSpec);
     default: return assertNever(name as never, "routine");
   }
 }
@@ -89,6 +103,18 @@ export function buildCpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpe
       const s = spec as AttentionSpec;
       built = buildAttention(s);
       dtypes = [s.out, s.dtype, s.dtype, s.dtype];
+      break;
+    }
+    case "kv_write": {
+      const s = spec as KvWriteSpec;
+      built = buildKvWrite(s);
+      dtypes = [s.dtype, s.dtype, "i32", s.dtype];
+      break;
+    }
+    case "paged_attention": {
+      const s = spec as PagedAttentionSpec;
+      built = buildPagedAttention(s);
+      dtypes = [s.out, s.dtype, s.dtype, s.dtype, "i32", "i32", "i32"];
       break;
     }
     default: return assertNever(name as never, "routine");
