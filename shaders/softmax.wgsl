@@ -5,12 +5,19 @@
 //   {{ NAME }}    (written without the spaces) a WGSL literal, see the constants below.
 //   //!BINDINGS   becomes the bindings and accessors: load_x(i: u32) -> f32 (slot 1), store_out1(i, v)
 //                 and store_out2(i, v0, v1) (slot 0; i even; packed f16/bf16 words written whole).
+//   //#if SUBGROUPS ... //#else ... //#endif   the row reduction within subgroups first (the device has
+//                 subgroups), else a tree in workgroup memory.
 //
 // Matches the primitive reference exp(x - max(x)) / sum(exp(x - max(x))): a NaN or a +inf in a row makes
 // the whole row NaN (x - max is NaN somewhere and the sum is NaN), a row of only -inf is NaN (-inf - -inf),
 // and a -inf entry next to finite ones gives exactly 0.
 // NOTE: WGSL lets implementations assume floats are finite, so NaN/inf are classified by their bits
 // and never fed to max/exp: each thread keeps an online (max, sum) of the finite entries only.
+
+//#if SUBGROUPS
+enable subgroups;
+requires subgroup_id;
+//#endif
 
 const ROWS: u32 = {{ROWS}};
 const COLS: u32 = {{COLS}};
@@ -23,9 +30,16 @@ var<private> nan_bits: u32 = 0x7fc00000u;
 
 //!BINDINGS
 
-var<workgroup> red_m: array<f32, WG>;
-var<workgroup> red_s: array<f32, WG>;
-var<workgroup> red_f: array<u32, WG>;
+//#if SUBGROUPS
+// One slot per subgroup; WebGPU's smallest subgroup size is 4.
+const SLOTS: u32 = WG / 4u;
+const LOWEST: f32 = -0x1.fffffep+127f; // below every finite max, so a subgroup's empty lanes never win
+//#else
+const SLOTS: u32 = WG;
+//#endif
+var<workgroup> red_m: array<f32, SLOTS>;
+var<workgroup> red_s: array<f32, SLOTS>;
+var<workgroup> red_f: array<u32, SLOTS>;
 
 fn is_finite(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7fffffffu) < 0x7f800000u;
@@ -40,6 +54,10 @@ fn merge_sum(m1: f32, s1: f32, m2: f32, s2: f32) -> f32 {
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>,
+//#if SUBGROUPS
+        @builtin(subgroup_id) sgid: u32,
+        @builtin(num_subgroups) nsg: u32,
+//#endif
         @builtin(local_invocation_index) lidx: u32) {
   for (var row = wid.x; row < ROWS; row += nwg.x) {
     let base = row * COLS;
@@ -63,6 +81,36 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
       }
       flags |= FINITE;
     }
+//#if SUBGROUPS
+    // Within the subgroup: the max of the lanes' finite maxima, their sums rescaled to it, the flags or-ed.
+    let fin = (flags & FINITE) != 0u;
+    let sg_m = subgroupMax(select(LOWEST, m, fin));
+    let sg_s = subgroupAdd(select(0.0, s * exp(select(0.0, m - sg_m, fin)), fin));
+    let sg_f = subgroupOr(flags);
+    if (subgroupElect()) {
+      red_m[sgid] = sg_m;
+      red_s[sgid] = sg_s;
+      red_f[sgid] = sg_f;
+    }
+    workgroupBarrier();
+    // Across subgroups: every thread merges the subgroups' results in the same order.
+    var row_m = 0.0;
+    var row_s = 0.0;
+    var row_f = 0u;
+    for (var i = 0u; i < nsg; i++) {
+      let f = red_f[i];
+      if ((f & FINITE) != 0u) {
+        if ((row_f & FINITE) == 0u) {
+          row_m = red_m[i];
+          row_s = red_s[i];
+        } else {
+          row_s = merge_sum(row_m, row_s, red_m[i], red_s[i]);
+          row_m = max(row_m, red_m[i]);
+        }
+      }
+      row_f |= f;
+    }
+//#else
     red_m[lidx] = m;
     red_s[lidx] = s;
     red_f[lidx] = flags;
@@ -85,8 +133,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
       workgroupBarrier();
     }
     let row_m = red_m[0];
-    let inv_s = 1.0 / red_s[0];
+    let row_s = red_s[0];
     let row_f = red_f[0];
+//#endif
+    let inv_s = 1.0 / row_s;
     let all_nan = (row_f & POISON) != 0u || (row_f & FINITE) == 0u;
     // Pairs of columns that share an output word: (c0, c1) with base + c0 even; c0 = -1 or c1 = COLS
     // where the row starts or ends mid-word (that half is written alone).

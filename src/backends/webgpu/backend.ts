@@ -148,7 +148,7 @@ export class WebgpuBackend implements Backend {
 
   async compile(kernel: KernelSpec): Promise<WebgpuExecutable> {
     this.alive();
-    const { code, workgroups } = renderWgsl(kernel);
+    const { code, workgroups } = renderWgsl(kernel, this.caps);
     const slots = 1 + kernel.inputs.length;
     const max = this.device.limits.maxStorageBuffersPerShaderStage;
     if (slots > max) throw new Error(`webgpu: kernel '${kernel.name}' binds ${slots} buffers; this device allows ${max} per shader`);

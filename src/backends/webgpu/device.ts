@@ -1,6 +1,8 @@
 // device.ts finds a GPUDevice: navigator.gpu in browsers, Dawn in Node (dawn_node.ts, loaded only there).
 // It asks for the adapter's own limits and the optional features kiln uses (shader-f16, subgroups),
 // and describes the adapter (software ones rank below the cpu backend). It runs nothing on the device.
+// Features can be turned off (to test or compare the paths without them) with the option
+// `disableFeatures` or the env var KILN_WEBGPU_DISABLE (comma-separated, e.g. `subgroups,shader-f16`).
 
 /** What the backend needs to know about the device it got. */
 export interface WebgpuDevice {
@@ -26,7 +28,36 @@ const WANTED_LIMITS = [
   "maxComputeWorkgroupsPerDimension",
 ] as const;
 
-const OPTIONAL_FEATURES: readonly GPUFeatureName[] = ["shader-f16", "subgroups"];
+/** The optional features kiln uses where the adapter has them. */
+export const OPTIONAL_FEATURES = ["shader-f16", "subgroups"] as const;
+export type OptionalFeature = (typeof OPTIONAL_FEATURES)[number];
+
+export interface WebgpuOptions {
+  /** Optional features not to request even where the adapter has them (added to KILN_WEBGPU_DISABLE's). */
+  readonly disableFeatures?: readonly OptionalFeature[];
+}
+
+/** The features turned off by the option and by KILN_WEBGPU_DISABLE; an unknown name throws. */
+function disabledFeatures(options: WebgpuOptions): Set<string> {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WEBGPU_DISABLE ?? "";
+  const names = [...(options.disableFeatures ?? []), ...env.split(",").map((x) => x.trim()).filter(Boolean)];
+  for (const n of names) {
+    if (!(OPTIONAL_FEATURES as readonly string[]).includes(n)) {
+      throw new Error(`webgpu: cannot disable feature '${n}': kiln's optional features are ${OPTIONAL_FEATURES.join(", ")}`);
+    }
+  }
+  return new Set(names);
+}
+
+/**
+ * NOTE: kiln's subgroup reductions put each subgroup's partial result in a shared slot indexed by the
+ * `subgroup_id` builtin (WGSL language feature `subgroup_id`), which assumes nothing about how
+ * invocations map to subgroups; without that builtin, subgroups are not requested.
+ */
+function usable(f: OptionalFeature, gpu: GPU): boolean {
+  const lang = (gpu as GPU & { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
+  return f !== "subgroups" || lang?.has("subgroup_id") === true;
+}
 
 type DawnNode = typeof import("./dawn_node.js");
 
@@ -45,7 +76,8 @@ async function findGpu(): Promise<{ gpu: GPU; dawn?: DawnNode }> {
 const SOFTWARE = /swiftshader|llvmpipe|lavapipe|softpipe|software|warp|basic render/i;
 
 /** A device with the adapter's own limits and whichever optional features it has. */
-export async function requestWebgpuDevice(): Promise<WebgpuDevice> {
+export async function requestWebgpuDevice(options: WebgpuOptions = {}): Promise<WebgpuDevice> {
+  const disabled = disabledFeatures(options);
   const { gpu, dawn } = await findGpu();
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) {
@@ -54,7 +86,7 @@ export async function requestWebgpuDevice(): Promise<WebgpuDevice> {
   }
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) requiredLimits[name] = adapter.limits[name];
-  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f) && !disabled.has(f) && usable(f, gpu));
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "kiln" });
   const info = adapter.info;
   const fallback = (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;

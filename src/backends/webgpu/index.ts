@@ -2,13 +2,18 @@
 // WGSL pieces routines are written with. Loaded lazily by the backend registry (it pulls in Dawn in Node).
 
 import { WebgpuBackend } from "./backend.js";
+import type { WebgpuOptions } from "./device.js";
 import { requestWebgpuDevice } from "./device.js";
 
 export { WebgpuBackend } from "./backend.js";
 export type { WebgpuBuffer, WebgpuExecutable } from "./backend.js";
+export type { OptionalFeature, WebgpuOptions } from "./device.js";
 export { renderEpilogueWgsl, renderWgsl, wgslBinding } from "./render_wgsl.js";
 
-/** A backend on a new device. Rejects with the reason when there is no adapter (e.g. no Vulkan driver). */
-export async function createWebgpuBackend(): Promise<WebgpuBackend> {
-  return new WebgpuBackend(await requestWebgpuDevice());
+/**
+ * A backend on a new device. Rejects with the reason when there is no adapter (e.g. no Vulkan driver).
+ * `options.disableFeatures` keeps optional features (subgroups, shader-f16) off, to test the paths without them.
+ */
+export async function createWebgpuBackend(options: WebgpuOptions = {}): Promise<WebgpuBackend> {
+  return new WebgpuBackend(await requestWebgpuDevice(options));
 }

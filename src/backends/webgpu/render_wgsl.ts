@@ -2,11 +2,16 @@
 // Owns the buffer layout in WGSL (bindings, packed loads and whole-word stores), the kernel's shape
 // (one invocation per output word, or one workgroup per output word for long reductions) and the
 // epilogue functions routines call. Op spellings live in wgsl_ops.ts; compiling and launching in backend.ts.
+// A workgroup reduction reduces within each subgroup first where the device has subgroups (caps.subgroups),
+// else through a tree in workgroup memory; both give the cpu backend's answer (NaN-sticky max included).
+// NOTE: f16/bf16 compute in f32 here; a device with shader-f16 (caps.f16Math) could compute f16 natively,
+// which would be one more computeType here. No adapter on our test machines has it, so none is written.
 //
 // Memory layout: a buffer holds the dtype's dense little-endian bytes (what Backend.write takes), so
 // f16/bf16 sit 2 to a u32 word and u8/bool 4 to a word. Storage arrays are array<f32>, array<i32> or
 // array<u32> (u32 and every packed dtype); loads unpack to the compute type (wgsl_ops.computeType).
 
+import type { BackendCaps } from "../../core/backend.js";
 import type { DType } from "../../core/dtype.js";
 import type { Expr, KernelSpec } from "../../core/ir.js";
 import type { Spelling } from "../../core/emit.js";
@@ -25,6 +30,11 @@ export const REDUCE_WORKGROUP_SIZE = 256;
 // values (a full sum is one invocation looping over everything); then a workgroup shares each output.
 const WG_REDUCE_MIN_SIZE = 256;
 const WG_REDUCE_MAX_WORDS = 16384;
+// NOTE: WebGPU's smallest subgroup size is 4, so a workgroup holds at most this many subgroups.
+const MAX_SUBGROUPS = REDUCE_WORKGROUP_SIZE / 4;
+
+/** How a kernel computes an output: one invocation, a workgroup's tree, or a workgroup's subgroups. */
+type ReduceShape = "thread" | "tree" | "subgroups";
 
 const storageType = (d: DType): "f32" | "i32" | "u32" => (d === "f32" ? "f32" : d === "i32" ? "i32" : "u32");
 /** Elements per u32 word in a buffer of this dtype. */
@@ -98,8 +108,59 @@ function combine(op: ReduceOp, d: DType, a: string, b: string): string {
   return d === "bool" ? `(${a} || ${b})` : `(${a} + ${b})`;
 }
 
-/** `fn value(gid[, lid]) -> T`: the output element's value, cast to what the output stores (f16/bf16 as f32). */
-function renderValue(k: KernelSpec, wgReduce: boolean): string[] {
+/**
+ * Folds each invocation's `acc` into the workgroup's, leaving it in every invocation's `acc`:
+ * a tree in k_sh, or a reduction within each subgroup, its result in slot k_sh[subgroup id], then a
+ * walk over those slots in order (the same order on every run: float sums reproduce).
+ */
+function workgroupFold(op: ReduceOp, d: DType, shape: "tree" | "subgroups", packed: boolean): string[] {
+  // NOTE: k_sh is reused by the next element of a packed output word: nobody may write it before all have read.
+  const reuse = packed ? ["workgroupBarrier();"] : [];
+  if (shape === "tree") {
+    return [
+      "k_sh[lid] = acc;",
+      "workgroupBarrier();",
+      `for (var s = ${REDUCE_WORKGROUP_SIZE / 2}u; s > 0u; s = s >> 1u) {`,
+      `  if (lid < s) { k_sh[lid] = ${combine(op, d, "k_sh[lid]", "k_sh[lid + s]")}; }`,
+      "  workgroupBarrier();",
+      "}",
+      "acc = k_sh[0];",
+      ...reuse,
+    ];
+  }
+  return [
+    `acc = ${subgroupReduce(op, d, "acc")};`,
+    "if (subgroupElect()) { k_sh[sgid] = acc; }",
+    "workgroupBarrier();",
+    "acc = k_sh[0];",
+    `for (var s = 1u; s < nsg; s++) { acc = ${combine(op, d, "acc", "k_sh[s]")}; }`,
+    ...reuse,
+  ];
+}
+
+/** The reduction of `x` over the subgroup, as `combine` would give it. */
+function subgroupReduce(op: ReduceOp, d: DType, x: string): string {
+  const t = computeType(d);
+  // NOTE: bool's sum and max are both `or`.
+  if (t === "bool") return `subgroupAny(${x})`;
+  if (op === "sum") return `subgroupAdd(${x})`;
+  return t === "f32" ? `k_sg_fmax(${x})` : `subgroupMax(${x})`;
+}
+
+/**
+ * NOTE: subgroupMax on floats may drop NaN or mishandle infinities (WGSL lets implementations assume
+ * there are none). NaN is found by its bits, as k_fmax does, and the max of the rest is taken on integer
+ * keys that order floats as numbers (-inf < ... < -0 < 0 < ... < inf). Which zero a max of zeros gives
+ * is left open, as in k_fmax (the cpu backend keeps the first one it meets).
+ */
+const SUBGROUP_FMAX = `fn k_sg_fmax(x: f32) -> f32 {
+  let b = bitcast<i32>(x);
+  let m = subgroupMax(b ^ ((b >> 31u) & 0x7fffffff));
+  return select(bitcast<f32>(m ^ ((m >> 31u) & 0x7fffffff)), k_nan(), subgroupAny(k_isnan(x)));
+}`;
+
+/** `fn value(gid[, lid[, sgid, nsg]]) -> T`: the output element's value, cast to what the output stores (f16/bf16 as f32). */
+function renderValue(k: KernelSpec, shape: ReduceShape): string[] {
   const storeAs: DType = k.out === "f16" || k.out === "bf16" ? "f32" : k.out;
   const lines: string[] = [];
   const em = new Emitter("t", WGSL_SPELLING);
@@ -110,29 +171,18 @@ function renderValue(k: KernelSpec, wgReduce: boolean): string[] {
     // Loop-invariant parts of the body (the output's own index math) are computed once per element.
     em.emit(k.body, lines, dependsOn(k.body, "ridx"));
     lines.push(`var acc: ${computeType(dtype)} = ${reduceInit(op, dtype, size)};`);
-    lines.push(wgReduce ? `for (var ridx = i32(lid); ridx < ${size}; ridx += ${REDUCE_WORKGROUP_SIZE}) {` : `for (var ridx = 0; ridx < ${size}; ridx++) {`);
+    lines.push(shape !== "thread" ? `for (var ridx = i32(lid); ridx < ${size}; ridx += ${REDUCE_WORKGROUP_SIZE}) {` : `for (var ridx = 0; ridx < ${size}; ridx++) {`);
     const inner: string[] = [];
     const x = spellCast(em.emit(k.body, inner), k.body.dtype, dtype);
     lines.push(...indent(inner), `  acc = ${combine(op, dtype, "acc", x)};`, "}");
-    if (wgReduce) {
-      lines.push(
-        "k_sh[lid] = acc;",
-        "workgroupBarrier();",
-        `for (var s = ${REDUCE_WORKGROUP_SIZE / 2}u; s > 0u; s = s >> 1u) {`,
-        `  if (lid < s) { k_sh[lid] = ${combine(op, dtype, "k_sh[lid]", "k_sh[lid + s]")}; }`,
-        "  workgroupBarrier();",
-        "}",
-        "acc = k_sh[0];",
-        "workgroupBarrier(); // NOTE: k_sh is reused by the next element of a packed output word",
-      );
-    }
+    if (shape !== "thread") lines.push(...workgroupFold(op, dtype, shape, perWord(k.out) > 1));
     value = k.epilogue ? new Emitter("e", WGSL_SPELLING).emit(k.epilogue, lines) : "acc";
     valueType = k.epilogue ? k.epilogue.dtype : dtype;
   } else {
     value = em.emit(k.body, lines);
     valueType = k.body.dtype;
   }
-  const params = wgReduce ? "gid: i32, lid: u32" : "gid: i32";
+  const params = `gid: i32${shape === "thread" ? "" : ", lid: u32"}${shape === "subgroups" ? ", sgid: u32, nsg: u32" : ""}`;
   return [`fn value(${params}) -> ${computeType(storeAs)} {`, ...indent(lines), `  return ${spellCast(value, valueType, storeAs)};`, "}"];
 }
 
@@ -145,11 +195,13 @@ function packBits(d: DType, x: string): string {
 }
 
 /** Stores output word `w`: whole words only, so no two invocations write the same word. */
-function renderStore(k: KernelSpec, wgReduce: boolean): string[] {
-  const call = (gid: string) => (wgReduce ? `value(${gid}, lid)` : `value(${gid})`);
+function renderStore(k: KernelSpec, shape: ReduceShape): string[] {
+  const wgReduce = shape !== "thread";
+  const args = shape === "thread" ? "" : shape === "tree" ? ", lid" : ", lid, sgid, nsg";
+  const call = (gid: string) => `value(${gid}${args})`;
   const store = (val: string) => (wgReduce ? `if (lid == 0u) { b0[w] = ${val}; }` : `b0[w] = ${val};`);
   const p = perWord(k.out);
-  if (p === 1) return wgReduce ? ["let r = value(w, lid);", store("r")] : [store("value(w)")];
+  if (p === 1) return wgReduce ? [`let r = ${call("w")};`, store("r")] : [store(call("w"))];
   const bitsPer = 32 / p;
   // NOTE: elements past n in the last word keep their bits: the buffer may be longer than this kernel's output.
   const keep = k.n % p === 0 ? "0u" : `(b0[w] >> (u32(j) * ${bitsPer}u)) & ${bitsPer === 16 ? "0xffffu" : "0xffu"}`;
@@ -174,8 +226,9 @@ export interface WgslKernel {
 /**
  * The WGSL of a generated kernel: buffer slot 0 is the output, slots 1.. the inputs. Invocation (or, for
  * a workgroup reduction, workgroup) w computes output word w; a 2-D dispatch is read back as one index.
+ * With caps.subgroups a workgroup reduction uses subgroup operations (the source then enables them).
  */
-export function renderWgsl(k: KernelSpec): WgslKernel {
+export function renderWgsl(k: KernelSpec, caps: Pick<BackendCaps, "subgroups"> = { subgroups: false }): WgslKernel {
   const where = `kernel '${k.name}'`;
   const slotTypes = [k.out, ...k.inputs];
   if (slotTypes.includes("f64") || k.reduce?.dtype === "f64") throw f64Error(where);
@@ -185,21 +238,27 @@ export function renderWgsl(k: KernelSpec): WgslKernel {
 
   const words = Math.ceil(k.n / perWord(k.out));
   const wgReduce = !!k.reduce && k.reduce.size >= WG_REDUCE_MIN_SIZE && words <= WG_REDUCE_MAX_WORDS;
+  const shape: ReduceShape = !wgReduce ? "thread" : caps.subgroups ? "subgroups" : "tree";
   const size = wgReduce ? REDUCE_WORKGROUP_SIZE : WORKGROUP_SIZE;
   const index = wgReduce ? "i32(wid.y * nwg.x + wid.x)" : `i32((wid.y * nwg.x + wid.x) * ${size}u + lid)`;
-  const body = [
+  const shared = shape === "thread" ? [] : [`var<workgroup> k_sh: array<${computeType(k.reduce!.dtype)}, ${shape === "tree" ? REDUCE_WORKGROUP_SIZE : MAX_SUBGROUPS}>;`];
+  const subgroupIds = shape === "subgroups" ? " @builtin(subgroup_id) sgid: u32, @builtin(num_subgroups) nsg: u32," : "";
+  const lines = [
+    ...(shape === "subgroups" ? ["enable subgroups;", "requires subgroup_id;"] : []),
     `// n=${k.n} out=${k.out} inputs=[${k.inputs.join(", ")}]` +
-      (k.reduce ? ` reduce=${k.reduce.op}(${k.reduce.size}, ${k.reduce.dtype})${wgReduce ? " per workgroup" : ""}` : ""),
+      (k.reduce ? ` reduce=${k.reduce.op}(${k.reduce.size}, ${k.reduce.dtype})${wgReduce ? ` per workgroup (${shape})` : ""}` : ""),
     ...slotTypes.map((d, i) => wgslBinding(i, d, i === 0 ? "read_write" : "read")),
-    ...(wgReduce ? [`var<workgroup> k_sh: array<${computeType(k.reduce!.dtype)}, ${REDUCE_WORKGROUP_SIZE}>;`] : []),
-    ...renderValue(k, wgReduce),
+    ...shared,
+    ...renderValue(k, shape),
     `@compute @workgroup_size(${size})`,
-    "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {",
+    `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,${subgroupIds} @builtin(local_invocation_index) lid: u32) {`,
     `  let w = ${index};`,
     `  if (w >= ${words}) { return; }`,
-    ...indent(renderStore(k, wgReduce)),
+    ...indent(renderStore(k, shape)),
     "}",
-  ].join("\n");
+  ];
+  if (lines.some((l) => l.includes("k_sg_fmax("))) lines.push(SUBGROUP_FMAX);
+  const body = lines.join("\n");
   const helpers = wgslHelpers(body);
   return { code: helpers ? `${body}\n${helpers}\n` : `${body}\n`, workgroups: wgReduce ? words : Math.ceil(words / size) };
 }

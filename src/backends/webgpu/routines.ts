@@ -3,7 +3,8 @@
 // constants, writes the buffer bindings for the dtypes and says how many workgroups to dispatch.
 // It does not compile or launch (backend.ts) nor render expressions (render_wgsl.ts renders epilogues).
 // Memory layout (shared with the runtime): f32 is array<f32>; f16/bf16 are packed 2 per u32 word, read
-// and written in f32 (NOTE: caps.f16Math is not used: f16 arithmetic would only add a second variant).
+// and written in f32 (NOTE: caps.f16Math is not used: no adapter we can test on has shader-f16, and an
+// untested f16 variant is not written). caps.subgroups picks softmax's subgroup variant.
 
 import { readFileSync } from "node:fs";
 import type { BackendCaps } from "../../core/backend.js";
@@ -35,9 +36,48 @@ function loadShader(name: ShaderName): string {
   return text;
 }
 
-/** Fill `{{NAME}}` with consts[NAME] and whole `//!NAME` lines with blocks[NAME]; any other placeholder throws. */
-function fillTemplate(name: ShaderName, consts: Record<string, string>, blocks: Record<string, string>): string {
-  return loadShader(name)
+/**
+ * Keeps the lines of `//#if FLAG ... [//#else ...] //#endif` sections (not nested) that flags[FLAG] picks.
+ * A flag the caller did not set, or an unbalanced section, throws.
+ */
+function selectSections(name: ShaderName, text: string, flags: Record<string, boolean>): string {
+  const out: string[] = [];
+  let open: { flag: string; keep: boolean; inElse: boolean } | undefined;
+  const fail = (why: string): never => {
+    throw new Error(`webgpu: shaders/${name}.wgsl: ${why}`);
+  };
+  for (const line of text.split("\n")) {
+    const m = /^\s*\/\/#(if|else|endif)\b\s*(\w*)\s*$/.exec(line);
+    if (!m) {
+      if (!open || open.keep !== open.inElse) out.push(line);
+      continue;
+    }
+    const [, directive, flag = ""] = m;
+    if (directive === "if") {
+      if (open) fail(`//#if ${flag} inside //#if ${open.flag}`);
+      const keep = flags[flag];
+      if (keep === undefined) fail(`no value for //#if ${flag}`);
+      open = { flag, keep: keep!, inElse: false };
+    } else if (!open) {
+      fail(`//#${directive} without its //#if`);
+    } else if (directive === "endif") {
+      open = undefined;
+    } else if (open.inElse) {
+      fail(`a second //#else in //#if ${open.flag}`);
+    } else {
+      open.inElse = true;
+    }
+  }
+  if (open) fail(`//#if ${open.flag} is not closed`);
+  return out.join("\n");
+}
+
+/**
+ * Fill `{{NAME}}` with consts[NAME] and whole `//!NAME` lines with blocks[NAME], after keeping the
+ * `//#if FLAG` sections that flags pick; any other placeholder throws.
+ */
+function fillTemplate(name: ShaderName, consts: Record<string, string>, blocks: Record<string, string>, flags: Record<string, boolean> = {}): string {
+  return selectSections(name, loadShader(name), flags)
     .replace(/\{\{([A-Z_0-9]+)\}\}/g, (_, key: string) => {
       const v = consts[key];
       if (v === undefined) throw new Error(`webgpu: shaders/${name}.wgsl has no value for {{${key}}}`);
@@ -198,6 +238,9 @@ function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]
     case "matmul": return matmulReason(spec as MatmulSpec, caps);
     case "softmax": return softmaxReason(spec as SoftmaxSpec, caps);
     case "attention": return attentionReason(spec as AttentionSpec, caps);
+    // NOTE: until these have WGSL, the tensor layer runs their references (primitive ops) on webgpu.
+    case "kv_write": return "no WGSL kv_write yet";
+    case "paged_attention": return "no WGSL paged_attention yet";
     default: return assertNever(name as never, "routine");
   }
 }
@@ -226,13 +269,16 @@ function buildMatmul(s: MatmulSpec): WebgpuRoutineSource {
   return { name, code, dispatch: [cdiv(s.n, tn), cdiv(s.m, tm), Math.min(s.batch, MAX_DISPATCH)] };
 }
 
-function buildSoftmax(s: SoftmaxSpec): WebgpuRoutineSource {
+function buildSoftmax(s: SoftmaxSpec, caps: BackendCaps): WebgpuRoutineSource {
   // One workgroup per row: enough threads for about 4 columns each, 32 to 256 of them.
   const wg = Math.min(256, Math.max(32, nextPow2(cdiv(s.cols, 4))));
+  // NOTE: the row's max and sum reduce within subgroups first where the device has them. An f16-math
+  // variant (caps.f16Math) would be chosen here too; no adapter we can test on has shader-f16, so none exists.
   const code = fillTemplate("softmax", { ROWS: u32(s.rows), COLS: u32(s.cols), WG: u32(wg) }, {
     BINDINGS: bindingsWgsl(s.out, [["x", s.dtype]]),
-  });
-  return { name: `softmax_${s.dtype}_${s.out}_${s.rows}x${s.cols}`, code, dispatch: [Math.min(s.rows, MAX_DISPATCH), 1, 1] };
+  }, { SUBGROUPS: caps.subgroups });
+  const name = `softmax_${s.dtype}_${s.out}_${s.rows}x${s.cols}${caps.subgroups ? "_subgroups" : ""}`;
+  return { name, code, dispatch: [Math.min(s.rows, MAX_DISPATCH), 1, 1] };
 }
 
 /**
@@ -275,7 +321,7 @@ export function buildWebgpuRoutine<R extends RoutineName>(name: R, spec: Routine
   }
   switch (name) {
     case "matmul": return buildMatmul(spec as MatmulSpec);
-    case "softmax": return buildSoftmax(spec as SoftmaxSpec);
+    case "softmax": return buildSoftmax(spec as SoftmaxSpec, caps);
     case "attention": return buildAttention(spec as AttentionSpec);
     default: return assertNever(name as never, "routine");
   }
