@@ -26,6 +26,8 @@ export interface WebgpuExecutable extends Executable {
   readonly dispatch: readonly [number, number, number];
   /** How many buffers a launch binds, for generated kernels (routines bind what they are given). */
   readonly slots?: number;
+  /** A routine's slot that must be the output's own buffer (written in place): not bound, read through slot 0. */
+  readonly inPlaceSlot?: number;
 }
 
 /** Launches recorded before a submit: batching saves submits; bounding it keeps the GPU fed. */
@@ -166,7 +168,8 @@ export class WebgpuBackend implements Backend {
     if (!this.supportsRoutine(name, spec)) throw new Error(`webgpu: routine '${name}' cannot build this spec on this device`);
     const r = buildWebgpuRoutine(name, spec, this.caps);
     const pipeline = await this.pipeline(r.code, r.name, "auto");
-    return { name: r.name, source: r.code, pipeline, layout: pipeline.getBindGroupLayout(0), dispatch: r.dispatch };
+    const exe = { name: r.name, source: r.code, pipeline, layout: pipeline.getBindGroupLayout(0), dispatch: r.dispatch };
+    return r.inPlaceSlot === undefined ? exe : { ...exe, inPlaceSlot: r.inPlaceSlot };
   }
 
   // NOTE: generated kernels have their sizes baked into the source and routines read none, so `scalars`
@@ -178,21 +181,27 @@ export class WebgpuBackend implements Backend {
       throw new Error(`webgpu: kernel '${e.name}' takes ${e.slots} buffers, got ${bufs.length}`);
     }
     const gpu = bufs.map((b) => this.gpuOf(b, `launch of '${e.name}'`));
+    const out = gpu[0];
+    const inPlace = e.inPlaceSlot;
+    if (inPlace !== undefined && gpu[inPlace] !== out) {
+      throw new Error(`webgpu: routine '${e.name}' writes slot ${inPlace} in place, so it must be the output's buffer (slot 0)`);
+    }
     if (e.dispatch.includes(0)) return;
     const encoder = this.record();
-    const out = gpu[0];
     // NOTE: WebGPU forbids binding the written buffer a second time in one dispatch. An input that is the
-    // output is read from a copy taken before the launch (so every element reads the old values).
-    if (out && gpu.indexOf(out, 1) > 0) {
+    // output is read from a copy taken before the launch (so every element reads the old values), except
+    // a routine's in-place slot, which the routine reads through slot 0 and is not bound at all.
+    const aliased = (i: number) => i > 0 && i !== inPlace && gpu[i] === out;
+    if (out && gpu.some((_, i) => aliased(i))) {
       const copy = this.pool.acquire(out.size).buffer;
       encoder.copyBufferToBuffer(out, 0, copy, 0, out.size);
-      for (let i = 1; i < gpu.length; i++) if (gpu[i] === out) gpu[i] = copy;
+      for (let i = 1; i < gpu.length; i++) if (aliased(i)) gpu[i] = copy;
       const spilled = this.pool.release(copy);
       if (spilled) this.destroyAfterSubmit(spilled);
     }
     const bindGroup = this.device.createBindGroup({
       layout: e.layout,
-      entries: gpu.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: gpu.flatMap((buffer, binding) => (binding === inPlace ? [] : [{ binding, resource: { buffer } }])),
       label: e.name,
     });
     const pass = encoder.beginComputePass({ label: e.name });

@@ -1,6 +1,7 @@
-// routines.ts builds the hand-written WebGPU routines (tiled matmul, softmax, flash attention) from the
-// WGSL templates in shaders/: it decides which specs fit, picks tile sizes, fills the template's
-// constants, writes the buffer bindings for the dtypes and says how many workgroups to dispatch.
+// routines.ts builds the hand-written WebGPU routines (tiled matmul, softmax, flash attention, and the
+// paged KV cache's kv_write and paged_attention) from the WGSL templates in shaders/: it decides which
+// specs fit, picks tile sizes, fills the template's constants, writes the buffer bindings for the dtypes
+// and says how many workgroups to dispatch.
 // It does not compile or launch (backend.ts) nor render expressions (render_wgsl.ts renders epilogues).
 // Memory layout (shared with the runtime): f32 is array<f32>; f16/bf16 are packed 2 per u32 word, read
 // and written in f32 (NOTE: caps.f16Math is not used: no adapter we can test on has shader-f16, and an
@@ -12,8 +13,8 @@ import type { DType } from "../../core/dtype.js";
 import { itemsize } from "../../core/dtype.js";
 import type { RoutineName } from "../../core/ops.js";
 import { assertNever } from "../../core/ops.js";
-import type { AttentionSpec, MatmulSpec, RoutineSpecs, SoftmaxSpec } from "../../core/routines.js";
-import { ROUTINE_OPERANDS } from "../../core/routines.js";
+import type { AttentionSpec, KvWriteSpec, MatmulSpec, PagedAttentionSpec, RoutineSpecs, SoftmaxSpec } from "../../core/routines.js";
+import { ROUTINE_IN_PLACE, ROUTINE_OPERANDS } from "../../core/routines.js";
 import { renderEpilogueWgsl } from "./render_wgsl.js";
 
 /** A routine's WGSL: buffer slot i is @group(0) @binding(i); launched with `dispatch` workgroups. */
@@ -21,9 +22,11 @@ export interface WebgpuRoutineSource {
   readonly code: string;
   readonly dispatch: [number, number, number];
   readonly name: string;
+  /** The slot written in place: it must be the output's buffer, and the shader has no binding for it. */
+  readonly inPlaceSlot?: number;
 }
 
-type ShaderName = "matmul" | "softmax" | "attention";
+type ShaderName = "matmul" | "softmax" | "attention" | "kv_write" | "paged_attention";
 const shaderText = new Map<ShaderName, string>();
 
 /** The template text of shaders/<name>.wgsl. NOTE: the only file-system access: a browser build swaps this. */
@@ -177,6 +180,8 @@ function bindingsWgsl(out: DType, inputs: readonly (readonly [string, DType])[])
   return [outputWgsl(out), ...inputs.map(([name, dtype], i) => inputWgsl(name, i + 1, dtype))].join("\n");
 }
 
+const indexWgsl = (name: string, slot: number): string => `@group(0) @binding(${slot}) var<storage, read> ${name}: array<i32>;`;
+
 // ---- which specs fit (undefined when one does, else why not) ----
 
 const isDim = (x: number): boolean => Number.isInteger(x) && x >= 1;
@@ -226,11 +231,32 @@ function attentionReason(s: AttentionSpec, caps: BackendCaps): string | undefine
   // NOTE: a block of queries, two blocks of keys and the scores share 16 KiB of workgroup memory in f32;
   // past 256 columns a block would hold fewer than one query and one key per step.
   if (s.headDim > 256) return `headDim ${s.headDim} is over 256, the most the workgroup memory layout holds`;
-  if (s.heads > MAX_DISPATCH || cdiv(s.tq, attentionTiles(s).bq) > MAX_DISPATCH) return `heads or query blocks over ${MAX_DISPATCH}`;
+  if (s.heads > MAX_DISPATCH || cdiv(s.tq, attentionTiles(s.headDim, s.tq).bq) > MAX_DISPATCH) return `heads or query blocks over ${MAX_DISPATCH}`;
   if (!Number.isFinite(s.scale)) return `scale ${s.scale} is not finite`;
   const qElems = s.batch * s.heads * s.tq * s.headDim;
   const kvElems = s.batch * s.kvHeads * s.tk * s.headDim;
   return dtypeReason(s.dtype, s.out, caps) ?? sizeReason([["q", qElems, s.dtype], ["k and v", kvElems, s.dtype], ["out", qElems, s.out]], caps);
+}
+
+function kvWriteReason(s: KvWriteSpec, caps: BackendCaps): string | undefined {
+  if (![s.numSlots, s.rowSize, s.rows].every(isDim)) return "numSlots, rowSize and rows must be integers >= 1";
+  return dtypeReason(s.dtype, s.dtype, caps) ?? sizeReason([["cache", s.numSlots * s.rowSize, s.dtype], ["values", s.rows * s.rowSize, s.dtype]], caps);
+}
+
+function pagedAttentionReason(s: PagedAttentionSpec, caps: BackendCaps): string | undefined {
+  const sizes = [s.numTokens, s.heads, s.kvHeads, s.headDim, s.blockSize, s.numBlocks, s.numSeqs, s.maxBlocksPerSeq];
+  if (!sizes.every(isDim)) return "sizes must be integers >= 1";
+  if (s.heads % s.kvHeads !== 0) return `heads (${s.heads}) must be a multiple of kvHeads (${s.kvHeads})`;
+  // NOTE: the same workgroup memory layout as attention's: past 256 columns a block holds too few keys.
+  if (s.headDim > 256) return `headDim ${s.headDim} is over 256, the most the workgroup memory layout holds`;
+  if (s.heads > MAX_DISPATCH) return `${s.heads} heads need more than ${MAX_DISPATCH} workgroups along x`;
+  if (s.maxBlocksPerSeq * s.blockSize > MAX_INDEX) return `a sequence of ${s.maxBlocksPerSeq} blocks of ${s.blockSize} is over 2^31 - 1 positions`;
+  if (!Number.isFinite(s.scale)) return `scale ${s.scale} is not finite`;
+  const qElems = s.numTokens * s.heads * s.headDim;
+  return dtypeReason(s.dtype, s.out, caps) ?? sizeReason([
+    ["q", qElems, s.dtype], ["out", qElems, s.out], ["k and v caches", s.numBlocks * s.blockSize * s.kvHeads * s.headDim, s.dtype],
+    ["block tables", s.numSeqs * s.maxBlocksPerSeq, "i32"],
+  ], caps);
 }
 
 function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R], caps: BackendCaps): string | undefined {
@@ -238,9 +264,8 @@ function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]
     case "matmul": return matmulReason(spec as MatmulSpec, caps);
     case "softmax": return softmaxReason(spec as SoftmaxSpec, caps);
     case "attention": return attentionReason(spec as AttentionSpec, caps);
-    // NOTE: until these have WGSL, the tensor layer runs their references (primitive ops) on webgpu.
-    case "kv_write": return "no WGSL kv_write yet";
-    case "paged_attention": return "no WGSL paged_attention yet";
+    case "kv_write": return kvWriteReason(spec as KvWriteSpec, caps);
+    case "paged_attention": return pagedAttentionReason(spec as PagedAttentionSpec, caps);
     default: return assertNever(name as never, "routine");
   }
 }
@@ -286,16 +311,15 @@ function buildSoftmax(s: SoftmaxSpec, caps: BackendCaps): WebgpuRoutineSource {
  * fitting (bq + 2 bk) * headDim + 256 + bq * bk f32 in workgroup memory. Fewer queries for short tq.
  * NOTE: a decode step (tq = 1) runs one workgroup per head; splitting the keys too is left for later.
  */
-function attentionTiles(s: AttentionSpec): { bq: number; bk: number } {
-  const d = s.headDim;
-  const bq = Math.min(d <= 64 ? 16 : d <= 128 ? 8 : 4, nextPow2(s.tq));
+function attentionTiles(d: number, tq: number): { bq: number; bk: number } {
+  const bq = Math.min(d <= 64 ? 16 : d <= 128 ? 8 : 4, nextPow2(tq));
   let bk = 64;
   while (bk > 1 && (bq * bk > 256 || (bq + 2 * bk) * d + 256 + bq * bk > WORKGROUP_FLOATS)) bk /= 2;
   return { bq, bk };
 }
 
 function buildAttention(s: AttentionSpec): WebgpuRoutineSource {
-  const { bq, bk } = attentionTiles(s);
+  const { bq, bk } = attentionTiles(s.headDim, s.tq);
   const lanes = 256 / bq;
   const code = fillTemplate("attention", {
     BATCH: u32(s.batch), H: u32(s.heads), KVH: u32(s.kvHeads), TQ: u32(s.tq), TK: u32(s.tk), D: u32(s.headDim),
@@ -305,6 +329,49 @@ function buildAttention(s: AttentionSpec): WebgpuRoutineSource {
   });
   const name = `attention_${s.dtype}_${s.out}_b${s.batch}_h${s.heads}kv${s.kvHeads}_q${s.tq}k${s.tk}_d${s.headDim}${s.causal ? "_causal" : ""}`;
   return { name, code, dispatch: [cdiv(s.tq, bq), s.heads, Math.min(s.batch, MAX_DISPATCH)] };
+}
+
+/** `groups` workgroups folded into an (x, y) grid within the per-dimension limit; shaders read y * nwg.x + x. */
+function foldGrid(groups: number): [number, number, number] {
+  const x = Math.min(groups, MAX_DISPATCH);
+  return [x, cdiv(groups, x), 1];
+}
+
+/**
+ * One invocation per destination word of a row, copying bits. f32 rows and packed rows of even length are
+ * word-aligned (a word per invocation); packed rows of odd length start or end mid-word (HALVES).
+ */
+function buildKvWrite(s: KvWriteSpec): WebgpuRoutineSource {
+  const halves = s.dtype !== "f32" && s.rowSize % 2 === 1;
+  const wpr = s.dtype === "f32" ? s.rowSize : cdiv(s.rowSize, 2);
+  const code = fillTemplate("kv_write", {
+    ROWS: u32(s.rows), ROW: u32(s.rowSize), NUM_SLOTS: u32(s.numSlots), WPR: u32(wpr),
+  }, {}, { HALVES: halves });
+  const name = `kv_write_${s.dtype}_${s.rows}x${s.rowSize}_into_${s.numSlots}`;
+  // NOTE: the cache operand is the output's own buffer: the shader reads and writes it through slot 0.
+  return { name, code, dispatch: foldGrid(cdiv(s.rows * wpr, 256)), inPlaceSlot: 1 + ROUTINE_IN_PLACE.kv_write! };
+}
+
+/**
+ * Query heads per workgroup (bq rows: up to a kv head's group) and keys per block, sized as attention's.
+ * NOTE: a workgroup walks all of its token's keys; splitting long contexts across workgroups is left for later.
+ */
+function buildPagedAttention(s: PagedAttentionSpec): WebgpuRoutineSource {
+  const { bq, bk } = attentionTiles(s.headDim, s.heads / s.kvHeads);
+  const code = fillTemplate("paged_attention", {
+    T: u32(s.numTokens), H: u32(s.heads), KVH: u32(s.kvHeads), D: u32(s.headDim), BS: u32(s.blockSize),
+    NB: u32(s.numBlocks), NSEQ: u32(s.numSeqs), MB: u32(s.maxBlocksPerSeq), SCALE: f32(s.scale),
+    BQ: u32(bq), BK: u32(bk), NP: u32(cdiv(cdiv(s.headDim, 2), 256 / bq)),
+  }, {
+    BINDINGS: [
+      bindingsWgsl(s.out, [["q", s.dtype], ["k", s.dtype], ["v", s.dtype]]),
+      indexWgsl("tables", 4), indexWgsl("tok_seq", 5), indexWgsl("tok_pos", 6),
+    ].join("\n"),
+  });
+  const name = `paged_attention_${s.dtype}_${s.out}_t${s.numTokens}_h${s.heads}kv${s.kvHeads}_d${s.headDim}` +
+    `_${s.numBlocks}x${s.blockSize}_s${s.numSeqs}x${s.maxBlocksPerSeq}`;
+  const groups = s.kvHeads * cdiv(s.heads / s.kvHeads, bq);
+  return { name, code, dispatch: [groups, Math.min(s.numTokens, MAX_DISPATCH), 1] };
 }
 
 /** Whether buildWebgpuRoutine can build this spec; when not, the tensor layer falls back to primitive ops. */
@@ -323,6 +390,8 @@ export function buildWebgpuRoutine<R extends RoutineName>(name: R, spec: Routine
     case "matmul": return buildMatmul(spec as MatmulSpec);
     case "softmax": return buildSoftmax(spec as SoftmaxSpec, caps);
     case "attention": return buildAttention(spec as AttentionSpec);
+    case "kv_write": return buildKvWrite(spec as KvWriteSpec);
+    case "paged_attention": return buildPagedAttention(spec as PagedAttentionSpec);
     default: return assertNever(name as never, "routine");
   }
 }
