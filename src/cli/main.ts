@@ -5,10 +5,13 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { backendsCommand } from "./backends_command.js";
+import { benchCommand } from "./bench_serve_command.js";
+import { generateCommand } from "./generate_command.js";
+import { convertCommand } from "./convert_command.js";
 import type { Command } from "./command.js";
 import { EXIT_USAGE, UsageError } from "./command.js";
 
-const COMMANDS: readonly Command[] = [backendsCommand];
+const COMMANDS: readonly Command[] = [backendsCommand, benchCommand, convertCommand, generateCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length), "help".length);

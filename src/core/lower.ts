@@ -66,7 +66,8 @@ export class Lowering {
           const dtype = n.op !== "routine" ? n.dtype : n.dtype === "f64" ? "f64" : "f32";
           return { k: "var", name: "acc", dtype };
         }
-        this.fusionBroken = true;
+        // NOTE: once another producer is this kernel's acc, a second one is simply read from its buffer.
+        if (this.fused === undefined || this.fused === n) this.fusionBroken = true;
       }
       return load(this.slotOf(n), idx.linear(), n.dtype);
     }

@@ -3,11 +3,12 @@
 // doubles. It owns packing (transposes and f16/bf16 -> f32 happen here), blocking and the output store;
 // not the micro-kernel, nor the spec's meaning (src/core/routines.ts).
 
-import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../core/dtype.js";
-import type { Epilogue, MatmulSpec } from "../../core/routines.js";
-import type { FloatDType, WorkArray } from "./convert.js";
-import { checkLength, readFloats, writeFloats } from "./convert.js";
-import { renderEpilogueJs } from "./render_js.js";
+import type { MatmulSpec } from "../../core/routines.js";
+import type { FloatDType } from "./convert.js";
+import { checkLength, readFloats } from "./convert.js";
+import type { RowEpilogue, RowSink } from "./matmul_epilogue.js";
+import { compileEpilogue, rowSink, storeRows } from "./matmul_epilogue.js";
+import { rowsPerPass, runRows } from "./matmul_rows.js";
 import { matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
 
 // NOTE: local copies, because module loaders that transpile to CommonJS (tsx) turn each read of an imported
@@ -19,34 +20,6 @@ const NR = KERNEL_NR;
 const KC = 256;
 /** A panels per block: an (MC_PANELS * MR) x KC block of packed A (256 KiB) stays in L2. */
 const MC_PANELS = 64;
-
-/** Writes epilogue(acc[accOff + j], gid0 + j, ...views) into dst[j] for j < n (dst may alias acc at offset 0). */
-type RowEpilogue = (acc: WorkArray, accOff: number, dst: Float64Array, n: number, gid0: number, views: readonly ArrayBufferView[]) => void;
-
-// Host helpers an epilogue's source may call (the same ones rendered kernels get).
-const HELPERS = {
-  h2f: f16BitsToF32,
-  bh2f: bf16BitsToF32,
-  f16round: (x: number) => f16BitsToF32(f32ToF16Bits(x)),
-  bf16round: (x: number) => bf16BitsToF32(f32ToBf16Bits(x)),
-};
-
-/** Compiles an epilogue into a row loop; its inputs are the views after the matmul's operands (slots 3..). */
-function compileEpilogue(epi: Epilogue): { source: string; row: RowEpilogue } {
-  const firstSlot = 3;
-  const fn = renderEpilogueJs(epi, firstSlot);
-  const names = epi.inputs.map((_, i) => `b${firstSlot + i}`);
-  // NOTE: one generated loop per spec lets V8 inline the epilogue instead of calling it through a spread per element.
-  const source = [
-    `const epilogue = ${fn};`,
-    `return function epilogueRow(acc, accOff, dst, n, gid0, views) {`,
-    ...names.map((name, i) => `const ${name} = views[${i}];`),
-    `for (let j = 0; j < n; j++) dst[j] = epilogue(acc[accOff + j], gid0 + j${names.map((x) => `, ${x}`).join("")});`,
-    `};`,
-  ].join("\n");
-  const make = new Function(...Object.keys(HELPERS), source) as (...h: unknown[]) => RowEpilogue;
-  return { source, row: make(...Object.values(HELPERS)) };
-}
 
 // NOTE: the last panel's missing rows (A) or columns (B) are left as they were in memory: they only reach
 // C's padding rows and columns, which are never read, and wasm float math cannot trap on stale values.
@@ -82,8 +55,8 @@ function asF32(view: ArrayBufferView, dtype: FloatDType, off: number, len: numbe
   return { src: scratch, off: 0 };
 }
 
-/** f32/f16/bf16 operands: pack into wasm memory, run the SIMD kernel per block, store through the epilogue. */
-function runWasm(spec: MatmulSpec, views: ArrayBufferView[], epi: RowEpilogue | undefined): void {
+/** f32/f16/bf16 operands: pack into wasm memory, run the SIMD kernel per block, store through the sink. */
+export function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
   const { batch, m, n, k, transA, transB } = spec;
   const dtype = spec.dtype as FloatDType;
   const mPanels = Math.ceil(m / MR);
@@ -96,9 +69,7 @@ function runWasm(spec: MatmulSpec, views: ArrayBufferView[], epi: RowEpilogue | 
   const cOff = bOff + nPad * k;
   const kernel = matmulKernel();
   const mem = kernel.reserve((cOff + mPad * nPad) * 4);
-  const [out, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
-  const epiViews = views.slice(3);
-  const row = new Float64Array(epi ? n : 0);
+  const [, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
   for (let bi = 0; bi < batch; bi++) {
     if (bi === 0 || spec.aBatchStride !== 0) {
       const A = asF32(a, dtype, bi * spec.aBatchStride, m * k);
@@ -118,23 +89,14 @@ function runWasm(spec: MatmulSpec, views: ArrayBufferView[], epi: RowEpilogue | 
         kernel.block((aOff + pc * mPad + ic * MR * kc) * 4, (bOff + pc * nPad) * 4, (cOff + ic * MR * nPad) * 4, panels, nPanels, kc, nPad);
       }
     }
-    for (let i = 0; i < m; i++) {
-      const gid0 = (bi * m + i) * n;
-      if (epi) {
-        epi(mem, cOff + i * nPad, row, n, gid0, epiViews);
-        writeFloats(row, 0, n, out, spec.out as FloatDType, gid0);
-      } else {
-        writeFloats(mem, cOff + i * nPad, n, out, spec.out as FloatDType, gid0);
-      }
-    }
+    storeRows(sink, mem, cOff, nPad, bi * m, m);
   }
 }
 
 /** f64 operands: exact doubles, i-k-j order so the inner loop streams rows of B and C. */
-function runF64(spec: MatmulSpec, views: ArrayBufferView[], epi: RowEpilogue | undefined): void {
+function runF64(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
   const { batch, m, n, k, transA, transB } = spec;
-  const [out, a, b] = views as [ArrayBufferView, Float64Array, Float64Array];
-  const epiViews = views.slice(3);
+  const [, a, b] = views as [ArrayBufferView, Float64Array, Float64Array];
   const row = new Float64Array(n);
   const bT = new Float64Array(transB ? k * n : 0);
   for (let bi = 0; bi < batch; bi++) {
@@ -154,11 +116,22 @@ function runF64(spec: MatmulSpec, views: ArrayBufferView[], epi: RowEpilogue | u
         const p = bBase + kk * n;
         for (let j = 0; j < n; j++) row[j] = row[j]! + av * bm[p + j]!;
       }
-      const gid0 = (bi * m + i) * n;
-      if (epi) epi(row, 0, row, n, gid0, epiViews);
-      writeFloats(row, 0, n, out, spec.out as FloatDType, gid0);
+      storeRows(sink, row, 0, n, bi * m + i, 1);
     }
   }
+}
+
+/**
+ * Most rows of A (per pass, see rowsPerPass) for which the few-rows path beats packing B.
+ * NOTE: measured on one Zen 4 core (bench numbers in docs/): ...
+ */
+const ROWS_MAX = 16;
+
+/** Which path runs a spec: plain doubles, the few-rows streaming path, or packed panels. */
+function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink) => void } {
+  if (spec.dtype === "f64") return { name: "f64 JS loop (i-k-j)", run: runF64 };
+  if (rowsPerPass(spec) <= ROWS_MAX) return { name: `wasm simd f32, few rows, B streamed ${spec.transB ? "(n, k): dot tiles" : "(k, n): strided tiles"}`, run: runRows };
+  return { name: `wasm simd f32, ${MR}x${NR} micro-kernel over packed panels, KC=${KC}`, run: runPacked };
 }
 
 /** A launchable matmul for one spec (the caller checked that the dtypes are floats). */
@@ -166,9 +139,8 @@ export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: Ar
   const { batch, m, n, k } = spec;
   const shape = `matmul ${batch}x(${m}x${k} @ ${k}x${n}) ${spec.dtype}->${spec.out}`;
   const epi = spec.epilogue ? compileEpilogue(spec.epilogue) : undefined;
-  const path = spec.dtype === "f64" ? "f64 JS loop (i-k-j)" : `wasm simd f32, ${MR}x${NR} micro-kernel, KC=${KC}`;
-  const source = `// cpu routine ${shape}: ${path}\n${epi ? epi.source : "// no epilogue"}`;
-  const run = spec.dtype === "f64" ? runF64 : runWasm;
+  const path = pathOf(spec);
+  const source = `// cpu routine ${shape}: ${path.name}\n${epi ? epi.source : "// no epilogue"}`;
   return {
     source,
     run(views) {
@@ -176,7 +148,7 @@ export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: Ar
       checkLength(views[0]!, batch * m * n, `${shape}: output`);
       checkLength(views[1]!, (batch - 1) * spec.aBatchStride + m * k, `${shape}: A`);
       checkLength(views[2]!, (batch - 1) * spec.bBatchStride + k * n, `${shape}: B`);
-      run(spec, views, epi?.row);
+      path.run(spec, views, rowSink(views, spec.out as FloatDType, n, epi?.row));
     },
   };
 }

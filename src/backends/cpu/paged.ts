@@ -6,6 +6,8 @@
 import type { KvWriteSpec, PagedAttentionSpec } from "../../core/routines.js";
 import type { FloatDType } from "./convert.js";
 import { checkLength, readFloats, writeFloats } from "./convert.js";
+import type { Floats } from "./paged_unrolled.js";
+import { buildUnrolledPaged } from "./paged_unrolled.js";
 
 type Built = { source: string; run: (views: ArrayBufferView[]) => void };
 
@@ -37,14 +39,18 @@ export function buildPagedAttention(spec: PagedAttentionSpec): Built {
   const outDtype = spec.out as FloatDType;
   const group = heads / kvHeads;
   const what = `paged_attention ${numTokens} tokens, ${heads}/${kvHeads} heads x ${d}, ${numBlocks} blocks of ${blockSize}`;
+  const direct = (dtype === "f32" || dtype === "f64") && (outDtype === "f32" || outDtype === "f64");
+  const unrolled = direct ? buildUnrolledPaged(spec, what) : undefined;
   return {
-    source: `// cpu routine ${what}: online softmax per token through block tables, in doubles`,
+    source: `// cpu routine ${what}: online softmax per token through block tables, in doubles${unrolled ? `, unrolled:\n${unrolled.source}` : direct ? " (direct reads)" : ""}`,
     run(views) {
       const [o, q, kc, vc, tables, tokenSeq, tokenPos] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView, ArrayBufferView, Int32Array, Int32Array, Int32Array];
       checkLength(o, numTokens * heads * d, `${what}: output`);
       checkLength(q, numTokens * heads * d, `${what}: q`);
       checkLength(kc, numBlocks * blockSize * kvHeads * d, `${what}: k cache`);
       checkLength(vc, numBlocks * blockSize * kvHeads * d, `${what}: v cache`);
+      if (unrolled) return unrolled.run(o as Floats, q as Floats, kc as Floats, vc as Floats, tables, tokenSeq, tokenPos);
+      if (direct) return runDirect(spec, what, o as Floats, q as Floats, kc as Floats, vc as Floats, tables, tokenSeq, tokenPos);
       const qi = new Float64Array(d), kr = new Float64Array(d), vr = new Float64Array(d), acc = new Float64Array(d);
       const zero = new Float64Array(heads * d);
       for (let t = 0; t < numTokens; t++) {
@@ -82,4 +88,63 @@ export function buildPagedAttention(spec: PagedAttentionSpec): Built {
       }
     },
   };
+}
+
+/**
+ * paged_attention for f32/f64 storage: the same online softmax as the general path (same operations in
+ * the same order, so the same results), reading the typed arrays directly instead of copying each key
+ * and value row into a double array, and walking each key row once for all the heads that share it.
+ * NOTE: a serving step at batch 32 spent 70% of its time in the row copies of the general path.
+ */
+function runDirect(spec: PagedAttentionSpec, what: string, o: Floats, q: Floats, kc: Floats, vc: Floats, tables: Int32Array, tokenSeq: Int32Array, tokenPos: Int32Array): void {
+  const { numTokens, heads, kvHeads, headDim: d, blockSize, numSeqs, maxBlocksPerSeq, scale } = spec;
+  const group = heads / kvHeads;
+  const hd = heads * d;
+  const rowLen = kvHeads * d;
+  const m = new Float64Array(heads), l = new Float64Array(heads), acc = new Float64Array(hd), qi = new Float64Array(hd);
+  for (let t = 0; t < numTokens; t++) {
+    const pos = tokenPos[t]!, seq = tokenSeq[t]!;
+    const ob = t * hd;
+    if (pos < 0) {
+      o.fill(0, ob, ob + hd);
+      continue;
+    }
+    if (seq < 0 || seq >= numSeqs || pos >= maxBlocksPerSeq * blockSize) {
+      throw new Error(`${what}: token ${t} has sequence ${seq} / position ${pos} outside the block tables (${numSeqs} x ${maxBlocksPerSeq})`);
+    }
+    for (let x = 0; x < hd; x++) qi[x] = q[ob + x]!;
+    m.fill(-Infinity);
+    l.fill(0);
+    acc.fill(0);
+    const tableBase = seq * maxBlocksPerSeq;
+    for (let j = 0; j <= pos; j++) {
+      const block = tables[tableBase + Math.floor(j / blockSize)]!;
+      const rowBase = (block * blockSize + (j % blockSize)) * rowLen;
+      for (let h = 0; h < heads; h++) {
+        const kb = rowBase + Math.floor(h / group) * d;
+        const qb = h * d;
+        let s = 0;
+        for (let x = 0; x < d; x++) s += qi[qb + x]! * kc[kb + x]!;
+        s *= scale;
+        const mOld = m[h]!;
+        if (s <= mOld) {
+          // NOTE: the max holds, so the general update's correction is exp(0) = 1: skipping it changes no bit.
+          const p = Math.exp(s - mOld);
+          l[h] = l[h]! + p;
+          for (let x = 0; x < d; x++) acc[qb + x] = acc[qb + x]! + p * vc[kb + x]!;
+        } else {
+          // A new max (or NaN, which propagates as in the general path); here p = exp(0) = 1 unless s is NaN.
+          const corr = Math.exp(mOld - s);
+          const p = Math.exp(s - s);
+          l[h] = l[h]! * corr + p;
+          for (let x = 0; x < d; x++) acc[qb + x] = acc[qb + x]! * corr + p * vc[kb + x]!;
+          m[h] = s;
+        }
+      }
+    }
+    for (let h = 0; h < heads; h++) {
+      const inv = l[h]!;
+      for (let x = 0; x < d; x++) o[ob + h * d + x] = acc[h * d + x]! / inv;
+    }
+  }
 }

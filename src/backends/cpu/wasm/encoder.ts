@@ -1,6 +1,6 @@
 // encoder.ts is a tiny WebAssembly binary encoder: just the opcodes and sections the cpu routines'
-// kernels use (i32 control flow and arithmetic, 128-bit SIMD f32x4 loads/stores/math, one imported
-// memory). It does not know what the kernels compute (see matmul_kernel.ts); it only spells bytes.
+// kernels use (i32 control flow and arithmetic, 128-bit SIMD loads/stores, f32x4 math, the few i32x4
+// bit operations an f16 -> f32 conversion needs, one imported memory). It does not know what the kernels compute (see matmul_kernel.ts); it only spells bytes.
 // NOTE: emitting the module from TypeScript keeps the repo free of binary blobs and a wasm toolchain.
 
 /** Value types (the byte that names them in the binary format). */
@@ -43,7 +43,8 @@ const section = (id: number, body: number[]): number[] => [id, ...uleb(body.leng
 export class FuncBody {
   private readonly code: number[] = [];
   private readonly locals: ValType[] = [];
-  constructor(private readonly nparams: number) {}
+  /** nparams: how many i32 parameters the function takes (locals 0..nparams-1). */
+  constructor(readonly nparams: number) {}
 
   /** A new local of this type; returns its index. */
   local(t: ValType): number {
@@ -58,12 +59,20 @@ export class FuncBody {
   i32Add(): this { return this.op(0x6a); }
   i32Sub(): this { return this.op(0x6b); }
   i32Mul(): this { return this.op(0x6c); }
+  i32Eqz(): this { return this.op(0x45); }
+  i32Eq(): this { return this.op(0x46); }
   i32Ne(): this { return this.op(0x47); }
   i32LtS(): this { return this.op(0x48); }
+  i32And(): this { return this.op(0x71); }
+  i32ShrU(): this { return this.op(0x76); }
   /** `block` (br 0 inside jumps past its end). */
   block(): this { return this.op(0x02, BLOCK_VOID); }
   /** `loop` (br 0 inside jumps back to its start). */
   loop(): this { return this.op(0x03, BLOCK_VOID); }
+  /** `if` (without `else`): runs its body when the popped i32 is not zero. */
+  if(): this { return this.op(0x04, BLOCK_VOID); }
+  ret(): this { return this.op(0x0f); }
+  br(depth: number): this { return this.op(0x0c, ...uleb(depth)); }
   brIf(depth: number): this { return this.op(0x0d, ...uleb(depth)); }
   end(): this { return this.op(0x0b); }
   call(fn: number): this { return this.op(0x10, ...uleb(fn)); }
@@ -73,7 +82,25 @@ export class FuncBody {
   v128Store(offset: number): this { return this.simd(0x0b, 4, ...uleb(offset)); }
   /** Load one f32 and splat it into all four lanes. */
   v128Load32Splat(offset: number): this { return this.simd(0x09, 2, ...uleb(offset)); }
-  v128Zero(): this { return this.simd(0x0c, ...new Array<number>(16).fill(0)); }
+  /** Load four u16 and zero-extend each into an i32 lane. */
+  v128Load16x4U(offset: number): this { return this.simd(0x04, 3, ...uleb(offset)); }
+  v128Zero(): this { return this.i32x4Const([0, 0, 0, 0]); }
+  /** A v128 constant from four i32 lanes (lane 0 first). */
+  i32x4Const(lanes: readonly [number, number, number, number]): this {
+    return this.simd(0x0c, ...lanes.flatMap((x) => [x & 0xff, (x >>> 8) & 0xff, (x >>> 16) & 0xff, (x >>> 24) & 0xff]));
+  }
+  /** i8x16.shuffle of the two popped vectors: byte lane i of the result is byte lanes[i] of (first ++ second). */
+  i8x16Shuffle(lanes: readonly number[]): this { return this.simd(0x0d, ...lanes); }
+  /** Shuffle by f32 lanes: lane i of the result is f32 lane lanes[i] of (first ++ second), 0..7. */
+  f32x4Shuffle(lanes: readonly [number, number, number, number]): this {
+    return this.i8x16Shuffle(lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
+  }
+  i32x4Splat(): this { return this.simd(0x11); }
+  i32x4GtS(): this { return this.simd(0x3b); }
+  v128And(): this { return this.simd(0x4e); }
+  v128Or(): this { return this.simd(0x50); }
+  /** i32x4 shift left by the popped i32. */
+  i32x4Shl(): this { return this.simd(0xab); }
   f32x4Add(): this { return this.simd(228); }
   f32x4Mul(): this { return this.simd(230); }
 
@@ -93,16 +120,15 @@ export class FuncBody {
 
 export interface FuncDef {
   readonly name: string; // exported under this name
-  readonly params: readonly ValType[];
   readonly body: FuncBody;
 }
 
 /**
  * A module that imports its memory as `env.memory` (so the host can grow it and view it) and
- * exports every function. Functions return nothing; they are indexed in the order given.
+ * exports every function. Functions take i32 parameters and return nothing; they are indexed in the order given.
  */
 export function encodeModule(funcs: readonly FuncDef[]): Uint8Array<ArrayBuffer> {
-  const types = funcs.map((f) => [0x60, ...uleb(f.params.length), ...f.params, 0]);
+  const types = funcs.map((f) => [0x60, ...uleb(f.body.nparams), ...new Array<number>(f.body.nparams).fill(I32), 0]);
   const memImport = [...str("env"), ...str("memory"), 0x02, 0x00, ...uleb(1)]; // memory, min 1 page, no max
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,

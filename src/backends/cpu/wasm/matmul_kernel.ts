@@ -1,9 +1,13 @@
-// matmul_kernel.ts emits and instantiates the WebAssembly SIMD kernel behind the cpu matmul routine:
-// a register-blocked MR x 8 f32 micro-kernel over packed panels, and a driver that sweeps it over
-// one (mc x kc) block of packed A times one (kc x n) block of packed B, accumulating into C.
-// It owns the wasm memory layout conventions; packing, dtypes and epilogues live in matmul.ts.
+// matmul_kernel.ts emits and instantiates the WebAssembly SIMD module behind the cpu matmul routine: a
+// register-blocked MR x 8 f32 micro-kernel over packed panels and a driver that sweeps it over one
+// (mc x kc) block of packed A times one (kc x n) block of packed B, accumulating into C; plus the few-rows
+// functions (rows_kernel.ts) and the f16/bf16 -> f32 conversions (convert_kernel.ts), which share its memory.
+// It owns the module, its memory and the packed layouts; packing, dtypes and epilogues live in the drivers.
 
+import { bf16ToF32, f16ToF32 } from "./convert_kernel.js";
+import { assertNever } from "../../../core/ops.js";
 import { encodeModule, FuncBody, I32, V128 } from "./encoder.js";
+import { dotsDriver, dotTile, rowsDriver } from "./rows_kernel.js";
 
 /**
  * Rows of C per micro-tile (A panel height).
@@ -21,11 +25,15 @@ export const NR = 8;
  *   C: row-major, ldc floats per row; the kernel adds its tile into C (C must start zeroed).
  */
 
-/** micro(ap, bp, cp, kc, ldcBytes): C[MR x NR] at cp += A panel (kc x MR) . B panel (kc x NR). kc >= 1. */
-function microKernel(): FuncBody {
-  const f = new FuncBody(5);
-  const [ap, bp, cp, kc, ldc] = [0, 1, 2, 3, 4];
-  const acc = Array.from({ length: MR * 2 }, () => f.local(V128));
+/**
+ * micro(ap, bp, cp, kc, ldcBytes): C[MR x NR] at cp += A panel (kc x MR) . B panel (kc x NR). kc >= 1.
+ * With `strided`, micro_r(ap, bp, cp, kc, ldcBytes, ldbBytes) reads B in place instead (row kk of the tile at
+ * bp + kk*ldb) and only the first `rows` rows of the A panel, for the few-rows path.
+ */
+function microKernel(rows: number, strided: boolean): FuncBody {
+  const f = new FuncBody(strided ? 6 : 5);
+  const [ap, bp, cp, kc, ldc, ldb] = [0, 1, 2, 3, 4, 5];
+  const acc = Array.from({ length: rows * 2 }, () => f.local(V128));
   const b0 = f.local(V128);
   const b1 = f.local(V128);
   const a = f.local(V128);
@@ -34,18 +42,19 @@ function microKernel(): FuncBody {
   f.loop();
   f.get(bp).v128Load(0).set(b0);
   f.get(bp).v128Load(16).set(b1);
-  for (let r = 0; r < MR; r++) {
+  for (let r = 0; r < rows; r++) {
     f.get(ap).v128Load32Splat(4 * r).set(a);
     f.get(acc[2 * r]!).get(a).get(b0).f32x4Mul().f32x4Add().set(acc[2 * r]!);
     f.get(acc[2 * r + 1]!).get(a).get(b1).f32x4Mul().f32x4Add().set(acc[2 * r + 1]!);
   }
   f.get(ap).i32(MR * 4).i32Add().set(ap);
-  f.get(bp).i32(NR * 4).i32Add().set(bp);
+  if (strided) f.get(bp).get(ldb).i32Add().set(bp);
+  else f.get(bp).i32(NR * 4).i32Add().set(bp);
   f.get(kc).i32(1).i32Sub().tee(kc).brIf(0);
   f.end();
   // C tile += accumulators, row by row.
   f.get(cp).set(addr);
-  for (let r = 0; r < MR; r++) {
+  for (let r = 0; r < rows; r++) {
     for (let h = 0; h < 2; h++) {
       f.get(addr).get(addr).v128Load(16 * h).get(acc[2 * r + h]!).f32x4Add().v128Store(16 * h);
     }
@@ -92,17 +101,45 @@ function blockDriver(micro: number): FuncBody {
 export interface MatmulKernel {
   /** Make the memory at least this many bytes; returns a Float32Array over all of it (fresh after a grow). */
   reserve(bytes: number): Float32Array;
+  /** A Uint16Array over the memory as last reserved (for copying f16/bf16 bits in). */
+  u16(): Uint16Array;
   block(ap: number, bp: number, cp: number, mPanels: number, nPanels: number, kc: number, ldc: number): void;
+  dots(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, rows: number, quads: number, kv: number, rem: number): void;
+  rows(ap: number, panelBytes: number, bp: number, ldb: number, cp: number, ldc: number, rows: number, tiles: number, kc: number): void;
+  f16ToF32(src: number, dst: number, groups: number): void;
+  bf16ToF32(src: number, dst: number, groups: number): void;
 }
 
 let kernel: MatmulKernel | undefined;
 let moduleBytes: Uint8Array<ArrayBuffer> | undefined;
 
+/** The module's functions, in index order (a `call` names its callee by index). */
+const FUNCS = [
+  "micro", "block", "micro_s1", "micro_s2", "micro_s3", "micro_s4", "rows", "dot1", "dot2", "dots", "f16_to_f32", "bf16_to_f32",
+] as const;
+type FuncName = (typeof FUNCS)[number];
+const at = (name: FuncName): number => FUNCS.indexOf(name);
+
+function funcBody(name: FuncName): FuncBody {
+  switch (name) {
+    case "micro": return microKernel(MR, false);
+    case "block": return blockDriver(at("micro"));
+    case "micro_s1": return microKernel(1, true);
+    case "micro_s2": return microKernel(2, true);
+    case "micro_s3": return microKernel(3, true);
+    case "micro_s4": return microKernel(4, true);
+    case "rows": return rowsDriver([at("micro_s1"), at("micro_s2"), at("micro_s3"), at("micro_s4")]);
+    case "dot1": return dotTile(1);
+    case "dot2": return dotTile(2);
+    case "dots": return dotsDriver(at("dot2"), at("dot1"));
+    case "f16_to_f32": return f16ToF32();
+    case "bf16_to_f32": return bf16ToF32();
+    default: return assertNever(name, "cpu matmul kernel function");
+  }
+}
+
 function kernelModule(): Uint8Array<ArrayBuffer> {
-  moduleBytes ??= encodeModule([
-    { name: "micro", params: [I32, I32, I32, I32, I32], body: microKernel() },
-    { name: "block", params: [I32, I32, I32, I32, I32, I32, I32], body: blockDriver(0) },
-  ]);
+  moduleBytes ??= encodeModule(FUNCS.map((name) => ({ name, body: funcBody(name) })));
   return moduleBytes;
 }
 
@@ -113,19 +150,19 @@ export function hasMatmulKernel(): boolean {
 
 /**
  * The process-wide kernel instance, compiled on first use.
- * NOTE: compiled synchronously; browsers allow that on the main thread for modules under 4 KiB (this is under 1).
+ * NOTE: compiled synchronously; browsers allow that on the main thread for modules under 4 KiB (this is about 3).
  */
 export function matmulKernel(): MatmulKernel {
   if (kernel) return kernel;
   const bytes = kernelModule();
   const memory = new WebAssembly.Memory({ initial: 1 });
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-  const block = inst.exports.block as MatmulKernel["block"];
+  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
   let view = new Float32Array(memory.buffer);
+  let u16 = new Uint16Array(memory.buffer);
   kernel = {
     reserve(need) {
       const have = memory.buffer.byteLength;
-      // NOTE: the memory never shrinks: it keeps the largest matmul's packed operands for the next launch.
+      // NOTE: the memory never shrinks: it keeps the largest matmul's operands for the next launch.
       if (need > have) {
         try {
           memory.grow(Math.ceil((need - have) / 65536));
@@ -133,10 +170,18 @@ export function matmulKernel(): MatmulKernel {
           throw new Error(`cpu matmul: cannot grow wasm memory to ${need} bytes (wasm32 allows 4 GiB): ${String(e)}`);
         }
       }
-      if (view.buffer !== memory.buffer) view = new Float32Array(memory.buffer);
+      if (view.buffer !== memory.buffer) {
+        view = new Float32Array(memory.buffer);
+        u16 = new Uint16Array(memory.buffer);
+      }
       return view;
     },
-    block,
+    u16: () => u16,
+    block: ex.block as MatmulKernel["block"],
+    dots: ex.dots as MatmulKernel["dots"],
+    rows: ex.rows as MatmulKernel["rows"],
+    f16ToF32: ex.f16_to_f32 as MatmulKernel["f16ToF32"],
+    bf16ToF32: ex.bf16_to_f32 as MatmulKernel["bf16ToF32"],
   };
   return kernel;
 }

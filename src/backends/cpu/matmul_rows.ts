@@ -1,0 +1,154 @@
+// matmul_rows.ts is the cpu matmul routine's few-rows path (decode: 1..32 rows of A against a large weight
+// matrix B), for f32/f16/bf16. B is never packed: it is copied into wasm memory a cache-sized chunk at a
+// time (f16/bf16 bits widened there by the wasm kernel) and streamed once per call, against all rows of A:
+//   B stored (n, k) (x @ W^T): dot tiles, c[i][j] = dot(a_i, b_j), over chunks of B rows;
+//   B stored (k, n): C (rows x n) accumulates in wasm memory over chunks of B rows, read in place.
+// It owns that memory layout and the chunking; the kernels are wasm/rows_kernel.ts's, the choice of path
+// and the packed path are matmul.ts's, the output store and epilogue matmul_epilogue.ts's.
+
+import type { MatmulSpec } from "../../core/routines.js";
+import type { FloatDType } from "./convert.js";
+import { readFloats } from "./convert.js";
+import type { RowSink } from "./matmul_epilogue.js";
+import { storeRows } from "./matmul_epilogue.js";
+import type { MatmulKernel } from "./wasm/matmul_kernel.js";
+import { CONVERT_GROUP } from "./wasm/convert_kernel.js";
+import { matmulKernel, MR } from "./wasm/matmul_kernel.js";
+
+/**
+ * B stored (n, k): bytes of f32 B per chunk of its rows, so a chunk stays in L2 between the copy in and
+ * the dot tiles' reads. NOTE: 32 KiB to 512 KiB measured the same (within noise) at k = 512 and 4096.
+ */
+const CHUNK_BYTES_T = 64 << 10;
+/**
+ * B stored (k, n): rows of B per chunk, as C (rows x n) is read and written once per chunk. NOTE: measured at
+ * n = 32000 on one Zen 4 core: 16 or 32 rows cost 2x at 64 rows of A (C traffic, short micro-kernel runs),
+ * 128 rows or more cost up to 2x at 1 row of A (the chunk falls out of L3); 64 was best throughout.
+ */
+const KC_ROWS = 64;
+/** ... and at most this many bytes of f32 B per chunk (fewer rows when n is very large). */
+const CHUNK_MAX_BYTES = 16 << 20;
+/** Bytes the kernels may read or write past a chunk's end: a masked tail vector, a last 8-column tile, a conversion group. */
+const SLACK = 64;
+
+const align16 = (bytes: number): number => Math.ceil(bytes / 16) * 16;
+
+let aScratch = new Float32Array(0);
+/** A's batch matrix bi as f32 (m x k, or k x m when transA): the view itself when f32, else converted. */
+function aMatrix(spec: MatmulSpec, a: ArrayBufferView, bi: number): { src: Float32Array; off: number } {
+  const len = spec.m * spec.k;
+  const off = bi * spec.aBatchStride;
+  if (spec.dtype === "f32") return { src: a as Float32Array, off };
+  if (aScratch.length < len) aScratch = new Float32Array(len);
+  readFloats(a, spec.dtype as FloatDType, off, len, aScratch, 0);
+  return { src: aScratch, off: 0 };
+}
+
+/**
+ * Calls put(row, kk, value) for every element of the A rows of batches [b0, b0 + count), rows numbered
+ * from 0 across those batches (row = (bi - b0) * m + i).
+ */
+function gatherA(spec: MatmulSpec, a: ArrayBufferView, b0: number, count: number, put: (row: number, src: Float32Array, off: number, cs: number) => void): void {
+  const { m, k, transA } = spec;
+  for (let bi = b0; bi < b0 + count; bi++) {
+    const A = aMatrix(spec, a, bi);
+    for (let i = 0; i < m; i++) put((bi - b0) * m + i, A.src, transA ? A.off + i : A.off + i * k, transA ? m : 1);
+  }
+}
+
+/**
+ * Copies B's elements [start, start + count) into wasm memory as f32 at byte address dst; f16/bf16 bits go
+ * to the staging area at `raw` first and are widened by the kernel. One typed-array copy per chunk.
+ */
+function copyB(kern: MatmulKernel, b: ArrayBufferView, dtype: FloatDType, start: number, count: number, dst: number, raw: number): void {
+  if (dtype === "f32") {
+    kern.reserve(0).set((b as Float32Array).subarray(start, start + count), dst >> 2);
+    return;
+  }
+  kern.u16().set((b as Uint16Array).subarray(start, start + count), raw >> 1);
+  const groups = Math.ceil(count / CONVERT_GROUP);
+  if (dtype === "f16") kern.f16ToF32(raw, dst, groups);
+  else kern.bf16ToF32(raw, dst, groups);
+}
+
+/** One pass: `rows` rows of A (batches [b0, b0 + count)) against B matrix at bBase, into output rows from `first`. */
+interface Pass {
+  readonly b0: number;
+  readonly count: number;
+  readonly rows: number;
+  readonly bBase: number;
+  readonly first: number;
+}
+
+/** B stored (n, k): C[rows x n] = A . B^T, B's rows in chunks of `nb`. */
+function passTransB(spec: MatmulSpec, a: ArrayBufferView, b: ArrayBufferView, p: Pass, sink: RowSink): void {
+  const { n, k } = spec;
+  const dtype = spec.dtype as FloatDType;
+  const kern = matmulKernel();
+  const lda = Math.ceil(k / 4) * 4; // floats; rows zero-padded so the masked tail multiplies zeros
+  const ldc = Math.ceil(n / 4) * 4;
+  const nb = Math.max(4, Math.floor(CHUNK_BYTES_T / (4 * Math.max(k, 1)) / 4) * 4);
+  // Wasm memory (bytes): A (rows x lda), C (rows x ldc), B chunk (nb rows; a last partial group of 4 reads
+  // up to 3 rows past it), 16-bit staging.
+  const aOff = 0;
+  const cOff = aOff + 4 * p.rows * lda;
+  const bOff = cOff + 4 * p.rows * ldc;
+  const rawOff = bOff + align16(4 * (nb + 3) * k + SLACK);
+  const mem = kern.reserve(rawOff + (dtype === "f32" ? 0 : align16(2 * nb * k + SLACK)));
+  mem.fill(0, aOff >> 2, (aOff >> 2) + p.rows * lda);
+  gatherA(spec, a, p.b0, p.count, (row, src, off, cs) => {
+    const d = (aOff >> 2) + row * lda;
+    if (cs === 1) mem.set(src.subarray(off, off + k), d);
+    else for (let kk = 0; kk < k; kk++) mem[d + kk] = src[off + kk * cs]!;
+  });
+  for (let j0 = 0; j0 < n; j0 += nb) {
+    const cols = Math.min(nb, n - j0);
+    copyB(kern, b, dtype, p.bBase + j0 * k, cols * k, bOff, rawOff);
+    kern.dots(aOff, 4 * lda, bOff, 4 * k, cOff + 4 * j0, 4 * ldc, p.rows, Math.ceil(cols / 4), k >> 2, k & 3);
+  }
+  storeRows(sink, kern.reserve(0), cOff >> 2, ldc, p.first, p.rows);
+}
+
+/** B stored (k, n): C[rows x n] += A panels . B, B's rows in chunks of `kc`, read in place by 8-column tiles. */
+function passB(spec: MatmulSpec, a: ArrayBufferView, b: ArrayBufferView, p: Pass, sink: RowSink): void {
+  const { n, k } = spec;
+  const dtype = spec.dtype as FloatDType;
+  const kern = matmulKernel();
+  const panels = Math.ceil(p.rows / MR);
+  const ldc = Math.ceil(n / 8) * 8;
+  const kc = Math.max(1, Math.min(KC_ROWS, Math.floor(CHUNK_MAX_BYTES / (4 * n))));
+  // Wasm memory (bytes): A panels ([k][MR] each), C (rows x ldc), B chunk (kc rows), 16-bit staging.
+  const aOff = 0;
+  const cOff = aOff + 4 * panels * k * MR;
+  const bOff = cOff + 4 * p.rows * ldc;
+  const rawOff = bOff + align16(4 * kc * n + SLACK);
+  const mem = kern.reserve(rawOff + (dtype === "f32" ? 0 : align16(2 * kc * n + SLACK)));
+  gatherA(spec, a, p.b0, p.count, (row, src, off, cs) => {
+    let d = (aOff >> 2) + Math.floor(row / MR) * k * MR + (row % MR);
+    for (let kk = 0; kk < k; kk++, d += MR) mem[d] = src[off + kk * cs]!;
+  });
+  mem.fill(0, cOff >> 2, (cOff >> 2) + p.rows * ldc);
+  for (let k0 = 0; k0 < k; k0 += kc) {
+    const rowsB = Math.min(kc, k - k0);
+    copyB(kern, b, dtype, p.bBase + k0 * n, rowsB * n, bOff, rawOff);
+    kern.rows(aOff + 4 * k0 * MR, 4 * k * MR, bOff, 4 * n, cOff, 4 * ldc, p.rows, ldc / 8, rowsB);
+  }
+  storeRows(sink, kern.reserve(0), cOff >> 2, ldc, p.first, p.rows);
+}
+
+/**
+ * Rows of A one pass handles: with B broadcast over the batch (bBatchStride 0) every batch's rows go in one
+ * pass (B is streamed once for all of them), else one batch per pass.
+ */
+export const rowsPerPass = (s: MatmulSpec): number => (s.bBatchStride === 0 ? s.batch * s.m : s.m);
+
+/** C[b] = A[b] @ B[b] for few rows (see rowsPerPass), through the sink. */
+export function runRows(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
+  const [, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
+  const fold = spec.bBatchStride === 0;
+  const per = fold ? spec.batch : 1;
+  const pass = spec.transB ? passTransB : passB;
+  for (let b0 = 0; b0 < spec.batch; b0 += per) {
+    pass(spec, a, b, { b0, count: per, rows: per * spec.m, bBase: b0 * spec.bBatchStride, first: b0 * spec.m }, sink);
+  }
+}

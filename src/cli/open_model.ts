@@ -1,0 +1,90 @@
+// open_model.ts: everything a command needs to talk to a model given on the command line: its
+// weights (loadModel: a built-in name, a llama2.c .bin, a GGUF file, a Hugging Face folder), its
+// tokenizer (the .bin next to a llama2.c checkpoint, GGUF metadata, tokenizer.json) and its chat
+// template and stop tokens. It owns where those are found for each format; reading each file is
+// src/models' job.
+
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { chatTemplateFromMetadata, chatTemplateFromTokenizerConfig } from "../models/chat_template.js";
+import { builtinModel, detectFormat, loadModel } from "../models/formats/load_model.js";
+import type { Tokenizer } from "../models/tokenizers/index.js";
+import { loadLlama2cTokenizer, tokenizerFromGguf, tokenizerFromHfJson } from "../models/tokenizers/index.js";
+import type { LoadedModel } from "../models/types.js";
+
+export interface OpenedModel {
+  readonly loaded: LoadedModel;
+  readonly tokenizer: Tokenizer;
+  /** The model's own chat template (undefined: it has none), and where it came from. */
+  readonly chatTemplate?: string;
+  readonly chatTemplateOrigin: string;
+  /** Ids that end generation: EOS, and end-of-turn when the model names one. */
+  readonly stopTokenIds: readonly number[];
+}
+
+function readJsonFile(path: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`${path}: cannot read JSON: ${(err as Error).message}`);
+  }
+}
+
+/** A tokenizer file given explicitly: tokenizer.json (Hugging Face) or a llama2.c tokenizer .bin. */
+function tokenizerFromFile(path: string, vocabSize: number): Tokenizer {
+  if (!existsSync(path)) throw new Error(`tokenizer '${path}' does not exist`);
+  return path.endsWith(".json") ? tokenizerFromHfJson(readJsonFile(path), undefined, path) : loadLlama2cTokenizer(path, vocabSize);
+}
+
+/** llama2.c keeps the tokenizer beside the checkpoint: tok<vocab>.bin (custom vocabularies) or tokenizer.bin. */
+function llama2cTokenizerBeside(modelPath: string, vocabSize: number): Tokenizer {
+  const dir = dirname(modelPath);
+  const names = [`tok${vocabSize}.bin`, "tokenizer.bin"];
+  const found = names.map((n) => join(dir, n)).find((p) => existsSync(p));
+  if (!found) {
+    throw new Error(`${modelPath}: no tokenizer next to it (looked for ${names.join(", ")} in ${dir}); give one with --tokenizer FILE`);
+  }
+  return loadLlama2cTokenizer(found, vocabSize);
+}
+
+function metaNumber(loaded: LoadedModel, key: string): number | undefined {
+  const v = loaded.metadata.get(key);
+  return typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : undefined;
+}
+
+/** Open a model and its tokenizer; `tokenizerPath` overrides where the tokenizer comes from. */
+export function openModel(pathOrName: string, tokenizerPath?: string): OpenedModel {
+  const loaded = loadModel(pathOrName);
+  const vocab = loaded.config.vocabSize;
+  const builtin = existsSync(pathOrName) ? undefined : builtinModel(pathOrName);
+  const format = builtin ? "llama2c" : detectFormat(pathOrName);
+  let tokenizer: Tokenizer;
+  let chatTemplate: string | undefined;
+  let chatTemplateOrigin = "default chat template (ChatML)";
+  if (tokenizerPath !== undefined) tokenizer = tokenizerFromFile(tokenizerPath, vocab);
+  else if (builtin) tokenizer = loadLlama2cTokenizer(builtin.tokenizer, vocab);
+  else if (format === "llama2c") tokenizer = llama2cTokenizerBeside(pathOrName, vocab);
+  else if (format === "gguf") tokenizer = tokenizerFromGguf(loaded.metadata, pathOrName);
+  else {
+    const json = join(pathOrName, "tokenizer.json");
+    if (!existsSync(json)) throw new Error(`${pathOrName}: the folder has no tokenizer.json; give one with --tokenizer FILE`);
+    const configPath = join(pathOrName, "tokenizer_config.json");
+    const config = existsSync(configPath) ? readJsonFile(configPath) : undefined;
+    tokenizer = tokenizerFromHfJson(readJsonFile(json), config, json);
+    // NOTE: newer transformers save the template as chat_template.jinja; older ones inside tokenizer_config.json.
+    const jinja = join(pathOrName, "chat_template.jinja");
+    if (existsSync(jinja) && statSync(jinja).isFile()) [chatTemplate, chatTemplateOrigin] = [readFileSync(jinja, "utf8"), jinja];
+    else if (config && (chatTemplate = chatTemplateFromTokenizerConfig(config, configPath)) !== undefined) chatTemplateOrigin = `${configPath} chat_template`;
+  }
+  if (format === "gguf" && (chatTemplate = chatTemplateFromMetadata(loaded.metadata)) !== undefined) {
+    chatTemplateOrigin = `${basename(pathOrName)} tokenizer.chat_template`;
+  }
+  if (tokenizer.vocabSize > vocab) {
+    throw new Error(`${pathOrName}: the tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocabulary of ${vocab}`);
+  }
+  const stopTokenIds = [tokenizer.eosId, metaNumber(loaded, "tokenizer.ggml.eot_token_id")].filter((id): id is number => id !== undefined);
+  return {
+    loaded, tokenizer, chatTemplateOrigin, stopTokenIds: [...new Set(stopTokenIds)],
+    ...(chatTemplate === undefined ? {} : { chatTemplate }),
+  };
+}

@@ -1,0 +1,203 @@
+// model_runner.ts: runs one engine step: a SchedulerOutput in, one sampled token per request that
+// reached the end of its tokens out. It owns the model (a CausalTransformer of src/models), one paged K
+// and V cache per layer, the runner-side request state (runner_batch.ts), one ragged forward over all
+// scheduled tokens, and per-request sampling. It never chooses what runs (the scheduler does).
+//
+// Speed: a step is captured with jit once per (token bucket, sequence bucket) and replayed after that:
+// no graph building, scheduling or compiling per step, just the launches. Token counts are padded up to
+// a power of two (padding tokens have position -1 and slot -1); steps with more than maxJitTokens
+// tokens (long prompt chunks) run eagerly, where graph building is small next to the work.
+// Only the rows that are sampled reach the output head; their logits are read back once per step.
+
+import type { Backend, DType, Tensor } from "../index.js";
+import { jit, matmul, noGrad, tensor } from "../index.js";
+import { Module } from "../nn/index.js";
+import type { AttentionContext } from "../models/kv_cache.js";
+import type { CausalTransformer } from "../models/language_model.js";
+import { Gpt2 } from "../models/gpt2.js";
+import { Llama } from "../models/llama.js";
+import type { SampleResult, Sampler, SamplingParams } from "../models/sampling/index.js";
+import { createSampler } from "../models/sampling/index.js";
+import type { JitFunction } from "../tensor/jit.js";
+import { itemsize } from "../core/dtype.js";
+import type { KvCaches, KvMemoryOptions, KvSizing } from "./kv_memory.js";
+import { allocateKvCaches, sizeKvCache } from "./kv_memory.js";
+import { PagedContext } from "./paged_context.js";
+import type { HostBatch } from "./runner_batch.js";
+import { RunnerState } from "./runner_batch.js";
+import type { ModelRunnerOutput, SchedulerOutput } from "./types.js";
+
+export interface ModelRunnerOptions extends KvMemoryOptions {
+  /** Tokens per KV block. Default 16. */
+  readonly blockSize?: number;
+  /** Most tokens of one request (prompt + output); default the model's context length. */
+  readonly maxModelLen?: number;
+  /** Most requests running at once (sizes the KV cache by default). Default 64. */
+  readonly maxNumSeqs?: number;
+  /** Steps with up to this many tokens are captured and replayed. Default 128. */
+  readonly maxJitTokens?: number;
+}
+
+/** ModelRunnerOutput plus each sample's log-probabilities (plain data too). */
+export interface RunnerOutput extends ModelRunnerOutput {
+  readonly samples: Readonly<Record<string, readonly SampleResult[]>>;
+}
+
+type StepFn = (ids: Tensor, positions: Tensor, slots: Tensor, tokenSeq: Tensor, blockTables: Tensor, sampleRows: Tensor) => Tensor;
+
+/** Logits (rows, vocab) of the given token rows. Llama's head sees only those rows; other models compute every row's. */
+function sampledLogits(model: CausalTransformer, ids: Tensor, ctx: AttentionContext, rows: Tensor): Tensor {
+  return noGrad(() => {
+    if (!(model instanceof Llama)) return model.logits(ids, ctx).gather(0, rows);
+    let x = model.tokenEmbd.forward(ids); // (T, dim)
+    const [cos, sin] = [ctx.rows(model.rope.cos), ctx.rows(model.rope.sin)];
+    let i = 0;
+    for (const block of model.blocks) x = block.forward(x, i++, cos, sin, ctx);
+    x = model.outputNorm.forward(x.gather(0, rows)); // (rows, dim)
+    return model.output ? model.output.forward(x) : matmul(x, model.tokenEmbd.weight.transpose());
+  });
+}
+
+/** The dtype the model computes K and V in (its activations'), which the cache stores. */
+function cacheDtype(model: CausalTransformer): DType {
+  return model instanceof Llama || model instanceof Gpt2 ? model.dtype : "f32";
+}
+
+function weightsBytes(model: CausalTransformer): number {
+  if (!(model instanceof Module)) return 0;
+  let n = 0;
+  for (const t of model.parameters().values()) n += t.numel * itemsize(t.dtype);
+  return n;
+}
+
+/**
+ * A sampler for a request that has already drawn `draws` tokens (resumed after a preemption).
+ * NOTE: createSampler always starts at draw 0; drawing from zeros advances its counter-based stream to
+ * draw `draws`, so a seeded request resumes exactly. Greedy sampling draws nothing random: no skip.
+ */
+function resumedSampler(params: SamplingParams, draws: number, vocabSize: number): Sampler {
+  const sampler = createSampler(params);
+  if (draws > 0 && sampler.params.temperature > 0) {
+    const zeros = new Float32Array(vocabSize);
+    for (let i = 0; i < draws; i++) sampler.sample(zeros);
+  }
+  return sampler;
+}
+
+export class ModelRunner {
+  readonly blockSize: number;
+  readonly maxModelLen: number;
+  readonly maxJitTokens: number;
+  readonly backend: Backend;
+  private readonly state: RunnerState;
+  private readonly steps = new Map<string, JitFunction<Tensor[]>>();
+  private readonly stepFn: StepFn;
+  /** Tokens computed and steps run since start (for throughput reports). */
+  numSteps = 0;
+  numTokens = 0;
+
+  private constructor(readonly model: CausalTransformer, readonly sizing: KvSizing, readonly caches: KvCaches, opts: ModelRunnerOptions) {
+    this.backend = model.backend;
+    this.blockSize = sizing.blockSize;
+    this.maxModelLen = opts.maxModelLen ?? model.cacheShape.maxSeq;
+    this.maxJitTokens = opts.maxJitTokens ?? 128;
+    const maxBlocksPerSeq = Math.ceil(this.maxModelLen / this.blockSize);
+    const vocab = model.config.vocabSize;
+    this.state = new RunnerState(this.blockSize, maxBlocksPerSeq, (p, draws) => resumedSampler((p ?? {}) as SamplingParams, draws, vocab));
+    this.stepFn = (ids, positions, slots, tokenSeq, blockTables, sampleRows) => {
+      const ctx = new PagedContext(model.cacheShape, caches, { positions, slots, tokenSeq, blockTables }, this.blockSize);
+      return sampledLogits(model, ids, ctx, sampleRows);
+    };
+  }
+
+  /** Size and allocate the KV cache for `model`, then build the runner. */
+  static async create(model: CausalTransformer, opts: ModelRunnerOptions = {}): Promise<ModelRunner> {
+    const shape = model.cacheShape;
+    const maxModelLen = opts.maxModelLen ?? shape.maxSeq;
+    if (!(Number.isInteger(maxModelLen) && maxModelLen >= 1 && maxModelLen <= shape.maxSeq)) {
+      throw new Error(`model runner: maxModelLen must be an integer in [1, ${shape.maxSeq}] (the model's context), got ${maxModelLen}`);
+    }
+    const maxJit = opts.maxJitTokens ?? 128;
+    if (!(Number.isInteger(maxJit) && maxJit >= 1)) throw new Error(`model runner: maxJitTokens must be a positive integer, got ${maxJit}`);
+    const blockSize = opts.blockSize ?? 16;
+    const dtype = cacheDtype(model);
+    const rowSize = shape.kvHeads * shape.headDim;
+    // NOTE: the reference kv_write returns a new cache instead of writing the persistent one, so a
+    // backend without the in-place routine would silently lose every step's K/V.
+    if (!model.backend.supportsRoutine("kv_write", { numSlots: blockSize, rowSize, rows: 1, dtype })) {
+      throw new Error(`model runner: the paged KV cache needs the in-place kv_write routine, which ${model.backend.name} lacks for ${dtype}`);
+    }
+    const perSeq = Math.ceil(maxModelLen / blockSize);
+    const sizing = sizeKvCache({
+      ...opts, backend: model.backend, shape, dtype, blockSize, weightsBytes: weightsBytes(model),
+      useful: (opts.maxNumSeqs ?? 64) * perSeq, need: perSeq,
+    });
+    const caches = await allocateKvCaches(model.backend, shape, sizing.numBlocks, blockSize, dtype);
+    return new ModelRunner(model, sizing, caches, { ...opts, maxModelLen, blockSize });
+  }
+
+  get numBlocks(): number {
+    return this.sizing.numBlocks;
+  }
+
+  /** Requests the runner holds state for. */
+  get numRequests(): number {
+    return this.state.size;
+  }
+
+  /** Captured step shapes so far (token bucket x sequence bucket). */
+  get capturedBuckets(): string[] {
+    return [...this.steps.keys()];
+  }
+
+  /** One step: update state from the diffs, run every scheduled token, sample those at their end. */
+  async execute(out: SchedulerOutput): Promise<RunnerOutput> {
+    this.state.update(out);
+    if (out.totalNumScheduledTokens === 0) return { sampledTokenIds: {}, samples: {} };
+    const batch = this.state.flatten(out, this.maxJitTokens);
+    const logits = await this.forward(batch);
+    this.numSteps++;
+    this.numTokens += batch.numTokens;
+    const vocab = this.model.config.vocabSize;
+    const sampledTokenIds: Record<string, number[]> = {};
+    const samples: Record<string, SampleResult[]> = {};
+    batch.sampled.forEach((r, i) => {
+      const row = logits.subarray(i * vocab, (i + 1) * vocab);
+      const p = r.sampler.params;
+      // NOTE: penalties look at the generated tokens only (OpenAI's and vLLM's presence/frequency semantics).
+      const penalised = p.repetitionPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0;
+      const s = r.sampler.sample(row, penalised ? r.tokens.slice(r.numPromptTokens) : undefined);
+      sampledTokenIds[r.reqId] = [s.id];
+      samples[r.reqId] = [s];
+    });
+    return { sampledTokenIds, samples };
+  }
+
+  /** Upload the batch, run the (captured) step, read the sampled rows' logits. */
+  private async forward(b: HostBatch): Promise<Float32Array> {
+    const i32 = (data: Int32Array, shape: readonly number[]) => tensor(data, { backend: this.backend, dtype: "i32", shape });
+    const inputs = [
+      i32(b.ids, [b.tokenBucket]), i32(b.positions, [b.tokenBucket]), i32(b.slots, [b.tokenBucket]), i32(b.tokenSeq, [b.tokenBucket]),
+      i32(b.blockTables, [b.seqBucket, this.state.maxBlocksPerSeq]), i32(b.sampleRows, [b.seqBucket]),
+    ] as const;
+    let logits: Tensor;
+    if (b.tokenBucket <= this.maxJitTokens) {
+      const key = `${b.tokenBucket}x${b.seqBucket}`;
+      let step = this.steps.get(key);
+      if (!step) this.steps.set(key, (step = jit((...t: Tensor[]) => this.stepFn(...(t as unknown as Parameters<StepFn>)))));
+      [logits] = (await step(...inputs)) as [Tensor];
+    } else {
+      logits = this.stepFn(...inputs);
+    }
+    const data = await logits.data();
+    if (!(b.tokenBucket <= this.maxJitTokens)) logits.dispose();
+    return data instanceof Float32Array ? data : Float32Array.from(data);
+  }
+
+  /** Free the captured steps' buffers and the KV caches. */
+  dispose(): void {
+    for (const s of this.steps.values()) s.dispose();
+    this.steps.clear();
+    for (const t of [...this.caches.k, ...this.caches.v]) t.dispose();
+  }
+}

@@ -1,0 +1,82 @@
+// server_metrics.ts: the metrics `kiln serve` exposes on /metrics (names follow vLLM's, with a kiln_
+// prefix): HTTP requests by route and status; per engine request, time to first token, time per output
+// token and end-to-end latency histograms, prompt and generated token counters and finish reasons;
+// and, read from the engine at scrape time, running / waiting / preempted requests, KV cache usage and
+// prefix-cache hit rate. It owns what is measured and when; the text format is metrics_registry.ts's.
+
+import type { EngineFinishReason, EngineStats, GenerateChunk } from "../engine_client.js";
+import { Counter, Gauge, Histogram, MetricsRegistry } from "./metrics_registry.js";
+
+const TTFT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
+const TPOT_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5];
+const E2E_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120];
+
+export class ServerMetrics {
+  readonly registry = new MetricsRegistry();
+  readonly httpRequests = this.registry.register(new Counter("kiln_http_requests_total", "HTTP requests by route and response status code.", ["route", "status"]));
+  readonly finished = this.registry.register(new Counter("kiln_request_finished_total", "Engine requests (one per choice) by finish reason (stop, length, abort, error).", ["model_name", "finished_reason"]));
+  readonly promptTokens = this.registry.register(new Counter("kiln_prompt_tokens_total", "Prompt tokens of finished engine requests.", ["model_name"]));
+  readonly generationTokens = this.registry.register(new Counter("kiln_generation_tokens_total", "Generated tokens.", ["model_name"]));
+  readonly ttft = this.registry.register(new Histogram("kiln_time_to_first_token_seconds", "Time from receiving the HTTP request to the first generated token.", TTFT_BUCKETS, ["model_name"]));
+  readonly tpot = this.registry.register(new Histogram("kiln_time_per_output_token_seconds", "Mean time between generated tokens after the first, per request.", TPOT_BUCKETS, ["model_name"]));
+  readonly e2e = this.registry.register(new Histogram("kiln_e2e_request_latency_seconds", "Time from receiving the HTTP request to the last token.", E2E_BUCKETS, ["model_name"]));
+  private readonly running = this.registry.register(new Gauge("kiln_num_requests_running", "Engine requests running now."));
+  private readonly waiting = this.registry.register(new Gauge("kiln_num_requests_waiting", "Engine requests waiting to run."));
+  private readonly preempted = this.registry.register(new Gauge("kiln_num_requests_preempted", "Engine requests preempted and waiting to be recomputed."));
+  private readonly kvUsage = this.registry.register(new Gauge("kiln_kv_cache_usage_ratio", "Fraction of KV cache blocks in use."));
+  private readonly prefixHit = this.registry.register(new Gauge("kiln_prefix_cache_hit_rate", "Fraction of prompt tokens served from the prefix cache."));
+
+  /** The exposition text, with the engine's gauges as of `stats` (those it does not report are left out). */
+  render(stats: EngineStats): string {
+    this.running.set({}, stats.running);
+    this.waiting.set({}, stats.waiting);
+    if (stats.preempted !== undefined) this.preempted.set({}, stats.preempted);
+    if (stats.kvCacheUsage !== undefined) this.kvUsage.set({}, stats.kvCacheUsage);
+    if (stats.prefixCacheHitRate !== undefined) this.prefixHit.set({}, stats.prefixCacheHitRate);
+    return this.registry.render();
+  }
+
+  /** Start timing one API request of `choices` engine requests that arrived at `arrivalMs` (performance.now()). */
+  startRequest(model: string, arrivalMs: number, choices: number): RequestRecord {
+    return new RequestRecord(this, model, arrivalMs, choices);
+  }
+}
+
+/** The timing of one API request's choices, fed every chunk as it arrives. */
+export class RequestRecord {
+  private readonly firstAt = new Map<number, number>();
+  private readonly done = new Set<number>();
+  private readonly labels: { model_name: string };
+
+  constructor(private readonly m: ServerMetrics, model: string, private readonly arrivalMs: number, private readonly choices: number) {
+    this.labels = { model_name: model };
+  }
+
+  chunk(index: number, chunk: GenerateChunk): void {
+    const now = performance.now();
+    if (chunk.tokenIds.length > 0 && !this.firstAt.has(index)) {
+      this.firstAt.set(index, now);
+      this.m.ttft.observe(this.labels, (now - this.arrivalMs) / 1000);
+    }
+    if (!chunk.finishReason || this.done.has(index)) return;
+    this.finish(index, chunk.finishReason);
+    const usage = chunk.usage;
+    if (!usage) return;
+    this.m.promptTokens.inc(this.labels, usage.promptTokens);
+    this.m.generationTokens.inc(this.labels, usage.completionTokens);
+    if (chunk.finishReason === "abort") return;
+    this.m.e2e.observe(this.labels, (now - this.arrivalMs) / 1000);
+    const first = this.firstAt.get(index);
+    if (first !== undefined && usage.completionTokens > 1) this.m.tpot.observe(this.labels, (now - first) / 1000 / (usage.completionTokens - 1));
+  }
+
+  /** The request ended before these choices finished (client gone: "abort"; engine failure: "error"). */
+  endUnfinished(reason: "abort" | "error"): void {
+    for (let i = 0; i < this.choices; i++) if (!this.done.has(i)) this.finish(i, reason);
+  }
+
+  private finish(index: number, reason: EngineFinishReason | "error"): void {
+    this.done.add(index);
+    this.m.finished.inc({ ...this.labels, finished_reason: reason });
+  }
+}
