@@ -1,0 +1,128 @@
+// serve_command.ts: `kiln serve`: load one or more models, start the continuous-batching engine on the
+// chosen backend and the OpenAI-compatible HTTP server in front of it, print where to reach it, and
+// drain in-flight requests on SIGINT/SIGTERM. It owns the flags and the start-up report; the engine,
+// the server and the models live in src/serve and src/models.
+
+import type { BackendName } from "../index.js";
+import { BACKEND_NAMES, selectBackend } from "../index.js";
+import { fromLoaded } from "../models/language_model.js";
+import { Engine } from "../serve/engine.js";
+import type { ApiKey } from "../serve/openai/server.js";
+import { OpenAIServer } from "../serve/openai/server.js";
+import type { ServedModel } from "../serve/served_model.js";
+import type { Command } from "./command.js";
+import { UsageError, parseCommandArgs } from "./command.js";
+import { DEFAULT_MODEL } from "./generate_command.js";
+import { openModel } from "./open_model.js";
+
+const HELP = `Usage: kiln serve [--model M]... [options]
+
+Serve models over the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /health,
+/metrics) with continuous batching over a paged KV cache.
+
+  --model M            a model file, folder or built-in name, optionally named: NAME=PATH (repeatable;
+                       default ${DEFAULT_MODEL})
+  --host H             address to listen on (default 127.0.0.1)
+  --port P             port (default 8080; 0 picks a free one)
+  --backend B          ${[...BACKEND_NAMES].reverse().join("|")}|auto (default: KILN_BACKEND, else auto)
+  --kv-blocks N        KV cache blocks per model (default: sized for --max-batch full-length requests)
+  --block-size N       tokens per KV block (default 16)
+  --max-batch N        most requests running at once per model (default 64)
+  --max-batched-tokens N  token budget of one engine step (default 256)
+  --api-key KEY[:TENANT]  require this bearer key on /v1 (repeatable); TENANT shares capacity fairly
+  -h, --help           show this help
+
+Stops on SIGINT or SIGTERM after the requests in flight have finished (30 s at most).`;
+
+const int = (flag: string, v: string | undefined, min: number): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`serve: ${flag} must be an integer >= ${min}, got '${v}'`, serveCommand);
+  return n;
+};
+
+/** NAME=PATH or PATH (named after the file). */
+function modelSpec(s: string): { name: string; path: string } {
+  const eq = s.indexOf("=");
+  if (eq > 0) return { name: s.slice(0, eq), path: s.slice(eq + 1) };
+  const base = s.replace(/\/+$/, "").split("/").pop()!;
+  return { name: base.replace(/\.(gguf|bin)$/, ""), path: s };
+}
+
+export const serveCommand: Command = {
+  name: "serve",
+  summary: "serve models over the OpenAI HTTP API (continuous batching, paged KV cache)",
+  help: HELP,
+  async run(argv) {
+    const { values } = parseCommandArgs(serveCommand, argv, {
+      model: { type: "string", multiple: true },
+      host: { type: "string" },
+      port: { type: "string" },
+      backend: { type: "string" },
+      "kv-blocks": { type: "string" },
+      "block-size": { type: "string" },
+      "max-batch": { type: "string" },
+      "max-batched-tokens": { type: "string" },
+      "api-key": { type: "string", multiple: true },
+      help: { type: "boolean", short: "h" },
+    });
+    if (values.help) {
+      console.log(HELP);
+      return 0;
+    }
+    const backendName = values.backend ?? process.env.KILN_BACKEND ?? "auto";
+    if (backendName !== "auto" && !BACKEND_NAMES.includes(backendName as BackendName)) {
+      throw new UsageError(`serve: --backend must be one of ${BACKEND_NAMES.join(", ")} or auto, got '${backendName}'`, serveCommand);
+    }
+    const port = int("--port", values.port, 0) ?? 8080;
+    const host = values.host ?? "127.0.0.1";
+    const numBlocks = int("--kv-blocks", values["kv-blocks"], 1);
+    const blockSize = int("--block-size", values["block-size"], 1);
+    const maxNumSeqs = int("--max-batch", values["max-batch"], 1);
+    const maxNumBatchedTokens = int("--max-batched-tokens", values["max-batched-tokens"], 1);
+    const apiKeys: ApiKey[] = (values["api-key"] ?? []).map((k) => {
+      const [key, tenant] = k.split(":");
+      if (!key) throw new UsageError("serve: --api-key must not be empty", serveCommand);
+      return { key, tenant: tenant || key.slice(0, 8) };
+    });
+    const specs = (values.model ?? [DEFAULT_MODEL]).map(modelSpec);
+
+    const t0 = performance.now();
+    const backend = await selectBackend(backendName as BackendName | "auto");
+    const models: ServedModel[] = specs.map(({ name, path }) => {
+      const opened = openModel(path);
+      return {
+        id: name,
+        model: fromLoaded(opened.loaded, backend),
+        tokenizer: opened.tokenizer,
+        stopTokenIds: opened.stopTokenIds,
+        ...(opened.chatTemplate === undefined ? {} : { chatTemplate: opened.chatTemplate }),
+      };
+    });
+    const engine = new Engine(models, {
+      ...(numBlocks === undefined ? {} : { numBlocks }),
+      ...(blockSize === undefined ? {} : { blockSize }),
+      ...(maxNumSeqs === undefined ? {} : { maxNumSeqs }),
+      ...(maxNumBatchedTokens === undefined ? {} : { maxNumBatchedTokens }),
+    });
+    await engine.ready();
+    const server = new OpenAIServer(engine, apiKeys.length ? { apiKeys } : {});
+    const addr = await server.listen(port, host);
+    const ms = performance.now() - t0;
+    const url = `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    const first = specs[0]!.name;
+    const auth = apiKeys.length ? ` -H 'Authorization: Bearer ${apiKeys[0]!.key}'` : "";
+    console.log(`kiln serving ${specs.map((s) => s.name).join(", ")} on ${backend.name} (${backend.info.device}) at ${url}/v1`);
+    console.log(`ready in ${(ms / 1000).toFixed(2)} s (process start to ready: ${(process.uptime()).toFixed(2)} s)`);
+    console.log(`try:\n  curl ${url}/v1/completions -H 'Content-Type: application/json'${auth} \\\n    -d '{"model": "${first}", "prompt": "Once upon a time", "max_tokens": 64}'`);
+    await new Promise<void>((resolve) => {
+      const stop = (sig: string) => {
+        console.error(`kiln: ${sig}: draining requests in flight, then stopping`);
+        server.close().then(resolve, resolve);
+      };
+      process.once("SIGINT", () => stop("SIGINT"));
+      process.once("SIGTERM", () => stop("SIGTERM"));
+    });
+    return 0;
+  },
+};
