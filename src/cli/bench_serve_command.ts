@@ -52,9 +52,9 @@ Output:
   --quiet                 no progress on stderr (a bar on a terminal, else a line every 5 s)
   -h, --help              show this help
 
-Ctrl-C stops the run and reports what ran. Exit status: 0 when the run completed, even if requests
-failed (errors are reported by kind: 'http 404', 'network', 'timeout', ...); 1 when no model could be
-found or a report could not be written; 2 on a usage error.`;
+Ctrl-C stops the run and reports what ran; a second Ctrl-C quits at once. Exit status: 0 when the
+run completed, even if requests failed (errors are reported by kind: 'http 404', 'network',
+'timeout', ...); 1 when no model could be found or a report could not be written; 2 on a usage error.`;
 
 const OPTIONS = {
   url: { type: "string" },
@@ -131,7 +131,7 @@ function parseUrl(cmd: Command, text: string): string {
   } catch {
     throw new UsageError(`bench serve: --url must be an http(s) URL such as ${DEFAULT_URL}, got '${text}'`, cmd);
   }
-  if (u.protocol !== "http:" && u.protocol !== "https:") throw new UsageError(`bench serve: --url must be http or https, got '${u.protocol}'`, cmd);
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new UsageError(`bench serve: --url must be http or https, such as ${DEFAULT_URL}, got '${text}'`, cmd);
   if (u.search || u.hash) throw new UsageError(`bench serve: --url is a base URL without a query or fragment, got '${text}'`, cmd);
   return text.replace(/\/+$/, "");
 }
@@ -179,12 +179,19 @@ export function parseBenchServeArgs(cmd: Command, argv: readonly string[], env: 
 
 async function runBenchServeCommand(args: BenchServeArgs): Promise<number> {
   const ctl = new AbortController();
-  // NOTE: the first Ctrl-C stops the run and still reports; a second one is the default (exit at once).
+  // NOTE: the first Ctrl-C stops the run and still reports; a later one quits at once. One Ctrl-C
+  // arrives twice (from the terminal, and forwarded by bin/kiln.mjs), so repeats within a second are one.
+  let stoppedAt: number | undefined;
   const onSigint = () => {
-    process.stderr.write("\nkiln bench serve: stopping (Ctrl-C again to quit now)\n");
-    ctl.abort();
+    if (stoppedAt === undefined) {
+      stoppedAt = performance.now();
+      process.stderr.write("\nkiln bench serve: stopping (Ctrl-C again to quit now)\n");
+      ctl.abort();
+    } else if (performance.now() - stoppedAt > 1000) {
+      process.exit(130);
+    }
   };
-  process.once("SIGINT", onSigint);
+  process.on("SIGINT", onSigint);
   let report;
   try {
     report = await runBenchServe(args.options, { signal: ctl.signal, ...(args.quiet ? {} : { progress: process.stderr }) });

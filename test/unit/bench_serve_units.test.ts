@@ -1,12 +1,14 @@
 // bench_serve_units.test.ts: the pure parts of `kiln bench serve`: percentiles against hand-computed
 // values, seeded Poisson arrivals (reproducible, scaled by the rate, the right mean), the SSE reader
 // (line endings split across chunks, multi-line data, comments, UTF-8 split across chunks, the size
-// bound, cancelling on an early exit), a level's summary from made-up results, and flag validation.
+// bound, cancelling on an early exit), a level's summary from made-up results, the progress display
+// (a bar on a terminal, lines elsewhere), and flag validation.
 // Runs against real servers are bench_serve.test.ts and bench_serve_fake.test.ts.
 
 import { describe, expect, it } from "vitest";
 import { PoissonArrivals, seededUniform } from "../../src/bench_serve/arrivals.js";
 import { percentile, summarize } from "../../src/bench_serve/percentiles.js";
+import { levelProgress } from "../../src/bench_serve/progress.js";
 import { levelReport, markdownReport } from "../../src/bench_serve/report.js";
 import type { BenchReport } from "../../src/bench_serve/report.js";
 import type { RequestResult } from "../../src/bench_serve/request.js";
@@ -168,6 +170,32 @@ describe("levelReport", () => {
   });
 });
 
+describe("progress", () => {
+  const sink = (isTTY: boolean) => {
+    const out: string[] = [];
+    return { isTTY, out, write: (t: string) => out.push(t) };
+  };
+
+  it("on a terminal: a bar redrawn in place, then a newline", () => {
+    const s = sink(true);
+    const p = levelProgress(s, "concurrency 4", 4, undefined);
+    p.result(ok(0, 1, 1));
+    p.result({ ...ok(1, 1, 1), error: { kind: "timeout", message: "t" } });
+    p.finish();
+    expect(s.out[0]).toMatch(/^\r\x1b\[Kconcurrency 4  \[-{24}\]  0\/4, 0 errors, \d+\.\d s$/);
+    expect(s.out.at(-2)).toMatch(/^\r\x1b\[Kconcurrency 4  \[#{12}-{12}\]  2\/4, 1 error, \d+\.\d s$/);
+    expect(s.out.at(-1)).toBe("\n");
+  });
+
+  it("elsewhere: whole lines; a duration-only level counts what is done", () => {
+    const s = sink(false);
+    const p = levelProgress(s, "rate 2/s", undefined, 10_000);
+    p.result(ok(0, 1, 1));
+    p.finish();
+    expect(s.out).toEqual([expect.stringMatching(/^kiln bench serve: rate 2\/s: 0 done, 0 errors, \d+\.\d s\n$/), expect.stringMatching(/: 1 done, 0 errors, /)]);
+  });
+});
+
 describe("bench serve flags", () => {
   const parse = (...argv: string[]) => parseBenchServeArgs(benchServeCommand, argv, {});
 
@@ -202,7 +230,7 @@ describe("bench serve flags", () => {
     [["--prompt", ""], "--prompt must not be empty"],
     [["--prompt-file", "/nonexistent/prompts.txt"], "--prompt-file: cannot read '/nonexistent/prompts.txt'"],
     [["--no-stream", "--no-usage"], "--no-usage only applies to streaming"],
-    [["--url", "ftp://h/v1"], "--url must be http or https, got 'ftp:'"],
+    [["--url", "ftp://h/v1"], "--url must be http or https, such as http://127.0.0.1:8080/v1, got 'ftp://h/v1'"],
     [["--url", "localhost:8080"], "--url must be http or https"],
     [["--url", "nope"], "--url must be an http(s) URL"],
     [["--bogus"], "Unknown option '--bogus'"],
