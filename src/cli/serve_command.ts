@@ -100,6 +100,8 @@ export const serveCommand: Command = {
       };
     });
     const engine = new Engine(models, {
+      // Capture the decode step shapes before the first request, so clients never wait for a capture.
+      warmup: true,
       ...(numBlocks === undefined ? {} : { numBlocks }),
       ...(blockSize === undefined ? {} : { blockSize }),
       ...(maxNumSeqs === undefined ? {} : { maxNumSeqs }),
@@ -118,7 +120,7 @@ export const serveCommand: Command = {
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         console.error(`kiln: ${sig}: draining requests in flight, then stopping`);
-        server.close().then(resolve, resolve);
+        server.close().then(() => engine.close()).then(resolve, resolve);
       };
       process.once("SIGINT", () => stop("SIGINT"));
       process.once("SIGTERM", () => stop("SIGTERM"));

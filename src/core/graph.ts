@@ -41,6 +41,8 @@ export class Node {
   disposed = false;
   /** False for buffers lent by someone else (a jit's outputs): never freed through this node. */
   owned = true;
+  /** Give this node a buffer of its own even where the scheduler would inline it (Tensor.contiguous). */
+  keep = false;
 
   constructor(
     readonly backend: Backend,

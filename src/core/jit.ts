@@ -4,6 +4,7 @@
 // It does not know about Tensors (tensor/jit.ts wraps it for users).
 
 import type { Backend, DeviceBuffer, Executable } from "./backend.js";
+import type { Node } from "./graph.js";
 import type { LaunchRecorder } from "./realize.js";
 
 interface Launch {
@@ -14,13 +15,19 @@ interface Launch {
 export class CapturedStep implements LaunchRecorder {
   private readonly launches: Launch[] = [];
   private readonly kept: DeviceBuffer[] = [];
+  /**
+   * Every node whose buffer a recorded launch binds (weights, constants made inside the step, outputs).
+   * NOTE: holding them keeps the garbage collector from freeing a buffer the replay still binds.
+   */
+  private readonly owners = new Set<Node>();
   /** (launch, slot) positions where each input buffer was bound. */
   private inputSlots: [number, number][][] = [];
 
   constructor(private readonly backend: Backend) {}
 
-  launch(exe: Executable, bufs: readonly DeviceBuffer[]): void {
+  launch(exe: Executable, bufs: readonly DeviceBuffer[], owners: readonly Node[]): void {
     this.launches.push({ exe, bufs: [...bufs] });
+    for (const n of owners) this.owners.add(n);
   }
   keep(buf: DeviceBuffer): void {
     this.kept.push(buf);
@@ -28,6 +35,8 @@ export class CapturedStep implements LaunchRecorder {
 
   /** After capture: remember where the inputs were bound, so replay can bind new ones there. */
   bindInputs(inputs: readonly DeviceBuffer[]): void {
+    // Replay binds new inputs in their place: the first call's inputs need not be kept alive.
+    for (const n of this.owners) if (n.buffer && inputs.includes(n.buffer)) this.owners.delete(n);
     this.inputSlots = inputs.map((buf) => {
       const at: [number, number][] = [];
       this.launches.forEach((l, i) => l.bufs.forEach((b, j) => b === buf && at.push([i, j])));
@@ -50,5 +59,6 @@ export class CapturedStep implements LaunchRecorder {
     for (const b of this.kept) this.backend.free(b);
     this.kept.length = 0;
     this.launches.length = 0;
+    this.owners.clear();
   }
 }

@@ -12,7 +12,8 @@ import { ROUTINE_IN_PLACE } from "./routines.js";
 
 /** Receives every launch of a realization, and the buffers that would otherwise be freed. */
 export interface LaunchRecorder {
-  launch(exe: Executable, bufs: readonly DeviceBuffer[]): void;
+  /** `owners` are the nodes whose buffers the launch binds: a recorder keeps them alive (and so their buffers). */
+  launch(exe: Executable, bufs: readonly DeviceBuffer[], owners: readonly Node[]): void;
   keep(buf: DeviceBuffer): void;
 }
 
@@ -60,7 +61,7 @@ export async function realize(targets: readonly Node[], recorder?: LaunchRecorde
       // An empty output has nothing to compute (and some devices reject empty dispatches).
       if (it.out.numel > 0) {
         backend.launch(exes[i]!, bufs);
-        recorder?.launch(exes[i]!, bufs);
+        recorder?.launch(exes[i]!, bufs, [it.out, ...it.inputs]);
       }
       if (dbg >= 3) debugLog(`launch ${exes[i]!.name} (${bufs.map((b) => b.nbytes).join(", ")} bytes)`);
       if (dbg >= 4) {

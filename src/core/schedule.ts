@@ -36,9 +36,10 @@ export function schedule(targets: readonly Node[]): ScheduleItem[] {
   const routineOperands = new Set<Node>();
   for (const n of nodes) {
     if (n.realized) continue;
-    if (targetSet.has(n) || n.op === "reduce" || n.op === "routine") materialized.add(n);
+    if (targetSet.has(n) || n.keep || n.op === "reduce" || n.op === "routine") materialized.add(n);
     if (n.op === "routine") for (const s of n.src.map(contiguousBase)) if (!s.realized) (materialized.add(s), routineOperands.add(s));
   }
+  sharedAndCostly(nodes, users, materialized);
   const isMat = (n: Node) => materialized.has(n);
   const fusesInto = fusionTargets(nodes, users, isMat, targetSet, routineOperands);
 
@@ -79,6 +80,62 @@ export function schedule(targets: readonly Node[]): ScheduleItem[] {
     }
   }
   return items;
+}
+
+/** An inlined node is stored once instead when this many kernels would each recompute it... */
+const SHARED_READERS = 2;
+/** ...and it reads this many buffers (each a binding in every kernel that inlines it) or computes this many ops. */
+const COSTLY_LOADS = 4;
+const COSTLY_OPS = 32;
+
+/**
+ * Inlined nodes that several kernels would each recompute, and whose recomputation costs: a residual
+ * stream x0 + a1 + f1 + ... read by every layer's kernels would otherwise be re-added, and re-bound,
+ * in each of them (and run past a device's limit of buffers per kernel). One pass, users before
+ * sources, so a stored node shields everything below it from its readers.
+ */
+function sharedAndCostly(nodes: readonly Node[], users: ReadonlyMap<Node, Node[]>, materialized: Set<Node>): Node[] {
+  const readers = new Map<Node, Set<Node>>(); // node -> the kernels (stored nodes) that would inline it
+  const out: Node[] = [];
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    const n = nodes[i]!;
+    if (n.realized || materialized.has(n)) continue;
+    const set = new Set<Node>();
+    for (const u of users.get(n) ?? []) {
+      if (materialized.has(u)) set.add(u);
+      else for (const r of readers.get(u) ?? []) set.add(r);
+    }
+    readers.set(n, set);
+    if (set.size < SHARED_READERS || n.op === "const" || n.op === "iota" || MOVEMENT.has(n.op)) continue;
+    const { loads, ops } = inlinedCost(n, materialized);
+    if (loads >= COSTLY_LOADS || ops >= COSTLY_OPS) {
+      materialized.add(n);
+      out.push(n);
+    }
+  }
+  return out;
+}
+
+const MOVEMENT = new Set<string>(["reshape", "permute", "expand", "pad", "shrink"]);
+
+/** Distinct buffers read and ops computed by the inlined subtree under n. */
+function inlinedCost(n: Node, materialized: ReadonlySet<Node>): { loads: number; ops: number } {
+  const buffers = new Set<Node>();
+  const seen = new Set<Node>();
+  let ops = 0;
+  const stack = [n];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (seen.has(x)) continue;
+    seen.add(x);
+    if (x !== n && (x.realized || materialized.has(x))) {
+      buffers.add(x);
+      continue;
+    }
+    if (!MOVEMENT.has(x.op)) ops++;
+    stack.push(...x.src);
+  }
+  return { loads: buffers.size, ops };
 }
 
 /**

@@ -37,6 +37,8 @@ export interface EngineOptions extends ModelRunnerOptions {
   readonly maxWaiting?: number;
   /** Seconds a client is told to wait after queue_full, a queue timeout or while loading. Default 1. */
   readonly retryAfterS?: number;
+  /** Capture the decode steps while loading (ModelRunner.warmup), so the first clients do not wait for it. Default false. */
+  readonly warmup?: boolean;
 }
 
 interface Entry {
@@ -58,6 +60,7 @@ const invalid = (message: string, param: string) => new EngineError({ code: "inv
 
 export class Engine implements EngineClient {
   private status: EngineStatus = "loading";
+  private closed = false;
   private failure: string | undefined;
   private readonly entries = new Map<string, Entry>();
   private readonly jobs = new Map<string, Job>();
@@ -84,7 +87,8 @@ export class Engine implements EngineClient {
       for (const m of await models) {
         if (this.entries.has(m.id)) throw new Error(`Engine: two models named '${m.id}'`);
         const template = compileChatTemplate(m.chatTemplate, `model '${m.id}' chat template`);
-        this.entries.set(m.id, { served: m, template, card: modelCard(m, now), core: await this.makeCore(m) });
+        const core = await this.makeCore(m);
+        this.entries.set(m.id, { served: m, template, card: { ...modelCard(m, now), maxModelLen: core.runner.maxModelLen }, core });
       }
       if (this.status === "loading") this.status = "ready";
     } catch (err) {
@@ -98,6 +102,7 @@ export class Engine implements EngineClient {
     if (!(m.model instanceof CachedDecoder)) throw new Error(`Engine: model '${m.id}' is not a transformer of src/models (fromLoaded builds one)`);
     const o = this.opts;
     const runner = await ModelRunner.create(m.model.model, { ...o, maxModelLen: o.maxModelLen ?? m.model.contextLength });
+    if (o.warmup) await runner.warmup(this.maxNumSeqs);
     const scheduler = new Scheduler({
       maxNumBatchedTokens: o.maxNumBatchedTokens ?? 256,
       maxNumSeqs: this.maxNumSeqs,
@@ -161,12 +166,17 @@ export class Engine implements EngineClient {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Abort every request and refuse new ones; resolves when the engine loops have stopped. */
+  /** Abort every request and refuse new ones; resolves when the engine loops have stopped and their memory is freed. */
   async close(): Promise<void> {
     const draining = this.drain();
     for (const job of [...this.jobs.values()]) this.cancel(job);
     await draining;
-    for (const e of this.entries.values()) await e.core.idle();
+    if (this.closed) return;
+    this.closed = true;
+    for (const e of this.entries.values()) {
+      await e.core.idle();
+      e.core.runner.dispose();
+    }
   }
 
   private async *stream(req: GenerateRequest, signal: AbortSignal | undefined): AsyncGenerator<GenerateChunk> {
@@ -203,6 +213,7 @@ export class Engine implements EngineClient {
       throw invalid(`unknown tier '${req.tier}' (known: ${tiers.map((t) => t.name).join(", ")})`, "tier");
     }
     const prompt = encodePrompt(served, entry.template, req.prompt, req.maxTokens, req.ignoreEos ?? false);
+    const maxTokens = this.fitContext(entry, req, prompt.ids.length, prompt.maxTokens);
     const sampling = resolveSampling(req, served.model.config.vocabSize);
     // NOTE: requests that a free seat will take at the next step do not count as waiting, so a burst
     // into an idle engine fills its seats first (and maxWaiting 0 still serves what can start at once).
@@ -217,7 +228,7 @@ export class Engine implements EngineClient {
     let out: OutputBuilder;
     try {
       out = new OutputBuilder(served.tokenizer, {
-        promptTokens: prompt.ids.length, maxTokens: prompt.maxTokens, logprobs: req.logprobs ?? false,
+        promptTokens: prompt.ids.length, maxTokens, logprobs: req.logprobs ?? false,
         stopTokenIds: prompt.stopTokenIds, stopStrings: [...(req.stop ?? []), ...prompt.stopStrings],
       });
     } catch (err) {
@@ -226,7 +237,7 @@ export class Engine implements EngineClient {
     const job: Job = { reqId: req.reqId, entry, out, queue: new AsyncQueue(), done: false };
     try {
       core.add({
-        reqId: req.reqId, promptTokenIds: prompt.ids, samplingParams: sampling, maxTokens: prompt.maxTokens,
+        reqId: req.reqId, promptTokenIds: prompt.ids, samplingParams: sampling, maxTokens,
         stopTokenIds: prompt.stopTokenIds,
         ...(req.tier === undefined ? {} : { tier: req.tier }),
         ...(req.tenant === undefined ? {} : { tenant: req.tenant }),
@@ -236,6 +247,21 @@ export class Engine implements EngineClient {
     }
     this.jobs.set(req.reqId, job);
     return job;
+  }
+
+  /**
+   * maxTokens within the runner's context, which may be shorter than the model's (maxModelLen):
+   * encodePrompt checked against the model's. Throws context_length_exceeded naming the lengths.
+   */
+  private fitContext(entry: Entry, req: GenerateRequest, promptTokens: number, maxTokens: number): number {
+    const limit = entry.card.maxModelLen;
+    const asked = req.maxTokens ?? 1;
+    if (promptTokens + asked <= limit) return Math.min(maxTokens, limit - promptTokens);
+    const param = promptTokens < limit ? "maxTokens" : req.prompt.kind === "chat" ? "messages" : "prompt";
+    throw new EngineError({
+      code: "context_length_exceeded", param,
+      message: `model '${req.model}' is served with a context of ${limit} tokens, but ${promptTokens + asked} were requested (${promptTokens} in the prompt, ${asked} to generate)`,
+    });
   }
 
   /** Where the core delivers a job's outputs: tokens become chunks; the end closes (or fails) its stream. */

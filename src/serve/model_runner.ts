@@ -5,8 +5,8 @@
 //
 // Speed: a step is captured with jit once per (token bucket, sequence bucket) and replayed after that:
 // no graph building, scheduling or compiling per step, just the launches. Token counts are padded up to
-// a power of two (padding tokens have position -1 and slot -1); steps with more than maxJitTokens
-// tokens (long prompt chunks) run eagerly, where graph building is small next to the work.
+// a bucket (runner_batch.ts; padding tokens have position -1 and slot -1); steps with more than
+// maxJitTokens tokens (long prompt chunks) run eagerly, where graph building is small next to the work.
 // Only the rows that are sampled reach the output head; their logits are read back once per step.
 
 import type { Backend, DType, Tensor } from "../index.js";
@@ -34,7 +34,7 @@ export interface ModelRunnerOptions extends KvMemoryOptions {
   readonly maxModelLen?: number;
   /** Most requests running at once (sizes the KV cache by default). Default 64. */
   readonly maxNumSeqs?: number;
-  /** Steps with up to this many tokens are captured and replayed. Default 128. */
+  /** Steps with up to this many tokens are captured and replayed; longer ones run eagerly. Default 256. */
   readonly maxJitTokens?: number;
 }
 
@@ -45,7 +45,11 @@ export interface RunnerOutput extends ModelRunnerOutput {
 
 type StepFn = (ids: Tensor, positions: Tensor, slots: Tensor, tokenSeq: Tensor, blockTables: Tensor, sampleRows: Tensor) => Tensor;
 
-/** Logits (rows, vocab) of the given token rows. Llama's head sees only those rows; other models compute every row's. */
+/**
+ * Logits (rows, vocab) of the given token rows. Llama's head sees only those rows; other models compute
+ * every row's. NOTE: Llama.logits can keep only the last row, not a chosen set, so its forward is
+ * spelled out here from the model's public parts (the same calls in the same order).
+ */
 function sampledLogits(model: CausalTransformer, ids: Tensor, ctx: AttentionContext, rows: Tensor): Tensor {
   return noGrad(() => {
     if (!(model instanceof Llama)) return model.logits(ids, ctx).gather(0, rows);
@@ -62,6 +66,8 @@ function sampledLogits(model: CausalTransformer, ids: Tensor, ctx: AttentionCont
 function cacheDtype(model: CausalTransformer): DType {
   return model instanceof Llama || model instanceof Gpt2 ? model.dtype : "f32";
 }
+
+const f32 = (d: ArrayLike<number>): Float32Array => (d instanceof Float32Array ? d : Float32Array.from(d));
 
 function weightsBytes(model: CausalTransformer): number {
   if (!(model instanceof Module)) return 0;
@@ -100,7 +106,7 @@ export class ModelRunner {
     this.backend = model.backend;
     this.blockSize = sizing.blockSize;
     this.maxModelLen = opts.maxModelLen ?? model.cacheShape.maxSeq;
-    this.maxJitTokens = opts.maxJitTokens ?? 128;
+    this.maxJitTokens = opts.maxJitTokens ?? 256;
     const maxBlocksPerSeq = Math.ceil(this.maxModelLen / this.blockSize);
     const vocab = model.config.vocabSize;
     this.state = new RunnerState(this.blockSize, maxBlocksPerSeq, (p, draws) => resumedSampler((p ?? {}) as SamplingParams, draws, vocab));
@@ -117,7 +123,7 @@ export class ModelRunner {
     if (!(Number.isInteger(maxModelLen) && maxModelLen >= 1 && maxModelLen <= shape.maxSeq)) {
       throw new Error(`model runner: maxModelLen must be an integer in [1, ${shape.maxSeq}] (the model's context), got ${maxModelLen}`);
     }
-    const maxJit = opts.maxJitTokens ?? 128;
+    const maxJit = opts.maxJitTokens ?? 256;
     if (!(Number.isInteger(maxJit) && maxJit >= 1)) throw new Error(`model runner: maxJitTokens must be a positive integer, got ${maxJit}`);
     const blockSize = opts.blockSize ?? 16;
     const dtype = cacheDtype(model);
@@ -150,6 +156,22 @@ export class ModelRunner {
     return [...this.steps.keys()];
   }
 
+  /**
+   * Capture the decode-shaped steps (n tokens of n requests, n a power of two up to maxNumSeqs) before
+   * the first request, so no client waits for a capture. Each runs once on padding only: nothing is
+   * written to the cache and nothing is sampled.
+   */
+  async warmup(maxNumSeqs: number): Promise<void> {
+    const M = this.state.maxBlocksPerSeq;
+    for (let n = 1; n <= Math.min(maxNumSeqs, this.maxJitTokens); n *= 2) {
+      const pad = () => new Int32Array(n).fill(-1);
+      await this.forward({
+        numTokens: 0, tokenBucket: n, seqBucket: n, ids: pad(), positions: pad(), slots: pad(), tokenSeq: new Int32Array(n),
+        blockTables: new Int32Array(n * M), sampleRows: pad(), sampled: [],
+      });
+    }
+  }
+
   /** One step: update state from the diffs, run every scheduled token, sample those at their end. */
   async execute(out: SchedulerOutput): Promise<RunnerOutput> {
     this.state.update(out);
@@ -180,18 +202,18 @@ export class ModelRunner {
       i32(b.ids, [b.tokenBucket]), i32(b.positions, [b.tokenBucket]), i32(b.slots, [b.tokenBucket]), i32(b.tokenSeq, [b.tokenBucket]),
       i32(b.blockTables, [b.seqBucket, this.state.maxBlocksPerSeq]), i32(b.sampleRows, [b.seqBucket]),
     ] as const;
-    let logits: Tensor;
-    if (b.tokenBucket <= this.maxJitTokens) {
-      const key = `${b.tokenBucket}x${b.seqBucket}`;
-      let step = this.steps.get(key);
-      if (!step) this.steps.set(key, (step = jit((...t: Tensor[]) => this.stepFn(...(t as unknown as Parameters<StepFn>)))));
-      [logits] = (await step(...inputs)) as [Tensor];
-    } else {
-      logits = this.stepFn(...inputs);
+    if (b.tokenBucket > this.maxJitTokens) {
+      const logits = this.stepFn(...inputs);
+      const data = await logits.data();
+      logits.dispose();
+      return f32(data);
     }
-    const data = await logits.data();
-    if (!(b.tokenBucket <= this.maxJitTokens)) logits.dispose();
-    return data instanceof Float32Array ? data : Float32Array.from(data);
+    const key = `${b.tokenBucket}x${b.seqBucket}`;
+    let step = this.steps.get(key);
+    if (!step) this.steps.set(key, (step = jit((...t: Tensor[]) => this.stepFn(...(t as unknown as Parameters<StepFn>)))));
+    // NOTE: the logits are the jit's own buffer, overwritten by the next replay: read them now.
+    const [logits] = (await step(...inputs)) as [Tensor];
+    return f32(await logits.data());
   }
 
   /** Free the captured steps' buffers and the KV caches. */

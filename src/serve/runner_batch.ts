@@ -45,12 +45,17 @@ export function pow2AtLeast(n: number): number {
   return b;
 }
 
+/** Above this many tokens, buckets grow by this step instead of doubling. */
+export const BUCKET_STEP = 64;
+
 /**
- * Bucket sizes for n tokens: powers of two up to maxJitTokens (captured and replayed), above that
- * multiples of maxJitTokens (run eagerly; rounding keeps the number of kernel shapes small).
+ * The bucket of a step of n tokens: a power of two up to BUCKET_STEP, then a multiple of BUCKET_STEP
+ * (so a 160-token prefill pads to 192, not 256). Buckets up to maxJitTokens are captured and replayed;
+ * above it a step runs eagerly, in a multiple of maxJitTokens (few kernel shapes to compile).
  */
 export function tokenBucket(n: number, maxJitTokens: number): number {
-  return n <= maxJitTokens ? pow2AtLeast(n) : Math.ceil(n / maxJitTokens) * maxJitTokens;
+  const b = n <= BUCKET_STEP ? pow2AtLeast(n) : Math.ceil(n / BUCKET_STEP) * BUCKET_STEP;
+  return b <= maxJitTokens ? b : Math.ceil(n / maxJitTokens) * maxJitTokens;
 }
 
 export class RunnerState {

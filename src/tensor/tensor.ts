@@ -179,6 +179,12 @@ export class Tensor {
     return Tensor.make("reshape", [this], NO_ARG, to, this.dtype);
   }
   flatten(): Tensor { return this.reshape([-1]); }
+  /** The same values, stored in a buffer of their own when realized rather than recomputed by each reader. */
+  contiguous(): Tensor {
+    const t = Tensor.make("reshape", [this], NO_ARG, this.shape, this.dtype);
+    t.node.keep = true;
+    return t;
+  }
   unsqueeze(axis: number): Tensor {
     const a = normAxis("unsqueeze", axis, this.ndim + 1, this.shape);
     return this.reshape([...this.shape.slice(0, a), 1, ...this.shape.slice(a)]);

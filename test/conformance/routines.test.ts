@@ -97,6 +97,19 @@ describe("fusion (schedule shape, backend-independent)", () => {
     expect(items).toHaveLength(1);
     expect(items[0]!.kind).toBe("routine");
   });
+  it("a costly chain read by two kernels is stored once; contiguous() stores on request", async () => {
+    const { tensor } = await import("../../src/index.js");
+    const xs = [1, 2, 3, 4, 5].map((k) => tensor([[k, 2], [3, k]], { backend: cpu }));
+    const chain = xs.reduce((a, b) => a.add(b)); // reads 5 buffers
+    const [r1, r2] = [chain.sum(0), chain.max(1)];
+    const items = schedule([r1.node, r2.node]);
+    expect(items).toHaveLength(3);
+    expect(items[0]!.out).toBe(chain.node);
+    const cheap = xs[0]!.mul(2);
+    expect(schedule([cheap.sum(0).node, cheap.max(1).node])).toHaveLength(2); // one load: recomputing is cheaper
+    expect(schedule([cheap.contiguous().sum().node])).toHaveLength(2);
+    expect(Array.from(await r1.data())).toEqual([15 + 15, 10 + 15]); // chain = [[15, 10], [15, 15]]
+  });
   it("softmax from primitives is two reductions and one elementwise kernel at most", async () => {
     const { tensor, softmaxReference } = await import("../../src/index.js");
     const x = tensor([[1, 2], [3, 4]], { backend: cpu });

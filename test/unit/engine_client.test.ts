@@ -99,6 +99,15 @@ describe("engine: requests", () => {
     await engine.close();
   });
 
+  it("serves a context shorter than the model's (maxModelLen): the card, the limit and the default max tokens follow it", async () => {
+    const engine = await makeEngine({ maxModelLen: 64 });
+    expect((await engine.models())[0]!.maxModelLen).toBe(64);
+    expect(await refusal(run(engine, "Once upon a time", { maxTokens: 60 }))).toMatchObject({ code: "context_length_exceeded", param: "maxTokens" });
+    const r = await run(engine, "Once upon a time");
+    expect(r).toMatchObject({ finishReason: "length", usage: { promptTokens: 5, completionTokens: 59 } });
+    await engine.close();
+  });
+
   it("refuses with queue_full past the waiting limit, and serves the rest of a burst", async () => {
     const engine = await makeEngine({ maxNumSeqs: 4, maxWaiting: 6 });
     const runs = Array.from({ length: 30 }, (_, i) => run(engine, `Tom had ${i} apples`, { maxTokens: 3 }).then((r) => r, (e: unknown) => e));

@@ -17,9 +17,12 @@ function step(s: number, over: Partial<SchedulerOutput>): SchedulerOutput {
 }
 
 describe("runner batch", () => {
-  it("buckets token counts: powers of two up to maxJitTokens, then its multiples", () => {
-    expect([1, 2, 3, 5, 17, 64].map((n) => tokenBucket(n, 64))).toEqual([1, 2, 4, 8, 32, 64]);
-    expect([65, 128, 129].map((n) => tokenBucket(n, 64))).toEqual([128, 128, 192]);
+  it("buckets token counts: powers of two up to 64, multiples of 64 up to maxJitTokens, then multiples of it", () => {
+    expect([1, 2, 3, 5, 17, 64].map((n) => tokenBucket(n, 256))).toEqual([1, 2, 4, 8, 32, 64]);
+    expect([65, 128, 129, 160, 256].map((n) => tokenBucket(n, 256))).toEqual([128, 128, 192, 192, 256]);
+    // Over maxJitTokens: eager, in multiples of it.
+    expect([257, 300, 513].map((n) => tokenBucket(n, 256))).toEqual([512, 512, 768]);
+    expect([33, 65].map((n) => tokenBucket(n, 32))).toEqual([64, 96]);
     expect(pow2AtLeast(33)).toBe(64);
   });
 

@@ -108,6 +108,9 @@ describe("llama cached decoding (cpu)", () => {
     await expect(lm.forwardPrefill(new Array(7).fill(1))).rejects.toThrow(/7 tokens does not fit the context of 16 tokens after the 10 tokens already in it/);
     const gen = generate(lm, new Array(20).fill(1), { maxTokens: 3, sample: argmax });
     await expect(gen.next()).rejects.toThrow(/prompt of 20 tokens/);
+    // The cache is state written in place: without the kv_write routine it would silently stay empty.
+    lm.reset();
+    await expect(withRoutines(false, () => lm.forwardPrefill([1, 2]))).rejects.toThrow(/cpu has no in-place kv_write routine/);
   });
 
   it("a smaller context length caps the cache, the prompt and generation", async () => {
