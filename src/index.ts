@@ -16,4 +16,14 @@ export { noGrad, enableGrad, withRoutines } from "./tensor/context.js";
 export { attention, attentionReference, matmul, matmulReference, softmax, softmaxReference } from "./tensor/linalg.js";
 export { argmax, concat, crossEntropy, erf, gelu, layernorm, logSoftmax, oneHot, relu, rmsnorm, scatterAdd, sigmoid, silu } from "./tensor/composites.js";
 export { jit } from "./tensor/jit.js";
+export type { JitFunction } from "./tensor/jit.js";
+export { kvWrite, kvWriteReference, pagedAttention, pagedAttentionReference } from "./tensor/paged.js";
+export type { PagedAttentionInputs } from "./tensor/paged.js";
+
+import type { Tensor as TensorT } from "./tensor/tensor.js";
+import { realize as realizeNodes } from "./core/realize.js";
+/** Compute several tensors in one schedule (shared work once, intermediates reused by liveness). */
+export async function realizeAll(tensors: readonly TensorT[]): Promise<void> {
+  await realizeNodes(tensors.map((t) => t.node));
+}
 export { backward, gradients } from "./autograd/index.js";
