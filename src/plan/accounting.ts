@@ -106,6 +106,18 @@ export function matmulParams(m: PlanModel): number {
   return p.active - p.embeddings - p.norms + (m.tiedEmbeddings ? m.vocabSize * m.dim : 0);
 }
 
+/**
+ * Parameters a forward pass over `tokens` tokens reads from memory: everything but the routed experts,
+ * plus the experts those tokens reach. With uniform routing a token misses a given expert with
+ * probability 1 - topK/experts, so a batch reaches 1 - (1 - topK/experts)^tokens of them: decode at
+ * batch 1 reads only the active parameters, a long prefill reads them all.
+ */
+export function paramsRead(m: PlanModel, tokens: number): number {
+  const c = countParams(m);
+  if (!m.moe) return c.total;
+  return c.total - c.experts + c.experts * (1 - Math.pow(1 - m.moe.topK / m.moe.experts, tokens));
+}
+
 /** d_attn: the width of the attention products (query heads x head dim). */
 export const attentionWidth = (m: PlanModel): number => m.nHeads * m.headDim;
 

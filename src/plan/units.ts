@@ -36,6 +36,7 @@ function sig3(x: number): string {
 }
 
 function scaled(x: number, units: readonly [number, string][], base: string): string {
+  if (x === 0) return base ? `0 ${base}` : "0";
   for (const [size, name] of units) if (Math.abs(x) >= size) return `${sig3(x / size)} ${name}`;
   return `${sig3(x)}${base ? ` ${base}` : ""}`;
 }
@@ -57,6 +58,7 @@ export function formatFlops(n: number): string {
 
 /** 12.3 ms, 4.10 s, 3.20 h, 12.4 days */
 export function formatSeconds(s: number): string {
+  if (s === 0) return "0";
   if (s < 1e-3) return `${sig3(s * 1e6)} us`;
   if (s < 1) return `${sig3(s * 1e3)} ms`;
   if (s < 3600) return `${sig3(s)} s`;

@@ -1,0 +1,29 @@
+// index.ts: the planner's public API: model accounting, the GPU table, the training and serving
+// planners, and planServing() for `kiln serve`'s auto settings. Callers import from here.
+
+export type { MoeShape, PlanModel } from "./plan_model.js";
+export { planModelFromConfig, planModelFromHf } from "./plan_model.js";
+export { MODEL_ALIASES, MODEL_PRESET_NAMES, findPreset, knownModelsText } from "./presets.js";
+export { resolveModel } from "./resolve_model.js";
+export type { ParamCounts } from "./accounting.js";
+export {
+  attentionWidth, backwardFlopsPerToken, countParams, forwardFlopsPerToken, kvBytesPerToken, matmulParams, paramsRead, prefillFlops, trainingFlopsPerToken,
+} from "./accounting.js";
+export type { GpuSpec } from "./gpus.js";
+export { GPU_NAMES, customGpu, findGpu, listGpus } from "./gpus.js";
+export type { Precision } from "./precision.js";
+export { PRECISIONS, parsePrecision, precisionInfo } from "./precision.js";
+export { allGatherSeconds, allToAllSeconds, groupLink, p2pSeconds, ringAllReduceSeconds } from "./collectives.js";
+export type { TrainLayout, TrainMemory, TrainPrecision, ZeroStage } from "./train_memory.js";
+export { trainMemoryPerGpu } from "./train_memory.js";
+export type { CommTime, StepEstimate } from "./train_step.js";
+export { TRAIN_COMPUTE_EFFICIENCY, estimateStep, pipelineBubble } from "./train_step.js";
+export type { TrainCandidate, TrainPlan, TrainRequest } from "./train_plan.js";
+export { DEFAULT_BATCH_TOKENS, USABLE_MEMORY_FRACTION, describeLayout, planTraining } from "./train_plan.js";
+export type { ServeCandidate, ServePlan, ServeRequest } from "./serve_plan.js";
+export { planServe } from "./serve_plan.js";
+export type { ServingAutoInput, ServingAutoPlan } from "./auto_config.js";
+export { MAX_NUM_SEQS, STEP_TOKENS, planServing } from "./auto_config.js";
+export {
+  PlanInputError, formatBytes, formatCount, formatDollars, formatFlops, formatInt, formatPercent, formatSeconds, parseCount, parseLength, parsePositive,
+} from "./units.js";

@@ -1,0 +1,107 @@
+// train_memory.ts: bytes per GPU of one training layout: weights, gradients, optimizer states and
+// activations, for data/tensor/pipeline/expert parallel degrees, ZeRO stage 0-3, activation
+// checkpointing and optimizer offload. The layout type lives here; time is train_step.ts's.
+//
+// Bytes per parameter (ZeRO paper, Rajbhandari et al. 2020): mixed precision ("bf16") keeps bf16
+// weights (2) and gradients (2) and, for Adam, an fp32 master copy, m and v (4 + 4 + 4): 16 in all.
+// Pure fp32 keeps weights (4), gradients (4), m and v (4 + 4): also 16, with twice the activations.
+// Activations follow Korthikanti et al. 2022 ("Reducing activation recomputation") for flash
+// attention and no dropout; with tensor parallelism, sequence parallelism divides them all by tp.
+
+import type { PlanModel } from "./plan_model.js";
+import { countParams, embeddingParams, headParams, largestLayer, moeLayerCount } from "./accounting.js";
+
+export type TrainPrecision = "bf16" | "fp32";
+export type ZeroStage = 0 | 1 | 2 | 3;
+
+export interface TrainLayout {
+  readonly tp: number;
+  readonly pp: number;
+  readonly dp: number;
+  /** Expert parallel degree, carved out of dp (the experts' own data-parallel group is dp / ep). */
+  readonly ep: number;
+  readonly zero: ZeroStage;
+  /** Full activation checkpointing: keep each layer's input, recompute the rest in backward. */
+  readonly checkpointing: boolean;
+  /** Optimizer states (and the fp32 master weights) in host memory, updated there (ZeRO-Offload). */
+  readonly offload: boolean;
+  /** Sequences per microbatch. */
+  readonly microBatch: number;
+  /** Microbatches per step (gradient accumulation; what fills the pipeline). */
+  readonly microBatches: number;
+  readonly seqLen: number;
+}
+
+export interface TrainMemory {
+  readonly weights: number;
+  readonly grads: number;
+  readonly optimizer: number;
+  readonly activations: number;
+  readonly total: number;
+  /** Optimizer bytes kept in host memory instead (offload). */
+  readonly hostOptimizer: number;
+}
+
+const BYTES: Readonly<Record<TrainPrecision, { weight: number; grad: number; optimizer: number; activation: number }>> = {
+  bf16: { weight: 2, grad: 2, optimizer: 12, activation: 2 },
+  fp32: { weight: 4, grad: 4, optimizer: 8, activation: 4 },
+};
+
+export const bytesPerParam = (p: TrainPrecision) => BYTES[p];
+
+/** The parameters one GPU holds before ZeRO: its pipeline stage's share, split by tp (and experts by ep). */
+export function stageParams(m: PlanModel, l: Pick<TrainLayout, "tp" | "pp" | "ep">): { shared: number; experts: number } {
+  if (l.pp === 1) {
+    const c = countParams(m);
+    return { shared: (c.total - c.experts) / l.tp, experts: c.experts / (l.tp * l.ep) };
+  }
+  // NOTE: the worst stage: ceil(layers / pp) of the largest layer, and the embedding or the head.
+  const layers = Math.ceil(m.nLayers / l.pp);
+  const layer = largestLayer(m);
+  const ends = Math.max(embeddingParams(m), headParams(m));
+  return { shared: (layers * layer.shared + ends) / l.tp, experts: (layers * layer.experts) / (l.tp * l.ep) };
+}
+
+/** Activation elements one token leaves for backward in one layer (the largest layer). */
+export function activationElementsPerToken(m: PlanModel): number {
+  const h = m.dim;
+  const dq = m.nHeads * m.headDim;
+  const dkv = m.nKvHeads * m.headDim;
+  // two norm inputs; attention: QKV input, Q, K, V, the output (flash attention keeps no scores).
+  const attention = 2 * h + h + 2 * dq + 2 * dkv;
+  // MLP input, then the hidden activations backward needs: gate and up outputs and their product
+  // (gated) or the GELU input and output (GPT-2).
+  const mlpHidden = (ff: number): number => (m.family === "gpt2" ? 2 * ff : 3 * ff);
+  const e = m.moe;
+  const mlp = e && moeLayerCount(m) > 0 ? h + (e.topK + e.sharedExperts) * (h + mlpHidden(e.expertHiddenDim)) : h + mlpHidden(m.hiddenDim);
+  return attention + mlp;
+}
+
+/** Per-GPU memory of a layout, for the most loaded pipeline stage. */
+export function trainMemoryPerGpu(m: PlanModel, l: TrainLayout, precision: TrainPrecision = "bf16"): TrainMemory {
+  const b = BYTES[precision];
+  const stage = stageParams(m, l);
+  const expertDp = l.dp / l.ep;
+  const sharded = (stageBytes: number, stageExpertBytes: number, on: boolean): number =>
+    on ? stageBytes / l.dp + stageExpertBytes / expertDp : stageBytes + stageExpertBytes;
+  const layer = largestLayer(m);
+  // ZeRO-3 gathers each layer's full weights before using it; with prefetch two layers are whole at once.
+  const gathered = l.zero === 3 ? (2 * (layer.shared + layer.experts / l.ep) / l.tp) * b.weight : 0;
+  const weights = sharded(stage.shared * b.weight, stage.experts * b.weight, l.zero >= 3) + gathered;
+  const grads = sharded(stage.shared * b.grad, stage.experts * b.grad, l.zero >= 2);
+  const optimizerBytes = sharded(stage.shared * b.optimizer, stage.experts * b.optimizer, l.zero >= 1);
+  const optimizer = l.offload ? 0 : optimizerBytes;
+
+  const tokens = l.microBatch * l.seqLen;
+  const perLayer = (activationElementsPerToken(m) * b.activation * tokens) / l.tp;
+  const layerInput = (m.dim * b.activation * tokens) / l.tp;
+  const layers = Math.ceil(m.nLayers / l.pp);
+  // NOTE: under 1F1B the first stage holds min(microbatches, pp) microbatches in flight, the last one;
+  // with checkpointing each keeps its layers' inputs, plus one layer's full set while recomputing.
+  const stored = (inFlight: number): number =>
+    l.checkpointing ? inFlight * layers * layerInput + perLayer : inFlight * layers * perLayer;
+  const logits = (tokens * m.vocabSize * 4) / l.tp; // fp32 logits for the loss, vocab-parallel
+  const first = stored(Math.min(l.microBatches, l.pp));
+  const activations = l.pp === 1 ? first + logits : Math.max(first, stored(1) + logits);
+  return { weights, grads, optimizer, activations, total: weights + grads + optimizer + activations, hostOptimizer: l.offload ? optimizerBytes : 0 };
+}

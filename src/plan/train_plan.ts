@@ -1,0 +1,211 @@
+// train_plan.ts: the training planner: for a model, a cluster, a token budget and an optional target
+// time, it enumerates layouts (tensor/pipeline/data/expert parallel degrees, ZeRO stage,
+// checkpointing, offload, microbatch size), keeps those that fit in memory, ranks them by
+// throughput, and explains the choice, or says which constraint failed and by how much. Memory is
+// train_memory.ts, step time train_step.ts.
+
+import type { GpuSpec } from "./gpus.js";
+import type { PlanModel } from "./plan_model.js";
+import type { ParamCounts } from "./accounting.js";
+import { countParams, trainingFlopsPerToken } from "./accounting.js";
+import type { StepEstimate } from "./train_step.js";
+import { estimateStep } from "./train_step.js";
+import type { TrainLayout, TrainMemory, ZeroStage } from "./train_memory.js";
+import { trainMemoryPerGpu } from "./train_memory.js";
+import { PlanInputError, formatBytes, formatPercent } from "./units.js";
+
+/** Share of a GPU's memory a plan may fill: the rest is the CUDA context, NCCL buffers, fragmentation. */
+export const USABLE_MEMORY_FRACTION = 0.9;
+/** Tokens per optimizer step when not given (Llama 2's 4M-token batches). */
+export const DEFAULT_BATCH_TOKENS = 4 * 1024 * 1024;
+
+export interface TrainRequest {
+  readonly model: PlanModel;
+  readonly gpu: GpuSpec;
+  readonly gpus: number;
+  /** Training tokens in all. */
+  readonly tokens: number;
+  readonly targetDays?: number;
+  /** Default: the model's context, at most 8192. */
+  readonly seqLen?: number;
+  /** Tokens per optimizer step (global batch). Default DEFAULT_BATCH_TOKENS. */
+  readonly batchTokens?: number;
+}
+
+export interface TrainCandidate {
+  readonly layout: TrainLayout;
+  readonly memory: TrainMemory;
+  readonly fits: boolean;
+  readonly step: StepEstimate;
+  readonly tokensPerSecond: number;
+  readonly days: number;
+  readonly gpuHours: number;
+  readonly cost: number;
+  readonly costPerMillionTokens: number;
+}
+
+export interface TrainPlan {
+  readonly model: string;
+  readonly gpu: string;
+  readonly gpus: number;
+  readonly tokens: number;
+  readonly seqLen: number;
+  readonly batchTokens: number;
+  readonly params: ParamCounts;
+  /** 6N + attention, the whole run. */
+  readonly trainingFlops: number;
+  readonly usableMemoryBytes: number;
+  readonly considered: number;
+  readonly feasible: number;
+  /** The chosen layout; absent when nothing fits (see failure). */
+  readonly best?: TrainCandidate;
+  /** The best feasible candidates, fastest first (the best is the first). */
+  readonly ranked: readonly TrainCandidate[];
+  /** Why the best was chosen: one sentence per decision. */
+  readonly reasons: readonly string[];
+  /** What failed when nothing fits, or the target time is missed. */
+  readonly failure?: string;
+  readonly targetDays?: number;
+  readonly meetsTarget?: boolean;
+}
+
+const powersOfTwo = (max: number): number[] => {
+  const out: number[] = [];
+  for (let x = 1; x <= max; x *= 2) out.push(x);
+  return out;
+};
+
+const divisors = (n: number): number[] => {
+  const out: number[] = [];
+  for (let x = 1; x <= n; x++) if (n % x === 0) out.push(x);
+  return out;
+};
+
+/** Every layout of `gpus` GPUs the planner considers for the model. */
+export function enumerateLayouts(m: PlanModel, gpu: GpuSpec, gpus: number, seqLen: number, batchTokens: number): TrainLayout[] {
+  const sequences = Math.floor(batchTokens / seqLen);
+  const tps = powersOfTwo(Math.min(gpu.gpusPerNode, 8)).filter((t) => m.nHeads % t === 0 && (m.nKvHeads % t === 0 || t % m.nKvHeads === 0));
+  const out: TrainLayout[] = [];
+  for (const tp of tps.filter((t) => gpus % t === 0)) {
+    for (const pp of divisors(gpus / tp).filter((p) => p <= m.nLayers)) {
+      const dp = gpus / (tp * pp);
+      const eps = m.moe ? divisors(dp).filter((e) => m.moe!.experts % e === 0) : [1];
+      for (const ep of eps) {
+        for (const microBatch of [1, 2, 4, 8]) {
+          const microBatches = Math.floor(sequences / (dp * microBatch));
+          if (microBatches < 1) continue;
+          // NOTE: ZeRO-2/3 shard gradients that pipeline stages accumulate across microbatches, which
+          // DeepSpeed does not allow with pipeline parallelism; offload needs ZeRO-2 or 3.
+          const zeros: ZeroStage[] = pp === 1 ? [0, 1, 2, 3] : [0, 1];
+          for (const zero of zeros) {
+            for (const offload of zero >= 2 ? [false, true] : [false]) {
+              for (const checkpointing of [false, true]) out.push({ tp, pp, dp, ep, zero, checkpointing, offload, microBatch, microBatches, seqLen });
+            }
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function evaluate(req: TrainRequest, layout: TrainLayout, usable: number): TrainCandidate {
+  const memory = trainMemoryPerGpu(req.model, layout);
+  const step = estimateStep(req.model, req.gpu, layout);
+  const tokensPerSecond = step.tokensPerStep / step.stepSeconds;
+  const seconds = req.tokens / tokensPerSecond;
+  const gpuHours = (seconds / 3600) * req.gpus;
+  const cost = gpuHours * req.gpu.pricePerHour;
+  return { layout, memory, fits: memory.total <= usable, step, tokensPerSecond, days: seconds / 86400, gpuHours, cost, costPerMillionTokens: cost / (req.tokens / 1e6) };
+}
+
+/** "tp=8 pp=4 dp=32 zero=1 ckpt mb=1x16" */
+export function describeLayout(l: TrainLayout): string {
+  const parts = [`tp=${l.tp}`, `pp=${l.pp}`, `dp=${l.dp}`];
+  if (l.ep > 1) parts.push(`ep=${l.ep}`);
+  parts.push(`zero=${l.zero}`);
+  if (l.checkpointing) parts.push("ckpt");
+  if (l.offload) parts.push("offload");
+  parts.push(`mb=${l.microBatch}x${l.microBatches}`);
+  return parts.join(" ");
+}
+
+const KNOBS = ["tp", "pp", "ep", "zero", "checkpointing", "offload", "microBatch"] as const;
+const knobText = (k: (typeof KNOBS)[number], l: TrainLayout): string =>
+  k === "checkpointing" ? (l.checkpointing ? "with checkpointing" : "without checkpointing")
+  : k === "offload" ? (l.offload ? "with offload" : "without offload")
+  : k === "microBatch" ? `microbatch ${l.microBatch}` : `${k}=${l[k]}`;
+
+function overBy(c: TrainCandidate, usable: number): string {
+  return `needs ${formatBytes(c.memory.total)} per GPU, ${formatBytes(c.memory.total - usable)} (${((c.memory.total / usable - 1) * 100).toFixed(0)}%) over the ${formatBytes(usable)} usable`;
+}
+
+/** One sentence per knob: what the best alternative value would cost, or why none fits. */
+function explain(best: TrainCandidate, all: readonly TrainCandidate[], usable: number, gpu: GpuSpec): string[] {
+  const s = best.step;
+  const exposed = s.comm.reduce((a, c) => a + c.exposedSeconds, 0);
+  const top = [...s.comm].sort((a, b) => b.exposedSeconds - a.exposedSeconds)[0];
+  const reasons = [
+    `fits: ${formatBytes(best.memory.total)} of ${formatBytes(usable)} usable per GPU (weights ${formatBytes(best.memory.weights)}, gradients ${formatBytes(best.memory.grads)}, optimizer ${formatBytes(best.memory.optimizer)}, activations ${formatBytes(best.memory.activations)})`,
+    `step ${s.stepSeconds.toFixed(2)} s: compute ${formatPercent(s.computeSeconds / s.stepSeconds)}, exposed communication ${formatPercent(exposed / s.stepSeconds)}` +
+      (top ? ` (most: ${top.kind} parallel over ${top.link})` : "") + `, pipeline bubble ${formatPercent(s.bubbleFraction)}; MFU ${formatPercent(s.mfu)} of ${gpu.name}'s dense bf16 peak`,
+  ];
+  for (const k of KNOBS) {
+    const others = all.filter((c) => c.layout[k] !== best.layout[k]);
+    if (others.length === 0) continue;
+    const fitting = others.filter((c) => c.fits);
+    if (fitting.length > 0) {
+      const alt = fitting.reduce((a, c) => (c.tokensPerSecond > a.tokensPerSecond ? c : a));
+      const slower = 1 - alt.tokensPerSecond / best.tokensPerSecond;
+      reasons.push(slower < 5e-4
+        ? `${knobText(k, best.layout)}: about as fast as ${knobText(k, alt.layout)} (${describeLayout(alt.layout)}), which needs ${formatBytes(Math.abs(alt.memory.total - best.memory.total))} ${alt.memory.total >= best.memory.total ? "more" : "less"} memory per GPU`
+        : `${knobText(k, best.layout)}: the best layout ${knobText(k, alt.layout)} (${describeLayout(alt.layout)}) is ${formatPercent(slower)} slower`);
+    } else {
+      const closest = others.reduce((a, c) => (c.memory.total < a.memory.total ? c : a));
+      reasons.push(`${knobText(k, best.layout)}: no layout ${k === "checkpointing" || k === "offload" ? knobText(k, closest.layout) : `with another ${k === "microBatch" ? "microbatch" : k}`} fits; the closest (${describeLayout(closest.layout)}) ${overBy(closest, usable)}`);
+    }
+  }
+  return reasons;
+}
+
+export function planTraining(req: TrainRequest): TrainPlan {
+  const { model: m, gpu, gpus, tokens } = req;
+  if (!(Number.isInteger(gpus) && gpus >= 1)) throw new PlanInputError(`gpus: ${gpus} is not a positive whole number`);
+  if (!(tokens > 0)) throw new PlanInputError(`tokens: ${tokens} is not positive`);
+  const seqLen = req.seqLen ?? Math.min(m.maxSeqLen, 8192);
+  const batchTokens = req.batchTokens ?? DEFAULT_BATCH_TOKENS;
+  const usable = gpu.memoryBytes * USABLE_MEMORY_FRACTION;
+  const params = countParams(m);
+  const base = {
+    model: m.name, gpu: gpu.name, gpus, tokens, seqLen, batchTokens, params,
+    trainingFlops: trainingFlopsPerToken(m, seqLen) * tokens, usableMemoryBytes: usable,
+    ...(req.targetDays === undefined ? {} : { targetDays: req.targetDays }),
+  };
+  const layouts = enumerateLayouts(m, gpu, gpus, seqLen, batchTokens);
+  if (layouts.length === 0) {
+    const sequences = Math.floor(batchTokens / seqLen);
+    return { ...base, considered: 0, feasible: 0, ranked: [], reasons: [],
+      failure: `no layout: the global batch of ${batchTokens} tokens is ${sequences} sequences of ${seqLen}, fewer than the ${gpus} GPUs' smallest data-parallel degree needs (raise --batch-tokens or use fewer GPUs)` };
+  }
+  const all = layouts.map((l) => evaluate(req, l, usable));
+  const ranked = all.filter((c) => c.fits).sort((a, b) => b.tokensPerSecond - a.tokensPerSecond || a.memory.total - b.memory.total);
+  const best = ranked[0];
+  if (!best) {
+    const closest = all.reduce((a, c) => (c.memory.total < a.memory.total ? c : a));
+    return { ...base, considered: all.length, feasible: 0, ranked: [], reasons: [],
+      failure: `memory: no layout fits on ${gpus} x ${gpu.name}. The smallest (${describeLayout(closest.layout)}) ${overBy(closest, usable)}: use more GPUs, GPUs with more memory, or shorter sequences` };
+  }
+  const reasons = explain(best, all, usable, gpu);
+  let failure: string | undefined;
+  let meetsTarget: boolean | undefined;
+  if (req.targetDays !== undefined) {
+    meetsTarget = best.days <= req.targetDays;
+    if (!meetsTarget) {
+      const need = Math.ceil((gpus * best.days) / req.targetDays);
+      failure = `target time: the fastest layout takes ${best.days.toFixed(1)} days, ${(best.days - req.targetDays).toFixed(1)} days (${((best.days / req.targetDays - 1) * 100).toFixed(0)}%) over the ${req.targetDays}-day target; at the same MFU that needs about ${need} ${gpu.name} GPUs`;
+    } else {
+      reasons.push(`meets the ${req.targetDays}-day target with ${(req.targetDays - best.days).toFixed(1)} days to spare`);
+    }
+  }
+  return { ...base, considered: all.length, feasible: ranked.length, best, ranked: ranked.slice(0, 10), reasons, ...(failure ? { failure } : {}), ...(meetsTarget === undefined ? {} : { meetsTarget }) };
+}

@@ -1,0 +1,142 @@
+// train_step.ts: how long one training step of a layout takes on a cluster: compute (with
+// recomputation under checkpointing), the communication of each parallelism on its link, the
+// pipeline bubble, and the MFU that results. Memory is train_memory.ts's; choosing a layout is
+// train_plan.ts's.
+//
+// The model of a step (1F1B pipeline): every stage runs (microbatches + pp - 1) slots of one
+// microbatch's forward and backward, its tensor- and expert-parallel collectives and its
+// point-to-point sends; data-parallel gradient traffic then adds what it cannot hide behind the last
+// microbatch's backward (ZeRO-3's parameter gathers hide behind each microbatch's compute).
+
+import type { GpuSpec } from "./gpus.js";
+import type { PlanModel } from "./plan_model.js";
+import { moeLayerCount, trainingFlopsPerToken } from "./accounting.js";
+import { allGatherSeconds, allToAllSeconds, groupLink, p2pSeconds, reduceScatterSeconds, ringAllReduceSeconds } from "./collectives.js";
+import type { TrainLayout } from "./train_memory.js";
+import { bytesPerParam, stageParams } from "./train_memory.js";
+
+/**
+ * Share of dense peak that a transformer layer's kernels reach: large bf16 GEMMs run at 70-80% of
+ * peak on H100, attention, norms, the optimizer step and elementwise kernels lower. With the terms
+ * below it gives 40-60% MFU for well-laid-out dense models, the range Megatron-LM, torchtitan and
+ * Llama 3 (38-43% for 405B on 16K H100s) report.
+ */
+export const TRAIN_COMPUTE_EFFICIENCY = 0.6;
+
+/**
+ * Parameters per second a GPU's share of the host CPU updates with Adam under offload (DeepSpeed's
+ * vectorized CPU-Adam on one eighth of a two-socket server's cores).
+ */
+export const HOST_ADAM_PARAMS_PER_S = 1e9;
+
+export type CommKind = "tensor" | "expert" | "pipeline" | "data" | "offload";
+
+export interface CommTime {
+  readonly kind: CommKind;
+  /** Which link carries it ("NVLink 4", "network", "PCIe", ...). */
+  readonly link: string;
+  /** Seconds per step the transfers take. */
+  readonly seconds: number;
+  /** Of those, seconds the step waits (not hidden behind compute). */
+  readonly exposedSeconds: number;
+}
+
+export interface StepEstimate {
+  /** Seconds of computation per step on one GPU (recomputation included). */
+  readonly computeSeconds: number;
+  readonly comm: readonly CommTime[];
+  /** (pp - 1) / (microbatches + pp - 1) */
+  readonly bubbleFraction: number;
+  readonly bubbleSeconds: number;
+  readonly stepSeconds: number;
+  readonly tokensPerStep: number;
+  /** Model FLOPs (6N + attention) of a step, all GPUs. */
+  readonly modelFlopsPerStep: number;
+  /** Model FLOPs / (step time x GPUs x dense bf16 peak). */
+  readonly mfu: number;
+}
+
+/** Pipeline bubble of 1F1B: (p - 1) / (m + p - 1). */
+export function pipelineBubble(pp: number, microBatches: number): number {
+  return (pp - 1) / (microBatches + pp - 1);
+}
+
+/** One step of a layout in bf16 mixed precision. */
+export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout): StepEstimate {
+  const gpus = l.tp * l.pp * l.dp;
+  const peak = gpu.bf16Flops;
+  const b = bytesPerParam("bf16");
+  const actBytes = b.activation;
+  const tokensMb = l.microBatch * l.seqLen;
+  const layers = Math.ceil(m.nLayers / l.pp);
+  const moeLayers = Math.ceil(moeLayerCount(m) / l.pp);
+  const recompute = l.checkpointing ? 4 / 3 : 1; // one more forward pass: forward is 1/3 of the work
+  // NOTE: the slowest stage has ceil(layers / pp) of the layers; its GPUs split that work tp ways.
+  const flopsMb = (trainingFlopsPerToken(m, l.seqLen) * tokensMb * (layers / m.nLayers)) / l.tp;
+  const computeMb = (flopsMb * recompute) / (peak * TRAIN_COMPUTE_EFFICIENCY);
+
+  // Tensor parallel (with sequence parallelism): per layer, forward and backward each move the
+  // equivalent of two all-reduces of the layer's activations; recomputation repeats the forward two.
+  const tpLink = groupLink(gpu, 1, l.tp);
+  const collectivesPerLayer = l.checkpointing ? 6 : 4;
+  const tpMb = layers * collectivesPerLayer * ringAllReduceSeconds(tokensMb * m.dim * actBytes, l.tp, tpLink.bytesPerS);
+  // Expert parallel: dispatch and combine all-to-alls of each token's top-k copies, forward and backward.
+  const epLink = groupLink(gpu, l.tp, l.ep);
+  const topK = m.moe?.topK ?? 0;
+  const epMb = moeLayers * collectivesPerLayer * allToAllSeconds((tokensMb / l.tp) * m.dim * actBytes * topK, l.ep, epLink.bytesPerS);
+  // Pipeline: each microbatch's activations forward and their gradients backward, once per boundary.
+  const ppLink = groupLink(gpu, l.tp * l.dp, l.pp);
+  const ppMb = l.pp > 1 ? 2 * p2pSeconds((tokensMb * m.dim * actBytes) / l.tp, ppLink.bytesPerS) : 0;
+
+  const slot = computeMb + tpMb + epMb + ppMb;
+  const slots = l.microBatches + l.pp - 1;
+  const bubbleFraction = pipelineBubble(l.pp, l.microBatches);
+
+  // Data parallel: gradients of the shared weights over dp, of the experts over dp / ep.
+  const stage = stageParams(m, l);
+  const dpLink = groupLink(gpu, l.tp, l.dp);
+  const edp = l.dp / l.ep;
+  const edpLink = groupLink(gpu, l.tp * l.ep, edp);
+  let dpSeconds: number;
+  let dpExposed: number;
+  if (l.zero === 3) {
+    // every microbatch gathers the weights twice (forward, backward) and reduce-scatters the gradients
+    const perMb =
+      2 * allGatherSeconds(stage.shared * b.weight, l.dp, dpLink.bytesPerS) + reduceScatterSeconds(stage.shared * b.grad, l.dp, dpLink.bytesPerS) +
+      2 * allGatherSeconds(stage.experts * b.weight, edp, edpLink.bytesPerS) + reduceScatterSeconds(stage.experts * b.grad, edp, edpLink.bytesPerS);
+    dpSeconds = perMb * l.microBatches;
+    dpExposed = Math.max(0, perMb - computeMb) * l.microBatches;
+  } else {
+    // ZeRO 0 all-reduces the gradients; ZeRO 1-2 reduce-scatter them and all-gather the updated
+    // weights, the same volume. It overlaps the last microbatch's backward (2/3 of its compute).
+    dpSeconds = ringAllReduceSeconds(stage.shared * b.grad, l.dp, dpLink.bytesPerS) + ringAllReduceSeconds(stage.experts * b.grad, edp, edpLink.bytesPerS);
+    dpExposed = Math.max(0, dpSeconds - (2 / 3) * computeMb);
+  }
+  // Offload: this GPU's partition of gradients goes to the host, the host's Adam updates it, and the
+  // updated bf16 weights come back.
+  const partition = stage.shared / l.dp + stage.experts / edp;
+  const offloadSeconds = l.offload ? (partition * (b.grad + b.weight)) / gpu.hostBytesPerS + partition / HOST_ADAM_PARAMS_PER_S : 0;
+
+  const stepSeconds = slots * slot + dpExposed + offloadSeconds;
+  const tokensPerStep = l.microBatches * l.microBatch * l.seqLen * l.dp;
+  const modelFlopsPerStep = trainingFlopsPerToken(m, l.seqLen) * tokensPerStep;
+  const comm: CommTime[] = [];
+  const add = (kind: CommKind, link: string, seconds: number, exposed: number) => {
+    if (seconds > 0) comm.push({ kind, link, seconds, exposedSeconds: exposed });
+  };
+  add("tensor", tpLink.name, tpMb * l.microBatches, tpMb * slots);
+  add("expert", epLink.name, epMb * l.microBatches, epMb * slots);
+  add("pipeline", ppLink.name, ppMb * l.microBatches, ppMb * slots);
+  add("data", l.ep > 1 && edp > 1 && edpLink.name !== dpLink.name ? `${dpLink.name} / ${edpLink.name}` : dpLink.name, dpSeconds, dpExposed);
+  add("offload", "host", offloadSeconds, offloadSeconds);
+  return {
+    computeSeconds: computeMb * l.microBatches,
+    comm,
+    bubbleFraction,
+    bubbleSeconds: (l.pp - 1) * slot,
+    stepSeconds,
+    tokensPerStep,
+    modelFlopsPerStep,
+    mfu: modelFlopsPerStep / (stepSeconds * gpus * gpu.bf16Flops),
+  };
+}
