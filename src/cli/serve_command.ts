@@ -3,7 +3,11 @@
 // drain in-flight requests on SIGINT/SIGTERM. It owns the flags and the start-up report; the engine,
 // the server and the models live in src/serve and src/models.
 
-import type { BackendName } from "../index.js";
+import { totalmem } from "node:os";
+import type { Backend, BackendName } from "../index.js";
+import type { ModelConfig } from "../models/types.js";
+import type { ServingAutoPlan } from "../plan/auto_config.js";
+import { planServing } from "../plan/auto_config.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
 import { fromLoaded } from "../models/language_model.js";
 import { Engine } from "../serve/engine.js";
@@ -25,17 +29,19 @@ Serve models over the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v
   --host H             address to listen on (default 127.0.0.1)
   --port P             port (default 8080; 0 picks a free one)
   --backend B          ${[...BACKEND_NAMES].reverse().join("|")}|auto (default: KILN_BACKEND, else auto)
-  --kv-blocks N        KV cache blocks per model (default: sized for --max-batch full-length requests)
+  --kv-blocks N|auto   KV cache blocks per model (default: sized for --max-batch full-length requests)
   --block-size N       tokens per KV block (default 16)
-  --max-batch N        most requests running at once per model (default 64)
-  --max-batched-tokens N  token budget of one engine step (default 256)
+  --max-batch N|auto   most requests running at once per model (default 64)
+  --max-batched-tokens N|auto  token budget of one engine step (default 256)
+                       auto: the capacity planner sizes it from the model and the device's memory
+                       (kiln plan; printed at start)
   --api-key KEY[:TENANT]  require this bearer key on /v1 (repeatable); TENANT shares capacity fairly
   -h, --help           show this help
 
 Stops on SIGINT or SIGTERM after the requests in flight have finished (30 s at most).`;
 
 const int = (flag: string, v: string | undefined, min: number): number | undefined => {
-  if (v === undefined) return undefined;
+  if (v === undefined || v === "auto") return undefined;
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`serve: ${flag} must be an integer >= ${min}, got '${v}'`, serveCommand);
   return n;
@@ -47,6 +53,25 @@ function modelSpec(s: string): { name: string; path: string } {
   if (eq > 0) return { name: s.slice(0, eq), path: s.slice(eq + 1) };
   const base = s.replace(/\/+$/, "").split("/").pop()!;
   return { name: base.replace(/\.(gguf|bin)$/, ""), path: s };
+}
+
+const optional = <K extends string>(key: K, v: number | undefined) => (v === undefined ? {} : { [key]: v } as Record<K, number>);
+
+/**
+ * The planner's sizing for the first model on this backend. NOTE: no backend reports its free memory;
+ * on cpu the KV cache may take a quarter of RAM, and a WebGPU device is assumed to have 4x its
+ * largest buffer. kiln plan serve explains the arithmetic.
+ */
+function autoPlan(m: ServedModel, config: ModelConfig, backend: Backend): ServingAutoPlan {
+  const cpu = backend.name === "cpu";
+  return planServing({
+    config,
+    deviceMemoryBytes: cpu ? totalmem() : backend.caps.maxBufferBytes * 4,
+    memoryFraction: cpu ? 0.25 : 0.9,
+    kvBytesPerElement: 4, // kiln uploads weights and caches in f32 by default
+    maxBufferBytes: backend.caps.maxBufferBytes,
+    maxModelLen: m.model.contextLength,
+  });
 }
 
 export const serveCommand: Command = {
@@ -89,23 +114,29 @@ export const serveCommand: Command = {
 
     const t0 = performance.now();
     const backend = await selectBackend(backendName as BackendName | "auto");
-    const models: ServedModel[] = specs.map(({ name, path }) => {
-      const opened = openModel(path);
+    const opened = specs.map(({ path }) => openModel(path));
+    const models: ServedModel[] = specs.map(({ name }, i) => {
+      const o = opened[i]!;
       return {
         id: name,
-        model: fromLoaded(opened.loaded, backend),
-        tokenizer: opened.tokenizer,
-        stopTokenIds: opened.stopTokenIds,
-        ...(opened.chatTemplate === undefined ? {} : { chatTemplate: opened.chatTemplate }),
+        model: fromLoaded(o.loaded, backend),
+        tokenizer: o.tokenizer,
+        stopTokenIds: o.stopTokenIds,
+        ...(o.chatTemplate === undefined ? {} : { chatTemplate: o.chatTemplate }),
       };
     });
+    const auto = (["kv-blocks", "max-batch", "max-batched-tokens"] as const).filter((f) => values[f] === "auto");
+    const plan = auto.length ? autoPlan(models[0]!, opened[0]!.loaded.config, backend) : undefined;
+    if (plan) console.log(`auto (${auto.map((f) => `--${f}`).join(", ")}): ${plan.summary}`);
+    const pick = (flag: (typeof auto)[number], given: number | undefined, planned: number | undefined) =>
+      auto.includes(flag) ? planned : given;
     const engine = new Engine(models, {
       // Capture the decode step shapes before the first request, so clients never wait for a capture.
       warmup: true,
-      ...(numBlocks === undefined ? {} : { numBlocks }),
-      ...(blockSize === undefined ? {} : { blockSize }),
-      ...(maxNumSeqs === undefined ? {} : { maxNumSeqs }),
-      ...(maxNumBatchedTokens === undefined ? {} : { maxNumBatchedTokens }),
+      ...optional("numBlocks", pick("kv-blocks", numBlocks, plan?.numBlocks)),
+      ...optional("blockSize", blockSize),
+      ...optional("maxNumSeqs", pick("max-batch", maxNumSeqs, plan?.maxNumSeqs)),
+      ...optional("maxNumBatchedTokens", pick("max-batched-tokens", maxNumBatchedTokens, plan?.maxNumBatchedTokens)),
     });
     await engine.ready();
     const server = new OpenAIServer(engine, apiKeys.length ? { apiKeys } : {});

@@ -11,8 +11,8 @@ import { describe, expect, it } from "vitest";
 const bin = fileURLToPath(new URL("../../bin/kiln.mjs", import.meta.url));
 
 describe("kiln serve", () => {
-  it("serves stories260K on a free port and stops cleanly on SIGTERM", async () => {
-    const child = spawn(process.execPath, [bin, "serve", "--port", "0", "--backend", "cpu"], { stdio: ["ignore", "pipe", "pipe"] });
+  it("serves stories260K on a free port, sized by the planner (auto), and stops cleanly on SIGTERM", async () => {
+    const child = spawn(process.execPath, [bin, "serve", "--port", "0", "--backend", "cpu", "--kv-blocks", "auto", "--max-batch", "auto"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.setEncoding("utf8");
     const url = await new Promise<string>((resolve, reject) => {
@@ -24,6 +24,8 @@ describe("kiln serve", () => {
       });
       child.once("exit", (code) => reject(new Error(`kiln serve exited early (${code}): ${out}`)));
     });
+    // The planner's choice is printed and used.
+    expect(out).toMatch(/auto \(--kv-blocks, --max-batch\): KV cache \d+ blocks x 16 tokens/);
     try {
       const client = new OpenAI({ baseURL: url, apiKey: "unused" });
       const r = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 16, temperature: 0 });
