@@ -16,8 +16,8 @@ export function manualSeed(seed: number): void {
   globalOffset = 0;
 }
 
-/** lowbias32 (Chris Wellons' integer hash), on the host for the key. */
-function mix32(x: number): number {
+/** lowbias32 (Chris Wellons' integer hash), on the host: for the key here, and the samplers' streams. */
+export function mix32(x: number): number {
   x = (x ^ (x >>> 16)) >>> 0;
   x = Math.imul(x, 0x7feb352d) >>> 0;
   x = (x ^ (x >>> 15)) >>> 0;

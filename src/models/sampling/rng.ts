@@ -3,14 +3,7 @@
 // agree), and a request can be resumed or replayed without carrying generator state.
 // It does not draw on a device (src/tensor/random.ts does, with the same hash).
 
-/** lowbias32 (Chris Wellons' 32-bit integer hash), as in src/tensor/random.ts. */
-function mix32(x: number): number {
-  x = (x ^ (x >>> 16)) >>> 0;
-  x = Math.imul(x, 0x7feb352d) >>> 0;
-  x = (x ^ (x >>> 15)) >>> 0;
-  x = Math.imul(x, 0x846ca68b) >>> 0;
-  return (x ^ (x >>> 16)) >>> 0;
-}
+import { mix32 } from "../../tensor/random.js";
 
 /** A 32-bit key from a seed in [0, 2^53): both halves of the seed matter. */
 export function seedKey(seed: number): number {
