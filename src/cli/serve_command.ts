@@ -11,9 +11,12 @@ import { planServing } from "../plan/auto_config.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
 import { fromLoaded } from "../models/language_model.js";
 import { Engine } from "../serve/engine.js";
+import { ModelRegistry } from "../serve/model_registry.js";
+import { AdminApi } from "../serve/openai/admin.js";
 import type { ApiKey } from "../serve/openai/server.js";
 import { OpenAIServer } from "../serve/openai/server.js";
 import type { ServedModel } from "../serve/served_model.js";
+import { WeightCache } from "../serve/weight_cache.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 import { DEFAULT_MODEL } from "./generate_command.js";
@@ -24,7 +27,8 @@ const HELP = `Usage: kiln serve [--model M]... [options]
 Serve models over the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /health,
 /metrics) with continuous batching over a paged KV cache.
 
-  --model M            a model file, folder or built-in name, optionally named: NAME=PATH (repeatable;
+  --model M            a model file, folder or built-in name, optionally named: NAME=PATH, or versioned:
+                       NAME@VERSION=PATH (requests for NAME go to its routed version; repeatable;
                        default ${DEFAULT_MODEL})
   --host H             address to listen on (default 127.0.0.1)
   --port P             port (default 8080; 0 picks a free one)
@@ -36,6 +40,9 @@ Serve models over the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v
                        auto: the capacity planner sizes it from the model and the device's memory
                        (kiln plan; printed at start)
   --api-key KEY[:TENANT]  require this bearer key on /v1 (repeatable); TENANT shares capacity fairly
+  --admin              serve the admin API (/admin/models: load, unload, canary routes); it needs an
+                       API key when keys are given, else answers loopback clients only
+  --weight-cache-mb N  host memory kept for reloading unloaded versions fast (default 1024)
   -h, --help           show this help
 
 Stops on SIGINT or SIGTERM after the requests in flight have finished (30 s at most).`;
@@ -47,7 +54,7 @@ const int = (flag: string, v: string | undefined, min: number): number | undefin
   return n;
 };
 
-/** NAME=PATH or PATH (named after the file). */
+/** NAME=PATH or PATH (named after the file); a NAME with '@' is NAME@VERSION (model_registry.ts). */
 function modelSpec(s: string): { name: string; path: string } {
   const eq = s.indexOf("=");
   if (eq > 0) return { name: s.slice(0, eq), path: s.slice(eq + 1) };
@@ -89,6 +96,8 @@ export const serveCommand: Command = {
       "max-batch": { type: "string" },
       "max-batched-tokens": { type: "string" },
       "api-key": { type: "string", multiple: true },
+      admin: { type: "boolean" },
+      "weight-cache-mb": { type: "string" },
       help: { type: "boolean", short: "h" },
     });
     if (values.help) {
@@ -111,11 +120,15 @@ export const serveCommand: Command = {
       return { key, tenant: tenant || key.slice(0, 8) };
     });
     const specs = (values.model ?? [DEFAULT_MODEL]).map(modelSpec);
+    const cacheMb = int("--weight-cache-mb", values["weight-cache-mb"], 0) ?? 1024;
+    // NOTE: NAME@VERSION models are loaded through the registry (after the engine starts), the others as before.
+    const versioned = specs.filter((s) => s.name.includes("@"));
+    const plain = specs.filter((s) => !s.name.includes("@"));
 
     const t0 = performance.now();
     const backend = await selectBackend(backendName as BackendName | "auto");
-    const opened = specs.map(({ path }) => openModel(path));
-    const models: ServedModel[] = specs.map(({ name }, i) => {
+    const opened = plain.map(({ path }) => openModel(path));
+    const models: ServedModel[] = plain.map(({ name }, i) => {
       const o = opened[i]!;
       return {
         id: name,
@@ -126,6 +139,7 @@ export const serveCommand: Command = {
       };
     });
     const auto = (["kv-blocks", "max-batch", "max-batched-tokens"] as const).filter((f) => values[f] === "auto");
+    if (auto.length && !models.length) throw new UsageError("serve: auto sizing needs a --model without @VERSION to size for", serveCommand);
     const plan = auto.length ? autoPlan(models[0]!, opened[0]!.loaded.config, backend) : undefined;
     if (plan) console.log(`auto (${auto.map((f) => `--${f}`).join(", ")}): ${plan.summary}`);
     const pick = (flag: (typeof auto)[number], given: number | undefined, planned: number | undefined) =>
@@ -139,14 +153,21 @@ export const serveCommand: Command = {
       ...optional("maxNumBatchedTokens", pick("max-batched-tokens", maxNumBatchedTokens, plan?.maxNumBatchedTokens)),
     });
     await engine.ready();
-    const server = new OpenAIServer(engine, apiKeys.length ? { apiKeys } : {});
+    const registry = new ModelRegistry({ engine, backend, weights: new WeightCache({ maxBytes: cacheMb * 2 ** 20, open: (p) => openModel(p) }) });
+    for (const s of versioned) {
+      const at = s.name.lastIndexOf("@");
+      const v = await registry.load({ name: s.name.slice(0, at), version: s.name.slice(at + 1), path: s.path, ...optional("kvBlocks", numBlocks) });
+      console.log(`loaded ${v.id} in ${v.loadMs!.toFixed(0)} ms (${v.kvBlocks} KV blocks)`);
+    }
+    const server = new OpenAIServer(engine, { ...(apiKeys.length ? { apiKeys } : {}), ...(values.admin ? { admin: new AdminApi(registry) } : {}) });
     const addr = await server.listen(port, host);
     const ms = performance.now() - t0;
     const url = `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`;
-    const first = specs[0]!.name;
+    const first = specs[0]!.name.split("@")[0]!;
     const auth = apiKeys.length ? ` -H 'Authorization: Bearer ${apiKeys[0]!.key}'` : "";
     console.log(`kiln serving ${specs.map((s) => s.name).join(", ")} on ${backend.name} (${backend.info.device}) at ${url}/v1`);
     console.log(`ready in ${(ms / 1000).toFixed(2)} s (process start to ready: ${(process.uptime()).toFixed(2)} s)`);
+    if (values.admin) console.log(`admin API: ${url}/admin/models${apiKeys.length ? " (API key required)" : " (loopback clients only)"}`);
     console.log(`try:\n  curl ${url}/v1/completions -H 'Content-Type: application/json'${auth} \\\n    -d '{"model": "${first}", "prompt": "Once upon a time", "max_tokens": 64}'`);
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {

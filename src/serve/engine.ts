@@ -3,7 +3,9 @@
 // request is checked and encoded (served_model.ts), queued with its tier and tenant, and its sampled
 // tokens become chunks (output_builder.ts: detokenizer, stop strings, logprobs, usage). It owns
 // admission (model lookup, checks, queue limit), the per-request streams, cancellation and the
-// engine's life (loading, ready, draining, failed); not scheduling, the forward pass or the HTTP side.
+// engine's life (loading, ready, draining, failed), and adding or removing a model's core while it
+// serves (addModel, removeModel; which model a request's name means is a ModelRouter's choice, e.g.
+// model_registry.ts); not scheduling, the forward pass or the HTTP side.
 
 import type { ChatTemplate } from "../models/chat_template.js";
 import { compileChatTemplate } from "../models/chat_template.js";
@@ -41,11 +43,32 @@ export interface EngineOptions extends ModelRunnerOptions {
   readonly warmup?: boolean;
 }
 
+/** Picks the served model of a request (versions, canaries); the engine asks it before every admission. */
+export interface ModelRouter {
+  /** The served model id that `req` goes to; undefined: req.model itself. */
+  route(req: GenerateRequest): string | undefined;
+  /** Names clients may use besides the served ids, each with the id whose card models() shows for it. */
+  aliases(): ReadonlyMap<string, string>;
+}
+
+export interface AddModelOptions {
+  /** KV cache blocks of this model (its KV budget); default the engine's numBlocks (or sizing). */
+  readonly numBlocks?: number;
+}
+
+export interface RemoveModelOptions {
+  /** Abort the model's requests still in flight after this many ms (0: at once); default: let them finish. */
+  readonly abortAfterMs?: number;
+}
+
 interface Entry {
   readonly served: ServedModel;
   readonly template: ChatTemplate;
   readonly card: ModelCard;
   readonly core: EngineCore;
+  /** Requests in flight on this model, and who waits for them to end (removeModel). */
+  inflight: number;
+  idleWaiters: (() => void)[];
 }
 
 interface Job {
@@ -69,6 +92,9 @@ export class Engine implements EngineClient {
   private readonly maxWaiting: number;
   private readonly maxNumSeqs: number;
   private readonly retryAfterS: number;
+  private router: ModelRouter | undefined;
+  /** Ids being added (addModel), so two loads of one id conflict before either finishes. */
+  private readonly adding = new Set<string>();
 
   /** The models may still be loading (a promise): health() says "loading" until their caches are allocated. */
   constructor(models: readonly ServedModel[] | Promise<readonly ServedModel[]>, private readonly opts: EngineOptions = {}) {
@@ -86,9 +112,7 @@ export class Engine implements EngineClient {
       const now = Math.floor(Date.now() / 1000);
       for (const m of await models) {
         if (this.entries.has(m.id)) throw new Error(`Engine: two models named '${m.id}'`);
-        const template = compileChatTemplate(m.chatTemplate, `model '${m.id}' chat template`);
-        const core = await this.makeCore(m);
-        this.entries.set(m.id, { served: m, template, card: { ...modelCard(m, now), maxModelLen: core.runner.maxModelLen }, core });
+        this.entries.set(m.id, await this.makeEntry(m, now));
       }
       if (this.status === "loading") this.status = "ready";
     } catch (err) {
@@ -98,9 +122,15 @@ export class Engine implements EngineClient {
     }
   }
 
-  private async makeCore(m: ServedModel): Promise<EngineCore> {
+  private async makeEntry(m: ServedModel, now: number, add: AddModelOptions = {}): Promise<Entry> {
+    const template = compileChatTemplate(m.chatTemplate, `model '${m.id}' chat template`);
+    const core = await this.makeCore(m, add);
+    return { served: m, template, card: { ...modelCard(m, now), maxModelLen: core.runner.maxModelLen }, core, inflight: 0, idleWaiters: [] };
+  }
+
+  private async makeCore(m: ServedModel, add: AddModelOptions): Promise<EngineCore> {
     if (!(m.model instanceof CachedDecoder)) throw new Error(`Engine: model '${m.id}' is not a transformer of src/models (fromLoaded builds one)`);
-    const o = this.opts;
+    const o = { ...this.opts, ...(add.numBlocks === undefined ? {} : { numBlocks: add.numBlocks }) };
     const runner = await ModelRunner.create(m.model.model, { ...o, maxModelLen: o.maxModelLen ?? m.model.contextLength });
     if (o.warmup) await runner.warmup(this.maxNumSeqs);
     const scheduler = new Scheduler({
@@ -120,13 +150,65 @@ export class Engine implements EngineClient {
     return this.loaded;
   }
 
+  /** Route every request's model name through `router` from now on (undefined: names are served ids). */
+  setRouter(router: ModelRouter | undefined): void {
+    this.router = router;
+  }
+
+  /**
+   * Serve one more model while the others keep serving (hot load): its core gets its own KV cache of
+   * opts.numBlocks blocks. Throws if the id is taken (or being added) or the engine is not ready.
+   */
+  async addModel(m: ServedModel, opts: AddModelOptions = {}): Promise<ModelCard> {
+    await this.loaded;
+    if (this.status !== "ready") throw new Error(`Engine: cannot add model '${m.id}' while the engine is ${this.status}`);
+    if (this.entries.has(m.id) || this.adding.has(m.id)) throw new Error(`Engine: a model named '${m.id}' is already served`);
+    this.adding.add(m.id);
+    try {
+      const entry = await this.makeEntry(m, Math.floor(Date.now() / 1000), opts);
+      this.entries.set(m.id, entry);
+      return entry.card;
+    } finally {
+      this.adding.delete(m.id);
+    }
+  }
+
+  /**
+   * Stop serving a model: new requests for it are refused at once (model_not_found), the ones in flight
+   * finish (or are aborted after opts.abortAfterMs), then its loop stops and its KV cache is freed.
+   * The model's weights stay with the caller. Throws EngineError model_not_found for an unknown id.
+   */
+  async removeModel(id: string, opts: RemoveModelOptions = {}): Promise<void> {
+    const entry = this.entries.get(id);
+    if (!entry) throw new EngineError({ code: "model_not_found", param: "model", message: `model '${id}' is not served` });
+    this.entries.delete(id);
+    if (entry.inflight > 0) {
+      const idle = new Promise<void>((resolve) => entry.idleWaiters.push(resolve));
+      let timer: NodeJS.Timeout | undefined;
+      if (opts.abortAfterMs !== undefined) {
+        timer = setTimeout(() => {
+          for (const job of [...this.jobs.values()]) if (job.entry === entry) this.cancel(job);
+        }, opts.abortAfterMs);
+      }
+      await idle;
+      clearTimeout(timer);
+    }
+    await entry.core.idle();
+    entry.core.runner.dispose();
+  }
+
   /** The engine core serving a model (tests and benchmarks read its scheduler and runner). */
   core(model: string): EngineCore | undefined {
     return this.entries.get(model)?.core;
   }
 
   async models(): Promise<readonly ModelCard[]> {
-    return [...this.entries.values()].map((e) => e.card);
+    const cards = [...this.entries.values()].map((e) => e.card);
+    for (const [alias, id] of this.router?.aliases() ?? []) {
+      const e = this.entries.get(id);
+      if (e && !this.entries.has(alias)) cards.push({ ...e.card, id: alias });
+    }
+    return cards;
   }
 
   async health(): Promise<EngineHealth> {
@@ -201,9 +283,11 @@ export class Engine implements EngineClient {
   /** Check a request, encode it and queue it on its model's core; throws EngineError. */
   private admit(req: GenerateRequest): Job {
     if (this.status !== "ready") throw this.unavailable();
-    const entry = this.entries.get(req.model);
+    const id = this.router?.route(req) ?? req.model;
+    const entry = this.entries.get(id);
     if (!entry) {
-      throw new EngineError({ code: "model_not_found", param: "model", message: `model '${req.model}' does not exist (served: ${[...this.entries.keys()].join(", ")})` });
+      const via = id === req.model ? "" : ` (routed to '${id}')`;
+      throw new EngineError({ code: "model_not_found", param: "model", message: `model '${req.model}'${via} does not exist (served: ${[...this.entries.keys()].join(", ")})` });
     }
     if (this.jobs.has(req.reqId)) throw invalid(`request id '${req.reqId}' is already in flight`, "reqId");
     const { core, served } = entry;
@@ -246,6 +330,7 @@ export class Engine implements EngineClient {
       throw invalid((err as Error).message, "prompt");
     }
     this.jobs.set(req.reqId, job);
+    entry.inflight++;
     return job;
   }
 
@@ -313,6 +398,8 @@ export class Engine implements EngineClient {
 
   private forget(job: Job): void {
     this.jobs.delete(job.reqId);
+    const e = job.entry;
+    if (--e.inflight === 0) for (const w of e.idleWaiters.splice(0)) w();
     if (this.jobs.size > 0) return;
     const ws = this.idleWaiters;
     this.idleWaiters = [];

@@ -86,7 +86,7 @@ export type ChatRequest = z.infer<typeof chatRequestSchema>;
 export type ChatMessageIn = z.infer<typeof message>;
 
 /** Parse a body with a schema; a 400 naming the first bad field (and how many more there are). */
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("the request body must be a JSON object");
   const r = schema.safeParse(body);
   if (r.success) return r.data;

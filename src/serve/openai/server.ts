@@ -2,6 +2,8 @@
 // EngineClient: routes (POST /v1/completions, POST /v1/chat/completions, GET /v1/models[/id], GET
 // /health, GET /metrics), API keys (Authorization: Bearer), the body size limit, 503 while the engine
 // loads or the server drains, client disconnects aborting their requests, and graceful shutdown.
+// With an AdminApi it also mounts /admin/* (admin.ts): behind the API key when keys are configured,
+// else answered only on loopback connections.
 // NOTE: node:http rather than a framework: six routes, and streaming plus abort-on-disconnect need the
 // raw request/response objects anyway; nothing to gain from fastify's plugin and schema layers.
 // Endpoint logic is endpoint.ts (+ completions.ts, chat.ts); bytes on the wire http_io.ts.
@@ -11,6 +13,8 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { EngineClient, ModelCard } from "../engine_client.js";
+import type { AdminApi } from "./admin.js";
+import { isLoopback } from "./admin.js";
 import { chatEndpoint } from "./chat.js";
 import { completionsEndpoint } from "./completions.js";
 import type { EndpointSpec, StreamFields } from "./endpoint.js";
@@ -36,6 +40,8 @@ export interface OpenAIServerOptions {
   readonly retryAfterS?: number;
   /** Where unexpected errors (500s) are reported. Default console.error. */
   readonly log?: (line: string) => void;
+  /** Mounts /admin/* (model management): needs an API key when keys are configured, else loopback only. */
+  readonly admin?: AdminApi;
 }
 
 const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
@@ -44,10 +50,13 @@ const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
 type Handler = (req: IncomingMessage, res: ServerResponse, signal: AbortSignal, arrivalMs: number, caller: Caller) => Promise<void>;
 
 interface Route {
-  readonly method: "GET" | "POST";
+  /** The allowed method; several (admin routes) as "GET, POST". */
+  readonly method: string;
   readonly handler: Handler;
   /** Behind the API key check. */
   readonly auth: boolean;
+  /** Refused (403) unless the connection comes from loopback. */
+  readonly loopbackOnly?: boolean;
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -63,6 +72,7 @@ export class OpenAIServer {
   private readonly retryAfterS: number;
   private readonly log: (line: string) => void;
   private readonly routes: ReadonlyMap<string, Route>;
+  private readonly admin: AdminApi | undefined;
 
   constructor(readonly engine: EngineClient, opts: OpenAIServerOptions = {}) {
     this.keys = opts.apiKeys?.map((k) => {
@@ -72,6 +82,7 @@ export class OpenAIServer {
     this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
     this.retryAfterS = opts.retryAfterS ?? 1;
     this.log = opts.log ?? ((line) => console.error(line));
+    this.admin = opts.admin;
     this.routes = new Map<string, Route>([
       ["/v1/completions", { method: "POST", auth: true, handler: (q, s, sig, t, c) => this.generate(completionsEndpoint, q, s, sig, t, c) }],
       ["/v1/chat/completions", { method: "POST", auth: true, handler: (q, s, sig, t, c) => this.generate(chatEndpoint, q, s, sig, t, c) }],
@@ -119,7 +130,7 @@ export class OpenAIServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const arrivalMs = performance.now();
-    const { route, label } = this.resolve(req.url ?? "/");
+    const { route, label } = this.resolve(req.url ?? "/", req.method ?? "GET");
     res.once("close", () => this.metrics.httpRequests.inc({ route: label, status: String(res.statusCode) }));
     const ctl = new AbortController();
     // NOTE: "close" before the response finished means the client went away: abort its generation.
@@ -136,8 +147,14 @@ export class OpenAIServer {
   }
 
   /** The route of a request URL, and its name for metrics ("other" when there is none). */
-  private resolve(url: string): { route: Route | undefined; label: string } {
+  private resolve(url: string, method: string): { route: Route | undefined; label: string } {
     const path = url.split("?")[0]!.replace(/\/+$/, "") || "/";
+    const admin = this.admin?.match(path);
+    if (admin) {
+      const keyed = this.keys !== undefined;
+      const allowed = admin.methods.includes(method) ? method : admin.methods.join(", ");
+      return { route: { method: allowed, auth: keyed, loopbackOnly: !keyed, handler: (q, s) => admin.handle(q, s) }, label: admin.label };
+    }
     if (path.startsWith("/v1/models/")) {
       const id = path.slice("/v1/models/".length);
       return { route: { method: "GET", auth: true, handler: (_q, res) => this.getModel(id, res) }, label: "/v1/models/{id}" };
@@ -151,6 +168,9 @@ export class OpenAIServer {
       if (!route) throw notFound(`no route ${req.method} ${req.url}`);
       if (req.method !== route.method) {
         throw new ApiError(405, `${req.method} is not allowed on ${req.url} (use ${route.method})`, "invalid_request_error", null, null, { Allow: route.method });
+      }
+      if (route.loopbackOnly && !isLoopback(req.socket.remoteAddress)) {
+        throw new ApiError(403, `${req.url} is only served to loopback clients when no API keys are configured`, "invalid_request_error", null, "forbidden");
       }
       const caller = route.auth ? this.authenticate(req) : {};
       await route.handler(req, res, signal, arrivalMs, caller);
