@@ -1,4 +1,5 @@
-// cases.ts lists what the kernel benchmark times: matmul (square, batched, transposed B, f16), softmax,
+// cases.ts lists what the kernel benchmark times: matmul (square, batched, transposed B, f16, and
+// decode-shaped: few rows against a weight matrix stored (out, in), x @ W^T), softmax,
 // causal attention (dense heads and grouped-query) and a fused elementwise chain, at the sizes of a
 // profile, each with its amount of work (flops or bytes moved) and a graph builder over realized inputs.
 // It does not time anything (suite.ts) nor choose the routine or primitive path (the caller's withRoutines).
@@ -24,6 +25,8 @@ export interface SizeProfile {
   readonly matmulF16: readonly number[];
   readonly batched: { readonly batch: number; readonly m: number; readonly k: number; readonly n: number };
   readonly transposedB: number;
+  /** Decode-shaped f32 matmuls: (m, k) @ (n, k)^T, few rows of activations against a stored weight matrix. */
+  readonly decode: readonly { readonly m: number; readonly k: number; readonly n: number }[];
   readonly softmax: { readonly rows: number; readonly cols: number };
   readonly attention: readonly AttentionSize[]; // all causal
   readonly elementwise: number;
@@ -39,6 +42,8 @@ export const PROFILES: Readonly<Record<SizeProfile["name"], SizeProfile>> = {
     matmulF16: [256],
     batched: { batch: 8, m: 128, k: 64, n: 128 },
     transposedB: 512,
+    // NOTE: an LM head (vocab 32000) for one sequence, and an MLP projection for a 32-sequence decode batch.
+    decode: [{ m: 1, k: 512, n: 32000 }, { m: 32, k: 512, n: 2048 }],
     softmax: { rows: 1024, cols: 1024 },
     attention: [{ batch: 1, heads: 8, kvHeads: 8, t: 256, headDim: 64 }, { batch: 1, heads: 8, kvHeads: 2, t: 256, headDim: 64 }],
     elementwise: 1 << 20,
@@ -51,6 +56,7 @@ export const PROFILES: Readonly<Record<SizeProfile["name"], SizeProfile>> = {
     matmulF16: [256],
     batched: { batch: 8, m: 128, k: 64, n: 128 },
     transposedB: 256,
+    decode: [{ m: 1, k: 256, n: 2048 }, { m: 32, k: 256, n: 256 }],
     softmax: { rows: 256, cols: 256 },
     attention: [{ batch: 1, heads: 8, kvHeads: 8, t: 128, headDim: 64 }, { batch: 1, heads: 8, kvHeads: 2, t: 128, headDim: 64 }],
     elementwise: 256 * 256,
@@ -62,6 +68,7 @@ export const PROFILES: Readonly<Record<SizeProfile["name"], SizeProfile>> = {
     matmulF16: [16],
     batched: { batch: 2, m: 8, k: 4, n: 8 },
     transposedB: 16,
+    decode: [{ m: 1, k: 16, n: 64 }, { m: 4, k: 16, n: 32 }],
     softmax: { rows: 8, cols: 16 },
     attention: [{ batch: 1, heads: 2, kvHeads: 2, t: 8, headDim: 4 }, { batch: 1, heads: 4, kvHeads: 2, t: 8, headDim: 4 }],
     elementwise: 256,
@@ -145,6 +152,7 @@ export function benchCases(p: SizeProfile, backend: Backend): BenchCase[] {
   cases.push(matmulCase(`matmul batched ${batch}x(${m}x${k} @ ${k}x${n})`, f32, [batch, m, k], [k, n], false));
   const t = p.transposedB;
   cases.push(matmulCase(`matmul ${t}x${t}x${t} B transposed`, f32, [t, t], [t, t], true));
+  for (const d of p.decode) cases.push(matmulCase(`matmul decode ${d.m}x${d.k} @ (${d.n}x${d.k})^T`, f32, [d.m, d.k], [d.n, d.k], true));
 
   const { rows, cols } = p.softmax;
   cases.push({

@@ -25,8 +25,8 @@ describe("kernel benchmark suite", () => {
     expect(r.machine.cores).toBeGreaterThan(0);
     expect(r.backend.name).toBe("cpu");
 
-    // 7 routine cases (4 matmul incl. f16, softmax, 2 attention) x 2 variants, the elementwise chain, the JS loop.
-    expect(r.cases.length).toBe(7 * 2 + 1 + 1);
+    // 9 routine cases (6 matmul incl. f16 and 2 decode-shaped, softmax, 2 attention) x 2 variants, the elementwise chain, the JS loop.
+    expect(r.cases.length).toBe(9 * 2 + 1 + 1);
     expect(new Set(r.cases.map((c) => c.variant))).toEqual(new Set(["routine", "primitive", "naive-js"]));
     expect(r.cases.filter((c) => c.dtype === "f16").length).toBe(2);
     for (const c of r.cases) {

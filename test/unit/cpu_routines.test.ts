@@ -6,8 +6,8 @@ import { describe, expect, it } from "vitest";
 import { CpuBackend } from "../../src/backends/cpu/backend.js";
 import { buildCpuRoutine, supportsCpuRoutine } from "../../src/backends/cpu/routines.js";
 import type { DType } from "../../src/core/dtype.js";
-import { decode, encode, roundTo } from "../../src/core/dtype.js";
-import { add, alu, c, load, mod, v } from "../../src/core/ir.js";
+import { bf16BitsToF32, decode, encode, f16BitsToF32, roundTo } from "../../src/core/dtype.js";
+import { add, alu, c, cast, load, mod, mul, v } from "../../src/core/ir.js";
 import type { RoutineName } from "../../src/core/ops.js";
 import type { AttentionSpec, MatmulSpec, RoutineSpecs, SoftmaxSpec } from "../../src/core/routines.js";
 
@@ -149,6 +149,77 @@ describe("cpu matmul routine", () => {
     const want = ref.map((x, gid) => Math.max(x + bias[gid % n]! + residual[gid]!, 0));
     expectClose(got, want, 2 ** -23, mag.map((x) => f32SumBound(k, x)));
     expect(got.some((x) => x === 0) && got.some((x) => x > 0)).toBe(true);
+  });
+});
+
+describe("cpu matmul routine, few rows (decode: B streamed, not packed)", () => {
+  // Odd k (k % 4 = 1, 2, 3) hits the dot tiles' masked tail; n past one chunk of B rows (k = 131: 124 rows)
+  // and k past one chunk of B (64 rows) hit the chunk edges; odd n hits the last partial group of columns.
+  const shapes: [number, number, number][] = [[1, 523, 131], [2, 37, 130], [3, 9, 129], [5, 523, 131], [17, 70, 67], [3, 10, 2], [2, 5, 3]];
+  it.each(shapes.flatMap(([m, n, k]) => [false, true].map((transB) => [m, n, k, transB] as const)))(
+    "f32 %ix%ix%i transB=%s matches the float64 reference", async (m, n, k, transB) => {
+      await checkMatmul(matmulSpec({ m, n, k, transB }));
+    });
+
+  it("transA gathers A's columns, for both B layouts", async () => {
+    await checkMatmul(matmulSpec({ m: 3, n: 21, k: 13, transA: true, transB: true }));
+    await checkMatmul(matmulSpec({ m: 5, n: 21, k: 70, transA: true, transB: false }));
+  });
+
+  it("f16 and bf16 B (widened a chunk at a time) and f16/bf16/f64 out", async () => {
+    await checkMatmul(matmulSpec({ m: 3, n: 300, k: 131, dtype: "f16", out: "f16", transB: true }));
+    await checkMatmul(matmulSpec({ m: 2, n: 45, k: 131, dtype: "f16", out: "f32" }));
+    await checkMatmul(matmulSpec({ m: 5, n: 300, k: 131, dtype: "bf16", out: "bf16", transB: true }));
+    await checkMatmul(matmulSpec({ m: 1, n: 45, k: 70, dtype: "bf16", out: "f64", transA: true }));
+  });
+
+  it.each(["f16", "bf16"] as const)("widens every %s bit pattern exactly (1 x 1 @ 1 x 65536, both layouts)", async (dtype) => {
+    const toF32 = dtype === "f16" ? f16BitsToF32 : bf16BitsToF32;
+    const b = Array.from({ length: 65536 }, (_, h) => toF32(h));
+    const want = b.map((x) => x + 0); // the sum starts at +0, so -0 comes out +0 (as in the reference)
+    for (const transB of [false, true]) {
+      const s = matmulSpec({ m: 1, n: 65536, k: 1, dtype, transB });
+      const got = await launch("matmul", s, "f32", 65536, [{ dtype, values: [1] }, { dtype, values: b }]);
+      const bad = got.findIndex((g, h) => !Object.is(g, want[h]) && !(Number.isNaN(g) && Number.isNaN(want[h])));
+      expect(bad, `bit pattern ${bad}: got ${got[bad]}, want ${want[bad]}`).toBe(-1);
+    }
+  });
+
+  it("folds every batch into one pass when B is broadcast, and runs per batch when A is", async () => {
+    await checkMatmul(matmulSpec({ batch: 3, m: 2, n: 29, k: 11, bBatchStride: 0, transB: true }));
+    await checkMatmul(matmulSpec({ batch: 3, m: 1, n: 29, k: 70, bBatchStride: 0 }));
+    await checkMatmul(matmulSpec({ batch: 2, m: 3, n: 13, k: 9, bBatchStride: 0, transA: true, dtype: "f16", out: "f16" }));
+    await checkMatmul(matmulSpec({ batch: 3, m: 1, n: 17, k: 6, aBatchStride: 0, transB: true }));
+    await checkMatmul(matmulSpec({ batch: 2, m: 2, n: 17, k: 6, aBatchStride: 0 }));
+  });
+
+  it.each([false, true])("applies an epilogue per output element (gid across folded batches, transB=%s)", async (transB) => {
+    const [batch, m, n, k] = [3, 1, 11, 5];
+    // out[gid] = acc * 2 + bias[gid % n] + gid
+    const epilogue = {
+      expr: add(add(mul(v("acc", "f32"), c(2, "f32")), load(3, mod(v("gid"), c(n)), "f32")), cast(v("gid"), "f32")),
+      inputs: ["f32"] as DType[],
+    };
+    const s = matmulSpec({ batch, m, n, k, transB, bBatchStride: 0, epilogue });
+    const a = rand(batch * m * k, "f32", 8);
+    const b = rand(k * n, "f32", 9);
+    const bias = rand(n, "f32", 10);
+    const got = await launch("matmul", s, "f32", batch * m * n, [{ dtype: "f32", values: a }, { dtype: "f32", values: b }, { dtype: "f32", values: bias }]);
+    const { c: ref, mag } = refMatmul(s, a, b);
+    expectClose(got, ref.map((x, gid) => 2 * x + bias[gid % n]! + gid), 2 ** -22, mag.map((x) => 2 * f32SumBound(k, x)));
+  });
+
+  it("takes the few-rows path for decode shapes and packs B for many rows", () => {
+    const path = (s: MatmulSpec) => buildCpuRoutine("matmul", s).source.split("\n")[0];
+    expect(path(matmulSpec({ m: 1, n: 64, k: 32, transB: true }))).toMatch(/few rows/);
+    expect(path(matmulSpec({ batch: 8, m: 8, n: 64, k: 32, bBatchStride: 0 }))).toMatch(/few rows/);
+    expect(path(matmulSpec({ m: 257, n: 64, k: 32, transB: true }))).toMatch(/packed/);
+    expect(path(matmulSpec({ m: 129, n: 64, k: 32 }))).toMatch(/packed/);
+  });
+
+  it("the packed path still matches the reference past the switch (B transposed, A transposed, f16)", async () => {
+    await checkMatmul(matmulSpec({ m: 258, n: 9, k: 7, transB: true }));
+    await checkMatmul(matmulSpec({ m: 130, n: 10, k: 13, dtype: "f16", out: "f32", transA: true }));
   });
 });
 

@@ -1,12 +1,13 @@
-// matmul.ts is the cpu matmul routine: C[b] = A[b] @ B[b] (+ epilogue) for f32/f16/bf16 through the wasm
-// SIMD kernel (wasm/matmul_kernel.ts) over packed panels, and for f64 (the reference dtype) in plain JS
-// doubles. It owns packing (transposes and f16/bf16 -> f32 happen here), blocking and the output store;
-// not the micro-kernel, nor the spec's meaning (src/core/routines.ts).
+// matmul.ts is the cpu matmul routine: C[b] = A[b] @ B[b] (+ epilogue). It picks the path per spec: f64 (the
+// reference dtype) in plain JS doubles; few rows of A (decode) through matmul_rows.ts, which streams B once
+// without packing it; otherwise the wasm SIMD micro-kernel (wasm/matmul_kernel.ts) over packed panels, whose
+// packing (transposes and f16/bf16 -> f32 happen here) and blocking it owns. Not the kernels, the output
+// store (matmul_epilogue.ts), nor the spec's meaning (src/core/routines.ts).
 
 import type { MatmulSpec } from "../../core/routines.js";
 import type { FloatDType } from "./convert.js";
 import { checkLength, readFloats } from "./convert.js";
-import type { RowEpilogue, RowSink } from "./matmul_epilogue.js";
+import type { RowSink } from "./matmul_epilogue.js";
 import { compileEpilogue, rowSink, storeRows } from "./matmul_epilogue.js";
 import { rowsPerPass, runRows } from "./matmul_rows.js";
 import { matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
@@ -56,7 +57,7 @@ function asF32(view: ArrayBufferView, dtype: FloatDType, off: number, len: numbe
 }
 
 /** f32/f16/bf16 operands: pack into wasm memory, run the SIMD kernel per block, store through the sink. */
-export function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
+function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
   const { batch, m, n, k, transA, transB } = spec;
   const dtype = spec.dtype as FloatDType;
   const mPanels = Math.ceil(m / MR);
@@ -122,15 +123,19 @@ function runF64(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSi
 }
 
 /**
- * Most rows of A (per pass, see rowsPerPass) for which the few-rows path beats packing B.
- * NOTE: measured on one Zen 4 core (bench numbers in docs/): ...
+ * Most rows of A (per pass, see rowsPerPass) for which the few-rows path runs instead of packing B.
+ * NOTE: measured with f32 on one Zen 4 core. B stored (n, k): the few-rows path was 1.1-1.2x faster at 256
+ * rows (k, n = 64..2048), even at 512 rows x 512^2, and 0.8-0.9x at 512-1024 rows with k = 1024..4096.
+ * B stored (k, n): even at 128 rows, 0.8x at 256 (n = 2048). Packing B costs k*n per call, so the few-rows
+ * path wins further out as n grows (64 rows, n = 32000: 1.6x with B (n, k), 1.3x with B (k, n)).
  */
-const ROWS_MAX = 16;
+const ROWS_MAX_TRANS_B = 256;
+const ROWS_MAX = 128;
 
 /** Which path runs a spec: plain doubles, the few-rows streaming path, or packed panels. */
 function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink) => void } {
   if (spec.dtype === "f64") return { name: "f64 JS loop (i-k-j)", run: runF64 };
-  if (rowsPerPass(spec) <= ROWS_MAX) return { name: `wasm simd f32, few rows, B streamed ${spec.transB ? "(n, k): dot tiles" : "(k, n): strided tiles"}`, run: runRows };
+  if (rowsPerPass(spec) <= (spec.transB ? ROWS_MAX_TRANS_B : ROWS_MAX)) return { name: `wasm simd f32, few rows, B streamed ${spec.transB ? "(n, k): dot tiles" : "(k, n): strided tiles"}`, run: runRows };
   return { name: `wasm simd f32, ${MR}x${NR} micro-kernel over packed panels, KC=${KC}`, run: runPacked };
 }
 

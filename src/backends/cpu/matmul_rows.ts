@@ -1,5 +1,5 @@
-// matmul_rows.ts is the cpu matmul routine's few-rows path (decode: 1..32 rows of A against a large weight
-// matrix B), for f32/f16/bf16. B is never packed: it is copied into wasm memory a cache-sized chunk at a
+// matmul_rows.ts is the cpu matmul routine's few-rows path (decode: a batch of 1..64 rows of A against a
+// weight matrix B; matmul.ts sends it up to 128 or 256 rows, where it still measured faster), f32/f16/bf16. B is never packed: it is copied into wasm memory a cache-sized chunk at a
 // time (f16/bf16 bits widened there by the wasm kernel) and streamed once per call, against all rows of A:
 //   B stored (n, k) (x @ W^T): dot tiles, c[i][j] = dot(a_i, b_j), over chunks of B rows;
 //   B stored (k, n): C (rows x n) accumulates in wasm memory over chunks of B rows, read in place.
@@ -11,9 +11,12 @@ import type { FloatDType } from "./convert.js";
 import { readFloats } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { storeRows } from "./matmul_epilogue.js";
-import type { MatmulKernel } from "./wasm/matmul_kernel.js";
 import { CONVERT_GROUP } from "./wasm/convert_kernel.js";
-import { matmulKernel, MR } from "./wasm/matmul_kernel.js";
+import type { MatmulKernel } from "./wasm/matmul_kernel.js";
+import { matmulKernel, MR as KERNEL_MR } from "./wasm/matmul_kernel.js";
+
+// NOTE: a local copy: tsx's CommonJS transform turns each read of an imported binding into a getter call.
+const MR = KERNEL_MR;
 
 /**
  * B stored (n, k): bytes of f32 B per chunk of its rows, so a chunk stays in L2 between the copy in and
@@ -45,8 +48,8 @@ function aMatrix(spec: MatmulSpec, a: ArrayBufferView, bi: number): { src: Float
 }
 
 /**
- * Calls put(row, kk, value) for every element of the A rows of batches [b0, b0 + count), rows numbered
- * from 0 across those batches (row = (bi - b0) * m + i).
+ * Calls put(row, src, off, cs) for each row of A in batches [b0, b0 + count), numbered from 0 across them
+ * (row = (bi - b0) * m + i): element kk of the row is src[off + kk * cs] (f32).
  */
 function gatherA(spec: MatmulSpec, a: ArrayBufferView, b0: number, count: number, put: (row: number, src: Float32Array, off: number, cs: number) => void): void {
   const { m, k, transA } = spec;
@@ -88,12 +91,12 @@ function passTransB(spec: MatmulSpec, a: ArrayBufferView, b: ArrayBufferView, p:
   const lda = Math.ceil(k / 4) * 4; // floats; rows zero-padded so the masked tail multiplies zeros
   const ldc = Math.ceil(n / 4) * 4;
   const nb = Math.max(4, Math.floor(CHUNK_BYTES_T / (4 * Math.max(k, 1)) / 4) * 4);
-  // Wasm memory (bytes): A (rows x lda), C (rows x ldc), B chunk (nb rows; a last partial group of 4 reads
-  // up to 3 rows past it), 16-bit staging.
+  // Wasm memory (bytes): A (rows x lda), C (rows x ldc), B chunk (nb rows, a multiple of 4, so a last partial
+  // group of 4 rows reads stale rows inside it), 16-bit staging.
   const aOff = 0;
   const cOff = aOff + 4 * p.rows * lda;
   const bOff = cOff + 4 * p.rows * ldc;
-  const rawOff = bOff + align16(4 * (nb + 3) * k + SLACK);
+  const rawOff = bOff + align16(4 * nb * k + SLACK);
   const mem = kern.reserve(rawOff + (dtype === "f32" ? 0 : align16(2 * nb * k + SLACK)));
   mem.fill(0, aOff >> 2, (aOff >> 2) + p.rows * lda);
   gatherA(spec, a, p.b0, p.count, (row, src, off, cs) => {

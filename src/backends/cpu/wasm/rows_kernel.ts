@@ -17,12 +17,10 @@ import { FuncBody, I32, V128 } from "./encoder.js";
  *     B rows of 8 floats at bp + kk*ldb, C tile rows at cp + r*ldc; the tile is added into C.
  */
 
-/** Rows of A per dot tile at most (2 rows x 4 B rows = 8 f32x4 accumulators, within x64's 16 xmm registers). */
-export const DOT_ROWS = 2;
 /** B rows per dot tile: their 4 dots reduce into one f32x4 of C. */
-export const DOT_COLS = 4;
+const DOT_COLS = 4;
 
-/** [lane 0 sums of x0, x1, then lane 1 sums...]: the pairwise half of a 4-way horizontal sum. */
+/** Pushes [x0[0] + x0[2], x1[0] + x1[2], x0[1] + x0[3], x1[1] + x1[3]]: half of a 4-way horizontal sum. */
 function halfSum(f: FuncBody, x0: number, x1: number): void {
   f.get(x0).get(x1).f32x4Shuffle([0, 4, 1, 5]);
   f.get(x0).get(x1).f32x4Shuffle([2, 6, 3, 7]);
@@ -31,7 +29,9 @@ function halfSum(f: FuncBody, x0: number, x1: number): void {
 
 /**
  * dotTile(a, lda, b, ldb, c, ldc, kv, rem): for r < rows, c_r[0..4) = (dot(a_r, b_0), ..., dot(a_r, b_3)).
- * NOTE: the k loop is unrolled by two steps (static offsets 0 and 16) to halve the pointer updates.
+ * NOTE: rows is 1 or 2: 2 rows x 4 B rows = 8 f32x4 accumulators + 2 A + 1 B vector fit x64's 16 xmm
+ * registers (3 rows ran at half the speed, likely spills). Unrolling the k loop by two ran slower (V8, Zen 4),
+ * and so did one offset added to fixed row pointers instead of bumping each pointer.
  */
 export function dotTile(rows: number): FuncBody {
   const f = new FuncBody(8);
@@ -49,10 +49,10 @@ export function dotTile(rows: number): FuncBody {
   f.get(b).set(bp[0]!);
   for (let q = 1; q < DOT_COLS; q++) f.get(bp[q - 1]!).get(ldb).i32Add().set(bp[q]!);
 
-  const step = (offset: number, masked: boolean) => {
-    for (let r = 0; r < rows; r++) f.get(ap[r]!).v128Load(offset).set(av[r]!);
+  const step = (masked: boolean) => {
+    for (let r = 0; r < rows; r++) f.get(ap[r]!).v128Load(0).set(av[r]!);
     for (let q = 0; q < DOT_COLS; q++) {
-      f.get(bp[q]!).v128Load(offset);
+      f.get(bp[q]!).v128Load(0);
       if (masked) f.get(mask).v128And();
       f.set(bv);
       for (let r = 0; r < rows; r++) {
@@ -65,31 +65,26 @@ export function dotTile(rows: number): FuncBody {
     for (const p of [...ap, ...bp]) f.get(p).i32(bytes).i32Add().set(p);
   };
 
-  // Pairs of full steps until a_0 reaches end = a + (kv & ~1) * 16.
-  f.get(a).get(kv).i32(-2).i32And().i32(16).i32Mul().i32Add().set(end);
+  // Full steps until a_0 reaches end = a + kv * 16, then the masked tail.
+  f.get(a).get(kv).i32(16).i32Mul().i32Add().set(end);
   f.block().loop();
   f.get(ap[0]!).get(end).i32Eq().brIf(1);
-  step(0, false);
-  step(16, false);
-  advance(32);
-  f.br(0).end().end();
-  // An odd full step, then the masked tail.
-  f.get(kv).i32(1).i32And().if();
-  step(0, false);
+  step(false);
   advance(16);
-  f.end();
+  f.br(0).end().end();
   f.get(rem).if();
   f.get(rem).i32x4Splat().i32x4Const([0, 1, 2, 3]).i32x4GtS().set(mask);
-  step(0, true);
+  step(true);
   f.end();
 
   // Reduce each row's 4 accumulators into one vector of 4 dots and store it.
   for (let r = 0; r < rows; r++) {
     const [x0, x1, x2, x3] = acc.slice(r * DOT_COLS, (r + 1) * DOT_COLS) as [number, number, number, number];
     halfSum(f, x0, x1);
-    f.set(x0); // [x0 lanes 0+2, x1 lanes 0+2, x0 lanes 1+3, x1 lanes 1+3]
+    f.set(x0);
     halfSum(f, x2, x3);
     f.set(x2);
+    // [x0, x1, x2, x3 lanes 0+2] + [x0, x1, x2, x3 lanes 1+3]
     f.get(c);
     if (r > 0) f.get(ldc).i32(r).i32Mul().i32Add();
     f.get(x0).get(x2).f32x4Shuffle([0, 1, 4, 5]);
@@ -136,7 +131,7 @@ export function dotsDriver(tile2: number, tile1: number): FuncBody {
 }
 
 /**
- * rowsBlock(ap, panelBytes, bp, ldb, cp, ldc, rows, tiles, kc): C[rows x 8*tiles] += A panels . B (kc rows of
+ * rows(ap, panelBytes, bp, ldb, cp, ldc, rows, tiles, kc): C[rows x 8*tiles] += A panels . B (kc rows of
  * 8*tiles columns, row stride ldb), by 8-column tiles (outer) and 4-row A panels (inner, the last one partial).
  * micro[r - 1] is the strided micro-kernel for r rows. rows, tiles, kc >= 1.
  */
