@@ -202,6 +202,14 @@ export class Tensor {
       throw new Error(`permute: ${fmt(perm)} is not a permutation of the axes of ${fmt(this.shape)}`);
     }
     if (p.every((a, i) => a === i)) return this;
+    // A permute of a permute is one permute (often none: split heads, then merge them back), so a
+    // routine operand stays a view of its buffer instead of a copy. NOTE: only off the gradient tape,
+    // which records the tensors in between.
+    const n = this.node;
+    if (!this.requiresGrad && n.op === "permute" && n.arg.kind === "permute" && !n.realized) {
+      const inner = n.arg.perm;
+      return new Tensor(n.src[0]!).permute(p.map((a) => inner[a]!));
+    }
     return Tensor.make("permute", [this], { kind: "permute", perm: p }, p.map((a) => this.shape[a]!), this.dtype);
   }
   transpose(a = -2, b = -1): Tensor {
