@@ -5,6 +5,7 @@
 // once); a client that goes away aborts every choice. The endpoint's own JSON shapes come from a
 // ResponseFormat (completions.ts, chat.ts). It does not parse requests or route.
 
+import { setMaxListeners } from "node:events";
 import type { ServerResponse } from "node:http";
 import type { ChunkLogprob, EngineClient, EngineFinishReason, GenerateChunk, GenerateRequest } from "../engine_client.js";
 import { EngineError } from "../engine_client.js";
@@ -66,6 +67,8 @@ export interface GenerationOptions {
  */
 export async function* mergeChoices(engine: EngineClient, requests: readonly GenerateRequest[], signal: AbortSignal): AsyncGenerator<ChoiceEvent> {
   const ctl = new AbortController();
+  // Every choice listens on this one signal; Node warns of a leak past 10 listeners unless told how many to expect.
+  setMaxListeners(requests.length + 1, ctl.signal);
   const onAbort = () => ctl.abort();
   signal.addEventListener("abort", onAbort, { once: true });
   if (signal.aborted) ctl.abort();

@@ -35,7 +35,8 @@ function readBytes(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     const onError = (err: Error) => {
       cleanup();
-      reject(err);
+      // NOTE: a client that leaves mid-upload is the client's doing, not a server fault to log.
+      reject(new ApiError(400, `the client closed the connection before the whole body arrived (${size} bytes): ${err.message}`, "invalid_request_error", null, "incomplete_body"));
     };
     const cleanup = () => {
       req.off("data", onData);
