@@ -24,7 +24,7 @@ import type { KvCaches, KvMemoryOptions, KvSizing } from "./kv_memory.js";
 import { allocateKvCaches, sizeKvCache } from "./kv_memory.js";
 import { PagedContext } from "./paged_context.js";
 import type { HostBatch } from "./runner_batch.js";
-import { RunnerState } from "./runner_batch.js";
+import { RunnerState, tokenBucket } from "./runner_batch.js";
 import type { ModelRunnerOutput, SchedulerOutput } from "./types.js";
 
 export interface ModelRunnerOptions extends KvMemoryOptions {
@@ -163,12 +163,18 @@ export class ModelRunner {
    */
   async warmup(maxNumSeqs: number): Promise<void> {
     const M = this.state.maxBlocksPerSeq;
-    for (let n = 1; n <= Math.min(maxNumSeqs, this.maxJitTokens); n *= 2) {
-      const pad = () => new Int32Array(n).fill(-1);
-      await this.forward({
-        numTokens: 0, tokenBucket: n, seqBucket: n, ids: pad(), positions: pad(), slots: pad(), tokenSeq: new Int32Array(n),
-        blockTables: new Int32Array(n * M), sampleRows: pad(), sampled: [],
-      });
+    // NOTE: every (token bucket, sequence bucket) pair a step can take, not only decode's (n, n): a
+    // burst of new prompts is a prefill step of many tokens over many sequences, and capturing its
+    // shape on first use delayed those requests' first tokens by the capture.
+    const tokenBuckets = [...new Set(Array.from({ length: this.maxJitTokens }, (_, i) => tokenBucket(i + 1, this.maxJitTokens)))];
+    for (let s = 1; s <= Math.min(maxNumSeqs, this.maxJitTokens); s *= 2) {
+      for (const t of tokenBuckets.filter((b) => b >= s)) {
+        const pad = (n: number) => new Int32Array(n).fill(-1);
+        await this.forward({
+          numTokens: 0, tokenBucket: t, seqBucket: s, ids: pad(t), positions: pad(t), slots: pad(t), tokenSeq: new Int32Array(t),
+          blockTables: new Int32Array(s * M), sampleRows: pad(s), sampled: [],
+        });
+      }
     }
   }
 
