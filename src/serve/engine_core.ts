@@ -26,7 +26,19 @@ export interface RequestSink {
   fail(err: Error): void;
 }
 
-const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * Let the event loop turn a few times between steps. NOTE: measured here, the HTTP server takes in
+ * about one new connection per event-loop turn, so with one turn per step a burst of 32 clients
+ * trickled in one per step (the 32nd waited ~600 ms for its first token); a turn with nothing to do
+ * costs microseconds.
+ */
+const TURNS_BETWEEN_STEPS = 4;
+const nextMacrotask = () =>
+  new Promise<void>((resolve) => {
+    let left = TURNS_BETWEEN_STEPS;
+    const turn = () => (--left > 0 ? setImmediate(turn) : resolve());
+    setImmediate(turn);
+  });
 
 export class EngineCore {
   private readonly sinks = new Map<string, RequestSink>();
