@@ -5,14 +5,13 @@
 // chunks without usage, the model found through GET /v1/models, an unknown model (every request a
 // 404: error rate 1), a refused connection, and the command itself through bin/kiln.mjs.
 
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { kiln } from "../helpers/kiln_cli.js";
 import type { BenchServeOptions, LevelReport } from "../../src/bench_serve/index.js";
 import { PoissonArrivals, percentile, runBenchServe } from "../../src/bench_serve/index.js";
 import type { Served } from "./openai_helpers.js";
@@ -150,19 +149,6 @@ describe("errors are reported, not thrown", () => {
   });
 });
 
-const bin = fileURLToPath(new URL("../../bin/kiln.mjs", import.meta.url));
-
-function kiln(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d));
-    child.stderr.on("data", (d: Buffer) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe("kiln bench serve (the command)", () => {
   it("runs the levels, prints the table, writes --out and --md, exits 0 (even with request errors)", async () => {

@@ -2,23 +2,9 @@
 // it: `kiln backends --json` reports cpu as available with a passing check, and usage mistakes exit 2.
 // What the check computes is backend_check.ts's business; the backends themselves have their own tests.
 
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { kiln } from "../helpers/kiln_cli.js";
 
-const bin = fileURLToPath(new URL("../../bin/kiln.mjs", import.meta.url));
-
-function kiln(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d));
-    child.stderr.on("data", (d: Buffer) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface Report {
   backends: { name: string; available: boolean; reason?: string; check?: { pass: boolean; maxAbsError: number | null } }[];

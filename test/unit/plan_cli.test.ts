@@ -1,23 +1,9 @@
 // plan_cli.test.ts: `kiln plan` end to end through its launcher: readable tables, --json for tools,
 // and usage errors (exit 2) that list the known GPUs, models and precisions.
 
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { kiln } from "../helpers/kiln_cli.js";
 
-const bin = fileURLToPath(new URL("../../bin/kiln.mjs", import.meta.url));
-
-function kiln(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d));
-    child.stderr.on("data", (d: Buffer) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe("kiln plan", () => {
   it("an unknown GPU exits 2 and lists the known ones", async () => {
