@@ -14,11 +14,12 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Backend, BackendInfo, BackendName } from "../src/index.js";
-import { BACKEND_NAMES, getBackend } from "../src/index.js";
+import { getBackend } from "../src/index.js";
 import { loadModel } from "../src/models/formats/load_model.js";
 import { fromLoaded } from "../src/models/language_model.js";
 import { randomLoadedModel } from "../src/models/random_weights.js";
 import type { LlamaConfig, LoadedModel } from "../src/models/types.js";
+import { parseBenchArgs } from "./lib/args.js";
 import type { MachineInfo } from "./lib/machine.js";
 import { machineInfo } from "./lib/machine.js";
 import { fmt3 } from "./lib/markdown.js";
@@ -176,30 +177,7 @@ interface Args {
 
 const USAGE = "usage: tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out DIR] [--tag NAME]";
 
-function parseArgs(argv: readonly string[]): Args {
-  let backend = "all";
-  let quick = false;
-  let out = "bench/results";
-  let tag: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith("--")) throw new Error(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (a === "--backend") backend = value();
-    else if (a === "--quick") quick = true;
-    else if (a === "--out") out = value();
-    else if (a === "--tag") tag = value();
-    else throw new Error(`unknown argument '${a}'\n${USAGE}`);
-  }
-  if (backend !== "all" && !BACKEND_NAMES.includes(backend as BackendName)) {
-    throw new Error(`--backend must be all or one of ${BACKEND_NAMES.join(", ")}, got '${backend}'`);
-  }
-  const backends = backend === "all" ? [...BACKEND_NAMES].reverse() : [backend as BackendName];
-  return { backends, quick, out, ...(tag === undefined ? {} : { tag }) };
-}
+const parseCliArgs = (argv: readonly string[]): Args => parseBenchArgs(argv, USAGE);
 
 async function main(args: Args): Promise<number> {
   const machine = machineInfo(args.tag);
@@ -233,7 +211,7 @@ async function main(args: Args): Promise<number> {
 }
 
 try {
-  const code = await main(parseArgs(process.argv.slice(2)));
+  const code = await main(parseCliArgs(process.argv.slice(2)));
   // NOTE: exit explicitly: a started GPU device keeps Node's event loop alive.
   process.exit(code);
 } catch (err) {

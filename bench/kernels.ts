@@ -11,7 +11,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Backend, BackendName } from "../src/index.js";
-import { BACKEND_NAMES, getBackend } from "../src/index.js";
+import { getBackend } from "../src/index.js";
+import { parseBenchArgs } from "./lib/args.js";
 import { machineInfo } from "./lib/machine.js";
 import { fmt3, renderMarkdown } from "./lib/markdown.js";
 import type { KernelResults } from "./lib/results.js";
@@ -29,32 +30,9 @@ interface Args {
 
 const USAGE = "usage: tsx bench/kernels.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out DIR] [--tag NAME] [--from RESULTS.json ...]";
 
-function parseArgs(argv: readonly string[]): Args {
-  let backend = "all";
-  let quick = false;
-  let out = "bench/results";
-  let tag: string | undefined;
-  const from: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith("--")) throw new Error(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (a === "--backend") backend = value();
-    else if (a === "--quick") quick = true;
-    else if (a === "--out") out = value();
-    else if (a === "--tag") tag = value();
-    else if (a === "--from") from.push(value());
-    else throw new Error(`unknown argument '${a}'\n${USAGE}`);
-  }
-  if (backend !== "all" && !BACKEND_NAMES.includes(backend as BackendName)) {
-    throw new Error(`--backend must be all or one of ${BACKEND_NAMES.join(", ")}, got '${backend}'`);
-  }
-  // NOTE: cpu first: its table (with the JS baseline) is ready before a slow software GPU finishes.
-  const backends = backend === "all" ? [...BACKEND_NAMES].reverse() : [backend as BackendName];
-  return { backends, quick, out, from, ...(tag === undefined ? {} : { tag }) };
+function parseCliArgs(argv: readonly string[]): Args {
+  const a = parseBenchArgs(argv, USAGE, ["from"]);
+  return { ...a, from: a.lists.from ?? [] };
 }
 
 function write(dir: string, r: KernelResults, md: string, json: boolean): void {
@@ -102,7 +80,7 @@ function renderFrom(args: Args): number {
 }
 
 try {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseCliArgs(process.argv.slice(2));
   const code = args.from.length > 0 ? renderFrom(args) : await bench(args);
   // NOTE: exit explicitly: a started GPU device keeps Node's event loop alive.
   process.exit(code);
