@@ -9,8 +9,8 @@ import { Gpt2 } from "./gpt2.js";
 import { Llama } from "./llama.js";
 import type { HostTensor, LoadedModel, ModelConfig, TensorEntry } from "./types.js";
 
-/** mulberry32: a small seeded generator of floats in [0, 1). */
-function rng(seed: number): () => number {
+/** mulberry32: a small seeded generator of floats in [0, 1) (the tests draw their data from it too). */
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

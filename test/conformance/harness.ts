@@ -33,16 +33,8 @@ export async function backendsUnderTest(): Promise<BackendUnderTest[]> {
 }
 
 /** Deterministic test data (mulberry32), so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from "../../src/models/random_weights.js";
+import { rng } from "../../src/models/random_weights.js";
 
 /** Host values suited to a dtype: floats in [lo, hi), ints in a small range, bools. */
 export function values(n: number, dtype: DType, seed = 1, lo = -2, hi = 2): number[] {

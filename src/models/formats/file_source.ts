@@ -4,7 +4,7 @@
 // NOTE: nothing here reads a whole file: tensors are read one at a time at their offsets, so a model
 // larger than RAM can still be converted.
 
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 
 /** A model-format problem: names the file and the field that is wrong. */
 export class FormatError extends Error {
@@ -152,4 +152,25 @@ export class Cursor {
     this.pos += n;
     return this.decoder.decode(this.buf.subarray(at, at + n));
   }
+}
+
+/**
+ * Write a file through `write(put)`, where put appends bytes. The file appears only when complete:
+ * it is written to path.tmp and renamed; on an error the partial file is removed.
+ */
+export function writeFileAtomically(path: string, write: (put: (b: Uint8Array) => void) => void): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, "w");
+  const put = (b: Uint8Array) => {
+    for (let at = 0; at < b.length; ) at += writeSync(fd, b, at, b.length - at);
+  };
+  try {
+    write(put);
+    closeSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+  renameSync(tmp, path);
 }

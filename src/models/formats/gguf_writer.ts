@@ -3,10 +3,10 @@
 // streamed to the file (f32, f16 or q8_0). It owns the metadata value encoding and the tensor type
 // policy; it does not build tokenizer metadata (tokenizers/ does).
 
-import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import type { LoadedModel, MetaValue, ModelConfig, TensorEntry } from "../types.js";
 import { encodeF16, encodeF32, encodeQ8_0 } from "./dequant.js";
+import { writeFileAtomically } from "./file_source.js";
 import { memoryTensor, numel } from "./file_tensor.js";
 import type { GgufMetaType, GgufValueType } from "./gguf.js";
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VALUE_TYPES } from "./gguf.js";
@@ -193,10 +193,6 @@ function readF32(name: string, t: TensorEntry): Float32Array {
   return h.data as Float32Array;
 }
 
-function writeAll(fd: number, b: Uint8Array): void {
-  for (let at = 0; at < b.length; ) at += writeSync(fd, b, at, b.length - at);
-}
-
 /** The model's tensors, plus rope_freqs.weight when the config has Llama 3.1 RoPE scaling. */
 function tensorsToWrite(model: LoadedModel): [string, TensorEntry][] {
   const all = [...model.tensors].filter(([name]) => name !== ROPE_FREQS);
@@ -263,24 +259,16 @@ function buildHeader(model: LoadedModel, want: GgufWriteType, opts: GgufWriteOpt
 export function writeGguf(path: string, model: LoadedModel, opts: GgufWriteOptions = {}): void {
   const { header, plan } = buildHeader(model, opts.types ?? "f32", opts);
   const dataStart = Math.ceil(header.length / GGUF_DEFAULT_ALIGNMENT) * GGUF_DEFAULT_ALIGNMENT;
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeAll(fd, header);
-    writeAll(fd, new Uint8Array(dataStart - header.length));
+  writeFileAtomically(path, (put) => {
+    put(header);
+    put(new Uint8Array(dataStart - header.length));
     let at = 0;
     for (const p of plan) {
-      writeAll(fd, new Uint8Array(p.offset - at));
+      put(new Uint8Array(p.offset - at));
       const bytes = encode(p.type, readF32(p.name, p.entry));
       if (bytes.length !== p.nbytes) throw new Error(`gguf writer: tensor '${p.name}' encoded to ${bytes.length} bytes, expected ${p.nbytes}`);
-      writeAll(fd, bytes);
+      put(bytes);
       at = p.offset + p.nbytes;
     }
-    closeSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  renameSync(tmp, path);
+  });
 }

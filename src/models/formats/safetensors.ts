@@ -3,8 +3,7 @@
 // It parses and validates headers and streams files out one tensor at a time; it knows nothing of
 // model names or configs (hf_folder.ts maps those).
 
-import { closeSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { FileSource, FormatError } from "./file_source.js";
+import { FileSource, FormatError, writeFileAtomically } from "./file_source.js";
 import { numel } from "./file_tensor.js";
 
 /** The safetensors dtypes kiln reads and writes, with their GGML type names for dequantization. */
@@ -90,10 +89,6 @@ export interface SafetensorsOut {
   bytes(): Uint8Array;
 }
 
-function writeAll(fd: number, b: Uint8Array): void {
-  for (let at = 0; at < b.length; ) at += writeSync(fd, b, at, b.length - at);
-}
-
 /** Streams tensors to a safetensors file (written to path.tmp, renamed when complete). */
 export function writeSafetensors(path: string, tensors: readonly SafetensorsOut[], metadata: Record<string, string> = { format: "pt" }): void {
   const header: Record<string, unknown> = { __metadata__: metadata };
@@ -109,22 +104,14 @@ export function writeSafetensors(path: string, tensors: readonly SafetensorsOut[
   const jsonBytes = new TextEncoder().encode(json);
   const len = new Uint8Array(8);
   new DataView(len.buffer).setBigUint64(0, BigInt(jsonBytes.length), true);
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeAll(fd, len);
-    writeAll(fd, jsonBytes);
+  writeFileAtomically(path, (put) => {
+    put(len);
+    put(jsonBytes);
     for (const t of tensors) {
       const b = t.bytes();
       const want = numel(t.shape) * SAFETENSORS_DTYPES[t.dtype].size;
       if (b.length !== want) throw new Error(`safetensors writer: tensor '${t.name}' produced ${b.length} bytes, expected ${want}`);
-      writeAll(fd, b);
+      put(b);
     }
-    closeSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-  renameSync(tmp, path);
+  });
 }
