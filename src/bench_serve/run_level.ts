@@ -64,8 +64,11 @@ export async function runLevel(shape: LoadShape, limits: LevelLimits, send: Send
       for (let i = 0; i < limits.requests && !stopped(); i++) {
         const atMs = arrivals.next() * 1000;
         if (limits.durationMs !== undefined && atMs >= limits.durationMs) break;
-        const wait = start + atMs - performance.now();
-        if (wait > 0) await sleep(wait, undefined, hooks.signal ? { signal: hooks.signal } : {}).catch(() => {});
+        // Node's timers count whole milliseconds and may fire up to 1 ms early; sleep again until the
+        // arrival time has really passed, so no request is sent before its schedule.
+        for (let wait = start + atMs - performance.now(); wait > 0 && !stopped(); wait = start + atMs - performance.now()) {
+          await sleep(Math.max(1, Math.ceil(wait)), undefined, hooks.signal ? { signal: hooks.signal } : {}).catch(() => {});
+        }
         if (stopped()) break;
         inflight.push(track(i));
       }
