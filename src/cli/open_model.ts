@@ -6,21 +6,14 @@
 
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { chatTemplateFromMetadata, chatTemplateFromTokenizerConfig } from "../models/chat_template.js";
+import { chatTemplateFromTokenizerConfig } from "../models/chat_template.js";
 import { builtinModel, detectFormat, loadModel } from "../models/formats/load_model.js";
 import type { Tokenizer } from "../models/tokenizers/index.js";
 import { loadLlama2cTokenizer, tokenizerFromGguf, tokenizerFromHfJson } from "../models/tokenizers/index.js";
-import type { LoadedModel } from "../models/types.js";
+import type { OpenedModel } from "../models/open_files.js";
+import { ggufTemplate, openedModel } from "../models/open_files.js";
 
-export interface OpenedModel {
-  readonly loaded: LoadedModel;
-  readonly tokenizer: Tokenizer;
-  /** The model's own chat template (undefined: it has none), and where it came from. */
-  readonly chatTemplate?: string;
-  readonly chatTemplateOrigin: string;
-  /** Ids that end generation: EOS, and end-of-turn when the model names one. */
-  readonly stopTokenIds: readonly number[];
-}
+export type { OpenedModel } from "../models/open_files.js";
 
 function readJsonFile(path: string): Record<string, unknown> {
   try {
@@ -47,11 +40,6 @@ function llama2cTokenizerBeside(modelPath: string, vocabSize: number): Tokenizer
   return loadLlama2cTokenizer(found, vocabSize);
 }
 
-function metaNumber(loaded: LoadedModel, key: string): number | undefined {
-  const v = loaded.metadata.get(key);
-  return typeof v === "number" ? v : typeof v === "bigint" ? Number(v) : undefined;
-}
-
 /** Open a model and its tokenizer; `tokenizerPath` overrides where the tokenizer comes from. */
 export function openModel(pathOrName: string, tokenizerPath?: string): OpenedModel {
   const loaded = loadModel(pathOrName);
@@ -59,8 +47,7 @@ export function openModel(pathOrName: string, tokenizerPath?: string): OpenedMod
   const builtin = existsSync(pathOrName) ? undefined : builtinModel(pathOrName);
   const format = builtin ? "llama2c" : detectFormat(pathOrName);
   let tokenizer: Tokenizer;
-  let chatTemplate: string | undefined;
-  let chatTemplateOrigin = "default chat template (ChatML)";
+  let template: { text: string; origin: string } | undefined;
   if (tokenizerPath !== undefined) tokenizer = tokenizerFromFile(tokenizerPath, vocab);
   else if (builtin) tokenizer = loadLlama2cTokenizer(builtin.tokenizer, vocab);
   else if (format === "llama2c") tokenizer = llama2cTokenizerBeside(pathOrName, vocab);
@@ -73,18 +60,10 @@ export function openModel(pathOrName: string, tokenizerPath?: string): OpenedMod
     tokenizer = tokenizerFromHfJson(readJsonFile(json), config, json);
     // NOTE: newer transformers save the template as chat_template.jinja; older ones inside tokenizer_config.json.
     const jinja = join(pathOrName, "chat_template.jinja");
-    if (existsSync(jinja) && statSync(jinja).isFile()) [chatTemplate, chatTemplateOrigin] = [readFileSync(jinja, "utf8"), jinja];
-    else if (config && (chatTemplate = chatTemplateFromTokenizerConfig(config, configPath)) !== undefined) chatTemplateOrigin = `${configPath} chat_template`;
+    const fromConfig = config && chatTemplateFromTokenizerConfig(config, configPath);
+    if (existsSync(jinja) && statSync(jinja).isFile()) template = { text: readFileSync(jinja, "utf8"), origin: jinja };
+    else if (fromConfig !== undefined) template = { text: fromConfig, origin: `${configPath} chat_template` };
   }
-  if (format === "gguf" && (chatTemplate = chatTemplateFromMetadata(loaded.metadata)) !== undefined) {
-    chatTemplateOrigin = `${basename(pathOrName)} tokenizer.chat_template`;
-  }
-  if (tokenizer.vocabSize > vocab) {
-    throw new Error(`${pathOrName}: the tokenizer has ${tokenizer.vocabSize} tokens, more than the model's vocabulary of ${vocab}`);
-  }
-  const stopTokenIds = [tokenizer.eosId, metaNumber(loaded, "tokenizer.ggml.eot_token_id")].filter((id): id is number => id !== undefined);
-  return {
-    loaded, tokenizer, chatTemplateOrigin, stopTokenIds: [...new Set(stopTokenIds)],
-    ...(chatTemplate === undefined ? {} : { chatTemplate }),
-  };
+  if (format === "gguf") template = ggufTemplate(loaded, basename(pathOrName));
+  return openedModel(pathOrName, loaded, tokenizer, template);
 }

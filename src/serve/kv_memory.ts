@@ -4,10 +4,10 @@
 // V cache per layer, each (numBlocks * blockSize, kvHeads * headDim): row p of block b is row
 // b * blockSize + p. It does not decide which request owns which block (block_pool.ts does).
 
-import { totalmem } from "node:os";
 import type { Backend, DType, Tensor } from "../index.js";
 import { zeros } from "../index.js";
 import { itemsize } from "../core/dtype.js";
+import { hostMemoryBytes } from "../core/host.js";
 import type { CacheShape } from "../models/kv_cache.js";
 
 export interface KvMemoryOptions {
@@ -38,7 +38,7 @@ export function kvBytesPerBlock(shape: CacheShape, blockSize: number, dtype: DTy
  * elsewhere the largest buffer is the one size known to be allocatable (pass deviceMemoryBytes to do better).
  */
 function deviceMemory(backend: Backend): number {
-  return backend.name === "cpu" ? totalmem() : backend.caps.maxBufferBytes;
+  return backend.name === "cpu" ? hostMemoryBytes() : backend.caps.maxBufferBytes;
 }
 
 /**

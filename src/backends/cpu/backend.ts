@@ -11,7 +11,7 @@ import type { RoutineSpecs } from "../../core/routines.js";
 import { f16Values } from "./convert.js";
 import { renderJs } from "./render_js.js";
 import { buildCpuRoutine, supportsCpuRoutine } from "./routines.js";
-import { cpus } from "node:os";
+import { hostCpu } from "../../core/host.js";
 
 export class CpuBuffer implements DeviceBuffer {
   readonly data: ArrayBuffer;
@@ -61,8 +61,8 @@ export class CpuBackend implements Backend {
   readonly name = "cpu" as const;
   readonly info: BackendInfo = {
     name: "cpu",
-    device: `JavaScript on ${cpus()[0]?.model.trim() ?? "an unknown CPU"}`,
-    details: { threads: String(cpus().length), node: process.version, wasmSimd: String(hasWasmSimd()) },
+    device: `JavaScript on ${hostCpu().model}`,
+    details: { threads: String(hostCpu().threads), runtime: hostCpu().runtime, wasmSimd: String(hasWasmSimd()) },
     software: true,
   };
   readonly caps: BackendCaps = { dtypes: ALL_DTYPES, maxBufferBytes: 2 ** 31 - 1, f16Math: false, subgroups: false };

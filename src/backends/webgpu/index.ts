@@ -17,3 +17,5 @@ export { renderEpilogueWgsl, renderWgsl, wgslBinding } from "./render_wgsl.js";
 export async function createWebgpuBackend(options: WebgpuOptions = {}): Promise<WebgpuBackend> {
   return new WebgpuBackend(await requestWebgpuDevice(options));
 }
+export { SHADER_NAMES, setShaderTexts } from "./shader_text.js";
+export type { ShaderName } from "./shader_text.js";

@@ -7,7 +7,6 @@
 // and written in f32 (NOTE: caps.f16Math is not used: no adapter we can test on has shader-f16, and an
 // untested f16 variant is not written). caps.subgroups picks softmax's subgroup variant.
 
-import { readFileSync } from "node:fs";
 import type { BackendCaps } from "../../core/backend.js";
 import type { DType } from "../../core/dtype.js";
 import { itemsize } from "../../core/dtype.js";
@@ -16,6 +15,8 @@ import { assertNever } from "../../core/ops.js";
 import type { AttentionSpec, KvWriteSpec, MatmulSpec, PagedAttentionSpec, RoutineSpecs, SoftmaxSpec } from "../../core/routines.js";
 import { ROUTINE_IN_PLACE, ROUTINE_OPERANDS } from "../../core/routines.js";
 import { renderEpilogueWgsl } from "./render_wgsl.js";
+import type { ShaderName } from "./shader_text.js";
+import { shaderTemplate } from "./shader_text.js";
 
 /** A routine's WGSL: buffer slot i is @group(0) @binding(i); launched with `dispatch` workgroups. */
 export interface WebgpuRoutineSource {
@@ -26,18 +27,6 @@ export interface WebgpuRoutineSource {
   readonly inPlaceSlot?: number;
 }
 
-type ShaderName = "matmul" | "softmax" | "attention" | "kv_write" | "paged_attention";
-const shaderText = new Map<ShaderName, string>();
-
-/** The template text of shaders/<name>.wgsl. NOTE: the only file-system access: a browser build swaps this. */
-function loadShader(name: ShaderName): string {
-  let text = shaderText.get(name);
-  if (text === undefined) {
-    text = readFileSync(new URL(`../../../shaders/${name}.wgsl`, import.meta.url), "utf8");
-    shaderText.set(name, text);
-  }
-  return text;
-}
 
 /**
  * Keeps the lines of `//#if FLAG ... [//#else ...] //#endif` sections (not nested) that flags[FLAG] picks.
@@ -80,7 +69,7 @@ function selectSections(name: ShaderName, text: string, flags: Record<string, bo
  * `//#if FLAG` sections that flags pick; any other placeholder throws.
  */
 function fillTemplate(name: ShaderName, consts: Record<string, string>, blocks: Record<string, string>, flags: Record<string, boolean> = {}): string {
-  return selectSections(name, loadShader(name), flags)
+  return selectSections(name, shaderTemplate(name), flags)
     .replace(/\{\{([A-Z_0-9]+)\}\}/g, (_, key: string) => {
       const v = consts[key];
       if (v === undefined) throw new Error(`webgpu: shaders/${name}.wgsl has no value for {{${key}}}`);

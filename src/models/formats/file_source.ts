@@ -1,10 +1,12 @@
-// file_source.ts: positioned reads from a model file (fs.openSync + readSync at an offset), and a
-// buffered little-endian cursor for parsing headers. It owns the "file too short" error, which names
-// the file, the field being read and the offsets; it does not know any format's layout.
+// file_source.ts: positioned reads from a model's bytes: a file on disk (Node: openSync + readSync at
+// an offset) or bytes already in memory (a browser's File, a fetched model), behind one ByteSource
+// interface; and a buffered little-endian cursor for parsing headers. It owns the "file too short"
+// error, which names the file, the field being read and the offsets; it does not know any format's layout.
 // NOTE: nothing here reads a whole file: tensors are read one at a time at their offsets, so a model
-// larger than RAM can still be converted.
+// larger than RAM can still be converted. No Node built-in is imported statically (host.ts), so the
+// readers also load in a browser, where models arrive as bytes.
 
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { requireNodeBuiltin } from "../../core/host.js";
 
 /** A model-format problem: names the file and the field that is wrong. */
 export class FormatError extends Error {
@@ -18,27 +20,57 @@ export class FormatError extends Error {
   }
 }
 
-/** An open file that reads byte ranges on demand. Close it when the model is no longer needed. */
-export class FileSource {
+/** Byte ranges of one model file, read on demand. `path` names it in errors (a path, or a file name). */
+export interface ByteSource {
+  readonly path: string;
+  readonly size: number;
+  /** Exactly `length` bytes at `offset`, or a FormatError naming `field` when the source is shorter. */
+  read(offset: number, length: number, field: string): Uint8Array<ArrayBuffer>;
+  close(): void;
+}
+
+/**
+ * Where a reader finds a file: a path (opened for each use and closed after; Node only) or an open
+ * ByteSource (used as is, never closed by the reader: its owner closes it).
+ */
+export type SourceRef = string | ByteSource;
+
+export const sourceName = (ref: SourceRef): string => (typeof ref === "string" ? ref : ref.path);
+
+/** Runs `use` on the source `ref` names, closing it afterwards when it was opened here. */
+export function withSource<T>(ref: SourceRef, use: (src: ByteSource) => T): T {
+  if (typeof ref !== "string") return use(ref);
+  const src = new FileSource(ref);
+  try {
+    return use(src);
+  } finally {
+    src.close();
+  }
+}
+
+function tooShort(src: ByteSource, offset: number, length: number, field: string): FormatError {
+  return new FormatError(src.path, field, `needs bytes ${offset}..${offset + length} but the file has ${src.size} (truncated?)`);
+}
+
+/** An open file (Node). Close it when the model is no longer needed. */
+export class FileSource implements ByteSource {
   readonly size: number;
   private fd: number | undefined;
+  private readonly fs = requireNodeBuiltin("node:fs", "reading a model file by path");
 
   constructor(readonly path: string) {
-    this.fd = openSync(path, "r");
-    this.size = fstatSync(this.fd).size;
+    this.fd = this.fs.openSync(path, "r");
+    this.size = this.fs.fstatSync(this.fd).size;
   }
 
-  /** Exactly `length` bytes at `offset`, or a FormatError naming `field` when the file is shorter. */
   read(offset: number, length: number, field: string): Uint8Array<ArrayBuffer> {
-    if (offset + length > this.size) {
-      throw new FormatError(this.path, field, `needs bytes ${offset}..${offset + length} but the file has ${this.size} (truncated?)`);
-    }
+    if (offset + length > this.size) throw tooShort(this, offset, length, field);
     if (this.fd === undefined) throw new FormatError(this.path, field, "the file was closed");
     const out = new Uint8Array(length);
     let done = 0;
     // NOTE: readSync may return fewer bytes than asked (and caps one call at 2 GiB): loop.
     while (done < length) {
-      const n = readSync(this.fd, out, done, Math.min(length - done, 1 << 30), offset + done);
+      const n = this.fs.readSync(this.fd, out, done, Math.min(length - done, 1 << 30), offset + done);
       if (n === 0) throw new FormatError(this.path, field, `unexpected end of file at byte ${offset + done}`);
       done += n;
     }
@@ -46,14 +78,34 @@ export class FileSource {
   }
 
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
+    if (this.fd !== undefined) this.fs.closeSync(this.fd);
     this.fd = undefined;
   }
 }
 
+/** A file's bytes already in memory (a browser's File read into an ArrayBuffer, a fetched model). */
+export class MemorySource implements ByteSource {
+  readonly size: number;
+
+  constructor(
+    readonly path: string,
+    private readonly bytes: Uint8Array,
+  ) {
+    this.size = bytes.byteLength;
+  }
+
+  read(offset: number, length: number, field: string): Uint8Array<ArrayBuffer> {
+    if (offset + length > this.size) throw tooShort(this, offset, length, field);
+    // NOTE: a copy, 4-aligned in its own buffer, as FileSource's reads are (dequantize views f32 data in place).
+    return this.bytes.slice(offset, offset + length) as Uint8Array<ArrayBuffer>;
+  }
+
+  close(): void {}
+}
+
 const CHUNK = 1 << 20;
 
-/** Sequential little-endian reads through a FileSource, buffered in 1 MiB chunks. */
+/** Sequential little-endian reads through a ByteSource, buffered in 1 MiB chunks. */
 export class Cursor {
   private buf: Uint8Array = new Uint8Array(0);
   private view = new DataView(this.buf.buffer);
@@ -61,7 +113,7 @@ export class Cursor {
   private decoder = new TextDecoder("utf-8", { fatal: false });
 
   constructor(
-    readonly src: FileSource,
+    readonly src: ByteSource,
     public pos = 0,
   ) {}
 
@@ -159,6 +211,7 @@ export class Cursor {
  * it is written to path.tmp and renamed; on an error the partial file is removed.
  */
 export function writeFileAtomically(path: string, write: (put: (b: Uint8Array) => void) => void): void {
+  const { openSync, writeSync, closeSync, rmSync, renameSync } = requireNodeBuiltin("node:fs", "writing a model file");
   const tmp = `${path}.tmp`;
   const fd = openSync(tmp, "w");
   const put = (b: Uint8Array) => {

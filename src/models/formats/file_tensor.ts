@@ -1,10 +1,11 @@
-// file_tensor.ts: a TensorEntry that reads its bytes from a file at an offset when asked (opening the
-// file for that one read), dequantizes them to f32 and applies an optional layout fix (HF's q/k row
+// file_tensor.ts: a TensorEntry that reads its bytes from a file at an offset when asked (opening a
+// file by path for that one read), dequantizes them to f32 and applies an optional layout fix (HF's q/k row
 // permutation, GPT-2 Conv1D transposes). It owns no format knowledge beyond "type at offset".
 
 import type { HostTensor, TensorEntry } from "../types.js";
 import { dequantize } from "./dequant.js";
-import { FileSource } from "./file_source.js";
+import type { SourceRef } from "./file_source.js";
+import { sourceName, withSource } from "./file_source.js";
 import type { GgmlTypeName } from "./ggml_types.js";
 import { ggmlByteSize } from "./ggml_types.js";
 
@@ -12,7 +13,7 @@ export const numel = (shape: readonly number[]): number => shape.reduce((a, b) =
 
 /** `shape` is the result's shape (after `fix`); `fix` maps the stored f32 values to it. */
 export function fileTensor(
-  path: string,
+  ref: SourceRef,
   name: string,
   shape: readonly number[],
   type: GgmlTypeName,
@@ -20,18 +21,13 @@ export function fileTensor(
   fix?: (x: Float32Array) => Float32Array,
 ): TensorEntry {
   const n = numel(shape);
-  const nbytes = ggmlByteSize(type, n, path, name);
+  const nbytes = ggmlByteSize(type, n, sourceName(ref), name);
   return {
     shape,
     stored: type,
     read(): HostTensor {
-      const src = new FileSource(path);
-      try {
-        const raw = dequantize(type, src.read(offset, nbytes, `tensor '${name}' data`), n);
-        return { shape, dtype: "f32", data: fix ? fix(raw) : raw };
-      } finally {
-        src.close();
-      }
+      const raw = withSource(ref, (src) => dequantize(type, src.read(offset, nbytes, `tensor '${name}' data`), n));
+      return { shape, dtype: "f32", data: fix ? fix(raw) : raw };
     },
   };
 }

@@ -5,7 +5,8 @@
 
 import type { MetaValue } from "../types.js";
 import { dequantize } from "./dequant.js";
-import { Cursor, FileSource, FormatError } from "./file_source.js";
+import type { ByteSource, SourceRef } from "./file_source.js";
+import { Cursor, FormatError, withSource } from "./file_source.js";
 import type { GgmlTypeName } from "./ggml_types.js";
 import { GGML_TYPES, ggmlByteSize, ggmlTypeFromId } from "./ggml_types.js";
 
@@ -109,16 +110,11 @@ function assertNever(x: never): never {
 }
 
 /** Parses the header of a GGUF file (metadata + tensor infos). Tensor data is read later, on demand. */
-export function readGguf(path: string): GgufFile {
-  const src = new FileSource(path);
-  try {
-    return parse(src);
-  } finally {
-    src.close();
-  }
+export function readGguf(ref: SourceRef): GgufFile {
+  return withSource(ref, parse);
 }
 
-function parse(src: FileSource): GgufFile {
+function parse(src: ByteSource): GgufFile {
   const path = src.path;
   const c = new Cursor(src);
   if (src.size < 4) throw new FormatError(path, "magic", `file is ${src.size} bytes, too short for a GGUF header`);
@@ -196,12 +192,7 @@ function parse(src: FileSource): GgufFile {
 }
 
 /** Reads one tensor's data from the file and dequantizes it to f32 (PyTorch-order, row-major). */
-export function readGgufTensor(path: string, info: GgufTensorInfo): Float32Array {
-  const src = new FileSource(path);
-  try {
-    const bytes = src.read(info.offset, info.nbytes, `tensor '${info.name}' data`);
-    return dequantize(info.type, bytes, info.shape.reduce((a, b) => a * b, 1));
-  } finally {
-    src.close();
-  }
+export function readGgufTensor(ref: SourceRef, info: GgufTensorInfo): Float32Array {
+  const bytes = withSource(ref, (src) => src.read(info.offset, info.nbytes, `tensor '${info.name}' data`));
+  return dequantize(info.type, bytes, info.shape.reduce((a, b) => a * b, 1));
 }

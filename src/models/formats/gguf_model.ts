@@ -6,6 +6,7 @@
 
 import type { Gpt2Config, LlamaConfig, LoadedModel, MetaValue, ModelConfig, RopeScaling, TensorEntry } from "../types.js";
 import { checkAgainstConfig } from "./expected_shapes.js";
+import type { SourceRef } from "./file_source.js";
 import { FormatError } from "./file_source.js";
 import { fileTensor } from "./file_tensor.js";
 import type { GgufFile } from "./gguf.js";
@@ -129,11 +130,12 @@ export function ggufConfig(g: GgufFile): ModelConfig {
 }
 
 /** A GGUF file as a LoadedModel: config from metadata, tensors read and dequantized on demand. */
-export function loadGguf(path: string): LoadedModel {
-  const g = readGguf(path);
+export function loadGguf(ref: SourceRef): LoadedModel {
+  const g = readGguf(ref);
+  const path = g.path;
   const config = ggufConfig(g);
   const tensors = new Map<string, TensorEntry>();
-  for (const t of g.tensors) if (t.name !== ROPE_FREQS) tensors.set(t.name, fileTensor(path, t.name, t.shape, t.type, t.offset));
+  for (const t of g.tensors) if (t.name !== ROPE_FREQS) tensors.set(t.name, fileTensor(ref, t.name, t.shape, t.type, t.offset));
   const model: LoadedModel = { config, tensors, source: path, metadata: g.metadata };
   checkAgainstConfig(model);
   return model;

@@ -3,12 +3,12 @@
 // HF's rotate_half row permutation of q/k and GPT-2's Conv1D transposes on read, redoes them on write.
 // Tokenizer files are passed through on write; reading them is tokenizers/' job.
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { f32ToBf16Bits, f32ToF16Bits } from "../../core/dtype.js";
 import type { LoadedModel, MetaValue, ModelConfig, TensorEntry } from "../types.js";
 import { checkAgainstConfig } from "./expected_shapes.js";
-import { FormatError } from "./file_source.js";
+import { requireNodeBuiltin } from "../../core/host.js";
+import type { SourceRef } from "./file_source.js";
+import { FormatError, sourceName } from "./file_source.js";
 import { fileTensor } from "./file_tensor.js";
 import { configFromHf, configToHf } from "./hf_config.js";
 import type { HfLayout } from "./hf_names.js";
@@ -16,13 +16,21 @@ import { fromHfName, permuteRope, toHfName, transpose2d, unpermuteRope } from ".
 import type { SafetensorsDtype, SafetensorsOut } from "./safetensors.js";
 import { readSafetensorsHeader, SAFETENSORS_DTYPES, writeSafetensors } from "./safetensors.js";
 
+const nodeFs = () => requireNodeBuiltin("node:fs", "reading a Hugging Face model folder");
+const join = (dir: string, name: string) => `${dir.replace(/\/+$/, "")}/${name}`;
+
 function readJson(path: string): Record<string, unknown> {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = nodeFs().readFileSync(path, "utf8");
   } catch (err) {
     throw new FormatError(path, "file", (err as Error).message);
   }
+  return parseJsonObject(text, path);
+}
+
+/** A JSON object from text (config.json, tokenizer.json), or a FormatError naming the file. */
+export function parseJsonObject(text: string, path: string): Record<string, unknown> {
   try {
     const v = JSON.parse(text) as unknown;
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not a JSON object");
@@ -34,6 +42,7 @@ function readJson(path: string): Record<string, unknown> {
 
 /** The safetensors files of a folder: the index's shards, or the single model.safetensors. */
 function shardFiles(dir: string): string[] {
+  const { existsSync } = nodeFs();
   const index = join(dir, "model.safetensors.index.json");
   if (existsSync(index)) {
     const map = readJson(index).weight_map;
@@ -61,18 +70,26 @@ function readFix(layout: HfLayout, stored: readonly number[]): { shape: number[]
 /** A Hugging Face folder as a LoadedModel (tensors read on demand). */
 export function readHfFolder(dir: string): LoadedModel {
   const configPath = join(dir, "config.json");
-  const cfg = readJson(configPath);
+  return hfModel(readJson(configPath), configPath, shardFiles(dir), dir);
+}
+
+/**
+ * A Hugging Face model from its parsed config.json and its safetensors shards (paths, or bytes a
+ * browser read): tensors renamed and re-laid out for kiln, read on demand. `source` names the model.
+ */
+export function hfModel(cfg: Record<string, unknown>, configPath: string, shards: readonly SourceRef[], source: string): LoadedModel {
   const config = configFromHf(cfg, configPath);
   const tensors = new Map<string, TensorEntry>();
-  for (const file of shardFiles(dir)) {
-    for (const t of readSafetensorsHeader(file).tensors) {
+  for (const shard of shards) {
+    const file = sourceName(shard);
+    for (const t of readSafetensorsHeader(shard).tensors) {
       const mapped = fromHfName(t.name, config);
       if (mapped === null) continue;
       if (mapped === undefined) throw new FormatError(file, `tensor '${t.name}'`, `not a known ${config.arch} tensor name`);
       if (mapped.layout.kind !== "same" && t.shape.length !== 2) throw new FormatError(file, `tensor '${t.name}' shape`, `[${t.shape.join(", ")}] is not 2-D`);
       if (tensors.has(mapped.gguf)) throw new FormatError(file, `tensor '${t.name}'`, "appears twice");
       const { shape, fix } = readFix(mapped.layout, t.shape);
-      tensors.set(mapped.gguf, fileTensor(file, t.name, shape, SAFETENSORS_DTYPES[t.dtype].ggml, t.offset, fix));
+      tensors.set(mapped.gguf, fileTensor(shard, t.name, shape, SAFETENSORS_DTYPES[t.dtype].ggml, t.offset, fix));
     }
   }
   // NOTE: with tied embeddings transformers ignores a saved lm_head (it is the embedding).
@@ -80,7 +97,7 @@ export function readHfFolder(dir: string): LoadedModel {
   if (config.arch === "gpt2") tensors.delete("output.weight");
   const metadata = new Map<string, MetaValue>([["general.architecture", config.arch]]);
   if (typeof cfg._name_or_path === "string" && cfg._name_or_path) metadata.set("general.name", cfg._name_or_path);
-  const model: LoadedModel = { config, tensors, source: dir, metadata };
+  const model: LoadedModel = { config, tensors, source, metadata };
   checkAgainstConfig(model);
   return model;
 }
@@ -139,6 +156,7 @@ function hfTensors(model: LoadedModel, dtype: SafetensorsDtype): SafetensorsOut[
 /** Writes config.json, model.safetensors (streamed) and the tokenizer files given into `dir`. */
 export function writeHfFolder(dir: string, model: LoadedModel, opts: HfWriteOptions = {}): void {
   const dtype = opts.dtype ?? "F32";
+  const { mkdirSync, writeFileSync } = nodeFs();
   mkdirSync(dir, { recursive: true });
   writeSafetensors(join(dir, "model.safetensors"), hfTensors(model, dtype));
   writeFileSync(join(dir, "config.json"), `${JSON.stringify(configToHf(model.config, model.metadata, dtype), null, 2)}\n`);

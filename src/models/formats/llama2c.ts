@@ -5,7 +5,8 @@
 
 import type { LlamaConfig, LoadedModel, TensorEntry } from "../types.js";
 import { checkAgainstConfig } from "./expected_shapes.js";
-import { Cursor, FileSource, FormatError } from "./file_source.js";
+import type { ByteSource, SourceRef } from "./file_source.js";
+import { Cursor, FormatError, sourceName, withSource } from "./file_source.js";
 import { fileTensor, numel } from "./file_tensor.js";
 
 const HEADER_BYTES = 28;
@@ -25,7 +26,7 @@ export interface Llama2cHeader {
   readonly sharedClassifier: boolean;
 }
 
-function readHeader(src: FileSource): Llama2cHeader {
+function readHeader(src: ByteSource): Llama2cHeader {
   const path = src.path;
   if (src.size < HEADER_BYTES) throw new FormatError(path, "header", `file is ${src.size} bytes, shorter than the 28-byte llama2.c header`);
   const c = new Cursor(src);
@@ -73,16 +74,15 @@ function layout(h: Llama2cHeader): { name: string | null; shape: number[] }[] {
 }
 
 /** Reads the header of a llama2.c checkpoint, validating it and the file length. */
-export function readLlama2cHeader(path: string): Llama2cHeader {
-  const src = new FileSource(path);
-  try {
+export function readLlama2cHeader(ref: SourceRef): Llama2cHeader {
+  return withSource(ref, (src) => {
     const h = readHeader(src);
     const floats = layout(h).reduce((a, t) => a + numel(t.shape), 0);
     const expected = HEADER_BYTES + 4 * floats;
     if (src.size !== expected) {
       const cls = h.sharedClassifier ? "shared classifier (vocab_size > 0)" : "separate classifier (vocab_size < 0)";
       throw new FormatError(
-        path,
+        src.path,
         "file length",
         `${src.size} bytes, but the header (dim ${h.dim}, hidden_dim ${h.hidden_dim}, n_layers ${h.n_layers}, n_heads ${h.n_heads}, ` +
           `n_kv_heads ${h.n_kv_heads}, vocab_size ${h.vocab_size}, seq_len ${h.seq_len}, ${cls}) implies ${expected}` +
@@ -90,9 +90,7 @@ export function readLlama2cHeader(path: string): Llama2cHeader {
       );
     }
     return h;
-  } finally {
-    src.close();
-  }
+  });
 }
 
 export function llama2cConfig(h: Llama2cHeader): LlamaConfig {
@@ -113,15 +111,15 @@ export function llama2cConfig(h: Llama2cHeader): LlamaConfig {
 }
 
 /** A llama2.c checkpoint as a LoadedModel; tensors are read from the file when asked. */
-export function readLlama2c(path: string): LoadedModel {
-  const h = readLlama2cHeader(path);
+export function readLlama2c(ref: SourceRef): LoadedModel {
+  const h = readLlama2cHeader(ref);
   const tensors = new Map<string, TensorEntry>();
   let offset = HEADER_BYTES;
   for (const t of layout(h)) {
-    if (t.name !== null) tensors.set(t.name, fileTensor(path, t.name, t.shape, "f32", offset));
+    if (t.name !== null) tensors.set(t.name, fileTensor(ref, t.name, t.shape, "f32", offset));
     offset += 4 * numel(t.shape);
   }
-  const model: LoadedModel = { config: llama2cConfig(h), tensors, source: path, metadata: new Map() };
+  const model: LoadedModel = { config: llama2cConfig(h), tensors, source: sourceName(ref), metadata: new Map() };
   checkAgainstConfig(model);
   return model;
 }

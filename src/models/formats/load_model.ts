@@ -2,8 +2,7 @@
 // Hugging Face folder (config.json), a GGUF file (magic "GGUF") or a llama2.c checkpoint (.bin). It
 // owns format detection and the built-in names; each format's reader lives in its own file.
 
-import { existsSync, statSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { requireNodeBuiltin } from "../../core/host.js";
 import type { LoadedModel } from "../types.js";
 import { FileSource, FormatError } from "./file_source.js";
 import { GGUF_MAGIC } from "./gguf.js";
@@ -16,18 +15,21 @@ export const BUILTIN_MODELS: Readonly<Record<string, { model: string; tokenizer:
   stories260K: { model: "models/stories260K/stories260K.bin", tokenizer: "models/stories260K/tok512.bin" },
 };
 
-const packageRoot = fileURLToPath(new URL("../../../", import.meta.url));
+// NOTE: paths are Node's business; reading files through host.ts keeps this module loadable in a browser.
+const nodeFs = () => requireNodeBuiltin("node:fs", "opening a model by path");
+const packageRoot = () => decodeURIComponent(new URL("../../../", import.meta.url).pathname);
 
 /** Absolute paths of a built-in model's files, or undefined when `name` is not built in. */
 export function builtinModel(name: string): { model: string; tokenizer: string } | undefined {
   const b = BUILTIN_MODELS[name];
-  return b && { model: packageRoot + b.model, tokenizer: packageRoot + b.tokenizer };
+  return b && { model: packageRoot() + b.model, tokenizer: packageRoot() + b.tokenizer };
 }
 
 export type ModelFormat = "gguf" | "hf" | "llama2c";
 
 /** Which reader a path needs (throws a FormatError naming the path when none fits). */
 export function detectFormat(path: string): ModelFormat {
+  const { existsSync, statSync } = nodeFs();
   if (!existsSync(path)) throw new FormatError(path, "path", `does not exist (built-in models: ${Object.keys(BUILTIN_MODELS).join(", ")})`);
   if (statSync(path).isDirectory()) {
     if (existsSync(`${path}/config.json`)) return "hf";
@@ -45,6 +47,7 @@ export function detectFormat(path: string): ModelFormat {
 
 /** Opens a model by built-in name or path; tensors are read from disk only when asked. */
 export function loadModel(pathOrName: string): LoadedModel {
+  const { existsSync } = nodeFs();
   const builtin = builtinModel(pathOrName);
   if (builtin && !existsSync(pathOrName)) {
     if (!existsSync(builtin.model)) throw new FormatError(builtin.model, "built-in model", `'${pathOrName}' is missing from this installation`);

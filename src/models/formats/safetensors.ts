@@ -3,7 +3,8 @@
 // It parses and validates headers and streams files out one tensor at a time; it knows nothing of
 // model names or configs (hf_folder.ts maps those).
 
-import { FileSource, FormatError, writeFileAtomically } from "./file_source.js";
+import type { SourceRef } from "./file_source.js";
+import { FormatError, withSource, writeFileAtomically } from "./file_source.js";
 import { numel } from "./file_tensor.js";
 
 /** The safetensors dtypes kiln reads and writes, with their GGML type names for dequantization. */
@@ -27,9 +28,9 @@ export interface SafetensorsHeader {
 
 const MAX_HEADER = 100 * 1024 * 1024;
 
-export function readSafetensorsHeader(path: string): SafetensorsHeader {
-  const src = new FileSource(path);
-  try {
+export function readSafetensorsHeader(ref: SourceRef): SafetensorsHeader {
+  return withSource(ref, (src) => {
+    const path = src.path;
     if (src.size < 8) throw new FormatError(path, "header length", `file is ${src.size} bytes, too short for a safetensors file`);
     const len = new DataView(src.read(0, 8, "header length").buffer).getBigUint64(0, true);
     if (len > BigInt(Math.min(MAX_HEADER, src.size - 8))) {
@@ -54,9 +55,7 @@ export function readSafetensorsHeader(path: string): SafetensorsHeader {
       tensors.push(tensorInfo(path, name, v, dataStart, src.size));
     }
     return { path, tensors, metadata };
-  } finally {
-    src.close();
-  }
+  });
 }
 
 function tensorInfo(path: string, name: string, v: unknown, dataStart: number, size: number): SafetensorsTensor {

@@ -4,7 +4,7 @@
 // turns them back into SentencePiece spellings so the vocabulary converts to GGUF and tokenizer.json
 // unchanged. It does not read the model .bin (formats/llama2c.ts does).
 
-import { readFileSync } from "node:fs";
+import { requireNodeBuiltin } from "../../core/host.js";
 import { FormatError } from "../formats/file_source.js";
 import { parseBytePiece } from "./pieces.js";
 import { createTokenizer } from "./tokenizer.js";
@@ -16,7 +16,7 @@ const BOS = 1;
 const EOS = 2;
 
 export function loadLlama2cTokenizer(path: string, vocabSize?: number): Tokenizer {
-  return createTokenizer(parseLlama2cTokenizer(readFileSync(path), path, vocabSize), path);
+  return createTokenizer(parseLlama2cTokenizer(requireNodeBuiltin("node:fs", "reading a tokenizer by path").readFileSync(path), path, vocabSize), path);
 }
 
 /**
