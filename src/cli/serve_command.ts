@@ -3,7 +3,9 @@
 // drain in-flight requests on SIGINT/SIGTERM. It owns the flags and the start-up report; the engine,
 // the server and the models live in src/serve and src/models.
 
+import { existsSync } from "node:fs";
 import { totalmem } from "node:os";
+import { fileURLToPath } from "node:url";
 import type { Backend, BackendName } from "../index.js";
 import type { ModelConfig } from "../models/types.js";
 import type { ServingAutoPlan } from "../plan/auto_config.js";
@@ -21,6 +23,9 @@ import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 import { DEFAULT_MODEL } from "./generate_command.js";
 import { openModel } from "./open_model.js";
+
+/** The built browser app (apps/web/dist: `npm run build:web`), served at /. */
+const WEB_APP_DIR = fileURLToPath(new URL("../../apps/web/dist", import.meta.url));
 
 const HELP = `Usage: kiln serve [--model M]... [options]
 
@@ -159,7 +164,11 @@ export const serveCommand: Command = {
       const v = await registry.load({ name: s.name.slice(0, at), version: s.name.slice(at + 1), path: s.path, ...optional("kvBlocks", numBlocks) });
       console.log(`loaded ${v.id} in ${v.loadMs!.toFixed(0)} ms (${v.kvBlocks} KV blocks)`);
     }
-    const server = new OpenAIServer(engine, { ...(apiKeys.length ? { apiKeys } : {}), ...(values.admin ? { admin: new AdminApi(registry) } : {}) });
+    const server = new OpenAIServer(engine, {
+      ...(apiKeys.length ? { apiKeys } : {}),
+      ...(values.admin ? { admin: new AdminApi(registry) } : {}),
+      staticDir: WEB_APP_DIR,
+    });
     const addr = await server.listen(port, host);
     const ms = performance.now() - t0;
     const url = `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`;
@@ -167,6 +176,7 @@ export const serveCommand: Command = {
     const auth = apiKeys.length ? ` -H 'Authorization: Bearer ${apiKeys[0]!.key}'` : "";
     console.log(`kiln serving ${specs.map((s) => s.name).join(", ")} on ${backend.name} (${backend.info.device}) at ${url}/v1`);
     console.log(`ready in ${(ms / 1000).toFixed(2)} s (process start to ready: ${(process.uptime()).toFixed(2)} s)`);
+    console.log(existsSync(WEB_APP_DIR) ? `in a browser: ${url}/ (the model in your browser, or this server), ${url}/bench.html (kernel benchmark)` : `(the browser app is not built: npm run build:web, then open ${url}/)`);
     if (values.admin) console.log(`admin API: ${url}/admin/models${apiKeys.length ? " (API key required)" : " (loopback clients only)"}`);
     console.log(`try:\n  curl ${url}/v1/completions -H 'Content-Type: application/json'${auth} \\\n    -d '{"model": "${first}", "prompt": "Once upon a time", "max_tokens": 64}'`);
     await new Promise<void>((resolve) => {

@@ -44,3 +44,19 @@ export function hostMemoryBytes(): number {
   const gib = (globalThis as { navigator?: { deviceMemory?: number } }).navigator?.deviceMemory;
   return (gib ?? 4) * 2 ** 30;
 }
+
+/**
+ * Runs `fn` on a later turn of the event loop, after pending I/O: setImmediate in Node; a
+ * MessageChannel message in a browser (setTimeout(0) is clamped to 4 ms once nested).
+ */
+export const nextTurn: (fn: () => void) => void = (() => {
+  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+  if (immediate) return (fn: () => void) => void immediate(fn);
+  const channel = new MessageChannel();
+  const queue: (() => void)[] = [];
+  channel.port1.onmessage = () => queue.shift()?.();
+  return (fn: () => void) => {
+    queue.push(fn);
+    channel.port2.postMessage(0);
+  };
+})();

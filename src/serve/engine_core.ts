@@ -1,5 +1,5 @@
 // engine_core.ts: the engine loop of one model: schedule -> model runner -> updateFromOutput, step
-// after step while there is work, yielding to the event loop between steps (setImmediate) so that
+// after step while there is work, yielding to the event loop between steps (host.ts nextTurn) so that
 // HTTP reads, new requests and disconnects are handled while it runs. Each request's step outputs
 // (new token ids, their samples, the end) go to the sink given with it. It owns the loop and the
 // hand-off; what runs is the scheduler's, how it runs the runner's, and text is the caller's
@@ -10,6 +10,7 @@ import type { ModelRunner, RunnerOutput } from "./model_runner.js";
 import type { RequestParams } from "./request.js";
 import type { Scheduler } from "./scheduler.js";
 import type { RequestOutput, SchedulerOutput, SchedulerStats } from "./types.js";
+import { nextTurn } from "../core/host.js";
 
 /** What one step did to a request, with the samples behind its new tokens. */
 export interface StepOutput {
@@ -36,8 +37,8 @@ const TURNS_BETWEEN_STEPS = 4;
 const nextMacrotask = () =>
   new Promise<void>((resolve) => {
     let left = TURNS_BETWEEN_STEPS;
-    const turn = () => (--left > 0 ? setImmediate(turn) : resolve());
-    setImmediate(turn);
+    const turn = () => (--left > 0 ? nextTurn(turn) : resolve());
+    nextTurn(turn);
   });
 
 export class EngineCore {

@@ -95,7 +95,9 @@ export class WebgpuBackend implements Backend {
   alloc(nbytes: number): WebgpuBuffer {
     this.alive();
     if (!Number.isInteger(nbytes) || nbytes < 0 || nbytes > this.caps.maxBufferBytes) {
-      throw new Error(`webgpu: cannot allocate ${nbytes} bytes (limit ${this.caps.maxBufferBytes})`);
+      const l = this.device.limits;
+      const limit = l.maxStorageBufferBindingSize <= l.maxBufferSize ? "maxStorageBufferBindingSize" : "maxBufferSize";
+      throw new Error(`webgpu: cannot allocate a buffer of ${nbytes} bytes: over this adapter's ${limit} of ${this.caps.maxBufferBytes} bytes`);
     }
     const { buffer, reused } = this.pool.acquire(nbytes);
     // NOTE: new buffers are zeroed, like the cpu backend's; a reused one is cleared in command order.

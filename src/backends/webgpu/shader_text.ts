@@ -24,7 +24,9 @@ export function shaderTemplate(name: ShaderName): string {
   if (text === undefined) {
     const fs = nodeBuiltin("node:fs");
     if (!fs) throw new Error(`webgpu: no text for shaders/${name}.wgsl: in a browser, call setShaderTexts() with the bundled shaders first`);
-    text = fs.readFileSync(new URL(`../../../shaders/${name}.wgsl`, import.meta.url), "utf8");
+    // NOTE: the module URL through a variable, so bundlers do not copy shaders/ as assets (a browser build bundles the texts).
+    const here = import.meta.url;
+    text = fs.readFileSync(new URL(`../../../shaders/${name}.wgsl`, here), "utf8");
     shaderText.set(name, text);
   }
   return text;

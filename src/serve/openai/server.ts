@@ -21,6 +21,7 @@ import type { EndpointSpec, StreamFields } from "./endpoint.js";
 import { serveEndpoint } from "./endpoint.js";
 import { ApiError, badRequest, internalError, notFound, unavailable } from "./errors.js";
 import { readJsonBody, sendJson, sendText } from "./http_io.js";
+import { NOT_BUILT_PAGE, sendStaticFile, staticFile } from "./static_files.js";
 import { PROMETHEUS_CONTENT_TYPE } from "./metrics_registry.js";
 import { ServerMetrics } from "./server_metrics.js";
 import type { Caller } from "./to_engine.js";
@@ -42,6 +43,11 @@ export interface OpenAIServerOptions {
   readonly log?: (line: string) => void;
   /** Mounts /admin/* (model management): needs an API key when keys are configured, else loopback only. */
   readonly admin?: AdminApi;
+  /**
+   * A built web app (apps/web/dist) served for GET/HEAD of any other path, `/` being its index.html.
+   * When the folder does not exist, `/` says how to build it.
+   */
+  readonly staticDir?: string;
 }
 
 const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
@@ -73,6 +79,7 @@ export class OpenAIServer {
   private readonly log: (line: string) => void;
   private readonly routes: ReadonlyMap<string, Route>;
   private readonly admin: AdminApi | undefined;
+  private readonly staticDir: string | undefined;
 
   constructor(readonly engine: EngineClient, opts: OpenAIServerOptions = {}) {
     this.keys = opts.apiKeys?.map((k) => {
@@ -83,6 +90,7 @@ export class OpenAIServer {
     this.retryAfterS = opts.retryAfterS ?? 1;
     this.log = opts.log ?? ((line) => console.error(line));
     this.admin = opts.admin;
+    this.staticDir = opts.staticDir;
     this.routes = new Map<string, Route>([
       ["/v1/completions", { method: "POST", auth: true, handler: (q, s, sig, t, c) => this.generate(completionsEndpoint, q, s, sig, t, c) }],
       ["/v1/chat/completions", { method: "POST", auth: true, handler: (q, s, sig, t, c) => this.generate(chatEndpoint, q, s, sig, t, c) }],
@@ -130,6 +138,17 @@ export class OpenAIServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const arrivalMs = performance.now();
+    // NOTE: the API answers pages from any origin (a demo page on `vite preview`, a notebook), as
+    // vLLM does by default; the API key, not the origin, is what guards it.
+    if (req.headers.origin !== undefined) res.setHeader("Access-Control-Allow-Origin", "*");
+    if (req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined) {
+      res.writeHead(204, {
+        "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+        "Access-Control-Allow-Headers": req.headers["access-control-request-headers"] ?? "authorization, content-type",
+        "Access-Control-Max-Age": "600",
+      }).end();
+      return;
+    }
     const { route, label } = this.resolve(req.url ?? "/", req.method ?? "GET");
     res.once("close", () => this.metrics.httpRequests.inc({ route: label, status: String(res.statusCode) }));
     const ctl = new AbortController();
@@ -160,13 +179,26 @@ export class OpenAIServer {
       return { route: { method: "GET", auth: true, handler: (_q, res) => this.getModel(id, res) }, label: "/v1/models/{id}" };
     }
     const route = this.routes.get(path);
-    return { route, label: route ? path : "other" };
+    if (route) return { route, label: path };
+    const page = this.staticRoute(url, path);
+    return page ? { route: page, label: "static" } : { route: undefined, label: "other" };
+  }
+
+  /** The web app's file for a path outside the API, when a static folder is configured. */
+  private staticRoute(url: string, path: string): Route | undefined {
+    const dir = this.staticDir;
+    if (dir === undefined || path.startsWith("/v1/") || path.startsWith("/admin/")) return undefined;
+    const file = staticFile(dir, url);
+    const method = "GET";
+    if (file) return { method, auth: false, handler: (q, s) => sendStaticFile(q, s, file) };
+    if (path === "/") return { method, auth: false, handler: async (_q, s) => sendText(s, 200, NOT_BUILT_PAGE(dir), "text/html; charset=utf-8") };
+    return undefined;
   }
 
   private async dispatch(route: Route | undefined, req: IncomingMessage, res: ServerResponse, signal: AbortSignal, arrivalMs: number): Promise<void> {
     try {
       if (!route) throw notFound(`no route ${req.method} ${req.url}`);
-      if (req.method !== route.method) {
+      if (req.method !== route.method && !(req.method === "HEAD" && route.method === "GET")) {
         throw new ApiError(405, `${req.method} is not allowed on ${req.url} (use ${route.method})`, "invalid_request_error", null, null, { Allow: route.method });
       }
       if (route.loopbackOnly && !isLoopback(req.socket.remoteAddress)) {

@@ -1,0 +1,58 @@
+// protocol.ts: the plain data between the page and the engine Worker (all structured-clone-able), and
+// the Worker's API as comlink exposes it. The page never sees a tensor or a backend object.
+import type { EngineErrorData, EngineHealth, EngineStats, GenerateChunk, GenerateRequest, ModelCard } from "../../../src/web.js";
+
+export type BackendChoice = "auto" | "webgpu" | "cpu";
+
+export interface BackendReport {
+  readonly name: "webgpu" | "cpu";
+  /** The adapter or CPU, as the backend describes it. */
+  readonly device: string;
+  readonly vendor?: string;
+  readonly architecture?: string;
+  /** A software adapter (SwiftShader) or the JS cpu backend. */
+  readonly software: boolean;
+  /** Why WebGPU is not in use, when it was wanted and is missing. */
+  readonly fallbackReason?: string;
+}
+
+export interface LoadProgress {
+  readonly phase: "download" | "read" | "upload";
+  /** Bytes (download, read) or tensors (upload). */
+  readonly done: number;
+  readonly total: number;
+  readonly file?: string;
+}
+
+export interface LoadedModelInfo {
+  readonly id: string;
+  readonly arch: string;
+  readonly layers: number;
+  readonly dim: number;
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  readonly parameters: number;
+  readonly loadMs: number;
+  readonly files: readonly string[];
+}
+
+/** A model to load by URL (the bundled default) with the file name it would have on disk. */
+export interface ModelUrl {
+  readonly name: string;
+  readonly url: string;
+}
+
+export type GenerateResult = { readonly ok: true } | { readonly ok: false; readonly error: EngineErrorData };
+
+export interface EngineWorkerApi {
+  /** Start a backend; "auto" is WebGPU when the browser has an adapter, else cpu (with the reason). */
+  start(choice: BackendChoice): Promise<BackendReport>;
+  loadUrls(files: readonly ModelUrl[], onProgress: (p: LoadProgress) => void): Promise<LoadedModelInfo>;
+  loadFiles(files: readonly File[], onProgress: (p: LoadProgress) => void): Promise<LoadedModelInfo>;
+  /** Streams chunks to onChunk; resolves when the request ends (errors as data: comlink would drop the code). */
+  generate(req: GenerateRequest, onChunk: (c: GenerateChunk) => void): Promise<GenerateResult>;
+  abort(reqId: string): Promise<void>;
+  models(): Promise<readonly ModelCard[]>;
+  health(): Promise<EngineHealth>;
+  stats(): Promise<EngineStats>;
+}

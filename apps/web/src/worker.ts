@@ -1,0 +1,170 @@
+// worker.ts: the engine in a module Worker, so the page stays responsive while the model loads and
+// generates. It starts a backend (WebGPU when the browser has an adapter, else cpu, saying why),
+// opens a model from fetched or picked files, serves it with the same Engine as `kiln serve`, and
+// exposes EngineWorkerApi through comlink.
+import * as Comlink from "comlink";
+import type { Backend, EngineHealth, EngineStats, GenerateChunk, GenerateRequest, ModelCard, ModelFile, OpenedModel } from "../../../src/web.js";
+import { Engine, EngineError, fromLoaded, getBackend, openModelFiles } from "../../../src/web.js";
+import type { BackendChoice, BackendReport, EngineWorkerApi, GenerateResult, LoadedModelInfo, LoadProgress, ModelUrl } from "./protocol.js";
+import { installShaders } from "./shaders.js";
+
+installShaders();
+
+let backend: Backend | undefined;
+let engine: Engine | undefined;
+const started = performance.now();
+
+async function start(choice: BackendChoice): Promise<BackendReport> {
+  let fallbackReason: string | undefined;
+  if (choice !== "cpu") {
+    try {
+      backend = await getBackend("webgpu");
+    } catch (err) {
+      if (choice === "webgpu") throw err;
+      fallbackReason = (err as Error).message;
+    }
+  }
+  // NOTE: as in Node (backends/index.ts), a software adapter (SwiftShader) ranks below the cpu backend
+  // unless asked for by name: it is tens of times slower on the same machine.
+  if (choice === "auto" && backend?.info.software) {
+    fallbackReason = `the only WebGPU adapter is a software renderer (${backend.info.device}), slower than the cpu backend; add ?backend=webgpu to the URL to use it anyway`;
+    backend = undefined;
+  }
+  backend ??= await getBackend("cpu");
+  const d = backend.info.details;
+  return {
+    name: backend.name as "webgpu" | "cpu",
+    device: backend.info.device,
+    software: backend.info.software,
+    ...(d.vendor ? { vendor: d.vendor } : {}),
+    ...(d.architecture ? { architecture: d.architecture } : {}),
+    ...(fallbackReason ? { fallbackReason } : {}),
+  };
+}
+
+/** Fetches a file, reporting bytes as they arrive. */
+async function download(f: ModelUrl, onProgress: (p: LoadProgress) => void): Promise<ModelFile> {
+  const res = await fetch(f.url);
+  if (!res.ok || !res.body) throw new Error(`${f.name}: download failed (HTTP ${res.status} from ${f.url})`);
+  const total = Number(res.headers.get("content-length") ?? 0);
+  const parts: Uint8Array[] = [];
+  let done = 0;
+  for (const reader = res.body.getReader(); ; ) {
+    const { value, done: end } = await reader.read();
+    if (end) break;
+    parts.push(value);
+    done += value.byteLength;
+    onProgress({ phase: "download", done, total: Math.max(total, done), file: f.name });
+  }
+  const bytes = new Uint8Array(done);
+  let at = 0;
+  for (const p of parts) bytes.set(p, (at += p.byteLength) - p.byteLength);
+  return { name: f.name, bytes };
+}
+
+const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Names the tensor and the adapter limit when a weight cannot fit one buffer (before any upload starts). */
+function checkFits(opened: OpenedModel, b: Backend): void {
+  for (const [name, t] of opened.loaded.tensors) {
+    const bytes = 4 * numel(t.shape);
+    if (bytes > b.caps.maxBufferBytes) {
+      const limit = b.name === "webgpu" ? `this adapter's buffer limit (maxStorageBufferBindingSize/maxBufferSize) of ${b.caps.maxBufferBytes} bytes` : `the largest buffer of ${b.caps.maxBufferBytes} bytes`;
+      throw new Error(`${opened.loaded.source}: tensor '${name}' [${t.shape.join(", ")}] needs ${bytes} bytes as f32, over ${limit}: the model is too large for ${b.name} here`);
+    }
+  }
+}
+
+async function serve(files: readonly ModelFile[], onProgress: (p: LoadProgress) => void, t0: number): Promise<LoadedModelInfo> {
+  if (!backend) throw new Error("start() a backend before loading a model");
+  const opened = openModelFiles(files);
+  checkFits(opened, backend);
+  // Count tensor reads: fromLoaded reads each weight once as it uploads it.
+  const total = opened.loaded.tensors.size;
+  let done = 0;
+  const counted = new Map([...opened.loaded.tensors].map(([name, t]) => {
+    const read = t.read.bind(t);
+    return [name, { ...t, read: () => (onProgress({ phase: "upload", done: ++done, total }), read()) }] as const;
+  }));
+  const model = fromLoaded({ ...opened.loaded, tensors: counted }, backend);
+  const id = files[0]!.name.replace(/\.(bin|gguf|safetensors|json)$/, "");
+  const old = engine;
+  engine = undefined;
+  await old?.close();
+  const c = opened.loaded.config;
+  // A browser serves one person: a few sequences, KV blocks for each at full context.
+  const maxNumSeqs = 4;
+  const blockSize = 16;
+  engine = new Engine(
+    [{ id, model, tokenizer: opened.tokenizer, stopTokenIds: opened.stopTokenIds, ...(opened.chatTemplate ? { chatTemplate: opened.chatTemplate } : {}) }],
+    { maxNumSeqs, blockSize, numBlocks: maxNumSeqs * Math.ceil(c.maxSeqLen / blockSize), maxNumBatchedTokens: 256 },
+  );
+  const health = await waitReady(engine);
+  if (health.status !== "ready") throw new Error(`the engine did not start: ${health.message ?? health.status}`);
+  let parameters = 0;
+  for (const t of opened.loaded.tensors.values()) parameters += numel(t.shape);
+  return {
+    id, arch: c.arch, layers: c.nLayers, dim: c.dim, vocabSize: c.vocabSize, contextLength: c.maxSeqLen, parameters,
+    loadMs: performance.now() - t0, files: files.map((f) => f.name),
+  };
+}
+
+async function waitReady(e: Engine): Promise<EngineHealth> {
+  for (;;) {
+    const h = await e.health();
+    if (h.status !== "loading") return h;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function current(): Engine {
+  if (!engine) throw new EngineError({ code: "unavailable", message: "no model is loaded yet" });
+  return engine;
+}
+
+const api: EngineWorkerApi = {
+  start,
+  async loadUrls(urls: readonly ModelUrl[], onProgress: (p: LoadProgress) => void) {
+    const t0 = performance.now();
+    const files = await Promise.all(urls.map((u) => download(u, onProgress)));
+    return serve(files, onProgress, t0);
+  },
+  async loadFiles(picked: readonly File[], onProgress: (p: LoadProgress) => void) {
+    const t0 = performance.now();
+    const total = picked.reduce((a, f) => a + f.size, 0);
+    let done = 0;
+    const files: ModelFile[] = [];
+    for (const f of picked) {
+      files.push({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) });
+      onProgress({ phase: "read", done: (done += f.size), total, file: f.name });
+    }
+    return serve(files, onProgress, t0);
+  },
+  async generate(req: GenerateRequest, onChunk: (c: GenerateChunk) => void): Promise<GenerateResult> {
+    try {
+      // NOTE: comlink delivers callbacks on the proxy's own port, so generate's reply could overtake the
+      // last chunks: wait until every chunk is delivered before answering.
+      const delivered: unknown[] = [];
+      for await (const chunk of current().generate(req)) delivered.push(onChunk(chunk));
+      await Promise.all(delivered);
+      return { ok: true };
+    } catch (err) {
+      const data = err instanceof EngineError ? err.toData() : { code: "internal" as const, message: (err as Error).message };
+      return { ok: false, error: data };
+    }
+  },
+  async abort(reqId: string) {
+    await engine?.abort(reqId);
+  },
+  async models(): Promise<readonly ModelCard[]> {
+    return engine ? engine.models() : [];
+  },
+  async health(): Promise<EngineHealth> {
+    return engine ? engine.health() : { status: "loading", message: `no model loaded yet (${Math.round(performance.now() - started)} ms since start)` };
+  },
+  async stats(): Promise<EngineStats> {
+    return engine ? engine.stats() : { running: 0, waiting: 0 };
+  },
+};
+
+Comlink.expose(api);

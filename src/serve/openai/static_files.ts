@@ -1,0 +1,62 @@
+// static_files.ts: serves a built web app (apps/web/dist: the in-browser demo and the kernel benchmark
+// page) from a folder, so `kiln serve` gives a person a page to open at `/`. GET and HEAD only, files
+// under the folder only (no path escapes it), a content type by extension. It knows nothing of the API.
+
+import { createReadStream, existsSync, statSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { extname, join, normalize, sep } from "node:path";
+
+const TYPES: Readonly<Record<string, string>> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".wasm": "application/wasm",
+  ".wgsl": "text/plain; charset=utf-8",
+  ".txt": "text/plain; charset=utf-8",
+};
+
+/** Where the file for a URL path is, or undefined when there is none (or the path tries to leave the folder). */
+export function staticFile(dir: string, urlPath: string): string | undefined {
+  let rel: string;
+  try {
+    rel = decodeURIComponent(urlPath.split("?")[0]!);
+  } catch {
+    return undefined;
+  }
+  if (rel.includes("\0")) return undefined;
+  if (rel === "/" || rel === "") rel = "/index.html";
+  const root = normalize(dir + sep);
+  const file = normalize(join(root, rel));
+  if (!file.startsWith(root)) return undefined;
+  if (existsSync(file) && statSync(file).isFile()) return file;
+  // NOTE: "/bench" serves bench.html, as `vite preview` does.
+  if (!extname(file) && existsSync(`${file}.html`)) return `${file}.html`;
+  return undefined;
+}
+
+/** Sends a file found by staticFile (HEAD: headers only). */
+export function sendStaticFile(req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
+  const size = statSync(file).size;
+  res.writeHead(200, {
+    "Content-Type": TYPES[extname(file)] ?? "application/octet-stream",
+    "Content-Length": String(size),
+    // NOTE: Vite names built assets by content hash: they can be cached for good; pages must be revalidated.
+    "Cache-Control": file.includes(`${sep}assets${sep}`) ? "public, max-age=31536000, immutable" : "no-cache",
+  });
+  if (req.method === "HEAD") {
+    res.end();
+    return Promise.resolve();
+  }
+  return new Promise((resolve, reject) => {
+    createReadStream(file).on("error", reject).pipe(res).on("finish", resolve).on("close", resolve);
+  });
+}
+
+/** The page shown at / when the web app has not been built. */
+export const NOT_BUILT_PAGE = (dir: string) => `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>kiln serve</title>
+<h1>kiln serve</h1><p>The OpenAI API is at <code>/v1</code>. The browser app is not built here (looked in <code>${dir}</code>):
+run <code>npm run build:web</code> and reload.</p>`;
