@@ -90,7 +90,7 @@ export class Engine implements EngineClient {
   private async makeEntry(m: ServedModel, now: number, add: AddModelOptions = {}): Promise<Entry> {
     const template = compileChatTemplate(m.chatTemplate, `model '${m.id}' chat template`);
     const core = await this.makeCore(m, add);
-    return { served: m, template, card: { ...modelCard(m, now), maxModelLen: core.runner.maxModelLen }, core, inflight: 0, idleWaiters: [] };
+    return { served: m, template, card: { ...modelCard(m, now), maxModelLen: core.runner.maxModelLen, maxRequests: this.maxNumSeqs + this.maxWaiting }, core, inflight: 0, idleWaiters: [] };
   }
 
   private async makeCore(m: ServedModel, add: AddModelOptions): Promise<EngineCore> {

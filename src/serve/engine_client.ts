@@ -79,6 +79,11 @@ export interface ModelCard {
   readonly ownedBy: string;
   /** Context length: prompt + generated tokens must fit. */
   readonly maxModelLen: number;
+  /**
+   * Most requests of this model the engine holds at once (running seats + waiting queue), when it has
+   * such a limit: a group of requests larger than this (prompts x n) can never be admitted whole.
+   */
+  readonly maxRequests?: number;
 }
 
 export type EngineStatus = "loading" | "ready" | "draining" | "failed";

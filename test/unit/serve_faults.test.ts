@@ -250,13 +250,14 @@ describe("load", () => {
     expectApiError(r, r.status);
   });
 
-  // BUG: 256 choices can never be admitted (16 seats + 64 waiting), even on an idle engine, yet the answer
-  // is 429 queue_full with Retry-After: a client that honours it retries forever. engine.ts admit()
-  // compares each choice with the queue limit alone (line 271); nothing checks a request's choice count against
-  // maxNumSeqs + maxWaiting, so the 81st choice gets queue_full. It should be a 400 naming n/prompt.
-  it.fails("a request that can never fit the queue is not told to retry (no 429)", async () => {
+  // Was a bug: 256 choices can never be admitted (16 seats + 64 waiting), even on an idle engine, yet the
+  // answer was 429 queue_full with Retry-After, which a client retries forever. The model card now says
+  // how many requests the engine holds (maxRequests) and the endpoint refuses a larger group with 400.
+  it("a request that can never fit the queue is not told to retry (no 429)", async () => {
     const r = await tooMany();
-    expect(r.status).toBe(400);
+    const e = expectApiError(r, 400, null, "n");
+    expect(r.headers.get("retry-after")).toBeNull();
+    expect(e.message).toContain("256 completions");
     await expectHealthy();
   });
 

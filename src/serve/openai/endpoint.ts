@@ -42,6 +42,14 @@ export async function serveEndpoint<R extends StreamFields>(spec: EndpointSpec<R
       "max_tokens",
     );
   }
+  // NOTE: choices are queued one by one; a group that can never fit would be refused with 429 at its
+  // Nth choice, and a client that honours Retry-After would retry forever: refuse it as a bad request.
+  if (card.maxRequests !== undefined && plan.requests.length > card.maxRequests) {
+    throw badRequest(
+      `this request asks for ${plan.requests.length} completions (prompts x n), but model '${card.id}' holds at most ${card.maxRequests} requests at once (running + queued); send fewer prompts or a smaller n`,
+      "n",
+    );
+  }
   const options = { model: req.model, stream: req.stream ?? false, includeUsage: req.stream_options?.include_usage ?? false };
   await runGeneration(ctx, plan, options, spec.format(id, Math.floor(Date.now() / 1000), req));
 }
