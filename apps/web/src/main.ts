@@ -8,7 +8,7 @@ import type { EngineClient, GenerateRequest } from "../../../src/web.js";
 import modelUrl from "../../../models/stories260K/stories260K.bin?url";
 import tokenizerUrl from "../../../models/stories260K/tok512.bin?url";
 import { HttpEngineClient } from "./http_client.js";
-import type { BackendChoice, BackendReport, EngineWorkerApi, LoadedModelInfo, LoadProgress } from "./protocol.js";
+import type { BackendChoice, BackendReport, DemoPageApi, EngineWorkerApi, GenerateOutcome, LoadedModelInfo, LoadProgress } from "./protocol.js";
 import "./style.css";
 import { WorkerEngineClient } from "./worker_client.js";
 
@@ -25,6 +25,8 @@ let backend: BackendReport | undefined;
 let model: LoadedModelInfo | undefined;
 let lastFiles: readonly File[] | undefined;
 let running: AbortController | undefined;
+/** Why the page is not on WebGPU (shown until an error replaces it, and again after the next success). */
+let notice = "";
 let seq = 0;
 
 function say(text: string, kind: "info" | "error" = "info"): void {
@@ -53,7 +55,8 @@ async function startWorker(choice: BackendChoice): Promise<void> {
   backend = await api.start(choice);
   $("backend").textContent = backend.name + (backend.software ? " (software)" : "");
   $("adapter").textContent = backend.name === "webgpu" ? [backend.vendor, backend.architecture].filter(Boolean).join(" / ") + ` (${backend.device})` : backend.device;
-  if (backend.fallbackReason) say(`WebGPU is not in use: ${backend.fallbackReason}. The engine runs on the cpu backend in a Worker instead.`);
+  notice = backend.fallbackReason ? `WebGPU is not in use: ${backend.fallbackReason}. The engine runs on the cpu backend in a Worker instead.` : "";
+  say(notice);
 }
 
 async function load(how: () => Promise<LoadedModelInfo>): Promise<void> {
@@ -61,7 +64,7 @@ async function load(how: () => Promise<LoadedModelInfo>): Promise<void> {
   try {
     model = await how();
     $("model").textContent = `${model.id}: ${model.arch}, ${model.layers} layers, dim ${model.dim}, ${(model.parameters / 1e6).toFixed(2)}M parameters, context ${model.contextLength} (loaded in ${Math.round(model.loadMs)} ms)`;
-    if (!backend?.fallbackReason) say("");
+    say(notice);
   } catch (err) {
     say(`Could not load the model: ${(err as Error).message}${model ? `\nStill serving ${model.id}.` : ""}`, "error");
   } finally {
@@ -86,14 +89,6 @@ function target(): { client: EngineClient; model: string } | undefined {
 function numberOf(id: string): number | undefined {
   const v = input(id).value.trim();
   return v === "" ? undefined : Number(v);
-}
-
-export interface GenerateOutcome {
-  readonly text: string;
-  readonly tokens: number;
-  readonly tokensPerSecond: number;
-  readonly ttftMs: number;
-  readonly finishReason: string;
 }
 
 async function generate(): Promise<GenerateOutcome> {
@@ -194,14 +189,6 @@ async function main(): Promise<void> {
   await loadDefault();
 }
 
-/** What tests (and the curious) can drive from the console. */
 const ready = main().catch((err: unknown) => say(`The engine did not start: ${(err as Error).message}`, "error"));
-Object.assign(window, {
-  kilnDemo: {
-    ready,
-    generate,
-    loadFiles,
-    backend: () => backend,
-    model: () => model,
-  },
-});
+const demo: DemoPageApi = { ready, generate, loadFiles, backend: () => backend, model: () => model };
+window.kilnDemo = demo;

@@ -56,3 +56,30 @@ export interface EngineWorkerApi {
   health(): Promise<EngineHealth>;
   stats(): Promise<EngineStats>;
 }
+
+/** What one generation on the page gave (the page's stats line shows the same numbers). */
+export interface GenerateOutcome {
+  readonly text: string;
+  readonly tokens: number;
+  /** Decode speed: tokens after the first over the time since the first. */
+  readonly tokensPerSecond: number;
+  readonly ttftMs: number;
+  readonly finishReason: string;
+}
+
+/** window.kilnDemo: what tests (and the curious, from the console) can drive on the demo page. */
+export interface DemoPageApi {
+  /** Settles when the engine has started and the default model is loaded (or failed: see #message). */
+  readonly ready: Promise<void>;
+  /** Generate with the page's current settings, as the Generate button does. */
+  generate(): Promise<GenerateOutcome>;
+  loadFiles(files: readonly File[]): Promise<void>;
+  backend(): BackendReport | undefined;
+  model(): LoadedModelInfo | undefined;
+}
+
+declare global {
+  interface Window {
+    kilnDemo?: DemoPageApi;
+  }
+}

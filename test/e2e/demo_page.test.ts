@@ -1,0 +1,170 @@
+// demo_page.test.ts: the in-browser demo (apps/web/index.html) in headless Chromium, from `vite preview`
+// and from `kiln serve`: greedy text from "Once upon a time" equals what `kiln generate` prints in Node,
+// on WebGPU (SwiftShader here), on the cpu fallback when WebGPU is missing (Chromium started without
+// it), and through the "send to kiln serve" switch; a GGUF file picked on the page loads and gives the
+// same text; files that are not a model, or a checkpoint without its tokenizer, get a readable message
+// and the page keeps working. No console errors anywhere. Screenshots and tokens/s go to test/artifacts/.
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, ElementHandle, Page } from "puppeteer-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { GenerateOutcome } from "../../apps/web/src/protocol.js";
+import { kiln } from "../helpers/kiln_cli.js";
+import type { Served } from "../unit/openai_helpers.js";
+import { serve } from "../unit/openai_helpers.js";
+import type { Preview } from "./helpers.js";
+import { ARTIFACTS, REPO, buildApp, collectConsoleErrors, hasChromium, launchBrowser, saveScreenshot, startPreview } from "./helpers.js";
+
+const PROMPT = "Once upon a time";
+const MAX_TOKENS = 40;
+const MODEL_DIR = join(REPO, "models", "stories260K");
+
+describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
+  let dist: string;
+  let preview: Preview | undefined;
+  let server: Served | undefined;
+  const browsers: Browser[] = [];
+  let expected: string;
+  const scratch = mkdtempSync(join(tmpdir(), "kiln-demo-page-"));
+  const metrics: Record<string, GenerateOutcome & { backend: string }> = {};
+
+  beforeAll(async () => {
+    const [built, generated] = await Promise.all([
+      buildApp("demo"),
+      kiln("generate", "--model", "stories260K", "--prompt", PROMPT, "--max-tokens", String(MAX_TOKENS), "--temperature", "0", "--backend", "cpu"),
+      kiln("convert", "--model", "stories260K", "--to", "gguf", "--out", join(scratch, "stories260K.gguf")),
+    ]);
+    dist = built;
+    expect(generated.code, generated.stderr).toBe(0);
+    expected = generated.stdout.trim();
+    expect(expected.startsWith(PROMPT)).toBe(true);
+    preview = await startPreview(dist);
+    // kiln serve (the OpenAI server over the engine) serving the built page too.
+    server = await serve({ staticDir: dist });
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const b of browsers) await b.close();
+    await preview?.close();
+    await server?.close();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    writeFileSync(join(ARTIFACTS, "demo-metrics.json"), `${JSON.stringify(metrics, null, 2)}\n`);
+    rmSync(scratch, { recursive: true, force: true });
+    if (dist) rmSync(dist, { recursive: true, force: true });
+  });
+
+  /** Opens the page, waits for the default model, and returns it with its console errors. */
+  async function open(url: string, opts: { webgpu?: boolean } = {}): Promise<{ page: Page; errors: string[] }> {
+    const browser = await launchBrowser(opts);
+    browsers.push(browser);
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1100, height: 820 });
+    const errors = collectConsoleErrors(page);
+    await page.goto(url, { waitUntil: "load" });
+    await page.waitForFunction(() => window.kilnDemo !== undefined);
+    await page.evaluate(() => window.kilnDemo!.ready);
+    return { page, errors };
+  }
+
+  const text = (page: Page, sel: string) => page.$eval(sel, (e) => (e as HTMLElement).hidden ? "" : e.textContent ?? "");
+  const setValue = (page: Page, sel: string, value: string) => page.$eval(sel, (e, v) => ((e as HTMLInputElement).value = v), value);
+
+  async function greedy(page: Page, label: string): Promise<GenerateOutcome> {
+    await setValue(page, "#temperature", "0");
+    await setValue(page, "#max-tokens", String(MAX_TOKENS));
+    await setValue(page, "#prompt", PROMPT);
+    const out = await page.evaluate(() => window.kilnDemo!.generate());
+    metrics[label] = { ...out, backend: (await page.evaluate(() => window.kilnDemo!.backend()?.name)) ?? "?" };
+    expect(out.tokens).toBe(MAX_TOKENS);
+    expect(await page.$eval("#stats", (e) => e.textContent)).toMatch(/40 tokens · [\d.]+ tokens\/s/);
+    return out;
+  }
+
+  const upload = async (page: Page, files: string[]) => {
+    const input = (await page.$("#files")) as ElementHandle<HTMLInputElement>;
+    await input.uploadFile(...files);
+  };
+  /** Waits until the model line names `id` or the message box shows an error; returns the message. */
+  const settled = (page: Page) =>
+    page.waitForFunction(() => !document.querySelector<HTMLButtonElement>("#generate")!.disabled && document.querySelector("#progress-row")!.hasAttribute("hidden"));
+
+  it("generates on WebGPU the text kiln generate prints", async () => {
+    const { page, errors } = await open(`${preview!.url}?backend=webgpu`);
+    const backend = await page.evaluate(() => window.kilnDemo!.backend());
+    expect(backend).toMatchObject({ name: "webgpu" });
+    expect(await text(page, "#adapter")).toMatch(/swiftshader|\w+/i);
+    expect(await text(page, "#model")).toContain("stories260K");
+    const out = await greedy(page, "webgpu (SwiftShader), vite preview");
+    expect(PROMPT + out.text).toBe(expected);
+    expect(await page.$eval("#output", (e) => e.textContent)).toBe(expected);
+    await saveScreenshot(page, "demo-webgpu");
+    mkdirSync(join(REPO, "docs", "images"), { recursive: true });
+    copyFileSync(join(ARTIFACTS, "demo-webgpu.png"), join(REPO, "docs", "images", "demo-webgpu.png"));
+    expect(errors).toEqual([]);
+  }, 180_000);
+
+  it("falls back to the cpu backend, saying why, when the browser has no WebGPU", async () => {
+    const { page, errors } = await open(preview!.url, { webgpu: false });
+    expect(await page.evaluate(() => window.kilnDemo!.backend()?.name)).toBe("cpu");
+    expect(await text(page, "#message")).toMatch(/WebGPU is not in use: .*no WebGPU adapter|WebGPU is not in use: .*navigator\.gpu/);
+    const out = await greedy(page, "cpu fallback (no WebGPU), vite preview");
+    expect(PROMPT + out.text).toBe(expected);
+    await saveScreenshot(page, "demo-no-webgpu");
+    copyFileSync(join(ARTIFACTS, "demo-no-webgpu.png"), join(REPO, "docs", "images", "demo-no-webgpu.png"));
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it("loads a picked GGUF file, and reports files that are not a model without breaking", async () => {
+    // auto: SwiftShader is a software adapter, so the page picks the cpu backend and says so.
+    const { page, errors } = await open(preview!.url);
+    expect(await page.evaluate(() => window.kilnDemo!.backend()?.name)).toBe("cpu");
+    expect(await text(page, "#message")).toContain("software renderer");
+
+    const notModel = join(scratch, "notes.txt");
+    writeFileSync(notModel, "this is not a model");
+    await upload(page, [notModel]);
+    await settled(page);
+    expect(await text(page, "#message")).toMatch(/Could not load the model: .*notes\.txt.*not a model kiln reads[\s\S]*Still serving stories260K/);
+
+    const checkpoint = join(scratch, "model.bin");
+    copyFileSync(join(MODEL_DIR, "stories260K.bin"), checkpoint);
+    await upload(page, [checkpoint]);
+    await settled(page);
+    expect(await text(page, "#message")).toMatch(/model\.bin: tokenizer: .*add tok512\.bin or tokenizer\.bin/);
+
+    const truncated = join(scratch, "cut.gguf");
+    writeFileSync(truncated, readFileSync(join(scratch, "stories260K.gguf")).subarray(0, 5000));
+    await upload(page, [truncated]);
+    await settled(page);
+    expect(await text(page, "#message")).toMatch(/cut\.gguf: .*(truncated|past the end)/);
+    // Still working on the model it had.
+    expect(PROMPT + (await greedy(page, "cpu (auto: software adapter), vite preview")).text).toBe(expected);
+
+    await upload(page, [join(scratch, "stories260K.gguf")]);
+    await settled(page);
+    expect(await text(page, "#model")).toMatch(/^stories260K: llama, 5 layers/);
+    expect(await page.$eval("#message", (e) => e.className)).not.toBe("error");
+    expect(PROMPT + (await greedy(page, "cpu, from a picked GGUF")).text).toBe(expected);
+    expect(errors.filter((e) => !/Could not load/.test(e))).toEqual([]);
+  }, 120_000);
+
+  it("works when served by kiln serve, and sends the prompt to that server through the switch", async () => {
+    const { page, errors } = await open(`${server!.url}/`);
+    expect(await page.$eval("#server-url", (e) => (e as HTMLInputElement).value)).toBe(`${server!.url}/v1`);
+    expect(PROMPT + (await greedy(page, "cpu in the page, from kiln serve")).text).toBe(expected);
+    await page.click('input[name="target"][value="server"]');
+    const out = await greedy(page, "kiln serve over HTTP");
+    expect(PROMPT + out.text).toBe(expected);
+    expect(await page.$eval("#stats", (e) => e.textContent)).toContain(`${server!.url}/v1`);
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  it("reaches a kiln serve on another origin from vite preview (CORS)", async () => {
+    const { page, errors } = await open(preview!.url);
+    await page.click('input[name="target"][value="server"]');
+    await setValue(page, "#server-url", `${server!.url}/v1`);
+    expect(PROMPT + (await greedy(page, "kiln serve over HTTP, from vite preview")).text).toBe(expected);
+    expect(errors).toEqual([]);
+  }, 120_000);
+});
