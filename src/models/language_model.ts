@@ -16,6 +16,7 @@ import { Gpt2 } from "./gpt2.js";
 import { Llama } from "./llama.js";
 import type { LlamaOptions } from "./llama.js";
 import type { LoadedModel, ModelConfig } from "./types.js";
+import { checkModelFits } from "./fit_check.js";
 
 export interface LanguageModel {
   readonly config: ModelConfig;
@@ -116,6 +117,7 @@ const f32 = (d: ArrayLike<number>): Float32Array => (d instanceof Float32Array ?
 
 /** The model of a LoadedModel's architecture with its weights on `backend` (f32 unless dtype says), ready to generate. Llama-only options are ignored for GPT-2. */
 export function fromLoaded(loaded: LoadedModel, backend: Backend, opts: LlamaOptions = {}): CachedDecoder {
+  checkModelFits(loaded, backend);
   const arch = loaded.config.arch;
   switch (arch) {
     case "llama": return new CachedDecoder(Llama.fromLoaded(loaded, backend, opts));

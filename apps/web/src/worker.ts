@@ -64,21 +64,9 @@ async function download(f: ModelUrl, onProgress: (p: LoadProgress) => void): Pro
 
 const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** Names the tensor and the adapter limit when a weight cannot fit one buffer (before any upload starts). */
-function checkFits(opened: OpenedModel, b: Backend): void {
-  for (const [name, t] of opened.loaded.tensors) {
-    const bytes = 4 * numel(t.shape);
-    if (bytes > b.caps.maxBufferBytes) {
-      const limit = b.name === "webgpu" ? `this adapter's buffer limit (maxStorageBufferBindingSize/maxBufferSize) of ${b.caps.maxBufferBytes} bytes` : `the largest buffer of ${b.caps.maxBufferBytes} bytes`;
-      throw new Error(`${opened.loaded.source}: tensor '${name}' [${t.shape.join(", ")}] needs ${bytes} bytes as f32, over ${limit}: the model is too large for ${b.name} here`);
-    }
-  }
-}
-
 async function serve(files: readonly ModelFile[], onProgress: (p: LoadProgress) => void, t0: number): Promise<LoadedModelInfo> {
   if (!backend) throw new Error("start() a backend before loading a model");
   const opened = openModelFiles(files);
-  checkFits(opened, backend);
   // Count tensor reads: fromLoaded reads each weight once as it uploads it.
   const total = opened.loaded.tensors.size;
   let done = 0;
