@@ -96,7 +96,7 @@ export function buildPagedAttention(spec: PagedAttentionSpec): Built {
  * and value row into a double array, and walking each key row once for all the heads that share it.
  * NOTE: a serving step at batch 32 spent 70% of its time in the row copies of the general path.
  */
-function runDirect(spec: PagedAttentionSpec, what: string, o: Floats, q: Floats, kc: Floats, vc: Floats, tables: Int32Array, tokenSeq: Int32Array, tokenPos: Int32Array): void {
+export function runDirect(spec: PagedAttentionSpec, what: string, o: Floats, q: Floats, kc: Floats, vc: Floats, tables: Int32Array, tokenSeq: Int32Array, tokenPos: Int32Array): void {
   const { numTokens, heads, kvHeads, headDim: d, blockSize, numSeqs, maxBlocksPerSeq, scale } = spec;
   const group = heads / kvHeads;
   const hd = heads * d;
