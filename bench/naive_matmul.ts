@@ -2,7 +2,6 @@
 // on Float32Arrays. Run `npx tsx bench/naive_matmul.ts [size]` to time both at size^3 f32 in one process
 // (median of several runs each, after one warm-up) and print GFLOP/s. It does not write result files.
 
-import { pathToFileURL } from "node:url";
 import { CpuBackend } from "../src/backends/cpu/backend.js";
 import type { MatmulSpec } from "../src/core/routines.js";
 
@@ -68,4 +67,7 @@ async function main(): Promise<void> {
   console.log(`speedup ${(median(naive.runs) / median(fast.runs)).toFixed(1)}x, max |routine - naive| = ${maxDiff.toExponential(2)}`);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await main();
+// NOTE: the browser's benchmark page bundles this module (suite.ts uses naiveMatmul): no Node import here, and
+// import.meta.filename (Node >= 20.11) is undefined in a browser, so main() runs only as a Node script.
+const script = (globalThis as { process?: { argv?: readonly string[] } }).process?.argv?.[1];
+if (import.meta.filename !== undefined && import.meta.filename === script) await main();

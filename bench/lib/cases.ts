@@ -20,7 +20,7 @@ export interface AttentionSize {
 
 /** The sizes one run uses. */
 export interface SizeProfile {
-  readonly name: "full" | "software" | "tiny";
+  readonly name: "full" | "software" | "browser-smoke" | "tiny";
   readonly matmul: readonly number[]; // square f32 sizes
   readonly matmulF16: readonly number[];
   readonly batched: { readonly batch: number; readonly m: number; readonly k: number; readonly n: number };
@@ -61,6 +61,21 @@ export const PROFILES: Readonly<Record<SizeProfile["name"], SizeProfile>> = {
     attention: [{ batch: 1, heads: 8, kvHeads: 8, t: 128, headDim: 64 }, { batch: 1, heads: 8, kvHeads: 2, t: 128, headDim: 64 }],
     elementwise: 256 * 256,
     naive: 256,
+  },
+  // NOTE: the browser page's quick run on a software GPU: the software sizes take ~40 s quick in Node on
+  // 2 cores (a decode-shaped primitive matmul alone ~10 s), too long for a page to sit on. Still several
+  // sizes per op, so the charts have lines. The Node CLI never picks it.
+  "browser-smoke": {
+    name: "browser-smoke",
+    matmul: [32, 64, 128],
+    matmulF16: [64],
+    batched: { batch: 4, m: 64, k: 32, n: 64 },
+    transposedB: 128,
+    decode: [{ m: 1, k: 128, n: 512 }, { m: 8, k: 128, n: 128 }],
+    softmax: { rows: 128, cols: 128 },
+    attention: [{ batch: 1, heads: 4, kvHeads: 4, t: 64, headDim: 32 }, { batch: 1, heads: 4, kvHeads: 2, t: 64, headDim: 32 }],
+    elementwise: 128 * 128,
+    naive: 128,
   },
   tiny: {
     name: "tiny",

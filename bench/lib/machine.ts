@@ -1,8 +1,9 @@
 // machine.ts describes the host a benchmark ran on (OS, CPU, cores, Node) as plain data, and derives
 // a short tag for result file names. It does not describe backends (their BackendInfo does).
+// NOTE: the browser's benchmark page bundles this module (MachineInfo, slug), so Node's built-ins come
+// through host.ts; machineInfo() itself is for Node (the page describes a browser in apps/web).
 
-import { readFileSync } from "node:fs";
-import os from "node:os";
+import { nodeBuiltin, requireNodeBuiltin } from "../../src/core/host.js";
 
 export interface MachineInfo {
   /** Distribution name when known, then kernel and architecture. */
@@ -17,7 +18,7 @@ export interface MachineInfo {
 
 function distribution(): string | undefined {
   try {
-    const text = readFileSync("/etc/os-release", "utf8");
+    const text = nodeBuiltin("node:fs")?.readFileSync("/etc/os-release", "utf8") ?? "";
     return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(text)?.[1];
   } catch {
     return undefined; // NOTE: not Linux, or a minimal container: the kernel name below still says what it is.
@@ -37,6 +38,7 @@ export function slug(text: string, maxLength = 24): string {
 }
 
 export function machineInfo(tag?: string): MachineInfo {
+  const os = requireNodeBuiltin("node:os", "machineInfo()");
   const cpus = os.cpus();
   const cpu = cpus[0]?.model.trim() || "unknown CPU";
   const cores = cpus.length;
