@@ -73,6 +73,17 @@ export async function* mergeChoices(engine: EngineClient, requests: readonly Gen
   signal.addEventListener("abort", onAbort, { once: true });
   if (signal.aborted) ctl.abort();
   const its = requests.map((r) => engine.generate(r, ctl.signal)[Symbol.asyncIterator]());
+  if (its.length === 1) {
+    // NOTE: one choice (the common case): read it straight through, without a race per chunk.
+    try {
+      for (let r = await its[0]!.next(); !r.done; r = await its[0]!.next()) yield { index: 0, chunk: r.value };
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      ctl.abort();
+      its[0]!.return?.().catch(() => {});
+    }
+    return;
+  }
   const pending = new Map<number, Promise<{ index: number; r: IteratorResult<GenerateChunk> }>>();
   const pull = (index: number) => {
     const p = its[index]!.next().then((r) => ({ index, r }));
