@@ -1,8 +1,8 @@
 // output_builder.ts: one request's output as GenerateChunks, built one sampled token at a time: the
 // incremental detokenizer (whole UTF-8 characters only), the stop conditions (stop tokens, stop
 // strings held back until they are known not to match, max tokens), log-probabilities with token
-// text, and usage on the last chunk. Any engine (the one-at-a-time SimpleEngineClient, a batching
-// engine core) feeds it; it does not sample, run the model or decide when a request runs.
+// text, and usage on the last chunk. The engine (engine.ts) feeds it from each step's sampled
+// tokens; it does not sample, run the model or decide when a request runs.
 
 import type { SampleResult, TokenLogprob } from "../models/sampling/index.js";
 import { StopChecker } from "../models/sampling/index.js";

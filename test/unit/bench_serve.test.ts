@@ -1,5 +1,5 @@
 // bench_serve.test.ts: `kiln bench serve` against the real OpenAI server (stories260K on the cpu
-// backend, SimpleEngineClient, 127.0.0.1, ephemeral port; see openai_helpers.ts): closed loop at
+// backend, the Engine, 127.0.0.1, ephemeral port; see openai_helpers.ts): closed loop at
 // concurrency 1 and 4 (JSON shape, counts that add up, percentiles of the results), open loop at a
 // seeded Poisson rate (requests never sent before their arrival time), chat, non-streaming, counting
 // chunks without usage, the model found through GET /v1/models, an unknown model (every request a

@@ -1,5 +1,5 @@
 // openai_client.test.ts: the official `openai` npm client against `kiln serve`'s HTTP layer with the
-// real stories260K (SimpleEngineClient, cpu backend) on 127.0.0.1: completions and chat completions,
+// real stories260K (the Engine, cpu backend) on 127.0.0.1: completions and chat completions,
 // streaming and not, n with seeds, stop strings, logprobs, usage (also in the last stream chunk), the
 // model list; a client that disconnects mid-stream aborts its engine request; graceful shutdown lets a
 // request in flight finish.

@@ -1,5 +1,5 @@
-// openai_engine_client.test.ts: the EngineClient the OpenAI server is tested with, in process, on the
-// real stories260K: chunks add up to llama2.c's greedy text with usage on the last one; requests queued
+// openai_engine_client.test.ts: the Engine as an EngineClient (the contract the OpenAI server and the
+// browser page rely on), in process, on the real stories260K, one request running at a time: chunks add up to llama2.c's greedy text with usage on the last one; requests queued
 // together each get exactly the text they get alone (no mixing); abort by id, by signal and by leaving
 // the loop ends a request (waiting or running) with finishReason "abort"; bad requests are refused
 // with the EngineError code and field the HTTP layer maps to a status.
@@ -7,14 +7,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GenerateChunk, GenerateRequest } from "../../src/serve/engine_client.js";
 import { EngineError } from "../../src/serve/engine_client.js";
-import { SimpleEngineClient } from "../../src/serve/simple_engine_client.js";
+import { Engine } from "../../src/serve/engine.js";
 import { GREEDY_60, MODEL, stories260K, waitFor } from "./openai_helpers.js";
 
-let engine: SimpleEngineClient;
+let engine: Engine;
 let nextId = 0;
 
 beforeAll(async () => {
-  engine = new SimpleEngineClient(stories260K().then((m) => [m]), { maxWaiting: 8 });
+  // NOTE: one seat, so requests visibly wait (the abort-while-waiting case needs a waiting request).
+  engine = new Engine(stories260K().then((m) => [m]), { maxWaiting: 8, maxNumSeqs: 1, numBlocks: 64 });
   await engine.ready();
 });
 
@@ -48,7 +49,7 @@ async function refusal(req: GenerateRequest): Promise<EngineError> {
   throw new Error("expected an EngineError");
 }
 
-describe("SimpleEngineClient", () => {
+describe("Engine as an EngineClient", () => {
   it("streams llama2.c's greedy text; the last chunk has the finish reason and usage", async () => {
     const { text, ids, last } = await collect(engine.generate(request({ maxTokens: 60 })));
     expect(text).toBe(GREEDY_60);
@@ -60,9 +61,14 @@ describe("SimpleEngineClient", () => {
     const prompts = ["Once upon a time", "The dog", "Lily saw a bird", "One day"];
     const alone: string[] = [];
     for (const text of prompts) alone.push((await collect(engine.generate(request({ prompt: { kind: "text", text }, maxTokens: 12 })))).text);
+    // A long request holds the one seat, so the four visibly queue behind it.
+    const ctl = new AbortController();
+    const holder = collect(engine.generate(request({ maxTokens: 400 }), ctl.signal));
+    expect(await waitFor(async () => (await engine.stats()).running === 1)).toBe(true);
     const together = prompts.map((text) => collect(engine.generate(request({ prompt: { kind: "text", text }, maxTokens: 12 }))));
-    expect(await waitFor(async () => (await engine.stats()).waiting === 3)).toBe(true);
-    expect((await engine.stats()).running).toBe(1);
+    expect(await waitFor(async () => (await engine.stats()).waiting === 4)).toBe(true);
+    ctl.abort();
+    expect((await holder).last.finishReason).toBe("abort");
     expect((await Promise.all(together)).map((r) => r.text)).toEqual(alone);
     expect(new Set(alone).size).toBe(prompts.length);
   });
@@ -81,7 +87,7 @@ describe("SimpleEngineClient", () => {
     const ra = await a;
     expect(ra.last.finishReason).toBe("abort");
     expect(ra.ids.length).toBeLessThan(400);
-    expect(await engine.stats()).toEqual({ running: 0, waiting: 0 });
+    expect(await engine.stats()).toMatchObject({ running: 0, waiting: 0 });
   });
 
   it("an aborted signal or leaving the loop early stops the request", async () => {

@@ -1,6 +1,6 @@
 // openai_errors.test.ts: every bad input and fault of the OpenAI HTTP layer gets OpenAI's error shape
 // {error: {message, type, param, code}} with the right status, over plain fetch against a real server
-// (stories260K on the SimpleEngineClient): 400 for malformed JSON, wrong types, bad max_tokens, empty
+// (stories260K on the Engine): 400 for malformed JSON, wrong types, bad max_tokens, empty
 // prompts, invalid UTF-8, prompts over the context (the message names the lengths) and unsupported
 // features; 401 for API keys; 404 unknown model or route; 405; 413 over the body limit; 429 when the
 // queue is full (Retry-After); 503 while loading or draining; an engine failure mid-stream becomes an
@@ -11,7 +11,7 @@ import type { EngineClient, GenerateChunk } from "../../src/serve/engine_client.
 import { EngineError } from "../../src/serve/engine_client.js";
 import { OpenAIServer } from "../../src/serve/openai/server.js";
 import type { ServedModel } from "../../src/serve/served_model.js";
-import { SimpleEngineClient } from "../../src/serve/simple_engine_client.js";
+import { Engine } from "../../src/serve/engine.js";
 import type { Served } from "./openai_helpers.js";
 import { MODEL, serve, stories260K } from "./openai_helpers.js";
 
@@ -163,7 +163,7 @@ describe("401, 404, 405, 413", () => {
 
 describe("429 and 503", () => {
   it("queue full -> 429 with Retry-After; the queue frees when the running request ends", async () => {
-    const q = await serve({ maxWaiting: 0, retryAfterS: 2 });
+    const q = await serve({ maxWaiting: 0, maxNumSeqs: 1, retryAfterS: 2 });
     try {
       const ctl = new AbortController();
       const running = await fetch(`${q.url}/v1/completions`, {
@@ -189,7 +189,7 @@ describe("429 and 503", () => {
   });
 
   it("a burst of 100 requests: each is served or gets 429, and nothing is left behind", async () => {
-    const b = await serve({ maxWaiting: 8 });
+    const b = await serve({ maxWaiting: 8, maxNumSeqs: 1 });
     try {
       const statuses = await Promise.all(
         Array.from({ length: 100 }, async (_, i) => {
@@ -204,7 +204,7 @@ describe("429 and 503", () => {
       expect(count(200)).toBeGreaterThanOrEqual(9);
       expect(count(429)).toBeGreaterThan(0);
       expect(statuses.every((r) => r.complete)).toBe(true);
-      expect(await b.engine.stats()).toEqual({ running: 0, waiting: 0 });
+      expect(await b.engine.stats()).toMatchObject({ running: 0, waiting: 0, kvCacheUsage: 0 });
       expect((await call(b.url, "/v1/completions", { model: MODEL, prompt: "Once upon a time", max_tokens: 2 })).status).toBe(200);
     } finally {
       await b.close();
@@ -213,7 +213,7 @@ describe("429 and 503", () => {
 
   it("503 with Retry-After while the models load, then 200", async () => {
     let loaded!: (m: readonly ServedModel[]) => void;
-    const engine = new SimpleEngineClient(new Promise<readonly ServedModel[]>((r) => (loaded = r)));
+    const engine = new Engine(new Promise<readonly ServedModel[]>((r) => (loaded = r)), { numBlocks: 64 });
     const server = new OpenAIServer(engine, { retryAfterS: 3 });
     const url = `http://127.0.0.1:${(await server.listen(0)).port}`;
     try {

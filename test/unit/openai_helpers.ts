@@ -1,5 +1,5 @@
 // openai_helpers.ts: what the openai_*.test.ts files share: the bundled stories260K served by the real
-// SimpleEngineClient on the cpu backend, an OpenAIServer on 127.0.0.1 with an ephemeral port, and a
+// continuous-batching Engine on the cpu backend, an OpenAIServer on 127.0.0.1 with an ephemeral port, and a
 // recording EngineClient wrapper (delegating to the real engine) that lets a test see what reached
 // the engine: each request's last chunk and whether its AbortSignal fired.
 
@@ -11,8 +11,8 @@ import type { EngineClient, GenerateChunk, GenerateRequest } from "../../src/ser
 import type { OpenAIServerOptions } from "../../src/serve/openai/server.js";
 import { OpenAIServer } from "../../src/serve/openai/server.js";
 import type { ServedModel } from "../../src/serve/served_model.js";
-import type { SimpleEngineOptions } from "../../src/serve/simple_engine_client.js";
-import { SimpleEngineClient } from "../../src/serve/simple_engine_client.js";
+import type { EngineOptions } from "../../src/serve/engine.js";
+import { Engine } from "../../src/serve/engine.js";
 
 export const MODEL = "stories260K";
 /** llama2.c's greedy continuation of "Once upon a time" (60 tokens after BOS + 4 prompt tokens). */
@@ -55,15 +55,18 @@ export class RecordingEngine implements EngineClient {
 
 export interface Served {
   readonly server: OpenAIServer;
-  readonly engine: SimpleEngineClient;
+  readonly engine: Engine;
   readonly recorder: RecordingEngine;
   readonly url: string;
   close(): Promise<void>;
 }
 
-/** Serve `model` (default: a fresh stories260K) on 127.0.0.1, on a free port. */
-export async function serve(opts: OpenAIServerOptions & SimpleEngineOptions = {}, model?: Promise<ServedModel>): Promise<Served> {
-  const engine = new SimpleEngineClient((model ?? stories260K()).then((m) => [m]), opts);
+/**
+ * Serve `model` (default: a fresh stories260K) on 127.0.0.1, on a free port. The engine gets a small
+ * KV cache (64 blocks of 16 tokens) unless told otherwise; maxNumSeqs 1 makes requests queue.
+ */
+export async function serve(opts: OpenAIServerOptions & EngineOptions = {}, model?: Promise<ServedModel>): Promise<Served> {
+  const engine = new Engine((model ?? stories260K()).then((m) => [m]), { numBlocks: 64, ...opts });
   await engine.ready();
   const recorder = new RecordingEngine(engine);
   const server = new OpenAIServer(recorder, { log: () => {}, ...opts });

@@ -4,7 +4,7 @@
 // leave mid-stream or mid-prefill, a burst of 1000 requests, and token isolation under preemption.
 // After EVERY scenario the engine must be idle with its block pool full again, nothing may have been
 // logged as an unexpected (500) error, and a greedy request must still give the reference text.
-// openai_errors.test.ts covers the error shapes on the SimpleEngineClient; engine_http.test.ts the
+// openai_errors.test.ts covers the error shapes; engine_http.test.ts the
 // official client on the Engine. This file is about the Engine's state surviving the faults.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
