@@ -99,8 +99,6 @@ describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
     expect(PROMPT + out.text).toBe(expected);
     expect(await page.$eval("#output", (e) => e.textContent)).toBe(expected);
     await saveScreenshot(page, "demo-webgpu");
-    mkdirSync(join(REPO, "docs", "images"), { recursive: true });
-    copyFileSync(join(ARTIFACTS, "demo-webgpu.png"), join(REPO, "docs", "images", "demo-webgpu.png"));
     expect(errors).toEqual([]);
   }, 180_000);
 
@@ -111,7 +109,6 @@ describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
     const out = await greedy(page, "cpu fallback (no WebGPU), vite preview");
     expect(PROMPT + out.text).toBe(expected);
     await saveScreenshot(page, "demo-no-webgpu");
-    copyFileSync(join(ARTIFACTS, "demo-no-webgpu.png"), join(REPO, "docs", "images", "demo-no-webgpu.png"));
     expect(errors).toEqual([]);
   }, 120_000);
 

@@ -4,7 +4,7 @@
 // Each test file builds once (beforeAll); the pages and what they check live in the tests.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,10 +114,18 @@ export function collectConsoleErrors(page: Page): string[] {
   return errors;
 }
 
-/** Save a screenshot of the page as test/artifacts/<name>.png; returns its path. */
+/**
+ * Save a screenshot of the page as test/artifacts/<name>.png; returns its path. With
+ * KILN_UPDATE_DOCS_IMAGES=1 it also replaces docs/images/<name>.png (tests never change tracked
+ * files otherwise: `KILN_UPDATE_DOCS_IMAGES=1 npx vitest run test/e2e` refreshes the docs' pictures).
+ */
 export async function saveScreenshot(page: Page, name: string, fullPage = false): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path, fullPage });
+  if (process.env.KILN_UPDATE_DOCS_IMAGES === "1") {
+    mkdirSync(join(REPO, "docs", "images"), { recursive: true });
+    copyFileSync(path, join(REPO, "docs", "images", `${name}.png`));
+  }
   return path;
 }

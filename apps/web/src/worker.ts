@@ -3,7 +3,7 @@
 // opens a model from fetched or picked files, serves it with the same Engine as `kiln serve`, and
 // exposes EngineWorkerApi through comlink.
 import * as Comlink from "comlink";
-import type { Backend, EngineHealth, EngineStats, GenerateChunk, GenerateRequest, ModelCard, ModelFile, OpenedModel } from "../../../src/web.js";
+import type { Backend, EngineHealth, EngineStats, GenerateChunk, GenerateRequest, ModelCard, ModelFile } from "../../../src/web.js";
 import { Engine, EngineError, fromLoaded, getBackend, openModelFiles } from "../../../src/web.js";
 import type { BackendChoice, BackendReport, EngineWorkerApi, GenerateResult, LoadedModelInfo, LoadProgress, ModelUrl } from "./protocol.js";
 import { installShaders } from "./shaders.js";
