@@ -1,7 +1,7 @@
 // demo_page.test.ts: the in-browser demo (apps/web/index.html) in headless Chromium, from `vite preview`
 // and from `kiln serve`: greedy text from "Once upon a time" equals what `kiln generate` prints in Node,
 // on WebGPU (SwiftShader here), on the cpu fallback when WebGPU is missing (Chromium started without
-// it), and through the "send to kiln serve" switch; a GGUF file picked on the page loads and gives the
+// it) or its device is lost mid-session, and through the "send to kiln serve" switch; a GGUF file picked on the page loads and gives the
 // same text; files that are not a model, or a checkpoint without its tokenizer, get a readable message
 // and the page keeps working. No console errors anywhere. Screenshots and tokens/s go to test/artifacts/.
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -100,6 +100,20 @@ describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
     expect(await page.$eval("#output", (e) => e.textContent)).toBe(expected);
     await saveScreenshot(page, "demo-webgpu");
     expect(errors).toEqual([]);
+  }, 180_000);
+
+  it("recovers from a lost WebGPU adapter by restarting on the cpu backend", async () => {
+    const { page, errors } = await open(`${preview!.url}?backend=webgpu`);
+    expect(await page.evaluate(() => window.kilnDemo!.simulateDeviceLoss())).toBe(true);
+    await setValue(page, "#temperature", "0");
+    await setValue(page, "#max-tokens", "4");
+    await page.evaluate(() => window.kilnDemo!.generateFromButton());
+    expect(await page.evaluate(() => window.kilnDemo!.backend()?.name)).toBe("cpu");
+    expect(await text(page, "#message")).toMatch(/The WebGPU adapter was lost \(.*device lost.*\)\. The engine now runs on the cpu backend/);
+    expect(await text(page, "#model")).toContain("stories260K");
+    expect(PROMPT + (await greedy(page, "cpu after losing WebGPU")).text).toBe(expected);
+    // The Worker logs the failed request it could not finish; nothing else may reach the console.
+    expect(errors.filter((e) => !/device lost|destroyed/i.test(e))).toEqual([]);
   }, 180_000);
 
   it("falls back to the cpu backend, saying why, when the browser has no WebGPU", async () => {

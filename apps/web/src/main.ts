@@ -46,7 +46,8 @@ function showProgress(p: LoadProgress | undefined): void {
   $("progress-text").textContent = what;
 }
 
-async function startWorker(choice: BackendChoice): Promise<void> {
+/** `why`: the page's notice when this start is a fallback the page chose (e.g. after losing the adapter). */
+async function startWorker(choice: BackendChoice, why?: string): Promise<void> {
   worker?.terminate();
   worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
   worker.addEventListener("error", (e) => say(`the engine worker failed: ${e.message}`, "error"));
@@ -55,7 +56,7 @@ async function startWorker(choice: BackendChoice): Promise<void> {
   backend = await api.start(choice);
   $("backend").textContent = backend.name + (backend.software ? " (software)" : "");
   $("adapter").textContent = backend.name === "webgpu" ? [backend.vendor, backend.architecture].filter(Boolean).join(" / ") + ` (${backend.device})` : backend.device;
-  notice = backend.fallbackReason ? `WebGPU is not in use: ${backend.fallbackReason}. The engine runs on the cpu backend in a Worker instead.` : "";
+  notice = why ?? (backend.fallbackReason ? `WebGPU is not in use: ${backend.fallbackReason}. The engine runs on the cpu backend in a Worker instead.` : "");
   say(notice);
 }
 
@@ -149,8 +150,8 @@ async function onGenerate(): Promise<void> {
     say(`Generation failed: ${message}`, "error");
     // The adapter was lost (driver reset, GPU removed): continue on the cpu backend.
     if (/device lost|device was lost/i.test(message) && backend?.name === "webgpu") {
-      say(`The WebGPU adapter was lost (${message}). Restarting the engine on the cpu backend.`, "error");
-      await startWorker("cpu");
+      say(`The WebGPU adapter was lost (${message}). Restarting the engine on the cpu backend…`, "error");
+      await startWorker("cpu", `The WebGPU adapter was lost (${message}). The engine now runs on the cpu backend in a Worker; reload the page to try WebGPU again.`);
       await (lastFiles ? loadFiles(lastFiles) : loadDefault());
     }
   }
@@ -190,5 +191,9 @@ async function main(): Promise<void> {
 }
 
 const ready = main().catch((err: unknown) => say(`The engine did not start: ${(err as Error).message}`, "error"));
-const demo: DemoPageApi = { ready, generate, loadFiles, backend: () => backend, model: () => model };
+const demo: DemoPageApi = {
+  ready, generate, loadFiles, backend: () => backend, model: () => model,
+  generateFromButton: onGenerate,
+  simulateDeviceLoss: () => api.simulateDeviceLoss(),
+};
 window.kilnDemo = demo;

@@ -55,6 +55,8 @@ export interface EngineWorkerApi {
   models(): Promise<readonly ModelCard[]>;
   health(): Promise<EngineHealth>;
   stats(): Promise<EngineStats>;
+  /** Destroys the WebGPU device as a driver reset would; false on cpu. For testing the page's recovery. */
+  simulateDeviceLoss(): Promise<boolean>;
 }
 
 /** What one generation on the page gave (the page's stats line shows the same numbers). */
@@ -74,6 +76,10 @@ export interface DemoPageApi {
   /** Generate with the page's current settings, as the Generate button does. */
   generate(): Promise<GenerateOutcome>;
   loadFiles(files: readonly File[]): Promise<void>;
+  /** What the Generate button does: generate, and on failure report it (and recover from a lost adapter). */
+  generateFromButton(): Promise<void>;
+  /** Destroys the Worker's GPU device, as a driver reset would (tests the recovery path). */
+  simulateDeviceLoss(): Promise<boolean>;
   backend(): BackendReport | undefined;
   model(): LoadedModelInfo | undefined;
 }

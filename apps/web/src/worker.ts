@@ -153,6 +153,12 @@ const api: EngineWorkerApi = {
   async stats(): Promise<EngineStats> {
     return engine ? engine.stats() : { running: 0, waiting: 0 };
   },
+  async simulateDeviceLoss(): Promise<boolean> {
+    if (backend?.name !== "webgpu") return false;
+    // NOTE: the backend keeps its GPUDevice private; destroying it is exactly what a driver reset does.
+    (backend as unknown as { device: GPUDevice }).device.destroy();
+    return true;
+  },
 };
 
 Comlink.expose(api);
