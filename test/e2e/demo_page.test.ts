@@ -10,6 +10,8 @@ import { join } from "node:path";
 import type { Browser, ElementHandle, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GenerateOutcome } from "../../apps/web/src/protocol.js";
+import { loadModel } from "../../src/models/formats/load_model.js";
+import { writeGguf } from "../../src/models/formats/gguf_writer.js";
 import { kiln } from "../helpers/kiln_cli.js";
 import type { Served } from "../unit/openai_helpers.js";
 import { serve } from "../unit/openai_helpers.js";
@@ -34,7 +36,10 @@ describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
       buildApp("demo"),
       kiln("generate", "--model", "stories260K", "--prompt", PROMPT, "--max-tokens", String(MAX_TOKENS), "--temperature", "0", "--backend", "cpu"),
       kiln("convert", "--model", "stories260K", "--to", "gguf", "--out", join(scratch, "stories260K.gguf")),
+      kiln("convert", "--model", "stories260K", "--to", "hf", "--out", join(scratch, "hf")),
     ]);
+    // A GGUF without a tokenizer: the llama2.c checkpoint's weights alone (it has no tokenizer metadata).
+    writeGguf(join(scratch, "no-tokenizer.gguf"), loadModel("stories260K"));
     dist = built;
     expect(generated.code, generated.stderr).toBe(0);
     expected = generated.stdout.trim();
@@ -144,6 +149,10 @@ describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
     await settled(page);
     expect(await text(page, "#message")).toMatch(/model\.bin: tokenizer: .*add tok512\.bin or tokenizer\.bin/);
 
+    await upload(page, [join(scratch, "no-tokenizer.gguf")]);
+    await settled(page);
+    expect(await text(page, "#message")).toMatch(/no-tokenizer\.gguf: .*tokenizer/);
+
     const truncated = join(scratch, "cut.gguf");
     writeFileSync(truncated, readFileSync(join(scratch, "stories260K.gguf")).subarray(0, 5000));
     await upload(page, [truncated]);
@@ -157,6 +166,16 @@ describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
     expect(await text(page, "#model")).toMatch(/^stories260K: llama, 5 layers/);
     expect(await page.$eval("#message", (e) => e.className)).not.toBe("error");
     expect(PROMPT + (await greedy(page, "cpu, from a picked GGUF")).text).toBe(expected);
+
+    // A Hugging Face set picked together: config.json, model.safetensors, tokenizer.json.
+    const hf = ["config.json", "model.safetensors", "tokenizer.json"].map((f) => join(scratch, "hf", f));
+    await upload(page, hf.slice(0, 2));
+    await settled(page);
+    expect(await text(page, "#message")).toMatch(/config\.json: tokenizer: no tokenizer\.json was given/);
+    await upload(page, hf);
+    await settled(page);
+    expect(await text(page, "#model")).toMatch(/^(stories260K|model): llama, 5 layers/);
+    expect(PROMPT + (await greedy(page, "cpu, from a picked HF safetensors set")).text).toBe(expected);
     expect(errors.filter((e) => !/Could not load/.test(e))).toEqual([]);
   }, 120_000);
 

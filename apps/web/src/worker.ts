@@ -3,7 +3,7 @@
 // opens a model from fetched or picked files, serves it with the same Engine as `kiln serve`, and
 // exposes EngineWorkerApi through comlink.
 import * as Comlink from "comlink";
-import type { Backend, EngineHealth, EngineStats, GenerateChunk, GenerateRequest, ModelCard, ModelFile } from "../../../src/web.js";
+import type { Backend, EngineHealth, EngineStats, GenerateChunk, GenerateRequest, ModelCard, ModelFile, OpenedModel } from "../../../src/web.js";
 import { Engine, EngineError, fromLoaded, getBackend, openModelFiles } from "../../../src/web.js";
 import type { BackendChoice, BackendReport, EngineWorkerApi, GenerateResult, LoadedModelInfo, LoadProgress, ModelUrl } from "./protocol.js";
 import { installShaders } from "./shaders.js";
@@ -64,6 +64,14 @@ async function download(f: ModelUrl, onProgress: (p: LoadProgress) => void): Pro
 
 const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** The name the page shows and requests use: the model's own (general.name), else its weights file's. */
+function modelId(opened: OpenedModel, files: readonly ModelFile[]): string {
+  const named = opened.loaded.metadata.get("general.name");
+  if (typeof named === "string" && named.trim()) return named.trim().replace(/^.*\//, "");
+  const weights = files.find((f) => /\.(gguf|safetensors|bin)$/.test(f.name) && !/^tok(\d+|enizer)\.bin$/.test(f.name)) ?? files[0]!;
+  return weights.name.replace(/\.(bin|gguf|safetensors)$/, "");
+}
+
 async function serve(files: readonly ModelFile[], onProgress: (p: LoadProgress) => void, t0: number): Promise<LoadedModelInfo> {
   if (!backend) throw new Error("start() a backend before loading a model");
   const opened = openModelFiles(files);
@@ -75,7 +83,7 @@ async function serve(files: readonly ModelFile[], onProgress: (p: LoadProgress) 
     return [name, { ...t, read: () => (onProgress({ phase: "upload", done: ++done, total }), read()) }] as const;
   }));
   const model = fromLoaded({ ...opened.loaded, tensors: counted }, backend);
-  const id = files[0]!.name.replace(/\.(bin|gguf|safetensors|json)$/, "");
+  const id = modelId(opened, files);
   const old = engine;
   engine = undefined;
   await old?.close();
