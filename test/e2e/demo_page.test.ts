@@ -187,6 +187,15 @@ describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
     const out = await greedy(page, "kiln serve over HTTP");
     expect(PROMPT + out.text).toBe(expected);
     expect(await page.$eval("#stats", (e) => e.textContent)).toContain(`${server!.url}/v1`);
+    // Chat mode, through the server and in the page: the model's template (ChatML by default) applies.
+    await page.click('input[name="mode"][value="chat"]');
+    await setValue(page, "#max-tokens", "8");
+    for (const target of ["server", "browser"]) {
+      await page.click(`input[name="target"][value="${target}"]`);
+      const chat = await page.evaluate(() => window.kilnDemo!.generate());
+      expect(chat.tokens, target).toBeGreaterThan(0);
+      expect(["length", "stop"]).toContain(chat.finishReason);
+    }
     expect(errors).toEqual([]);
   }, 120_000);
 
