@@ -84,19 +84,22 @@ async function serve(files: readonly ModelFile[], onProgress: (p: LoadProgress) 
   }));
   const model = fromLoaded({ ...opened.loaded, tensors: counted }, backend);
   const id = modelId(opened, files);
-  const old = engine;
-  engine = undefined;
-  await old?.close();
   const c = opened.loaded.config;
-  // A browser serves one person: a few sequences, KV blocks for each at full context.
-  const maxNumSeqs = 4;
-  const blockSize = 16;
-  engine = new Engine(
+  // A browser serves one person: a few sequences. The engine sizes the KV cache from the device (at
+  // most a full context for each); a model whose one full-context request cannot fit is refused.
+  const next = new Engine(
     [{ id, model, tokenizer: opened.tokenizer, stopTokenIds: opened.stopTokenIds, ...(opened.chatTemplate ? { chatTemplate: opened.chatTemplate } : {}) }],
-    { maxNumSeqs, blockSize, numBlocks: maxNumSeqs * Math.ceil(c.maxSeqLen / blockSize), maxNumBatchedTokens: 256 },
+    { maxNumSeqs: 4, maxNumBatchedTokens: 256 },
   );
-  const health = await waitReady(engine);
-  if (health.status !== "ready") throw new Error(`the engine did not start: ${health.message ?? health.status}`);
+  const health = await waitReady(next);
+  if (health.status !== "ready") {
+    await next.close();
+    throw new Error(`the engine did not start: ${health.message ?? health.status}`);
+  }
+  // NOTE: the old engine is closed only now, so a model that fails to start leaves the page serving the last one.
+  const old = engine;
+  engine = next;
+  await old?.close();
   let parameters = 0;
   for (const t of opened.loaded.tensors.values()) parameters += numel(t.shape);
   return {
