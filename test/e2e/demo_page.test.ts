@@ -100,6 +100,16 @@ describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
     expect(backend).toMatchObject({ name: "webgpu" });
     expect(await text(page, "#adapter")).toMatch(/swiftshader|\w+/i);
     expect(await text(page, "#model")).toContain("stories260K");
+    // The default model's load reported its download (both files, to the last byte) and every tensor's upload.
+    const progress = await page.evaluate(() => window.kilnDemo!.lastLoadProgress());
+    for (const file of ["stories260K.bin", "tok512.bin"]) {
+      const last = progress.filter((p) => p.phase === "download" && p.file === file).at(-1);
+      expect(last && last.done === last.total && last.total > 0, file).toBe(true);
+    }
+    const uploads = progress.filter((p) => p.phase === "upload");
+    expect(uploads.at(-1)).toMatchObject({ done: uploads.at(-1)!.total });
+    expect(uploads.map((p) => p.done)).toEqual(Array.from({ length: uploads.length }, (_, i) => i + 1));
+    expect(await page.$eval("#progress-row", (e) => (e as HTMLElement).hidden)).toBe(true);
     const out = await greedy(page, "webgpu (SwiftShader), vite preview");
     expect(PROMPT + out.text).toBe(expected);
     expect(await page.$eval("#output", (e) => e.textContent)).toBe(expected);
@@ -161,11 +171,21 @@ describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
     // Still working on the model it had.
     expect(PROMPT + (await greedy(page, "cpu (auto: software adapter), vite preview")).text).toBe(expected);
 
-    await upload(page, [join(scratch, "stories260K.gguf")]);
+    // Dropped on the page rather than picked: the same bytes, through the drop zone's handler.
+    const ggufBase64 = readFileSync(join(scratch, "stories260K.gguf")).toString("base64");
+    await page.evaluate((b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const data = new DataTransfer();
+      data.items.add(new File([bytes], "stories260K.gguf"));
+      document.querySelector("#drop")!.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+    }, ggufBase64);
+    await page.waitForFunction(() => window.kilnDemo!.lastLoadProgress().some((p) => p.phase === "read" && p.file === "stories260K.gguf"));
     await settled(page);
+    const reads = await page.evaluate(() => window.kilnDemo!.lastLoadProgress().filter((p) => p.phase === "read"));
+    expect(reads.at(-1)).toMatchObject({ file: "stories260K.gguf", done: reads.at(-1)!.total });
     expect(await text(page, "#model")).toMatch(/^stories260K: llama, 5 layers/);
     expect(await page.$eval("#message", (e) => e.className)).not.toBe("error");
-    expect(PROMPT + (await greedy(page, "cpu, from a picked GGUF")).text).toBe(expected);
+    expect(PROMPT + (await greedy(page, "cpu, from a dropped GGUF")).text).toBe(expected);
 
     // A Hugging Face set picked together: config.json, model.safetensors, tokenizer.json.
     const hf = ["config.json", "model.safetensors", "tokenizer.json"].map((f) => join(scratch, "hf", f));

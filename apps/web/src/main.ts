@@ -36,9 +36,13 @@ function say(text: string, kind: "info" | "error" = "info"): void {
   m.className = kind;
 }
 
+/** The progress reports of the last load, in order (the page shows the latest). */
+let progressLog: LoadProgress[] = [];
+
 function showProgress(p: LoadProgress | undefined): void {
   $("progress-row").hidden = p === undefined;
   if (!p) return;
+  progressLog.push(p);
   const bar = $<HTMLProgressElement>("progress");
   bar.max = Math.max(p.total, 1);
   bar.value = p.done;
@@ -62,6 +66,7 @@ async function startWorker(choice: BackendChoice, why?: string): Promise<void> {
 
 async function load(how: () => Promise<LoadedModelInfo>): Promise<void> {
   $<HTMLButtonElement>("generate").disabled = true;
+  progressLog = [];
   try {
     model = await how();
     $("model").textContent = `${model.id}: ${model.arch}, ${model.layers} layers, dim ${model.dim}, ${(model.parameters / 1e6).toFixed(2)}M parameters, context ${model.contextLength} (loaded in ${Math.round(model.loadMs)} ms)`;
@@ -192,7 +197,7 @@ async function main(): Promise<void> {
 
 const ready = main().catch((err: unknown) => say(`The engine did not start: ${(err as Error).message}`, "error"));
 const demo: DemoPageApi = {
-  ready, generate, loadFiles, backend: () => backend, model: () => model,
+  ready, generate, loadFiles, backend: () => backend, model: () => model, lastLoadProgress: () => progressLog,
   generateFromButton: onGenerate,
   simulateDeviceLoss: () => api.simulateDeviceLoss(),
 };

@@ -82,6 +82,8 @@ export interface DemoPageApi {
   simulateDeviceLoss(): Promise<boolean>;
   backend(): BackendReport | undefined;
   model(): LoadedModelInfo | undefined;
+  /** The progress reports of the last load, in order. */
+  lastLoadProgress(): readonly LoadProgress[];
 }
 
 declare global {

@@ -121,23 +121,41 @@ function current(): Engine {
   return engine;
 }
 
+/** Reads picked files into memory, reporting bytes read. */
+async function readPicked(picked: readonly File[], onProgress: (p: LoadProgress) => void, t0: number): Promise<LoadedModelInfo> {
+  const total = picked.reduce((a, f) => a + f.size, 0);
+  let done = 0;
+  const files: ModelFile[] = [];
+  for (const f of picked) {
+    files.push({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) });
+    onProgress({ phase: "read", done: (done += f.size), total, file: f.name });
+  }
+  return serve(files, onProgress, t0);
+}
+
+/**
+ * Runs a load with a progress reporter, and settles only once every report has reached the page.
+ * NOTE: comlink calls a callback over the proxy's own port, so the load's reply could overtake its
+ * last progress reports, which would then show a progress bar after the load had ended.
+ */
+async function delivered<T>(onProgress: (p: LoadProgress) => void, run: (report: (p: LoadProgress) => void) => Promise<T>): Promise<T> {
+  const sent: unknown[] = [];
+  try {
+    return await run((p) => void sent.push(onProgress(p)));
+  } finally {
+    await Promise.allSettled(sent);
+  }
+}
+
 const api: EngineWorkerApi = {
   start,
   async loadUrls(urls: readonly ModelUrl[], onProgress: (p: LoadProgress) => void) {
     const t0 = performance.now();
-    const files = await Promise.all(urls.map((u) => download(u, onProgress)));
-    return serve(files, onProgress, t0);
+    return delivered(onProgress, async (report) => serve(await Promise.all(urls.map((u) => download(u, report))), report, t0));
   },
   async loadFiles(picked: readonly File[], onProgress: (p: LoadProgress) => void) {
     const t0 = performance.now();
-    const total = picked.reduce((a, f) => a + f.size, 0);
-    let done = 0;
-    const files: ModelFile[] = [];
-    for (const f of picked) {
-      files.push({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) });
-      onProgress({ phase: "read", done: (done += f.size), total, file: f.name });
-    }
-    return serve(files, onProgress, t0);
+    return delivered(onProgress, (report) => readPicked(picked, report, t0));
   },
   async generate(req: GenerateRequest, onChunk: (c: GenerateChunk) => void): Promise<GenerateResult> {
     try {
