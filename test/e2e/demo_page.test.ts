@@ -199,6 +199,22 @@ describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
     expect(errors.filter((e) => !/Could not load/.test(e))).toEqual([]);
   }, 120_000);
 
+  it("Stop aborts the request in the page's engine at once and frees its KV blocks", async () => {
+    const { page, errors } = await open(preview!.url);
+    await setValue(page, "#temperature", "0");
+    await setValue(page, "#max-tokens", "500");
+    await setValue(page, "#prompt", PROMPT);
+    const pending = page.evaluate(() => window.kilnDemo!.generate());
+    await page.waitForFunction((n) => (document.querySelector("#output")!.textContent ?? "").length > n, {}, PROMPT.length + 10);
+    await page.click("#stop");
+    const out = await pending;
+    expect(out.finishReason).toBe("abort");
+    expect(out.tokens).toBeLessThan(500);
+    expect(await page.evaluate(() => window.kilnDemo!.stats())).toMatchObject({ running: 0, waiting: 0, kvCacheUsage: 0 });
+    expect(PROMPT + (await greedy(page, "cpu in the page, after a stop")).text).toBe(expected);
+    expect(errors).toEqual([]);
+  }, 120_000);
+
   it("works when served by kiln serve, and sends the prompt to that server through the switch", async () => {
     const { page, errors } = await open(`${server!.url}/`);
     expect(await page.$eval("#server-url", (e) => (e as HTMLInputElement).value)).toBe(`${server!.url}/v1`);
@@ -224,6 +240,19 @@ describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
     await page.click('input[name="target"][value="server"]');
     await setValue(page, "#server-url", `${server!.url}/v1`);
     expect(PROMPT + (await greedy(page, "kiln serve over HTTP, from vite preview")).text).toBe(expected);
-    expect(errors).toEqual([]);
+
+    // The server's refusals reach the page as messages: an empty prompt (400), then no server at all.
+    await setValue(page, "#prompt", "");
+    await page.evaluate(() => window.kilnDemo!.generateFromButton());
+    expect(await text(page, "#message")).toMatch(/^Generation failed: .*prompt/);
+    await setValue(page, "#prompt", PROMPT);
+    await setValue(page, "#server-url", "http://127.0.0.1:9/v1");
+    await page.evaluate(() => window.kilnDemo!.generateFromButton());
+    expect(await text(page, "#message")).toMatch(/^Generation failed: cannot reach http:\/\/127\.0\.0\.1:9\/v1/);
+    // Back to the engine in the page: still working.
+    await page.click('input[name="target"][value="browser"]');
+    expect(PROMPT + (await greedy(page, "cpu in the page, after server errors")).text).toBe(expected);
+    // Chromium reports the failed fetches themselves on the console; nothing else may appear.
+    expect(errors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED|ERR_UNSAFE_PORT|status of 400/.test(e))).toEqual([]);
   }, 120_000);
 });

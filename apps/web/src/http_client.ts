@@ -19,6 +19,16 @@ export class HttpEngineClient implements EngineClient {
     return { "Content-Type": "application/json", ...(this.apiKey ? { Authorization: `Bearer ${this.apiKey}` } : {}) };
   }
 
+  /** fetch, with a network failure (no server, refused, CORS) as an EngineError that names the URL. */
+  private async send(path: string, init: RequestInit = {}): Promise<Response> {
+    try {
+      return await fetch(`${this.baseUrl}${path}`, init);
+    } catch (err) {
+      if ((err as Error).name === "AbortError") throw err;
+      throw new EngineError({ code: "unavailable", message: `cannot reach ${this.baseUrl}: ${(err as Error).message}` });
+    }
+  }
+
   private async fail(res: Response): Promise<never> {
     let message = `HTTP ${res.status} from ${res.url}`;
     try {
@@ -43,12 +53,7 @@ export class HttpEngineClient implements EngineClient {
       ...(req.sampling.seed !== undefined ? { seed: req.sampling.seed } : {}),
       ...(req.stop?.length ? { stop: req.stop } : {}),
     };
-    let res: Response;
-    try {
-      res = await fetch(`${this.baseUrl}/${chat ? "chat/completions" : "completions"}`, { method: "POST", headers: this.headers(), body: JSON.stringify(body), ...(signal ? { signal } : {}) });
-    } catch (err) {
-      throw new EngineError({ code: "unavailable", message: `cannot reach ${this.baseUrl}: ${(err as Error).message}` });
-    }
+    const res = await this.send(`/${chat ? "chat/completions" : "completions"}`, { method: "POST", headers: this.headers(), body: JSON.stringify(body), ...(signal ? { signal } : {}) });
     if (!res.ok || !res.body) await this.fail(res);
     const decoder = new TextDecoder();
     let buffered = "";
@@ -83,7 +88,7 @@ export class HttpEngineClient implements EngineClient {
   }
 
   async models(): Promise<readonly ModelCard[]> {
-    const res = await fetch(`${this.baseUrl}/models`, { headers: this.headers() });
+    const res = await this.send("/models", { headers: this.headers() });
     if (!res.ok) await this.fail(res);
     const body = (await res.json()) as { data: { id: string; created: number; owned_by: string; max_model_len?: number }[] };
     return body.data.map((m) => ({ id: m.id, created: m.created, ownedBy: m.owned_by, maxModelLen: m.max_model_len ?? 0 }));

@@ -198,6 +198,7 @@ async function main(): Promise<void> {
 const ready = main().catch((err: unknown) => say(`The engine did not start: ${(err as Error).message}`, "error"));
 const demo: DemoPageApi = {
   ready, generate, loadFiles, backend: () => backend, model: () => model, lastLoadProgress: () => progressLog,
+  stats: () => local.stats(),
   generateFromButton: onGenerate,
   simulateDeviceLoss: () => api.simulateDeviceLoss(),
 };

@@ -82,6 +82,8 @@ export interface DemoPageApi {
   simulateDeviceLoss(): Promise<boolean>;
   backend(): BackendReport | undefined;
   model(): LoadedModelInfo | undefined;
+  /** The in-page engine's counts (running, waiting, KV cache usage). */
+  stats(): Promise<EngineStats>;
   /** The progress reports of the last load, in order. */
   lastLoadProgress(): readonly LoadProgress[];
 }
