@@ -1,5 +1,5 @@
 // worker.ts: the engine in a module Worker, so the page stays responsive while the model loads and
-// generates. It starts a backend (WebGPU when the browser has an adapter, else cpu, saying why),
+// generates. It starts a backend (WebGPU on a hardware adapter, else cpu, saying why),
 // opens a model from fetched or picked files, serves it with the same Engine as `kiln serve`, and
 // exposes EngineWorkerApi through comlink.
 import * as Comlink from "comlink";
@@ -28,6 +28,7 @@ async function start(choice: BackendChoice): Promise<BackendReport> {
   // unless asked for by name: it is tens of times slower on the same machine.
   if (choice === "auto" && backend?.info.software) {
     fallbackReason = `the only WebGPU adapter is a software renderer (${backend.info.device}), slower than the cpu backend; add ?backend=webgpu to the URL to use it anyway`;
+    backend.dispose(); // NOTE: this Worker never asks for webgpu again (a restart is a new Worker).
     backend = undefined;
   }
   backend ??= await getBackend("cpu");
