@@ -122,7 +122,7 @@ export class ModelRegistry implements ModelRouter {
     this.versions.set(id, v);
     const t0 = performance.now();
     try {
-      const { opened, hit } = this.opts.weights.get(spec.path);
+      const { opened, hit } = await this.opts.weights.get(spec.path);
       const m: ServedModel = {
         id, model: fromLoaded(opened.loaded, this.opts.backend), tokenizer: opened.tokenizer, stopTokenIds: opened.stopTokenIds,
         ...(opened.chatTemplate === undefined ? {} : { chatTemplate: opened.chatTemplate }),

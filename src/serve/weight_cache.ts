@@ -9,6 +9,7 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import type { OpenedModel } from "../cli/open_model.js";
+import { nextTurn } from "../core/host.js";
 import type { HostTensor, TensorEntry } from "../models/types.js";
 
 export interface WeightCacheOptions {
@@ -46,11 +47,15 @@ function keyOf(pathOrName: string): string {
   return `file:${resolve(pathOrName)}:${st.size}:${st.mtimeMs}`;
 }
 
-/** `opened` with every tensor read once into host memory, and those bytes. */
-function materialize(opened: OpenedModel): Kept {
+/**
+ * `opened` with every tensor read once into host memory, and those bytes. NOTE: it yields to the event
+ * loop between tensors, so a server loading a model hot keeps streaming to its clients meanwhile.
+ */
+async function materialize(opened: OpenedModel): Promise<Kept> {
   const tensors = new Map<string, TensorEntry>();
   let bytes = 0;
   for (const [name, e] of opened.loaded.tensors) {
+    await new Promise<void>((resolve) => nextTurn(resolve));
     const host: HostTensor = e.read();
     bytes += host.data.byteLength;
     tensors.set(name, { shape: e.shape, stored: e.stored, read: () => host });
@@ -74,7 +79,7 @@ export class WeightCache {
   }
 
   /** The opened model at `pathOrName`, from the cache when it holds it; kept (evicting LRU) when it fits. */
-  get(pathOrName: string): CachedOpen {
+  async get(pathOrName: string): Promise<CachedOpen> {
     const key = keyOf(pathOrName);
     const found = this.kept.get(key);
     if (found) {
@@ -84,7 +89,7 @@ export class WeightCache {
       return { ...found, hit: true };
     }
     this.misses++;
-    const made = materialize(this.open(pathOrName));
+    const made = await materialize(this.open(pathOrName));
     if (made.bytes <= this.maxBytes) {
       for (const [k, v] of this.kept) {
         if (this.bytes + made.bytes <= this.maxBytes) break;

@@ -178,17 +178,45 @@ describe("weight cache", () => {
     tokenizer: {} as never, chatTemplateOrigin: "", stopTokenIds: [],
   });
 
-  it("keeps models by LRU within its byte bound", () => {
+  it("keeps models by LRU within its byte bound", async () => {
     const c = new WeightCache({ maxBytes: 1000, open: fake(400) });
-    expect(c.get("a").hit).toBe(false);
-    expect(c.get("b").hit).toBe(false);
-    expect(c.get("a").hit).toBe(true); // a is now the most recent
-    expect(c.get("c").hit).toBe(false); // evicts b
+    expect((await c.get("a")).hit).toBe(false);
+    expect((await c.get("b")).hit).toBe(false);
+    expect((await c.get("a")).hit).toBe(true); // a is now the most recent
+    expect((await c.get("c")).hit).toBe(false); // evicts b
     expect(c.stats()).toMatchObject({ entries: 2, bytes: 800 });
-    expect(c.get("a").hit).toBe(true);
-    expect(c.get("b").hit).toBe(false);
+    expect((await c.get("a")).hit).toBe(true);
+    expect((await c.get("b")).hit).toBe(false);
     const big = new WeightCache({ maxBytes: 100, open: fake(400) });
-    expect(big.get("a").bytes).toBe(400);
+    expect((await big.get("a")).bytes).toBe(400);
     expect(big.stats().entries).toBe(0);
+  });
+
+  it("lets the event loop run between tensors while it reads a model (a hot load does not stall serving)", async () => {
+    const n = 40;
+    const reads: number[] = [];
+    let turns = 0;
+    const open = (path: string): OpenedModel => ({
+      loaded: {
+        config: {} as never, source: path, metadata: new Map(),
+        tensors: new Map(Array.from({ length: n }, (_, i) => [`w${i}`, { shape: [4], stored: "f32", read: () => (reads.push(turns), { shape: [4], dtype: "f32" as const, data: new Float32Array(4) }) }])),
+      },
+      tokenizer: {} as never, chatTemplateOrigin: "", stopTokenIds: [],
+    });
+    // Another task on the event loop (as a client's stream would be): one step per turn.
+    let stop = false;
+    const tick = () => {
+      turns++;
+      if (!stop) setImmediate(tick);
+    };
+    setImmediate(tick);
+    try {
+      await new WeightCache({ maxBytes: 1 << 20, open }).get("m");
+    } finally {
+      stop = true;
+    }
+    // The other task ran while the tensors were read, not only before or after.
+    expect(reads).toHaveLength(n);
+    expect(reads.at(-1)!).toBeGreaterThan(reads[0]!);
   });
 });
