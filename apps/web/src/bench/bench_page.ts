@@ -77,13 +77,16 @@ async function run(opts: Partial<BenchRunOptions> = {}): Promise<KernelResults> 
   ui.status.textContent = progress();
   const t0 = performance.now();
   try {
+    // NOTE: a callback after the run ended (it should not happen: the worker waits for them) is ignored.
     const onStarted = (s: BenchStarted) => {
-      live!.started = s;
+      if (!live) return;
+      live.started = s;
       if (s.fallbackReason) showMessage(`WebGPU could not start (${s.fallbackReason}); running on the cpu backend instead.`);
       ui.status.textContent = progress();
     };
     const onResult = (c: CaseResult) => {
-      live!.cases.push(c);
+      if (!live) return;
+      live.cases.push(c);
       ui.status.textContent = progress();
       renderRows();
     };

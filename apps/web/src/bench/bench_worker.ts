@@ -28,6 +28,9 @@ const api: BenchWorkerApi = {
   async run(opts, onStarted, onResult) {
     if (running) throw new Error("a benchmark run is already in progress in this page");
     running = true;
+    // NOTE: comlink delivers callbacks on the proxies' own ports, so the reply could overtake the last
+    // rows: the run answers only once every callback has reached the page.
+    const sent: unknown[] = [];
     try {
       const { backend, fallbackReason } = await start(opts.backend);
       // NOTE: a quick run on a software GPU (SwiftShader) gets the smallest sizes that still draw lines;
@@ -36,12 +39,13 @@ const api: BenchWorkerApi = {
       const cases = benchCases(profile, backend);
       const expectedRows = cases.reduce((n, c) => n + (c.hasRoutine ? 2 : 1), backend.name === "cpu" ? 1 : 0);
       const started: BenchStarted = { backend: backend.info, profile: profile.name, expectedRows, ...(fallbackReason ? { fallbackReason } : {}) };
-      onStarted(started);
+      sent.push(onStarted(started));
       return await runSuite(backend, {
         profile, policy: opts.quick ? QUICK_POLICY : FULL_POLICY, quick: opts.quick,
-        machine: browserMachineInfo(backend.info), onResult,
+        machine: browserMachineInfo(backend.info), onResult: (c) => void sent.push(onResult(c)),
       });
     } finally {
+      await Promise.allSettled(sent);
       running = false;
     }
   },
