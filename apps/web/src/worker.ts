@@ -12,6 +12,8 @@ installShaders();
 
 let backend: Backend | undefined;
 let engine: Engine | undefined;
+/** The requests in flight, by id: abort(reqId) aborts their signal. */
+const aborters = new Map<string, AbortController>();
 const started = performance.now();
 
 async function start(choice: BackendChoice): Promise<BackendReport> {
@@ -159,20 +161,26 @@ const api: EngineWorkerApi = {
     return delivered(onProgress, (report) => readPicked(picked, report, t0));
   },
   async generate(req: GenerateRequest, onChunk: (c: GenerateChunk) => void): Promise<GenerateResult> {
+    // NOTE: registered before the first await, so an abort() that arrives right behind this call (the
+    // messages are handled in order) reaches the request even before the engine has admitted it.
+    const ctl = new AbortController();
+    aborters.set(req.reqId, ctl);
     try {
       // NOTE: comlink delivers callbacks on the proxy's own port, so generate's reply could overtake the
       // last chunks: wait until every chunk is delivered before answering.
       const delivered: unknown[] = [];
-      for await (const chunk of current().generate(req)) delivered.push(onChunk(chunk));
+      for await (const chunk of current().generate(req, ctl.signal)) delivered.push(onChunk(chunk));
       await Promise.all(delivered);
       return { ok: true };
     } catch (err) {
       const data = err instanceof EngineError ? err.toData() : { code: "internal" as const, message: (err as Error).message };
       return { ok: false, error: data };
+    } finally {
+      aborters.delete(req.reqId);
     }
   },
   async abort(reqId: string) {
-    await engine?.abort(reqId);
+    aborters.get(reqId)?.abort();
   },
   async models(): Promise<readonly ModelCard[]> {
     return engine ? engine.models() : [];
