@@ -6,27 +6,19 @@
 
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { chatTemplateFromTokenizerConfig } from "../models/chat_template.js";
+import { readJsonObject } from "../models/formats/hf_folder.js";
 import { builtinModel, detectFormat, loadModel } from "../models/formats/load_model.js";
 import type { Tokenizer } from "../models/tokenizers/index.js";
 import { loadLlama2cTokenizer, tokenizerFromGguf, tokenizerFromHfJson } from "../models/tokenizers/index.js";
 import type { OpenedModel } from "../models/open_files.js";
-import { ggufTemplate, openedModel } from "../models/open_files.js";
+import { ggufTemplate, hfTemplate, openedModel } from "../models/open_files.js";
 
 export type { OpenedModel } from "../models/open_files.js";
-
-function readJsonFile(path: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-  } catch (err) {
-    throw new Error(`${path}: cannot read JSON: ${(err as Error).message}`);
-  }
-}
 
 /** A tokenizer file given explicitly: tokenizer.json (Hugging Face) or a llama2.c tokenizer .bin. */
 function tokenizerFromFile(path: string, vocabSize: number): Tokenizer {
   if (!existsSync(path)) throw new Error(`tokenizer '${path}' does not exist`);
-  return path.endsWith(".json") ? tokenizerFromHfJson(readJsonFile(path), undefined, path) : loadLlama2cTokenizer(path, vocabSize);
+  return path.endsWith(".json") ? tokenizerFromHfJson(readJsonObject(path), undefined, path) : loadLlama2cTokenizer(path, vocabSize);
 }
 
 /** llama2.c keeps the tokenizer beside the checkpoint: tok<vocab>.bin (custom vocabularies) or tokenizer.bin. */
@@ -56,13 +48,10 @@ export function openModel(pathOrName: string, tokenizerPath?: string): OpenedMod
     const json = join(pathOrName, "tokenizer.json");
     if (!existsSync(json)) throw new Error(`${pathOrName}: the folder has no tokenizer.json; give one with --tokenizer FILE`);
     const configPath = join(pathOrName, "tokenizer_config.json");
-    const config = existsSync(configPath) ? readJsonFile(configPath) : undefined;
-    tokenizer = tokenizerFromHfJson(readJsonFile(json), config, json);
-    // NOTE: newer transformers save the template as chat_template.jinja; older ones inside tokenizer_config.json.
+    const config = existsSync(configPath) ? readJsonObject(configPath) : undefined;
+    tokenizer = tokenizerFromHfJson(readJsonObject(json), config, json);
     const jinja = join(pathOrName, "chat_template.jinja");
-    const fromConfig = config && chatTemplateFromTokenizerConfig(config, configPath);
-    if (existsSync(jinja) && statSync(jinja).isFile()) template = { text: readFileSync(jinja, "utf8"), origin: jinja };
-    else if (fromConfig !== undefined) template = { text: fromConfig, origin: `${configPath} chat_template` };
+    template = hfTemplate(existsSync(jinja) && statSync(jinja).isFile() ? { text: readFileSync(jinja, "utf8"), origin: jinja } : undefined, config, configPath);
   }
   if (format === "gguf") template = ggufTemplate(loaded, basename(pathOrName));
   return openedModel(pathOrName, loaded, tokenizer, template);

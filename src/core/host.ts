@@ -7,12 +7,9 @@ interface NodeBuiltins {
   "node:os": typeof import("node:os");
 }
 
-type ProcessLike = { getBuiltinModule?: (id: string) => unknown; versions?: { node?: string }; version?: string };
+type ProcessLike = { getBuiltinModule?: (id: string) => unknown; version?: string };
 
 const proc = (globalThis as { process?: ProcessLike }).process;
-
-/** True in Node (and runtimes that pass for it), false in a browser page or Worker. */
-export const isNode: boolean = typeof proc?.versions?.node === "string";
 
 /** A Node built-in module, or undefined outside Node. NOTE: process.getBuiltinModule needs Node >= 20.16. */
 export function nodeBuiltin<K extends keyof NodeBuiltins>(id: K): NodeBuiltins[K] | undefined {

@@ -3,9 +3,8 @@
 // name, instead of failing halfway through loading (or, in a browser, losing the device).
 
 import type { Backend } from "../core/backend.js";
+import { numel } from "./formats/file_tensor.js";
 import type { LoadedModel } from "./types.js";
-
-const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** Throws naming the first weight larger than the backend's largest buffer (weights are f32 on the device). */
 export function checkModelFits(loaded: LoadedModel, backend: Pick<Backend, "name" | "caps">): void {

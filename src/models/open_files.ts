@@ -52,6 +52,18 @@ export function ggufTemplate(loaded: LoadedModel, fileName: string): { text: str
   return text === undefined ? undefined : { text, origin: `${fileName} tokenizer.chat_template` };
 }
 
+/**
+ * A Hugging Face model's chat template: chat_template.jinja when there is one (newer transformers),
+ * else tokenizer_config.json's chat_template (older ones).
+ */
+export function hfTemplate(
+  jinja: { text: string; origin: string } | undefined, tokConfig: Readonly<Record<string, unknown>> | undefined, tokConfigName: string,
+): { text: string; origin: string } | undefined {
+  if (jinja) return jinja;
+  const text = tokConfig && chatTemplateFromTokenizerConfig(tokConfig, tokConfigName);
+  return text === undefined ? undefined : { text, origin: `${tokConfigName} chat_template` };
+}
+
 /** One file a person gave: its name (for errors and format hints) and its bytes. */
 export interface ModelFile {
   readonly name: string;
@@ -88,8 +100,7 @@ export function openModelFiles(files: readonly ModelFile[]): OpenedModel {
     const tokConfig = tokConfigFile && parseJsonObject(text(tokConfigFile), tokConfigFile.name);
     const tokenizer = tokenizerFromHfJson(parseJsonObject(text(tokJson), tokJson.name), tokConfig, tokJson.name);
     const jinja = byName.get("chat_template.jinja");
-    const fromConfig = tokConfig && chatTemplateFromTokenizerConfig(tokConfig, tokConfigFile!.name);
-    const template = jinja ? { text: text(jinja), origin: jinja.name } : fromConfig !== undefined ? { text: fromConfig, origin: `${tokConfigFile!.name} chat_template` } : undefined;
+    const template = hfTemplate(jinja && { text: text(jinja), origin: jinja.name }, tokConfig, tokConfigFile?.name ?? "tokenizer_config.json");
     return openedModel(config.name, loaded, tokenizer, template);
   }
 

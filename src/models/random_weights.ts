@@ -7,22 +7,11 @@ import { defaultBackend } from "../index.js";
 import type { Module } from "../nn/index.js";
 import { Gpt2 } from "./gpt2.js";
 import { Llama } from "./llama.js";
+import { mulberry32 } from "../core/mulberry32.js";
 import type { HostTensor, LoadedModel, ModelConfig, TensorEntry } from "./types.js";
 
-/** mulberry32: a small seeded generator of floats in [0, 1) (the tests draw their data from it too). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function randomValues(name: string, shape: readonly number[], seed: number): Float32Array {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const n = shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
   if (name.endsWith("norm.weight")) for (let i = 0; i < n; i++) out[i] = 1 + 0.2 * (r() - 0.5);

@@ -33,8 +33,8 @@ export async function backendsUnderTest(): Promise<BackendUnderTest[]> {
 }
 
 /** Deterministic test data (mulberry32), so failures reproduce. */
-export { rng } from "../../src/models/random_weights.js";
-import { rng } from "../../src/models/random_weights.js";
+export { mulberry32 as rng } from "../../src/core/mulberry32.js";
+import { mulberry32 as rng } from "../../src/core/mulberry32.js";
 
 /** Host values suited to a dtype: floats in [lo, hi), ints in a small range, bools. */
 export function values(n: number, dtype: DType, seed = 1, lo = -2, hi = 2): number[] {

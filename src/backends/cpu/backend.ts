@@ -57,14 +57,14 @@ const HELPERS = {
   bf16round: (x: number) => bf16BitsToF32(f32ToBf16Bits(x)),
 };
 
+function cpuInfo(): BackendInfo {
+  const { model, threads, runtime } = hostCpu();
+  return { name: "cpu", device: `JavaScript on ${model}`, details: { threads: String(threads), runtime, wasmSimd: String(hasWasmSimd()) }, software: true };
+}
+
 export class CpuBackend implements Backend {
   readonly name = "cpu" as const;
-  readonly info: BackendInfo = {
-    name: "cpu",
-    device: `JavaScript on ${hostCpu().model}`,
-    details: { threads: String(hostCpu().threads), runtime: hostCpu().runtime, wasmSimd: String(hasWasmSimd()) },
-    software: true,
-  };
+  readonly info: BackendInfo = cpuInfo();
   readonly caps: BackendCaps = { dtypes: ALL_DTYPES, maxBufferBytes: 2 ** 31 - 1, f16Math: false, subgroups: false };
   private readonly cache = new Map<string, CpuExecutable>();
 

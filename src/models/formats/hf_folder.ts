@@ -19,7 +19,8 @@ import { readSafetensorsHeader, SAFETENSORS_DTYPES, writeSafetensors } from "./s
 const nodeFs = () => requireNodeBuiltin("node:fs", "reading a Hugging Face model folder");
 const join = (dir: string, name: string) => `${dir.replace(/\/+$/, "")}/${name}`;
 
-function readJson(path: string): Record<string, unknown> {
+/** A JSON object read from a file (config.json, tokenizer.json, ...), or a FormatError naming the file. */
+export function readJsonObject(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = nodeFs().readFileSync(path, "utf8");
@@ -45,7 +46,7 @@ function shardFiles(dir: string): string[] {
   const { existsSync } = nodeFs();
   const index = join(dir, "model.safetensors.index.json");
   if (existsSync(index)) {
-    const map = readJson(index).weight_map;
+    const map = readJsonObject(index).weight_map;
     if (typeof map !== "object" || map === null) throw new FormatError(index, "weight_map", "missing or not an object");
     return [...new Set(Object.values(map as Record<string, string>))].map((f) => join(dir, f));
   }
@@ -70,7 +71,7 @@ function readFix(layout: HfLayout, stored: readonly number[]): { shape: number[]
 /** A Hugging Face folder as a LoadedModel (tensors read on demand). */
 export function readHfFolder(dir: string): LoadedModel {
   const configPath = join(dir, "config.json");
-  return hfModel(readJson(configPath), configPath, shardFiles(dir), dir);
+  return hfModel(readJsonObject(configPath), configPath, shardFiles(dir), dir);
 }
 
 /**

@@ -73,17 +73,24 @@ export async function* mergeChoices(engine: EngineClient, requests: readonly Gen
   signal.addEventListener("abort", onAbort, { once: true });
   if (signal.aborted) ctl.abort();
   const its = requests.map((r) => engine.generate(r, ctl.signal)[Symbol.asyncIterator]());
-  if (its.length === 1) {
-    // NOTE: one choice (the common case): read it straight through, without a race per chunk.
-    try {
-      for (let r = await its[0]!.next(); !r.done; r = await its[0]!.next()) yield { index: 0, chunk: r.value };
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      ctl.abort();
-      its[0]!.return?.().catch(() => {});
-    }
-    return;
+  try {
+    if (its.length === 1) yield* single(its[0]!);
+    else yield* raced(its);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    ctl.abort();
+    // NOTE: not awaited: a generator busy in next() runs return() after it, and the abort above ends that next().
+    for (const it of its) it.return?.().catch(() => {});
   }
+}
+
+/** One choice (the common case): read straight through, without a race per chunk. */
+async function* single(it: AsyncIterator<GenerateChunk>): AsyncGenerator<ChoiceEvent> {
+  for (let r = await it.next(); !r.done; r = await it.next()) yield { index: 0, chunk: r.value };
+}
+
+/** Several choices: whichever has a chunk first. */
+async function* raced(its: readonly AsyncIterator<GenerateChunk>[]): AsyncGenerator<ChoiceEvent> {
   const pending = new Map<number, Promise<{ index: number; r: IteratorResult<GenerateChunk> }>>();
   const pull = (index: number) => {
     const p = its[index]!.next().then((r) => ({ index, r }));
@@ -92,21 +99,14 @@ export async function* mergeChoices(engine: EngineClient, requests: readonly Gen
     pending.set(index, p);
   };
   its.forEach((_, i) => pull(i));
-  try {
-    while (pending.size > 0) {
-      const { index, r } = await Promise.race(pending.values());
-      if (r.done) {
-        pending.delete(index);
-        continue;
-      }
-      pull(index);
-      yield { index, chunk: r.value };
+  while (pending.size > 0) {
+    const { index, r } = await Promise.race(pending.values());
+    if (r.done) {
+      pending.delete(index);
+      continue;
     }
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-    ctl.abort();
-    // NOTE: not awaited: a generator busy in next() runs return() after it, and the abort above ends that next().
-    for (const it of its) it.return?.().catch(() => {});
+    pull(index);
+    yield { index, chunk: r.value };
   }
 }
 

@@ -2,7 +2,7 @@
 // page) from a folder, so `kiln serve` gives a person a page to open at `/`. GET and HEAD only, files
 // under the folder only (no path escapes it), a content type by extension. It knows nothing of the API.
 
-import { createReadStream, existsSync, statSync } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, normalize, sep } from "node:path";
 
@@ -19,8 +19,19 @@ const TYPES: Readonly<Record<string, string>> = {
   ".txt": "text/plain; charset=utf-8",
 };
 
-/** Where the file for a URL path is, or undefined when there is none (or the path tries to leave the folder). */
-export function staticFile(dir: string, urlPath: string): string | undefined {
+export interface StaticFile {
+  readonly path: string;
+  readonly size: number;
+}
+
+/** The regular file at `path` and its size, or undefined. */
+function fileAt(path: string): StaticFile | undefined {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st?.isFile() ? { path, size: st.size } : undefined;
+}
+
+/** The file for a URL path, or undefined when there is none (or the path tries to leave the folder). */
+export function staticFile(dir: string, urlPath: string): StaticFile | undefined {
   let rel: string;
   try {
     rel = decodeURIComponent(urlPath.split("?")[0]!);
@@ -32,15 +43,12 @@ export function staticFile(dir: string, urlPath: string): string | undefined {
   const root = normalize(dir + sep);
   const file = normalize(join(root, rel));
   if (!file.startsWith(root)) return undefined;
-  if (existsSync(file) && statSync(file).isFile()) return file;
   // NOTE: "/bench" serves bench.html, as `vite preview` does.
-  if (!extname(file) && existsSync(`${file}.html`)) return `${file}.html`;
-  return undefined;
+  return fileAt(file) ?? (extname(file) ? undefined : fileAt(`${file}.html`));
 }
 
 /** Sends a file found by staticFile (HEAD: headers only). */
-export function sendStaticFile(req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
-  const size = statSync(file).size;
+export function sendStaticFile(req: IncomingMessage, res: ServerResponse, { path: file, size }: StaticFile): Promise<void> {
   res.writeHead(200, {
     "Content-Type": TYPES[extname(file)] ?? "application/octet-stream",
     "Content-Length": String(size),
