@@ -97,6 +97,12 @@ function numberOf(id: string): number | undefined {
   return v === "" ? undefined : Number(v);
 }
 
+/** Decode speed: tokens after the first over the time since the first (the first includes the prompt). */
+function decodeRate(tokens: number, firstMs: number, startMs: number): number {
+  const s = (performance.now() - (firstMs || startMs)) / 1000;
+  return tokens > 1 && s > 0 ? (tokens - 1) / s : 0;
+}
+
 async function generate(): Promise<GenerateOutcome> {
   const t = target();
   if (!t) throw new Error("no model is loaded");
@@ -131,17 +137,14 @@ async function generate(): Promise<GenerateOutcome> {
       tokens += c.tokenIds.length;
       if (c.usage) tokens = c.usage.completionTokens;
       if (c.finishReason) finishReason = c.finishReason;
-      const s = (performance.now() - (first || t0)) / 1000;
-      $("stats").textContent = `${tokens} tokens · ${(tokens > 1 && s > 0 ? (tokens - 1) / s : 0).toFixed(1)} tokens/s`;
+      $("stats").textContent = `${tokens} tokens · ${decodeRate(tokens, first, t0).toFixed(1)} tokens/s`;
     }
   } finally {
     running = undefined;
     $<HTMLButtonElement>("generate").disabled = false;
     $<HTMLButtonElement>("stop").disabled = true;
   }
-  // NOTE: decode speed: tokens after the first over the time since the first (the first includes the prompt).
-  const decodeS = (performance.now() - (first || t0)) / 1000;
-  const outcome = { text: text.data, tokens, tokensPerSecond: tokens > 1 ? (tokens - 1) / decodeS : 0, ttftMs: first ? first - t0 : 0, finishReason };
+  const outcome = { text: text.data, tokens, tokensPerSecond: decodeRate(tokens, first, t0), ttftMs: first ? first - t0 : 0, finishReason };
   const where = t.client === local ? `${backend?.name} in this page` : input("server-url").value;
   $("stats").textContent = `${tokens} tokens · ${outcome.tokensPerSecond.toFixed(1)} tokens/s · first token ${Math.round(outcome.ttftMs)} ms · ${finishReason} · ${where}`;
   return outcome;
@@ -152,9 +155,9 @@ async function onGenerate(): Promise<void> {
     await generate();
   } catch (err) {
     const message = (err as Error).message;
-    say(`Generation failed: ${message}`, "error");
     // The adapter was lost (driver reset, GPU removed): continue on the cpu backend.
-    if (/device lost|device was lost/i.test(message) && backend?.name === "webgpu") {
+    if (!(/device lost|device was lost/i.test(message) && backend?.name === "webgpu")) say(`Generation failed: ${message}`, "error");
+    else {
       say(`The WebGPU adapter was lost (${message}). Restarting the engine on the cpu backend…`, "error");
       await startWorker("cpu", `The WebGPU adapter was lost (${message}). The engine now runs on the cpu backend in a Worker; reload the page to try WebGPU again.`);
       await (lastFiles ? loadFiles(lastFiles) : loadDefault());
@@ -172,7 +175,7 @@ async function serverUrlDefault(): Promise<string> {
   return "http://127.0.0.1:8080/v1";
 }
 
-function wireDrop(): void {
+function wireControls(): void {
   const drop = $("drop");
   drop.addEventListener("dragover", (e) => (e.preventDefault(), drop.classList.add("over")));
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
@@ -188,7 +191,7 @@ function wireDrop(): void {
 }
 
 async function main(): Promise<void> {
-  wireDrop();
+  wireControls();
   input("server-url").value = await serverUrlDefault();
   const choice = (params.get("backend") ?? "auto") as BackendChoice;
   await startWorker(choice);
