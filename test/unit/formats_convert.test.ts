@@ -7,9 +7,9 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { convertCommand } from "../../src/cli/convert_command.js";
 import { UsageError } from "../../src/cli/command.js";
 import { builtinModel, detectFormat, loadModel, readGguf, writeGguf } from "../../src/models/formats/index.js";
-import { sameTensors, scratch, stories260K, TINY_GGUF } from "./formats_helpers.js";
+import { sameTensors, scratch, STORIES260K_BIN, TINY_GGUF } from "./formats_helpers.js";
 
-const STORIES = stories260K();
+const STORIES = STORIES260K_BIN;
 const BUNDLED = builtinModel("stories260K")!;
 
 describe("loadModel: detection", () => {
@@ -21,10 +21,10 @@ describe("loadModel: detection", () => {
     expect(m.config.arch === "llama" && m.config.nKvHeads).toBe(4);
   });
 
-  it.skipIf(!TINY_GGUF)("detects GGUF by its magic, whatever the name", () => {
+  it("detects GGUF by its magic, whatever the name", () => {
     const s = scratch();
     try {
-      copyFileSync(TINY_GGUF!, join(s.dir, "model.bin"));
+      copyFileSync(TINY_GGUF, join(s.dir, "model.bin"));
       expect(detectFormat(join(s.dir, "model.bin"))).toBe("gguf");
       expect(loadModel(join(s.dir, "model.bin")).config.vocabSize).toBe(32000);
     } finally {
@@ -54,13 +54,13 @@ describe("kiln convert", () => {
   });
   afterEach(() => vi.restoreAllMocks());
 
-  it.skipIf(!STORIES)("stories260K -> GGUF and -> HF folder, with the tokenizer, loading back identical", async () => {
+  it("stories260K -> GGUF and -> HF folder, with the tokenizer, loading back identical", async () => {
     const s = scratch();
     try {
       // NOTE: a private copy with its tokenizer, so the test does not depend on the bundled copy being in place.
       mkdirSync(join(s.dir, "in"));
-      copyFileSync(STORIES!, join(s.dir, "in/stories260K.bin"));
-      const tok = [BUNDLED.tokenizer, STORIES!.replace(/stories260K\.bin$/, "tok512.bin")].find(existsSync);
+      copyFileSync(STORIES, join(s.dir, "in/stories260K.bin"));
+      const tok = [BUNDLED.tokenizer, STORIES.replace(/stories260K\.bin$/, "tok512.bin")].find(existsSync);
       if (tok) copyFileSync(tok, join(s.dir, "in/tok512.bin"));
       const src = join(s.dir, "in/stories260K.bin");
       const original = loadModel(src);
@@ -91,15 +91,15 @@ describe("kiln convert", () => {
     }
   });
 
-  it.skipIf(!STORIES)("--no-tokenizer converts weights only; a GGUF's chat template travels to tokenizer_config.json", async () => {
+  it("--no-tokenizer converts weights only; a GGUF's chat template travels to tokenizer_config.json", async () => {
     const s = scratch();
     try {
-      expect(await convertCommand.run(["--model", STORIES!, "--to", "gguf", "--out", join(s.dir, "w.gguf"), "--no-tokenizer"])).toBe(0);
+      expect(await convertCommand.run(["--model", STORIES, "--to", "gguf", "--out", join(s.dir, "w.gguf"), "--no-tokenizer"])).toBe(0);
       expect(readGguf(join(s.dir, "w.gguf")).metadata.has("tokenizer.ggml.tokens")).toBe(false);
-      const tok = [BUNDLED.tokenizer, STORIES!.replace(/stories260K\.bin$/, "tok512.bin")].find(existsSync);
+      const tok = [BUNDLED.tokenizer, STORIES.replace(/stories260K\.bin$/, "tok512.bin")].find(existsSync);
       if (!tok) return;
       // A GGUF with tokenizer and a chat template, made by converting and then adding the template.
-      expect(await convertCommand.run(["--model", STORIES!, "--to", "gguf", "--out", join(s.dir, "t.gguf"), "--tokenizer", tok])).toBe(0);
+      expect(await convertCommand.run(["--model", STORIES, "--to", "gguf", "--out", join(s.dir, "t.gguf"), "--tokenizer", tok])).toBe(0);
       const withTokenizer = loadModel(join(s.dir, "t.gguf"));
       const meta = new Map([...withTokenizer.metadata].filter(([k]) => k.startsWith("tokenizer.")));
       meta.set("tokenizer.chat_template", "{% for m in messages %}{{ m.content }}{% endfor %}");

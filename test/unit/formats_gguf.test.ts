@@ -1,4 +1,4 @@
-// GGUF: the real files in ../shared (tiny random Llama, vocab-only GPT-2), write -> read round trips
+// GGUF: the real files in test/fixtures (tiny random Llama, vocab-only GPT-2), write -> read round trips
 // (bit-exact for f32, metadata of all 13 value types, v2 headers), and the named errors for bad files.
 
 import { readFileSync, truncateSync, writeFileSync } from "node:fs";
@@ -17,9 +17,9 @@ const LLAMA: LlamaConfig = {
   maxSeqLen: 128, normEps: 1e-5, ropeTheta: 500000, tiedEmbeddings: false,
 };
 
-describe.skipIf(!TINY_GGUF)("GGUF: llama-2-tiny-random.gguf", () => {
+describe("GGUF: llama-2-tiny-random.gguf", () => {
   it("maps the metadata to a config and every tensor dequantizes to finite values", () => {
-    const m = loadGguf(TINY_GGUF!);
+    const m = loadGguf(TINY_GGUF);
     expect(m.config).toEqual({
       arch: "llama", dim: 8, hiddenDim: 32, nLayers: 1, nHeads: 2, nKvHeads: 2, headDim: 4, vocabSize: 32000,
       maxSeqLen: 4096, normEps: Math.fround(1e-5), ropeTheta: 10000, tiedEmbeddings: false,
@@ -38,7 +38,7 @@ describe.skipIf(!TINY_GGUF)("GGUF: llama-2-tiny-random.gguf", () => {
   });
 
   it("header: alignment 32 by default, data at 724416", () => {
-    const g = readGguf(TINY_GGUF!);
+    const g = readGguf(TINY_GGUF);
     expect([g.version, g.alignment, g.dataOffset]).toEqual([3, 32, 724416]);
     expect(g.metadataTypes.get("tokenizer.ggml.token_type")).toBe("i32[]");
     expect(g.metadataTypes.get("llama.attention.layer_norm_rms_epsilon")).toBe("f32");
@@ -47,7 +47,7 @@ describe.skipIf(!TINY_GGUF)("GGUF: llama-2-tiny-random.gguf", () => {
   it("converts to GGUF again without changing a bit (f16 stays exact through f32)", () => {
     const s = scratch();
     try {
-      const a = loadGguf(TINY_GGUF!);
+      const a = loadGguf(TINY_GGUF);
       writeGguf(join(s.dir, "re.gguf"), a, { types: "f16" });
       const b = loadGguf(join(s.dir, "re.gguf"));
       expect(sameTensors(a, b)).toEqual([]);
@@ -59,12 +59,12 @@ describe.skipIf(!TINY_GGUF)("GGUF: llama-2-tiny-random.gguf", () => {
   });
 });
 
-describe.skipIf(!VOCAB_GGUF)("GGUF: vocab-only file", () => {
+describe("GGUF: vocab-only file", () => {
   it("parses a file that ends before the aligned data start (n_tensors 0)", () => {
-    const g = readGguf(VOCAB_GGUF!);
+    const g = readGguf(VOCAB_GGUF);
     expect(g.tensors.length).toBe(0);
     expect((g.metadata.get("tokenizer.ggml.merges") as string[])[0]).toBe("Ġ t");
-    expect(() => loadGguf(VOCAB_GGUF!)).toThrow(/ggml-vocab-gpt-2\.gguf: tensor 'token_embd\.weight': missing/);
+    expect(() => loadGguf(VOCAB_GGUF)).toThrow(/ggml-vocab-gpt-2\.gguf: tensor 'token_embd\.weight': missing/);
   });
 });
 

@@ -1,25 +1,14 @@
-// formats_helpers.ts: shared pieces of the formats tests: the model files they read (../shared ones
-// through test/helpers/shared_data.ts, undefined when missing so tests skip cleanly), a scratch
-// folder, and tiny synthetic models.
+// formats_helpers.ts: shared pieces of the formats tests: the model files they read (from
+// test/helpers/fixtures.ts), a scratch folder, and tiny synthetic models.
 
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { memoryTensor } from "../../src/models/formats/file_tensor.js";
 import { expectedShapes } from "../../src/models/formats/expected_shapes.js";
 import type { LoadedModel, ModelConfig, TensorEntry } from "../../src/models/types.js";
-import { sharedPath } from "../helpers/shared_data.js";
+export { STORIES260K_BIN, TINY_GGUF, VOCAB_GPT2_GGUF as VOCAB_GGUF } from "../helpers/fixtures.js";
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
-export const TINY_GGUF = sharedPath("models/llama-2-tiny-random-gguf/llama-2-tiny-random.gguf");
-export const VOCAB_GGUF = sharedPath("models/ggml-vocab/ggml-vocab-gpt-2.gguf");
-
-/** stories260K.bin: the repo's bundled copy, else the shared one, else undefined. */
-export function stories260K(): string | undefined {
-  const bundled = join(REPO, "models/stories260K/stories260K.bin");
-  return existsSync(bundled) ? bundled : sharedPath("models/stories260K/stories260K.bin");
-}
 
 export function scratch(): { dir: string; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "kiln-formats-"));

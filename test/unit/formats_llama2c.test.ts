@@ -5,13 +5,13 @@ import { copyFileSync, readFileSync, truncateSync, writeFileSync } from "node:fs
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readLlama2c, readLlama2cHeader } from "../../src/models/formats/llama2c.js";
-import { scratch, stories260K, values } from "./formats_helpers.js";
+import { scratch, STORIES260K_BIN, values } from "./formats_helpers.js";
 
-const STORIES = stories260K();
+const STORIES = STORIES260K_BIN;
 
-describe.skipIf(!STORIES)("llama2.c: stories260K", () => {
+describe("llama2.c: stories260K", () => {
   it("maps the header to the config and every weight to a GGUF name and shape", () => {
-    const m = readLlama2c(STORIES!);
+    const m = readLlama2c(STORIES);
     expect(m.config).toEqual({
       arch: "llama", dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, headDim: 8, vocabSize: 512,
       maxSeqLen: 512, normEps: 1e-5, ropeTheta: 10000, tiedEmbeddings: true,
@@ -25,8 +25,8 @@ describe.skipIf(!STORIES)("llama2.c: stories260K", () => {
   });
 
   it("reads each tensor at its file offset", () => {
-    const m = readLlama2c(STORIES!);
-    const file = new Float32Array(new Uint8Array(readFileSync(STORIES!)).buffer.slice(28));
+    const m = readLlama2c(STORIES);
+    const file = new Float32Array(new Uint8Array(readFileSync(STORIES)).buffer.slice(28));
     expect(m.tensors.get("token_embd.weight")!.read().data[0]).toBe(file[0]);
     // rms_att of layer 1 starts after the embedding and layer 0's rms_att.
     expect(m.tensors.get("blk.1.attn_norm.weight")!.read().data[0]).toBe(file[512 * 64 + 64]);
@@ -39,7 +39,7 @@ describe.skipIf(!STORIES)("llama2.c: stories260K", () => {
     const s = scratch();
     try {
       const p = join(s.dir, "cut.bin");
-      copyFileSync(STORIES!, p);
+      copyFileSync(STORIES, p);
       truncateSync(p, 1000);
       expect(() => readLlama2c(p)).toThrow(/cut\.bin: file length: 1000 bytes, but the header \(dim 64, .*\) implies 1056540 \(truncated\?\)/);
       truncateSync(p, 10);

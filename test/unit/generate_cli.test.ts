@@ -6,12 +6,11 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { sharedPath } from "../helpers/shared_data.js";
+import { TINY_GGUF } from "../helpers/fixtures.js";
 
-const TINY_GGUF = sharedPath("models/llama-2-tiny-random-gguf/llama-2-tiny-random.gguf");
 const bin = fileURLToPath(new URL("../../bin/kiln.mjs", import.meta.url));
 
-/** llama2.c `run stories260K.bin -z tok512.bin -t 0 -n 64 -i "Once upon a time"` (../shared/DESIGN.md). */
+/** llama2.c `run stories260K.bin -z tok512.bin -t 0 -n 64 -i "Once upon a time"` (models/stories260K/PROVENANCE.md). */
 const REFERENCE =
   "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, " +
   "red ball. She wanted to play with it, but it was too high.\nLily";
@@ -84,8 +83,8 @@ describe("kiln generate", () => {
     expect(r.stderr).toMatch(/prompt: \d+ tokens/);
   });
 
-  it.skipIf(!TINY_GGUF)("runs a GGUF model with its embedded tokenizer, in chat mode, the same for the same seed", async () => {
-    const args = ["generate", "--model", TINY_GGUF!, "--chat", "--prompt", "Hello", "--max-tokens", "12", "--seed", "3", "--backend", "cpu"];
+  it("runs a GGUF model with its embedded tokenizer, in chat mode, the same for the same seed", async () => {
+    const args = ["generate", "--model", TINY_GGUF, "--chat", "--prompt", "Hello", "--max-tokens", "12", "--seed", "3", "--backend", "cpu"];
     const [a, b] = await Promise.all([kiln(...args), kiln(...args)]);
     expect(a.stderr).toContain("llama-2-tiny-random.gguf (llama) on cpu");
     expect(a.code).toBe(0);

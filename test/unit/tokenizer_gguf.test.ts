@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { readGguf } from "../../src/models/formats/gguf.js";
 import { loadLlama2cTokenizer, tokenizerFromGguf, tokenizerToGgufMetadata } from "../../src/models/tokenizers/index.js";
 import type { MetaValue } from "../../src/models/types.js";
-import { sharedPath } from "../helpers/shared_data.js";
+import { TINY_GGUF } from "../helpers/fixtures.js";
 
 const TOK512 = new URL("../../models/stories260K/tok512.bin", import.meta.url).pathname;
 
@@ -46,9 +46,8 @@ describe("GGUF tokenizer metadata", () => {
     expect(() => tokenizerFromGguf(gpt2, "x.gguf")).toThrow(/'tokenizer\.ggml\.pre': pre-tokenizer 'llama-bpe' is not supported/);
   });
 
-  const tiny = sharedPath("models/llama-2-tiny-random-gguf/llama-2-tiny-random.gguf");
-  it.skipIf(tiny === undefined)("reads the Llama 2 vocabulary of the tiny random GGUF", () => {
-    const t = tokenizerFromGguf(readGguf(tiny!).metadata, tiny);
+  it("reads the Llama 2 vocabulary of the tiny random GGUF", () => {
+    const t = tokenizerFromGguf(readGguf(TINY_GGUF).metadata, TINY_GGUF);
     expect(t.vocabSize).toBe(32000);
     expect(t.encode("Hello world")).toEqual([1, 15043, 3186]);
     expect(t.decode([1, 15043, 3186, 2])).toBe("Hello world");

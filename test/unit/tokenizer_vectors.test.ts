@@ -1,13 +1,13 @@
 // llama.cpp's tokenizer test vectors (tests/test-tokenizer-0): every .inp string must encode to the
 // .out ids, with no BOS/EOS, for the Llama SentencePiece and the GPT-2 byte-level vocabularies; and the
-// same after the vocabulary goes through GGUF metadata and tokenizer.json and back. Skips when
-// ../shared is missing.
+// same after the vocabulary goes through GGUF metadata and tokenizer.json and back. The files are in
+// test/fixtures/ggml-vocab (PROVENANCE.md there).
 
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readGguf } from "../../src/models/formats/gguf.js";
 import { tokenizerFromGguf, tokenizerFromHfJson, tokenizerToGgufMetadata, tokenizerToHfConfig, tokenizerToHfJson, type Tokenizer } from "../../src/models/tokenizers/index.js";
-import { sharedPath } from "../helpers/shared_data.js";
+import { fixture } from "../helpers/fixtures.js";
 
 interface Vectors {
   readonly inputs: string[];
@@ -36,14 +36,13 @@ const hfRoundTrip = (tok: Tokenizer): Tokenizer =>
   tokenizerFromHfJson(JSON.parse(JSON.stringify(tokenizerToHfJson(tok))), JSON.parse(JSON.stringify(tokenizerToHfConfig(tok))));
 
 for (const name of ["ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf"]) {
-  const path = sharedPath(`models/ggml-vocab/${name}`);
-  describe.skipIf(path === undefined)(`llama.cpp test vectors: ${name}`, () => {
-    // NOTE: a skipped describe still runs its body; load in beforeAll, which a skip does not run.
+  const path = fixture(`ggml-vocab/${name}`);
+  describe(`llama.cpp test vectors: ${name}`, () => {
     let tok: Tokenizer;
     let vectors: Vectors;
     beforeAll(() => {
-      tok = tokenizerFromGguf(readGguf(path!).metadata, path);
-      vectors = readVectors(path!);
+      tok = tokenizerFromGguf(readGguf(path).metadata, path);
+      vectors = readVectors(path);
     });
 
     it("has the 46 test strings", () => {
