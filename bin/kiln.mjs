@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // kiln.mjs: the `kiln` command's launcher. It owns the environment that native code reads when a
-// process starts, and the TypeScript loader; the command itself (flags, subcommands) is src/cli/main.ts.
+// process starts, and which build of the command runs; the command itself (flags, subcommands) is
+// src/cli/main.ts.
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -28,11 +29,16 @@ if (!loaderDirs.some((d) => existsSync(`${d}/libvulkan.so.1`)) && existsSync(`${
   env.LD_LIBRARY_PATH = [env.LD_LIBRARY_PATH, chromium].filter(Boolean).join(":");
 }
 
-// NOTE: the child is node with tsx's loader, resolved from this file (not from the cwd), so `npx kiln`,
-// `npm run kiln --` and a symlinked bin work from any directory. One child, stdio inherited: output
-// streams straight through, and its exit code (or the signal that ended it) becomes ours.
-const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
-const child = spawn(process.execPath, [...process.execArgv, "--import", import.meta.resolve("tsx"), main, ...process.argv.slice(2)], {
+// NOTE: an installed package has no src/, only the JavaScript that `npm run build` wrote to dist/, and
+// runs that in plain node. A clone has src/ and runs it through tsx (a devDependency), so the command
+// is always the code in front of you, never a dist/ left over from an earlier build. Both paths are
+// resolved from this file (not from the cwd), so `npx kiln`, `npm run kiln --` and a symlinked bin work
+// from any directory. One child, stdio inherited: output streams straight through, and its exit code
+// (or the signal that ended it) becomes ours.
+const source = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+const built = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+const args = existsSync(source) ? ["--import", import.meta.resolve("tsx"), source] : [built];
+const child = spawn(process.execPath, [...process.execArgv, ...args, ...process.argv.slice(2)], {
   env,
   stdio: "inherit",
 });

@@ -25,9 +25,11 @@ export class UsageError extends Error {
 export const EXIT_USAGE = 2;
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
+// NOTE: named so that `npm run build` can write this file's declaration (node:util does not export the result type).
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: false }>>;
 
 /** parseArgs in strict mode, with its errors turned into UsageErrors that name the command. */
-export function parseCommandArgs<O extends Options>(cmd: Command, argv: readonly string[], options: O) {
+export function parseCommandArgs<O extends Options>(cmd: Command, argv: readonly string[], options: O): Parsed<O> {
   try {
     return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   } catch (err) {
