@@ -19,18 +19,20 @@ const cpuKeyHash = (s: KernelSpec) => hashString(`${[s.out, ...s.inputs].join(",
 
 /**
  * Names for an `x + 1` and an `x + 2` kernel whose cpu keys share an FNV-1a hash. A birthday search:
- * 2^17 names on one side make a hit expected within ~2^15 names on the other.
+ * 2^17 names on one side make a hit expected within ~2^15 names on the other. Each body is rendered
+ * once and the name substituted (the first test checks the pair against a real render).
  */
 function collidingPair(): [KernelSpec, KernelSpec] {
+  const keyOf = (k: number) => {
+    const [head, tail] = `f32,f32\n${renderJs(addK("NAME", k))}`.split("NAME") as [string, string];
+    return (name: string) => hashString(head + name + tail);
+  };
+  const [one, two] = [keyOf(1), keyOf(2)];
   const seen = new Map<string, string>();
-  for (let i = 0; i < 1 << 17; i++) {
-    const name = `one_${i.toString(36)}`;
-    seen.set(cpuKeyHash(addK(name, 1)), name);
-  }
+  for (let i = 0; i < 1 << 17; i++) seen.set(one(`one_${i.toString(36)}`), `one_${i.toString(36)}`);
   for (let j = 0; j < 1 << 20; j++) {
-    const b = addK(`two_${j.toString(36)}`, 2);
-    const a = seen.get(cpuKeyHash(b));
-    if (a !== undefined) return [addK(a, 1), b];
+    const a = seen.get(two(`two_${j.toString(36)}`));
+    if (a !== undefined) return [addK(a, 1), addK(`two_${j.toString(36)}`, 2)];
   }
   throw new Error("no FNV-1a collision found among 2^17 x 2^20 kernel names");
 }
