@@ -48,7 +48,7 @@ export interface Backend {
   write(dst: DeviceBuffer, src: Uint8Array, offset?: number): void;
   /** Read the buffer's bytes once every launch before it has finished. The only await on the hot path. */
   read(src: DeviceBuffer, nbytes?: number): Promise<Uint8Array>;
-  /** Render and compile a generated kernel; cached by source hash. */
+  /** Render and compile a generated kernel; cached by its full source (a hash alone could collide). */
   compile(kernel: KernelSpec): Promise<Executable>;
   /** Whether `routine` can build this spec; the tensor layer asks before it puts a routine in a graph. */
   supportsRoutine<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): boolean;

@@ -145,7 +145,7 @@ export function toposort(root: Expr): Expr[] {
   return [...seen.values()];
 }
 
-/** A short, stable hash of a string (FNV-1a), for cache keys and kernel names. */
+/** A short, stable hash of a string (FNV-1a), for names. Never a cache key by itself: 32 bits collide. */
 export function hashString(s: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);

@@ -2,8 +2,12 @@
 // tensors to output tensors; it runs on the backend under test in the dtype under test, and on
 // the cpu backend in float64 from the same (dtype-rounded) inputs with routines off: that is the
 // reference. Results must agree within the dtype's tolerance, NaN for NaN and Inf for Inf.
+// NOTE: the reference is the cpu renderer, so a cpu case without a routine compares cpu with itself;
+// what cpu's ops mean is pinned by hand-written expected values instead (spec.test.ts).
+// A skip-table hit or a missing backend is reported through vitest's own skip, with its reason.
 // Under CI=true a backend that should be present (webgpu: CI installs chromium) must be present.
 
+import type { TestContext } from "vitest";
 import type { Backend, DType, Tensor } from "../../src/index.js";
 import { getBackend, tensor, withRoutines } from "../../src/index.js";
 import { isFloat, roundTo } from "../../src/core/dtype.js";
@@ -124,20 +128,32 @@ export function expectClose(got: readonly number[], want: readonly number[], tol
   }
 }
 
-/** The one entry tests use: run, compare, honour the skip table. */
+/**
+ * The backend to run a case on, or a skip of the running test (vitest's own, so the report shows
+ * it as skipped with the reason) when the backend is missing or the skip table lists the case.
+ * NOTE: the skip ends the whole test; a test that loops over several case names stops at the first
+ * listed one, so keep listed gaps in tests of their own.
+ */
+export function backendFor(ctx: TestContext, b: BackendUnderTest, name: string, dtype: DType): Backend {
+  if (!b.backend) return ctx.skip(`${b.name} is unavailable: ${b.missing}`);
+  const reason = skipReason(b.name, name, dtype);
+  if (reason) return ctx.skip(`skip table: ${name} [${dtype} on ${b.name}]: ${reason}`);
+  // NOTE: an unsupported dtype is a gap like any other: it belongs in the skip table, with its reason.
+  if (!b.backend.caps.dtypes.includes(dtype)) throw new Error(`${name}: ${b.name} does not support ${dtype} and no skip entry says why`);
+  return b.backend;
+}
+
+/** The one entry tests use: honour the skip table, run, compare. */
 export async function conform(
+  ctx: TestContext,
   b: BackendUnderTest,
   name: string,
   dtype: DType,
   inputs: readonly Input[],
   fn: (...xs: Tensor[]) => Tensor,
   tolScale = 1,
-): Promise<"skipped" | "ok"> {
-  if (!b.backend) return "skipped";
-  if (skipReason(b.name, name, dtype)) return "skipped";
-  // NOTE: an unsupported dtype is a gap like any other: it belongs in the skip table, with its reason.
-  if (!b.backend.caps.dtypes.includes(dtype)) throw new Error(`${name}: ${b.name} does not support ${dtype} and no skip entry says why`);
-  const { got, want, out } = await runBoth(b.backend, dtype, inputs, fn);
+): Promise<void> {
+  const backend = backendFor(ctx, b, name, dtype);
+  const { got, want, out } = await runBoth(backend, dtype, inputs, fn);
   expectClose(got, want, tolerance(out.dtype, tolScale), `${name} [${dtype} on ${b.name}]`);
-  return "ok";
 }

@@ -29,13 +29,13 @@ for (const b of backends) {
         }
       });
 
-      it(`paged_attention ${dt}: ragged sequences through block tables, GQA, padding`, async () => {
+      it(`paged_attention ${dt}: ragged sequences through block tables, GQA, padding`, async (ctx) => {
         // 3 sequences over 6 blocks of 4: seq 0 has 7 tokens in blocks [5, 1], seq 1 has 2 in [0], seq 2 has 9 in [2, 4, 3].
         // The batch: seq 0's last 2 tokens (chunked prefill), seq 1's 1 token (decode), seq 2's 3 tokens, one padding token.
         const tables = { shape: [3, 3], dtype: "i32" as DType, data: [5, 1, -1, 0, -1, -1, 2, 4, 3] };
         const seq = { shape: [7], dtype: "i32" as DType, data: [0, 0, 1, 2, 2, 2, 0] };
         const pos = { shape: [7], dtype: "i32" as DType, data: [5, 6, 1, 6, 7, 8, -1] };
-        await conform(b, "paged_attention", dt, [
+        await conform(ctx, b, "paged_attention", dt, [
           { shape: [7, 4, 8] }, { shape: [24, 2, 8], seed: 3 }, { shape: [24, 2, 8], seed: 4 }, tables, seq, pos,
         ], (q, k, v, bt, s, p) => pagedAttention({ q, kCache: k, vCache: v, blockTables: bt!, tokenSeq: s!, tokenPos: p!, blockSize: 4 }), 3);
       });

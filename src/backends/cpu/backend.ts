@@ -5,7 +5,6 @@ import type { Backend, BackendCaps, BackendInfo, DeviceBuffer, Executable } from
 import type { DType } from "../../core/dtype.js";
 import { ALL_DTYPES, bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../core/dtype.js";
 import type { KernelSpec } from "../../core/ir.js";
-import { hashString } from "../../core/ir.js";
 import type { RoutineName } from "../../core/ops.js";
 import type { RoutineSpecs } from "../../core/routines.js";
 import { f16Values } from "./convert.js";
@@ -90,9 +89,10 @@ export class CpuBackend implements Backend {
   async compile(kernel: KernelSpec): Promise<CpuExecutable> {
     const source = renderJs(kernel);
     // NOTE: one JS source serves any dtypes with the same typed-array semantics, but the views
-    // it is launched with differ, so the dtypes are part of the key.
+    // it is launched with differ, so the dtypes are part of the key. The key is the whole text, not
+    // a hash of it: two sources that collided in a hash would otherwise share one function.
     const dtypes = [kernel.out, ...kernel.inputs];
-    const key = hashString(`${dtypes.join(",")}\n${source}`);
+    const key = `${dtypes.join(",")}\n${source}`;
     let exe = this.cache.get(key);
     if (!exe) {
       const make = new Function(...Object.keys(HELPERS), source) as (...h: unknown[]) => (...v: ArrayBufferView[]) => void;

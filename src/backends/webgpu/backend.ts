@@ -326,11 +326,15 @@ export class WebgpuBackend implements Backend {
 
   /** The compute pipeline for a WGSL source, created once; a source that does not compile rejects naming `name`. */
   private pipeline(code: string, name: string, layout: GPUPipelineLayout | "auto"): Promise<GPUComputePipeline> {
-    let p = this.pipelines.get(code);
+    // NOTE: keyed by the whole source, never a hash of it, so a hit is the same program. The layout is
+    // part of the key: a kernel's explicit layout follows from its bindings, which its source declares,
+    // but a routine's is derived ("auto"), and the two must not share a pipeline.
+    const key = `${layout === "auto" ? "auto" : "explicit"}\n${code}`;
+    let p = this.pipelines.get(key);
     if (!p) {
       p = this.createPipeline(code, name, layout);
-      this.pipelines.set(code, p);
-      p.catch(() => this.pipelines.delete(code));
+      this.pipelines.set(key, p);
+      p.catch(() => this.pipelines.delete(key));
     }
     return p;
   }
