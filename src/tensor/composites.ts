@@ -112,6 +112,8 @@ export function argmax(x: Tensor, axis = -1, keepdim = false): Tensor {
   const shape = x.shape.map((d, i) => (i === ax ? d : 1));
   const pos = iota(x, n).reshape(shape);
   // First maximum: the largest (n - position) among the maxima.
-  const score = x.eq(x.max(ax, true)).where(pos.rsub(n), 0);
+  // NOTE: a NaN counts as the maximum (NumPy's rule): max() propagates it, so no element equals the max
+  // and the row would otherwise answer n, an index out of range.
+  const score = x.eq(x.max(ax, true)).or(x.ne(x)).where(pos.rsub(n), 0);
   return score.max(ax, keepdim).rsub(n);
 }

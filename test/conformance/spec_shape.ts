@@ -87,4 +87,10 @@ export const SHAPE_CASES: readonly SpecCase[] = [
     inputs: [{ dtype: "f32", data: [1, 3, 3, 2, 5, 1, 5, 0, -Inf, -Inf, -Inf, -Inf], shape: [3, 4] }],
     fn: (x) => argmax(x, -1), want: [1, 0, 0],
   },
+  {
+    // NOTE: NumPy's rule: a NaN is the maximum, so the first NaN's index (never n, one past the row).
+    name: "argmax f32: a row with NaN gives its first NaN",
+    inputs: [{ dtype: "f32", data: [1, NaN_, 3, NaN_, NaN_, 0, 1, 2], shape: [2, 4] }],
+    fn: (x) => argmax(x, -1), want: [1, 0],
+  },
 ];
