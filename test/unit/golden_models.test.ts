@@ -1,8 +1,9 @@
 // golden_models.test.ts: kiln's GPT-2 and Llama, loaded from files with kiln's normal loaders, against
 // logits that an independent implementation computed: PyTorch forwards written from the published
 // architectures (test/fixtures/golden/reference.py, run by make_golden.py; see PROVENANCE.md there).
-// The Llama is stored twice, as a Hugging Face folder (rotate_half q/k rows) and as GGUF (interleaved
-// rows), with one set of logits: both loaders must reach the same function. Checked in float64 on cpu
+// Each model is stored twice, as a Hugging Face folder and as GGUF, with one set of logits: both
+// loaders must reach the same function (for Llama the q/k rows differ: rotate_half order in the HF
+// folder, interleaved in GGUF; for GPT-2 the linear weights are transposed). Checked in float64 on cpu
 // (tight: only summation order differs), in float32 on every backend present, and through the cached
 // decode path on cpu.
 
@@ -31,6 +32,7 @@ const golden = (name: string): Golden => JSON.parse(readFileSync(fixture(`golden
 
 const MODELS = [
   { name: "gpt2 (HF folder)", path: fixture("golden/gpt2-tiny-random"), golden: golden("gpt2_logits.json") },
+  { name: "gpt2 (GGUF)", path: fixture("golden/gpt2-tiny-random.gguf"), golden: golden("gpt2_logits.json") },
   { name: "llama (HF folder, rotate_half q/k rows)", path: fixture("golden/llama-tiny-random"), golden: golden("llama_logits.json") },
   { name: "llama (GGUF, interleaved q/k rows)", path: fixture("golden/llama-tiny-random.gguf"), golden: golden("llama_logits.json") },
 ];
@@ -46,6 +48,10 @@ const TOL_F64 = 1e-12;
 // their own exp/tanh, so allow ~10x that. The cheapest real bug seen while writing this test (a wrong
 // RoPE layout, an ignored eps) gives 1e-2 or more.
 const TOL_F32 = 1e-5;
+
+// NOTE: on SwiftShader (webgpu without a GPU) each architecture's first forward compiles its
+// pipelines for ~25 s on a 2-core machine; the default 60 s leaves too little room on a busy one.
+const WEBGPU_TIMEOUT_MS = 240_000;
 
 const cpu = await getBackend("cpu");
 
@@ -91,6 +97,6 @@ describe.each(await backendsUnderTest())("golden logits, float32 on $name", ({ b
   it.skipIf(!backend).each(MODELS)("$name: the default inference layout matches PyTorch", async ({ path, golden: g }) => {
     const lm = fromLoaded(loadModel(path), backend!);
     for (let s = 0; s < g.ids.length; s++) checkGolden(await fullLogits(lm.model, g.ids[s]!), g.logits[s]!, TOL_F32);
-  });
+  }, WEBGPU_TIMEOUT_MS);
   if (missing) it.skip(`webgpu missing: ${missing}`, () => {});
 });
