@@ -3,7 +3,8 @@
 // architectures (test/fixtures/golden/reference.py, run by make_golden.py; see PROVENANCE.md there).
 // Each model is stored twice, as a Hugging Face folder and as GGUF, with one set of logits: both
 // loaders must reach the same function (for Llama the q/k rows differ: rotate_half order in the HF
-// folder, interleaved in GGUF; for GPT-2 the linear weights are transposed). Checked in float64 on cpu
+// folder, interleaved in GGUF; for GPT-2 the linear weights are transposed). A second, smaller Llama
+// has Llama 3.1's RoPE scaling, which GGUF stores only as llama.cpp's per-frequency divisors. Checked in float64 on cpu
 // (tight: only summation order differs), in float32 on every backend present, and through the cached
 // decode path on cpu.
 
@@ -35,6 +36,8 @@ const MODELS = [
   { name: "gpt2 (GGUF)", path: fixture("golden/gpt2-tiny-random.gguf"), golden: golden("gpt2_logits.json") },
   { name: "llama (HF folder, rotate_half q/k rows)", path: fixture("golden/llama-tiny-random"), golden: golden("llama_logits.json") },
   { name: "llama (GGUF, interleaved q/k rows)", path: fixture("golden/llama-tiny-random.gguf"), golden: golden("llama_logits.json") },
+  { name: "llama3 RoPE scaling (HF folder, rope_scaling)", path: fixture("golden/llama3-rope-tiny-random"), golden: golden("llama3_rope_logits.json") },
+  { name: "llama3 RoPE scaling (GGUF, rope_freqs.weight)", path: fixture("golden/llama3-rope-tiny-random.gguf"), golden: golden("llama3_rope_logits.json") },
 ];
 
 // Tolerances are on relError: max |kiln - torch float64| / max |torch float64 logit| (logits reach ~7).
