@@ -4,9 +4,9 @@
 // Each model is stored twice, as a Hugging Face folder and as GGUF, with one set of logits: both
 // loaders must reach the same function (for Llama the q/k rows differ: rotate_half order in the HF
 // folder, interleaved in GGUF; for GPT-2 the linear weights are transposed). A second, smaller Llama
-// has Llama 3.1's RoPE scaling, which GGUF stores only as llama.cpp's per-frequency divisors. Checked in float64 on cpu
-// (tight: only summation order differs), in float32 on every backend present, and through the cached
-// decode path on cpu.
+// has Llama 3.1's RoPE scaling, which GGUF stores only as llama.cpp's per-frequency divisors.
+// Checked in float64 on cpu (tight: only summation order differs), in float32 on every backend
+// present, and through the cached decode path on cpu.
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
@@ -42,14 +42,15 @@ const MODELS = [
 
 // Tolerances are on relError: max |kiln - torch float64| / max |torch float64 logit| (logits reach ~7).
 // NOTE: float64: kiln and PyTorch compute the same function in a different order; what is left is
-// rounding, ~1e-15 relative. 1e-12 leaves room for that and nothing else (a misread eps, theta or
-// weight moves logits by 1e-3 or more). Llama runs in the file's layout: folding the norms rounds the
-// folded weights to f32 once (llama_layout.ts), which would be a ~1e-7 error of its own.
+// rounding: kiln measured 1e-15 to 2e-15 (2026-12-07). 1e-12 leaves room for that and nothing else:
+// flipping the last mantissa bit of a single weight in a fixture file fails it (checked by hand).
+// Llama runs in the file's layout: folding the norms rounds the folded weights to f32 once
+// (llama_layout.ts), which would be a ~1e-7 error of its own.
 const TOL_F64 = 1e-12;
 // NOTE: float32: PyTorch's own float32 forward lands ~3e-7 (GPT-2) and ~8e-7 (Llama) from its float64
-// one (torch_float32_max_abs_diff / scale in the JSON); kiln's f32 kernels sum in other orders and use
-// their own exp/tanh, so allow ~10x that. The cheapest real bug seen while writing this test (a wrong
-// RoPE layout, an ignored eps) gives 1e-2 or more.
+// one (torch_float32_max_abs_diff / scale in the JSON); kiln measured 3e-7 to 6e-7 on cpu and 6e-7 to
+// 9e-7 on webgpu (SwiftShader), 2026-12-07. 1e-5 allows ~10x PyTorch's own float32 noise; a wrong
+// RoPE layout, an ignored eps or theta, or GPT-2 with the erf GELU fail it (checked by hand).
 const TOL_F32 = 1e-5;
 
 // NOTE: on SwiftShader (webgpu without a GPU) each architecture's first forward compiles its
