@@ -203,7 +203,7 @@ async function runGenerate(args: GenerateArgs): Promise<number> {
   console.error(`kiln generate: ${backendLine(chosen, backendAskedBy(args.backend))}`);
   const model = fromLoaded(loaded, backend);
   const mode = sampler.params.temperature === 0 ? "greedy" : `seed ${sampler.params.seed}`;
-  console.error(`kiln generate: ${loaded.source} (${loaded.config.arch}), ${mode}`);
+  console.error(`kiln generate: ${loaded.source} (${loaded.config.arch}) on ${backend.name} (${backend.info.device}), ${mode}`);
 
   const out = (text: string) => void (text && process.stdout.write(text));
   const detok = createDetokenizer(tokenizer);
