@@ -2,7 +2,7 @@
 // loaded into this one. Dawn writes its warnings ("Couldn't load Vulkan: ...", "vkCreateInstance:
 // Found no drivers!") to stderr from C++, which a Node process cannot silence in itself; in the child
 // they are captured and turned into one reason in kiln's words. Node only (device.ts loads it only
-// there); it does not import Dawn. The probe runs once per process.
+// there); it does not import Dawn. An adapter found is remembered for the process.
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -29,9 +29,17 @@ process.stdout.write(JSON.stringify(out) + "\\n", () => process.exit(0));
 
 let probe: Promise<DawnProbe> | undefined;
 
-/** Dawn's adapter, as a child process finds it (once per process). Never rejects. */
+/** Dawn's adapter, as a child process finds it. Never rejects. */
 export function probeDawnAdapter(): Promise<DawnProbe> {
-  return (probe ??= runProbe());
+  if (!probe) {
+    probe = runProbe();
+    // NOTE: an adapter found is kept for the process; a failure is not, as getBackend does not cache
+    // a failed start: the next call may succeed (e.g. after installing a driver).
+    void probe.then((p) => {
+      if (!p.ok) probe = undefined;
+    });
+  }
+  return probe;
 }
 
 function runProbe(): Promise<DawnProbe> {
