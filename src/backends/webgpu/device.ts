@@ -89,7 +89,7 @@ interface AdapterInfoLike {
 
 /** SwiftShader, llvmpipe and other CPU implementations (or whatever the browser calls a fallback adapter). */
 const isSoftware = (info: AdapterInfoLike, fallback: boolean) => fallback || SOFTWARE.test(`${info.vendor} ${info.architecture} ${info.device} ${info.description}`);
-const describe = (info: AdapterInfoLike) => info.description || info.device || `${info.vendor} ${info.architecture}`.trim();
+const adapterName = (info: AdapterInfoLike) => info.description || info.device || `${info.vendor} ${info.architecture}`.trim();
 
 /** What WebGPU would run on here, found without making a device. */
 export type AdapterPeek =
@@ -105,13 +105,13 @@ export async function peekWebgpuAdapter(): Promise<AdapterPeek> {
   if (!nav && isNode()) {
     const specifier = "./dawn_probe.js";
     const p = await ((await import(/* @vite-ignore */ specifier)) as DawnProbeModule).probeDawnAdapter();
-    return p.ok ? { available: true, software: isSoftware(p, p.fallback), description: describe(p) } : { available: false, reason: p.reason };
+    return p.ok ? { available: true, software: isSoftware(p, p.fallback), description: adapterName(p) } : { available: false, reason: p.reason };
   }
   if (!nav) return { available: false, reason: "this browser has no navigator.gpu (WebGPU unsupported or disabled)" };
   const adapter = await nav.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) return { available: false, reason: "navigator.gpu.requestAdapter() returned null" };
   const fallback = (adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-  return { available: true, software: isSoftware(adapter.info, fallback), description: describe(adapter.info) };
+  return { available: true, software: isSoftware(adapter.info, fallback), description: adapterName(adapter.info) };
 }
 
 /** A device with the adapter's own limits and whichever optional features it has. */
@@ -132,5 +132,5 @@ export async function requestWebgpuDevice(options: WebgpuOptions = {}): Promise<
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: "kiln" });
   const info = adapter.info;
   const fallback = (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-  return { device, vendor: info.vendor, architecture: info.architecture, description: describe(info), software: isSoftware(info, fallback), features: requiredFeatures };
+  return { device, vendor: info.vendor, architecture: info.architecture, description: adapterName(info), software: isSoftware(info, fallback), features: requiredFeatures };
 }
