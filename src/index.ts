@@ -6,8 +6,8 @@ import "./autograd/index.js"; // installs Tensor.backward
 export type { Backend, BackendInfo, BackendName } from "./core/backend.js";
 export type { DType } from "./core/dtype.js";
 export { setDebugLevel } from "./core/debug.js";
-export { BACKEND_NAMES, defaultBackend, getBackend, probeBackends, selectBackend, setDefaultBackend } from "./backends/index.js";
-export type { BackendProbe } from "./backends/index.js";
+export { BACKEND_NAMES, chooseBackend, defaultBackend, getBackend, probeBackends, selectBackend, setDefaultBackend } from "./backends/index.js";
+export type { BackendProbe, BackendSelection, PassedOver } from "./backends/index.js";
 export { Tensor } from "./tensor/tensor.js";
 export { arange, eye, full, ones, tensor, zeros } from "./tensor/create.js";
 export type { TensorOptions } from "./tensor/create.js";

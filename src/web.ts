@@ -9,9 +9,10 @@ export { AsyncQueue } from "./serve/async_queue.js";
 export { EngineError } from "./serve/engine_client.js";
 export type {
   ChunkLogprob, EngineClient, EngineErrorCode, EngineErrorData, EngineFinishReason, EngineHealth, EngineStats, EngineStatus,
-  GenerateChunk, GenerateRequest, ModelCard, PromptInput, Usage,
+  GenerateChunk, GenerateRequest, ModelCard, PromptInput, StreamedChunk, Usage,
 } from "./serve/engine_client.js";
 export type { ServedModel } from "./serve/served_model.js";
+export { SseError, sseData } from "./serve/sse_reader.js";
 export { openModelFiles } from "./models/open_files.js";
 export type { ModelFile, OpenedModel } from "./models/open_files.js";
 export { fromLoaded } from "./models/language_model.js";

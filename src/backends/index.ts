@@ -63,15 +63,52 @@ function envBackend(): string | undefined {
   return env?.KILN_BACKEND || undefined;
 }
 
+/** A backend that auto-selection passed over, and why. */
+export interface PassedOver {
+  readonly name: BackendName;
+  readonly reason: string;
+}
+
+export interface BackendSelection {
+  readonly backend: Backend;
+  /** For "auto": the backends ranked above the one chosen, each with why it was not. Empty when one was named. */
+  readonly passedOver: readonly PassedOver[];
+}
+
 /**
- * The best available backend, or the one named by `name` / KILN_BACKEND. Naming an unavailable
- * backend is an error (with its reason), never a silent fallback.
+ * The best available backend, or the one named by `name` / KILN_BACKEND, with why auto-selection
+ * passed over the better-ranked ones. Naming an unavailable backend is an error (with its reason),
+ * never a silent fallback.
+ * NOTE: webgpu is first looked at without starting it (in Node a child process asks Dawn), so a
+ * software adapter that ranks below cpu costs no device here, and Dawn's warnings stay out of stderr.
  */
+export async function chooseBackend(name: BackendName | "auto" = (envBackend() as BackendName | undefined) ?? "auto"): Promise<BackendSelection> {
+  if (name !== "auto") return { backend: await getBackend(name), passedOver: [] };
+  const passedOver: PassedOver[] = [];
+  for (const n of BACKEND_NAMES.filter((b) => b !== "cpu")) {
+    const peek = n === "webgpu" ? await (await import("./webgpu/index.js")).peekWebgpuAdapter() : undefined;
+    if (peek && !peek.available) {
+      passedOver.push({ name: n, reason: peek.reason });
+      continue;
+    }
+    if (peek?.software) {
+      passedOver.push({ name: n, reason: `only a software adapter (${peek.description}), which ranks below cpu` });
+      continue;
+    }
+    try {
+      const b = await getBackend(n);
+      if (!b.info.software) return { backend: b, passedOver };
+      passedOver.push({ name: n, reason: `only a software device (${b.info.device}), which ranks below cpu` });
+    } catch (err) {
+      passedOver.push({ name: n, reason: (err as Error).message.replace(new RegExp(`^${n}: `), "") });
+    }
+  }
+  return { backend: await getBackend("cpu"), passedOver };
+}
+
+/** The best available backend, or the one named by `name` / KILN_BACKEND (chooseBackend without the reasons). */
 export async function selectBackend(name: BackendName | "auto" = (envBackend() as BackendName | undefined) ?? "auto"): Promise<Backend> {
-  if (name !== "auto") return getBackend(name);
-  const probes = await probeBackends();
-  const hardware = probes.find((p) => p.available && p.name !== "cpu" && !p.info!.software);
-  return getBackend(hardware?.name ?? "cpu");
+  return (await chooseBackend(name)).backend;
 }
 
 let current: Backend | undefined;

@@ -1,6 +1,7 @@
 // index.ts: the entry of src/bench_serve, the load generator behind `kiln bench serve`: what the CLI
 // and tests use. The pieces: request.ts (one timed request), run_level.ts (closed and open loop),
-// arrivals.ts (seeded Poisson times), sse.ts, percentiles.ts, report.ts (JSON + markdown), progress.ts.
+// arrivals.ts (seeded Poisson times), percentiles.ts, report.ts (JSON + markdown), progress.ts;
+// the SSE reader is src/serve/sse_reader.ts, shared with the browser's HttpEngineClient.
 
 export type { BenchServeHooks, BenchServeOptions } from "./bench_serve.js";
 export { DEFAULT_REQUESTS, MAX_REQUESTS, runBenchServe } from "./bench_serve.js";

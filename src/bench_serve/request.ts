@@ -5,7 +5,7 @@
 // It never throws and never follows redirects: only the given URL is contacted. Scheduling requests is
 // run_level.ts's job.
 
-import { SseError, sseData } from "./sse.js";
+import { SseError, sseData } from "../serve/sse_reader.js";
 
 export type Endpoint = "completions" | "chat";
 export const ENDPOINTS: readonly Endpoint[] = ["completions", "chat"];

@@ -5,7 +5,7 @@
 // src/models.
 
 import type { BackendName } from "../index.js";
-import { BACKEND_NAMES, selectBackend } from "../index.js";
+import { BACKEND_NAMES, chooseBackend } from "../index.js";
 import type { ChatMessage } from "../models/chat_template.js";
 import { compileChatTemplate } from "../models/chat_template.js";
 import { generate } from "../models/generate.js";
@@ -13,6 +13,7 @@ import { fromLoaded } from "../models/language_model.js";
 import type { SamplingParams } from "../models/sampling/index.js";
 import { SamplingParamError, StopChecker, createSampler, validateSamplingParams } from "../models/sampling/index.js";
 import { createDetokenizer } from "../models/tokenizers/index.js";
+import { backendAskedBy, backendLine } from "./backend_line.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 import type { OpenedModel } from "./open_model.js";
@@ -197,7 +198,9 @@ async function runGenerate(args: GenerateArgs): Promise<number> {
     stopStrings: [...args.stop, ...prompt.stop],
   });
   const sampler = createSampler(args.sampling);
-  const backend = await selectBackend(args.backend);
+  const chosen = await chooseBackend(args.backend);
+  const backend = chosen.backend;
+  console.error(`kiln generate: ${backendLine(chosen, backendAskedBy(args.backend))}`);
   const model = fromLoaded(loaded, backend);
   const mode = sampler.params.temperature === 0 ? "greedy" : `seed ${sampler.params.seed}`;
   console.error(`kiln generate: ${loaded.source} (${loaded.config.arch}) on ${backend.name} (${backend.info.device}), ${mode}`);

@@ -10,7 +10,7 @@ import type { Backend, BackendName } from "../index.js";
 import type { ModelConfig } from "../models/types.js";
 import type { ServingAutoPlan } from "../plan/auto_config.js";
 import { planServing } from "../plan/auto_config.js";
-import { BACKEND_NAMES, selectBackend } from "../index.js";
+import { BACKEND_NAMES, chooseBackend } from "../index.js";
 import { fromLoaded } from "../models/language_model.js";
 import { Engine } from "../serve/engine.js";
 import { ModelRegistry } from "../serve/model_registry.js";
@@ -19,6 +19,7 @@ import type { ApiKey } from "../serve/openai/server.js";
 import { OpenAIServer } from "../serve/openai/server.js";
 import type { ServedModel } from "../serve/served_model.js";
 import { WeightCache } from "../serve/weight_cache.js";
+import { backendAskedBy, backendLine } from "./backend_line.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 import { DEFAULT_MODEL } from "./generate_command.js";
@@ -131,7 +132,9 @@ export const serveCommand: Command = {
     const plain = specs.filter((s) => !s.name.includes("@"));
 
     const t0 = performance.now();
-    const backend = await selectBackend(backendName as BackendName | "auto");
+    const chosen = await chooseBackend(backendName as BackendName | "auto");
+    const backend = chosen.backend;
+    console.log(backendLine(chosen, backendAskedBy(values.backend)));
     const opened = plain.map(({ path }) => openModel(path));
     const models: ServedModel[] = plain.map(({ name }, i) => {
       const o = opened[i]!;

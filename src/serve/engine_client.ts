@@ -72,6 +72,15 @@ export interface GenerateChunk {
   readonly usage?: Usage;
 }
 
+/**
+ * A chunk as a client of a remote engine sees it: a GenerateChunk whose token ids may be absent, since
+ * an OpenAI-compatible server streams text, not ids (HttpEngineClient in apps/web). An engine in this
+ * process or a Worker always has them; only the final usage counts a remote request's tokens.
+ */
+export interface StreamedChunk extends Omit<GenerateChunk, "tokenIds"> {
+  readonly tokenIds?: readonly number[];
+}
+
 export interface ModelCard {
   readonly id: string;
   /** Unix seconds when it was loaded. */
@@ -106,14 +115,18 @@ export interface EngineStats {
   readonly prefixCacheHitRate?: number;
 }
 
-export interface EngineClient {
+/**
+ * `Chunk`: what generate() streams. The default, GenerateChunk, carries token ids: what the HTTP server
+ * needs. A client whose engine is a remote server (HttpEngineClient) is an EngineClient<StreamedChunk>.
+ */
+export interface EngineClient<Chunk extends StreamedChunk = GenerateChunk> {
   /**
    * Start a request and stream its output. Errors before the first chunk (bad input, unknown model,
    * queue full, not ready) reject the first next() with an EngineError. Aborting `signal` (or
    * abort(reqId)) cancels the request at once and frees what it holds; the stream then ends with a
    * chunk whose finishReason is "abort". Ending the iteration early (break) aborts it too.
    */
-  generate(req: GenerateRequest, signal?: AbortSignal): AsyncIterable<GenerateChunk>;
+  generate(req: GenerateRequest, signal?: AbortSignal): AsyncIterable<Chunk>;
   /** The models it serves now. */
   models(): Promise<readonly ModelCard[]>;
   health(): Promise<EngineHealth>;

@@ -1,8 +1,7 @@
 // bench_serve_units.test.ts: the pure parts of `kiln bench serve`: percentiles against hand-computed
-// values, seeded Poisson arrivals (reproducible, scaled by the rate, the right mean), the SSE reader
-// (line endings split across chunks, multi-line data, comments, UTF-8 split across chunks, the size
-// bound, cancelling on an early exit), a level's summary from made-up results, the progress display
-// (a bar on a terminal, lines elsewhere), and flag validation.
+// values, seeded Poisson arrivals (reproducible, scaled by the rate, the right mean), a level's summary
+// from made-up results, the progress display (a bar on a terminal, lines elsewhere), and flag
+// validation. The SSE reader it shares with the browser is sse_reader.test.ts's.
 // Runs against real servers are bench_serve.test.ts and bench_serve_fake.test.ts.
 
 import { describe, expect, it } from "vitest";
@@ -13,7 +12,6 @@ import { levelProgress } from "../../src/bench_serve/progress.js";
 import { levelReport, markdownReport } from "../../src/bench_serve/report.js";
 import type { BenchReport } from "../../src/bench_serve/report.js";
 import type { RequestResult } from "../../src/bench_serve/request.js";
-import { SseError, sseData } from "../../src/bench_serve/sse.js";
 import { benchServeCommand, parseBenchServeArgs } from "../../src/cli/bench_serve_command.js";
 import { UsageError } from "../../src/cli/command.js";
 
@@ -80,53 +78,6 @@ describe("Poisson arrivals", () => {
 
   it("refuses a rate that is not positive", () => {
     expect(() => new PoissonArrivals(0, 0)).toThrow(/rate must be a positive number, got 0/);
-  });
-});
-
-/** A body delivering `chunks` (strings, or raw bytes) one read at a time; `cancelled` tells whether it was cancelled. */
-function body(chunks: (string | Uint8Array)[]) {
-  const state = { cancelled: false };
-  let i = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(ctl) {
-      const c = chunks[i++];
-      if (c === undefined) ctl.close();
-      else ctl.enqueue(typeof c === "string" ? new TextEncoder().encode(c) : c);
-    },
-    cancel() {
-      state.cancelled = true;
-    },
-  });
-  return { stream, state };
-}
-
-async function all(it: AsyncIterable<string>): Promise<string[]> {
-  const out: string[] = [];
-  for await (const d of it) out.push(d);
-  return out;
-}
-
-describe("sseData", () => {
-  it("reads events whatever the line endings and chunk boundaries; drops a partial last event", async () => {
-    const { stream } = body(["data: a\r", "\n\r\ndata: b\ndata: c\n\n: a comment\n\nevent: x\nid: 3\ndata:d\n\n", "data: e\r\r", "data: cut off"]);
-    expect(await all(sseData(stream))).toEqual(["a", "b\nc", "d", "e"]);
-  });
-
-  it("decodes a UTF-8 character split between chunks", async () => {
-    const bytes = new TextEncoder().encode("data: caf\u00e9 \u{1F600}\n\n");
-    const { stream } = body([bytes.subarray(0, 10), bytes.subarray(10, 14), bytes.subarray(14)]);
-    expect(await all(sseData(stream))).toEqual(["caf\u00e9 \u{1F600}"]);
-  });
-
-  it("throws SseError on an event over the bound", async () => {
-    const { stream } = body(["data: 0123456789", "0123456789\n"]);
-    await expect(all(sseData(stream, 16))).rejects.toThrow(SseError);
-  });
-
-  it("cancels the body when the reader stops early", async () => {
-    const { stream, state } = body(["data: 1\n\n", "data: 2\n\n", "data: 3\n\n"]);
-    for await (const d of sseData(stream)) if (d === "1") break;
-    expect(state.cancelled).toBe(true);
   });
 });
 

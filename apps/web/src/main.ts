@@ -4,7 +4,7 @@
 // backend. The Worker does the work; this file only wires the page. WebGPU missing or lost: the engine
 // restarts on the cpu backend and the page says why.
 import * as Comlink from "comlink";
-import type { EngineClient, GenerateRequest } from "../../../src/web.js";
+import type { EngineClient, GenerateRequest, StreamedChunk } from "../../../src/web.js";
 import modelUrl from "../../../models/stories260K/stories260K.bin?url";
 import tokenizerUrl from "../../../models/stories260K/tok512.bin?url";
 import { HttpEngineClient } from "./http_client.js";
@@ -86,7 +86,7 @@ function loadFiles(files: readonly File[]): Promise<void> {
   return load(() => api.loadFiles(files, Comlink.proxy(showProgress)));
 }
 
-function target(): { client: EngineClient; model: string } | undefined {
+function target(): { client: EngineClient<StreamedChunk>; model: string } | undefined {
   const server = (document.querySelector('input[name="target"]:checked') as HTMLInputElement).value === "server";
   if (!server) return model && { client: local, model: model.id };
   return { client: new HttpEngineClient(input("server-url").value.replace(/\/+$/, "")), model: "" };
@@ -128,25 +128,28 @@ async function generate(): Promise<GenerateOutcome> {
   $("stats").textContent = "generating…";
   const t0 = performance.now();
   let first = 0;
-  let tokens = 0;
+  /** Counted from token ids; a server streams text without them, and only its last chunk's usage counts. */
+  let tokens: number | undefined;
   let finishReason = "";
   try {
     for await (const c of t.client.generate(req, running.signal)) {
       if (c.textDelta) text.appendData(c.textDelta);
-      if (c.tokenIds.length && !first) first = performance.now();
-      tokens += c.tokenIds.length;
+      // NOTE: without ids (a server), the first token is taken to be the first text.
+      if (!first && (c.tokenIds ? c.tokenIds.length > 0 : c.textDelta !== "")) first = performance.now();
+      if (c.tokenIds) tokens = (tokens ?? 0) + c.tokenIds.length;
       if (c.usage) tokens = c.usage.completionTokens;
       if (c.finishReason) finishReason = c.finishReason;
-      $("stats").textContent = `${tokens} tokens · ${decodeRate(tokens, first, t0).toFixed(1)} tokens/s`;
+      $("stats").textContent = tokens === undefined ? `${text.data.length} characters…` : `${tokens} tokens · ${decodeRate(tokens, first, t0).toFixed(1)} tokens/s`;
     }
   } finally {
     running = undefined;
     $<HTMLButtonElement>("generate").disabled = false;
     $<HTMLButtonElement>("stop").disabled = true;
   }
-  const outcome = { text: text.data, tokens, tokensPerSecond: decodeRate(tokens, first, t0), ttftMs: first ? first - t0 : 0, finishReason };
+  const outcome = { text: text.data, tokens, tokensPerSecond: decodeRate(tokens ?? 0, first, t0), ttftMs: first ? first - t0 : 0, finishReason };
   const where = t.client === local ? `${backend?.name} in this page` : input("server-url").value;
-  $("stats").textContent = `${tokens} tokens · ${outcome.tokensPerSecond.toFixed(1)} tokens/s · first token ${Math.round(outcome.ttftMs)} ms · ${finishReason} · ${where}`;
+  const counted = tokens === undefined ? "tokens not counted (stopped before the server's usage)" : `${tokens} tokens · ${outcome.tokensPerSecond.toFixed(1)} tokens/s`;
+  $("stats").textContent = `${counted} · first token ${Math.round(outcome.ttftMs)} ms · ${finishReason} · ${where}`;
   return outcome;
 }
 

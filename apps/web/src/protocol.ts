@@ -62,7 +62,8 @@ export interface EngineWorkerApi {
 /** What one generation on the page gave (the page's stats line shows the same numbers). */
 export interface GenerateOutcome {
   readonly text: string;
-  readonly tokens: number;
+  /** Tokens generated; undefined when a server's stream was stopped before its usage (it sends no token ids). */
+  readonly tokens: number | undefined;
   /** Decode speed: tokens after the first over the time since the first. */
   readonly tokensPerSecond: number;
   readonly ttftMs: number;

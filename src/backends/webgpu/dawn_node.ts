@@ -1,17 +1,15 @@
-// dawn_node.ts is WebGPU in Node: Dawn from the `webgpu` package, the Vulkan loader it needs, and why
-// it found no adapter when it did not. Node only (device.ts loads it only there); it does not pick
-// adapters or limits (device.ts does).
+// dawn_node.ts is WebGPU in Node: Dawn from the `webgpu` package and the Vulkan loader it needs. Node
+// only (device.ts loads it only there, after dawn_probe.ts has found an adapter in a child process);
+// it does not pick adapters or limits (device.ts does). The environment checks are vulkan_env.ts's.
 
 import { existsSync } from "node:fs";
 import { constants } from "node:os";
 import { create, globals } from "webgpu";
+import { CHROMIUM_DIR, hasVulkanLoader } from "./vulkan_env.js";
 
 // NOTE: Dawn aborts or deadlocks at random if the object `create()` returned is collected while a device
 // made from it lives, so it is kept here for the life of the process.
 let gpu: GPU | undefined;
-
-const CHROMIUM_DIR = "/usr/lib/chromium";
-const SWIFTSHADER_ICD = `${CHROMIUM_DIR}/vk_swiftshader_icd.json`;
 
 /** Dawn's GPU object, created once; Dawn's GPUBufferUsage, GPUMapMode, ... become globals where missing. */
 export function nodeGpu(): GPU {
@@ -21,13 +19,6 @@ export function nodeGpu(): GPU {
     gpu = create([]);
   }
   return gpu;
-}
-
-/** Whether a Vulkan loader (libvulkan.so.1) is where the dynamic linker looks for it. */
-function hasVulkanLoader(): boolean {
-  const dirs = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib",
-    "/lib/x86_64-linux-gnu", "/lib64", ...(process.env.LD_LIBRARY_PATH ?? "").split(":").filter(Boolean)];
-  return dirs.some((d) => existsSync(`${d}/libvulkan.so.1`));
 }
 
 /**
@@ -43,18 +34,4 @@ function preloadChromiumVulkanLoader(): void {
   } catch {
     // Expected: it is not a Node addon, so Node refuses it after loading it; RTLD_NODELETE keeps it loaded.
   }
-}
-
-/** Why Dawn found no adapter, as far as we can tell from here. */
-export function whyNoNodeAdapter(): string {
-  const icd = process.env.VK_ICD_FILENAMES;
-  if (!hasVulkanLoader() && !existsSync(`${CHROMIUM_DIR}/libvulkan.so.1`)) {
-    return "Dawn found no Vulkan loader (libvulkan.so.1); install libvulkan1, or chromium (which ships one and SwiftShader)";
-  }
-  if (!icd) {
-    return existsSync(SWIFTSHADER_ICD)
-      ? `Dawn found no usable Vulkan driver; set VK_ICD_FILENAMES=${SWIFTSHADER_ICD} (SwiftShader) before the first adapter request`
-      : "Dawn found no usable Vulkan driver; install chromium for SwiftShader or set VK_ICD_FILENAMES";
-  }
-  return existsSync(icd) ? `Dawn found no usable adapter with VK_ICD_FILENAMES=${icd}` : `VK_ICD_FILENAMES=${icd} does not exist`;
 }

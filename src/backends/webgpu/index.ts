@@ -7,7 +7,8 @@ import { requestWebgpuDevice } from "./device.js";
 
 export { WebgpuBackend } from "./backend.js";
 export type { WebgpuBuffer, WebgpuExecutable } from "./backend.js";
-export type { OptionalFeature, WebgpuOptions } from "./device.js";
+export type { AdapterPeek, OptionalFeature, WebgpuOptions } from "./device.js";
+export { peekWebgpuAdapter } from "./device.js";
 export { renderEpilogueWgsl, renderWgsl, wgslBinding } from "./render_wgsl.js";
 
 /**

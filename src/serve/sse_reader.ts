@@ -1,8 +1,10 @@
-// sse.ts: reading server-sent events from a fetch response body, as OpenAI-compatible servers stream
-// completions: the `data:` payload of each event, in order. It follows the WHATWG parsing rules that
-// matter here (lines end in \r\n, \n or \r; several data lines join with \n; comments and other fields
-// are skipped; an event ends at a blank line; a partial event at the end of the stream is dropped) and
-// bounds how much it buffers. What the payloads mean is request.ts's business.
+// sse_reader.ts: reading server-sent events from a fetch response body, as OpenAI-compatible servers
+// stream completions: the `data:` payload of each event, in order. It follows the WHATWG parsing rules
+// that matter here (lines end in \r\n, \n or \r; several data lines join with \n; comments and other
+// fields are skipped; an event ends at a blank line; a partial event at the end of the stream is
+// dropped) and bounds how much it buffers. The one SSE parser of kiln: `kiln bench serve`
+// (bench_serve/request.ts) and the browser's HttpEngineClient both read with it, so it uses no Node
+// module. What the payloads mean is theirs to say; the writing side is openai/http_io.ts's SseWriter.
 
 /** The most characters one event (its data plus the line being read) may hold. */
 export const MAX_EVENT_CHARS = 16 * 1024 * 1024;
