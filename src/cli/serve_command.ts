@@ -7,22 +7,16 @@ import { existsSync } from "node:fs";
 import { totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Backend, BackendName } from "../index.js";
-import type { ModelConfig } from "../models/types.js";
-import type { ServingAutoPlan } from "../plan/auto_config.js";
-import { planServing } from "../plan/auto_config.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
-import { fromLoaded } from "../models/language_model.js";
-import { Engine } from "../serve/engine.js";
-import { ModelRegistry } from "../serve/model_registry.js";
-import { AdminApi } from "../serve/openai/admin.js";
-import type { ApiKey } from "../serve/openai/server.js";
-import { OpenAIServer } from "../serve/openai/server.js";
-import type { ServedModel } from "../serve/served_model.js";
-import { WeightCache } from "../serve/weight_cache.js";
+import type { ModelConfig } from "../models/index.js";
+import { fromLoaded, openModel } from "../models/index.js";
+import type { ServingAutoPlan } from "../plan/index.js";
+import { planServing } from "../plan/index.js";
+import type { ApiKey, ServedModel } from "../serve/index.js";
+import { AdminApi, Engine, ModelRegistry, OpenAIServer, WeightCache } from "../serve/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 import { DEFAULT_MODEL } from "./generate_command.js";
-import { openModel } from "./open_model.js";
 
 /** The built browser app (apps/web/dist: `npm run build:web`), served at /. */
 const WEB_APP_DIR = fileURLToPath(new URL("../../apps/web/dist", import.meta.url));
