@@ -13,7 +13,7 @@ import type { Backend, Tensor } from "../index.js";
 import { jit, tensor } from "../index.js";
 import { Module } from "../nn/index.js";
 import type { CausalTransformer } from "../models/language_model.js";
-import type { SampleResult, Sampler, SamplingParams } from "../models/sampling/index.js";
+import type { SampleResult, SamplingParams } from "../models/sampling/index.js";
 import { createSampler } from "../models/sampling/index.js";
 import type { JitFunction } from "../tensor/jit.js";
 import { itemsize } from "../core/dtype.js";
@@ -51,20 +51,6 @@ function weightsBytes(model: CausalTransformer): number {
   return n;
 }
 
-/**
- * A sampler for a request that has already drawn `draws` tokens (resumed after a preemption).
- * NOTE: createSampler always starts at draw 0; drawing from zeros advances its counter-based stream to
- * draw `draws`, so a seeded request resumes exactly. Greedy sampling draws nothing random: no skip.
- */
-function resumedSampler(params: SamplingParams, draws: number, vocabSize: number): Sampler {
-  const sampler = createSampler(params);
-  if (draws > 0 && sampler.params.temperature > 0) {
-    const zeros = new Float32Array(vocabSize);
-    for (let i = 0; i < draws; i++) sampler.sample(zeros);
-  }
-  return sampler;
-}
-
 export class ModelRunner {
   readonly blockSize: number;
   readonly maxModelLen: number;
@@ -83,8 +69,8 @@ export class ModelRunner {
     this.maxModelLen = opts.maxModelLen ?? model.cacheShape.maxSeq;
     this.maxJitTokens = opts.maxJitTokens ?? 256;
     const maxBlocksPerSeq = Math.ceil(this.maxModelLen / this.blockSize);
-    const vocab = model.config.vocabSize;
-    this.state = new RunnerState(this.blockSize, maxBlocksPerSeq, (p, draws) => resumedSampler((p ?? {}) as SamplingParams, draws, vocab));
+    // NOTE: a request resumed after a preemption has drawn one token per output token so far.
+    this.state = new RunnerState(this.blockSize, maxBlocksPerSeq, (p, draws) => createSampler((p ?? {}) as SamplingParams, draws));
     this.stepFn = (ids, positions, slots, tokenSeq, blockTables, sampleRows) => {
       const ctx = new PagedContext(model.cacheShape, caches, { positions, slots, tokenSeq, blockTables }, this.blockSize);
       return model.logitsAt(ids, ctx, sampleRows);
