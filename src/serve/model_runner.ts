@@ -7,7 +7,8 @@
 // no graph building, scheduling or compiling per step, just the launches. Token counts are padded up to
 // a bucket (runner_batch.ts; padding tokens have position -1 and slot -1); steps with more than
 // maxJitTokens tokens (long prompt chunks) run eagerly, where graph building is small next to the work.
-// Only the rows that are sampled reach the output head; their logits are read back once per step.
+// Only the rows that are sampled reach the output head (CausalTransformer.logitsAt); their logits are
+// read back once per step.
 
 import type { Backend, Tensor } from "../index.js";
 import { jit, tensor } from "../index.js";
