@@ -1,5 +1,6 @@
 // kiln's public API: tensors, their ops and gradients, backends, jit. Layers above (nn, models,
-// serve, train) and the CLI import from here, never from a layer's internals.
+// serve, train) import from here; the CLI and apps import from here and from the layers' own entry
+// files (src/<layer>/index.ts, src/web.ts), never from a layer's internals (test/unit/layering.test.ts).
 
 import "./autograd/index.js"; // installs Tensor.backward
 

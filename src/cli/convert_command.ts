@@ -1,17 +1,14 @@
 // convert_command.ts: `kiln convert`: read a model in any supported format (llama2.c, GGUF, Hugging
 // Face folder, or a built-in name) and write it as GGUF or as a Hugging Face safetensors folder, its
 // tokenizer and chat template included. It owns the flags and what goes into the output; finding the
-// tokenizer is open_model.ts, reading and writing the formats src/models/formats, turning tokenizers
+// tokenizer is models/open_model.ts, reading and writing the formats src/models/formats, turning tokenizers
 // into GGUF metadata or tokenizer.json src/models/tokenizers. Tensors stream one at a time, so models
 // larger than RAM convert.
 
-import type { LoadedModel, MetaValue } from "../models/types.js";
-import { loadModel, writeGguf, writeHfFolder } from "../models/formats/index.js";
-import type { Tokenizer } from "../models/tokenizers/index.js";
-import { tokenizerToGgufMetadata, tokenizerToHfConfig, tokenizerToHfJson } from "../models/tokenizers/index.js";
+import type { LoadedModel, MetaValue, Tokenizer } from "../models/index.js";
+import { loadModel, openModel, tokenizerToGgufMetadata, tokenizerToHfConfig, tokenizerToHfJson, writeGguf, writeHfFolder } from "../models/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
-import { openModel } from "./open_model.js";
 
 const GGUF_TYPES = ["f32", "f16", "q8_0"] as const;
 const HF_TYPES = { f32: "F32", f16: "F16", bf16: "BF16" } as const;
@@ -86,7 +83,7 @@ interface Carried {
   readonly chatTemplate?: string;
 }
 
-/** The model, and (unless `tokenizerArg` is null) its tokenizer and chat template as src/cli/open_model.ts finds them. */
+/** The model, and (unless `tokenizerArg` is null) its tokenizer and chat template as src/models/open_model.ts finds them. */
 function open(modelArg: string, tokenizerArg: string | undefined | null): Carried {
   if (tokenizerArg === null) return { model: loadModel(modelArg) };
   const m = openModel(modelArg, tokenizerArg);

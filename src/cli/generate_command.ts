@@ -6,18 +6,13 @@
 
 import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, chooseBackend } from "../index.js";
-import type { ChatMessage } from "../models/chat_template.js";
-import { compileChatTemplate } from "../models/chat_template.js";
-import { generate } from "../models/generate.js";
-import { fromLoaded } from "../models/language_model.js";
-import type { SamplingParams } from "../models/sampling/index.js";
-import { SamplingParamError, StopChecker, createSampler, validateSamplingParams } from "../models/sampling/index.js";
-import { createDetokenizer } from "../models/tokenizers/index.js";
+import type { ChatMessage, OpenedModel, SamplingParams } from "../models/index.js";
+import {
+  SamplingParamError, StopChecker, compileChatTemplate, createDetokenizer, createSampler, fromLoaded, generate, openModel, validateSamplingParams,
+} from "../models/index.js";
 import { backendAskedBy, backendLine } from "./backend_line.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
-import type { OpenedModel } from "./open_model.js";
-import { openModel } from "./open_model.js";
 
 export const DEFAULT_MODEL = "stories260K";
 const DEFAULT_MAX_TOKENS = 256;

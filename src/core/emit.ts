@@ -10,8 +10,11 @@ export interface Spelling {
   readonly decl: string;
   readonly constant: (v: number, e: Expr) => string;
   /** Spell a load, ALU op or cast whose operands are already named by `ref`. */
-  readonly node: (e: Expr, ref: (x: Expr) => string) => string;
+  readonly node: (e: ComputedExpr, ref: (x: Expr) => string) => string;
 }
+
+/** The nodes a renderer spells: constants and variables are named by `ref` directly. */
+export type ComputedExpr = Exclude<Expr, { readonly k: "const" } | { readonly k: "var" }>;
 
 /** Emits `decl tN = ...;` lines for expression trees, sharing equal subtrees across calls. */
 export class Emitter {

@@ -127,7 +127,7 @@ export class Lowering {
       case "buffer":
         throw new Error(`lower: ${n.describe()} must be materialized before it is read`);
       default:
-        return assertNever(op as never, "op in lowering");
+        return assertNever(op, "op in lowering");
     }
   }
 }

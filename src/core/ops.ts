@@ -55,6 +55,9 @@ export function opKind(op: Op): OpKind {
   return k;
 }
 
+/** View ops: they move no data of their own (a kernel reads through them). */
+export const isMovement = (op: Op): op is MovementOp => KIND.get(op) === "movement";
+
 export const isAlu = (op: Op): op is AluOp => {
   const k = KIND.get(op);
   return k === "unary" || k === "binary" || k === "ternary";

@@ -108,7 +108,7 @@ function planMemory(items: readonly ScheduleItem[], targets: ReadonlySet<Node>):
 async function compileItem(backend: Backend, it: ScheduleItem): Promise<Executable> {
   try {
     if (it.kind === "kernel") return await backend.compile(it.spec);
-    return await backend.routine(it.name, it.spec as never);
+    return await backend.routine(it.name, it.spec);
   } catch (err) {
     const what = it.kind === "kernel" ? `kernel ${it.spec.name}` : `routine ${it.name}`;
     throw new Error(`${backend.name}: ${what} for ${it.out.describe()} failed: ${(err as Error).message}`, { cause: err });

@@ -13,6 +13,7 @@ import { topoSort } from "./graph.js";
 import { Index } from "./index_expr.js";
 import { Lowering } from "./lower.js";
 import type { RoutineName } from "./ops.js";
+import { isMovement } from "./ops.js";
 import type { MatmulSpec, RoutineSpec } from "./routines.js";
 import { ROUTINE_IN_PLACE, ROUTINE_OPERANDS } from "./routines.js";
 
@@ -106,7 +107,7 @@ function sharedAndCostly(nodes: readonly Node[], users: ReadonlyMap<Node, Node[]
       else for (const r of readers.get(u) ?? []) set.add(r);
     }
     readers.set(n, set);
-    if (set.size < SHARED_READERS || n.op === "const" || n.op === "iota" || MOVEMENT.has(n.op)) continue;
+    if (set.size < SHARED_READERS || n.op === "const" || n.op === "iota" || isMovement(n.op)) continue;
     const { loads, ops } = inlinedCost(n, materialized);
     if (loads >= COSTLY_LOADS || ops >= COSTLY_OPS) {
       materialized.add(n);
@@ -115,8 +116,6 @@ function sharedAndCostly(nodes: readonly Node[], users: ReadonlyMap<Node, Node[]
   }
   return out;
 }
-
-const MOVEMENT = new Set<string>(["reshape", "permute", "expand", "pad", "shrink"]);
 
 /** Distinct buffers read and ops computed by the inlined subtree under n. */
 function inlinedCost(n: Node, materialized: ReadonlySet<Node>): { loads: number; ops: number } {
@@ -132,7 +131,7 @@ function inlinedCost(n: Node, materialized: ReadonlySet<Node>): { loads: number;
       buffers.add(x);
       continue;
     }
-    if (!MOVEMENT.has(x.op)) ops++;
+    if (!isMovement(x.op)) ops++;
     stack.push(...x.src);
   }
   return { loads: buffers.size, ops };

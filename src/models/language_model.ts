@@ -41,6 +41,11 @@ export interface CausalTransformer {
   readonly cacheShape: CacheShape;
   /** Logits for ids (T,) i32: (T, vocab), or (1, vocab) for the last position when lastOnly. */
   logits(ids: Tensor, ctx: AttentionContext, lastOnly?: boolean): Tensor;
+  /**
+   * Logits (R, vocab) of the positions `rows` (R,) i32 of ids (T,): only those rows reach the final norm
+   * and the output head. A row outside [0, T) gives logits of a zero hidden state (gather reads 0 there).
+   */
+  logitsAt(ids: Tensor, ctx: AttentionContext, rows: Tensor): Tensor;
 }
 
 export class CachedDecoder implements LanguageModel {

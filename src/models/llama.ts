@@ -143,14 +143,29 @@ export class Llama extends Module {
   /** Logits for token ids (T,) i32: (T, vocab), or (1, vocab) for the last position when lastOnly. */
   logits(ids: Tensor, ctx: AttentionContext, lastOnly = false): Tensor {
     return noGrad(() => {
-      const t = ids.shape[0]!;
-      let x = this.tokenEmbd.forward(ids); // (T, dim)
-      const [cos, sin] = [ctx.rows(this.rope.cos), ctx.rows(this.rope.sin)];
-      let i = 0;
-      for (const block of this.blocks) x = block.forward(x, i++, cos, sin, ctx);
-      if (lastOnly && t > 1) x = x.slice(0, t - 1, t);
-      x = this.outputNorm.forward(x);
-      return this.output ? this.output.forward(x) : matmul(x, this.tokenEmbd.weight.transpose());
+      const x = this.hidden(ids, ctx);
+      const t = x.shape[0]!;
+      return this.head(lastOnly && t > 1 ? x.slice(0, t - 1, t) : x);
     });
+  }
+
+  /** Logits (R, vocab) of the positions `rows` (R,) i32: only those rows reach the output norm and head. */
+  logitsAt(ids: Tensor, ctx: AttentionContext, rows: Tensor): Tensor {
+    return noGrad(() => this.head(this.hidden(ids, ctx).gather(0, rows)));
+  }
+
+  /** The last block's output (T, dim). */
+  private hidden(ids: Tensor, ctx: AttentionContext): Tensor {
+    let x = this.tokenEmbd.forward(ids); // (T, dim)
+    const [cos, sin] = [ctx.rows(this.rope.cos), ctx.rows(this.rope.sin)];
+    let i = 0;
+    for (const block of this.blocks) x = block.forward(x, i++, cos, sin, ctx);
+    return x;
+  }
+
+  /** Output norm and head: (R, dim) -> (R, vocab). */
+  private head(x: Tensor): Tensor {
+    x = this.outputNorm.forward(x);
+    return this.output ? this.output.forward(x) : matmul(x, this.tokenEmbd.weight.transpose());
   }
 }

@@ -7,16 +7,14 @@
 // no graph building, scheduling or compiling per step, just the launches. Token counts are padded up to
 // a bucket (runner_batch.ts; padding tokens have position -1 and slot -1); steps with more than
 // maxJitTokens tokens (long prompt chunks) run eagerly, where graph building is small next to the work.
-// Only the rows that are sampled reach the output head; their logits are read back once per step.
+// Only the rows that are sampled reach the output head (CausalTransformer.logitsAt); their logits are
+// read back once per step.
 
-import type { Backend, DType, Tensor } from "../index.js";
-import { jit, matmul, noGrad, tensor } from "../index.js";
+import type { Backend, Tensor } from "../index.js";
+import { jit, tensor } from "../index.js";
 import { Module } from "../nn/index.js";
-import type { AttentionContext } from "../models/kv_cache.js";
 import type { CausalTransformer } from "../models/language_model.js";
-import { Gpt2 } from "../models/gpt2.js";
-import { Llama } from "../models/llama.js";
-import type { SampleResult, Sampler, SamplingParams } from "../models/sampling/index.js";
+import type { SampleResult, SamplingParams } from "../models/sampling/index.js";
 import { createSampler } from "../models/sampling/index.js";
 import type { JitFunction } from "../tensor/jit.js";
 import { itemsize } from "../core/dtype.js";
@@ -45,28 +43,6 @@ export interface RunnerOutput extends ModelRunnerOutput {
 
 type StepFn = (ids: Tensor, positions: Tensor, slots: Tensor, tokenSeq: Tensor, blockTables: Tensor, sampleRows: Tensor) => Tensor;
 
-/**
- * Logits (rows, vocab) of the given token rows. Llama's head sees only those rows; other models compute
- * every row's. NOTE: Llama.logits can keep only the last row, not a chosen set, so its forward is
- * spelled out here from the model's public parts (the same calls in the same order).
- */
-function sampledLogits(model: CausalTransformer, ids: Tensor, ctx: AttentionContext, rows: Tensor): Tensor {
-  return noGrad(() => {
-    if (!(model instanceof Llama)) return model.logits(ids, ctx).gather(0, rows);
-    let x = model.tokenEmbd.forward(ids); // (T, dim)
-    const [cos, sin] = [ctx.rows(model.rope.cos), ctx.rows(model.rope.sin)];
-    let i = 0;
-    for (const block of model.blocks) x = block.forward(x, i++, cos, sin, ctx);
-    x = model.outputNorm.forward(x.gather(0, rows)); // (rows, dim)
-    return model.output ? model.output.forward(x) : matmul(x, model.tokenEmbd.weight.transpose());
-  });
-}
-
-/** The dtype the model computes K and V in (its activations'), which the cache stores. */
-function cacheDtype(model: CausalTransformer): DType {
-  return model instanceof Llama || model instanceof Gpt2 ? model.dtype : "f32";
-}
-
 const f32 = (d: ArrayLike<number>): Float32Array => (d instanceof Float32Array ? d : Float32Array.from(d));
 
 function weightsBytes(model: CausalTransformer): number {
@@ -74,20 +50,6 @@ function weightsBytes(model: CausalTransformer): number {
   let n = 0;
   for (const t of model.parameters().values()) n += t.numel * itemsize(t.dtype);
   return n;
-}
-
-/**
- * A sampler for a request that has already drawn `draws` tokens (resumed after a preemption).
- * NOTE: createSampler always starts at draw 0; drawing from zeros advances its counter-based stream to
- * draw `draws`, so a seeded request resumes exactly. Greedy sampling draws nothing random: no skip.
- */
-function resumedSampler(params: SamplingParams, draws: number, vocabSize: number): Sampler {
-  const sampler = createSampler(params);
-  if (draws > 0 && sampler.params.temperature > 0) {
-    const zeros = new Float32Array(vocabSize);
-    for (let i = 0; i < draws; i++) sampler.sample(zeros);
-  }
-  return sampler;
 }
 
 export class ModelRunner {
@@ -108,11 +70,11 @@ export class ModelRunner {
     this.maxModelLen = opts.maxModelLen ?? model.cacheShape.maxSeq;
     this.maxJitTokens = opts.maxJitTokens ?? 256;
     const maxBlocksPerSeq = Math.ceil(this.maxModelLen / this.blockSize);
-    const vocab = model.config.vocabSize;
-    this.state = new RunnerState(this.blockSize, maxBlocksPerSeq, (p, draws) => resumedSampler((p ?? {}) as SamplingParams, draws, vocab));
+    // NOTE: a request resumed after a preemption has drawn one token per output token so far.
+    this.state = new RunnerState(this.blockSize, maxBlocksPerSeq, (p, draws) => createSampler((p ?? {}) as SamplingParams, draws));
     this.stepFn = (ids, positions, slots, tokenSeq, blockTables, sampleRows) => {
       const ctx = new PagedContext(model.cacheShape, caches, { positions, slots, tokenSeq, blockTables }, this.blockSize);
-      return sampledLogits(model, ids, ctx, sampleRows);
+      return model.logitsAt(ids, ctx, sampleRows);
     };
   }
 
@@ -126,7 +88,7 @@ export class ModelRunner {
     const maxJit = opts.maxJitTokens ?? 256;
     if (!(Number.isInteger(maxJit) && maxJit >= 1)) throw new Error(`model runner: maxJitTokens must be a positive integer, got ${maxJit}`);
     const blockSize = opts.blockSize ?? 16;
-    const dtype = cacheDtype(model);
+    const dtype = model.dtype; // K and V are stored in the model's activation dtype
     const rowSize = shape.kvHeads * shape.headDim;
     // NOTE: the reference kv_write returns a new cache instead of writing the persistent one, so a
     // backend without the in-place routine would silently lose every step's K/V.

@@ -2,14 +2,14 @@
 // template), bounded by bytes, so that loading a model again after it was unloaded skips reading,
 // dequantizing and re-laying out its file. A file is known by its resolved path, size and mtime, so
 // a file rewritten in place is read again. It owns the cache and its byte count; opening a model is
-// the injected `open` (cli/open_model.ts's openModel), building it on a backend model_registry.ts's.
+// the injected `open` (models/open_model.ts's openModel), building it on a backend model_registry.ts's.
 // NOTE: host arrays can be shared by every model built from them: tensor() copies into the backend's
 // own buffer (cpu and webgpu alike), so nothing ever writes into a cached array.
 
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import type { OpenedModel } from "../cli/open_model.js";
 import { nextTurn } from "../core/host.js";
+import type { OpenedModel } from "../models/open_files.js";
 import type { HostTensor, TensorEntry } from "../models/types.js";
 
 export interface WeightCacheOptions {

@@ -4,8 +4,8 @@
 
 import { describe, expect, it } from "vitest";
 import { getBackend } from "../../src/index.js";
-import { openModel } from "../../src/cli/open_model.js";
-import type { OpenedModel } from "../../src/cli/open_model.js";
+import { openModel } from "../../src/models/open_model.js";
+import type { OpenedModel } from "../../src/models/open_files.js";
 import { pickVersion, stickyPoint } from "../../src/serve/canary.js";
 import { Engine } from "../../src/serve/engine.js";
 import type { GenerateChunk, GenerateRequest } from "../../src/serve/engine_client.js";

@@ -3,7 +3,7 @@
 // (400 bad body, 404 unknown model/version, 405, 409 conflict); the API key guard when keys are set.
 
 import { afterEach, describe, expect, it } from "vitest";
-import { openModel } from "../../src/cli/open_model.js";
+import { openModel } from "../../src/models/open_model.js";
 import { getBackend } from "../../src/index.js";
 import { Engine } from "../../src/serve/engine.js";
 import { ModelRegistry } from "../../src/serve/model_registry.js";

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { SamplingParamError, createSampler, validateSamplingParams } from "../../src/models/sampling/index.js";
 import type { SamplingParams } from "../../src/models/sampling/index.js";
+import { seedKey, uniformAt } from "../../src/models/sampling/rng.js";
 
 const logitsOf = (probs: number[]) => Float32Array.from(probs, (p) => Math.log(p));
 
@@ -171,5 +172,30 @@ describe("sampler", () => {
     a.sample(Float32Array.of(5, 0)); // a different first step...
     b.sample(flat);
     expect(a.sample(flat).id).toBe(b.sample(flat).id); // ...the same second draw
+  });
+
+  it("a sampler resumed at draw N gives the uninterrupted sampler's tokens and log-probabilities from there", () => {
+    const params = { seed: 7, temperature: 0.9, topK: 40, topLogprobs: 2 };
+    // Different logits each step (a little LCG), over a vocabulary of 300.
+    let state = 1;
+    const steps = Array.from({ length: 12 }, () => Float32Array.from({ length: 300 }, () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 6));
+    const whole = createSampler(params);
+    const want = steps.map((l) => whole.sample(l));
+    const resumed = createSampler(params, 5);
+    expect(steps.slice(5).map((l) => resumed.sample(l))).toEqual(want.slice(5));
+    expect(new Set(want.map((r) => r.id)).size).toBeGreaterThan(3); // the draws differ: the check has teeth
+  });
+
+  it("resuming skips the draws without replaying them: at draw 10^12 each call uses the stream's next draw", () => {
+    // Two equally likely tokens: token 0 exactly when the draw's uniform is below 1/2.
+    const N = 1e12;
+    const s = createSampler({ seed: 99, temperature: 1 }, N);
+    const got = Array.from({ length: 16 }, () => s.sample(logitsOf([0.5, 0.5])).id);
+    expect(got).toEqual(Array.from({ length: 16 }, (_, i) => (uniformAt(seedKey(99), N + i) < 0.5 ? 0 : 1)));
+  });
+
+  it("rejects a first draw that is not an integer >= 0", () => {
+    expect(() => createSampler({}, -1)).toThrow("createSampler: firstDraw must be an integer >= 0, got -1");
+    expect(() => createSampler({}, 1.5)).toThrow("got 1.5");
   });
 });

@@ -103,7 +103,7 @@ const JS_SPELLING: Spelling = {
       case "load": return spellLoad(e.slot, ref(e.idx), e.dtype);
       case "alu": return JS_ALU[e.op](e.src.map(ref), e.src[0]!.dtype, e.src);
       case "cast": return spellCast(ref(e.src), e.src.dtype, e.dtype);
-      default: throw new Error("render_js: unreachable");
+      default: return assertNever(e, "render_js expression");
     }
   },
 };

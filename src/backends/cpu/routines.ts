@@ -54,13 +54,15 @@ function pagedReason(s: PagedAttentionSpec): string | undefined {
 
 /** Why the cpu backend cannot build this routine, or undefined when it can. */
 function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): string | undefined {
-  switch (name) {
+  // NOTE: switched on as the union, not R: a type parameter never narrows to never, so a missing case would compile.
+  const routine: RoutineName = name;
+  switch (routine) {
     case "matmul": return matmulReason(spec as MatmulSpec);
     case "softmax": return softmaxReason(spec as SoftmaxSpec);
     case "attention": return attentionReason(spec as AttentionSpec);
     case "kv_write": return kvWriteReason(spec as KvWriteSpec);
     case "paged_attention": return pagedReason(spec as PagedAttentionSpec);
-    default: return assertNever(name as never, "routine");
+    default: return assertNever(routine, "routine");
   }
 }
 
@@ -86,7 +88,9 @@ export function buildCpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpe
   if (reason) throw new Error(`cpu: cannot build routine ${name} for ${JSON.stringify(spec)}: ${reason}`);
   let built: { source: string; run: (views: ArrayBufferView[]) => void };
   let dtypes: DType[];
-  switch (name) {
+  // NOTE: switched on as the union, not R: a type parameter never narrows to never, so a missing case would compile.
+  const routine: RoutineName = name;
+  switch (routine) {
     case "matmul": {
       const s = spec as MatmulSpec;
       built = buildMatmul(s);
@@ -117,7 +121,7 @@ export function buildCpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpe
       dtypes = [s.out, s.dtype, s.dtype, s.dtype, "i32", "i32", "i32"];
       break;
     }
-    default: return assertNever(name as never, "routine");
+    default: return assertNever(routine, "routine");
   }
   const exe: CpuExecutable = { name: `${name}_${hashString(key)}`, source: built.source, dtypes, run: built.run };
   cache.set(key, exe);

@@ -73,7 +73,7 @@ const WGSL_SPELLING: Spelling = {
       case "load": return `ld${e.slot}(${spellCast(ref(e.idx), e.idx.dtype, "i32")})`;
       case "alu": return WGSL_ALU[e.op](e.src.map(ref), e.src[0]!.dtype, e.src);
       case "cast": return spellCast(ref(e.src), e.src.dtype, e.dtype);
-      default: throw new Error("render_wgsl: unreachable");
+      default: return assertNever(e, "render_wgsl expression");
     }
   },
 };

@@ -249,13 +249,15 @@ function pagedAttentionReason(s: PagedAttentionSpec, caps: BackendCaps): string 
 }
 
 function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R], caps: BackendCaps): string | undefined {
-  switch (name) {
+  // NOTE: switched on as the union, not R: a type parameter never narrows to never, so a missing case would compile.
+  const routine: RoutineName = name;
+  switch (routine) {
     case "matmul": return matmulReason(spec as MatmulSpec, caps);
     case "softmax": return softmaxReason(spec as SoftmaxSpec, caps);
     case "attention": return attentionReason(spec as AttentionSpec, caps);
     case "kv_write": return kvWriteReason(spec as KvWriteSpec, caps);
     case "paged_attention": return pagedAttentionReason(spec as PagedAttentionSpec, caps);
-    default: return assertNever(name as never, "routine");
+    default: return assertNever(routine, "routine");
   }
 }
 
@@ -375,12 +377,14 @@ export function buildWebgpuRoutine<R extends RoutineName>(name: R, spec: Routine
     const plain = JSON.stringify({ ...spec, epilogue: "epilogue" in spec && spec.epilogue ? "(set)" : undefined });
     throw new Error(`webgpu: routine '${name}' cannot build ${plain}: ${reason}`);
   }
-  switch (name) {
+  // NOTE: switched on as the union, not R: a type parameter never narrows to never, so a missing case would compile.
+  const routine: RoutineName = name;
+  switch (routine) {
     case "matmul": return buildMatmul(spec as MatmulSpec);
     case "softmax": return buildSoftmax(spec as SoftmaxSpec, caps);
     case "attention": return buildAttention(spec as AttentionSpec);
     case "kv_write": return buildKvWrite(spec as KvWriteSpec);
     case "paged_attention": return buildPagedAttention(spec as PagedAttentionSpec);
-    default: return assertNever(name as never, "routine");
+    default: return assertNever(routine, "routine");
   }
 }

@@ -3,9 +3,12 @@
 // `?raw` imports) and hands them over with setShaderTexts before the first routine is built.
 
 import { nodeBuiltin } from "../../core/host.js";
+import type { RoutineName } from "../../core/ops.js";
+import { ROUTINES } from "../../core/ops.js";
 
-export const SHADER_NAMES = ["matmul", "softmax", "attention", "kv_write", "paged_attention"] as const;
-export type ShaderName = (typeof SHADER_NAMES)[number];
+/** One shader per routine of the op table (shaders/<routine>.wgsl): a new routine needs its text. */
+export const SHADER_NAMES: readonly RoutineName[] = ROUTINES;
+export type ShaderName = RoutineName;
 
 const shaderText = new Map<ShaderName, string>();
 

@@ -28,7 +28,7 @@ export interface Sampler {
   readonly params: ResolvedSamplingParams;
   /**
    * Choose a token from logits (vocabSize values); history is the tokens the penalties look at.
-   * Call n (from 0) uses draw n of the seed's stream, so a sampler replays exactly.
+   * Call n (from 0) uses draw firstDraw + n of the seed's stream, so a sampler replays exactly.
    */
   sample(logits: ArrayLike<number>, history?: ArrayLike<number>): SampleResult;
 }
@@ -132,11 +132,16 @@ function finiteIds(x: Float64Array): Int32Array {
   return out;
 }
 
-/** A sampler for one request: validated parameters (errors name the field) and its own random stream. */
-export function createSampler(params: SamplingParams = {}): Sampler {
+/**
+ * A sampler for one request: validated parameters (errors name the field) and its own random stream.
+ * `firstDraw` resumes a request that has already drawn that many tokens (after a preemption): its
+ * first call uses draw `firstDraw` of the stream, which the counter-based stream reaches at no cost.
+ */
+export function createSampler(params: SamplingParams = {}, firstDraw = 0): Sampler {
+  if (!(Number.isSafeInteger(firstDraw) && firstDraw >= 0)) throw new Error(`createSampler: firstDraw must be an integer >= 0, got ${firstDraw}`);
   const p = validateSamplingParams(params);
   const key = seedKey(p.seed);
-  let draw = 0;
+  let draw = firstDraw;
   let x = new Float64Array(0);
 
   function sample(logits: ArrayLike<number>, history: ArrayLike<number> = []): SampleResult {

@@ -1,19 +1,17 @@
-// open_model.ts: everything a command needs to talk to a model given on the command line: its
+// open_model.ts: a model given by a path or a built-in name, opened from the file system (Node): its
 // weights (loadModel: a built-in name, a llama2.c .bin, a GGUF file, a Hugging Face folder), its
 // tokenizer (the .bin next to a llama2.c checkpoint, GGUF metadata, tokenizer.json) and its chat
 // template and stop tokens. It owns where those are found for each format; reading each file is
-// src/models' job.
+// formats/' and tokenizers/' job, and opening from bytes a browser holds is open_files.ts's.
 
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { readJsonObject } from "../models/formats/hf_folder.js";
-import { builtinModel, detectFormat, loadModel } from "../models/formats/load_model.js";
-import type { Tokenizer } from "../models/tokenizers/index.js";
-import { loadLlama2cTokenizer, tokenizerFromGguf, tokenizerFromHfJson } from "../models/tokenizers/index.js";
-import type { OpenedModel } from "../models/open_files.js";
-import { ggufTemplate, hfTemplate, openedModel } from "../models/open_files.js";
-
-export type { OpenedModel } from "../models/open_files.js";
+import { readJsonObject } from "./formats/hf_folder.js";
+import { builtinModel, detectFormat, loadModel } from "./formats/load_model.js";
+import type { Tokenizer } from "./tokenizers/index.js";
+import { loadLlama2cTokenizer, tokenizerFromGguf, tokenizerFromHfJson } from "./tokenizers/index.js";
+import type { OpenedModel } from "./open_files.js";
+import { ggufTemplate, hfTemplate, openedModel } from "./open_files.js";
 
 /** A tokenizer file given explicitly: tokenizer.json (Hugging Face) or a llama2.c tokenizer .bin. */
 function tokenizerFromFile(path: string, vocabSize: number): Tokenizer {
