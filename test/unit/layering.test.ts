@@ -34,10 +34,13 @@ const RULES: Readonly<Record<string, Rule>> = {
   models: { may: [...BASE, "nn"] },
   serve: { may: [...BASE, "nn", "models"] },
   plan: { may: [...BASE, "nn", "models"] },
-  bench_serve: { may: ["core", "index"] },
+  train: { may: [...BASE, "nn", "models"] },
+  // NOTE: the load generator speaks the OpenAI wire format, whose SSE reader lives in serve (the browser's
+  // HTTP client shares it); it never reaches the engine.
+  bench_serve: { may: ["core", "index", "serve"] },
   // src/web.ts: the public API for browsers, gathered from the layers' browser-safe files.
   web: { may: [...BASE, "backends", "nn", "models", "serve"] },
-  cli: { viaEntry: ["index", "nn", "models", "serve", "plan", "bench_serve"] },
+  cli: { viaEntry: ["index", "nn", "models", "serve", "plan", "bench_serve", "train"] },
   apps: { viaEntry: ["web"] },
 };
 
