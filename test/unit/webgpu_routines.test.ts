@@ -11,13 +11,15 @@ import { add, alu, c, load, mod, v } from "../../src/core/ir.js";
 import type { AttentionSpec, MatmulSpec, SoftmaxSpec } from "../../src/core/routines.js";
 import type { WebgpuRoutineSource } from "../../src/backends/webgpu/routines.js";
 import { buildWebgpuRoutine, supportsWebgpuRoutine } from "../../src/backends/webgpu/routines.js";
-import { nodeGpu, whyNoNodeAdapter } from "../../src/backends/webgpu/dawn_node.js";
-import { noWebgpu, skipLabel } from "../helpers/skip_reasons.js";
+import { nodeGpu } from "../../src/backends/webgpu/dawn_node.js";
+import { webgpuMissing } from "../helpers/requirements.js";
+import { skipLabel } from "../helpers/skip_reasons.js";
 
 // NOTE: nodeGpu() keeps Dawn's GPU object alive for the whole process, as the device needs.
 const adapter = await nodeGpu().requestAdapter();
 const device = adapter ? await adapter.requestDevice() : undefined;
-const missing = device ? undefined : noWebgpu(whyNoNodeAdapter());
+// NOTE: the reason comes from starting the backend, which says why Dawn has no adapter.
+const missing = device ? undefined : await webgpuMissing();
 afterAll(() => device?.destroy());
 
 const caps: BackendCaps = {
