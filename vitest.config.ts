@@ -2,8 +2,14 @@
 // private copy of process.env, so the SwiftShader driver must be named here, before any worker starts.
 import { existsSync } from "node:fs";
 import { defineConfig } from "vitest/config";
+import SkipReporter from "./test/helpers/skip_reporter.js";
 
 const swiftshader = "/usr/lib/chromium/vk_swiftshader_icd.json";
+// NOTE: KILN_TEST_NO_CHROMIUM=1 (no browser, so no SwiftShader either) and KILN_TEST_NO_WEBGPU=1 show how
+// the tests behave on a machine without them: Dawn is pointed at a Vulkan driver file that does not exist,
+// so the test workers and every `kiln` they start find no adapter, and the skip reason names the variable.
+const simulated = ["KILN_TEST_NO_CHROMIUM", "KILN_TEST_NO_WEBGPU"].find((v) => process.env[v] === "1");
+if (simulated) process.env.VK_ICD_FILENAMES = `/nonexistent/${simulated}`;
 if (!process.env.VK_ICD_FILENAMES && existsSync(swiftshader)) process.env.VK_ICD_FILENAMES = swiftshader;
 process.env.XDG_RUNTIME_DIR ??= "/tmp";
 // Dawn dlopens libvulkan.so.1; where Debian's libvulkan1 is missing, chromium's bundled copy serves.
@@ -19,5 +25,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // The skip summary (and, under CI=true, the check that nothing was skipped that CI did not expect).
+    reporters: ["default", new SkipReporter()],
   },
 });

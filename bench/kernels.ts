@@ -3,7 +3,7 @@
 // .md and prints the tables. With --from it only renders tables from results files made elsewhere.
 //
 //   npx tsx bench/kernels.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out bench/results] [--tag NAME]
-//   npx tsx bench/kernels.ts --from bench/results/kernels-webgpu-h200.json [--from ...] [--out DIR]
+//   npx tsx bench/kernels.ts --from bench/results/kernels-webgpu-amd-epyc-2c.json [--from ...] [--out DIR]
 //
 // NOTE: WebGPU without a GPU needs VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json on the
 // command line; it is not set here, because on a GPU machine it would hide the real GPU.

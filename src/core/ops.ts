@@ -1,8 +1,8 @@
 // ops.ts is THE op table: every primitive that can appear in a graph or a kernel expression.
-// Gradient rules (autograd/rules.ts), renderer spellings (backends/*/render*.ts) and the host
-// reference (core/alu.ts) are tables keyed by these names, typed so that a missing entry is a
-// compile error. Composite ops (softmax, gelu, concat, rand, ...) are built from these in src/tensor
-// and never appear here.
+// Gradient rules (autograd/rules.ts) and the renderers' spellings (backends/cpu/render_js.ts, the
+// reference; backends/webgpu/wgsl_ops.ts) are tables keyed by these names, typed so that a missing
+// entry is a compile error. Composite ops (softmax, gelu, concat, rand, ...) are built from these in
+// src/tensor and never appear here.
 
 export const UNARY_OPS = ["neg", "recip", "sqrt", "exp", "log", "sin", "cos", "tanh", "abs", "floor", "not"] as const;
 export const BINARY_OPS = [
@@ -18,7 +18,7 @@ export const MOVEMENT_OPS = ["reshape", "permute", "expand", "pad", "shrink"] as
 export const SOURCE_OPS = ["buffer", "const", "iota"] as const;
 /** Ops whose output element reads an input at a data-dependent position. */
 export const INDEX_OPS = ["gather"] as const;
-/** Named hand-written kernels; their semantics are their references in src/routines. */
+/** Named hand-written kernels; their semantics are their references from primitives (tensor/linalg.ts, paged.ts). */
 export const ROUTINES = ["matmul", "softmax", "attention", "kv_write", "paged_attention"] as const;
 
 export type UnaryOp = (typeof UNARY_OPS)[number];

@@ -1,5 +1,6 @@
 // routines.ts names the hand-written kernels and the plain-data specs a backend is asked to build.
-// Semantics live in the references (src/routines/*), which every backend's version is tested against.
+// Semantics live in the references from primitives (src/tensor/linalg.ts, paged.ts), which every backend's
+// version is tested against.
 // Buffer slots: 0 is the output, then the routine's operands, then any epilogue inputs.
 
 import type { DType } from "./dtype.js";

@@ -1,6 +1,6 @@
 // linalg.ts: matmul, softmax and attention. Each becomes one routine node (a hand-written kernel)
 // when the backend has one for the spec and routines are enabled, and otherwise the same math from
-// primitives, which is also the routine's reference (src/routines). Gradients of routine nodes are
+// primitives, which is also the routine's reference (below). Gradients of routine nodes are
 // recorded against the logical inputs; autograd/rules.ts differentiates them.
 
 import type { DType } from "../core/dtype.js";

@@ -26,7 +26,7 @@ export type TypedData = Float64Array | Float32Array | Int32Array | Uint32Array |
 
 type BackwardImpl = (t: Tensor, grad?: Tensor) => void;
 let backwardImpl: BackwardImpl | undefined;
-/** Installed by autograd/backward.ts (autograd builds on Tensor, so Tensor cannot import it). */
+/** Installed by autograd/gradients.ts (autograd builds on Tensor, so Tensor cannot import it). */
 export function setBackwardImpl(fn: BackwardImpl): void {
   backwardImpl = fn;
 }

@@ -8,15 +8,19 @@ import { join } from "node:path";
 import type { Browser, ElementHandle, Page } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseResults } from "../../bench/lib/results.js";
+import { chromiumMissing } from "../helpers/requirements.js";
+import { skipLabel } from "../helpers/skip_reasons.js";
 import type { Preview } from "./helpers.js";
-import { REPO, buildApp, collectConsoleErrors, hasChromium, launchBrowser, saveScreenshot, startPreview } from "./helpers.js";
+import { REPO, buildApp, collectConsoleErrors, launchBrowser, saveScreenshot, startPreview } from "./helpers.js";
 
 // NOTE: the page's protocol declares window.kilnBench; this brings the declaration into this file's types.
 import type {} from "../../apps/web/src/bench/bench_protocol.js";
 
 const OVERLAY = join(REPO, "bench", "results", "kernels-cpu-amd-epyc-2c.json");
 
-describe.skipIf(!hasChromium)("kernel benchmark page (headless Chromium)", () => {
+const noChromium = chromiumMissing();
+
+describe.skipIf(!!noChromium)(`kernel benchmark page (headless Chromium)${skipLabel(noChromium)}`, () => {
   let dist: string | undefined;
   let preview: Preview | undefined;
   let browser: Browser | undefined;

@@ -13,16 +13,20 @@ import type { GenerateOutcome } from "../../apps/web/src/protocol.js";
 import { loadModel } from "../../src/models/formats/load_model.js";
 import { writeGguf } from "../../src/models/formats/gguf_writer.js";
 import { kiln } from "../helpers/kiln_cli.js";
+import { chromiumMissing } from "../helpers/requirements.js";
+import { skipLabel } from "../helpers/skip_reasons.js";
 import type { Served } from "../unit/openai_helpers.js";
 import { serve } from "../unit/openai_helpers.js";
 import type { Preview } from "./helpers.js";
-import { ARTIFACTS, REPO, buildApp, collectConsoleErrors, hasChromium, launchBrowser, saveScreenshot, startPreview } from "./helpers.js";
+import { ARTIFACTS, REPO, buildApp, collectConsoleErrors, launchBrowser, saveScreenshot, startPreview } from "./helpers.js";
 
 const PROMPT = "Once upon a time";
 const MAX_TOKENS = 40;
 const MODEL_DIR = join(REPO, "models", "stories260K");
 
-describe.skipIf(!hasChromium)("demo page (headless Chromium)", () => {
+const noChromium = chromiumMissing();
+
+describe.skipIf(!!noChromium)(`demo page (headless Chromium)${skipLabel(noChromium)}`, () => {
   let dist: string;
   let preview: Preview | undefined;
   let server: Served | undefined;

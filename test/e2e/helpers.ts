@@ -4,19 +4,17 @@
 // Each test file builds once (beforeAll); the pages and what they check live in the tests.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "puppeteer-core";
 import puppeteer from "puppeteer-core";
+import { CHROMIUM } from "../helpers/requirements.js";
 
 export const REPO = fileURLToPath(new URL("../..", import.meta.url));
 export const ARTIFACTS = join(REPO, "test", "artifacts");
-export const CHROMIUM = "/usr/bin/chromium";
-/** The browser tests skip (describe.skipIf) where Debian's chromium is not installed. */
-export const hasChromium = existsSync(CHROMIUM);
 
 const VITE = join(REPO, "node_modules", "vite", "bin", "vite.js");
 const CONFIG = join(REPO, "apps", "web", "vite.config.ts");

@@ -23,3 +23,4 @@ export function fixture(rel: string): string {
 export const TINY_GGUF = fixture("llama-2-tiny-random-gguf/llama-2-tiny-random.gguf");
 export const VOCAB_GPT2_GGUF = fixture("ggml-vocab/ggml-vocab-gpt-2.gguf");
 export const STORIES260K_BIN = repoFile("models/stories260K/stories260K.bin");
+export const STORIES260K_TOKENIZER = repoFile("models/stories260K/tok512.bin");

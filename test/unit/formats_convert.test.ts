@@ -1,12 +1,13 @@
 // Format detection, built-in names, tokenizer lookup, and `kiln convert` end to end in-process:
 // stories260K -> GGUF and -> HF folder (tokenizer included) load back with identical tensors.
 
-import { existsSync, readFileSync, writeFileSync, copyFileSync, mkdirSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { convertCommand } from "../../src/cli/convert_command.js";
 import { UsageError } from "../../src/cli/command.js";
 import { builtinModel, detectFormat, loadModel, readGguf, writeGguf } from "../../src/models/formats/index.js";
+import { STORIES260K_TOKENIZER } from "../helpers/fixtures.js";
 import { sameTensors, scratch, STORIES260K_BIN, TINY_GGUF } from "./formats_helpers.js";
 
 const STORIES = STORIES260K_BIN;
@@ -15,7 +16,6 @@ const BUNDLED = builtinModel("stories260K")!;
 describe("loadModel: detection", () => {
   it("resolves the built-in name to the bundled copy", () => {
     expect(BUNDLED.model.endsWith("models/stories260K/stories260K.bin")).toBe(true);
-    if (!existsSync(BUNDLED.model)) return; // the copy is committed with the tokenizers work
     const m = loadModel("stories260K");
     expect(m.source).toBe(BUNDLED.model);
     expect(m.config.arch === "llama" && m.config.nKvHeads).toBe(4);
@@ -57,12 +57,8 @@ describe("kiln convert", () => {
   it("stories260K -> GGUF and -> HF folder, with the tokenizer, loading back identical", async () => {
     const s = scratch();
     try {
-      // NOTE: a private copy with its tokenizer, so the test does not depend on the bundled copy being in place.
-      mkdirSync(join(s.dir, "in"));
-      copyFileSync(STORIES, join(s.dir, "in/stories260K.bin"));
-      const tok = [BUNDLED.tokenizer, STORIES.replace(/stories260K\.bin$/, "tok512.bin")].find(existsSync);
-      if (tok) copyFileSync(tok, join(s.dir, "in/tok512.bin"));
-      const src = join(s.dir, "in/stories260K.bin");
+      // The tokenizer is found next to the model: models/stories260K/tok512.bin.
+      const src = STORIES;
       const original = loadModel(src);
 
       expect(await convertCommand.run(["--model", src, "--to", "gguf", "--out", join(s.dir, "s.gguf")])).toBe(0);
@@ -80,12 +76,10 @@ describe("kiln convert", () => {
       expect(await convertCommand.run(["--model", join(s.dir, "hf2"), "--to", "gguf", "--out", join(s.dir, "s2.gguf")])).toBe(0);
       expect(sameTensors(original, loadModel(join(s.dir, "s2.gguf")))).toEqual([]);
 
-      if (tok) {
-        expect((readGguf(join(s.dir, "s.gguf")).metadata.get("tokenizer.ggml.tokens") as string[]).length).toBe(512);
-        expect(JSON.parse(readFileSync(join(s.dir, "hf/tokenizer.json"), "utf8")).model.type).toBe("BPE");
-        expect(existsSync(join(s.dir, "hf/tokenizer_config.json"))).toBe(true);
-        expect(logs.join("\n")).toMatch(/tokenizer \(512 tokens\) included/);
-      }
+      expect((readGguf(join(s.dir, "s.gguf")).metadata.get("tokenizer.ggml.tokens") as string[]).length).toBe(512);
+      expect(JSON.parse(readFileSync(join(s.dir, "hf/tokenizer.json"), "utf8")).model.type).toBe("BPE");
+      expect(existsSync(join(s.dir, "hf/tokenizer_config.json"))).toBe(true);
+      expect(logs.join("\n")).toMatch(/tokenizer \(512 tokens\) included/);
     } finally {
       s.done();
     }
@@ -96,8 +90,7 @@ describe("kiln convert", () => {
     try {
       expect(await convertCommand.run(["--model", STORIES, "--to", "gguf", "--out", join(s.dir, "w.gguf"), "--no-tokenizer"])).toBe(0);
       expect(readGguf(join(s.dir, "w.gguf")).metadata.has("tokenizer.ggml.tokens")).toBe(false);
-      const tok = [BUNDLED.tokenizer, STORIES.replace(/stories260K\.bin$/, "tok512.bin")].find(existsSync);
-      if (!tok) return;
+      const tok = STORIES260K_TOKENIZER;
       // A GGUF with tokenizer and a chat template, made by converting and then adding the template.
       expect(await convertCommand.run(["--model", STORIES, "--to", "gguf", "--out", join(s.dir, "t.gguf"), "--tokenizer", tok])).toBe(0);
       const withTokenizer = loadModel(join(s.dir, "t.gguf"));

@@ -10,6 +10,7 @@ import { fromLoaded } from "../../src/models/language_model.js";
 import { Llama } from "../../src/models/llama.js";
 import { loadLlama2cTokenizer } from "../../src/models/tokenizers/index.js";
 import { backendsUnderTest } from "../conformance/harness.js";
+import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 import { argmax, fullLogits, relError, row } from "./llama_helpers.js";
 
 const backends = await backendsUnderTest();
@@ -35,8 +36,8 @@ describe("stories260K tokens", () => {
   });
 });
 
-describe.each(backends)("stories260K on $name", ({ backend, missing }) => {
-  it.skipIf(!backend)("logits of the prompt match the float64 reference within 1e-4", async () => {
+for (const { name, backend, missing } of backends) describe.skipIf(!backend)(`stories260K on ${name}${skipLabel(noBackend(name, missing))}`, () => {
+  it("logits of the prompt match the float64 reference within 1e-4", async () => {
     const ref = withRoutines(false, () => Llama.fromLoaded(loaded, cpu, { dtype: "f64", foldNorms: false, fuseQkv: false }));
     const want = await withRoutines(false, () => fullLogits(ref, PROMPT_IDS));
     const got = await fullLogits(Llama.fromLoaded(loaded, backend!), PROMPT_IDS);
@@ -44,13 +45,11 @@ describe.each(backends)("stories260K on $name", ({ backend, missing }) => {
     for (let t = 0; t < PROMPT_IDS.length; t++) expect(relError(row(got, t, V), row(want, t, V))).toBeLessThan(1e-4);
   });
 
-  it.skipIf(!backend)("greedy generation gives llama2.c's reference text", async () => {
+  it("greedy generation gives llama2.c's reference text", async () => {
     const lm = fromLoaded(loaded, backend!);
     const out: number[] = [];
     for await (const id of generate(lm, PROMPT_IDS, { maxTokens: 60, sample: argmax })) out.push(id);
     expect(out).toEqual(GREEDY_IDS);
     expect(tokenizer.decode([...PROMPT_IDS, ...out])).toBe(REFERENCE);
   }, 300_000);
-
-  if (missing) it.skip(`webgpu missing: ${missing}`, () => {});
 });

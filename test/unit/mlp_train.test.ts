@@ -6,6 +6,7 @@ import type { Backend, Tensor } from "../../src/index.js";
 import { crossEntropy, matmul, relu, tensor } from "../../src/index.js";
 import { realize } from "../../src/core/realize.js";
 import { backendsUnderTest, rng } from "../conformance/harness.js";
+import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 
 const backends = await backendsUnderTest();
 
@@ -56,7 +57,7 @@ describe("two-layer MLP training", () => {
   });
 
   for (const b of backends.filter((x) => x.name !== "cpu")) {
-    it.skipIf(!b.backend)(`reaches the cpu loss within 1e-4 on ${b.name}`, async () => {
+    it.skipIf(!b.backend)(`reaches the cpu loss within 1e-4 on ${b.name}${skipLabel(noBackend(b.name, b.missing))}`, async () => {
       const [cpuLosses, losses] = [await train(backends[0]!.backend!, 40), await train(b.backend!, 40)];
       for (let i = 0; i < 40; i++) expect(Math.abs(losses[i]! - cpuLosses[i]!)).toBeLessThan(1e-4);
     });

@@ -9,6 +9,7 @@ import type { DType } from "../../src/core/dtype.js";
 import { decode, encode } from "../../src/core/dtype.js";
 import type { Expr, KernelSpec } from "../../src/core/ir.js";
 import { add, alu, c, cast, idiv, load, lt, mod, mul, v, where } from "../../src/core/ir.js";
+import { skipLabel } from "../helpers/skip_reasons.js";
 import { expectLikeCpu, runSpec, tryWebgpu } from "./webgpu_compare.js";
 
 const { gpu, missing } = await tryWebgpu();
@@ -26,7 +27,7 @@ function rowReduce(name: string, op: "sum" | "max", rows: number, cols: number, 
 
 const floats = (n: number, seed = 1) => Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 3);
 
-describe.skipIf(!gpu)(`webgpu backend${missing ? ` (skipped: ${missing})` : ""}`, () => {
+describe.skipIf(!gpu)(`webgpu backend${skipLabel(missing)}`, () => {
   const g = gpu!;
 
   it("reports its device and capabilities", () => {

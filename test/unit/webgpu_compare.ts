@@ -8,13 +8,14 @@ import type { KernelSpec } from "../../src/core/ir.js";
 import { CpuBackend } from "../../src/backends/cpu/backend.js";
 import type { WebgpuBackend } from "../../src/backends/webgpu/backend.js";
 import { createWebgpuBackend } from "../../src/backends/webgpu/index.js";
+import { noWebgpu } from "../helpers/skip_reasons.js";
 
-/** A backend on a fresh device, or the reason there is none (tests skip on it). */
+/** A backend on a fresh device, or the reason there is none (tests skip on it, with skipLabel). */
 export async function tryWebgpu(): Promise<{ gpu?: WebgpuBackend; missing?: string }> {
   try {
     return { gpu: await createWebgpuBackend() };
   } catch (err) {
-    return { missing: (err as Error).message };
+    return { missing: noWebgpu(err) };
   }
 }
 

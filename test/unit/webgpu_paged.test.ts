@@ -15,6 +15,7 @@ import type { Backend, Tensor } from "../../src/index.js";
 import { tensor } from "../../src/index.js";
 import { kvWrite, pagedAttention } from "../../src/tensor/paged.js";
 import { expectClose, rng, tolerance, values } from "../conformance/harness.js";
+import { missingReason, skipLabel } from "../helpers/skip_reasons.js";
 import { cpu, tryWebgpu } from "./webgpu_compare.js";
 
 const { gpu, missing } = await tryWebgpu();
@@ -90,7 +91,7 @@ function written(cache: readonly number[], rowSize: number, slots: readonly numb
   return out;
 }
 
-describe.skipIf(!gpu)(`webgpu paged KV cache routines${missing ? ` (skipped: ${missing})` : ""}`, () => {
+describe.skipIf(!gpu)(`webgpu paged KV cache routines${skipLabel(missing)}`, () => {
   const g = gpu!;
 
   it("the conformance cases run as routines, not as their references", () => {
@@ -200,7 +201,8 @@ describe.skipIf(!gpu)(`webgpu paged KV cache routines${missing ? ` (skipped: ${m
   });
 
   // NOTE: 65535 workgroups take minutes on SwiftShader (about 130 s here); a hardware adapter runs it.
-  it.skipIf(g?.info.software ?? true)("paged_attention over more than 65535 tokens folds them into the token loop", async () => {
+  const software = g?.info.software ? missingReason("gpu", `the WebGPU adapter, ${g.info.device}, is software: 65540 tokens take minutes`) : undefined;
+  it.skipIf(!!software)(`paged_attention over more than 65535 tokens folds them into the token loop${skipLabel(software)}`, async () => {
     const t = 65540;
     const run = (backend: Backend) => pagedAttention({
       q: tensor(values(t * 2, "f32", 1), { backend, shape: [t, 1, 2] }),

@@ -12,6 +12,7 @@ import { alu, c, cast, load, v } from "../../src/core/ir.js";
 import type { AluOp } from "../../src/core/ops.js";
 import { BINARY_OPS, FLOAT_ONLY, INT_ONLY, UNARY_OPS } from "../../src/core/ops.js";
 import { renderEpilogueWgsl, wgslBinding } from "../../src/backends/webgpu/render_wgsl.js";
+import { skipLabel } from "../helpers/skip_reasons.js";
 import { expectLikeCpu, expectSame, tryWebgpu } from "./webgpu_compare.js";
 
 const { gpu, missing } = await tryWebgpu();
@@ -54,7 +55,7 @@ function defined(op: AluOp, d: DType): boolean {
 
 const tolFor = (op: AluOp) => (op === "sin" || op === "cos" ? 1e-3 : FLOAT_ONLY.has(op) ? 2e-4 : 1e-6);
 
-describe.skipIf(!gpu)(`webgpu renderer${missing ? ` (skipped: ${missing})` : ""}`, () => {
+describe.skipIf(!gpu)(`webgpu renderer${skipLabel(missing)}`, () => {
   const g = gpu!;
 
   for (const d of ["f32", "i32", "u32", "u8", "bool"] as const) {

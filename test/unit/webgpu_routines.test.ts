@@ -1,9 +1,9 @@
 // webgpu_routines.test.ts checks the hand-written WGSL routines (src/backends/webgpu/routines.ts) on a real
 // WebGPU device (Dawn; SwiftShader without a GPU) against float64 loops written here. It drives the device
-// directly with a tiny harness, so it does not depend on the webgpu backend's runtime. Skips without an adapter.
+// directly with a tiny harness, so it does not depend on the webgpu backend's runtime. Without an adapter it
+// skips, saying why.
 
 import { afterAll, describe, expect, it } from "vitest";
-import { create, globals } from "webgpu";
 import type { BackendCaps } from "../../src/core/backend.js";
 import type { DType } from "../../src/core/dtype.js";
 import { decode, encode, roundTo } from "../../src/core/dtype.js";
@@ -11,17 +11,16 @@ import { add, alu, c, load, mod, v } from "../../src/core/ir.js";
 import type { AttentionSpec, MatmulSpec, SoftmaxSpec } from "../../src/core/routines.js";
 import type { WebgpuRoutineSource } from "../../src/backends/webgpu/routines.js";
 import { buildWebgpuRoutine, supportsWebgpuRoutine } from "../../src/backends/webgpu/routines.js";
+import { nodeGpu } from "../../src/backends/webgpu/dawn_node.js";
+import { webgpuMissing } from "../helpers/requirements.js";
+import { skipLabel } from "../helpers/skip_reasons.js";
 
-Object.assign(globalThis, globals);
-// NOTE: a strong reference to the GPU object for as long as the device lives, or Dawn crashes at random.
-const gpu = create([]);
-const adapter = await gpu.requestAdapter();
+// NOTE: nodeGpu() keeps Dawn's GPU object alive for the whole process, as the device needs.
+const adapter = await nodeGpu().requestAdapter();
 const device = adapter ? await adapter.requestDevice() : undefined;
-afterAll(() => {
-  device?.destroy();
-  // NOTE: naming `gpu` here keeps it reachable: a module const that no function uses may be collected.
-  expect(gpu).toBeDefined();
-});
+// NOTE: the reason comes from starting the backend, which says why Dawn has no adapter.
+const missing = device ? undefined : await webgpuMissing();
+afterAll(() => device?.destroy());
 
 const caps: BackendCaps = {
   dtypes: ["f32", "f16", "bf16", "i32", "u32", "u8", "bool"],
@@ -182,7 +181,7 @@ async function checkMatmul(spec: MatmulSpec, bias?: DType): Promise<void> {
   expectClose(got, want.map((x) => roundTo(x, s.out)), atol * Math.sqrt(s.k), rtol, src.name);
 }
 
-describe.skipIf(!device)("webgpu routines: matmul", () => {
+describe.skipIf(!device)(`webgpu routines: matmul${skipLabel(missing)}`, () => {
   it("1x1x1", () => checkMatmul(mm(1, 1, 1)));
   it("7x13x5", () => checkMatmul(mm(7, 13, 5)));
   it("65x33x17 (two row tiles, a partial k tile)", () => checkMatmul(mm(65, 33, 17)));
@@ -232,7 +231,7 @@ async function checkSoftmax(s: SoftmaxSpec, x: readonly number[]): Promise<void>
   expectClose(got, softmaxRef(s, x).map((v) => roundTo(v, s.out)), atol, rtol, src.name);
 }
 
-describe.skipIf(!device)("webgpu routines: softmax", () => {
+describe.skipIf(!device)(`webgpu routines: softmax${skipLabel(missing)}`, () => {
   it("odd columns, -inf, NaN, +inf and all -inf rows", async () => {
     const cols = 7;
     const rows = [
@@ -271,7 +270,7 @@ async function checkAttention(over: Partial<AttentionSpec>): Promise<void> {
   expectClose(got, attentionRef(spec, q, k, v).map((x) => roundTo(x, s.out)), atol * 5, rtol, src.name);
 }
 
-describe.skipIf(!device)("webgpu routines: attention", () => {
+describe.skipIf(!device)(`webgpu routines: attention${skipLabel(missing)}`, () => {
   it("tq = tk, causal and not", async () => {
     await checkAttention({ causal: true });
     await checkAttention({ causal: false });

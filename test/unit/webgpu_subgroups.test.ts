@@ -13,6 +13,7 @@ import { add, c, cast, load, mul, v } from "../../src/core/ir.js";
 import type { SoftmaxSpec } from "../../src/core/routines.js";
 import { nodeGpu } from "../../src/backends/webgpu/dawn_node.js";
 import { createWebgpuBackend } from "../../src/backends/webgpu/index.js";
+import { missingReason, skipLabel } from "../helpers/skip_reasons.js";
 import { cpu, expectSame, runSpec, tryWebgpu } from "./webgpu_compare.js";
 
 // NOTE: this file compares both paths itself, so a KILN_WEBGPU_DISABLE set for the whole run is ignored here.
@@ -22,6 +23,8 @@ const plain = withSubgroups ? await withoutEnvDisable(() => createWebgpuBackend(
 const adapter = withSubgroups ? await nodeGpu().requestAdapter({ powerPreference: "high-performance" }) : null;
 /** kiln uses subgroups where the adapter has them and WGSL has the subgroup_id builtin (see device.ts). */
 const subgroupsUsable = !!adapter?.features.has("subgroups") && nodeGpu().wgslLanguageFeatures.has("subgroup_id");
+const noSubgroups = withSubgroups && !withSubgroups.caps.subgroups
+  ? missingReason("subgroups", `${withSubgroups.info.device} has no subgroups feature or no subgroup_id builtin`) : undefined;
 afterAll(() => {
   withSubgroups?.dispose();
   plain?.dispose();
@@ -75,7 +78,7 @@ async function runSoftmax(b: Backend, spec: SoftmaxSpec, x: readonly number[]): 
   return got;
 }
 
-describe.skipIf(!withSubgroups)(`webgpu subgroups${missing ? ` (skipped: ${missing})` : ""}`, () => {
+describe.skipIf(!withSubgroups)(`webgpu subgroups${skipLabel(missing)}`, () => {
   const sg = withSubgroups!;
   const off = plain!;
 
@@ -106,7 +109,7 @@ describe.skipIf(!withSubgroups)(`webgpu subgroups${missing ? ` (skipped: ${missi
     }
   });
 
-  it.skipIf(!withSubgroups?.caps.subgroups)("emits subgroup operations only where subgroups are on", async () => {
+  it.skipIf(!!noSubgroups)(`emits subgroup operations only where subgroups are on${skipLabel(noSubgroups)}`, async () => {
     const spec = rowReduce("src_sum", "sum", 1, 1000, "f32");
     const on = sg.source(await sg.compile(spec))!;
     expect(on).toMatch(/^enable subgroups;/);
