@@ -7,6 +7,7 @@ import {
   attention, concat, crossEntropy, gelu, getBackend, layernorm, logSoftmax, matmul, rmsnorm, silu, softmax, tensor,
   withRoutines,
 } from "../../src/index.js";
+import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 import { backendsUnderTest, expectClose, tolerance, values } from "./harness.js";
 
 const backends = await backendsUnderTest();
@@ -110,7 +111,7 @@ describe("gradients by finite differences (f64, cpu)", () => {
 });
 
 for (const b of backends.filter((x) => x.name !== "cpu")) {
-  describe.skipIf(!b.backend)(`gradients on ${b.name} match f64`, () => {
+  describe.skipIf(!b.backend)(`gradients on ${b.name} match f64${skipLabel(noBackend(b.name, b.missing))}`, () => {
     for (const c of CASES.filter((x) => !x.name.startsWith("cast"))) {
       it(c.name, async () => {
         const inputs = inputsFor(c).map((d) => d.map(Math.fround));

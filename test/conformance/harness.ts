@@ -11,6 +11,7 @@ import type { TestContext } from "vitest";
 import type { Backend, DType, Tensor } from "../../src/index.js";
 import { getBackend, tensor, withRoutines } from "../../src/index.js";
 import { isFloat, roundTo } from "../../src/core/dtype.js";
+import { noBackend } from "../helpers/skip_reasons.js";
 import { skipReason } from "./skips.js";
 
 export interface BackendUnderTest {
@@ -135,7 +136,7 @@ export function expectClose(got: readonly number[], want: readonly number[], tol
  * listed one, so keep listed gaps in tests of their own.
  */
 export function backendFor(ctx: TestContext, b: BackendUnderTest, name: string, dtype: DType): Backend {
-  if (!b.backend) return ctx.skip(`${b.name} is unavailable: ${b.missing}`);
+  if (!b.backend) return ctx.skip(noBackend(b.name, b.missing));
   const reason = skipReason(b.name, name, dtype);
   if (reason) return ctx.skip(`skip table: ${name} [${dtype} on ${b.name}]: ${reason}`);
   // NOTE: an unsupported dtype is a gap like any other: it belongs in the skip table, with its reason.

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import type { DType } from "../../src/index.js";
 import { arange } from "../../src/index.js";
 import { BINARY_OPS, UNARY_OPS } from "../../src/core/ops.js";
+import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 import { backendsUnderTest, conform, expectClose, tolerance } from "./harness.js";
 
 const backends = await backendsUnderTest();
@@ -22,7 +23,7 @@ const UNARY_DOMAIN: Record<(typeof UNARY_OPS)[number], [number, number] | "int">
 const BINARY_FLOAT = BINARY_OPS.filter((o) => !["and", "or", "xor", "shl", "shr"].includes(o));
 
 for (const b of backends.filter((x) => x.name !== "cpu")) {
-  describe.skipIf(!b.backend)(`ops on ${b.name}${b.missing ? ` (unavailable: ${b.missing})` : ""}`, () => {
+  describe.skipIf(!b.backend)(`ops on ${b.name}${skipLabel(noBackend(b.name, b.missing))}`, () => {
     for (const op of UNARY_OPS) {
       const dom = UNARY_DOMAIN[op];
       const dtypes = dom === "int" ? (["i32", "u32", "bool"] as DType[]) : FLOATS;

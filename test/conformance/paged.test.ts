@@ -6,12 +6,13 @@ import { describe, expect, it } from "vitest";
 import type { DType } from "../../src/index.js";
 import { attention, getBackend, tensor, withRoutines } from "../../src/index.js";
 import { kvWrite, pagedAttention } from "../../src/tensor/paged.js";
+import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 import { backendsUnderTest, conform, expectClose, tolerance, values } from "./harness.js";
 
 const backends = await backendsUnderTest();
 
 for (const b of backends) {
-  describe.skipIf(!b.backend)(`paged KV cache on ${b.name}${b.missing ? ` (unavailable: ${b.missing})` : ""}`, () => {
+  describe.skipIf(!b.backend)(`paged KV cache on ${b.name}${skipLabel(noBackend(b.name, b.missing))}`, () => {
     for (const dt of ["f32", "f16", "bf16"] as DType[]) {
       it(`kv_write ${dt}: rows land at their slots in place, negative slots skip`, async () => {
         const backend = b.backend!;

@@ -7,6 +7,7 @@ import {
   argmax, attention, concat, crossEntropy, gelu, layernorm, logSoftmax, matmul, relu, rmsnorm, scatterAdd, silu, softmax,
 } from "../../src/index.js";
 import { schedule } from "../../src/core/schedule.js";
+import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 import { backendsUnderTest, conform } from "./harness.js";
 
 const backends = await backendsUnderTest();
@@ -16,7 +17,7 @@ const FLOATS: DType[] = ["f32", "f16", "bf16"];
 const kScale = (k: number) => Math.max(1, Math.sqrt(k));
 
 for (const b of backends) {
-  describe.skipIf(!b.backend)(`routines on ${b.name}${b.missing ? ` (unavailable: ${b.missing})` : ""}`, () => {
+  describe.skipIf(!b.backend)(`routines on ${b.name}${skipLabel(noBackend(b.name, b.missing))}`, () => {
     for (const dt of FLOATS) {
       it(`matmul ${dt}: odd sizes, batches, broadcast, transposed views`, async (ctx) => {
         const cases: [number[], number[]][] = [

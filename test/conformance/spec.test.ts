@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import { tensor } from "../../src/index.js";
+import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 import { backendFor, backendsUnderTest, expectClose } from "./harness.js";
 import type { SpecCase } from "./spec_case.js";
 import { EXACT } from "./spec_case.js";
@@ -19,7 +20,7 @@ const GROUPS: readonly (readonly [string, readonly SpecCase[]])[] = [
 ];
 
 for (const b of backends) {
-  describe.skipIf(!b.backend)(`spec on ${b.name}${b.missing ? ` (unavailable: ${b.missing})` : ""}`, () => {
+  describe.skipIf(!b.backend)(`spec on ${b.name}${skipLabel(noBackend(b.name, b.missing))}`, () => {
     for (const [group, cases] of GROUPS) {
       describe(group, () => {
         for (const c of cases) {

@@ -3,11 +3,13 @@
 // TypeScript loader and no access to this repository's sources: plain Node imports the API, `npx kiln
 // generate` prints the bundled model's greedy text, Vite bundles the `kiln/web` entry with no Node
 // built-in in the graph, and tsc type-checks a file that uses both entries from their declarations.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { npmMissing } from "../helpers/requirements.js";
+import { skipLabel } from "../helpers/skip_reasons.js";
 import { REPO } from "./helpers.js";
 
 const VITE = join(REPO, "node_modules", "vite", "bin", "vite.js");
@@ -16,8 +18,7 @@ const TSC = join(REPO, "node_modules", "typescript", "bin", "tsc");
 const GREEDY_START = "Once upon a time, there was a little girl named Lily";
 const SHADERS = readdirSync(join(REPO, "shaders")).filter((f) => f.endsWith(".wgsl")).map((f) => f.slice(0, -".wgsl".length));
 
-const npmFound = spawnSync("npm", ["--version"], { stdio: "ignore" }).status === 0;
-if (!npmFound) console.warn("npm_package.test.ts: skipped, `npm` is not on PATH (the test packs and installs with it)");
+const noNpm = npmMissing();
 
 // NOTE: under `npm test`, npm hands its own settings to the children as npm_* variables (the repository
 // as local prefix among them); the npm run here must see only the project it is pointed at.
@@ -45,7 +46,7 @@ async function must(cmd: string, args: readonly string[], cwd: string): Promise<
   return r;
 }
 
-describe.skipIf(!npmFound)("the packed npm package in an empty project", () => {
+describe.skipIf(!!noNpm)(`the packed npm package in an empty project${skipLabel(noNpm)}`, () => {
   const scratch = mkdtempSync(join(tmpdir(), "kiln-npm-package-"));
   const project = join(scratch, "project");
   const installed = join(project, "node_modules", "kiln");

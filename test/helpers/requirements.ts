@@ -31,6 +31,12 @@ export async function webgpuMissing(): Promise<string | undefined> {
   }
 }
 
+/** Why the npm package test cannot pack and install here (no npm on PATH), or undefined when it can. */
+export function npmMissing(): string | undefined {
+  const r = spawnSync("npm", ["--version"], { stdio: "ignore" });
+  return r.status === 0 ? undefined : missingReason("npm", r.error ? "not on PATH" : `npm --version exited with ${r.status}`);
+}
+
 /** Why CUDA code cannot be compiled here (no nvcc on PATH), or undefined when it can. */
 export function nvccMissing(): string | undefined {
   const r = spawnSync("nvcc", ["--version"], { encoding: "utf8" });

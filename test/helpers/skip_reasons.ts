@@ -17,6 +17,7 @@ export const REQUIREMENTS = {
   webgpu: { missing: "no WebGPU adapter", fix: "install Debian's chromium (SwiftShader) and libvulkan1", inCi: true },
   subgroups: { missing: "no WebGPU subgroups", fix: "a WebGPU adapter with subgroups (SwiftShader has them)", inCi: true },
   chromium: { missing: "no chromium", fix: "install Debian's chromium", inCi: true },
+  npm: { missing: "no npm", fix: "install npm (it comes with Node)", inCi: true },
   nvcc: { missing: "no nvcc", fix: "install the CUDA toolkit (nvcc on PATH)", inCi: false },
   gpu: { missing: "no hardware GPU", fix: "run on a machine with a GPU", inCi: false },
 } as const satisfies Record<string, Requirement>;

@@ -19,6 +19,7 @@ import { Llama } from "../../src/models/llama.js";
 import type { LoadedModel } from "../../src/models/types.js";
 import { backendsUnderTest } from "../conformance/harness.js";
 import { fixture } from "../helpers/fixtures.js";
+import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 import { fullLogits, relError, row } from "./llama_helpers.js";
 
 interface Golden {
@@ -97,10 +98,9 @@ describe.each(MODELS)("$name against PyTorch", ({ path, golden: g }) => {
   });
 });
 
-describe.each(await backendsUnderTest())("golden logits, float32 on $name", ({ backend, missing }) => {
-  it.skipIf(!backend).each(MODELS)("$name: the default inference layout matches PyTorch", async ({ path, golden: g }) => {
+for (const { name, backend, missing } of await backendsUnderTest()) describe.skipIf(!backend)(`golden logits, float32 on ${name}${skipLabel(noBackend(name, missing))}`, () => {
+  it.each(MODELS)("$name: the default inference layout matches PyTorch", async ({ path, golden: g }) => {
     const lm = fromLoaded(loadModel(path), backend!);
     for (let s = 0; s < g.ids.length; s++) checkGolden(await fullLogits(lm.model, g.ids[s]!), g.logits[s]!, TOL_F32);
   }, WEBGPU_TIMEOUT_MS);
-  if (missing) it.skip(`webgpu missing: ${missing}`, () => {});
 });

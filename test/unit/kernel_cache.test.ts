@@ -7,6 +7,7 @@ import type { KernelSpec } from "../../src/core/ir.js";
 import { add, c, hashString, load, v } from "../../src/core/ir.js";
 import { renderJs } from "../../src/backends/cpu/render_js.js";
 import { CpuBackend } from "../../src/backends/cpu/backend.js";
+import { skipLabel } from "../helpers/skip_reasons.js";
 import { runSpec, tryWebgpu } from "./webgpu_compare.js";
 
 /** out = x + k, under a given kernel name (the name is part of the rendered source). */
@@ -49,7 +50,7 @@ describe("kernel cache", () => {
   });
 
   for (const [name, make] of [["cpu", async () => new CpuBackend()], ["webgpu", async () => gpu]] as const) {
-    it.skipIf(name === "webgpu" && !gpu)(`${name}: each colliding kernel runs its own body${name === "webgpu" && missing ? ` (unavailable: ${missing})` : ""}`, async () => {
+    it.skipIf(name === "webgpu" && !gpu)(`${name}: each colliding kernel runs its own body${name === "webgpu" ? skipLabel(missing) : ""}`, async () => {
       const backend = (await make())!;
       // Compile both before running either, so the second compile meets the first in the cache.
       const exeOne = await backend.compile(one);
