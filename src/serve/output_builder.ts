@@ -106,18 +106,16 @@ export class OutputBuilder {
 
   /**
    * The logprob entries whose text has now been sent with `text`. NOTE: an entry goes out once its
-   * whole text has, so the tokens listed always spell the text sent; a token with no text (a control
-   * token, the first byte of a split character) waits for the text after it. When the request ends,
-   * a stop string has cut the text: tokens past the cut are dropped, one straddling it is cut too.
+   * whole text has and a later token came, so the tokens listed always spell a prefix of the text
+   * sent. When the request ends, everything left goes out; if a stop string cut the text, tokens
+   * past the cut are dropped and one straddling it is cut too.
    */
   private release(text: string, finish: EngineFinishReason | undefined): ChunkLogprob[] {
     this.sent += text.length;
     if (finish === undefined) {
+      // NOTE: the newest token waits for the next: the decoder may still owe it text (an incomplete character).
       let n = 0;
-      for (const p of this.pending) {
-        if (!(p.end < this.sent || (p.end === this.sent && p.start < p.end))) break;
-        n++;
-      }
+      while (n < this.pending.length - 1 && this.pending[n]!.end <= this.sent) n++;
       return this.pending.splice(0, n).map((p) => p.lp);
     }
     const cut = this.sent < this.decoded;
