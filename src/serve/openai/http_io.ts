@@ -13,7 +13,7 @@ const tooLarge = (message: string) =>
  * Most bytes read and dropped after a body is known to be over the limit, so that the client, still
  * uploading, reads the 413 instead of a reset connection; a larger upload gets its 413 at once.
  */
-export const DISCARD_BOUND = 64 * 1024 * 1024;
+const DISCARD_BOUND = 64 * 1024 * 1024;
 
 /**
  * The raw body, refused with 413 when it exceeds `limit` bytes. NOTE: the 413 is answered only once
