@@ -90,7 +90,13 @@ export class Engine implements EngineClient {
   private async makeEntry(m: ServedModel, now: number, add: AddModelOptions = {}): Promise<Entry> {
     const template = compileChatTemplate(m.chatTemplate, `model '${m.id}' chat template`);
     const core = await this.makeCore(m, add);
-    return { served: m, template, card: { ...modelCard(m, now), maxModelLen: core.runner.maxModelLen, maxRequests: this.maxNumSeqs + this.maxWaiting }, core, inflight: 0, idleWaiters: [] };
+    return {
+      served: m, template, card: {
+        ...modelCard(m, now), maxModelLen: core.runner.maxModelLen, maxRequests: this.maxNumSeqs + this.maxWaiting,
+        maxRunning: this.maxNumSeqs, kvTokens: core.runner.numBlocks * core.runner.blockSize,
+      },
+      core, inflight: 0, idleWaiters: [],
+    };
   }
 
   private async makeCore(m: ServedModel, add: AddModelOptions): Promise<EngineCore> {
@@ -278,6 +284,7 @@ export class Engine implements EngineClient {
     try {
       out = new OutputBuilder(served.tokenizer, {
         promptTokens: prompt.ids.length, maxTokens, logprobs: req.logprobs ?? false,
+        continuesText: prompt.ids.some((id) => served.tokenizer.tokenBytes(id).length > 0),
         stopTokenIds: prompt.stopTokenIds, stopStrings: [...(req.stop ?? []), ...prompt.stopStrings],
       });
     } catch (err) {

@@ -93,6 +93,10 @@ export interface ModelCard {
    * such a limit: a group of requests larger than this (prompts x n) can never be admitted whole.
    */
   readonly maxRequests?: number;
+  /** Most requests of this model that run at once (seats); a larger group queues behind itself. */
+  readonly maxRunning?: number;
+  /** Tokens the model's KV cache holds, all running requests together. */
+  readonly kvTokens?: number;
 }
 
 export type EngineStatus = "loading" | "ready" | "draining" | "failed";

@@ -42,6 +42,41 @@ const CHATML_MARKERS = ["<|im_end|>", "<|im_start|>"];
 
 const invalid = (message: string, param: string) => new EngineError({ code: "invalid_request", message, param });
 
+/** The most bytes of text one token of each tokenizer spells (special tokens as written), computed once. */
+const longestToken = new WeakMap<Tokenizer, number>();
+
+function maxTokenBytes(tok: Tokenizer): number {
+  let n = longestToken.get(tok);
+  if (n === undefined) {
+    // NOTE: at least 4: an unknown character (one <unk> token) may be up to 4 bytes of UTF-8.
+    n = 4;
+    for (let id = 0; id < tok.vocabSize; id++) n = Math.max(n, tok.tokenBytes(id, true).length);
+    longestToken.set(tok, n);
+  }
+  return n;
+}
+
+/**
+ * Encode `text`, refusing first, without tokenizing, a text too long to fit the context whatever its
+ * tokens: every token spells at most maxTokenBytes bytes of it, so at most as many UTF-16 units. NOTE: tokenizing runs on the event loop;
+ * a 4 MiB prompt cost seconds of it (and /health waited) only to be refused for its length afterwards.
+ */
+function encodeBounded(m: ServedModel, text: string, what: "prompt" | "messages", encode: (text: string) => number[]): number[] {
+  const context = m.model.config.maxSeqLen;
+  const perToken = maxTokenBytes(m.tokenizer);
+  // NOTE: UTF-16 length, not Buffer.byteLength: it is a lower bound of the UTF-8 bytes, and measuring
+  // the bytes of a rendered chat (a rope of concatenations) flattens it, 100 ms for 3.5 MB.
+  const units = text.length;
+  const atLeast = Math.ceil(units / perToken);
+  if (atLeast >= context) {
+    throw new EngineError({
+      code: "context_length_exceeded", param: what,
+      message: `model '${m.id}' has a context of ${context} tokens, but the ${what} ${what === "messages" ? "are" : "is"} ${units} characters of text, at least ${atLeast} tokens (a token spells at most ${perToken} characters); at most ${context - 1} tokens fit`,
+    });
+  }
+  return encode(text);
+}
+
 function chatIds(m: ServedModel, template: ChatTemplate, prompt: Extract<PromptInput, { kind: "chat" }>): number[] {
   const tok = m.tokenizer;
   const special = (id: number | undefined) => (id === undefined ? "" : tok.tokenToPiece(id));
@@ -53,7 +88,7 @@ function chatIds(m: ServedModel, template: ChatTemplate, prompt: Extract<PromptI
     throw invalid(`model '${m.id}': ${(err as Error).message}`, "messages");
   }
   // NOTE: templates that write BOS themselves (Llama 2's) must not get a second one from encode().
-  return tok.encode(text, { allowSpecial: true, ...(bos !== "" && text.startsWith(bos) ? { addBos: false } : {}) });
+  return encodeBounded(m, text, "messages", (t) => tok.encode(t, { allowSpecial: true, ...(bos !== "" && t.startsWith(bos) ? { addBos: false } : {}) }));
 }
 
 /**
@@ -70,7 +105,7 @@ export function encodePrompt(m: ServedModel, template: ChatTemplate, prompt: Pro
   switch (prompt.kind) {
     case "text":
       if (prompt.text === "") throw invalid("the prompt is empty", "prompt");
-      ids = tok.encode(prompt.text);
+      ids = encodeBounded(m, prompt.text, "prompt", (t) => tok.encode(t));
       break;
     case "tokens": {
       if (prompt.tokenIds.length === 0) throw invalid("the prompt has no tokens", "prompt");

@@ -1,7 +1,7 @@
 // openai_helpers.ts: what the openai_*.test.ts files share: the bundled stories260K served by the real
 // continuous-batching Engine on the cpu backend, an OpenAIServer on 127.0.0.1 with an ephemeral port, and a
 // recording EngineClient wrapper (delegating to the real engine) that lets a test see what reached
-// the engine: each request's last chunk and whether its AbortSignal fired.
+// the engine: each request's last chunk, its generated token ids and whether its AbortSignal fired.
 
 import { getBackend } from "../../src/index.js";
 import { builtinModel, loadModel } from "../../src/models/formats/index.js";
@@ -31,6 +31,8 @@ export interface Seen {
   readonly req: GenerateRequest;
   readonly signal: AbortSignal | undefined;
   last?: GenerateChunk;
+  /** Every token id the engine generated for it, in order. */
+  readonly tokenIds: number[];
 }
 
 /** Delegates to a real engine and records every request and its last chunk. */
@@ -39,10 +41,11 @@ export class RecordingEngine implements EngineClient {
   constructor(readonly inner: EngineClient) {}
 
   async *generate(req: GenerateRequest, signal?: AbortSignal): AsyncGenerator<GenerateChunk> {
-    const s: Seen = { req, signal };
+    const s: Seen = { req, signal, tokenIds: [] };
     this.seen.push(s);
     for await (const c of this.inner.generate(req, signal)) {
       s.last = c;
+      s.tokenIds.push(...c.tokenIds);
       yield c;
     }
   }

@@ -77,6 +77,17 @@ describe("sampler", () => {
     expect(k2.logprob).toBeCloseTo(Math.log(0.5), 12);
   });
 
+  it("logprobsMode raw: the model's log-softmax, whatever bias, temperature and truncation did to the draw", () => {
+    const logits = Float32Array.of(0.5, 2, -1, 1, 2.5);
+    const z = Math.log(Array.from(logits).reduce((a, v) => a + Math.exp(v), 0));
+    const r = createSampler({ temperature: 0.7, topP: 0.01, logitBias: { 1: 10 }, topLogprobs: 2, seed: 4, logprobsMode: "raw" }).sample(logits);
+    expect(r.id).toBe(1);
+    expect(r.logprob).toBeCloseTo(2 - z, 6);
+    expect(r.top!.map((t) => t.id)).toEqual([4, 1]);
+    expect(r.top![0]!.logprob).toBeCloseTo(2.5 - z, 6);
+    expect(() => createSampler({ logprobsMode: "final" as "raw" })).toThrow(/logprobsMode/);
+  });
+
   it("the same seed gives the same tokens; another seed gives others", () => {
     const logits = Float32Array.from({ length: 50 }, (_, i) => Math.sin(i) * 2);
     const run = (seed: number) => {

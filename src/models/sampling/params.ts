@@ -25,7 +25,15 @@ export interface SamplingParams {
   readonly seed?: number;
   /** How many of the most likely tokens (with log-probabilities) to return with each sample. Default 0. */
   readonly topLogprobs?: number;
+  /**
+   * Which distribution the log-probabilities describe (vLLM's logprobs_mode): "raw", the model's own
+   * (log-softmax of its logits, before bias, penalties, temperature and truncation; what the OpenAI
+   * server reports), or "processed", the one the token was drawn from (after all of them). Default "processed".
+   */
+  readonly logprobsMode?: LogprobsMode;
 }
+
+export type LogprobsMode = "raw" | "processed";
 
 /** Validated parameters with defaults filled in; logitBias as a Map. */
 export interface ResolvedSamplingParams {
@@ -39,6 +47,7 @@ export interface ResolvedSamplingParams {
   readonly logitBias: ReadonlyMap<number, number>;
   readonly seed: number;
   readonly topLogprobs: number;
+  readonly logprobsMode: LogprobsMode;
 }
 
 /** A sampling parameter out of range or of the wrong type; `field` is the SamplingParams key. */
@@ -56,7 +65,7 @@ export const MAX_SEED = Number.MAX_SAFE_INTEGER;
 
 const KNOWN: ReadonlySet<string> = new Set<keyof SamplingParams>([
   "temperature", "topK", "topP", "minP", "repetitionPenalty", "presencePenalty", "frequencyPenalty",
-  "logitBias", "seed", "topLogprobs",
+  "logitBias", "seed", "topLogprobs", "logprobsMode",
 ]);
 
 function describe(v: unknown): string {
@@ -92,6 +101,12 @@ function resolveBias(raw: SamplingParams["logitBias"]): ReadonlyMap<number, numb
   return out;
 }
 
+function resolveMode(m: unknown): LogprobsMode {
+  if (m === undefined) return "processed";
+  if (m === "raw" || m === "processed") return m;
+  throw new SamplingParamError("logprobsMode", `must be "raw" or "processed"`, m);
+}
+
 /** A fresh seed for a request that did not give one. */
 export function randomSeed(): number {
   return Math.floor(Math.random() * 2 ** 32);
@@ -115,5 +130,6 @@ export function validateSamplingParams(p: SamplingParams = {}): ResolvedSampling
     logitBias: resolveBias(p.logitBias),
     seed: p.seed === undefined ? randomSeed() : num(p, "seed", 0, (x) => Number.isSafeInteger(x) && x >= 0 && x <= MAX_SEED, "must be an integer in [0, 2^53)"),
     topLogprobs: num(p, "topLogprobs", 0, (x) => Number.isSafeInteger(x) && x >= 0 && x <= MAX_TOP_LOGPROBS, `must be an integer in [0, ${MAX_TOP_LOGPROBS}]`),
+    logprobsMode: resolveMode(p.logprobsMode),
   };
 }

@@ -5,7 +5,8 @@
 //
 // The steps, in order (Hugging Face's and vLLM's order): logit bias, penalties, then greedy argmax when
 // temperature is 0; otherwise divide by temperature, keep the top k, keep the nucleus of mass top_p,
-// drop tokens below min_p times the best one's probability, and draw from what is left.
+// drop tokens below min_p times the best one's probability, and draw from what is left. The
+// log-probabilities are those of that final distribution, or (logprobsMode "raw") of the model's logits.
 
 import type { ResolvedSamplingParams, SamplingParams } from "./params.js";
 import { validateSamplingParams } from "./params.js";
@@ -14,7 +15,7 @@ import { seedKey, uniformAt } from "./rng.js";
 
 export interface TokenLogprob {
   readonly id: number;
-  /** Natural log of the token's probability in the final distribution. */
+  /** Natural log of the token's probability in the final distribution (or the model's, logprobsMode "raw"). */
   readonly logprob: number;
 }
 
@@ -186,6 +187,11 @@ export function createSampler(params: SamplingParams = {}, firstDraw = 0): Sampl
           break;
         }
       }
+    }
+    if (p.logprobsMode === "raw") {
+      // NOTE: the model's own distribution: the logits again, before bias, penalties, temperature and truncation.
+      copyLogits(logits, x);
+      cands = finiteIds(x);
     }
     const logZ = logSumExp(x, cands, maxOver(x, cands));
     const result: SampleResult = { id, logprob: x[id]! - logZ };

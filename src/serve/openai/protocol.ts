@@ -92,6 +92,10 @@ export function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   if (r.success) return r.data;
   const [first, ...rest] = r.error.issues;
   const param = first!.path.map(String).join(".");
+  // NOTE: zod says "expected string, received undefined" for a field that is missing; say so plainly.
+  if (first!.path.length === 1 && (body as Record<string, unknown>)[param] === undefined) {
+    throw badRequest(`${param}: is required`, param);
+  }
   const more = rest.length ? ` (and ${rest.length} more problem${rest.length > 1 ? "s" : ""})` : "";
   throw badRequest(`${param || "body"}: ${first!.message}${more}`, param || null);
 }

@@ -24,10 +24,15 @@ export interface StaticFile {
   readonly size: number;
 }
 
-/** The regular file at `path` and its size, or undefined. */
+/** The regular file at `path` and its size, or undefined (whatever stat says: no entry, ENOTDIR, EACCES, ENAMETOOLONG). */
 function fileAt(path: string): StaticFile | undefined {
-  const st = statSync(path, { throwIfNoEntry: false });
-  return st?.isFile() ? { path, size: st.size } : undefined;
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    return st?.isFile() ? { path, size: st.size } : undefined;
+  } catch {
+    // NOTE: "/index.html/x" walks through a file (ENOTDIR): a path that names no file is a 404, not a reset connection.
+    return undefined;
+  }
 }
 
 /** The file for a URL path, or undefined when there is none (or the path tries to leave the folder). */

@@ -46,7 +46,11 @@ function sampling(req: Common, k: number, topLogprobs: number | undefined): Samp
   if (req.repetition_penalty != null) s.repetitionPenalty = req.repetition_penalty;
   if (req.logit_bias != null) s.logitBias = Object.fromEntries(Object.entries(req.logit_bias).map(([id, b]) => [Number(id), b]));
   if (req.seed != null) s.seed = req.seed <= Number.MAX_SAFE_INTEGER - k ? req.seed + k : req.seed - k;
-  if (topLogprobs !== undefined) s.topLogprobs = topLogprobs;
+  if (topLogprobs !== undefined) {
+    s.topLogprobs = topLogprobs;
+    // NOTE: the model's distribution, as vLLM reports by default: after top_p or min_p the drawn one is often 0.0.
+    s.logprobsMode = "raw";
+  }
   return s;
 }
 
