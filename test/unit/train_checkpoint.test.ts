@@ -145,6 +145,20 @@ describe("Checkpointer (asynchronous saves)", () => {
     expect(Buffer.compare(loadCheckpoint(`${dir}/step-000004`).model.tensors[0]!.bytes, original)).toBe(0);
   });
 
+  it("once the previous write is done, save() takes its snapshot before it returns, even when not awaited", async () => {
+    const dir = root();
+    const ck = new Checkpointer(dir, { warn: () => undefined });
+    await ck.save(tinyState(1));
+    await waitFor(() => !ck.writing);
+    const state = tinyState(2);
+    const original = state.optimizer.tensors[1]!.bytes.slice();
+    const saved = ck.save(state);
+    state.optimizer.tensors[1]!.bytes.fill(0); // synchronously after the call, before any await
+    await saved;
+    await ck.flush();
+    expect(Buffer.compare(loadCheckpoint(`${dir}/step-000002`).optimizer.tensors[1]!.bytes, original)).toBe(0);
+  });
+
   it("keeps one write in flight: a second save waits for the first, and both are written", async () => {
     const dir = root();
     const { fs, release, writes } = gatedFs();

@@ -91,8 +91,14 @@ export class Checkpointer {
       this.warn(`checkpoint: could not remove partial writes under ${this.root}: ${(err as Error).message}`);
       return 0;
     });
-    // NOTE: the failure is kept (not left as a rejected promise nobody awaits) and thrown by the next save or flush.
-    this.inFlight = this.write(snap).catch((err: unknown) => void (this.failure = err));
+    // NOTE: the failure is kept (not left as a rejected promise nobody awaits) and thrown by the next save or
+    // flush. A finished write clears inFlight itself, so the next save() snapshots before it returns.
+    const write: Promise<void> = this.write(snap)
+      .catch((err: unknown) => void (this.failure = err))
+      .finally(() => {
+        if (this.inFlight === write) this.inFlight = undefined;
+      });
+    this.inFlight = write;
   }
 
   /** Waits for the write in flight; resolves to the newest durable checkpoint folder (or throws its failure). */
@@ -114,9 +120,7 @@ export class Checkpointer {
   }
 
   private async settle(): Promise<void> {
-    const p = this.inFlight;
-    if (p) await p;
-    this.inFlight = undefined;
+    await this.inFlight;
     if (this.failure !== undefined) {
       const err = this.failure;
       this.failure = undefined;
