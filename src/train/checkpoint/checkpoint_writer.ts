@@ -23,9 +23,9 @@ export interface WriteOptions {
   readonly pid?: number;
 }
 
-// NOTE: data goes to the disk (and through sha256) in 4 MiB slices, so the event loop gets a turn between
+// NOTE: data goes to the disk (and through sha256) in 1 MiB slices, so the event loop gets a turn between
 // slices and the training step running beside the write is never held up by a whole tensor's hash.
-const SLICE = 4 << 20;
+const SLICE = 1 << 20;
 
 /** What state.json holds: everything but the tensors, which live in the two safetensors files. */
 export function stateJson(state: CheckpointState): string {
