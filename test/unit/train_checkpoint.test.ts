@@ -159,21 +159,36 @@ describe("Checkpointer (asynchronous saves)", () => {
     expect(Buffer.compare(loadCheckpoint(`${dir}/step-000002`).optimizer.tensors[1]!.bytes, original)).toBe(0);
   });
 
-  it("keeps one write in flight: a second save waits for the first, and both are written", async () => {
+  it("keeps one write in flight: saves made while one runs wait for it, none is dropped, none overlaps", async () => {
     const dir = root();
-    const { fs, release, writes } = gatedFs();
+    const gated = gatedFs();
+    let active = 0;
+    let most = 0;
+    const fs: CheckpointFs = {
+      ...gated.fs,
+      async mkdir(path) {
+        await gated.fs.mkdir(path);
+        if (path.includes(".tmp-")) most = Math.max(most, ++active);
+      },
+      async rename(from, to) {
+        await gated.fs.rename(from, to);
+        if (from.includes(".tmp-") && !from.endsWith("-old")) active--;
+      },
+    };
     const ck = new Checkpointer(dir, { fs, warn: () => undefined });
     await ck.save(tinyState(1));
     let second = false;
-    const p = ck.save(tinyState(2)).then(() => (second = true));
-    await waitFor(() => writes() === 1);
+    const p2 = ck.save(tinyState(2)).then(() => (second = true));
+    const p3 = ck.save(tinyState(3)); // not awaited by the caller either
+    await waitFor(() => gated.writes() === 1);
     await new Promise((r) => setTimeout(r, 50));
     expect(second).toBe(false);
-    expect(writes()).toBe(1);
-    release();
-    await p;
-    await ck.flush();
-    expect(readdirSync(dir).sort()).toEqual(["step-000001", "step-000002"]);
+    expect(gated.writes()).toBe(1);
+    gated.release();
+    await Promise.all([p2, p3]);
+    expect(await ck.flush()).toBe(`${dir}/step-000003`);
+    expect(readdirSync(dir).sort()).toEqual(["step-000001", "step-000002", "step-000003"]);
+    expect(most).toBe(1);
   });
 
   it("keeps the last N and every M-th step, deleting only after the new checkpoint is durable", async () => {

@@ -81,7 +81,14 @@ export class Checkpointer {
         return Promise.reject(err as Error);
       }
     }
-    return this.settle().then(() => this.start(state, opts));
+    return this.startAfterWrite(state, opts);
+  }
+
+  private async startAfterWrite(state: CheckpointState, opts: SaveOptions): Promise<void> {
+    // NOTE: a loop, because several save() calls may be waiting on one write: the first to wake starts
+    // its write, the others wait for that one.
+    while (this.inFlight !== undefined || this.failure !== undefined) await this.settle();
+    this.start(state, opts);
   }
 
   private start(state: CheckpointState, opts: SaveOptions): void {
