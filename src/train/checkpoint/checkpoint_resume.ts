@@ -56,11 +56,19 @@ export function latestGoodCheckpoint(root: string, warn: Warn = console.warn): {
   return undefined;
 }
 
-function readTensors(path: string): CheckpointTensor[] {
+/** The tensors of a safetensors file, in `order` (their names as state.json lists them). */
+function readTensors(path: string, order: readonly string[]): CheckpointTensor[] {
   const header = readSafetensorsHeader(path);
+  const byName = new Map(header.tensors.map((t) => [t.name, t]));
+  if (header.tensors.length !== order.length || !order.every((n) => byName.has(n))) {
+    throw new CheckpointError("corrupt", `${path} holds tensors [${[...byName.keys()].join(", ")}], but state.json lists [${order.join(", ")}]`);
+  }
   const src = new FileSource(path);
   try {
-    return header.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: src.read(t.offset, t.nbytes, `tensor '${t.name}'`) }));
+    return order.map((name) => {
+      const t = byName.get(name)!;
+      return { name, dtype: t.dtype, shape: t.shape, bytes: src.read(t.offset, t.nbytes, `tensor '${name}'`) };
+    });
   } finally {
     src.close();
   }
@@ -79,12 +87,12 @@ export function loadCheckpoint(dir: string, opts: LoadOptions = {}): CheckpointS
   const s = JSON.parse(fs.readFileSync(joinPath(dir, CHECKPOINT_FILES.state), "utf8")) as {
     step: number;
     config: Json;
-    model: { architecture: string };
-    optimizer: { state: Json };
+    model: { architecture: string; tensors: string[] };
+    optimizer: { state: Json; tensors: string[] };
     rng: Json;
     loader: Json;
   };
-  const modelTensors = readTensors(joinPath(dir, CHECKPOINT_FILES.model));
+  const modelTensors = readTensors(joinPath(dir, CHECKPOINT_FILES.model), s.model.tensors);
   if (opts.expect) {
     checkSignature(opts.expect, { architecture: s.model.architecture, params: modelTensors.map((t) => ({ name: t.name, shape: t.shape })) }, dir);
   }
@@ -92,7 +100,7 @@ export function loadCheckpoint(dir: string, opts: LoadOptions = {}): CheckpointS
     step: s.step,
     config: s.config,
     model: { architecture: s.model.architecture, tensors: modelTensors },
-    optimizer: { tensors: readTensors(joinPath(dir, CHECKPOINT_FILES.optimizer)), state: s.optimizer.state },
+    optimizer: { tensors: readTensors(joinPath(dir, CHECKPOINT_FILES.optimizer), s.optimizer.tensors), state: s.optimizer.state },
     rng: s.rng,
     loader: s.loader,
   };

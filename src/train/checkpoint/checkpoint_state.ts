@@ -81,6 +81,7 @@ function checkTensors(what: string, tensors: readonly CheckpointTensor[]): void 
   for (const t of tensors) {
     const where = `checkpoint ${what} tensor '${t.name}'`;
     if (seen.has(t.name)) throw new CheckpointError("bad-state", `${where} appears twice`);
+    if (t.name === "__metadata__" || t.name === "") throw new CheckpointError("bad-state", `${where}: the name is reserved by safetensors`);
     seen.add(t.name);
     if (!(t.dtype in SAFETENSORS_DTYPES)) {
       throw new CheckpointError("bad-state", `${where}: dtype ${JSON.stringify(t.dtype)} is not one of ${Object.keys(SAFETENSORS_DTYPES).join(", ")}`);

@@ -34,8 +34,10 @@ export function stateJson(state: CheckpointState): string {
       formatVersion: CHECKPOINT_FORMAT_VERSION,
       step: state.step,
       config: state.config,
-      model: { architecture: state.model.architecture, signature: signatureHash(modelSignature(state)) },
-      optimizer: { state: state.optimizer.state },
+      // NOTE: the tensors' names, in order: a load gives them back in this order (the safetensors header is a
+      // JSON object, whose key order a reader cannot rely on).
+      model: { architecture: state.model.architecture, signature: signatureHash(modelSignature(state)), tensors: state.model.tensors.map((t) => t.name) },
+      optimizer: { state: state.optimizer.state, tensors: state.optimizer.tensors.map((t) => t.name) },
       rng: state.rng,
       loader: state.loader,
     },
