@@ -4,7 +4,7 @@
 // and the exit code; the checks are src/train/checkpoint.
 
 import { existsSync } from "node:fs";
-import { latestGoodCheckpoint, listCheckpoints, verifyCheckpoint } from "../train/checkpoint/index.js";
+import { listCheckpoints, verifyCheckpoint } from "../train/checkpoint/index.js";
 import type { VerifyReport } from "../train/checkpoint/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
@@ -27,8 +27,9 @@ function reports(dir: string): { reports: VerifyReport[]; resume?: string } {
   const { steps, partial } = listCheckpoints(dir);
   // NOTE: a folder with checkpoint folders (or temp folders) in it, and no manifest of its own, is a root.
   if (!existsSync(`${dir}/manifest.json`) && (steps.length || partial.length)) {
-    const all = [...steps.map((c) => verifyCheckpoint(c.dir)), ...partial.map((p) => verifyCheckpoint(p.dir))];
-    return { reports: all, resume: latestGoodCheckpoint(dir, () => undefined)?.dir };
+    // NOTE: newest first, so the first good one is the one latestGoodCheckpoint (a resume) would take.
+    const full = steps.map((c) => verifyCheckpoint(c.dir));
+    return { reports: [...full, ...partial.map((p) => verifyCheckpoint(p.dir))], resume: full.find((r) => r.ok)?.dir };
   }
   return { reports: [verifyCheckpoint(dir)] };
 }
