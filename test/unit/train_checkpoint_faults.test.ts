@@ -15,11 +15,13 @@ import {
   latestGoodCheckpoint,
   loadCheckpoint,
   modelSignature,
+  nodeCheckpointFs,
   removePartialWrites,
   resumeFromLatest,
   verifyCheckpoint,
   writeCheckpoint,
 } from "../../src/train/checkpoint/index.js";
+import type { CheckpointFs } from "../../src/train/checkpoint/index.js";
 import { fullDiskFs, scratch, tinyState } from "./train_checkpoint_helpers.js";
 
 let cleanup: (() => void)[] = [];
@@ -154,6 +156,27 @@ describe("a full disk", () => {
     expect((err as Error).message).toMatch(/^disk full \(ENOSPC\) while writing checkpoint .*step-000002: the partial write was removed/);
     expect(readdirSync(dir)).toEqual(["step-000001"]);
     expect(verifyCheckpoint(`${dir}/step-000001`).ok).toBe(true);
+  });
+});
+
+describe("a failure while replacing a checkpoint of the same step", () => {
+  it("puts the old one back: the step's folder is still the previous good checkpoint, and no temp folder is left", async () => {
+    const dir = root();
+    await writeCheckpoint(dir, tinyState(5));
+    const real = nodeCheckpointFs();
+    const fs: CheckpointFs = {
+      ...real,
+      async rename(from, to) {
+        if (!from.endsWith("-old") && to.endsWith("step-000005")) throw Object.assign(new Error("EIO: i/o error, rename"), { code: "EIO" });
+        await real.rename(from, to);
+      },
+    };
+    const again = { ...tinyState(5), loader: { epoch: 7 } };
+    await expect(writeCheckpoint(dir, again, { fs })).rejects.toThrow(
+      `writing checkpoint ${dir}/step-000005 failed (EIO: i/o error, rename): the partial write was removed and earlier checkpoints are untouched`,
+    );
+    expect(readdirSync(dir)).toEqual(["step-000005"]);
+    expect(loadCheckpoint(`${dir}/step-000005`).loader).toEqual(tinyState(5).loader);
   });
 });
 
