@@ -4,7 +4,8 @@
 // full disk (injected ENOSPC, and a real 1 MiB tmpfs where this host lets us mount one) ends the save
 // with a "disk full" error, no half-written folder and the previous checkpoint intact; a process
 // SIGKILLed mid-write leaves only a temp folder, which resume ignores and cleanup removes; a
-// checkpoint of another model is refused naming the difference.
+// checkpoint of another model is refused naming the difference; a failed replace of a same-step
+// checkpoint puts the old one back.
 
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from "node:fs";
