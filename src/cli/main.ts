@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { backendsCommand } from "./backends_command.js";
 import { benchCommand } from "./bench_serve_command.js";
+import { checkpointCommand } from "./checkpoint_command.js";
 import { generateCommand } from "./generate_command.js";
 import { convertCommand } from "./convert_command.js";
 import { planCommand } from "./plan_command.js";
@@ -13,7 +14,7 @@ import { serveCommand } from "./serve_command.js";
 import type { Command } from "./command.js";
 import { EXIT_USAGE, UsageError } from "./command.js";
 
-const COMMANDS: readonly Command[] = [backendsCommand, benchCommand, convertCommand, generateCommand, serveCommand, planCommand];
+const COMMANDS: readonly Command[] = [backendsCommand, benchCommand, checkpointCommand, convertCommand, generateCommand, serveCommand, planCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length), "help".length);

@@ -5,6 +5,7 @@
 interface NodeBuiltins {
   "node:fs": typeof import("node:fs");
   "node:os": typeof import("node:os");
+  "node:crypto": typeof import("node:crypto");
 }
 
 type ProcessLike = { getBuiltinModule?: (id: string) => unknown; version?: string };

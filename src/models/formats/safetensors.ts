@@ -88,8 +88,15 @@ export interface SafetensorsOut {
   bytes(): Uint8Array;
 }
 
-/** Streams tensors to a safetensors file (written to path.tmp, renamed when complete). */
-export function writeSafetensors(path: string, tensors: readonly SafetensorsOut[], metadata: Record<string, string> = { format: "pt" }): void {
+/** A tensor's place in a file being written: what the header says of it. */
+export type SafetensorsLayout = Pick<SafetensorsOut, "name" | "dtype" | "shape">;
+
+/**
+ * The bytes before the data of a safetensors file holding `tensors` in order (the 8-byte length and
+ * the JSON header); the data that follows is each tensor's bytes, back to back. Writers that stream
+ * the data themselves (the training checkpoint's async writer) use this.
+ */
+export function encodeSafetensorsHeader(tensors: readonly SafetensorsLayout[], metadata: Record<string, string> = { format: "pt" }): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let at = 0;
   for (const t of tensors) {
@@ -101,11 +108,17 @@ export function writeSafetensors(path: string, tensors: readonly SafetensorsOut[
   let json = JSON.stringify(header);
   json += " ".repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
   const jsonBytes = new TextEncoder().encode(json);
-  const len = new Uint8Array(8);
-  new DataView(len.buffer).setBigUint64(0, BigInt(jsonBytes.length), true);
+  const out = new Uint8Array(8 + jsonBytes.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(jsonBytes.length), true);
+  out.set(jsonBytes, 8);
+  return out;
+}
+
+/** Streams tensors to a safetensors file (written to path.tmp, renamed when complete). */
+export function writeSafetensors(path: string, tensors: readonly SafetensorsOut[], metadata: Record<string, string> = { format: "pt" }): void {
+  const head = encodeSafetensorsHeader(tensors, metadata);
   writeFileAtomically(path, (put) => {
-    put(len);
-    put(jsonBytes);
+    put(head);
     for (const t of tensors) {
       const b = t.bytes();
       const want = numel(t.shape) * SAFETENSORS_DTYPES[t.dtype].size;
