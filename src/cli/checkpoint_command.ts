@@ -4,8 +4,8 @@
 // and the exit code; the checks are src/train/checkpoint.
 
 import { existsSync } from "node:fs";
-import { listCheckpoints, verifyCheckpoint } from "../train/checkpoint/index.js";
-import type { VerifyReport } from "../train/checkpoint/index.js";
+import { listCheckpoints, verifyCheckpoint } from "../train/index.js";
+import type { VerifyReport } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 

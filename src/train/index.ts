@@ -1,0 +1,4 @@
+// index.ts: the training layer's public entry (what the CLI and users import); each part's own index
+// file lists its API.
+
+export * from "./checkpoint/index.js";
