@@ -119,7 +119,7 @@ describe("data prepare", () => {
     const victim = join(out, index.splits.train.shards[1]!.file);
     const original = readFileSync(victim);
     const flipped = Buffer.from(original);
-    flipped[100] ^= 1;
+    flipped[100] = flipped[100]! ^ 1;
     writeFileSync(victim, flipped);
     const set = await openShards(out);
     await expect(set.readTokens("train", 15_010, 5)).rejects.toThrow(/train_00001\.bin: its sha256 is .* do not belong together/);

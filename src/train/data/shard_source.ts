@@ -202,16 +202,19 @@ async function fetchOrFail(url: string, init: RequestInit): Promise<Response> {
 }
 
 class HttpReader implements ByteReader {
-  /** Whole shards, kept when the server answered a range request with the full file. */
+  /** Whole shards, kept when the server answers range requests with the full file. */
   private readonly whole = new Map<string, Promise<Uint8Array>>();
+  /** Set once the server has answered a range request with 200: later shards are fetched whole. */
+  private ignoresRange = false;
 
   constructor(private readonly indexUrl: URL) {}
 
   async read(shard: ShardEntry, offset: number, length: number): Promise<Uint8Array> {
-    const cached = this.whole.get(shard.file);
-    if (cached !== undefined) return (await cached).slice(offset, offset + length);
-    if (length === 0) return new Uint8Array(0);
     const url = new URL(shard.file, this.indexUrl).href;
+    let whole = this.whole.get(shard.file);
+    if (whole === undefined && this.ignoresRange) whole = this.fetchWhole(shard, url, fetchOrFail(url, {}));
+    if (whole !== undefined) return (await whole).slice(offset, offset + length);
+    if (length === 0) return new Uint8Array(0);
     const res = await fetchOrFail(url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } });
     if (res.status === 206) {
       const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get("content-range") ?? "");
@@ -223,21 +226,34 @@ class HttpReader implements ByteReader {
       return body;
     }
     if (res.status === 200) {
-      // NOTE: the server ignored Range and sends the whole file: check it against the index in full and
+      // NOTE: the server ignores Range and sends the whole file: check it against the index in full and
       // keep it, so later reads of this shard are slices instead of more full downloads.
-      const whole = (async () => {
-        const body = new Uint8Array(await res.arrayBuffer());
-        if (body.length !== shard.bytes) throw mismatch(url, shard, `the server sent ${body.length} bytes (it ignores Range requests)`);
-        const sha = sha256Hex(body);
-        if (sha !== shard.sha256) throw mismatch(url, shard, `its sha256 is ${sha.slice(0, 12)}...`);
-        return body;
-      })();
-      this.whole.set(shard.file, whole);
-      whole.catch(() => this.whole.delete(shard.file));
-      return (await whole).slice(offset, offset + length);
+      this.ignoresRange = true;
+      const known = this.whole.get(shard.file);
+      if (known !== undefined) await res.body?.cancel();
+      return (await (known ?? this.fetchWhole(shard, url, Promise.resolve(res)))).slice(offset, offset + length);
     }
     await res.body?.cancel();
     throw new Error(`${url}: HTTP ${res.status} for bytes ${offset}-${offset + length - 1} of shard ${shard.file}`);
+  }
+
+  /** Caches the shard's bytes (set before any await, so concurrent reads share one download). */
+  private fetchWhole(shard: ShardEntry, url: string, response: Promise<Response>): Promise<Uint8Array> {
+    const whole = (async () => {
+      const res = await response;
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        throw new Error(`${url}: HTTP ${res.status} fetching shard ${shard.file}`);
+      }
+      const body = new Uint8Array(await res.arrayBuffer());
+      if (body.length !== shard.bytes) throw mismatch(url, shard, `the server sent ${body.length} bytes`);
+      const sha = sha256Hex(body);
+      if (sha !== shard.sha256) throw mismatch(url, shard, `its sha256 is ${sha.slice(0, 12)}...`);
+      return body;
+    })();
+    this.whole.set(shard.file, whole);
+    whole.catch(() => this.whole.delete(shard.file));
+    return whole;
   }
 
   async close(): Promise<void> {
