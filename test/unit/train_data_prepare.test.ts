@@ -52,7 +52,7 @@ describe("data prepare", () => {
     expect(index.dtype).toBe("uint16");
     expect(index.vocabSize).toBe(700);
     expect(index.eotId).toBe(0);
-    expect(index.splits.val.tokens).toBe(Math.round(whole.length * 0.1));
+    expect(index.splits.train.tokens).toBe(Math.floor(whole.length * 0.9));
     expect(index.splits.train.tokens + index.splits.val.tokens).toBe(whole.length);
     expect(index.tokenizer.sha256).toBe(createHash("sha256").update(readFileSync(tokPath)).digest("hex"));
     for (const s of [...index.splits.train.shards, ...index.splits.val.shards]) {

@@ -21,7 +21,7 @@ export interface PrepareOptions {
   readonly outDir: string;
   /** Tokens per shard file (default 2^24). */
   readonly shardTokens?: number;
-  /** The share of tokens, taken from the end of the stream, that forms the val split (default 0.1). */
+  /** The share of tokens at the end of the stream that forms the val split (default 0.1): train is the first floor(n * (1 - f)). */
   readonly valFraction?: number;
   /** Tokenizer worker threads (default 2). */
   readonly workers?: number;
@@ -52,8 +52,9 @@ export async function prepareShards(o: PrepareOptions): Promise<ShardIndex> {
   });
   for (let i = 0; i < total; i++) if (stream[i]! >= vocabSize) throw new Error(`data prepare: token id ${stream[i]} at position ${i} is outside the vocabulary of ${vocabSize} (a tokenizer bug)`);
 
-  const valTokens = valFraction > 0 ? Math.max(1, Math.round(total * valFraction)) : 0;
-  const trainTokens = total - valTokens;
+  // NOTE: nanoGPT's split, train = data[:int(n * 0.9)], so a char-level run sees the same tokens as its reference.
+  const trainTokens = valFraction > 0 ? Math.min(total - 1, Math.floor(total * (1 - valFraction))) : total;
+  const valTokens = total - trainTokens;
   if (trainTokens < 2) throw new Error(`data prepare: the corpus gives ${total} tokens, too few for a train split of at least 2 tokens${valTokens > 0 ? ` beside ${valTokens} val tokens` : ""}`);
 
   mkdirSync(o.outDir, { recursive: true });
