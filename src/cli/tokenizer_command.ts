@@ -67,7 +67,8 @@ export const tokenizerCommand: Command = {
       const secs = ((performance.now() - t0) / 1000).toFixed(1);
       console.log(`wrote ${values.out}: ${spec.tokens.length} tokens (${spec.merges!.length} merges) in ${secs} s`);
       if (spec.tokens.length < vocabSize) {
-        console.log(`note: stopped at ${spec.tokens.length} of ${vocabSize} tokens: no pair occurs ${minFrequency}+ times (lower --min-frequency to go on)`);
+        const why = minFrequency > 1 ? `no pair occurs ${minFrequency}+ times (lower --min-frequency to go on)` : "every distinct word of the corpus is one token already";
+        console.log(`note: stopped at ${spec.tokens.length} of ${vocabSize} tokens: ${why}`);
       }
       return 0;
     } catch (err) {
