@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { createTokenizer, tokenizerToHfJson, trainBpe } from "../../src/models/tokenizers/index.js";
+import { createTokenizer, parseLlama2cTokenizer, tokenizerToHfJson, trainBpe } from "../../src/models/tokenizers/index.js";
 import { firstInvalidUtf8 } from "../../src/train/data/utf8.js";
 import { makeTasks } from "../../src/train/data/chunk.js";
 import { openShards, prepareShards, type ShardIndex } from "../../src/train/data/index.js";
@@ -18,6 +18,7 @@ import { repoFile } from "../helpers/fixtures.js";
 const dir = mkdtempSync(join(tmpdir(), "kiln-prepare-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+const TOK512 = repoFile("models/stories260K/tok512.bin");
 const STORIES = readFileSync(repoFile("data/tinystories-sample/tiny_stories.txt"), "utf8").slice(0, 150_000);
 const corpus = join(dir, "stories.txt");
 writeFileSync(corpus, STORIES);
@@ -64,7 +65,7 @@ describe("data prepare", () => {
     }
   });
 
-  it("tokenizes characters (nanoGPT's shakespeare_char) and JSONL documents, each followed by the end-of-text id", async () => {
+  it("tokenizes characters (nanoGPT's shakespeare_char), and JSONL documents with BPE and llama2.c vocabularies, each followed by the end-of-text id", async () => {
     const text = readFileSync(repoFile("data/tinyshakespeare/input.txt"), "utf8").slice(0, 5000);
     const txt = join(dir, "shakespeare.txt");
     writeFileSync(txt, text);
@@ -82,6 +83,14 @@ describe("data prepare", () => {
     const tok = createTokenizer(spec);
     expect(tokensOf(join(dir, "jsonl", idx.splits.train.shards[0]!.file), idx.dtype)).toEqual([...tok.encode("Hi there."), 0, ...tok.encode("Bye."), 0]);
     expect(idx.splits.val.shards).toEqual([]);
+
+    // A llama2.c vocabulary (SentencePiece): each document is encoded in one piece, then </s>.
+    const llama = createTokenizer(parseLlama2cTokenizer(readFileSync(TOK512), TOK512));
+    const idx2 = await prepareShards({ inputs: [jsonl], tokenizer: TOK512, outDir: join(dir, "tok512"), valFraction: 0, workers: 2, jsonlField: "story" });
+    expect(idx2.vocabSize).toBe(512);
+    expect(idx2.tokenizer.kind).toBe("llama2c");
+    const enc = (t: string) => llama.encode(t, { addBos: false });
+    expect(tokensOf(join(dir, "tok512", idx2.splits.train.shards[0]!.file), idx2.dtype)).toEqual([...enc("Hi there."), 2, ...enc("Bye."), 2]);
   });
 
   it("refuses an empty corpus, invalid UTF-8 (with the byte offset) and a JSONL line without the field (with the line)", async () => {
