@@ -2,3 +2,4 @@
 // file lists its API.
 
 export * from "./checkpoint/index.js";
+export * from "./data/index.js";
