@@ -10,6 +10,7 @@ import { Embedding, LayerNorm, Linear, Module, ModuleList } from "../nn/index.js
 import type { ParamOptions } from "../nn/index.js";
 import type { AttentionContext, CacheShape, ModelOptions } from "./kv_cache.js";
 import { contextLength, mergeHeads, splitHeads } from "./kv_cache.js";
+import { BatchContext, batchShape } from "./batch_context.js";
 import type { Gpt2Config, LoadedModel } from "./types.js";
 import { loadWeights } from "./weights.js";
 
@@ -96,14 +97,23 @@ export class Gpt2 extends Module {
 
   /** Logits for token ids (T,) i32: (T, vocab), or (1, vocab) for the last position when lastOnly. */
   logits(ids: Tensor, ctx: AttentionContext, lastOnly = false): Tensor {
-    return noGrad(() => {
-      const t = ids.shape[0]!;
-      let x = this.tokenEmbd.forward(ids).add(ctx.rows(this.positionEmbd.weight)); // (T, dim)
-      let i = 0;
-      for (const block of this.blocks) x = block.forward(x, i++, ctx, this.ones);
-      if (lastOnly && t > 1) x = x.slice(0, t - 1, t);
-      x = layerNorm(this.outputNorm, x, this.ones);
-      return this.output ? this.output.forward(x) : matmul(x, this.tokenEmbd.weight.transpose());
-    });
+    return noGrad(() => this.run(ids, ctx, lastOnly));
+  }
+
+  /** Training forward: ids (B, T) i32 -> logits (B, T, vocab), causal within each sequence, gradients recorded. */
+  forward(ids: Tensor): Tensor {
+    const [b, t] = batchShape("gpt2", ids, this.contextLength);
+    return this.run(ids.flatten(), new BatchContext(b, t), false).reshape([b, t, this.config.vocabSize]);
+  }
+
+  /** The one forward of inference and training: ids (N,) -> logits (N, vocab), or (1, vocab) when lastOnly. */
+  private run(ids: Tensor, ctx: AttentionContext, lastOnly: boolean): Tensor {
+    const t = ids.shape[0]!;
+    let x = this.tokenEmbd.forward(ids).add(ctx.rows(this.positionEmbd.weight)); // (T, dim)
+    let i = 0;
+    for (const block of this.blocks) x = block.forward(x, i++, ctx, this.ones);
+    if (lastOnly && t > 1) x = x.slice(0, t - 1, t);
+    x = layerNorm(this.outputNorm, x, this.ones);
+    return this.output ? this.output.forward(x) : matmul(x, this.tokenEmbd.weight.transpose());
   }
 }

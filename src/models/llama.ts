@@ -11,6 +11,7 @@ import { Embedding, Linear, Module, ModuleList, RMSNorm } from "../nn/index.js";
 import type { ParamOptions } from "../nn/index.js";
 import type { AttentionContext, CacheShape, ModelOptions } from "./kv_cache.js";
 import { contextLength, mergeHeads, splitHeads } from "./kv_cache.js";
+import { BatchContext, batchShape } from "./batch_context.js";
 import { applyRope, ropeFrequencies, ropeTables } from "./rope.js";
 import type { RopeTables } from "./rope.js";
 import type { LlamaConfig, LoadedModel } from "./types.js";
@@ -142,15 +143,24 @@ export class Llama extends Module {
 
   /** Logits for token ids (T,) i32: (T, vocab), or (1, vocab) for the last position when lastOnly. */
   logits(ids: Tensor, ctx: AttentionContext, lastOnly = false): Tensor {
-    return noGrad(() => {
-      const t = ids.shape[0]!;
-      let x = this.tokenEmbd.forward(ids); // (T, dim)
-      const [cos, sin] = [ctx.rows(this.rope.cos), ctx.rows(this.rope.sin)];
-      let i = 0;
-      for (const block of this.blocks) x = block.forward(x, i++, cos, sin, ctx);
-      if (lastOnly && t > 1) x = x.slice(0, t - 1, t);
-      x = this.outputNorm.forward(x);
-      return this.output ? this.output.forward(x) : matmul(x, this.tokenEmbd.weight.transpose());
-    });
+    return noGrad(() => this.run(ids, ctx, lastOnly));
+  }
+
+  /** Training forward: ids (B, T) i32 -> logits (B, T, vocab), causal within each sequence, gradients recorded. */
+  forward(ids: Tensor): Tensor {
+    const [b, t] = batchShape("llama", ids, this.contextLength);
+    return this.run(ids.flatten(), new BatchContext(b, t), false).reshape([b, t, this.config.vocabSize]);
+  }
+
+  /** The one forward of inference and training: ids (N,) -> logits (N, vocab), or (1, vocab) when lastOnly. */
+  private run(ids: Tensor, ctx: AttentionContext, lastOnly: boolean): Tensor {
+    const t = ids.shape[0]!;
+    let x = this.tokenEmbd.forward(ids); // (T, dim)
+    const [cos, sin] = [ctx.rows(this.rope.cos), ctx.rows(this.rope.sin)];
+    let i = 0;
+    for (const block of this.blocks) x = block.forward(x, i++, cos, sin, ctx);
+    if (lastOnly && t > 1) x = x.slice(0, t - 1, t);
+    x = this.outputNorm.forward(x);
+    return this.output ? this.output.forward(x) : matmul(x, this.tokenEmbd.weight.transpose());
   }
 }
