@@ -8,10 +8,13 @@ import type { Tensor } from "../index.js";
 export function globalNorm(grads: readonly Tensor[]): Tensor {
   if (grads.length === 0) throw new Error("globalNorm: no gradients");
   let sq: Tensor | undefined;
-  for (const g of grads) {
+  grads.forEach((g, i) => {
     const s = g.mul(g).sum();
     sq = sq ? sq.add(s) : s;
-  }
+    // NOTE: each term is a reduction's buffer, and the sum of all of them would be one kernel binding
+    // one buffer per parameter (WebGPU allows 8 to 12 per shader): materialize every 8 terms.
+    if (i % 8 === 7) sq = sq.contiguous();
+  });
   return sq!.sqrt();
 }
 

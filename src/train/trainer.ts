@@ -98,11 +98,11 @@ export class Trainer {
     return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0 };
   }
 
-  /** Mean loss of the model on one batch, no gradients (for evaluation and tests). */
-  async evalLoss(step: number, micro = 0): Promise<number> {
+  /** Mean loss of the model on one batch of `data` (a held-out split), no gradients. */
+  async evalLoss(data: BatchSource, step = 0): Promise<number> {
     const backend = [...this.model.parameters().values()][0]!.backend;
-    const { inputs, targets } = this.data.batch(step, micro);
-    const shape = [this.data.batchSize, this.data.blockSize];
+    const { inputs, targets } = data.batch(step, 0);
+    const shape = [data.batchSize, data.blockSize];
     return noGrad(() => lmLoss(this.model, tensor(inputs, { backend, dtype: "i32", shape }), tensor(targets, { backend, dtype: "i32", shape }))).item();
   }
 
