@@ -10,10 +10,11 @@ import { generateCommand } from "./generate_command.js";
 import { convertCommand } from "./convert_command.js";
 import { planCommand } from "./plan_command.js";
 import { serveCommand } from "./serve_command.js";
+import { trainCommand } from "./train_command.js";
 import type { Command } from "./command.js";
 import { EXIT_USAGE, UsageError } from "./command.js";
 
-const COMMANDS: readonly Command[] = [backendsCommand, benchCommand, convertCommand, generateCommand, serveCommand, planCommand];
+const COMMANDS: readonly Command[] = [backendsCommand, benchCommand, convertCommand, generateCommand, serveCommand, planCommand, trainCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length), "help".length);
