@@ -28,7 +28,7 @@ export class ParamLayout {
     let offset = 0;
     const slots: ParamSlot[] = [];
     for (const [name, t] of params) {
-      if (t.dtype !== "f32" && t.dtype !== "f64") throw new Error(`ParamLayout: parameter '${name}' is ${t.dtype}; training keeps f32 master weights`);
+      if (t.dtype !== "f32") throw new Error(`ParamLayout: parameter '${name}' is ${t.dtype}; training keeps f32 master weights`);
       slots.push({ name, shape: [...t.shape], offset, numel: t.numel, decay: t.ndim >= 2 });
       offset += t.numel;
     }

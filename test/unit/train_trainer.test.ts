@@ -91,6 +91,23 @@ describe("lr schedule and clipping", () => {
   });
 });
 
+describe("RandomWindows", () => {
+  it("draws each step's windows from (seed, step, micro-batch) alone, targets shifted by one", () => {
+    const tokens = Int32Array.from({ length: 300 }, (_, i) => i);
+    const w = new RandomWindows(tokens, 3, 10, 4);
+    const a = w.batch(5, 1);
+    expect(new RandomWindows(tokens, 3, 10, 4).batch(5, 1)).toEqual(a);
+    expect(w.batch(6, 1).inputs).not.toEqual(a.inputs);
+    expect(w.batch(5, 0).inputs).not.toEqual(a.inputs);
+    for (let r = 0; r < 3; r++) {
+      const row = a.inputs.subarray(r * 10, r * 10 + 10);
+      expect(Array.from(row, (x, i) => x - i)).toEqual(new Array(10).fill(row[0]));
+      expect(Array.from(a.targets.subarray(r * 10, r * 10 + 10))).toEqual(Array.from(row, (x) => x + 1));
+    }
+    expect(() => new RandomWindows(tokens.subarray(0, 10), 1, 10)).toThrow(/too few/);
+  });
+});
+
 describe("Trainer", () => {
   it("accumulating two micro-batches equals one batch of both", async () => {
     const src = new RandomWindows(TOKENS, 2, 8, 3);
