@@ -13,11 +13,13 @@ import { dataCommand } from "./data_command.js";
 import { planCommand } from "./plan_command.js";
 import { serveCommand } from "./serve_command.js";
 import { tokenizerCommand } from "./tokenizer_command.js";
+import { trainCommand } from "./train_command.js";
 import type { Command } from "./command.js";
 import { EXIT_USAGE, UsageError } from "./command.js";
 
 const COMMANDS: readonly Command[] = [
   backendsCommand, benchCommand, checkpointCommand, convertCommand, dataCommand, generateCommand, serveCommand, planCommand, tokenizerCommand,
+  trainCommand,
 ];
 
 function usage(): string {

@@ -10,6 +10,7 @@ import { Embedding, LayerNorm, Linear, Module, ModuleList } from "../nn/index.js
 import type { ParamOptions } from "../nn/index.js";
 import type { AttentionContext, CacheShape, ModelOptions } from "./kv_cache.js";
 import { contextLength, mergeHeads, splitHeads } from "./kv_cache.js";
+import { BatchContext, batchShape } from "./batch_context.js";
 import type { Gpt2Config, LoadedModel } from "./types.js";
 import { loadWeights } from "./weights.js";
 
@@ -101,6 +102,12 @@ export class Gpt2 extends Module {
       const t = x.shape[0]!;
       return this.head(lastOnly && t > 1 ? x.slice(0, t - 1, t) : x);
     });
+  }
+
+  /** Training forward: ids (B, T) i32 -> logits (B, T, vocab), causal within each sequence, gradients recorded. */
+  forward(ids: Tensor): Tensor {
+    const [b, t] = batchShape("gpt2", ids, this.contextLength);
+    return this.head(this.hidden(ids.flatten(), new BatchContext(b, t))).reshape([b, t, this.config.vocabSize]);
   }
 
   /** Logits (R, vocab) of the positions `rows` (R,) i32: only those rows reach the output norm and head. */

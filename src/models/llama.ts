@@ -11,6 +11,7 @@ import { Embedding, Linear, Module, ModuleList, RMSNorm } from "../nn/index.js";
 import type { ParamOptions } from "../nn/index.js";
 import type { AttentionContext, CacheShape, ModelOptions } from "./kv_cache.js";
 import { contextLength, mergeHeads, splitHeads } from "./kv_cache.js";
+import { BatchContext, batchShape } from "./batch_context.js";
 import { applyRope, ropeFrequencies, ropeTables } from "./rope.js";
 import type { RopeTables } from "./rope.js";
 import type { LlamaConfig, LoadedModel } from "./types.js";
@@ -147,6 +148,12 @@ export class Llama extends Module {
       const t = x.shape[0]!;
       return this.head(lastOnly && t > 1 ? x.slice(0, t - 1, t) : x);
     });
+  }
+
+  /** Training forward: ids (B, T) i32 -> logits (B, T, vocab), causal within each sequence, gradients recorded. */
+  forward(ids: Tensor): Tensor {
+    const [b, t] = batchShape("llama", ids, this.contextLength);
+    return this.head(this.hidden(ids.flatten(), new BatchContext(b, t))).reshape([b, t, this.config.vocabSize]);
   }
 
   /** Logits (R, vocab) of the positions `rows` (R,) i32: only those rows reach the output norm and head. */

@@ -1,5 +1,26 @@
-// index.ts: the training layer's public entry (what the CLI and users import); each part's own index
-// file lists its API.
+// index.ts: the training layer's public entry (what the CLI and users import): the loop (trainer.ts),
+// its parts, the data pipeline (data/) and the checkpoint file layer (checkpoint/).
 
 export * from "./checkpoint/index.js";
 export * from "./data/index.js";
+export { Trainer } from "./trainer.js";
+export type { StepStats, TrainerOptions, TrainState } from "./trainer.js";
+export { AdamW } from "./optim/adamw.js";
+export type { AdamWOptions, AdamWState } from "./optim/adamw.js";
+export { ParamLayout } from "./param_layout.js";
+export type { ParamSlot } from "./param_layout.js";
+export { learningRate } from "./schedule.js";
+export type { LrSchedule } from "./schedule.js";
+export { clipByGlobalNorm, globalNorm } from "./clip.js";
+export { initParameters } from "./init.js";
+export { lmLoss } from "./loss.js";
+export type { TrainableModel } from "./loss.js";
+export { RandomWindows } from "./batches.js";
+export type { Batch, BatchSource } from "./batches.js";
+export { charVocab } from "./char_vocab.js";
+export { directoryCheckpoints } from "./checkpoint_io.js";
+export type { CheckpointStore } from "./checkpoint_io.js";
+export { parseTrainConfig, TrainConfigSchema } from "./config.js";
+export type { TrainConfig } from "./config.js";
+export { runTraining } from "./run.js";
+export type { RunOptions, RunResult } from "./run.js";

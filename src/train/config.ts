@@ -1,0 +1,96 @@
+// config.ts: the training configuration file (`kiln train --config FILE`, JSON), validated with zod.
+// An invalid field is named by its path with what is allowed ("optimizer.beta2: must be < 1",
+// "model.arch: expected one of gpt2, llama"); unknown fields are errors too (a typo must not be ignored).
+// It only describes a run; cli/train_command.ts runs it.
+
+import { z } from "zod";
+
+const posInt = z.number().int().positive();
+const positive = z.number().positive();
+
+export const TrainConfigSchema = z.strictObject({
+  model: z.strictObject({
+    arch: z.enum(["gpt2", "llama"]),
+    nLayers: posInt,
+    nHeads: posInt,
+    dim: posInt,
+    /** Tokens per training sequence, and the model's context. */
+    blockSize: posInt,
+    /** llama only: the SwiGLU hidden size (default: 4 dim * 2/3 rounded up to a multiple of 8). */
+    hiddenDim: posInt.optional(),
+    /** llama only (default nHeads). */
+    nKvHeads: posInt.optional(),
+    normEps: positive.default(1e-5),
+  }),
+  data: z.strictObject({
+    /** A UTF-8 text file, relative to the config file's folder or absolute. */
+    path: z.string().min(1),
+    tokenizer: z.enum(["char"]),
+    /** The last fraction of the text is held out for evaluation. */
+    valFraction: z.number().gt(0).lt(1).default(0.1),
+  }),
+  train: z.strictObject({
+    batchSize: posInt,
+    iters: posInt,
+    gradAccumSteps: posInt.default(1),
+    /** Global gradient-norm clip; 0 turns clipping off. */
+    maxGradNorm: z.number().nonnegative().default(1),
+    seed: z.number().int().nonnegative().default(1337),
+  }),
+  optimizer: z.strictObject({
+    kind: z.enum(["adamw"]),
+    lr: positive,
+    beta1: z.number().min(0).lt(1).default(0.9),
+    beta2: z.number().min(0).lt(1).default(0.999),
+    eps: positive.default(1e-8),
+    weightDecay: z.number().nonnegative().default(0),
+  }),
+  schedule: z.discriminatedUnion("kind", [
+    z.strictObject({ kind: z.literal("constant") }),
+    z.strictObject({ kind: z.literal("cosine"), warmupSteps: z.number().int().nonnegative(), decaySteps: posInt, minLr: z.number().nonnegative() }),
+  ]),
+  eval: z.strictObject({ interval: posInt, batches: posInt }).default({ interval: 250, batches: 20 }),
+  /** Where the final checkpoint goes (relative to the current directory); none when absent. */
+  out: z.string().min(1).optional(),
+});
+
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+
+/** Validate parsed JSON; the error names every invalid field and what it allows. */
+export function parseTrainConfig(json: unknown, source: string): TrainConfig {
+  const r = TrainConfigSchema.safeParse(json);
+  if (r.success) {
+    const c = r.data;
+    if (c.schedule.kind === "cosine" && c.schedule.decaySteps <= c.schedule.warmupSteps) {
+      throw new Error(`${source}: schedule.decaySteps (${c.schedule.decaySteps}) must be above schedule.warmupSteps (${c.schedule.warmupSteps})`);
+    }
+    if (c.schedule.kind === "cosine" && c.schedule.minLr > c.optimizer.lr) throw new Error(`${source}: schedule.minLr (${c.schedule.minLr}) must be at most optimizer.lr (${c.optimizer.lr})`);
+    if (c.model.dim % c.model.nHeads !== 0) throw new Error(`${source}: model.dim (${c.model.dim}) must be a multiple of model.nHeads (${c.model.nHeads})`);
+    return c;
+  }
+  const lines = r.error.issues.map((i) => {
+    const at = i.path.length ? i.path.join(".") : "(top level)";
+    let msg = i.message;
+    if (i.code === "unrecognized_keys") {
+      const allowed = fieldsAt(i.path);
+      msg = `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `'${k}'`).join(", ")}${allowed ? ` (allowed: ${allowed.join(", ")})` : ""}`;
+    }
+    return `  ${at}: ${msg}`;
+  });
+  throw new Error(`${source}: invalid training config\n${lines.join("\n")}`);
+}
+
+/** The fields the object schema at `path` allows (undefined where it is not a plain object). */
+function fieldsAt(path: readonly PropertyKey[]): string[] | undefined {
+  const unwrap = (t: z.ZodType | undefined): z.ZodType | undefined => {
+    while (t instanceof z.ZodDefault || t instanceof z.ZodOptional) t = t.unwrap() as z.ZodType;
+    return t;
+  };
+  let t: z.ZodType | undefined = TrainConfigSchema;
+  for (const p of path) {
+    const o = unwrap(t);
+    t = o instanceof z.ZodObject ? (o.shape as Record<PropertyKey, z.ZodType>)[p] : undefined;
+  }
+  const o = unwrap(t);
+  return o instanceof z.ZodObject ? Object.keys(o.shape) : undefined;
+}

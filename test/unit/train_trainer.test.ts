@@ -1,0 +1,166 @@
+// The trainer's parts on cpu: AdamW against the update written out by hand, the lr schedule, global-norm
+// clipping, gradient accumulation (two micro-batches equal one batch of both), and a checkpoint:
+// 6 steps straight give the same losses as 3 steps, save, load into a fresh model, 3 more.
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { getBackend, tensor } from "../../src/index.js";
+import { Gpt2 } from "../../src/models/gpt2.js";
+import type { Gpt2Config } from "../../src/models/types.js";
+import type { Batch, BatchSource } from "../../src/train/batches.js";
+import { RandomWindows } from "../../src/train/batches.js";
+import { directoryCheckpoints } from "../../src/train/checkpoint_io.js";
+import { clipByGlobalNorm, globalNorm } from "../../src/train/clip.js";
+import { initParameters } from "../../src/train/init.js";
+import { AdamW } from "../../src/train/optim/adamw.js";
+import { ParamLayout } from "../../src/train/param_layout.js";
+import { learningRate } from "../../src/train/schedule.js";
+import { Trainer } from "../../src/train/trainer.js";
+import { rng } from "../conformance/harness.js";
+
+const cpu = await getBackend("cpu");
+const CONFIG: Gpt2Config = { arch: "gpt2", dim: 16, nLayers: 2, nHeads: 2, vocabSize: 17, maxSeqLen: 8, normEps: 1e-5 };
+const r0 = rng(9);
+const TOKENS = Int32Array.from({ length: 400 }, (_, i) => (i * 7 + Math.floor(r0() * 3)) % 17);
+const OPTS = { schedule: { kind: "cosine", lr: 3e-3, minLr: 3e-4, warmupSteps: 2, decaySteps: 10 } as const, adamw: { beta2: 0.99, weightDecay: 0.1 }, maxGradNorm: 1 };
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+async function freshModel(): Promise<Gpt2> {
+  const model = new Gpt2(CONFIG, cpu);
+  await initParameters(model, { seed: 5 });
+  return model;
+}
+
+describe("AdamW", () => {
+  it("matches the update written out by hand (decay on matrices only, bias-corrected)", async () => {
+    const w = [0.5, -1, 2, 0.25], b = [0.1, -0.2], gw = [0.3, -0.1, 0.02, 1], gb = [-0.5, 0.4];
+    const params = new Map([["w", tensor(w, { backend: cpu, shape: [2, 2] })], ["b", tensor(b, { backend: cpu })]]);
+    const layout = new ParamLayout(params);
+    expect(layout.slots.map((s) => [s.offset, s.decay])).toEqual([[0, true], [4, false]]);
+    const opt = new AdamW(layout, cpu, { beta1: 0.8, beta2: 0.9, eps: 1e-6, weightDecay: 0.5 });
+    const [lr, b1, b2] = [0.1, 0.8, 0.9];
+    let [pw, pb] = [[...params.values()][0]!, [...params.values()][1]!];
+    const ref = { w: [...w], b: [...b], mw: [0, 0, 0, 0], vw: [0, 0, 0, 0], mb: [0, 0], vb: [0, 0] };
+    for (let t = 1; t <= 2; t++) {
+      [pw, pb] = opt.update([pw, pb], [tensor(gw, { backend: cpu, shape: [2, 2] }), tensor(gb, { backend: cpu })], lr) as [typeof pw, typeof pb];
+      const step = (p: number[], m: number[], v: number[], g: number[], decay: number) => p.forEach((_, i) => {
+        m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
+        v[i] = b2 * v[i]! + (1 - b2) * g[i]! ** 2;
+        p[i] = p[i]! * (1 - lr * decay) - (lr * m[i]! / (1 - b1 ** t)) / (Math.sqrt(v[i]! / (1 - b2 ** t)) + 1e-6);
+      });
+      step(ref.w, ref.mw, ref.vw, gw, 0.5);
+      step(ref.b, ref.mb, ref.vb, gb, 0);
+    }
+    Array.from(await pw.data()).forEach((x, i) => expect(x).toBeCloseTo(ref.w[i]!, 5));
+    Array.from(await pb.data()).forEach((x, i) => expect(x).toBeCloseTo(ref.b[i]!, 5));
+    const state = await opt.state();
+    expect(state.step).toBe(2);
+    Array.from(state.m.subarray(4)).forEach((x, i) => expect(x).toBeCloseTo(ref.mb[i]!, 6));
+    Array.from(state.v.subarray(0, 4)).forEach((x, i) => expect(x).toBeCloseTo(ref.vw[i]!, 6));
+  });
+
+  it("rejects hyperparameters out of range, naming them", () => {
+    const layout = new ParamLayout(new Map([["b", tensor([1, 2], { backend: cpu })]]));
+    expect(() => new AdamW(layout, cpu, { beta2: 1 })).toThrow(/beta2 must be in \[0, 1\)/);
+    expect(() => new AdamW(layout, cpu, { eps: 0 })).toThrow(/eps/);
+  });
+});
+
+describe("lr schedule and clipping", () => {
+  it("warms up linearly, decays by cosine to minLr, then stays there", () => {
+    const s = { kind: "cosine", lr: 1e-3, minLr: 1e-4, warmupSteps: 100, decaySteps: 2000 } as const;
+    expect(learningRate(s, 0)).toBeCloseTo(1e-3 / 101, 12);
+    expect(learningRate(s, 99)).toBeCloseTo(1e-3 * 100 / 101, 12);
+    expect(learningRate(s, 100)).toBeCloseTo(1e-3, 12);
+    expect(learningRate(s, 1050)).toBeCloseTo(5.5e-4, 12);
+    expect(learningRate(s, 2000)).toBeCloseTo(1e-4, 12);
+    expect(learningRate(s, 5000)).toBe(1e-4);
+  });
+
+  it("clips the global norm over every gradient and leaves small gradients alone", async () => {
+    const g = [tensor([3, 0], { backend: cpu }), tensor([[0, 4]], { backend: cpu })];
+    const norm = globalNorm(g);
+    expect(await norm.item()).toBeCloseTo(5, 6);
+    const clipped = clipByGlobalNorm(g, norm, 1);
+    expect(Array.from(await clipped[0]!.data())[0]).toBeCloseTo(0.6, 5);
+    expect(Array.from(await clipped[1]!.data())[1]).toBeCloseTo(0.8, 5);
+    expect(Array.from(await clipByGlobalNorm(g, norm, 10)[0]!.data())[0]).toBeCloseTo(3, 6);
+  });
+});
+
+describe("RandomWindows", () => {
+  it("draws each step's windows from (seed, step, micro-batch) alone, targets shifted by one", () => {
+    const tokens = Int32Array.from({ length: 300 }, (_, i) => i);
+    const w = new RandomWindows(tokens, 3, 10, 4);
+    const a = w.batch(5, 1);
+    expect(new RandomWindows(tokens, 3, 10, 4).batch(5, 1)).toEqual(a);
+    expect(w.batch(6, 1).inputs).not.toEqual(a.inputs);
+    expect(w.batch(5, 0).inputs).not.toEqual(a.inputs);
+    for (let r = 0; r < 3; r++) {
+      const row = a.inputs.subarray(r * 10, r * 10 + 10);
+      expect(Array.from(row, (x, i) => x - i)).toEqual(new Array(10).fill(row[0]));
+      expect(Array.from(a.targets.subarray(r * 10, r * 10 + 10))).toEqual(Array.from(row, (x) => x + 1));
+    }
+    expect(() => new RandomWindows(tokens.subarray(0, 10), 1, 10)).toThrow(/too few/);
+  });
+});
+
+describe("Trainer", () => {
+  it("accumulating two micro-batches equals one batch of both", async () => {
+    const src = new RandomWindows(TOKENS, 2, 8, 3);
+    const [a, b] = [src.batch(0, 0), src.batch(0, 1)];
+    const cat = (x: Int32Array, y: Int32Array) => Int32Array.from([...x, ...y]);
+    const halves: BatchSource = { batchSize: 2, blockSize: 8, batch: (_s, micro) => (micro === 0 ? a : b) };
+    const whole: BatchSource = { batchSize: 4, blockSize: 8, batch: (): Batch => ({ inputs: cat(a.inputs, b.inputs), targets: cat(a.targets, b.targets) }) };
+    const [m1, m2] = [await freshModel(), await freshModel()];
+    const s1 = await new Trainer(m1, halves, { ...OPTS, gradAccumSteps: 2 }).trainStep();
+    const s2 = await new Trainer(m2, whole, OPTS).trainStep();
+    expect(s1.loss).toBeCloseTo(s2.loss, 5);
+    expect(s1.gradNorm).toBeCloseTo(s2.gradNorm, 5);
+    const [p1, p2] = [await m1.parameters().get("blk.1.ffn_up.weight")!.data(), await m2.parameters().get("blk.1.ffn_up.weight")!.data()];
+    expect(Math.max(...Array.from(p1, (x, i) => Math.abs(x - p2[i]!)))).toBeLessThan(1e-6);
+  }, 60_000);
+
+  it("resumes from a checkpoint bit-exactly: 6 steps straight = 3, save, load, 3", async () => {
+    const data = new RandomWindows(TOKENS, 2, 8, 1);
+    const straight = new Trainer(await freshModel(), data, OPTS);
+    const a: number[] = [];
+    for (let i = 0; i < 6; i++) a.push((await straight.trainStep()).loss);
+
+    const first = new Trainer(await freshModel(), data, OPTS);
+    const b: number[] = [];
+    for (let i = 0; i < 3; i++) b.push((await first.trainStep()).loss);
+    const dir = mkdtempSync(join(tmpdir(), "kiln-ckpt-"));
+    dirs.push(dir);
+    await directoryCheckpoints.save(dir, await first.state(), { note: "test" });
+    // A fresh model with other weights: everything must come from the checkpoint.
+    const model = new Gpt2(CONFIG, cpu);
+    await initParameters(model, { seed: 99 });
+    const resumed = new Trainer(model, data, OPTS);
+    const { state, extra } = await directoryCheckpoints.load(dir);
+    resumed.loadState(state);
+    expect(resumed.step).toBe(3);
+    expect(extra).toEqual({ note: "test" });
+    for (let i = 0; i < 3; i++) b.push((await resumed.trainStep()).loss);
+    expect(b).toEqual(a);
+    expect(a[5]).not.toBe(a[0]);
+  }, 120_000);
+
+  it("refuses a checkpoint of another model or a damaged one", async () => {
+    const data = new RandomWindows(TOKENS, 2, 8, 1);
+    const t = new Trainer(await freshModel(), data, OPTS);
+    const dir = mkdtempSync(join(tmpdir(), "kiln-ckpt-"));
+    dirs.push(dir);
+    await directoryCheckpoints.save(dir, await t.state());
+    const other = new Gpt2({ ...CONFIG, dim: 8 }, cpu);
+    await initParameters(other, {});
+    const { state } = await directoryCheckpoints.load(dir);
+    expect(() => new Trainer(other, data, OPTS).loadState(state)).toThrow(/another model \(first difference: 'token_embd.weight' \(17, 16\)\)/);
+    writeFileSync(join(dir, "optimizer.safetensors"), "garbage!");
+    await expect(directoryCheckpoints.load(dir)).rejects.toThrow(/optimizer.safetensors/);
+    await expect(directoryCheckpoints.load(join(dir, "nope"))).rejects.toThrow(/no trainer.json/);
+  }, 60_000);
+});
