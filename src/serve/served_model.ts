@@ -24,7 +24,7 @@ export interface ServedModel {
 }
 
 export function modelCard(m: ServedModel, created: number): ModelCard {
-  return { id: m.id, created: m.created ?? created, ownedBy: "kiln", maxModelLen: m.model.config.maxSeqLen };
+  return { id: m.id, created: m.created ?? created, ownedBy: "kiln", maxModelLen: m.model.contextLength };
 }
 
 export interface EncodedPrompt {
@@ -63,7 +63,8 @@ function chatIds(m: ServedModel, template: ChatTemplate, prompt: Extract<PromptI
  */
 export function encodePrompt(m: ServedModel, template: ChatTemplate, prompt: PromptInput, maxTokens: number | undefined, ignoreEos = false): EncodedPrompt {
   const tok = m.tokenizer;
-  const context = m.model.config.maxSeqLen;
+  // NOTE: the context the model holds, which may be less than the file's maxSeqLen (kv_cache.ts caps it).
+  const context = m.model.contextLength;
   let ids: number[];
   const stopStrings: string[] = [];
   const stopTokenIds = ignoreEos ? [] : [...m.stopTokenIds];
