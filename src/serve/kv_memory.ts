@@ -35,7 +35,7 @@ export function kvBytesPerBlock(shape: CacheShape, blockSize: number, dtype: DTy
 }
 
 /**
- * The KV budget on cpu when no device memory is given. NOTE: 0.9 of the host's RAM let a 3 MB model
+ * The KV budget on cpu when no device memory is given (or one request at full length, if more). NOTE: 0.9 of the host's RAM let a 3 MB model
  * whose file claims a 65536-token context take 5.6 GB (64 seats at full length) through the admin API;
  * vLLM's cpu backend reserves a fixed 4 GiB by default (VLLM_CPU_KVCACHE_SPACE), kiln's cpu step serves
  * far smaller models, so a quarter of that.
@@ -80,12 +80,15 @@ export function sizeKvCache(opts: KvMemoryOptions & {
     const fraction = opts.memoryFraction ?? 0.9;
     if (!(fraction > 0 && fraction <= 1)) throw new Error(`kv cache: memoryFraction must be in (0, 1], got ${fraction}`);
     const memory = opts.deviceMemoryBytes ?? deviceMemory(backend);
-    const capped = opts.deviceMemoryBytes === undefined && backend.name === "cpu" && fraction * memory - opts.weightsBytes > DEFAULT_CPU_KV_BYTES;
-    const budget = capped ? DEFAULT_CPU_KV_BYTES : fraction * memory - opts.weightsBytes;
+    const free = fraction * memory - opts.weightsBytes;
+    // NOTE: never below one request at full length, so a large model keeps loading where memory allows.
+    const cpuCap = Math.max(DEFAULT_CPU_KV_BYTES, need * bytesPerBlock);
+    const capped = opts.deviceMemoryBytes === undefined && backend.name === "cpu" && free > cpuCap;
+    const budget = capped ? cpuCap : free;
     const fits = Math.floor(budget / bytesPerBlock);
     numBlocks = Math.min(fits, opts.useful, bufferCap);
     reason = numBlocks === fits
-      ? capped ? `the cpu KV budget of ${DEFAULT_CPU_KV_BYTES} bytes` : `${fraction} of ${memory} bytes less ${opts.weightsBytes} bytes of weights`
+      ? capped ? `the cpu KV budget of ${cpuCap} bytes` : `${fraction} of ${memory} bytes less ${opts.weightsBytes} bytes of weights`
       : numBlocks === opts.useful ? "enough for every seat at full context" : `${backend.name}'s largest buffer`;
   }
   if (numBlocks < need) {

@@ -139,6 +139,10 @@ describe("the KV pool of a served model", () => {
     // An explicit device memory is the caller's word: the budget is then its fraction, as before.
     const big = sizeKvCache({ backend: cpu, shape, dtype: "f32", blockSize: 16, weightsBytes: 1e6, useful: fullLength(16), need: 4096, deviceMemoryBytes: 1e12 });
     expect(big.numBlocks).toBe(fullLength(16));
+    // A model whose one full-length request needs more than the budget still gets that one request.
+    const large = { layers: 32, kvHeads: 8, maxSeq: 16384, headDim: 128 }; // 4 MiB per block
+    const one = sizeKvCache({ backend: cpu, shape: large, dtype: "f32", blockSize: 16, weightsBytes: 1e6, useful: 64 * 1024, need: 1024 });
+    expect(one.numBlocks).toBe(1024);
   });
 
   it("loading a 3 MB llama2.c file whose seq_len is 65536 through the registry stays within the budget", async () => {
