@@ -47,7 +47,7 @@ function child(name: string, runs: number, seed: number): void {
       const cpu0 = process.cpuUsage();
       const o = runCase(target, input);
       const cpu = process.cpuUsage(cpu0);
-      // NOTE: CPU time, not wall time: on a shared machine a case waits for a core (the readers never wait for I/O).
+      // NOTE: CPU time, not wall time: on a shared machine a case mostly waits for a core (its file reads hit the page cache).
       const ms = (cpu.user + cpu.system) / 1000;
       slowest = Math.max(slowest, ms);
       if (ms > HANG_MS) counts.hangs++;
