@@ -19,16 +19,23 @@ export interface ModelOptions {
   /** The dtype weights, activations and the cache are stored in (f32 unless given). */
   readonly dtype?: DType;
   /**
-   * Tokens the cache holds: the config's maxSeqLen unless smaller is asked (a 128K-token context
-   * would make the cache of a large model far bigger than its weights).
+   * Tokens the cache holds: the config's maxSeqLen (at most DEFAULT_CONTEXT_CAP) unless smaller is asked
+   * (a 128K-token context would make the cache of a large model far bigger than its weights).
    */
   readonly contextLength?: number;
 }
 
-/** The context a model gets: maxSeqLen, or less when asked. */
+/**
+ * The most positions a model gets when no contextLength is asked: Llama 3.1's 128K. NOTE: RoPE tables
+ * and caches are sized by the context; a file claiming 2^24 positions took 3 GiB of tables before its
+ * first token. A longer context is there for the asking (contextLength), up to the config's maxSeqLen.
+ */
+export const DEFAULT_CONTEXT_CAP = 1 << 17;
+
+/** The context a model gets: maxSeqLen capped at DEFAULT_CONTEXT_CAP, or what is asked (at most maxSeqLen). */
 export function contextLength(maxSeqLen: number, opts: ModelOptions): number {
   const asked = opts.contextLength;
-  if (asked === undefined) return maxSeqLen;
+  if (asked === undefined) return Math.min(maxSeqLen, DEFAULT_CONTEXT_CAP);
   if (!(Number.isInteger(asked) && asked > 0)) throw new Error(`contextLength must be a positive integer, got ${asked}`);
   return Math.min(asked, maxSeqLen);
 }

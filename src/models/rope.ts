@@ -1,7 +1,7 @@
 // rope.ts: rotary position embeddings in the Meta / llama2.c / GGUF convention: the rotary pairs are
 // adjacent elements (2i, 2i+1) of each head, rotated by angle pos * freq_i, freq_i = theta^(-2i/D),
 // with optional frequency scaling (linear; Llama 3.1's "llama3"). Tables are computed on the host in
-// float64 once, for every position of the context; a forward picks its positions' rows.
+// float64 once, for every position of the context (capped by default, kv_cache.ts); a forward picks its positions' rows.
 // It does not know about caches or steps (kv_cache.ts picks the rows).
 
 import type { Backend, DType, Tensor } from "../index.js";

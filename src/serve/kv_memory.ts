@@ -1,6 +1,7 @@
 // kv_memory.ts: how many KV blocks a model runner gets, and the cache tensors that hold them. The
-// count is explicit, or a fraction of the device's memory left after the weights, capped at what the
-// engine can use (every seat holding a full context) and at the device's largest buffer. One K and one
+// count is explicit, or a memory budget (a fraction of the device's memory left after the weights; on
+// cpu at most DEFAULT_CPU_KV_BYTES unless the memory is given) divided by a block's bytes, capped at what
+// the engine can use (every seat holding a full context) and at the device's largest buffer. One K and one
 // V cache per layer, each (numBlocks * blockSize, kvHeads * headDim): row p of block b is row
 // b * blockSize + p. It does not decide which request owns which block (block_pool.ts does).
 
@@ -32,6 +33,14 @@ export interface KvSizing {
 export function kvBytesPerBlock(shape: CacheShape, blockSize: number, dtype: DType): number {
   return 2 * shape.layers * blockSize * shape.kvHeads * shape.headDim * itemsize(dtype);
 }
+
+/**
+ * The KV budget on cpu when no device memory is given (or one request at full length, if more). NOTE: 0.9 of the host's RAM let a 3 MB model
+ * whose file claims a 65536-token context take 5.6 GB (64 seats at full length) through the admin API;
+ * vLLM's cpu backend reserves a fixed 4 GiB by default (VLLM_CPU_KVCACHE_SPACE), kiln's cpu step serves
+ * far smaller models, so a quarter of that.
+ */
+export const DEFAULT_CPU_KV_BYTES = 1 << 30;
 
 /**
  * NOTE: the backend interface does not report device memory; on cpu the host's RAM is the device's,
@@ -71,11 +80,15 @@ export function sizeKvCache(opts: KvMemoryOptions & {
     const fraction = opts.memoryFraction ?? 0.9;
     if (!(fraction > 0 && fraction <= 1)) throw new Error(`kv cache: memoryFraction must be in (0, 1], got ${fraction}`);
     const memory = opts.deviceMemoryBytes ?? deviceMemory(backend);
-    const budget = fraction * memory - opts.weightsBytes;
+    const free = fraction * memory - opts.weightsBytes;
+    // NOTE: never below one request at full length, so a large model keeps loading where memory allows.
+    const cpuCap = Math.max(DEFAULT_CPU_KV_BYTES, need * bytesPerBlock);
+    const capped = opts.deviceMemoryBytes === undefined && backend.name === "cpu" && free > cpuCap;
+    const budget = capped ? cpuCap : free;
     const fits = Math.floor(budget / bytesPerBlock);
     numBlocks = Math.min(fits, opts.useful, bufferCap);
     reason = numBlocks === fits
-      ? `${fraction} of ${memory} bytes less ${opts.weightsBytes} bytes of weights`
+      ? capped ? `the cpu KV budget of ${cpuCap} bytes` : `${fraction} of ${memory} bytes less ${opts.weightsBytes} bytes of weights`
       : numBlocks === opts.useful ? "enough for every seat at full context" : `${backend.name}'s largest buffer`;
   }
   if (numBlocks < need) {

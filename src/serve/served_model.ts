@@ -24,7 +24,7 @@ export interface ServedModel {
 }
 
 export function modelCard(m: ServedModel, created: number): ModelCard {
-  return { id: m.id, created: m.created ?? created, ownedBy: "kiln", maxModelLen: m.model.config.maxSeqLen };
+  return { id: m.id, created: m.created ?? created, ownedBy: "kiln", maxModelLen: m.model.contextLength };
 }
 
 export interface EncodedPrompt {
@@ -62,7 +62,7 @@ function maxTokenBytes(tok: Tokenizer): number {
  * a 4 MiB prompt cost seconds of it (and /health waited) only to be refused for its length afterwards.
  */
 function encodeBounded(m: ServedModel, text: string, what: "prompt" | "messages", encode: (text: string) => number[]): number[] {
-  const context = m.model.config.maxSeqLen;
+  const context = m.model.contextLength;
   const perToken = maxTokenBytes(m.tokenizer);
   // NOTE: UTF-16 length, not Buffer.byteLength: it is a lower bound of the UTF-8 bytes, and measuring
   // the bytes of a rendered chat (a rope of concatenations) flattens it, 100 ms for 3.5 MB.
@@ -98,7 +98,8 @@ function chatIds(m: ServedModel, template: ChatTemplate, prompt: Extract<PromptI
  */
 export function encodePrompt(m: ServedModel, template: ChatTemplate, prompt: PromptInput, maxTokens: number | undefined, ignoreEos = false): EncodedPrompt {
   const tok = m.tokenizer;
-  const context = m.model.config.maxSeqLen;
+  // NOTE: the context the model holds, which may be less than the file's maxSeqLen (kv_cache.ts caps it).
+  const context = m.model.contextLength;
   let ids: number[];
   const stopStrings: string[] = [];
   const stopTokenIds = ignoreEos ? [] : [...m.stopTokenIds];

@@ -90,16 +90,28 @@ function readValue(c: Cursor, t: GgufValueType, field: string): MetaValue {
   }
 }
 
+/** The fewest bytes one value of a type takes in the file (a string: its u64 length; an array: type and length). */
+const MIN_BYTES: Record<GgufValueType, number> = { u8: 1, i8: 1, bool: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, u64: 8, i64: 8, f64: 8, string: 8, array: 12 };
+
+/** A count read from the header, checked against the bytes left before anything is sized from it. */
+function count(c: Cursor, field: string, minBytesEach: number): number {
+  const n = c.size64(field);
+  const left = c.src.size - c.pos;
+  if (n * minBytesEach > left) {
+    throw new FormatError(c.src.path, field, `${n} entries of at least ${minBytesEach} bytes each do not fit the ${left} bytes left in the file (corrupt or truncated?)`);
+  }
+  return n;
+}
+
 function readArray(c: Cursor, field: string): { value: MetaValue; elem: GgufValueType } {
   const elem = valueType(c, `${field} (array element type)`);
-  const n = c.size64(`${field} (array length)`);
+  // NOTE: checked against the bytes left, so a corrupt length fails here instead of allocating.
+  const n = count(c, `${field} (array length)`, MIN_BYTES[elem]);
   const typed = TYPED[elem];
   if (typed) {
     const bytes = c.bytes(n * typed.size, field);
     return { value: typed.make(bytes.buffer), elem };
   }
-  // NOTE: each element takes at least one byte, so a corrupt length fails here instead of allocating.
-  if (c.pos + n > c.src.size) throw new FormatError(c.src.path, field, `array of ${n} elements runs past the end of the file`);
   const out: MetaValue[] = new Array(n);
   for (let i = 0; i < n; i++) out[i] = readValue(c, elem, `${field}[${i}]`);
   return { value: out, elem };
@@ -129,8 +141,10 @@ function parse(src: ByteSource): GgufFile {
     const hint = (version & 0xffff) === 0 ? " (a big-endian file? kiln reads little-endian GGUF only)" : "";
     throw new FormatError(path, "version", `unsupported GGUF version ${version}${hint} (kiln reads v2 and v3)`);
   }
-  const nTensors = c.size64("tensor_count");
-  const nKv = c.size64("metadata_kv_count");
+  // NOTE: a metadata entry takes at least a key length, a value type and a byte; a tensor info at least
+  // a name length, n_dims, one dim, a type and an offset.
+  const nTensors = count(c, "tensor_count", 8 + 4 + 8 + 4 + 8);
+  const nKv = count(c, "metadata_kv_count", 8 + 4 + 1);
 
   const metadata = new Map<string, MetaValue>();
   const metadataTypes = new Map<string, GgufMetaType>();
@@ -171,6 +185,9 @@ function parse(src: ByteSource): GgufFile {
     const rel = c.size64(`tensor '${name}' offset`);
     if (rel % alignment !== 0) throw new FormatError(path, `tensor '${name}' offset`, `${rel} is not a multiple of the alignment ${alignment}`);
     const count = ne.reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(count) || count > 8 * src.size) {
+      throw new FormatError(path, `tensor '${name}' dims`, `[${ne.join(", ")}] has more elements than the file (${src.size} bytes) can hold`);
+    }
     // NOTE: ggml quantizes along rows (ne[0]): a row must be a whole number of blocks.
     const block = GGML_TYPES[type].blockElems;
     if (ne[0]! % block !== 0) {

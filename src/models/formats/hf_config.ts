@@ -4,6 +4,8 @@
 
 import type { Gpt2Config, LlamaConfig, MetaValue, ModelConfig, RopeScaling } from "../types.js";
 import { FormatError } from "./file_source.js";
+import type { ModelLimit } from "./limits.js";
+import { checkLimit } from "./limits.js";
 
 type Json = Record<string, unknown>;
 
@@ -20,6 +22,11 @@ function positive(cfg: Json, file: string, key: string, fallback?: number): numb
   const v = number(cfg, file, key, fallback);
   if (!(v > 0)) throw new FormatError(file, key, `${v} is not positive`);
   return v;
+}
+
+/** A size key: an integer within its limit (a corrupt max_position_embeddings of 1e9 must not size anything). */
+function size(cfg: Json, file: string, key: string, kind: ModelLimit, fallback?: number): number {
+  return checkLimit(file, key, number(cfg, file, key, fallback), kind);
 }
 
 function ropeScaling(cfg: Json, file: string): RopeScaling | undefined {
@@ -43,11 +50,11 @@ function ropeScaling(cfg: Json, file: string): RopeScaling | undefined {
 }
 
 function llamaFromHf(cfg: Json, file: string): LlamaConfig {
-  const dim = positive(cfg, file, "hidden_size");
-  const nHeads = positive(cfg, file, "num_attention_heads");
-  const nKvHeads = positive(cfg, file, "num_key_value_heads", nHeads);
+  const dim = size(cfg, file, "hidden_size", "width");
+  const nHeads = size(cfg, file, "num_attention_heads", "heads");
+  const nKvHeads = size(cfg, file, "num_key_value_heads", "heads", nHeads);
   if (nHeads % nKvHeads !== 0) throw new FormatError(file, "num_key_value_heads", `num_attention_heads ${nHeads} is not a multiple of ${nKvHeads}`);
-  const headDim = cfg.head_dim === null ? dim / nHeads : positive(cfg, file, "head_dim", dim / nHeads);
+  const headDim = cfg.head_dim === null || cfg.head_dim === undefined ? dim / nHeads : size(cfg, file, "head_dim", "width");
   if (!Number.isInteger(headDim)) throw new FormatError(file, "num_attention_heads", `hidden_size ${dim} is not divisible by ${nHeads}`);
   const act = cfg.hidden_act ?? "silu";
   if (act !== "silu") throw new FormatError(file, "hidden_act", `${JSON.stringify(act)} is not supported (Llama uses silu)`);
@@ -55,13 +62,13 @@ function llamaFromHf(cfg: Json, file: string): LlamaConfig {
   return {
     arch: "llama",
     dim,
-    hiddenDim: positive(cfg, file, "intermediate_size"),
-    nLayers: positive(cfg, file, "num_hidden_layers"),
+    hiddenDim: size(cfg, file, "intermediate_size", "width"),
+    nLayers: size(cfg, file, "num_hidden_layers", "layers"),
     nHeads,
     nKvHeads,
     headDim,
-    vocabSize: positive(cfg, file, "vocab_size", 32000),
-    maxSeqLen: positive(cfg, file, "max_position_embeddings", 2048),
+    vocabSize: size(cfg, file, "vocab_size", "vocab", 32000),
+    maxSeqLen: size(cfg, file, "max_position_embeddings", "context", 2048),
     normEps: positive(cfg, file, "rms_norm_eps", 1e-6),
     ropeTheta: positive(cfg, file, "rope_theta", 10000),
     ...(scaling ? { ropeScaling: scaling } : {}),
@@ -71,8 +78,8 @@ function llamaFromHf(cfg: Json, file: string): LlamaConfig {
 }
 
 function gpt2FromHf(cfg: Json, file: string): Gpt2Config {
-  const dim = positive(cfg, file, "n_embd", 768);
-  const nHeads = positive(cfg, file, "n_head", 12);
+  const dim = size(cfg, file, "n_embd", "width", 768);
+  const nHeads = size(cfg, file, "n_head", "heads", 12);
   if (dim % nHeads !== 0) throw new FormatError(file, "n_head", `n_embd ${dim} is not divisible by ${nHeads}`);
   if (cfg.n_inner !== null && cfg.n_inner !== undefined && cfg.n_inner !== 4 * dim) {
     throw new FormatError(file, "n_inner", `${JSON.stringify(cfg.n_inner)} is not 4 x n_embd (${4 * dim}), which kiln's GPT-2 assumes`);
@@ -81,10 +88,10 @@ function gpt2FromHf(cfg: Json, file: string): Gpt2Config {
   return {
     arch: "gpt2",
     dim,
-    nLayers: positive(cfg, file, "n_layer", 12),
+    nLayers: size(cfg, file, "n_layer", "layers", 12),
     nHeads,
-    vocabSize: positive(cfg, file, "vocab_size", 50257),
-    maxSeqLen: positive(cfg, file, "n_positions", 1024),
+    vocabSize: size(cfg, file, "vocab_size", "vocab", 50257),
+    maxSeqLen: size(cfg, file, "n_positions", "context", 1024),
     normEps: positive(cfg, file, "layer_norm_epsilon", 1e-5),
   };
 }

@@ -47,12 +47,33 @@ function shardFiles(dir: string): string[] {
   const index = join(dir, "model.safetensors.index.json");
   if (existsSync(index)) {
     const map = readJsonObject(index).weight_map;
-    if (typeof map !== "object" || map === null) throw new FormatError(index, "weight_map", "missing or not an object");
-    return [...new Set(Object.values(map as Record<string, string>))].map((f) => join(dir, f));
+    if (typeof map !== "object" || map === null || Array.isArray(map)) throw new FormatError(index, "weight_map", "missing or not an object");
+    const files = new Map<string, string>();
+    for (const [tensor, file] of Object.entries(map)) if (!files.has(file)) files.set(file, shardInFolder(dir, index, tensor, file));
+    return [...files.values()];
   }
   const single = join(dir, "model.safetensors");
   if (!existsSync(single)) throw new FormatError(dir, "weights", "no model.safetensors or model.safetensors.index.json (kiln reads safetensors weights only)");
   return [single];
+}
+
+/**
+ * The path of a shard the index names, which must be a file inside the model folder. NOTE: the admin
+ * API loads models by path, so an index naming "../../etc/hostname" (or a symlink out of the folder)
+ * must not make the server open files elsewhere.
+ */
+function shardInFolder(dir: string, index: string, tensor: string, file: unknown): string {
+  const field = `weight_map['${tensor}']`;
+  if (typeof file !== "string" || file === "") throw new FormatError(index, field, `${JSON.stringify(file)} is not a file name`);
+  if (file.startsWith("/") || file.split(/[\\/]/).includes("..")) {
+    throw new FormatError(index, field, `'${file}' leaves the model folder (shards must be files inside it)`);
+  }
+  const path = join(dir, file);
+  const { realpathSync, existsSync } = nodeFs();
+  if (!existsSync(path)) throw new FormatError(index, field, `'${file}' does not exist in ${dir}`);
+  const [root, real] = [realpathSync(dir), realpathSync(path)];
+  if (!real.startsWith(`${root.replace(/\/+$/, "")}/`)) throw new FormatError(index, field, `'${file}' resolves to ${real}, outside the model folder ${root}`);
+  return path;
 }
 
 /** Maps stored values (HF layout, stored shape) to kiln's layout. */

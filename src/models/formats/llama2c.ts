@@ -8,9 +8,14 @@ import { checkAgainstConfig } from "./expected_shapes.js";
 import type { ByteSource, SourceRef } from "./file_source.js";
 import { Cursor, FormatError, sourceName, withSource } from "./file_source.js";
 import { fileTensor, numel } from "./file_tensor.js";
+import type { ModelLimit } from "./limits.js";
+import { MODEL_LIMITS } from "./limits.js";
 
 const HEADER_BYTES = 28;
 const FIELDS = ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"] as const;
+const LIMIT_OF: Record<(typeof FIELDS)[number], ModelLimit> = {
+  dim: "width", hidden_dim: "width", n_layers: "layers", n_heads: "heads", n_kv_heads: "heads", vocab_size: "vocab", seq_len: "context",
+};
 /** "ak42": the magic of llama2.c's later export versions (1 and 2), which run.c does not read. */
 const AK42_MAGIC = 0x616b3432;
 
@@ -39,12 +44,23 @@ function readHeader(src: ByteSource): Llama2cHeader {
   const h = { ...v, vocab_size: Math.abs(v.vocab_size!), sharedClassifier: shared } as unknown as Llama2cHeader;
   for (const f of FIELDS) {
     const x = h[f];
-    if (!(x > 0 && x < 1 << 24)) throw new FormatError(path, `header ${f}`, `${v[f]} is not a plausible size (not a llama2.c checkpoint?)`);
+    if (!(x > 0 && x <= MODEL_LIMITS[LIMIT_OF[f]])) {
+      throw new FormatError(path, `header ${f}`, `${v[f]} is not a plausible size (1..${MODEL_LIMITS[LIMIT_OF[f]]}; not a llama2.c checkpoint?)`);
+    }
   }
   if (h.dim % h.n_heads !== 0) throw new FormatError(path, "header n_heads", `dim ${h.dim} is not divisible by n_heads ${h.n_heads}`);
   if (h.n_heads % h.n_kv_heads !== 0) throw new FormatError(path, "header n_kv_heads", `n_heads ${h.n_heads} is not divisible by n_kv_heads ${h.n_kv_heads}`);
   if ((h.dim / h.n_heads) % 2 !== 0) throw new FormatError(path, "header n_heads", `head size ${h.dim / h.n_heads} is odd (RoPE needs pairs)`);
   return h;
+}
+
+/** How many f32 values the header implies, by arithmetic (nothing is allocated from an unchecked header). */
+function floatCount(h: Llama2cHeader): number {
+  const { dim, hidden_dim: hidden, n_layers: L, vocab_size: vocab, seq_len: seq } = h;
+  const headSize = dim / h.n_heads;
+  const kvDim = h.n_kv_heads * headSize;
+  const perLayer = 2 * dim + 2 * dim * dim + 2 * kvDim * dim + 3 * hidden * dim;
+  return vocab * dim + L * perLayer + dim + seq * headSize + (h.sharedClassifier ? 0 : vocab * dim);
 }
 
 /** The weights in file order, with GGUF names and PyTorch-order shapes. `null` names are skipped (freq_cis). */
@@ -77,7 +93,8 @@ function layout(h: Llama2cHeader): { name: string | null; shape: number[] }[] {
 export function readLlama2cHeader(ref: SourceRef): Llama2cHeader {
   return withSource(ref, (src) => {
     const h = readHeader(src);
-    const floats = layout(h).reduce((a, t) => a + numel(t.shape), 0);
+    // NOTE: by arithmetic, not from layout(): an n_layers of 2^22 made 37M layout entries (3 GiB) before this check failed.
+    const floats = floatCount(h);
     const expected = HEADER_BYTES + 4 * floats;
     if (src.size !== expected) {
       const cls = h.sharedClassifier ? "shared classifier (vocab_size > 0)" : "separate classifier (vocab_size < 0)";

@@ -49,6 +49,9 @@ export function readSafetensorsHeader(ref: SourceRef): SafetensorsHeader {
     let metadata: Record<string, string> = {};
     for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
       if (name === "__metadata__") {
+        if (typeof v !== "object" || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === "string")) {
+          throw new FormatError(path, "__metadata__", "is not an object of strings");
+        }
         metadata = v as Record<string, string>;
         continue;
       }
