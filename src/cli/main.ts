@@ -9,11 +9,12 @@ import { benchCommand } from "./bench_serve_command.js";
 import { generateCommand } from "./generate_command.js";
 import { convertCommand } from "./convert_command.js";
 import { planCommand } from "./plan_command.js";
+import { runsCommand } from "./runs_command.js";
 import { serveCommand } from "./serve_command.js";
 import type { Command } from "./command.js";
 import { EXIT_USAGE, UsageError } from "./command.js";
 
-const COMMANDS: readonly Command[] = [backendsCommand, benchCommand, convertCommand, generateCommand, serveCommand, planCommand];
+const COMMANDS: readonly Command[] = [backendsCommand, benchCommand, convertCommand, generateCommand, serveCommand, planCommand, runsCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length), "help".length);
