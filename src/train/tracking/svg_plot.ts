@@ -34,16 +34,17 @@ export function linearTicks(lo: number, hi: number, count = 6): number[] {
 }
 
 /**
- * Tick values for a log axis on [lo, hi] (lo > 0): powers of ten; 2 and 5 between them over two
- * decades or less, every integer multiple within one; linear ticks when still fewer than three.
+ * Tick values for a log axis on [lo, hi] (lo > 0): powers of ten; 2 and 5 between them when the
+ * data spans 2.5 decades or less, every integer multiple within one; linear ticks when fewer than two fall inside.
  */
 export function logTicks(lo: number, hi: number): number[] {
   const [e0, e1] = [Math.floor(Math.log10(lo)), Math.ceil(Math.log10(hi))];
-  const mults = e1 - e0 <= 1 ? [1, 2, 3, 4, 5, 6, 7, 8, 9] : e1 - e0 <= 2 ? [1, 2, 5] : [1];
+  const decades = Math.log10(hi / lo);
+  const mults = decades <= 1 ? [1, 2, 3, 4, 5, 6, 7, 8, 9] : decades <= 2.5 ? [1, 2, 5] : [1];
   const ticks: number[] = [];
   for (let e = e0; e <= e1; e++) for (const m of mults) ticks.push(Number((m * 10 ** e).toPrecision(12)));
   const inside = ticks.filter((t) => t >= lo * (1 - 1e-9) && t <= hi * (1 + 1e-9));
-  return inside.length >= 3 ? inside : linearTicks(lo, hi, 4).filter((t) => t > 0);
+  return inside.length >= 2 ? inside : linearTicks(lo, hi, 4).filter((t) => t > 0);
 }
 
 function fmt(v: number): string {
