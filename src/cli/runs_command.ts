@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { RunInfo, RunStore as Store, Series } from "../train/index.js";
-import { DEFAULT_RUNS_DB, RunStore, alignedSteps, configDiff, plotSvg, summarize } from "../train/index.js";
+import { DEFAULT_RUNS_DB, RunStore, alignedSteps, configDiff, plotSvg, startRunsServer, summarize } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError } from "./command.js";
 import { formatPairs, formatTable } from "./table.js";
@@ -15,6 +15,7 @@ const HELP = `Usage: kiln runs list [--db FILE]
        kiln runs show RUN [--db FILE]
        kiln runs compare RUN_A RUN_B [--metric M] [--rows N] [--db FILE]
        kiln runs plot RUN... --out FILE.svg [--metric M] [--log] [--db FILE]
+       kiln runs ui [--port N] [--host H] [--db FILE]
 
 Training runs recorded in the runs database: config, seed, code version, backend, per-step metrics
 (loss, eval_loss, lr, grad_norm, loss_scale, tokens_per_s, mfu, ...) and artifacts with checksums.
@@ -25,6 +26,7 @@ show     one run: its record, config, each metric's first, final and best value,
 compare  A/B: the config fields that differ, each metric's final and best values with A−B, and
          one metric (--metric, default loss) at up to --rows (default 10) steps both runs logged
 plot     one metric of one or more runs as an SVG picture (one curve per run, overlaid)
+ui       serve a runs page (and its JSON API) that overlays the chosen runs' curves, until Ctrl-C
 
 Options:
   --db FILE     the runs database (default: $KILN_RUNS_DB, else ${DEFAULT_RUNS_DB})
@@ -32,6 +34,8 @@ Options:
   --rows N      (compare) most rows of the side-by-side steps table (default 10)
   --out FILE    (plot) the SVG file to write
   --log         (plot) a logarithmic y axis
+  --port N      (ui) the port to listen on (default 8090; 0 picks a free one)
+  --host H      (ui) the address to listen on (default 127.0.0.1)
   -h, --help    show this help
 
 Exit status: 0 on success, 1 when the database or a run cannot be read (the reason is printed),
@@ -39,7 +43,7 @@ Exit status: 0 on success, 1 when the database or a run cannot be read (the reas
 
 const OPTIONS = {
   db: { type: "string" }, metric: { type: "string" }, rows: { type: "string" }, out: { type: "string" },
-  log: { type: "boolean" }, help: { type: "boolean", short: "h" },
+  log: { type: "boolean" }, port: { type: "string" }, host: { type: "string" }, help: { type: "boolean", short: "h" },
 } as const;
 
 /** Numbers in a few significant digits; differences carry their sign. */
@@ -122,7 +126,7 @@ function plotRuns(store: Store, runs: readonly RunInfo[], metric: string, logY: 
   return `wrote ${resolve(out)}: ${metric} of ${runs.length} run${runs.length === 1 ? "" : "s"}`;
 }
 
-function parse(argv: readonly string[]): { values: { db?: string; metric?: string; rows?: string; out?: string; log?: boolean; help?: boolean }; positionals: string[] } {
+function parse(argv: readonly string[]): { values: { db?: string; metric?: string; rows?: string; out?: string; log?: boolean; port?: string; host?: string; help?: boolean }; positionals: string[] } {
   try {
     return parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: true });
   } catch (err) {
@@ -131,7 +135,7 @@ function parse(argv: readonly string[]): { values: { db?: string; metric?: strin
 }
 
 const ARITY: Readonly<Record<string, [min: number, max: number, what: string]>> = {
-  list: [0, 0, "no run"], show: [1, 1, "one RUN"], compare: [2, 2, "two runs, RUN_A RUN_B"], plot: [1, Infinity, "one or more runs"],
+  list: [0, 0, "no run"], show: [1, 1, "one RUN"], compare: [2, 2, "two runs, RUN_A RUN_B"], plot: [1, Infinity, "one or more runs"], ui: [0, 0, "no run"],
 };
 
 function execute(sub: string, runArgs: readonly string[], v: ReturnType<typeof parse>["values"]): string {
@@ -149,6 +153,22 @@ function execute(sub: string, runArgs: readonly string[], v: ReturnType<typeof p
   } finally {
     store.close();
   }
+}
+
+/** `kiln runs ui`: serve the runs page until SIGINT or SIGTERM; resolves to the exit code. */
+async function serveUi(v: ReturnType<typeof parse>["values"]): Promise<number> {
+  const port = v.port === undefined ? 8090 : Number(v.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`runs ui: --port must be an integer 0..65535, got '${v.port}'`, runsCommand);
+  const store = RunStore.open(v.db ?? process.env.KILN_RUNS_DB ?? DEFAULT_RUNS_DB);
+  const server = await startRunsServer(store, { port, ...(v.host === undefined ? {} : { host: v.host }) });
+  console.log(`kiln runs ui: ${store.file} at ${server.url} (Ctrl-C stops)`);
+  await new Promise<void>((done) => {
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
+  });
+  await server.close();
+  store.close();
+  return 0;
 }
 
 export const runsCommand: Command = {
@@ -169,6 +189,7 @@ export const runsCommand: Command = {
       throw new UsageError(`runs ${sub}: takes ${arity[2]}, got ${runArgs.length === 0 ? "none" : runArgs.join(" ")}`, runsCommand);
     }
     try {
+      if (sub === "ui") return await serveUi(values);
       console.log(execute(sub, runArgs, values));
       return 0;
     } catch (err) {

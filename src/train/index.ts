@@ -10,3 +10,5 @@ export { alignedSteps, betterDirection, configDiff, summarize } from "./tracking
 export type { ConfigChange, MetricSummary } from "./tracking/compare.js";
 export { plotSvg } from "./tracking/svg_plot.js";
 export type { PlotLine, PlotOptions } from "./tracking/svg_plot.js";
+export { startRunsServer } from "./tracking/runs_server.js";
+export type { RunsServer } from "./tracking/runs_server.js";

@@ -70,6 +70,12 @@ export function plotSvg(lines: readonly PlotLine[], opts: PlotOptions): string {
   if (x1 === x0) [x0, x1] = [x0 - 1, x1 + 1];
   if (y1 === y0) [y0, y1] = logY ? [y0 / 2, y1 * 2] : [y0 - 1, y1 + 1];
   const xTicks = linearTicks(x0, x1);
+  if (!logY) {
+    // NOTE: a linear y axis ends on ticks, so the lowest loss sits on a labelled line rather than between.
+    const t = linearTicks(y0, y1);
+    const step = t.length > 1 ? t[1]! - t[0]! : 1;
+    [y0, y1] = [Math.floor(y0 / step + 1e-9) * step, Math.ceil(y1 / step - 1e-9) * step];
+  }
   const yTicks = logY ? logTicks(y0, y1) : linearTicks(y0, y1);
   // NOTE: the axes span the data and the outer ticks, so every tick and every point is inside.
   [x0, x1] = [Math.min(x0, xTicks[0]!), Math.max(x1, xTicks[xTicks.length - 1]!)];
