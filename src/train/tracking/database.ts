@@ -24,14 +24,14 @@ function loadDriver(): typeof BetterSqlite3 {
 }
 
 /** Open (creating when `create`) the runs database at `file`, migrated to the current schema. */
-export function openDb(file: string, opts: { create?: boolean; readonly?: boolean } = {}): Db {
+export function openDb(file: string, opts: { create?: boolean } = {}): Db {
   const path = resolve(file);
   if (opts.create) mkdirSync(dirname(path), { recursive: true });
   else if (!existsSync(path)) throw new RunsDbError(`no runs database at ${path} (a tracked training run creates it)`);
   const Database = loadDriver();
   let db: Db;
   try {
-    db = new Database(path, { readonly: opts.readonly ?? false, timeout: BUSY_TIMEOUT_MS });
+    db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
   } catch (err) {
     throw new RunsDbError(`cannot open runs database ${path}: ${(err as Error).message}`);
   }
@@ -39,8 +39,11 @@ export function openDb(file: string, opts: { create?: boolean; readonly?: boolea
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // NOTE: WAL lets readers (kiln runs ...) proceed while a trainer writes, and writers from two
     // processes serialise on the lock instead of failing; it persists in the file once set.
-    if (!opts.readonly) db.pragma("journal_mode = WAL");
-    migrate(db, path, opts.readonly ?? false);
+    db.pragma("journal_mode = WAL");
+    // NOTE: in WAL mode NORMAL still survives a crash of the process; only a power loss can drop the
+    // last steps' metrics, and a step then skips the fsync that FULL would add to it.
+    db.pragma("synchronous = NORMAL");
+    migrate(db, path);
   } catch (err) {
     db.close();
     if (err instanceof RunsDbError) throw err;

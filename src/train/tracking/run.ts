@@ -73,7 +73,9 @@ export class Run {
       if (!/^[0-9a-f]{64}$/.test(a.sha256)) throw new Error(`run ${this.id}: artifact ${path}: sha256 must be 64 lowercase hex digits`);
       digest = { sha256: a.sha256, bytes: a.bytes ?? statSync(path).size };
     } else {
-      if (!statSync(path, { throwIfNoEntry: false })?.isFile()) throw new Error(`run ${this.id}: artifact ${path}: no such file`);
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (!st) throw new Error(`run ${this.id}: artifact ${path}: no such file`);
+      if (!st.isFile()) throw new Error(`run ${this.id}: artifact ${path}: not a file (for a folder, pass the sha256 of its manifest)`);
       digest = fileDigest(path);
     }
     this.insertArtifact.run(this.id, a.step ?? null, a.kind, path, digest.sha256, digest.bytes, Date.now());

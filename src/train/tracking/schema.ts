@@ -49,12 +49,11 @@ function checkNotNewer(v: number, path: string): void {
   }
 }
 
-/** Bring `db` to SCHEMA_VERSION (a read-only handle only checks that it is there). */
-export function migrate(db: Db, path: string, readonly: boolean): void {
+/** Bring `db` to SCHEMA_VERSION. */
+export function migrate(db: Db, path: string): void {
   const v = version(db);
   checkNotNewer(v, path);
   if (v === SCHEMA_VERSION) return;
-  if (readonly) throw new RunsDbError(`${path} has runs schema version ${v}, older than ${SCHEMA_VERSION}: open it writable once to upgrade it`);
   db.transaction(() => {
     // NOTE: re-read under the write lock: another process may have migrated since the first read.
     const now = version(db);
