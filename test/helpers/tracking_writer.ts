@@ -1,7 +1,7 @@
 // tracking_writer.ts: a second process that logs a run to a runs database, for the concurrent-writer
 // test: `node --import tsx tracking_writer.ts DB NAME STEPS START_MS`; it waits until START_MS (epoch ms)
 // so that two writers begin together, whatever their start-up times. Each step logs five metrics in one
-// transaction; it prints the run id on success.
+// transaction, 2 ms apart; it prints the run id on success.
 
 import { RunStore } from "../../src/train/tracking/run_store.js";
 
@@ -9,7 +9,11 @@ const [db, name, steps, startMs] = process.argv.slice(2);
 while (Date.now() < Number(startMs)) await new Promise((r) => setTimeout(r, 5));
 const store = RunStore.open(db!, { create: true });
 const run = store.startRun({ name: name!, config: { writer: name }, seed: 1, backend: "cpu", codeVersion: "test" });
-for (let s = 0; s < Number(steps); s++) run.log(s, { loss: 1 / (s + 1), lr: 1e-3, grad_norm: s, tokens_per_s: 100 + s, mfu: 0.1 });
+for (let s = 0; s < Number(steps); s++) {
+  run.log(s, { loss: 1 / (s + 1), lr: 1e-3, grad_norm: s, tokens_per_s: 100 + s, mfu: 0.1 });
+  // NOTE: a pause between steps, as a trainer has, stretches the run so the two writers overlap.
+  await new Promise((r) => setTimeout(r, 2));
+}
 run.finish("finished");
 store.close();
 console.log(run.id);
