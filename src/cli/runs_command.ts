@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { RunInfo, RunStore as Store, Series } from "../train/index.js";
-import { DEFAULT_RUNS_DB, RunStore, alignedSteps, configDiff, plotSvg, startRunsServer, summarize } from "../train/index.js";
+import { DEFAULT_RUNS_DB, RunStore, alignedSteps, configDiff, plotSvg, startRunsServer, summarize, svgToPng } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError } from "./command.js";
 import { formatPairs, formatTable } from "./table.js";
@@ -14,7 +14,7 @@ import { formatPairs, formatTable } from "./table.js";
 const HELP = `Usage: kiln runs list [--db FILE]
        kiln runs show RUN [--db FILE]
        kiln runs compare RUN_A RUN_B [--metric M] [--rows N] [--db FILE]
-       kiln runs plot RUN... --out FILE.svg [--metric M] [--log] [--db FILE]
+       kiln runs plot RUN... --out FILE.svg|FILE.png [--metric M] [--log] [--db FILE]
        kiln runs ui [--port N] [--host H] [--db FILE]
 
 Training runs recorded in the runs database: config, seed, code version, backend, per-step metrics
@@ -25,14 +25,15 @@ list     every run: status, backend, steps, final loss
 show     one run: its record, config, each metric's first, final and best value, its artifacts
 compare  A/B: the config fields that differ, each metric's final and best values with A−B, and
          one metric (--metric, default loss) at up to --rows (default 10) steps both runs logged
-plot     one metric of one or more runs as an SVG picture (one curve per run, overlaid)
+plot     one metric of one or more runs as an SVG or PNG picture (one curve per run, overlaid;
+         a PNG is drawn by a headless Chromium: KILN_CHROMIUM, else /usr/bin/chromium)
 ui       serve a runs page (and its JSON API) that overlays the chosen runs' curves, until Ctrl-C
 
 Options:
   --db FILE     the runs database (default: $KILN_RUNS_DB, else ${DEFAULT_RUNS_DB})
   --metric M    the metric to compare or plot (default loss)
   --rows N      (compare) most rows of the side-by-side steps table (default 10)
-  --out FILE    (plot) the SVG file to write
+  --out FILE    (plot) the .svg or .png file to write
   --log         (plot) a logarithmic y axis
   --port N      (ui) the port to listen on (default 8090; 0 picks a free one)
   --host H      (ui) the address to listen on (default 127.0.0.1)
@@ -117,12 +118,15 @@ function compareRuns(store: Store, a: RunInfo, b: RunInfo, metric: string, rows:
   ].join("\n");
 }
 
-function plotRuns(store: Store, runs: readonly RunInfo[], metric: string, logY: boolean, out: string): string {
+async function plotRuns(store: Store, runs: readonly RunInfo[], metric: string, logY: boolean, out: string): Promise<string> {
   const lines = runs.map((r) => ({ label: r.name === r.id ? r.id : `${r.name} (${r.id})`, points: store.series(r.id, metric) as Series }));
   runs.forEach((r, i) => {
     if (lines[i]!.points.length === 0) throw new Error(`run ${label(r)} logged no '${metric}' (its metrics: ${store.metricKeys(r.id).join(", ") || "none"})`);
   });
-  writeFileSync(out, plotSvg(lines, { metric, logY }));
+  const [width, height] = [800, 480];
+  const svg = plotSvg(lines, { metric, logY, width, height });
+  if (out.toLowerCase().endsWith(".png")) await svgToPng(svg, out, width, height);
+  else writeFileSync(out, svg);
   return `wrote ${resolve(out)}: ${metric} of ${runs.length} run${runs.length === 1 ? "" : "s"}`;
 }
 
@@ -138,18 +142,20 @@ const ARITY: Readonly<Record<string, [min: number, max: number, what: string]>> 
   list: [0, 0, "no run"], show: [1, 1, "one RUN"], compare: [2, 2, "two runs, RUN_A RUN_B"], plot: [1, Infinity, "one or more runs"], ui: [0, 0, "no run"],
 };
 
-function execute(sub: string, runArgs: readonly string[], v: ReturnType<typeof parse>["values"]): string {
+async function execute(sub: string, runArgs: readonly string[], v: ReturnType<typeof parse>["values"]): Promise<string> {
   const metric = v.metric ?? "loss";
   const rows = v.rows === undefined ? 10 : Number(v.rows);
   if (!Number.isInteger(rows) || rows < 2) throw new UsageError(`runs compare: --rows must be an integer >= 2, got '${v.rows}'`, runsCommand);
-  if (sub === "plot" && !v.out) throw new UsageError("runs plot: --out FILE.svg is required", runsCommand);
+  if (sub === "plot" && !/\.(svg|png)$/i.test(v.out ?? "")) {
+    throw new UsageError(`runs plot: --out must name an .svg or .png file, got ${v.out === undefined ? "none" : `'${v.out}'`}`, runsCommand);
+  }
   const store = RunStore.open(v.db ?? process.env.KILN_RUNS_DB ?? DEFAULT_RUNS_DB);
   try {
     const runs = runArgs.map((q) => store.find(q));
     if (sub === "list") return listRuns(store);
     if (sub === "show") return showRun(store, runs[0]!);
     if (sub === "compare") return compareRuns(store, runs[0]!, runs[1]!, metric, rows);
-    return plotRuns(store, runs, metric, v.log ?? false, v.out!);
+    return await plotRuns(store, runs, metric, v.log ?? false, v.out!);
   } finally {
     store.close();
   }
@@ -190,7 +196,7 @@ export const runsCommand: Command = {
     }
     try {
       if (sub === "ui") return await serveUi(values);
-      console.log(execute(sub, runArgs, values));
+      console.log(await execute(sub, runArgs, values));
       return 0;
     } catch (err) {
       if (err instanceof UsageError || !(err instanceof Error)) throw err;

@@ -12,3 +12,4 @@ export { plotSvg } from "./tracking/svg_plot.js";
 export type { PlotLine, PlotOptions } from "./tracking/svg_plot.js";
 export { startRunsServer } from "./tracking/runs_server.js";
 export type { RunsServer } from "./tracking/runs_server.js";
+export { svgToPng } from "./tracking/png_render.js";

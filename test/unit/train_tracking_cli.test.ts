@@ -1,7 +1,7 @@
 // train_tracking_cli.test.ts: `kiln runs` on a database the test fills through the tracker API (once
 // through the launcher, the rest in-process to keep the file fast): list, show, an A/B of two learning rates, errors that name the
 // file or the run, and `plot` writing an SVG that headless Chromium draws with the curves inside
-// the plot area.
+// the plot area, and a PNG.
 
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -143,6 +143,17 @@ describe("kiln runs", () => {
       } finally {
         await browser.close();
       }
+    }, 30_000);
+
+    it("writes a PNG of the same picture through Chromium", async () => {
+      const out = join(dir, "curves.png");
+      const { code } = await runs("plot", "lr-low", "lr-high", "--db", db, "--out", out);
+      expect(code).toBe(0);
+      const png = readFileSync(out);
+      expect(png.subarray(0, 8).toString("hex")).toBe("89504e470d0a1a0a");
+      expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([800, 480]);
+      // NOTE: a blank 800x480 PNG compresses to a few KB; axes, labels and two anti-aliased curves do not.
+      expect(png.length).toBeGreaterThan(10_000);
     }, 30_000);
   });
 });
