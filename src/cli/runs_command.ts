@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { RunInfo, RunStore as Store, Series } from "../train/index.js";
+import type { RunInfo, RunStore as Store } from "../train/index.js";
 import { DEFAULT_RUNS_DB, RunStore, alignedSteps, configDiff, plotSvg, startRunsServer, summarize, svgToPng } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError } from "./command.js";
@@ -119,7 +119,7 @@ function compareRuns(store: Store, a: RunInfo, b: RunInfo, metric: string, rows:
 }
 
 async function plotRuns(store: Store, runs: readonly RunInfo[], metric: string, logY: boolean, out: string): Promise<string> {
-  const lines = runs.map((r) => ({ label: r.name === r.id ? r.id : `${r.name} (${r.id})`, points: store.series(r.id, metric) as Series }));
+  const lines = runs.map((r) => ({ label: r.name === r.id ? r.id : `${r.name} (${r.id})`, points: store.series(r.id, metric) }));
   runs.forEach((r, i) => {
     if (lines[i]!.points.length === 0) throw new Error(`run ${label(r)} logged no '${metric}' (its metrics: ${store.metricKeys(r.id).join(", ") || "none"})`);
   });
