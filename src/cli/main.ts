@@ -11,6 +11,7 @@ import { generateCommand } from "./generate_command.js";
 import { convertCommand } from "./convert_command.js";
 import { dataCommand } from "./data_command.js";
 import { planCommand } from "./plan_command.js";
+import { runsCommand } from "./runs_command.js";
 import { serveCommand } from "./serve_command.js";
 import { tokenizerCommand } from "./tokenizer_command.js";
 import { trainCommand } from "./train_command.js";
@@ -18,8 +19,8 @@ import type { Command } from "./command.js";
 import { EXIT_USAGE, UsageError } from "./command.js";
 
 const COMMANDS: readonly Command[] = [
-  backendsCommand, benchCommand, checkpointCommand, convertCommand, dataCommand, generateCommand, serveCommand, planCommand, tokenizerCommand,
-  trainCommand,
+  backendsCommand, benchCommand, checkpointCommand, convertCommand, dataCommand, generateCommand, serveCommand, planCommand, runsCommand,
+  tokenizerCommand, trainCommand,
 ];
 
 function usage(): string {

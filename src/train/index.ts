@@ -1,5 +1,6 @@
 // index.ts: the training layer's public entry (what the CLI and users import): the loop (trainer.ts),
-// its parts, the data pipeline (data/) and the checkpoint file layer (checkpoint/).
+// its parts, the data pipeline (data/), the checkpoint file layer (checkpoint/) and experiment
+// tracking (tracking/).
 
 export * from "./checkpoint/index.js";
 export * from "./data/index.js";
@@ -24,3 +25,15 @@ export { parseTrainConfig, TrainConfigSchema } from "./config.js";
 export type { TrainConfig } from "./config.js";
 export { runTraining } from "./run.js";
 export type { RunOptions, RunResult } from "./run.js";
+export { DEFAULT_RUNS_DB, RunStore } from "./tracking/run_store.js";
+export type { ArtifactInfo, RunInfo, Series, StartRunOptions } from "./tracking/run_store.js";
+export { Run } from "./tracking/run.js";
+export type { ArtifactInput, Metrics, RunStatus } from "./tracking/run.js";
+export { RunsDbError, UnknownRunError } from "./tracking/errors.js";
+export { alignedSteps, betterDirection, configDiff, summarize } from "./tracking/compare.js";
+export type { ConfigChange, MetricSummary } from "./tracking/compare.js";
+export { plotSvg } from "./tracking/svg_plot.js";
+export type { PlotLine, PlotOptions } from "./tracking/svg_plot.js";
+export { startRunsServer } from "./tracking/runs_server.js";
+export type { RunsServer } from "./tracking/runs_server.js";
+export { svgToPng } from "./tracking/png_render.js";
