@@ -66,7 +66,7 @@ describe.skipIf(!!noNpm)(`the packed npm package in an empty project${skipLabel(
     // NOTE: the runtime dependencies are in npm's cache after the repository's own `npm ci`; the network is the fallback.
     mkdirSync(project);
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "kiln-user", private: true, type: "module" }));
-    await timed("npm install", must("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", join(scratch, tarballs[0]!)], project));
+    await timed("npm install", must("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--omit=optional", join(scratch, tarballs[0]!)], project));
   }, 300_000);
 
   afterAll(() => {

@@ -18,8 +18,13 @@ const BUSY_TIMEOUT_MS = 10_000;
 let driver: typeof BetterSqlite3 | undefined;
 
 function loadDriver(): typeof BetterSqlite3 {
-  // NOTE: required on first use, not imported: the native addon loads only when a run is tracked.
-  driver ??= createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
+  // NOTE: required on first use, not imported: the native addon loads only when a run is tracked. It is an
+  // optional dependency (it compiles from source where no prebuilt binary fits), so kiln installs without it.
+  try {
+    driver ??= createRequire(import.meta.url)("better-sqlite3") as typeof BetterSqlite3;
+  } catch (e) {
+    throw new RunsDbError(`experiment tracking needs the optional dependency better-sqlite3 (npm install better-sqlite3@12), which did not load: ${(e as Error).message}`);
+  }
   return driver;
 }
 
