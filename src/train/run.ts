@@ -6,6 +6,7 @@
 // events; the CLI (`kiln train`) prints them.
 
 import type { Backend } from "../index.js";
+import { nextTurn } from "../core/host.js";
 import { Gpt2 } from "../models/gpt2.js";
 import { Llama } from "../models/llama.js";
 import type { Json } from "./checkpoint/index.js";
@@ -123,7 +124,11 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     const steps: StepStats[] = [];
     let valLoss = NaN;
     try {
-      while (trainer.step < last && !opts.signal?.aborted) {
+      while (trainer.step < last) {
+        // NOTE: a macrotask turn before each step: a step's awaits are mostly microtasks, and without this
+        // turn neither a signal (Ctrl-C) nor the checkpoint write's file I/O would progress until the run ends.
+        await new Promise<void>((resolve) => nextTurn(resolve));
+        if (opts.signal?.aborted) break;
         const s = await trainer.trainStep();
         steps.push(s);
         if (!Number.isFinite(s.loss)) throw new Error(`step ${s.step}: the loss is ${s.loss} (diverged; lower optimizer.lr?)`);
