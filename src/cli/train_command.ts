@@ -1,26 +1,34 @@
-// train_command.ts: `kiln train --config FILE`: read and validate a training config (JSON), pick the
-// backend, run it (src/train's runTraining), print one line per step and a summary with the median
-// step time. It owns the flags and the printing; the run itself is the train layer's.
+// train_command.ts: `kiln train --config FILE [--resume]`: read and validate a training config (JSON),
+// pick the backend, run it (src/train's runTraining), print its events (one line per step, held-out
+// losses, checkpoints; as text or as JSON lines) and a summary with the median step time. SIGINT and
+// SIGTERM stop the run after the current step, which then checkpoints and waits for the write. It owns
+// the flags and the printing; the run itself is the train layer's.
 
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
+import type { RunEvent } from "../train/index.js";
 import { parseTrainConfig, runTraining } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 
-const HELP = `Usage: kiln train --config FILE [--backend B] [--max-iters N]
+const HELP = `Usage: kiln train --config FILE [--resume] [--backend B] [--max-iters N] [--json]
 
-Train a model from scratch as a JSON config describes (model, data, train, optimizer, schedule,
-eval, out); configs/shakespeare_char.json is nanoGPT's CPU configuration on TinyShakespeare.
-Prints the loss, learning rate, gradient norm and time of every step, the held-out loss every
-eval.interval steps, and writes the final checkpoint to "out" when the config names one.
+Train a model as a JSON config describes (model, data, train, optimizer, schedule, eval,
+checkpoint); configs/shakespeare_char.json is nanoGPT's CPU configuration on TinyShakespeare.
+data is a text file (path, char-level) or a kiln data prepare output (index). Prints the loss,
+learning rate, gradient norm and time of every step, the held-out loss every eval.interval steps,
+and each checkpoint once it is on disk (every checkpoint.every steps, at the end, and when
+stopped with Ctrl-C or SIGTERM).
 
 Options:
   --config FILE   the training config (JSON); an invalid field is named with what it allows
+  --resume        continue from the newest good checkpoint in checkpoint.dir (a corrupted newer
+                  one is skipped with a warning; none there: start at step 0)
   --backend B     ${[...BACKEND_NAMES].reverse().join("|")}|auto (default: KILN_BACKEND, else auto)
-  --max-iters N   stop after N steps (to measure; the lr schedule still follows train.iters)
+  --max-iters N   stop at step N (to measure; the lr schedule still follows train.iters)
+  --json          print each event as one JSON line (losses exact: JSON numbers round-trip)
   -h, --help      show this help
 
 Exit status: 0 when the run finished, 1 when it failed (the message says why), 2 on a usage error
@@ -30,8 +38,20 @@ const OPTIONS = {
   config: { type: "string" },
   backend: { type: "string" },
   "max-iters": { type: "string" },
+  resume: { type: "boolean" },
+  json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+function text(e: RunEvent): string {
+  switch (e.kind) {
+    case "start": return `${e.arch}: ${e.params} parameters, ${e.data}, on ${e.backend}`;
+    case "resume": return `resumed from ${e.dir} at step ${e.step}`;
+    case "step": return `step ${e.step}/${e.iters} | loss ${e.loss.toFixed(4)} | lr ${e.lr.toExponential(2)} | grad norm ${e.gradNorm.toFixed(3)} | ${e.ms.toFixed(0)} ms`;
+    case "eval": return `step ${e.step}: held-out loss ${e.loss.toFixed(4)} (${e.batches} batches)`;
+    case "checkpoint": return `checkpoint: ${e.dir} (step ${e.step})`;
+  }
+}
 
 const median = (xs: readonly number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -72,10 +92,27 @@ export const trainCommand: Command = {
       throw new UsageError((err as Error).message, this);
     }
     const backend = await selectBackend(backendName);
-    const result = await runTraining(cfg, { backend, baseDir: dirname(path), ...(maxIters ? { maxIters } : {}), log: (l) => console.log(l) });
+    const report = v.json ? (e: RunEvent) => console.log(JSON.stringify(e)) : (e: RunEvent) => console.log(text(e));
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+    let result;
+    try {
+      result = await runTraining(cfg, { backend, baseDir: dirname(path), resume: v.resume ?? false, signal: stop.signal, report, ...(maxIters ? { maxIters } : {}) });
+    } finally {
+      process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+    }
     const ms = result.steps.map((s) => s.ms);
     const steady = ms.length > 1 ? ms.slice(1) : ms;
-    console.log(`done: ${result.steps.length} steps, held-out loss ${result.valLoss.toFixed(4)}, median ${median(steady).toFixed(0)} ms/step (first step ${ms[0]!.toFixed(0)} ms, with compiling)`);
+    if (v.json) {
+      console.log(JSON.stringify({ kind: "done", steps: ms.length, valLoss: result.valLoss, medianMs: ms.length ? median(steady) : null }));
+      return 0;
+    }
+    if (ms.length === 0) {
+      console.log("done: no steps to take (the run had already reached its last step)");
+      return 0;
+    }
+    console.log(`${stop.signal.aborted ? "stopped" : "done"}: ${result.steps.length} steps, held-out loss ${result.valLoss.toFixed(4)}, median ${median(steady).toFixed(0)} ms/step (first step ${ms[0]!.toFixed(0)} ms, with compiling)`);
     return 0;
   },
 };

@@ -1,10 +1,11 @@
 // batches.ts: what the trainer asks of its data (BatchSource: the (B, T) inputs and next-token targets
-// of a step's micro-batch), and the simplest source: random windows of one in-memory token array, as
-// nanoGPT's get_batch draws them. A window's offset is a hash of (seed, step, micro-batch, row), so
-// the batches of a step depend on nothing else: a resumed run draws the same ones without saving any
-// RNG state. Sharded, prefetching loaders (train/data/) implement the same interface.
+// of a step's micro-batch, and the position a checkpoint keeps), and the simplest source: random
+// windows of one in-memory token array, as nanoGPT's get_batch draws them. A window's offset is a hash
+// of (seed, step, micro-batch, row), so the batches of a step depend on nothing else: its state is the
+// seed alone. Prepared shards come through loader_batches.ts (train/data/'s DataLoader).
 
 import { mix32 } from "../tensor/random.js";
+import type { Json } from "./checkpoint/index.js";
 
 export interface Batch {
   /** (B * T) token ids, row-major. */
@@ -16,7 +17,12 @@ export interface Batch {
 export interface BatchSource {
   readonly batchSize: number;
   readonly blockSize: number;
-  batch(step: number, micro: number): Batch;
+  /** The batches are asked for in order (step 0 micro 0, 0 1, ..., 1 0, ...) from where restore() put the source. */
+  batch(step: number, micro: number): Batch | Promise<Batch>;
+  /** The position as plain data (for a checkpoint). */
+  state(): Json;
+  /** Continue from a state(); throws when it belongs to another source (seed, data, shapes). */
+  restore(state: Json): void;
 }
 
 export class RandomWindows implements BatchSource {
@@ -41,5 +47,17 @@ export class RandomWindows implements BatchSource {
       }
     }
     return { inputs, targets };
+  }
+
+  state(): Json {
+    return { kind: "random-windows", seed: this.seed, tokens: this.tokens.length, batchSize: this.batchSize, blockSize: this.blockSize };
+  }
+
+  restore(state: Json): void {
+    const mine = this.state() as Record<string, Json>;
+    const saved = (state ?? {}) as Record<string, Json>;
+    for (const k of Object.keys(mine)) {
+      if (saved[k] !== mine[k]) throw new Error(`RandomWindows: the saved batch sampler has ${k} = ${JSON.stringify(saved[k])}, this one ${JSON.stringify(mine[k])}; it cannot continue that run's batches`);
+    }
   }
 }

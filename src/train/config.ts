@@ -22,12 +22,15 @@ export const TrainConfigSchema = z.strictObject({
     nKvHeads: posInt.optional(),
     normEps: positive.default(1e-5),
   }),
+  /** Either `path` (a text file, char-level) or `index` (prepared shards); parseTrainConfig checks which. */
   data: z.strictObject({
     /** A UTF-8 text file, relative to the config file's folder or absolute. */
-    path: z.string().min(1),
-    tokenizer: z.enum(["char"]),
+    path: z.string().min(1).optional(),
+    tokenizer: z.enum(["char"]).optional(),
     /** The last fraction of the text is held out for evaluation. */
-    valFraction: z.number().gt(0).lt(1).default(0.1),
+    valFraction: z.number().gt(0).lt(1).optional(),
+    /** A `kiln data prepare` output: its folder, its index.json, or an http(s) URL of either. */
+    index: z.string().min(1).optional(),
   }),
   train: z.strictObject({
     batchSize: posInt,
@@ -50,8 +53,15 @@ export const TrainConfigSchema = z.strictObject({
     z.strictObject({ kind: z.literal("cosine"), warmupSteps: z.number().int().nonnegative(), decaySteps: posInt, minLr: z.number().nonnegative() }),
   ]),
   eval: z.strictObject({ interval: posInt, batches: posInt }).default({ interval: 250, batches: 20 }),
-  /** Where the final checkpoint goes (relative to the current directory); none when absent. */
-  out: z.string().min(1).optional(),
+  /** Checkpoints every `every` steps and at the end, into `dir` (relative to the config file's folder). */
+  checkpoint: z.strictObject({
+    dir: z.string().min(1),
+    every: posInt,
+    /** How many of the newest checkpoints to keep. */
+    keepLast: posInt.default(3),
+    /** Also keep every checkpoint whose step is a multiple of this (0: none). */
+    keepEvery: z.number().int().nonnegative().default(0),
+  }).optional(),
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
@@ -65,6 +75,13 @@ export function parseTrainConfig(json: unknown, source: string): TrainConfig {
       throw new Error(`${source}: schedule.decaySteps (${c.schedule.decaySteps}) must be above schedule.warmupSteps (${c.schedule.warmupSteps})`);
     }
     if (c.schedule.kind === "cosine" && c.schedule.minLr > c.optimizer.lr) throw new Error(`${source}: schedule.minLr (${c.schedule.minLr}) must be at most optimizer.lr (${c.optimizer.lr})`);
+    const d = c.data;
+    if ((d.path === undefined) === (d.index === undefined)) {
+      throw new Error(`${source}: data: give exactly one of 'path' (a UTF-8 text file, char-level tokens) or 'index' (a kiln data prepare output: folder, index.json or http(s) URL)`);
+    }
+    if (d.index !== undefined && (d.tokenizer !== undefined || d.valFraction !== undefined)) {
+      throw new Error(`${source}: data: 'tokenizer' and 'valFraction' go with 'path'; prepared shards ('index') carry their tokenizer and their val split`);
+    }
     if (c.model.dim % c.model.nHeads !== 0) throw new Error(`${source}: model.dim (${c.model.dim}) must be a multiple of model.nHeads (${c.model.nHeads})`);
     return c;
   }

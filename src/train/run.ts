@@ -1,31 +1,49 @@
-// run.ts: one training run from a TrainConfig (config.ts): read and tokenize the text, split off the
-// held-out part, build and initialise the model, train with the Trainer, evaluate every
-// eval.interval steps and at the end, and save the final checkpoint. It owns the run's order and its
-// log lines; every piece of the work is the modules it calls. The CLI (`kiln train`) is a thin shell over it.
+// run.ts: one training run from a TrainConfig (config.ts): open the data (run_data.ts), build and
+// initialise the model, resume from the newest good checkpoint when asked, train with the Trainer,
+// evaluate every eval.interval steps and at the end, and checkpoint every checkpoint.every steps, at
+// the end and when stopped (checkpoint/'s Checkpointer: the write runs while the next steps train;
+// the run waits for it only before it returns). It owns the run's order and reports what happens as
+// events; the CLI (`kiln train`) prints them.
 
 import type { Backend } from "../index.js";
-import { requireNodeBuiltin } from "../core/host.js";
+import { nextTurn } from "../core/host.js";
 import { Gpt2 } from "../models/gpt2.js";
 import { Llama } from "../models/llama.js";
-import { RandomWindows } from "./batches.js";
-import { charVocab } from "./char_vocab.js";
-import { directoryCheckpoints } from "./checkpoint_io.js";
+import type { Json } from "./checkpoint/index.js";
+import { Checkpointer, listCheckpoints, resumeFromLatest } from "./checkpoint/index.js";
 import type { TrainConfig } from "./config.js";
 import { initParameters } from "./init.js";
 import type { TrainableModel } from "./loss.js";
+import { configPath, openRunData } from "./run_data.js";
 import type { StepStats } from "./trainer.js";
 import { Trainer } from "./trainer.js";
+import { fromCheckpointState, toCheckpointState, trainerSignature } from "./trainer_checkpoint.js";
+
+/** What a run reports; `step` is the number of steps taken so far (a checkpoint's step). */
+export type RunEvent =
+  | { readonly kind: "start"; readonly arch: string; readonly params: number; readonly data: string; readonly backend: string }
+  | { readonly kind: "resume"; readonly step: number; readonly dir: string }
+  | { readonly kind: "step"; readonly step: number; readonly iters: number; readonly loss: number; readonly lr: number; readonly gradNorm: number; readonly ms: number }
+  | { readonly kind: "eval"; readonly step: number; readonly loss: number; readonly batches: number }
+  | { readonly kind: "checkpoint"; readonly step: number; readonly dir: string };
 
 export interface RunOptions {
   readonly backend: Backend;
-  /** Folder that data.path is relative to (the config file's). */
+  /** Folder that the config's paths (data.path, data.index, checkpoint.dir) are relative to (the config file's). */
   readonly baseDir: string;
-  /** Stop after this many steps (for measuring; the schedule still follows train.iters). */
+  /** Stop at this step (for measuring; the schedule still follows train.iters). */
   readonly maxIters?: number;
-  readonly log?: (line: string) => void;
+  /** Continue from the newest good checkpoint in checkpoint.dir (none there: start at step 0). */
+  readonly resume?: boolean;
+  /** Stops the run after the current step (it still checkpoints and waits for the write). */
+  readonly signal?: AbortSignal;
+  readonly report?: (event: RunEvent) => void;
+  /** Warnings (a checkpoint skipped on resume; default console.warn). */
+  readonly warn?: (message: string) => void;
 }
 
 export interface RunResult {
+  /** The steps this process took (after the resumed step, if any). */
   readonly steps: readonly StepStats[];
   /** Held-out loss after the last step. */
   readonly valLoss: number;
@@ -43,51 +61,93 @@ function buildModel(cfg: TrainConfig, vocabSize: number, backend: Backend): Trai
 }
 
 export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<RunResult> {
-  const fs = requireNodeBuiltin("node:fs", "reading the training text");
-  const log = opts.log ?? (() => {});
-  const path = cfg.data.path.startsWith("/") ? cfg.data.path : `${opts.baseDir}/${cfg.data.path}`;
-  if (!fs.existsSync(path)) throw new Error(`data.path: ${path} does not exist`);
-  const text = new TextDecoder("utf-8", { fatal: true }).decode(fs.readFileSync(path));
-  const vocab = charVocab(text);
-  const ids = vocab.encode(text);
-  const split = Math.floor(ids.length * (1 - cfg.data.valFraction));
-  const { batchSize, blockSize, seed } = { ...cfg.train, blockSize: cfg.model.blockSize };
-  const trainData = new RandomWindows(ids.subarray(0, split), batchSize, blockSize, seed);
-  const valData = new RandomWindows(ids.subarray(split), batchSize, blockSize, seed + 1);
+  const report = opts.report ?? (() => {});
+  const warn = opts.warn ?? console.warn;
+  const ck = cfg.checkpoint && { ...cfg.checkpoint, dir: configPath(cfg.checkpoint.dir, opts.baseDir) };
+  if (opts.resume && !ck) throw new Error("resume: the config has no checkpoint section (checkpoint.dir) to resume from");
+  if (ck && !opts.resume) {
+    const newest = listCheckpoints(ck.dir).steps[0];
+    if (newest) throw new Error(`checkpoint.dir ${ck.dir} already holds checkpoints (newest: step ${newest.step}); resume that run (--resume), or name another checkpoint.dir`);
+  }
+  const data = await openRunData(cfg, opts.baseDir);
+  try {
+    const model = buildModel(cfg, data.vocabSize, opts.backend);
+    await initParameters(model, { seed: cfg.train.seed });
+    const o = cfg.optimizer;
+    const schedule = cfg.schedule.kind === "cosine" ? { ...cfg.schedule, lr: o.lr } : { kind: "constant" as const, lr: o.lr };
+    const trainer = new Trainer(model, data.train, {
+      schedule,
+      adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay },
+      gradAccumSteps: cfg.train.gradAccumSteps,
+      ...(cfg.train.maxGradNorm > 0 ? { maxGradNorm: cfg.train.maxGradNorm } : {}),
+    });
+    report({ kind: "start", arch: cfg.model.arch, params: trainer.layout.size, data: data.describe, backend: opts.backend.name });
 
-  const model = buildModel(cfg, vocab.chars.length, opts.backend);
-  await initParameters(model, { seed });
-  const o = cfg.optimizer;
-  const schedule = cfg.schedule.kind === "cosine" ? { ...cfg.schedule, lr: o.lr } : { kind: "constant" as const, lr: o.lr };
-  const trainer = new Trainer(model, trainData, {
-    schedule,
-    adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay },
-    gradAccumSteps: cfg.train.gradAccumSteps,
-    ...(cfg.train.maxGradNorm > 0 ? { maxGradNorm: cfg.train.maxGradNorm } : {}),
-  });
-  log(`${cfg.model.arch}: ${trainer.layout.size} parameters, vocab ${vocab.chars.length} (char), ${split} training and ${ids.length - split} held-out tokens, on ${opts.backend.name}`);
-
-  const evaluate = async () => {
-    let sum = 0;
-    for (let i = 0; i < cfg.eval.batches; i++) sum += await trainer.evalLoss(valData, i);
-    return sum / cfg.eval.batches;
-  };
-  const iters = Math.min(cfg.train.iters, opts.maxIters ?? Infinity);
-  const steps: StepStats[] = [];
-  let valLoss = NaN;
-  for (let i = 0; i < iters; i++) {
-    const s = await trainer.trainStep();
-    steps.push(s);
-    if (!Number.isFinite(s.loss)) throw new Error(`step ${s.step}: the loss is ${s.loss} (diverged; lower optimizer.lr?)`);
-    log(`step ${s.step + 1}/${cfg.train.iters} | loss ${s.loss.toFixed(4)} | lr ${s.lr.toExponential(2)} | grad norm ${s.gradNorm.toFixed(3)} | ${s.ms.toFixed(0)} ms`);
-    if ((s.step + 1) % cfg.eval.interval === 0 || i === iters - 1) {
-      valLoss = await evaluate();
-      log(`step ${s.step + 1}: held-out loss ${valLoss.toFixed(4)} (${cfg.eval.batches} batches)`);
+    if (ck && opts.resume) {
+      const saved = resumeFromLatest(ck.dir, { expect: trainerSignature(cfg.model.arch, trainer.layout), warn });
+      if (saved) {
+        const where = `checkpoint ${ck.dir} (step ${saved.step})`;
+        trainer.loadState(fromCheckpointState(saved, where));
+        data.train.restore(saved[data.stateField]);
+        report({ kind: "resume", step: saved.step, dir: ck.dir });
+      }
     }
+    const checkpointer = ck && new Checkpointer(ck.dir, { keepLast: ck.keepLast, keepEvery: ck.keepEvery, warn });
+    let reported = checkpointer?.lastSaved;
+    const reportSaved = () => {
+      if (!checkpointer || checkpointer.lastSaved === reported) return;
+      reported = checkpointer.lastSaved;
+      report({ kind: "checkpoint", step: Number(/(\d+)$/.exec(reported!)![1]), dir: reported! });
+    };
+    let savedStep = trainer.step;
+    const save = async () => {
+      savedStep = trainer.step;
+      const state = toCheckpointState(await trainer.state(), {
+        architecture: cfg.model.arch,
+        config: cfg as unknown as Json,
+        rng: data.stateField === "rng" ? data.train.state() : { seed: cfg.train.seed },
+        loader: data.stateField === "loader" ? data.train.state() : null,
+      });
+      // NOTE: state() read the tensors back into fresh arrays that nothing else holds: no second copy.
+      await checkpointer!.save(state, { owned: true });
+      // save() waited for the write before it (one in flight at most): that one is durable now.
+      reportSaved();
+    };
+
+    const evaluate = async () => {
+      data.rewindVal();
+      let sum = 0;
+      for (let i = 0; i < cfg.eval.batches; i++) sum += await trainer.evalLoss(data.val, i);
+      return sum / cfg.eval.batches;
+    };
+    const last = Math.min(cfg.train.iters, opts.maxIters ?? Infinity);
+    const steps: StepStats[] = [];
+    let valLoss = NaN;
+    try {
+      while (trainer.step < last) {
+        // NOTE: a macrotask turn before each step: a step's awaits are mostly microtasks, and without this
+        // turn neither a signal (Ctrl-C) nor the checkpoint write's file I/O would progress until the run ends.
+        await new Promise<void>((resolve) => nextTurn(resolve));
+        if (opts.signal?.aborted) break;
+        const s = await trainer.trainStep();
+        steps.push(s);
+        if (!Number.isFinite(s.loss)) throw new Error(`step ${s.step}: the loss is ${s.loss} (diverged; lower optimizer.lr?)`);
+        report({ kind: "step", step: s.step + 1, iters: cfg.train.iters, loss: s.loss, lr: s.lr, gradNorm: s.gradNorm, ms: s.ms });
+        reportSaved();
+        if (trainer.step % cfg.eval.interval === 0 || trainer.step === last) {
+          valLoss = await evaluate();
+          report({ kind: "eval", step: trainer.step, loss: valLoss, batches: cfg.eval.batches });
+        }
+        if (ck && trainer.step % ck.every === 0) await save();
+      }
+      if (ck && savedStep !== trainer.step) await save();
+    } finally {
+      // NOTE: on a failure too: a checkpoint already being written is finished, not left half-written.
+      await checkpointer?.flush();
+      reportSaved();
+    }
+    return { steps, valLoss, params: trainer.layout.size };
+  } finally {
+    await data.close();
   }
-  if (cfg.out) {
-    await directoryCheckpoints.save(cfg.out, await trainer.state(), { config: cfg, vocab: vocab.chars.join("") });
-    log(`checkpoint: ${cfg.out} (step ${trainer.step})`);
-  }
-  return { steps, valLoss, params: trainer.layout.size };
 }

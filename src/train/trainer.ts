@@ -79,7 +79,7 @@ export class Trainer {
     let grads: Tensor[] | undefined;
     let lossSum: Tensor | undefined;
     for (let micro = 0; micro < this.accum; micro++) {
-      const { inputs, targets } = this.data.batch(step, micro);
+      const { inputs, targets } = await this.data.batch(step, micro);
       const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
       const loss = lmLoss(this.model, ids(inputs), ids(targets));
       const g = gradients([loss], params, [loss.full([], 1 / this.accum)]).map((x, i) => x ?? params[i]!.full(params[i]!.shape, 0));
@@ -101,11 +101,12 @@ export class Trainer {
   /** Mean loss of the model on one batch of `data` (a held-out split), no gradients. */
   async evalLoss(data: BatchSource, step = 0): Promise<number> {
     const backend = [...this.model.parameters().values()][0]!.backend;
-    const { inputs, targets } = data.batch(step, 0);
+    const { inputs, targets } = await data.batch(step, 0);
     const shape = [data.batchSize, data.blockSize];
     return noGrad(() => lmLoss(this.model, tensor(inputs, { backend, dtype: "i32", shape }), tensor(targets, { backend, dtype: "i32", shape }))).item();
   }
 
+  /** The weights, optimizer and step as host copies (fresh arrays: a checkpoint may keep them). */
   async state(): Promise<TrainState> {
     const named = this.model.parameters();
     const params = await this.layout.gather(this.layout.slots.map((s) => named.get(s.name)!));

@@ -1,8 +1,9 @@
 // `kiln train --config FILE` end to end through the launcher: a tiny char-level GPT-2 trains two steps
-// on cpu and writes its checkpoint; an invalid config exits 2 naming the field and what it allows.
+// on cpu and writes its checkpoint (checkpoint/'s layout, verified by `kiln checkpoint verify`); an
+// invalid config exits 2 naming the field and what it allows; --resume needs a checkpoint section.
 // The shipped configs/shakespeare_char.json is valid and holds nanoGPT's CPU configuration.
 
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -20,7 +21,7 @@ const TINY = {
   optimizer: { kind: "adamw", lr: 1e-3 },
   schedule: { kind: "cosine", warmupSteps: 10, decaySteps: 100, minLr: 1e-4 },
   eval: { interval: 50, batches: 1 },
-  out: join(dir, "ckpt"),
+  checkpoint: { dir: join(dir, "ckpt"), every: 50 },
 };
 
 function writeConfig(name: string, cfg: unknown): string {
@@ -30,15 +31,38 @@ function writeConfig(name: string, cfg: unknown): string {
 }
 
 describe("kiln train", () => {
-  it("trains a tiny model for --max-iters steps and writes the checkpoint", async () => {
+  it("trains a tiny model for --max-iters steps and writes a checkpoint that verifies", async () => {
     const { code, stdout, stderr } = await kiln("train", "--config", writeConfig("tiny.json", TINY), "--backend", "cpu", "--max-iters", "2");
     expect(stderr).toBe("");
     expect(code).toBe(0);
     expect(stdout).toMatch(/step 2\/100 \| loss \d\.\d{4} \| lr 1\.82e-4/);
     expect(stdout).toMatch(/done: 2 steps, held-out loss \d\.\d{4}, median \d+ ms\/step/);
-    expect(existsSync(join(dir, "ckpt", "model.safetensors"))).toBe(true);
-    expect(JSON.parse(readFileSync(join(dir, "ckpt", "trainer.json"), "utf8")).step).toBe(2);
+    expect(stdout).toContain(`checkpoint: ${join(dir, "ckpt", "step-000002")} (step 2)`);
+    const state = JSON.parse(readFileSync(join(dir, "ckpt", "step-000002", "state.json"), "utf8"));
+    expect(state).toMatchObject({ step: 2, model: { architecture: "gpt2" }, optimizer: { state: { kind: "adamw", step: 2 } }, rng: { kind: "random-windows", seed: 1337 }, loader: null });
+    const verify = await kiln("checkpoint", "verify", join(dir, "ckpt", "step-000002"));
+    expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+    // A second fresh run into the same folder would overwrite that run's checkpoints: refused.
+    const again = await kiln("train", "--config", writeConfig("tiny.json", TINY), "--backend", "cpu", "--max-iters", "2");
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("already holds checkpoints (newest: step 2); resume that run (--resume)");
   }, 120_000);
+
+  it("checkpoint and data fields are validated like the rest", async () => {
+    const badCkpt = { ...TINY, checkpoint: { dir: "x", every: 0, keep: 2 } };
+    const r1 = await kiln("train", "--config", writeConfig("bad_ckpt.json", badCkpt));
+    expect(r1.code).toBe(2);
+    expect(r1.stderr).toMatch(/checkpoint\.every: .*>0/);
+    expect(r1.stderr).toMatch(/checkpoint: unknown field 'keep' \(allowed: dir, every, keepLast, keepEvery\)/);
+    const both = { ...TINY, data: { ...TINY.data, index: "shards" } };
+    const r2 = await kiln("train", "--config", writeConfig("both.json", both));
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toContain("data: give exactly one of 'path' (a UTF-8 text file, char-level tokens) or 'index'");
+    const { checkpoint: _, ...noCkpt } = TINY;
+    const r3 = await kiln("train", "--config", writeConfig("no_ckpt.json", noCkpt), "--backend", "cpu", "--resume");
+    expect(r3.code).toBe(1);
+    expect(r3.stderr).toContain("resume: the config has no checkpoint section (checkpoint.dir) to resume from");
+  }, 60_000);
 
   it("an invalid config exits 2 naming the field and the allowed values", async () => {
     const bad = { ...TINY, model: { ...TINY.model, arch: "gpt3" }, optimizer: { ...TINY.optimizer, betas: [0.9, 0.99] } };

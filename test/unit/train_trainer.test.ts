@@ -1,8 +1,9 @@
 // The trainer's parts on cpu: AdamW against the update written out by hand, the lr schedule, global-norm
 // clipping, gradient accumulation (two micro-batches equal one batch of both), and a checkpoint:
-// 6 steps straight give the same losses as 3 steps, save, load into a fresh model, 3 more.
+// 6 steps straight give the same losses as 3 steps, a checkpoint through checkpoint/'s Checkpointer,
+// a load into a fresh model, 3 more; a checkpoint of another model is refused.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -11,13 +12,14 @@ import { Gpt2 } from "../../src/models/gpt2.js";
 import type { Gpt2Config } from "../../src/models/types.js";
 import type { Batch, BatchSource } from "../../src/train/batches.js";
 import { RandomWindows } from "../../src/train/batches.js";
-import { directoryCheckpoints } from "../../src/train/checkpoint_io.js";
+import { Checkpointer, resumeFromLatest } from "../../src/train/checkpoint/index.js";
 import { clipByGlobalNorm, globalNorm } from "../../src/train/clip.js";
 import { initParameters } from "../../src/train/init.js";
 import { AdamW } from "../../src/train/optim/adamw.js";
 import { ParamLayout } from "../../src/train/param_layout.js";
 import { learningRate } from "../../src/train/schedule.js";
 import { Trainer } from "../../src/train/trainer.js";
+import { fromCheckpointState, toCheckpointState, trainerSignature } from "../../src/train/trainer_checkpoint.js";
 import { rng } from "../conformance/harness.js";
 
 const cpu = await getBackend("cpu");
@@ -113,8 +115,8 @@ describe("Trainer", () => {
     const src = new RandomWindows(TOKENS, 2, 8, 3);
     const [a, b] = [src.batch(0, 0), src.batch(0, 1)];
     const cat = (x: Int32Array, y: Int32Array) => Int32Array.from([...x, ...y]);
-    const halves: BatchSource = { batchSize: 2, blockSize: 8, batch: (_s, micro) => (micro === 0 ? a : b) };
-    const whole: BatchSource = { batchSize: 4, blockSize: 8, batch: (): Batch => ({ inputs: cat(a.inputs, b.inputs), targets: cat(a.targets, b.targets) }) };
+    const halves: BatchSource = { batchSize: 2, blockSize: 8, batch: (_s, micro) => (micro === 0 ? a : b), state: () => null, restore: () => {} };
+    const whole: BatchSource = { batchSize: 4, blockSize: 8, batch: (): Batch => ({ inputs: cat(a.inputs, b.inputs), targets: cat(a.targets, b.targets) }), state: () => null, restore: () => {} };
     const [m1, m2] = [await freshModel(), await freshModel()];
     const s1 = await new Trainer(m1, halves, { ...OPTS, gradAccumSteps: 2 }).trainStep();
     const s2 = await new Trainer(m2, whole, OPTS).trainStep();
@@ -123,6 +125,8 @@ describe("Trainer", () => {
     const [p1, p2] = [await m1.parameters().get("blk.1.ffn_up.weight")!.data(), await m2.parameters().get("blk.1.ffn_up.weight")!.data()];
     expect(Math.max(...Array.from(p1, (x, i) => Math.abs(x - p2[i]!)))).toBeLessThan(1e-6);
   }, 60_000);
+
+  const META = { architecture: "gpt2", config: { note: "test" }, rng: { seed: 1 }, loader: null };
 
   it("resumes from a checkpoint bit-exactly: 6 steps straight = 3, save, load, 3", async () => {
     const data = new RandomWindows(TOKENS, 2, 8, 1);
@@ -135,32 +139,37 @@ describe("Trainer", () => {
     for (let i = 0; i < 3; i++) b.push((await first.trainStep()).loss);
     const dir = mkdtempSync(join(tmpdir(), "kiln-ckpt-"));
     dirs.push(dir);
-    await directoryCheckpoints.save(dir, await first.state(), { note: "test" });
+    const checkpointer = new Checkpointer(dir, { keepLast: 1 });
+    await checkpointer.save(toCheckpointState(await first.state(), META));
+    expect(await checkpointer.flush()).toBe(join(dir, "step-000003"));
     // A fresh model with other weights: everything must come from the checkpoint.
     const model = new Gpt2(CONFIG, cpu);
     await initParameters(model, { seed: 99 });
     const resumed = new Trainer(model, data, OPTS);
-    const { state, extra } = await directoryCheckpoints.load(dir);
-    resumed.loadState(state);
+    const saved = resumeFromLatest(dir, { expect: trainerSignature("gpt2", resumed.layout) })!;
+    expect(saved.config).toEqual({ note: "test" });
+    resumed.loadState(fromCheckpointState(saved, dir));
     expect(resumed.step).toBe(3);
-    expect(extra).toEqual({ note: "test" });
     for (let i = 0; i < 3; i++) b.push((await resumed.trainStep()).loss);
     expect(b).toEqual(a);
     expect(a[5]).not.toBe(a[0]);
   }, 120_000);
 
-  it("refuses a checkpoint of another model or a damaged one", async () => {
+  it("refuses a checkpoint of another model, and optimizer state that does not fit", async () => {
     const data = new RandomWindows(TOKENS, 2, 8, 1);
     const t = new Trainer(await freshModel(), data, OPTS);
     const dir = mkdtempSync(join(tmpdir(), "kiln-ckpt-"));
     dirs.push(dir);
-    await directoryCheckpoints.save(dir, await t.state());
+    const checkpointer = new Checkpointer(dir);
+    await checkpointer.save(toCheckpointState(await t.state(), META));
+    await checkpointer.flush();
     const other = new Gpt2({ ...CONFIG, dim: 8 }, cpu);
     await initParameters(other, {});
-    const { state } = await directoryCheckpoints.load(dir);
-    expect(() => new Trainer(other, data, OPTS).loadState(state)).toThrow(/another model \(first difference: 'token_embd.weight' \(17, 16\)\)/);
-    writeFileSync(join(dir, "optimizer.safetensors"), "garbage!");
-    await expect(directoryCheckpoints.load(dir)).rejects.toThrow(/optimizer.safetensors/);
-    await expect(directoryCheckpoints.load(join(dir, "nope"))).rejects.toThrow(/no trainer.json/);
+    const expect8 = trainerSignature("gpt2", new Trainer(other, data, OPTS).layout);
+    expect(() => resumeFromLatest(dir, { expect: expect8 })).toThrow(/checkpoint of another model: shapes differ: token_embd.weight is \[17, 16\] in the checkpoint, \[17, 8\] in the model/);
+    const state = resumeFromLatest(dir)!;
+    const noV = { ...state, optimizer: { ...state.optimizer, tensors: state.optimizer.tensors.filter((x) => x.name !== "adamw.v") } };
+    expect(() => fromCheckpointState(noV, dir)).toThrow(/optimizer tensor 'adamw.v' is missing/);
+    expect(() => fromCheckpointState({ ...state, optimizer: { ...state.optimizer, state: { kind: "sgd" } } }, dir)).toThrow(/not AdamW's/);
   }, 60_000);
 });

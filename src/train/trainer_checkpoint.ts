@@ -1,0 +1,67 @@
+// trainer_checkpoint.ts: a Trainer's state (TrainState) as the checkpoint layer's plain data
+// (checkpoint/'s CheckpointState) and back. The model's tensors go by their names (f32, so the
+// model.safetensors loads like any other), AdamW's m and v as one flat array each in the parameters'
+// layout, and its scalars (step, hyperparameters, the layout itself) as the optimizer's JSON state.
+// The batch source's position is the caller's (run.ts), passed through as rng or loader.
+// NOTE: the bytes are the host's Float32Array bytes; kiln runs on little-endian hosts only (safetensors is LE).
+
+import type { CheckpointState, CheckpointTensor, Json, ModelSignature } from "./checkpoint/index.js";
+import { CheckpointError } from "./checkpoint/index.js";
+import type { ParamLayout } from "./param_layout.js";
+import type { TrainState } from "./trainer.js";
+
+const bytesOf = (a: Float32Array, offset = 0, n = a.length) => new Uint8Array(a.buffer, a.byteOffset + offset * 4, n * 4);
+// NOTE: a copy, so the Float32Array is aligned whatever offset the file's bytes had.
+const f32Of = (b: Uint8Array) => new Float32Array(b.slice().buffer);
+
+export interface CheckpointMeta {
+  readonly architecture: string;
+  readonly config: Json;
+  readonly rng: Json;
+  readonly loader: Json;
+}
+
+/** What a checkpoint of this trainer must hold: the architecture and the layout's names and shapes. */
+export function trainerSignature(architecture: string, layout: ParamLayout): ModelSignature {
+  return { architecture, params: layout.slots.map((s) => ({ name: s.name, shape: s.shape })) };
+}
+
+export function toCheckpointState(s: TrainState, meta: CheckpointMeta): CheckpointState {
+  const model: CheckpointTensor[] = s.layout.map((slot) => {
+    const n = slot.shape.reduce((a, b) => a * b, 1);
+    return { name: slot.name, dtype: "F32", shape: slot.shape, bytes: bytesOf(s.params, slot.offset, n) };
+  });
+  const flat = (name: string, a: Float32Array): CheckpointTensor => ({ name, dtype: "F32", shape: [a.length], bytes: bytesOf(a) });
+  return {
+    step: s.step,
+    config: meta.config,
+    model: { architecture: meta.architecture, tensors: model },
+    optimizer: { tensors: [flat("adamw.m", s.adamw.m), flat("adamw.v", s.adamw.v)], state: { kind: "adamw", step: s.adamw.step, layout: s.layout } },
+    rng: meta.rng,
+    loader: meta.loader,
+  };
+}
+
+/** The TrainState in a checkpoint written by toCheckpointState; a CheckpointError names what does not fit. */
+export function fromCheckpointState(c: CheckpointState, where: string): TrainState {
+  const bad = (msg: string): never => {
+    throw new CheckpointError("bad-state", `${where}: ${msg}`);
+  };
+  const opt = c.optimizer.state as { kind?: Json; step?: Json; layout?: TrainState["layout"] } | null;
+  if (opt?.kind !== "adamw" || typeof opt.step !== "number" || !Array.isArray(opt.layout)) bad("the optimizer state is not AdamW's (kind, step, layout)");
+  const layout = opt!.layout!;
+  const size = layout.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  const params = new Float32Array(size);
+  const byName = new Map(c.model.tensors.map((t) => [t.name, t]));
+  for (const slot of layout) {
+    const t = byName.get(slot.name);
+    if (!t || t.dtype !== "F32" || t.shape.join() !== slot.shape.join()) bad(`model tensor '${slot.name}' is missing or not F32 [${slot.shape.join(", ")}]`);
+    params.set(f32Of(t!.bytes), slot.offset);
+  }
+  const moment = (name: string) => {
+    const t = c.optimizer.tensors.find((x) => x.name === name);
+    if (!t || t.dtype !== "F32" || t.shape.join() !== String(size)) bad(`optimizer tensor '${name}' is missing or not F32 [${size}]`);
+    return f32Of(t!.bytes);
+  };
+  return { step: c.step, layout, params, adamw: { step: opt!.step as number, m: moment("adamw.m"), v: moment("adamw.v") } };
+}
