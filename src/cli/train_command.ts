@@ -95,7 +95,10 @@ export const trainCommand: Command = {
     const report = v.json ? (e: RunEvent) => console.log(JSON.stringify(e)) : (e: RunEvent) => console.log(text(e));
     const stop = new AbortController();
     const onSignal = () => stop.abort();
-    process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+    // NOTE: on, not once: Ctrl-C reaches this process twice (the terminal signals the whole group, and the
+    // launcher forwards its copy); a once handler would leave the second to Node's default, which kills the run
+    // before its stop checkpoint.
+    process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
     let result;
     try {
       result = await runTraining(cfg, { backend, baseDir: dirname(path), resume: v.resume ?? false, signal: stop.signal, report, ...(maxIters ? { maxIters } : {}) });
@@ -109,7 +112,7 @@ export const trainCommand: Command = {
       return 0;
     }
     if (ms.length === 0) {
-      console.log("done: no steps to take (the run had already reached its last step)");
+      console.log(stop.signal.aborted ? "stopped before the first step" : "done: no steps to take (the run had already reached its last step)");
       return 0;
     }
     console.log(`${stop.signal.aborted ? "stopped" : "done"}: ${result.steps.length} steps, held-out loss ${result.valLoss.toFixed(4)}, median ${median(steady).toFixed(0)} ms/step (first step ${ms[0]!.toFixed(0)} ms, with compiling)`);

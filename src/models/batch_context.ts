@@ -3,8 +3,8 @@
 // blocks over the B*T rows as one (B*T, dim) matrix (so every linear is one matmul over all tokens,
 // and its weight gradient one matmul too); only attention sees the batch axis. No cache: a training
 // pass keeps its K/V as ordinary graph tensors, which autograd differentiates.
-// NOTE: attention goes through attention() (the routine where the backend has one; its backward
-// recomputes the probabilities through the dense reference); a flash backward routine comes later.
+// NOTE: attention goes through attention() (the routine where the backend has one); its backward
+// (autograd/rules.ts) recomputes the probabilities with the matmul and softmax routines.
 
 import type { Tensor } from "../index.js";
 import { attention } from "../index.js";

@@ -141,11 +141,14 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
         if (ck && trainer.step % ck.every === 0) await save();
       }
       if (ck && savedStep !== trainer.step) await save();
-    } finally {
-      // NOTE: on a failure too: a checkpoint already being written is finished, not left half-written.
-      await checkpointer?.flush();
-      reportSaved();
+    } catch (err) {
+      // NOTE: on a failure too: a checkpoint already being written is finished, not left half-written; a
+      // failure of that write is only a warning here, so it cannot hide the error that ended the run.
+      await checkpointer?.flush().catch((e: Error) => console.warn(`warning: the last checkpoint write failed too: ${e.message}`));
+      throw err;
     }
+    await checkpointer?.flush();
+    reportSaved();
     return { steps, valLoss, params: trainer.layout.size };
   } finally {
     await data.close();

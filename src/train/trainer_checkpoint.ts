@@ -56,6 +56,8 @@ export function fromCheckpointState(c: CheckpointState, where: string): TrainSta
   for (const slot of layout) {
     const t = byName.get(slot.name);
     if (!t || t.dtype !== "F32" || t.shape.join() !== slot.shape.join()) bad(`model tensor '${slot.name}' is missing or not F32 [${slot.shape.join(", ")}]`);
+    const n = slot.shape.reduce((a, b) => a * b, 1);
+    if (!Number.isInteger(slot.offset) || slot.offset < 0 || slot.offset + n > size) bad(`the layout puts '${slot.name}' at offset ${slot.offset}, outside the ${size} parameters`);
     params.set(f32Of(t!.bytes), slot.offset);
   }
   const moment = (name: string) => {

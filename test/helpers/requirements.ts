@@ -5,6 +5,7 @@
 
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { getBackend } from "../../src/index.js";
 import { missingReason, noWebgpu } from "./skip_reasons.js";
 
@@ -35,6 +36,16 @@ export async function webgpuMissing(): Promise<string | undefined> {
 export function npmMissing(): string | undefined {
   const r = spawnSync("npm", ["--version"], { stdio: "ignore" });
   return r.status === 0 ? undefined : missingReason("npm", r.error ? "not on PATH" : `npm --version exited with ${r.status}`);
+}
+
+/** Why experiment tracking cannot run here (the optional better-sqlite3 did not build), or undefined when it can. */
+export function sqliteMissing(): string | undefined {
+  try {
+    createRequire(import.meta.url)("better-sqlite3");
+    return undefined;
+  } catch (err) {
+    return missingReason("sqlite", (err as Error).message.split("\n")[0]!);
+  }
 }
 
 /** Why CUDA code cannot be compiled here (no nvcc on PATH), or undefined when it can. */

@@ -24,6 +24,7 @@ import {
 } from "../../src/train/checkpoint/index.js";
 import type { CheckpointFs } from "../../src/train/checkpoint/index.js";
 import { fullDiskFs, scratch, tinyState } from "./train_checkpoint_helpers.js";
+import { missingReason } from "../helpers/skip_reasons.js";
 
 let cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -149,7 +150,7 @@ describe("a full disk", () => {
   it("a real 1 MiB tmpfs: the checkpoint that does not fit fails with disk-full and leaves the one that did", async (ctx) => {
     const dir = root();
     const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir], { encoding: "utf8" });
-    if (mounted.status !== 0) ctx.skip(`cannot mount a tmpfs here (needs root): ${mounted.stderr || mounted.error?.message}`);
+    if (mounted.status !== 0) ctx.skip(missingReason("tmpfs", (mounted.stderr || mounted.error?.message || "mount failed").trim()));
     cleanup.push(() => spawnSync("umount", [dir]));
     await writeCheckpoint(dir, tinyState(1));
     const err = await writeCheckpoint(dir, tinyState(2, 1024)).then(() => undefined, (e: unknown) => e);

@@ -3,18 +3,19 @@
 // file or the run, and `plot` writing an SVG that headless Chromium draws with the curves inside
 // the plot area, and a PNG.
 
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { runsCommand } from "../../src/cli/runs_command.js";
 import { RunStore } from "../../src/train/tracking/run_store.js";
 import { launchBrowser, saveScreenshot } from "../e2e/helpers.js";
 import { kiln } from "../helpers/kiln_cli.js";
-import { chromiumMissing } from "../helpers/requirements.js";
+import { chromiumMissing, sqliteMissing } from "../helpers/requirements.js";
 import { skipLabel } from "../helpers/skip_reasons.js";
 
+const noSqlite = sqliteMissing();
 const dir = mkdtempSync(join(tmpdir(), "kiln-runs-cli-"));
 const db = join(dir, "runs.sqlite");
 const STEPS = 40;
@@ -42,6 +43,7 @@ async function runs(...args: string[]): Promise<{ code: number; stdout: string; 
 }
 
 beforeAll(() => {
+  if (noSqlite) return;
   const store = RunStore.open(db, { create: true });
   for (const [name, lr] of [["lr-low", 1e-3], ["lr-high", 4e-3]] as const) {
     const run = store.startRun({ name, config: { model: { layers: 4 }, optimizer: { lr, beta2: 0.99 } }, seed: 7, backend: "cpu", codeVersion: "test" });
@@ -56,7 +58,9 @@ beforeAll(() => {
   store.close();
 });
 
-describe("kiln runs", () => {
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe.skipIf(!!noSqlite)(`kiln runs${skipLabel(noSqlite)}`, () => {
   it("list (through the launcher) shows each run with its status, steps and final loss", async () => {
     const { code, stdout } = await kiln("runs", "list", "--db", db);
     expect(code).toBe(0);

@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { RunStore } from "../../src/train/tracking/run_store.js";
+import { sqliteMissing } from "../helpers/requirements.js";
+import { skipLabel } from "../helpers/skip_reasons.js";
 
 const WRITER = fileURLToPath(new URL("../helpers/tracking_writer.ts", import.meta.url));
 const stores: RunStore[] = [];
@@ -25,7 +27,9 @@ afterEach(() => {
   for (const s of stores.splice(0)) s.close();
 });
 
-describe("RunStore", () => {
+const noSqlite = sqliteMissing();
+
+describe.skipIf(!!noSqlite)(`RunStore${skipLabel(noSqlite)}`, () => {
   it("records a run's config, seed, code version, backend and status, and its metrics by step", () => {
     const store = open(join(tmp(), "runs.sqlite"));
     const run = store.startRun({ name: "lr-1e-3", config: { lr: 1e-3, model: { layers: 4 } }, seed: 1337, backend: "cpu" });

@@ -2,7 +2,7 @@
 // series with NaN as null, errors naming an unknown run) and, in headless Chromium, the page
 // overlaying both runs' loss curves and redrawing when a run is unticked.
 
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,7 +10,7 @@ import { RunStore } from "../../src/train/tracking/run_store.js";
 import type { RunsServer } from "../../src/train/tracking/runs_server.js";
 import { startRunsServer } from "../../src/train/tracking/runs_server.js";
 import { collectConsoleErrors, launchBrowser, saveScreenshot } from "../e2e/helpers.js";
-import { chromiumMissing } from "../helpers/requirements.js";
+import { chromiumMissing, sqliteMissing } from "../helpers/requirements.js";
 import { skipLabel } from "../helpers/skip_reasons.js";
 
 const STEPS = 30;
@@ -18,8 +18,12 @@ let store: RunStore;
 let server: RunsServer;
 const ids: string[] = [];
 
+const noSqlite = sqliteMissing();
+const dir = mkdtempSync(join(tmpdir(), "kiln-runs-ui-"));
+
 beforeAll(async () => {
-  store = RunStore.open(join(mkdtempSync(join(tmpdir(), "kiln-runs-ui-")), "runs.sqlite"), { create: true });
+  if (noSqlite) return;
+  store = RunStore.open(join(dir, "runs.sqlite"), { create: true });
   for (const lr of [1e-3, 4e-3]) {
     const run = store.startRun({ name: `lr=${lr}`, config: { lr }, backend: "cpu", codeVersion: "test" });
     for (let s = 0; s < STEPS; s++) run.log(s, { loss: 2 + 2 * Math.exp(-s * lr * 40), grad_norm: s === 3 ? Number.NaN : 1 });
@@ -32,9 +36,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   store?.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
-describe("runs page API", () => {
+describe.skipIf(!!noSqlite)(`runs page API${skipLabel(noSqlite)}`, () => {
   it("lists the runs with their metric names", async () => {
     const runs = (await (await fetch(`${server.url}api/runs`)).json()) as { id: string; name: string; metrics: string[] }[];
     expect(runs.map((r) => [r.id, r.name, r.metrics])).toEqual([[ids[0], "lr=0.001", ["grad_norm", "loss"]], [ids[1], "lr=0.004", ["grad_norm", "loss"]]]);
@@ -51,9 +56,16 @@ describe("runs page API", () => {
     expect((await fetch(`${server.url}api/plot.svg`)).status).toBe(400);
     expect((await fetch(`${server.url}api/runs`, { method: "POST" })).status).toBe(405);
   });
+
+  it("answers a malformed escape in the path with 400, and keeps serving", async () => {
+    const res = await fetch(`${server.url}api/runs/%E0/metrics/loss`);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(/URI/);
+    expect((await fetch(`${server.url}api/runs`)).status).toBe(200);
+  });
 });
 
-describe.skipIf(!!chromiumMissing())(`runs page (headless Chromium)${skipLabel(chromiumMissing())}`, () => {
+describe.skipIf(!!(noSqlite ?? chromiumMissing()))(`runs page (headless Chromium)${skipLabel(noSqlite ?? chromiumMissing())}`, () => {
   it("overlays both runs' loss curves and redraws without a run when it is unticked", async () => {
     const browser = await launchBrowser({ webgpu: false });
     try {

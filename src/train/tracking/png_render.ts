@@ -27,6 +27,8 @@ export async function svgToPng(svg: string, out: string, width: number, height: 
   const target = resolve(out);
   try {
     writeFileSync(join(dir, "plot.svg"), svg);
+    // NOTE: an older PNG at `out` must not pass the written-check below if Chromium exits without writing.
+    rmSync(target, { force: true });
     // NOTE: a throwaway profile folder so that a Chromium the user has open is never touched.
     const args = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", `--user-data-dir=${join(dir, "profile")}`,
       `--window-size=${width},${height}`, `--screenshot=${target}`, pathToFileURL(join(dir, "plot.svg")).href];

@@ -19,8 +19,9 @@ const error = (status: number, message: string): ApiResponse => json(status, { e
 /** Answer GET `url` (path and query) from `store`. */
 export function runsApi(store: RunStore, url: string): ApiResponse {
   const u = new URL(url, "http://localhost");
-  const parts = u.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   try {
+    // NOTE: inside the try: a malformed escape (/%E0) throws URIError, which is a 400, not a crash.
+    const parts = u.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     if (parts.length === 0) return { status: 200, type: "text/html; charset=utf-8", body: runsPageHtml() };
     if (parts[0] !== "api") return error(404, `no page ${u.pathname} (the runs page is /)`);
     if (parts.length === 2 && parts[1] === "runs") {
