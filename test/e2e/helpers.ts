@@ -4,7 +4,7 @@
 // Each test file builds once (beforeAll); the pages and what they check live in the tests.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,7 +36,11 @@ export function buildApp(name: string): Promise<string> {
     child.stdout!.on("data", (d: Buffer) => (output += d));
     child.stderr!.on("data", (d: Buffer) => (output += d));
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve(outDir) : reject(new Error(`vite build failed (exit ${code}):\n${output}`))));
+    child.on("close", (code) => {
+      if (code === 0) return resolve(outDir);
+      rmSync(outDir, { recursive: true, force: true });
+      reject(new Error(`vite build failed (exit ${code}):\n${output}`));
+    });
   });
 }
 

@@ -4,9 +4,9 @@
 // generate` prints the bundled model's greedy text, Vite bundles the `kiln/web` entry with no Node
 // built-in in the graph, and tsc type-checks a file that uses both entries from their declarations.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { npmMissing } from "../helpers/requirements.js";
 import { skipLabel } from "../helpers/skip_reasons.js";
@@ -46,6 +46,9 @@ async function must(cmd: string, args: readonly string[], cwd: string): Promise<
   return r;
 }
 
+/** What a copy of the repository for packing leaves out: installs, builds and run output. */
+const NOT_COPIED = new Set(["node_modules", ".git", "dist", "apps/web/dist", "test/artifacts", "runs"]);
+
 describe.skipIf(!!noNpm)(`the packed npm package in an empty project${skipLabel(noNpm)}`, () => {
   const scratch = mkdtempSync(join(tmpdir(), "kiln-npm-package-"));
   const project = join(scratch, "project");
@@ -60,7 +63,12 @@ describe.skipIf(!!noNpm)(`the packed npm package in an empty project${skipLabel(
   }
 
   beforeAll(async () => {
-    await timed("npm pack", must("npm", ["pack", "--pack-destination", scratch], REPO));
+    // NOTE: packed from a copy: prepack rebuilds dist/ and apps/web/dist, and doing that in the repository
+    // would overwrite a developer's build, and could pull apps/web/dist from under a `kiln serve` running meanwhile.
+    const copy = join(scratch, "repo");
+    cpSync(REPO, copy, { recursive: true, filter: (src) => !NOT_COPIED.has(relative(REPO, src)) });
+    symlinkSync(join(REPO, "node_modules"), join(copy, "node_modules"), "dir");
+    await timed("npm pack", must("npm", ["pack", "--pack-destination", scratch], copy));
     const tarballs = readdirSync(scratch).filter((f) => f.endsWith(".tgz"));
     expect(tarballs).toHaveLength(1);
     // NOTE: the runtime dependencies are in npm's cache after the repository's own `npm ci`; the network is the fallback.

@@ -187,6 +187,8 @@ describe("a process killed in the middle of a checkpoint write", () => {
     const dir = root();
     await writeCheckpoint(dir, tinyState(1));
     const child = spawn(process.execPath, ["--import", "tsx", "test/unit/train_checkpoint_child.ts", dir, "2"], { stdio: ["ignore", "pipe", "pipe"] });
+    // NOTE: a test that fails or times out before its own kill must not leave the writer running.
+    cleanup.push(() => child.kill("SIGKILL"));
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d));
     const exit = new Promise<NodeJS.Signals | null>((r) => child.on("exit", (_code, sig) => r(sig)));
