@@ -2,25 +2,26 @@
 // pick the backend, run it (src/train's runTraining), print its events (one line per step, held-out
 // losses, checkpoints; as text or as JSON lines) and a summary with the median step time. SIGINT and
 // SIGTERM stop the run after the current step, which then checkpoints and waits for the write. It owns
-// the flags and the printing; the run itself is the train layer's.
+// the flags and the printing; the run itself (and its record in the runs database) is the train layer's.
 
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
 import type { RunEvent } from "../train/index.js";
-import { parseTrainConfig, runTraining } from "../train/index.js";
+import { parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 
-const HELP = `Usage: kiln train --config FILE [--resume] [--backend B] [--max-iters N] [--json]
+const HELP = `Usage: kiln train --config FILE [--resume] [--backend B] [--max-iters N] [--json] [--no-track]
 
 Train a model as a JSON config describes (model, data, train, optimizer, schedule, eval,
 checkpoint); configs/shakespeare_char.json is nanoGPT's CPU configuration on TinyShakespeare.
 data is a text file (path, char-level) or a kiln data prepare output (index). Prints the loss,
 learning rate, gradient norm and time of every step, the held-out loss every eval.interval steps,
 and each checkpoint once it is on disk (every checkpoint.every steps, at the end, and when
-stopped with Ctrl-C or SIGTERM).
+stopped with Ctrl-C or SIGTERM). The run is recorded in the runs database (tracking.db, default
+runs/runs.sqlite next to the config; see kiln runs) as finished, failed or killed.
 
 Options:
   --config FILE   the training config (JSON); an invalid field is named with what it allows
@@ -29,6 +30,7 @@ Options:
   --backend B     ${[...BACKEND_NAMES].reverse().join("|")}|auto (default: KILN_BACKEND, else auto)
   --max-iters N   stop at step N (to measure; the lr schedule still follows train.iters)
   --json          print each event as one JSON line (losses exact: JSON numbers round-trip)
+  --no-track      do not record the run in the runs database (as tracking.enabled: false)
   -h, --help      show this help
 
 Exit status: 0 when the run finished, 1 when it failed (the message says why), 2 on a usage error
@@ -40,6 +42,7 @@ const OPTIONS = {
   "max-iters": { type: "string" },
   resume: { type: "boolean" },
   json: { type: "boolean" },
+  "no-track": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -101,7 +104,10 @@ export const trainCommand: Command = {
     process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
     let result;
     try {
-      result = await runTraining(cfg, { backend, baseDir: dirname(path), resume: v.resume ?? false, signal: stop.signal, report, ...(maxIters ? { maxIters } : {}) });
+      const tracking = v["no-track"] ? undefined : trackingTarget(cfg, path, dirname(path));
+      result = await runTrackedTraining(cfg, {
+        backend, baseDir: dirname(path), resume: v.resume ?? false, signal: stop.signal, report, ...(maxIters ? { maxIters } : {}), ...(tracking ? { tracking } : {}),
+      });
     } finally {
       process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
     }

@@ -62,6 +62,14 @@ export const TrainConfigSchema = z.strictObject({
     /** Also keep every checkpoint whose step is a multiple of this (0: none). */
     keepEvery: z.number().int().nonnegative().default(0),
   }).optional(),
+  /** The run's record in the runs database (tracking/); on unless `enabled` is false or `kiln train --no-track`. */
+  tracking: z.strictObject({
+    /** The runs database, relative to the config file's folder (default runs/runs.sqlite). */
+    db: z.string().min(1).optional(),
+    /** The run's name in `kiln runs` (default: the config file's base name). */
+    name: z.string().min(1).optional(),
+    enabled: z.boolean().default(true),
+  }).optional(),
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
