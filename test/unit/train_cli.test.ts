@@ -53,9 +53,14 @@ describe("kiln train", () => {
       expect(shown.stdout).toMatch(/checkpoint/);
     }
     // A second fresh run into the same folder would overwrite that run's checkpoints: refused.
-    const again = await kiln("train", "--config", writeConfig("tiny.json", TINY), "--backend", "cpu", "--max-iters", "2");
+    const again = await kiln("train", "--config", writeConfig("tiny.json", TINY), "--backend", "cpu", "--max-iters", "2", "--no-track");
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("already holds checkpoints (newest: step 2); resume that run (--resume)");
+    if (!sqliteMissing()) {
+      // --no-track: the refused run left no row (without it, it would be a failed one).
+      const list = await kiln("runs", "list", "--db", join(dir, "runs", "runs.sqlite"));
+      expect(list.stdout.split("\n").filter((l) => /\btiny\b/.test(l))).toHaveLength(1);
+    }
   }, 120_000);
 
   it("checkpoint and data fields are validated like the rest", async () => {
