@@ -8,6 +8,7 @@ import { existsSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { backendLine } from "../../src/cli/backend_line.js";
 import { chooseBackend } from "../../src/index.js";
+import { missingReason, skipLabel } from "../helpers/skip_reasons.js";
 
 const SWIFTSHADER = "/usr/lib/chromium/vk_swiftshader_icd.json";
 const saved = process.env.VK_ICD_FILENAMES;
@@ -31,7 +32,7 @@ describe("chooseBackend", () => {
     expect(backendLine(sel, undefined)).toMatch(/^backend: cpu \(JavaScript on .*\), chosen by auto; cuda: not built yet .*; webgpu: the Vulkan loader found no driver; /);
   });
 
-  it.skipIf(!existsSync(SWIFTSHADER))("auto ranks a software adapter (SwiftShader) below cpu", async () => {
+  it.skipIf(!existsSync(SWIFTSHADER))(`auto ranks a software adapter (SwiftShader) below cpu${skipLabel(existsSync(SWIFTSHADER) ? undefined : missingReason("chromium", `${SWIFTSHADER} not found`))}`, async () => {
     process.env.VK_ICD_FILENAMES = SWIFTSHADER;
     const sel = await chooseBackend("auto");
     expect(sel.backend.name).toBe("cpu");

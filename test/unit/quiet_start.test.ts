@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { missingReason, skipLabel } from "../helpers/skip_reasons.js";
 
 const bin = fileURLToPath(new URL("../../bin/kiln.mjs", import.meta.url));
 
@@ -98,7 +99,7 @@ describe("a quiet start without a WebGPU adapter", () => {
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
     // NOTE: hiding an installed loader takes a private mount namespace (unshare); a machine without one needs nothing.
-    it.skipIf(loaders.length > 0 && !canUnshare)("kiln generate says Dawn could not load the Vulkan loader, in its own words", async () => {
+    it.skipIf(loaders.length > 0 && !canUnshare)(`kiln generate says Dawn could not load the Vulkan loader, in its own words${skipLabel(loaders.length > 0 && !canUnshare ? missingReason("unshare", "unshare -rm failed") : undefined)}`, async () => {
       const empty = join(dir, "empty.so");
       writeFileSync(empty, "");
       const mounts = [...new Set(loaders)].map((p) => `mount --bind ${empty} ${p}`);

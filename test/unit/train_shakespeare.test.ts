@@ -14,6 +14,7 @@ import { initParameters } from "../../src/train/init.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { backendsUnderTest } from "../conformance/harness.js";
 import { repoFile } from "../helpers/fixtures.js";
+import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 
 const backends = await backendsUnderTest();
 const cpu = await getBackend("cpu");
@@ -53,7 +54,7 @@ describe("char-level GPT-2 on TinyShakespeare", () => {
   }, 120_000);
 
   for (const b of backends.filter((x) => x.name !== "cpu")) {
-    it.skipIf(!b.backend)(`${b.name}: the first 3 steps' losses match cpu's`, async () => {
+    it.skipIf(!b.backend)(`${b.name}: the first 3 steps' losses match cpu's${skipLabel(noBackend(b.name, b.missing))}`, async () => {
       const [c, g] = [await trainer(cpu), await trainer(b.backend!)];
       for (let i = 0; i < 3; i++) {
         const [sc, sg] = [await c.trainStep(), await g.trainStep()];
