@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { listCheckpoints, verifyCheckpoint } from "../train/index.js";
 import type { VerifyReport } from "../train/index.js";
 import type { Command } from "./command.js";
-import { UsageError, parseCommandArgs } from "./command.js";
+import { UsageError, parseCommandArgs, subcommandArgs } from "./command.js";
 
 const HELP = `Usage: kiln checkpoint verify DIR [--json]
 
@@ -39,12 +39,8 @@ export const checkpointCommand: Command = {
   summary: "verify a training checkpoint (or every one under a run's checkpoint folder)",
   help: HELP,
   async run(argv) {
-    const [sub, ...rest] = argv;
-    if (sub === "-h" || sub === "--help") {
-      console.log(HELP);
-      return 0;
-    }
-    if (sub !== "verify") throw new UsageError(sub === undefined ? "checkpoint: no subcommand given (verify)" : `checkpoint: unknown subcommand '${sub}' (verify)`, this);
+    const rest = subcommandArgs(this, argv, "verify");
+    if (rest === undefined) return 0;
     const dirs = rest.filter((a) => !a.startsWith("-"));
     const { values } = parseCommandArgs(this, rest.filter((a) => a.startsWith("-")), { json: { type: "boolean" }, help: { type: "boolean", short: "h" } });
     if (values.help) {

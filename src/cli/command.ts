@@ -39,3 +39,18 @@ export function parseCommandArgs<O extends Options>(cmd: Command, argv: readonly
     throw new UsageError(`${cmd.name}: ${msg}`, cmd);
   }
 }
+
+/**
+ * The arguments after `cmd`'s only subcommand `sub` (as in `kiln data prepare ...`), or undefined when
+ * the first argument asked for help, which is then printed. A missing or other subcommand is a UsageError.
+ */
+export function subcommandArgs(cmd: Command, argv: readonly string[], sub: string): string[] | undefined {
+  const [first, ...rest] = argv;
+  if (first === "-h" || first === "--help") {
+    console.log(cmd.help);
+    return undefined;
+  }
+  if (first === undefined) throw new UsageError(`${cmd.name}: no subcommand given (${sub})`, cmd);
+  if (first !== sub) throw new UsageError(`${cmd.name}: unknown subcommand '${first}' (${sub})`, cmd);
+  return rest;
+}

@@ -5,7 +5,7 @@
 import { availableParallelism } from "node:os";
 import { prepareShards } from "../train/index.js";
 import type { Command } from "./command.js";
-import { UsageError, parseCommandArgs } from "./command.js";
+import { UsageError, parseCommandArgs, subcommandArgs } from "./command.js";
 
 const HELP = `Usage: kiln data prepare --input FILE... --tokenizer T --out DIR [options]
 
@@ -39,12 +39,8 @@ export const dataCommand: Command = {
   summary: "tokenize corpora into token shards for training (kiln data prepare)",
   help: HELP,
   async run(argv) {
-    const [sub, ...rest] = argv;
-    if (sub === "--help" || sub === "-h") {
-      console.log(HELP);
-      return 0;
-    }
-    if (sub !== "prepare") throw new UsageError(`data: unknown subcommand '${sub ?? ""}' (expected: prepare)`, this);
+    const rest = subcommandArgs(this, argv, "prepare");
+    if (rest === undefined) return 0;
     const { values } = parseCommandArgs(this, rest, {
       input: { type: "string", multiple: true },
       tokenizer: { type: "string" },

@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { createTokenizer, tokenizerToHfJson, trainBpe } from "../models/index.js";
 import { readCorpus } from "../train/index.js";
 import type { Command } from "./command.js";
-import { UsageError, parseCommandArgs } from "./command.js";
+import { UsageError, parseCommandArgs, subcommandArgs } from "./command.js";
 
 const HELP = `Usage: kiln tokenizer train --input FILE... --vocab-size N --out tokenizer.json [options]
 
@@ -34,12 +34,8 @@ export const tokenizerCommand: Command = {
   summary: "train a byte-level BPE tokenizer on a corpus (kiln tokenizer train)",
   help: HELP,
   async run(argv) {
-    const [sub, ...rest] = argv;
-    if (sub === "--help" || sub === "-h") {
-      console.log(HELP);
-      return 0;
-    }
-    if (sub !== "train") throw new UsageError(`tokenizer: unknown subcommand '${sub ?? ""}' (expected: train)`, this);
+    const rest = subcommandArgs(this, argv, "train");
+    if (rest === undefined) return 0;
     const { values } = parseCommandArgs(this, rest, {
       input: { type: "string", multiple: true },
       "vocab-size": { type: "string" },
