@@ -3,11 +3,12 @@
 // TypeScript loader and no access to this repository's sources: plain Node imports the API, `npx kiln
 // generate` prints the bundled model's greedy text, Vite bundles the `kiln/web` entry with no Node
 // built-in in the graph, and tsc type-checks a file that uses both entries from their declarations.
-import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Ran } from "../helpers/kiln_cli.js";
+import { runProcess } from "../helpers/kiln_cli.js";
 import { npmMissing } from "../helpers/requirements.js";
 import { skipLabel } from "../helpers/skip_reasons.js";
 import { REPO } from "./helpers.js";
@@ -24,20 +25,8 @@ const noNpm = npmMissing();
 // as local prefix among them); the npm run here must see only the project it is pointed at.
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith("npm_")));
 
-interface Ran { code: number | null; stdout: string; stderr: string }
-
-/** Run a command to its end; resolves with its exit code and output (never rejects on a non-zero exit). */
-function run(cmd: string, args: readonly string[], cwd: string): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d));
-    child.stderr.on("data", (d: Buffer) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `cmd` in `cwd` with this test's environment (no npm_* variables). */
+const run = (cmd: string, args: readonly string[], cwd: string): Promise<Ran> => runProcess(cmd, args, { env, cwd });
 
 /** Like run, but a non-zero exit is an error that carries the command's output. */
 async function must(cmd: string, args: readonly string[], cwd: string): Promise<Ran> {

@@ -1,19 +1,31 @@
-// kiln_cli.ts: run the `kiln` command as a user does, through its launcher (bin/kiln.mjs), and
-// collect its exit code and output. Shared by the CLI tests.
+// kiln_cli.ts: run the `kiln` command as a user does, through its launcher (bin/kiln.mjs), or any other
+// command, and collect its exit code and output. Shared by the CLI tests.
 
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const KILN_BIN = fileURLToPath(new URL("../../bin/kiln.mjs", import.meta.url));
 
-export function kiln(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface Ran {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Run `cmd` to its end; resolves with its exit code and output (never rejects on a non-zero exit). */
+export function runProcess(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Ran> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [KILN_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { ...opts, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d));
-    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** `kiln ARGS...` through the launcher, with this process's environment. */
+export function kiln(...args: string[]): Promise<Ran> {
+  return runProcess(process.execPath, [KILN_BIN, ...args]);
 }

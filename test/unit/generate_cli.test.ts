@@ -3,37 +3,17 @@
 // when no WebGPU adapter starts here), a seed gives the same text on both, seeds replay, stop strings cut the text, chat mode runs, and
 // bad input gives a clear message with exit code 2 (usage) or 1 (the model or prompt).
 
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { TINY_GGUF } from "../helpers/fixtures.js";
+import { kiln } from "../helpers/kiln_cli.js";
 import { webgpuMissing } from "../helpers/requirements.js";
 import { skipLabel } from "../helpers/skip_reasons.js";
 
-const bin = fileURLToPath(new URL("../../bin/kiln.mjs", import.meta.url));
 
 /** llama2.c `run stories260K.bin -z tok512.bin -t 0 -n 64 -i "Once upon a time"` (models/stories260K/PROVENANCE.md). */
 const REFERENCE =
   "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, " +
   "red ball. She wanted to play with it, but it was too high.\nLily";
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function kiln(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const noWebgpuHere = await webgpuMissing();
 const greedy = ["generate", "--model", "stories260K", "--prompt", "Once upon a time", "--max-tokens", "60", "--temperature", "0"];

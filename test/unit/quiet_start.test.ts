@@ -8,11 +8,10 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { KILN_BIN, runProcess } from "../helpers/kiln_cli.js";
 import { missingReason, skipLabel } from "../helpers/skip_reasons.js";
 
-const bin = fileURLToPath(new URL("../../bin/kiln.mjs", import.meta.url));
 
 /** What Dawn and the Vulkan loader write to stderr themselves. */
 const DAWN_NOISE = /Couldn't load Vulkan|vkCreateInstance|Warning:|loader_get_json|BackendVk|VulkanError/;
@@ -21,19 +20,7 @@ const DAWN_NOISE = /Couldn't load Vulkan|vkCreateInstance|Warning:|loader_get_js
 const NO_DRIVER: NodeJS.ProcessEnv = { ...process.env, VK_ICD_FILENAMES: "/nonexistent/kiln_icd.json" };
 delete NO_DRIVER.KILN_BACKEND;
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const GENERATE = [bin, "generate", "--prompt", "Once", "--max-tokens", "2", "--temperature", "0"];
+const GENERATE = [KILN_BIN, "generate", "--prompt", "Once", "--max-tokens", "2", "--temperature", "0"];
 
 /** The backend line: present exactly once, cpu chosen by auto, with webgpu's and cuda's reasons. */
 function expectBackendLine(text: string, webgpuWhy: RegExp): void {
@@ -45,7 +32,7 @@ function expectBackendLine(text: string, webgpuWhy: RegExp): void {
 
 describe("a quiet start without a WebGPU adapter", () => {
   it("kiln generate: no Vulkan driver", async () => {
-    const { code, stdout, stderr } = await run(process.execPath, GENERATE, NO_DRIVER);
+    const { code, stdout, stderr } = await runProcess(process.execPath, GENERATE, { env: NO_DRIVER });
     expect(code, stderr).toBe(0);
     expect(stdout).toBe("Once upon a\n");
     expect(stderr).not.toMatch(DAWN_NOISE);
@@ -53,14 +40,14 @@ describe("a quiet start without a WebGPU adapter", () => {
   });
 
   it("kiln generate --backend webgpu: kiln's error, not Dawn's warnings", async () => {
-    const { code, stderr } = await run(process.execPath, [...GENERATE, "--backend", "webgpu"], NO_DRIVER);
+    const { code, stderr } = await runProcess(process.execPath, [...GENERATE, "--backend", "webgpu"], { env: NO_DRIVER });
     expect(code).not.toBe(0);
     expect(stderr).toMatch(/no WebGPU adapter: the Vulkan loader found no driver/);
     expect(stderr).not.toMatch(DAWN_NOISE);
   });
 
   it("kiln serve: the backend line among its start-up lines, nothing from Dawn", async () => {
-    const child = spawn(process.execPath, [bin, "serve", "--port", "0"], { env: NO_DRIVER, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [KILN_BIN, "serve", "--port", "0"], { env: NO_DRIVER, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.setEncoding("utf8");
@@ -105,8 +92,8 @@ describe("a quiet start without a WebGPU adapter", () => {
       const mounts = [...new Set(loaders)].map((p) => `mount --bind ${empty} ${p}`);
       const script = [...mounts, `exec "$@"`].join(" && ");
       const { code, stdout, stderr } = loaders.length
-        ? await run("unshare", ["-rm", "sh", "-c", script, "sh", process.execPath, ...GENERATE], NO_DRIVER)
-        : await run(process.execPath, GENERATE, NO_DRIVER);
+        ? await runProcess("unshare", ["-rm", "sh", "-c", script, "sh", process.execPath, ...GENERATE], { env: NO_DRIVER })
+        : await runProcess(process.execPath, GENERATE, { env: NO_DRIVER });
       expect(code, stderr).toBe(0);
       expect(stdout).toBe("Once upon a\n");
       expect(stderr).not.toMatch(DAWN_NOISE);
