@@ -3,11 +3,11 @@
 
 import type { Backend, BackendCaps, BackendInfo, DeviceBuffer, Executable } from "../../core/backend.js";
 import type { DType } from "../../core/dtype.js";
-import { ALL_DTYPES, bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../core/dtype.js";
+import { ALL_DTYPES } from "../../core/dtype.js";
 import type { KernelSpec } from "../../core/ir.js";
 import type { RoutineName } from "../../core/ops.js";
 import type { RoutineSpecs } from "../../core/routines.js";
-import { f16Values } from "./convert.js";
+import { compileWithHelpers } from "./kernel_helpers.js";
 import { renderJs } from "./render_js.js";
 import { buildCpuRoutine, supportsCpuRoutine } from "./routines.js";
 import { hostCpu } from "../../core/host.js";
@@ -44,17 +44,6 @@ export interface CpuExecutable extends Executable {
   readonly dtypes: readonly DType[];
   run(views: ArrayBufferView[], bufs: readonly CpuBuffer[], scalars: readonly number[]): void;
 }
-
-// Host helpers every rendered kernel may call (f16/bf16 are stored as u16 bits).
-const f16Table = f16Values();
-const HELPERS = {
-  h2f: (h: number) => f16Table[h]!,
-  f2h: f32ToF16Bits,
-  bh2f: bf16BitsToF32,
-  f2bh: f32ToBf16Bits,
-  f16round: (x: number) => f16BitsToF32(f32ToF16Bits(x)),
-  bf16round: (x: number) => bf16BitsToF32(f32ToBf16Bits(x)),
-};
 
 function cpuInfo(): BackendInfo {
   const { model, threads, runtime } = hostCpu();
@@ -95,8 +84,7 @@ export class CpuBackend implements Backend {
     const key = `${dtypes.join(",")}\n${source}`;
     let exe = this.cache.get(key);
     if (!exe) {
-      const make = new Function(...Object.keys(HELPERS), source) as (...h: unknown[]) => (...v: ArrayBufferView[]) => void;
-      const fn = make(...Object.values(HELPERS));
+      const fn = compileWithHelpers<(...v: ArrayBufferView[]) => void>(source);
       exe = { name: kernel.name, source, dtypes, run: (views) => fn(...views) };
       this.cache.set(key, exe);
     }

@@ -5,7 +5,7 @@
 // store (matmul_epilogue.ts), nor the spec's meaning (src/core/routines.ts).
 
 import type { MatmulSpec } from "../../core/routines.js";
-import type { FloatDType } from "./convert.js";
+import type { FloatDType, WorkArray } from "./convert.js";
 import { checkLength, readFloats } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { compileEpilogue, rowSink, storeRows } from "./matmul_epilogue.js";
@@ -94,10 +94,14 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
   }
 }
 
-/** f64 operands: exact doubles, i-k-j order so the inner loop streams rows of B and C. */
-function runF64(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
+/**
+ * f64 operands (exact doubles), or f32 ones with n = 1 or k = 1 (a matrix-vector product or an outer
+ * product, where packing panels would cost more than the math): JS doubles, i-k-j order so the inner loop
+ * streams rows of B and C.
+ */
+function runJs(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
   const { batch, m, n, k, transA, transB } = spec;
-  const [, a, b] = views as [ArrayBufferView, Float64Array, Float64Array];
+  const [, a, b] = views as [ArrayBufferView, WorkArray, WorkArray];
   const row = new Float64Array(n);
   const bT = new Float64Array(transB ? k * n : 0);
   for (let bi = 0; bi < batch; bi++) {
@@ -134,7 +138,11 @@ const ROWS_MAX = 128;
 
 /** Which path runs a spec: plain doubles, the few-rows streaming path, or packed panels. */
 function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink) => void } {
-  if (spec.dtype === "f64") return { name: "f64 JS loop (i-k-j)", run: runF64 };
+  const { n, k } = spec;
+  if (spec.dtype === "f64") return { name: "f64 JS loop (i-k-j)", run: runJs };
+  // NOTE: LayerNorm's mean is x @ ones (models/gpt2.ts), and its gradient an outer product; packed, each
+  // padded n = 1 to an 8-column panel and cost ~25x the JS loop.
+  if (spec.dtype === "f32" && (n === 1 || k === 1)) return { name: "f32 JS loop (i-k-j), n or k is 1", run: runJs };
   if (rowsPerPass(spec) <= (spec.transB ? ROWS_MAX_TRANS_B : ROWS_MAX)) return { name: `wasm simd f32, few rows, B streamed ${spec.transB ? "(n, k): dot tiles" : "(k, n): strided tiles"}`, run: runRows };
   return { name: `wasm simd f32, ${MR}x${NR} micro-kernel over packed panels, KC=${KC}`, run: runPacked };
 }
@@ -143,7 +151,7 @@ function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views
 export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: ArrayBufferView[]) => void } {
   const { batch, m, n, k } = spec;
   const shape = `matmul ${batch}x(${m}x${k} @ ${k}x${n}) ${spec.dtype}->${spec.out}`;
-  const epi = spec.epilogue ? compileEpilogue(spec.epilogue) : undefined;
+  const epi = spec.epilogue ? compileEpilogue(spec.epilogue, spec.out as FloatDType, n) : undefined;
   const path = pathOf(spec);
   const source = `// cpu routine ${shape}: ${path.name}\n${epi ? epi.source : "// no epilogue"}`;
   return {
@@ -153,7 +161,7 @@ export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: Ar
       checkLength(views[0]!, batch * m * n, `${shape}: output`);
       checkLength(views[1]!, (batch - 1) * spec.aBatchStride + m * k, `${shape}: A`);
       checkLength(views[2]!, (batch - 1) * spec.bBatchStride + k * n, `${shape}: B`);
-      path.run(spec, views, rowSink(views, spec.out as FloatDType, n, epi?.row));
+      path.run(spec, views, rowSink(views, spec.out as FloatDType, n, epi?.store));
     },
   };
 }

@@ -1,67 +1,66 @@
-// matmul_epilogue.ts is the last step of the cpu matmul routine's paths: it compiles a spec's epilogue into
-// a per-row loop and stores rows of C (f32 in wasm memory, or f64) into the output view, applying the
-// epilogue per element on the way. It does not compute C (matmul.ts, matmul_rows.ts) nor define the
-// epilogue's meaning (src/core/routines.ts; rendered by render_js.ts).
+// matmul_epilogue.ts is the last step of the cpu matmul routine's paths: it stores blocks of C (f32 in wasm
+// memory, or f64) into the output view, applying the spec's epilogue per element on the way. With an
+// epilogue it compiles one store loop per spec, the epilogue's statements inlined into it. It does not
+// compute C (matmul.ts, matmul_rows.ts) nor define the epilogue's meaning (src/core/routines.ts; spelled
+// by render_js.ts).
 
-import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "../../core/dtype.js";
 import type { Epilogue } from "../../core/routines.js";
 import type { FloatDType, WorkArray } from "./convert.js";
 import { writeFloats } from "./convert.js";
-import { renderEpilogueJs } from "./render_js.js";
+import { compileWithHelpers } from "./kernel_helpers.js";
+import { renderEpilogueLines } from "./render_js.js";
 
-/** Writes epilogue(acc[accOff + j], gid0 + j, ...views) into dst[j] for j < n (dst may alias acc at offset 0). */
-export type RowEpilogue = (acc: WorkArray, accOff: number, dst: Float64Array, n: number, gid0: number, views: readonly ArrayBufferView[]) => void;
+/**
+ * Stores C rows first..first+rows (row r at c[cOff + r*ldc], n columns) into out through the epilogue;
+ * views are the epilogue's inputs (the routine's slots 3..).
+ */
+export type BlockStore = (c: WorkArray, cOff: number, ldc: number, first: number, rows: number, out: ArrayBufferView, views: readonly ArrayBufferView[]) => void;
 
-// Host helpers an epilogue's source may call (the same ones rendered kernels get).
-const HELPERS = {
-  h2f: f16BitsToF32,
-  bh2f: bf16BitsToF32,
-  f16round: (x: number) => f16BitsToF32(f32ToF16Bits(x)),
-  bf16round: (x: number) => bf16BitsToF32(f32ToBf16Bits(x)),
-};
+/** The value as the output dtype stores it: f32/f64 typed arrays round on assignment, f16/bf16 are bits. */
+const storeAs = (dtype: FloatDType, value: string) => (dtype === "f16" ? `f2h(${value})` : dtype === "bf16" ? `f2bh(${value})` : value);
 
-/** Compiles an epilogue into a row loop; its inputs are the views after the matmul's operands (slots 3..). */
-export function compileEpilogue(epi: Epilogue): { source: string; row: RowEpilogue } {
+/** Compiles an epilogue into a block store for an output of n columns; its inputs are slots 3... */
+export function compileEpilogue(epi: Epilogue, out: FloatDType, n: number): { source: string; store: BlockStore } {
   const firstSlot = 3;
-  const fn = renderEpilogueJs(epi, firstSlot);
+  const { lines, value } = renderEpilogueLines(epi, firstSlot);
   const names = epi.inputs.map((_, i) => `b${firstSlot + i}`);
-  // NOTE: one generated loop per spec lets V8 inline the epilogue instead of calling it through a spread per element.
+  // NOTE: the epilogue's statements are inlined into the loop, and the value is stored straight into the
+  // output view: an epilogue called per element, writing a row of doubles that a second loop converted,
+  // was 14% of a small GPT-2's cpu training step (V8 did not inline the call).
   const source = [
-    `const epilogue = ${fn};`,
-    `return function epilogueRow(acc, accOff, dst, n, gid0, views) {`,
+    `return function storeBlock(c, cOff, ldc, first, rows, out, views) {`,
     ...names.map((name, i) => `const ${name} = views[${i}];`),
-    `for (let j = 0; j < n; j++) dst[j] = epilogue(acc[accOff + j], gid0 + j${names.map((x) => `, ${x}`).join("")});`,
+    `for (let r = 0; r < rows; r++) {`,
+    `const src = cOff + r * ldc;`,
+    `const gid0 = (first + r) * ${n};`,
+    `for (let j = 0; j < ${n}; j++) {`,
+    `const acc = c[src + j];`,
+    `const gid = gid0 + j;`,
+    ...lines,
+    `out[gid] = ${storeAs(out, value)};`,
+    `}`,
+    `}`,
     `};`,
   ].join("\n");
-  const make = new Function(...Object.keys(HELPERS), source) as (...h: unknown[]) => RowEpilogue;
-  return { source, row: make(...Object.values(HELPERS)) };
+  return { source, store: compileWithHelpers<BlockStore>(source) };
 }
 
-/** Where C's rows go: the output view and dtype, the epilogue and its input views (slots 3..). */
+/** Where C's rows go: the output view and dtype, and the epilogue's store with its input views (slots 3..). */
 export interface RowSink {
   readonly out: ArrayBufferView;
   readonly dtype: FloatDType;
   readonly n: number;
-  readonly epi: RowEpilogue | undefined;
+  readonly store: BlockStore | undefined;
   readonly epiViews: readonly ArrayBufferView[];
-  /** Scratch for one epilogue row (n doubles), reused across stores. */
-  readonly row: Float64Array;
 }
 
-export function rowSink(views: readonly ArrayBufferView[], out: FloatDType, n: number, epi: RowEpilogue | undefined): RowSink {
-  return { out: views[0]!, dtype: out, n, epi, epiViews: views.slice(3), row: new Float64Array(epi ? n : 0) };
+export function rowSink(views: readonly ArrayBufferView[], out: FloatDType, n: number, store: BlockStore | undefined): RowSink {
+  return { out: views[0]!, dtype: out, n, store, epiViews: views.slice(3) };
 }
 
 /** Output rows first..first+rows = C rows at c[cOff + r*ldc], through the epilogue when there is one. */
 export function storeRows(sink: RowSink, c: WorkArray, cOff: number, ldc: number, first: number, rows: number): void {
-  const { out, dtype, n, epi, epiViews, row } = sink;
-  for (let r = 0; r < rows; r++) {
-    const gid0 = (first + r) * n;
-    if (epi) {
-      epi(c, cOff + r * ldc, row, n, gid0, epiViews);
-      writeFloats(row, 0, n, out, dtype, gid0);
-    } else {
-      writeFloats(c, cOff + r * ldc, n, out, dtype, gid0);
-    }
-  }
+  const { out, dtype, n, store, epiViews } = sink;
+  if (store) return store(c, cOff, ldc, first, rows, out, epiViews);
+  for (let r = 0; r < rows; r++) writeFloats(c, cOff + r * ldc, n, out, dtype, (first + r) * n);
 }
