@@ -6,6 +6,7 @@ interface NodeBuiltins {
   "node:fs": typeof import("node:fs");
   "node:os": typeof import("node:os");
   "node:crypto": typeof import("node:crypto");
+  "node:worker_threads": typeof import("node:worker_threads");
 }
 
 type ProcessLike = { getBuiltinModule?: (id: string) => unknown; version?: string };

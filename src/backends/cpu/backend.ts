@@ -8,6 +8,7 @@ import type { KernelSpec } from "../../core/ir.js";
 import type { RoutineName } from "../../core/ops.js";
 import type { RoutineSpecs } from "../../core/routines.js";
 import { compileWithHelpers } from "./kernel_helpers.js";
+import { matmulThreadCount } from "./wasm/matmul_threads.js";
 import { renderJs } from "./render_js.js";
 import { buildCpuRoutine, supportsCpuRoutine } from "./routines.js";
 import { hostCpu } from "../../core/host.js";
@@ -47,7 +48,7 @@ export interface CpuExecutable extends Executable {
 
 function cpuInfo(): BackendInfo {
   const { model, threads, runtime } = hostCpu();
-  return { name: "cpu", device: `JavaScript on ${model}`, details: { threads: String(threads), runtime, wasmSimd: String(hasWasmSimd()) }, software: true };
+  return { name: "cpu", device: `JavaScript on ${model}`, details: { threads: String(threads), matmulThreads: String(matmulThreadCount()), runtime, wasmSimd: String(hasWasmSimd()) }, software: true };
 }
 
 export class CpuBackend implements Backend {

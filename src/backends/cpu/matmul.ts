@@ -10,17 +10,14 @@ import { checkLength, readFloats } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { compileEpilogue, rowSink, storeRows } from "./matmul_epilogue.js";
 import { rowsPerPass, runRows } from "./matmul_rows.js";
-import { matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
+import { KC as KERNEL_KC, matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
 
 // NOTE: local copies, because module loaders that transpile to CommonJS (tsx) turn each read of an imported
 // binding into a getter call, which showed up at 8% of a 512^3 matmul's profile in the packing loops.
 const MR = KERNEL_MR;
 const NR = KERNEL_NR;
 
-/** k-block depth: one B panel (KC x NR f32 = 8 KiB) stays in L1 while A panels stream past it. */
-const KC = 256;
-/** A panels per block: an (MC_PANELS * MR) x KC block of packed A (256 KiB) stays in L2. */
-const MC_PANELS = 64;
+const KC = KERNEL_KC;
 
 // NOTE: the last panel's missing rows (A) or columns (B) are left as they were in memory: they only reach
 // C's padding rows and columns, which are never read, and wasm float math cannot trap on stale values.
@@ -83,13 +80,7 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
       for (let pc = 0; pc < k; pc += KC) packB(B.src, B.off, ks, ns, n, pc, Math.min(KC, k - pc), mem, bOff + pc * nPad);
     }
     mem.fill(0, cOff, cOff + mPad * nPad);
-    for (let pc = 0; pc < k; pc += KC) {
-      const kc = Math.min(KC, k - pc);
-      for (let ic = 0; ic < mPanels; ic += MC_PANELS) {
-        const panels = Math.min(MC_PANELS, mPanels - ic);
-        kernel.block((aOff + pc * mPad + ic * MR * kc) * 4, (bOff + pc * nPad) * 4, (cOff + ic * MR * nPad) * 4, panels, nPanels, kc, nPad);
-      }
-    }
+    kernel.product({ aOff, bOff, cOff, mPad, nPad, k, mPanels, nPanels });
     storeRows(sink, mem, cOff, nPad, bi * m, m);
   }
 }

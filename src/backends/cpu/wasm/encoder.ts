@@ -124,10 +124,12 @@ export interface FuncDef {
 /**
  * A module that imports its memory as `env.memory` (so the host can grow it and view it) and
  * exports every function. Functions take i32 parameters and return nothing; they are indexed in the order given.
+ * With sharedMaxPages the memory is a shared one of at most that many 64 KiB pages (threads need both).
  */
-export function encodeModule(funcs: readonly FuncDef[]): Uint8Array<ArrayBuffer> {
+export function encodeModule(funcs: readonly FuncDef[], sharedMaxPages?: number): Uint8Array<ArrayBuffer> {
   const types = funcs.map((f) => [0x60, ...uleb(f.body.nparams), ...new Array<number>(f.body.nparams).fill(I32), 0]);
-  const memImport = [...str("env"), ...str("memory"), 0x02, 0x00, ...uleb(1)]; // memory, min 1 page, no max
+  const limits = sharedMaxPages === undefined ? [0x00, ...uleb(1)] : [0x03, ...uleb(1), ...uleb(sharedMaxPages)];
+  const memImport = [...str("env"), ...str("memory"), 0x02, ...limits]; // memory, min 1 page
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec(types)),

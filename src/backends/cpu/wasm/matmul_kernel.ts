@@ -7,6 +7,8 @@
 import { assertNever } from "../../../core/ops.js";
 import { bf16ToF32, f16ToF32 } from "./convert_kernel.js";
 import { encodeModule, FuncBody, I32, V128 } from "./encoder.js";
+import type { PackedProduct } from "./matmul_threads.js";
+import { MatmulPool, matmulThreadCount } from "./matmul_threads.js";
 import { dotsDriver, dotTile, rowsDriver } from "./rows_kernel.js";
 
 /**
@@ -17,6 +19,12 @@ import { dotsDriver, dotTile, rowsDriver } from "./rows_kernel.js";
 export const MR = 4;
 /** Columns of C per micro-tile (B panel width): two f32x4 vectors. */
 export const NR = 8;
+/** k-block depth of the packed path: one B panel (KC x NR f32 = 8 KiB) stays in L1 while A panels stream past it. */
+export const KC = 256;
+/** A panels per block: an (MC_PANELS * MR) x KC block of packed A (256 KiB) stays in L2. */
+export const MC_PANELS = 64;
+/** Largest shared memory (64 KiB pages: 4 GiB, all wasm32 can address); only address space is reserved. */
+const SHARED_MAX_PAGES = 65536;
 
 /*
  * Packed layouts (f32, in wasm memory), for one k-block of kc steps:
@@ -103,7 +111,10 @@ export interface MatmulKernel {
   reserve(bytes: number): Float32Array;
   /** A Uint16Array over the memory as last reserved (for copying f16/bf16 bits in). */
   u16(): Uint16Array;
-  block(ap: number, bp: number, cp: number, mPanels: number, nPanels: number, kc: number, ldc: number): void;
+  /** Threads that share a large packed product (1: no worker pool). */
+  readonly threads: number;
+  /** C += A . B over packed panels (see runPacked's layout), on the pool's threads when it is large. */
+  product(p: PackedProduct): void;
   dots(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, rows: number, quads: number, kv: number, rem: number): void;
   rows(ap: number, panelBytes: number, bp: number, ldb: number, cp: number, ldc: number, rows: number, tiles: number, kc: number): void;
   f16ToF32(src: number, dst: number, groups: number): void;
@@ -112,6 +123,7 @@ export interface MatmulKernel {
 
 let kernel: MatmulKernel | undefined;
 let moduleBytes: Uint8Array<ArrayBuffer> | undefined;
+let sharedBytes: Uint8Array<ArrayBuffer> | undefined;
 
 /** The module's functions, in index order (a `call` names its callee by index). */
 const FUNCS = [
@@ -138,9 +150,10 @@ function funcBody(name: FuncName): FuncBody {
   }
 }
 
-function kernelModule(): Uint8Array<ArrayBuffer> {
-  moduleBytes ??= encodeModule(FUNCS.map((name) => ({ name, body: funcBody(name) })));
-  return moduleBytes;
+function kernelModule(shared = false): Uint8Array<ArrayBuffer> {
+  const funcs = () => FUNCS.map((name) => ({ name, body: funcBody(name) }));
+  if (shared) return (sharedBytes ??= encodeModule(funcs(), SHARED_MAX_PAGES));
+  return (moduleBytes ??= encodeModule(funcs()));
 }
 
 /** Whether this JS engine runs the kernel (it needs WebAssembly SIMD); without it callers use another path. */
@@ -155,9 +168,13 @@ export function hasMatmulKernel(): boolean {
  */
 export function matmulKernel(): MatmulKernel {
   if (kernel) return kernel;
-  const bytes = kernelModule();
-  const memory = new WebAssembly.Memory({ initial: 1 });
-  const ex = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
+  const threads = matmulThreadCount();
+  const shared = threads > 1;
+  const module = new WebAssembly.Module(kernelModule(shared));
+  const memory = shared ? new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAX_PAGES, shared: true }) : new WebAssembly.Memory({ initial: 1 });
+  const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
+  const block = ex.block as (ap: number, bp: number, cp: number, mPanels: number, nPanels: number, kc: number, ldc: number) => void;
+  const pool = MatmulPool.start(threads, module, memory, block, { MR, NR, KC, MC_PANELS });
   let view = new Float32Array(memory.buffer);
   let u16 = new Uint16Array(memory.buffer);
   kernel = {
@@ -178,7 +195,8 @@ export function matmulKernel(): MatmulKernel {
       return view;
     },
     u16: () => u16,
-    block: ex.block as MatmulKernel["block"],
+    threads,
+    product: (p) => pool.run(p),
     dots: ex.dots as MatmulKernel["dots"],
     rows: ex.rows as MatmulKernel["rows"],
     f16ToF32: ex.f16_to_f32 as MatmulKernel["f16ToF32"],

@@ -1,0 +1,142 @@
+// matmul_threads.ts: worker threads that share the packed matmul's work. The kernel's wasm memory is a
+// shared one; each worker instantiates the same module over it and, when the calling thread posts a
+// product, sweeps the block driver over its own contiguous range of B panels (C columns), while the
+// calling thread does the first range and then waits for the rest. Every element of C is computed by one
+// thread in the same order as single-threaded: results are bit-identical whatever the thread count.
+// Node only (worker_threads, and a blocking Atomics.wait on the calling thread); elsewhere there is
+// no pool and the kernel runs on one thread. It owns the pool and the split, not the kernel or packing.
+
+import { nodeBuiltin } from "../../../core/host.js";
+
+/** One packed product C (mPad x nPad) += A (mPad x k) . B (k x nPad), as runPacked lays it out (float offsets). */
+export interface PackedProduct {
+  readonly aOff: number;
+  readonly bOff: number;
+  readonly cOff: number;
+  readonly mPad: number;
+  readonly nPad: number;
+  readonly k: number;
+  readonly mPanels: number;
+  readonly nPanels: number;
+}
+
+export interface BlockingConstants {
+  readonly MR: number;
+  readonly NR: number;
+  readonly KC: number;
+  readonly MC_PANELS: number;
+}
+
+type BlockFn = (ap: number, bp: number, cp: number, mPanels: number, nPanels: number, kc: number, ldc: number) => void;
+
+/**
+ * The sweep one thread runs: for its share t of T of the B panels, every (k-block, A-block) pair through
+ * the block driver. Written once as source so the workers (which get it as text) run the same code.
+ */
+const SHARE_SOURCE = `function runShare(block, c, t, T, p) {
+  const j0 = Math.floor((p.nPanels * t) / T), j1 = Math.floor((p.nPanels * (t + 1)) / T);
+  if (j1 <= j0) return;
+  for (let pc = 0; pc < p.k; pc += c.KC) {
+    const kc = Math.min(c.KC, p.k - pc);
+    for (let ic = 0; ic < p.mPanels; ic += c.MC_PANELS) {
+      const panels = Math.min(c.MC_PANELS, p.mPanels - ic);
+      block((p.aOff + pc * p.mPad + ic * c.MR * kc) * 4, (p.bOff + pc * p.nPad + j0 * kc * c.NR) * 4,
+        (p.cOff + ic * c.MR * p.nPad + j0 * c.NR) * 4, panels, j1 - j0, kc, p.nPad);
+    }
+  }
+}`;
+const runShare = new Function(`return ${SHARE_SOURCE}`)() as (block: BlockFn, c: BlockingConstants, t: number, T: number, p: PackedProduct) => void;
+
+// Control words (Int32Array over a SharedArrayBuffer).
+const SEQ = 0; // bumped by the caller to post a product
+const PENDING = 1; // workers still running the posted product
+const FAILED = 2; // set by a worker that threw (its message goes to stderr)
+const ARGS = 3; // aOff, bOff, cOff, mPad, nPad, k, mPanels, nPanels
+const WORDS = ARGS + 8;
+
+const WORKER_SOURCE = `
+const { workerData } = require("node:worker_threads");
+const { module, memory, control, index, threads, consts } = workerData;
+const ctl = new Int32Array(control);
+const block = new WebAssembly.Instance(module, { env: { memory } }).exports.block;
+const runShare = ${SHARE_SOURCE};
+let seq = 0;
+for (;;) {
+  Atomics.wait(ctl, ${SEQ}, seq);
+  seq = Atomics.load(ctl, ${SEQ});
+  try {
+    const a = ${ARGS};
+    const p = { aOff: ctl[a], bOff: ctl[a + 1], cOff: ctl[a + 2], mPad: ctl[a + 3], nPad: ctl[a + 4], k: ctl[a + 5], mPanels: ctl[a + 6], nPanels: ctl[a + 7] };
+    runShare(block, consts, index, threads, p);
+  } catch (e) {
+    console.error("kiln cpu matmul worker " + index + ": " + (e && e.stack || e));
+    Atomics.store(ctl, ${FAILED}, 1);
+  }
+  if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING});
+}
+`;
+
+/** Products with fewer multiply-adds than this run on the calling thread: a hand-off costs ~10-50 us. */
+const MIN_MACS = 1 << 22;
+
+/**
+ * How many threads share a product: KILN_CPU_THREADS when set (1 turns the pool off), else the host's
+ * available parallelism, at most 8. 1 outside Node.
+ */
+export function matmulThreadCount(): number {
+  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
+  const os = nodeBuiltin("node:os");
+  if (!os || !nodeBuiltin("node:worker_threads") || typeof SharedArrayBuffer !== "function") return 1;
+  const raw = proc?.env?.KILN_CPU_THREADS;
+  if (raw !== undefined && raw !== "") {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`KILN_CPU_THREADS must be an integer from 1 to 256, got ${JSON.stringify(raw)}`);
+    return n;
+  }
+  return Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length));
+}
+
+export class MatmulPool {
+  private readonly ctl = new Int32Array(new SharedArrayBuffer(WORDS * 4));
+
+  private constructor(readonly threads: number, private readonly block: BlockFn, private readonly consts: BlockingConstants) {}
+
+  /** A pool of threads - 1 workers over the module and its shared memory (the caller is the first thread). */
+  static start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, block: BlockFn, consts: BlockingConstants): MatmulPool {
+    const wt = nodeBuiltin("node:worker_threads")!;
+    const pool = new MatmulPool(threads, block, consts);
+    for (let index = 1; index < threads; index++) {
+      const w = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control: pool.ctl.buffer, index, threads, consts } });
+      // NOTE: idle workers must not keep the process alive; they wait on the control word, not the event loop.
+      w.unref();
+    }
+    return pool;
+  }
+
+  /** C += A . B for one packed product, shared across the threads when it is big enough. */
+  run(p: PackedProduct): void {
+    const T = this.threads;
+    if (T === 1 || p.nPanels < 2 * T || p.mPad * p.nPad * p.k < MIN_MACS) {
+      runShare(this.block, this.consts, 0, 1, p);
+      return;
+    }
+    const ctl = this.ctl;
+    const args = [p.aOff, p.bOff, p.cOff, p.mPad, p.nPad, p.k, p.mPanels, p.nPanels];
+    for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!;
+    Atomics.store(ctl, PENDING, T - 1);
+    Atomics.add(ctl, SEQ, 1);
+    Atomics.notify(ctl, SEQ);
+    runShare(this.block, this.consts, 0, T, p);
+    // NOTE: a short spin first: the workers usually finish within microseconds of the caller, and a
+    // blocking wait's wake-up costs more than that.
+    for (let spin = 0; spin < 2000 && Atomics.load(ctl, PENDING) !== 0; spin++);
+    for (let waited = 0; ; waited++) {
+      const left = Atomics.load(ctl, PENDING);
+      if (left === 0) break;
+      if (Atomics.wait(ctl, PENDING, left, 10_000) === "timed-out" && waited >= 6) {
+        throw new Error(`cpu matmul: ${left} of ${T - 1} worker threads did not finish a product within 60 s`);
+      }
+    }
+    if (Atomics.load(ctl, FAILED)) throw new Error("cpu matmul: a worker thread failed (its error is on stderr); set KILN_CPU_THREADS=1 to run without them");
+  }
+}
