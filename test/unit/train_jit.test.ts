@@ -3,17 +3,20 @@
 // gradient norms, parameters and AdamW moments, and the eval loss is the same; a replay compiles nothing
 // and launches exactly the captured kernels; a loadState between steps (new parameter tensors) makes the
 // trainer capture again rather than update stale buffers. On every other backend present (webgpu on
-// SwiftShader here), the jit and the plain step agree the same way.
+// SwiftShader here), the jit and the plain step agree the same way. The config's train.jit turns it off.
 
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { Backend, DeviceBuffer, Executable } from "../../src/core/backend.js";
 import { CpuBackend } from "../../src/backends/cpu/backend.js";
 import { Gpt2 } from "../../src/models/gpt2.js";
 import { RandomWindows } from "../../src/train/batches.js";
+import { parseTrainConfig } from "../../src/train/config.js";
 import { initParameters } from "../../src/train/init.js";
 import type { TrainerOptions } from "../../src/train/trainer.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { backendsUnderTest, rng } from "../conformance/harness.js";
+import { repoFile } from "../helpers/fixtures.js";
 import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 
 const backends = await backendsUnderTest();
@@ -94,4 +97,11 @@ describe("Trainer: the jit-captured step", () => {
       expect(y.v).toEqual(x.v);
     }, 300_000);
   }
+
+  it("train.jit in the config: true unless set, a boolean or an error naming it", () => {
+    const cfg = JSON.parse(readFileSync(repoFile("configs/shakespeare_char.json"), "utf8"));
+    expect(parseTrainConfig(cfg, "c.json").train.jit).toBe(true);
+    expect(parseTrainConfig({ ...cfg, train: { ...cfg.train, jit: false } }, "c.json").train.jit).toBe(false);
+    expect(() => parseTrainConfig({ ...cfg, train: { ...cfg.train, jit: "no" } }, "c.json")).toThrow(/train\.jit/);
+  });
 });
