@@ -64,6 +64,9 @@ describe("AdamW", () => {
     expect(state.step).toBe(2);
     Array.from(state.m.subarray(4)).forEach((x, i) => expect(x).toBeCloseTo(ref.mb[i]!, 6));
     Array.from(state.v.subarray(0, 4)).forEach((x, i) => expect(x).toBeCloseTo(ref.vw[i]!, 6));
+    const grads = [tensor(gw, { backend: cpu, shape: [2, 2] }), tensor(gb, { backend: cpu })];
+    expect(() => opt.update([pw, pb], grads, tensor([1, 2], { backend: cpu }))).toThrow(/scalars must be the 4 values of scalars\(lr\)/);
+    expect(() => opt.update([pw], grads, tensor(opt.scalars(lr), { backend: cpu }))).toThrow(/1 parameters and 2 gradients for 2 slots/);
   });
 
   it("rejects hyperparameters out of range, naming them", () => {
