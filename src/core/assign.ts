@@ -8,6 +8,7 @@
 import type { DeviceBuffer } from "./backend.js";
 import type { Node } from "./graph.js";
 import type { Expr } from "./ir.js";
+import { ROUTINE_IN_PLACE } from "./routines.js";
 import type { ScheduleItem } from "./schedule.js";
 
 /** The items in an order where every assignment follows the readers of its destination; throws where none exists. */
@@ -32,12 +33,21 @@ export function orderAssignments(items: readonly ScheduleItem[]): readonly Sched
   const after: number[][] = items.map(() => []); // after[i]: items that must wait for item i
   const waiting = items.map(() => 0);
   const edge = (from: number, to: number) => (after[from]!.push(to), waiting[to]!++);
+  // NOTE: a routine that writes an operand in place (kv_write) keeps its place relative to every
+  // kernel reading that buffer, as in the schedule, so moving an assignment never moves it past one.
+  const inPlace = new Map<DeviceBuffer, number[]>();
+  items.forEach((it, k) => {
+    const alias = it.kind === "routine" ? ROUTINE_IN_PLACE[it.name] : undefined;
+    const buf = alias === undefined ? undefined : it.inputs[alias]!.buffer;
+    if (buf) inPlace.set(buf, [...(inPlace.get(buf) ?? []), k]);
+  });
   items.forEach((it, j) => {
     for (const n of it.inputs) {
       const p = producer.get(n);
       if (p !== undefined) edge(p, j);
       const w = n.buffer ? writer.get(n.buffer) : undefined;
       if (w !== undefined && w !== j) edge(j, w);
+      for (const k of (n.buffer && inPlace.get(n.buffer)) || []) if (k !== j) (j < k ? edge(j, k) : edge(k, j));
     }
   });
   const ready = items.map((_, i) => i).filter((i) => waiting[i] === 0);
