@@ -43,6 +43,11 @@ export class Node {
   owned = true;
   /** Give this node a buffer of its own even where the scheduler would inline it (Tensor.contiguous). */
   keep = false;
+  /**
+   * Realize this node into that realized node's buffer instead of a new one (Tensor.assign): persistent
+   * state (weights, optimizer moments) updated in place, so a jit-captured step keeps binding the same buffers.
+   */
+  into: Node | undefined;
 
   constructor(
     readonly backend: Backend,

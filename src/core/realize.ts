@@ -2,12 +2,14 @@
 // Targets keep their buffers; every other buffer is returned to a local pool after its last reader,
 // so the next kernel of the same size reuses it (buffer reuse by liveness), then freed at the end.
 // A LaunchRecorder (jit.ts) can watch the launches and keep the intermediate buffers instead.
+// A node assigned into a realized one (Node.into, Tensor.assign) is computed into that node's buffer.
 
 import type { Backend, DeviceBuffer, Executable } from "./backend.js";
 import { debugLevel, debugLog } from "./debug.js";
 import type { Node } from "./graph.js";
 import type { ScheduleItem } from "./schedule.js";
 import { schedule } from "./schedule.js";
+import { orderAssignments } from "./assign.js";
 import { ROUTINE_IN_PLACE } from "./routines.js";
 
 /** Receives every launch of a realization, and the buffers that would otherwise be freed. */
@@ -30,7 +32,7 @@ export async function realize(targets: readonly Node[], recorder?: LaunchRecorde
       throw new Error(`cannot realize values of two backends together: ${t.describe()} and one on ${backend.name}`);
     }
   }
-  const items = schedule(todo);
+  const items = orderAssignments(schedule(todo));
   const dbg = debugLevel();
   if (dbg >= 1) debugLog(`schedule: ${items.length} kernels for ${todo.length} targets\n` + items.map(describeItem).join("\n"));
 
@@ -54,7 +56,8 @@ export async function realize(targets: readonly Node[], recorder?: LaunchRecorde
     for (let i = 0; i < items.length; i++) {
       const it = items[i]!;
       const alias = inPlaceOperand(it);
-      const out = alias === undefined ? take(it.out) : bufferOf(it.inputs[alias]!);
+      const into = it.out.into;
+      const out = alias !== undefined ? bufferOf(it.inputs[alias]!) : into ? bufferOf(into) : take(it.out);
       buffers.set(it.out, out);
       const bufs = [out, ...it.inputs.map(bufferOf)];
       const t0 = dbg >= 4 ? performance.now() : 0;
@@ -99,6 +102,7 @@ function planMemory(items: readonly ScheduleItem[], targets: ReadonlySet<Node>):
     it.inputs.forEach((n) => !n.realized && last.set(n, i));
     if (inPlaceOperand(it) !== undefined) aliased.add(it.out);
   });
+  for (const it of items) if (it.out.into) aliased.add(it.out);
   const freeAfter: Node[][] = items.map(() => []);
   // NOTE: an aliased buffer belongs to the realized operand; it must never reach the reuse pool.
   for (const [n, i] of last) if (!targets.has(n) && !aliased.has(n)) freeAfter[i]!.push(n);

@@ -185,6 +185,23 @@ export class Tensor {
     t.node.keep = true;
     return t;
   }
+  /**
+   * This tensor's own buffer, overwritten with `value` when the returned tensor is realized: persistent
+   * state (weights, optimizer moments) updated in place, which a jit-captured step then keeps updating.
+   * This tensor must be realized. The result is off the gradient tape; realize rejects an assignment that
+   * another kernel of the same schedule would read over (see realize.ts).
+   */
+  assign(value: Tensor): Tensor {
+    if (!this.node.realized) throw new Error(`assign: the destination ${this} must be realized (it is the buffer written)`);
+    if (value.backend !== this.backend || value.dtype !== this.dtype || value.shape.length !== this.ndim || value.shape.some((d, i) => d !== this.shape[i])) {
+      throw new Error(`assign: the value ${value} does not match the destination ${this} (same shape, dtype and backend)`);
+    }
+    if (value.node.disposed) throw new Error(`assign: use of a disposed tensor ${value}`);
+    const node = new Node(this.backend, "reshape", [value.node], NO_ARG, this.shape, this.dtype);
+    node.keep = true;
+    node.into = this.node;
+    return new Tensor(node);
+  }
   unsqueeze(axis: number): Tensor {
     const a = normAxis("unsqueeze", axis, this.ndim + 1, this.shape);
     return this.reshape([...this.shape.slice(0, a), 1, ...this.shape.slice(a)]);

@@ -39,6 +39,8 @@ export const TrainConfigSchema = z.strictObject({
     /** Global gradient-norm clip; 0 turns clipping off. */
     maxGradNorm: z.number().nonnegative().default(1),
     seed: z.number().int().nonnegative().default(1337),
+    /** Capture the step once with jit and replay it (false: build and realize it every step, the reference). */
+    jit: z.boolean().default(true),
   }),
   optimizer: z.strictObject({
     kind: z.enum(["adamw"]),

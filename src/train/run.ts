@@ -79,6 +79,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
       schedule,
       adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay },
       gradAccumSteps: cfg.train.gradAccumSteps,
+      jit: cfg.train.jit,
       ...(cfg.train.maxGradNorm > 0 ? { maxGradNorm: cfg.train.maxGradNorm } : {}),
     });
     report({ kind: "start", arch: cfg.model.arch, params: trainer.layout.size, data: data.describe, backend: opts.backend.name });

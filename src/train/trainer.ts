@@ -1,17 +1,15 @@
 // trainer.ts: the training loop of one process: for each step, the micro-batches' forward and
 // backward (gradients accumulated, each loss weighted 1/microBatches), global-norm clipping, and the
-// optimizer's update, all built as one lazy graph and realized in one schedule; then the loss and the
-// gradient norm are read back. It never knows the world size or the backend: a data-parallel wrapper
-// (src/dist) would reduce the gradients between backward and clipping.
-// NOTE: the step is not jit-captured yet: the optimizer returns new parameter tensors each step, and a
-// jit's outputs are its own buffers, overwritten by the next replay that would read them as inputs.
-// Capture needs either in-place parameter updates (an assign routine, like kv_write) or two captures
-// whose outputs alternate as each other's inputs.
+// optimizer's update written into the parameters' and its state's own buffers, all one lazy graph
+// (captured_step.ts) that is captured once with jit and replayed for later steps (`jit: false` builds and
+// realizes it each step instead); then the loss and the gradient norm are read back. It never knows the
+// world size or the backend: a data-parallel wrapper (src/dist) would reduce the gradients between
+// backward and clipping.
 
 import type { Tensor } from "../index.js";
-import { gradients, noGrad, realizeAll, tensor } from "../index.js";
+import { noGrad, realizeAll, tensor } from "../index.js";
 import type { BatchSource } from "./batches.js";
-import { clipByGlobalNorm, globalNorm } from "./clip.js";
+import { Replayed, stepGraph } from "./captured_step.js";
 import type { TrainableModel } from "./loss.js";
 import { lmLoss } from "./loss.js";
 import type { AdamWOptions, AdamWState } from "./optim/adamw.js";
@@ -27,6 +25,8 @@ export interface TrainerOptions {
   readonly gradAccumSteps?: number;
   /** Clip the global gradient norm to this (default: no clipping). */
   readonly maxGradNorm?: number;
+  /** Capture the step (and eval's forward) once with jit and replay it (default true); false builds and realizes it every step. */
+  readonly jit?: boolean;
 }
 
 export interface StepStats {
@@ -53,6 +53,8 @@ export class Trainer {
   readonly optimizer: AdamW;
   private readonly accum: number;
   private readonly schedule: LrSchedule;
+  private readonly stepRun: Replayed;
+  private readonly evalRuns = new Map<string, Replayed>();
 
   constructor(readonly model: TrainableModel, readonly data: BatchSource, private readonly opts: TrainerOptions) {
     this.schedule = checkSchedule(opts.schedule);
@@ -63,6 +65,8 @@ export class Trainer {
     const backend = [...params.values()][0]!.backend;
     this.optimizer = new AdamW(this.layout, backend, opts.adamw);
     for (const p of params.values()) p.requiresGrad = true;
+    const step = (inputs: Tensor[]) => stepGraph({ model, params: this.params(), optimizer: this.optimizer, maxGradNorm: opts.maxGradNorm }, inputs);
+    this.stepRun = new Replayed(step, () => this.persistent(), opts.jit ?? true, 2);
   }
 
   /** Steps taken so far (the next step's index). */
@@ -72,38 +76,38 @@ export class Trainer {
     const t0 = performance.now();
     const step = this.step;
     const lr = learningRate(this.schedule, step);
-    const named = this.model.parameters();
-    const params = this.layout.slots.map((s) => named.get(s.name)!);
+    const params = this.params();
     const backend = params[0]!.backend;
+    // NOTE: the update writes into the parameters' buffers, so they must have them (a model may hold lazy ones).
+    await realizeAll(params);
     const { batchSize: b, blockSize: t } = this.data;
-    let grads: Tensor[] | undefined;
-    let lossSum: Tensor | undefined;
+    const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
+    const inputs: Tensor[] = [];
     for (let micro = 0; micro < this.accum; micro++) {
-      const { inputs, targets } = await this.data.batch(step, micro);
-      const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
-      const loss = lmLoss(this.model, ids(inputs), ids(targets));
-      const g = gradients([loss], params, [loss.full([], 1 / this.accum)]).map((x, i) => x ?? params[i]!.full(params[i]!.shape, 0));
-      grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
-      lossSum = lossSum ? lossSum.add(loss.detach()) : loss.detach();
+      const batch = await this.data.batch(step, micro);
+      inputs.push(ids(batch.inputs), ids(batch.targets));
     }
-    const { norm, next, loss } = noGrad(() => {
-      const norm = globalNorm(grads!);
-      const clipped = this.opts.maxGradNorm ? clipByGlobalNorm(grads!, norm, this.opts.maxGradNorm) : grads!;
-      return { norm, next: this.optimizer.update(params, clipped, lr), loss: lossSum!.div(this.accum) };
-    });
-    await realizeAll([loss, norm, ...next, ...this.optimizer.pending()]);
-    this.setParams(next);
-    for (const p of params) p.dispose();
-    const [lossValue, gradNorm] = [await loss.item(), await norm.item()];
+    inputs.push(tensor(this.optimizer.scalars(lr), { backend }));
+    const [loss, norm] = await this.stepRun.run(inputs);
+    this.optimizer.advance();
+    const [lossValue, gradNorm] = [await loss!.item(), await norm!.item()];
+    for (const x of inputs) x.dispose();
     return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0 };
   }
 
   /** Mean loss of the model on one batch of `data` (a held-out split), no gradients. */
   async evalLoss(data: BatchSource, step = 0): Promise<number> {
-    const backend = [...this.model.parameters().values()][0]!.backend;
+    const backend = this.params()[0]!.backend;
     const { inputs, targets } = await data.batch(step, 0);
     const shape = [data.batchSize, data.blockSize];
-    return noGrad(() => lmLoss(this.model, tensor(inputs, { backend, dtype: "i32", shape }), tensor(targets, { backend, dtype: "i32", shape }))).item();
+    const key = shape.join("x");
+    let run = this.evalRuns.get(key);
+    if (!run) this.evalRuns.set(key, (run = new Replayed(([x, y]) => [noGrad(() => lmLoss(this.model, x!, y!))], () => this.params(), this.opts.jit ?? true, 1)));
+    const xs = [tensor(inputs, { backend, dtype: "i32", shape }), tensor(targets, { backend, dtype: "i32", shape })];
+    const [loss] = await run.run(xs);
+    const value = await loss!.item();
+    for (const x of xs) x.dispose();
+    return value;
   }
 
   /** The weights, optimizer and step as host copies (fresh arrays: a checkpoint may keep them). */
@@ -125,6 +129,22 @@ export class Trainer {
     const backend = [...this.model.parameters().values()][0]!.backend;
     this.setParams(this.layout.scatter(state.params, backend));
     this.optimizer.loadState(state.adamw);
+  }
+
+  /** Launches per replayed step (0 before the first step, or without jit). */
+  get stepLaunches(): number {
+    return this.stepRun.launches;
+  }
+
+  /** The trained parameters in slot order. */
+  private params(): Tensor[] {
+    const named = this.model.parameters();
+    return this.layout.slots.map((s) => named.get(s.name)!);
+  }
+
+  /** The tensors a captured step binds besides its inputs: replacing one (loadState) means capturing again. */
+  private persistent(): Tensor[] {
+    return [...this.params(), ...this.optimizer.stateTensors()];
   }
 
   private setParams(values: readonly Tensor[]): void {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { getBackend, tensor } from "../../src/index.js";
+import { getBackend, realizeAll, tensor } from "../../src/index.js";
 import { Gpt2 } from "../../src/models/gpt2.js";
 import type { Gpt2Config } from "../../src/models/types.js";
 import type { Batch, BatchSource } from "../../src/train/batches.js";
@@ -44,10 +44,12 @@ describe("AdamW", () => {
     expect(layout.slots.map((s) => [s.offset, s.decay])).toEqual([[0, true], [4, false]]);
     const opt = new AdamW(layout, cpu, { beta1: 0.8, beta2: 0.9, eps: 1e-6, weightDecay: 0.5 });
     const [lr, b1, b2] = [0.1, 0.8, 0.9];
-    let [pw, pb] = [[...params.values()][0]!, [...params.values()][1]!];
+    const [pw, pb] = [[...params.values()][0]!, [...params.values()][1]!];
     const ref = { w: [...w], b: [...b], mw: [0, 0, 0, 0], vw: [0, 0, 0, 0], mb: [0, 0], vb: [0, 0] };
     for (let t = 1; t <= 2; t++) {
-      [pw, pb] = opt.update([pw, pb], [tensor(gw, { backend: cpu, shape: [2, 2] }), tensor(gb, { backend: cpu })], lr) as [typeof pw, typeof pb];
+      const scalars = tensor(opt.scalars(lr), { backend: cpu });
+      await realizeAll(opt.update([pw, pb], [tensor(gw, { backend: cpu, shape: [2, 2] }), tensor(gb, { backend: cpu })], scalars));
+      opt.advance();
       const step = (p: number[], m: number[], v: number[], g: number[], decay: number) => p.forEach((_, i) => {
         m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
         v[i] = b2 * v[i]! + (1 - b2) * g[i]! ** 2;
@@ -62,6 +64,9 @@ describe("AdamW", () => {
     expect(state.step).toBe(2);
     Array.from(state.m.subarray(4)).forEach((x, i) => expect(x).toBeCloseTo(ref.mb[i]!, 6));
     Array.from(state.v.subarray(0, 4)).forEach((x, i) => expect(x).toBeCloseTo(ref.vw[i]!, 6));
+    const grads = [tensor(gw, { backend: cpu, shape: [2, 2] }), tensor(gb, { backend: cpu })];
+    expect(() => opt.update([pw, pb], grads, tensor([1, 2], { backend: cpu }))).toThrow(/scalars must be the 4 values of scalars\(lr\)/);
+    expect(() => opt.update([pw], grads, tensor(opt.scalars(lr), { backend: cpu }))).toThrow(/1 parameters and 2 gradients for 2 slots/);
   });
 
   it("rejects hyperparameters out of range, naming them", () => {

@@ -3,11 +3,17 @@
 // decay only on the layout's decaying slots (matrices and embeddings). Its state (m and v) follows the
 // parameters' flat layout (param_layout.ts). The update is a lazy graph per parameter that the
 // trainer realizes together with the step's forward and backward (one schedule).
+// The optimizer contract the trainer's step relies on (captured_step.ts, StepOptimizer; SGD follows it):
+//   scalars(lr)              the next step's per-step numbers, as host values (one small tensor in the step);
+//   update(params, grads, s) lazy assignments (Tensor.assign) writing the new parameters and the new state
+//                            into their own buffers, from the scalars tensor s: no new tensors per step,
+//                            so one jit capture of the step serves every later step;
+//   advance()                count a step as taken, once its assignments are realized.
 // NOTE: the per-step scalars (lr, bias corrections) enter as a small tensor, not as constants: a
-// constant is spelled into the kernel source, so a new lr each step would compile new kernels each step.
+// constant is spelled into the kernel source, so a new lr each step would compile new kernels each step,
+// and a jit replay would repeat the captured step's values.
 
 import type { Backend, Tensor } from "../../index.js";
-import { tensor, zeros } from "../../index.js";
 import type { ParamLayout } from "../param_layout.js";
 
 export interface AdamWOptions {
@@ -41,40 +47,49 @@ export class AdamW {
     for (const [k, v, lo, hi] of [["beta1", this.beta1, 0, 1], ["beta2", this.beta2, 0, 1], ["eps", this.eps, 0, Infinity], ["weightDecay", this.weightDecay, 0, Infinity]] as const) {
       if (!(v >= lo && v < hi) || (k === "eps" && v === 0)) throw new Error(`AdamW: ${k} must be in [${lo}, ${hi}), got ${v}`);
     }
-    const zero = () => layout.slots.map((s) => zeros(s.shape, { backend }));
+    // NOTE: realized (uploaded) zeros: the update assigns into their buffers.
+    const zero = () => layout.scatter(new Float32Array(layout.size), backend);
     [this.m, this.v] = [zero(), zero()];
   }
 
   get step(): number { return this.steps; }
 
+  /** The next step's scalars (4,): lr, lr / (1 - b1^t), 1 / sqrt(1 - b2^t), 1 - lr wd, for t = step + 1. */
+  scalars(lr: number): Float32Array {
+    const t = this.steps + 1;
+    return Float32Array.of(lr, lr / (1 - this.beta1 ** t), 1 / Math.sqrt(1 - this.beta2 ** t), 1 - lr * this.weightDecay);
+  }
+
   /**
-   * The next step's parameters (lazy) from the current ones and their gradients, in slot order; the
-   * moments advance with them (realize the returned tensors and `pending()` together).
+   * The step's assignments (lazy; realize them with the step): each parameter, m and v written in place
+   * from the gradients (slot order) and `scalars`, the tensor of scalars(lr).
    */
-  update(params: readonly Tensor[], grads: readonly Tensor[], lr: number): Tensor[] {
+  update(params: readonly Tensor[], grads: readonly Tensor[], scalars: Tensor): Tensor[] {
     if (params.length !== this.layout.slots.length || grads.length !== params.length) {
       throw new Error(`AdamW.update: ${params.length} parameters and ${grads.length} gradients for ${this.layout.slots.length} slots`);
     }
-    const t = ++this.steps;
+    if (scalars.numel !== 4) throw new Error(`AdamW.update: scalars must be the 4 values of scalars(lr), got ${scalars}`);
     const [b1, b2] = [this.beta1, this.beta2];
-    // (4,): lr, lr / (1 - b1^t), 1 / sqrt(1 - b2^t), 1 - lr wd
-    const s = tensor(Float32Array.of(lr, lr / (1 - b1 ** t), 1 / Math.sqrt(1 - b2 ** t), 1 - lr * this.weightDecay), { backend: this.backend });
+    const s = scalars.reshape([4]);
     const [stepSize, vScale, decay] = [s.slice(0, 1, 2).reshape([]), s.slice(0, 2, 3).reshape([]), s.slice(0, 3, 4).reshape([])];
-    const out: Tensor[] = [];
+    const writes: Tensor[] = [];
     this.layout.slots.forEach((slot, i) => {
       const g = grads[i]!;
-      const m = this.m[i]!.mul(b1).add(g.mul(1 - b1));
-      const v = this.v[i]!.mul(b2).add(g.mul(g).mul(1 - b2));
+      const m = this.m[i]!.assign(this.m[i]!.mul(b1).add(g.mul(1 - b1)));
+      const v = this.v[i]!.assign(this.v[i]!.mul(b2).add(g.mul(g).mul(1 - b2)));
       const p = slot.decay ? params[i]!.mul(decay) : params[i]!;
-      out.push(p.sub(m.mul(stepSize).div(v.sqrt().mul(vScale).add(this.eps))));
-      this.m[i] = m;
-      this.v[i] = v;
+      writes.push(params[i]!.assign(p.sub(m.mul(stepSize).div(v.sqrt().mul(vScale).add(this.eps)))), m, v);
     });
-    return out;
+    return writes;
   }
 
-  /** The moments' tensors as of the last update (to realize with the step). */
-  pending(): Tensor[] {
+  /** Count one step as taken (its assignments realized): the next scalars use the next bias correction. */
+  advance(): void {
+    this.steps++;
+  }
+
+  /** The persistent tensors the update writes (m, then v): replaced only by loadState. */
+  stateTensors(): readonly Tensor[] {
     return [...this.m, ...this.v];
   }
 

@@ -1,0 +1,99 @@
+// captured_step.ts: one training step as one lazy graph (the micro-batches' forward and backward with
+// their gradients summed, the global gradient norm, clipping, and the optimizer's in-place update of
+// the parameters and its state), and how it is run: captured once with jit and replayed for later steps
+// (only the kernel launches: no graph building, scheduling or lowering), or built and realized each step
+// (`jit: false`, the reference a test compares the replay with). Eval's forward is replayed the same way.
+// The step reads and writes persistent buffers only (Tensor.assign), so a replay needs no new tensors;
+// its per-step inputs are the batches' token ids and the optimizer's scalars (lr, bias corrections).
+// NOTE: a capture binds the parameter and state tensors it saw. Anything that replaces them (Trainer.loadState,
+// Module.loadStateDict) makes the capture stale; Replayed notices (identity of those tensors) and captures again.
+
+import type { Tensor } from "../index.js";
+import { gradients, jit, noGrad, realizeAll } from "../index.js";
+import type { JitFunction } from "../index.js";
+import { clipByGlobalNorm, globalNorm } from "./clip.js";
+import type { TrainableModel } from "./loss.js";
+import { lmLoss } from "./loss.js";
+
+/** What the step needs of an optimizer (AdamW; SGD follows it): see the contract in optim/adamw.ts. */
+export interface StepOptimizer {
+  scalars(lr: number): Float32Array;
+  update(params: readonly Tensor[], grads: readonly Tensor[], scalars: Tensor): Tensor[];
+  advance(): void;
+  stateTensors(): readonly Tensor[];
+}
+
+export interface StepGraphOptions {
+  readonly model: TrainableModel;
+  /** The trained parameters in the optimizer's slot order (realized: they are written in place). */
+  readonly params: readonly Tensor[];
+  readonly optimizer: StepOptimizer;
+  readonly maxGradNorm?: number;
+}
+
+/**
+ * The step's graph from its inputs: (inputs, targets) i32 (B, T) per micro-batch, then the optimizer's
+ * scalars. Returns the mean loss, the global gradient norm (before clipping), then the assignments.
+ */
+export function stepGraph(o: StepGraphOptions, inputs: readonly Tensor[]): Tensor[] {
+  const micro = (inputs.length - 1) / 2;
+  if (!(Number.isInteger(micro) && micro > 0)) throw new Error(`stepGraph: expected (inputs, targets) per micro-batch and the scalars, got ${inputs.length} tensors`);
+  const { model, params } = o;
+  let grads: Tensor[] | undefined;
+  let lossSum: Tensor | undefined;
+  for (let k = 0; k < micro; k++) {
+    const loss = lmLoss(model, inputs[2 * k]!, inputs[2 * k + 1]!);
+    const g = gradients([loss], params, [loss.full([], 1 / micro)]).map((x, i) => x ?? params[i]!.full(params[i]!.shape, 0));
+    grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
+    lossSum = lossSum ? lossSum.add(loss.detach()) : loss.detach();
+  }
+  return noGrad(() => {
+    const norm = globalNorm(grads!);
+    const clipped = o.maxGradNorm ? clipByGlobalNorm(grads!, norm, o.maxGradNorm) : grads!;
+    return [lossSum!.div(micro), norm, ...o.optimizer.update(params, clipped, inputs[inputs.length - 1]!)];
+  });
+}
+
+/**
+ * A function of tensors run either as a jit (captured on the first call, replayed after) or built and
+ * realized on every call. `persistent` lists the tensors a capture binds besides its inputs; when one is
+ * replaced the capture is dropped and the next call captures again. Returns `keep` outputs, realized;
+ * with jit they are the jit's own buffers, overwritten by the next call: read them first.
+ */
+export class Replayed {
+  private fn: JitFunction<Tensor[]> | undefined;
+  private bound: readonly Tensor[] = [];
+
+  constructor(
+    private readonly build: (inputs: Tensor[]) => Tensor[],
+    private readonly persistent: () => readonly Tensor[],
+    private readonly useJit: boolean,
+    private readonly keep: number,
+  ) {}
+
+  async run(inputs: Tensor[]): Promise<Tensor[]> {
+    if (!this.useJit) {
+      const outs = this.build(inputs);
+      await realizeAll(outs);
+      return outs.slice(0, this.keep);
+    }
+    const now = this.persistent();
+    if (this.fn && (now.length !== this.bound.length || now.some((t, i) => t !== this.bound[i]))) this.dispose();
+    if (!this.fn) {
+      this.fn = jit((...xs: Tensor[]) => this.build(xs));
+      this.bound = now;
+    }
+    return (await this.fn(...inputs)).slice(0, this.keep);
+  }
+
+  /** Launches per replay (0 before the first captured call, or without jit). */
+  get launches(): number {
+    return this.fn?.launches ?? 0;
+  }
+
+  dispose(): void {
+    this.fn?.dispose();
+    this.fn = undefined;
+    this.bound = [];
+  }
+}
