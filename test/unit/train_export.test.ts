@@ -4,7 +4,9 @@
 // full-sequence forward, no KV cache, no file) are the reference: the exported files must give the
 // same tokens when opened by kiln's loaders, as text from `kiln generate`, and from a real `kiln serve`
 // over HTTP. The prompt is encoded by the run's own encoder (not the exported tokenizer), so a wrong
-// tokenizer file shows up too.
+// tokenizer file shows up too. The HF folder is also run by a numpy forward pass written from
+// transformers' definitions (test/helpers/hf_reference_logits.py), so a layout that kiln's own reader
+// and writer got wrong in the same way (a transpose, the q/k permutation) cannot pass.
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -18,7 +20,8 @@ import { createTokenizer, fromLoaded, generate, Gpt2, Llama, openModel, tokenize
 import type { TrainableModel, TrainConfig } from "../../src/train/index.js";
 import { charVocab, EXPORT_GGUF, exportTrained, initParameters, parseTrainConfig, prepareShards, RandomWindows, Trainer, trainModelConfig } from "../../src/train/index.js";
 import { repoFile } from "../helpers/fixtures.js";
-import { KILN_BIN, kiln } from "../helpers/kiln_cli.js";
+import { KILN_BIN, kiln, runProcess } from "../helpers/kiln_cli.js";
+import { numpyMissing } from "../helpers/requirements.js";
 
 const cpu = await getBackend("cpu");
 const dir = mkdtempSync(join(tmpdir(), "kiln-export-"));
@@ -164,6 +167,17 @@ describe("export of a trained model", () => {
       }
     }
   });
+
+  it.skipIf(numpyMissing())(`the HF folder computes the trained model's logits under transformers' own conventions (numpy reference, no kiln code) ${numpyMissing() ?? ""}`, async () => {
+    for (const c of cases) {
+      const r = await runProcess("python3", [repoFile("test/helpers/hf_reference_logits.py"), c.exportDir, JSON.stringify(c.promptIds)]);
+      expect(r.code, r.stderr).toBe(0);
+      const ref = JSON.parse(r.stdout) as number[];
+      expect(ref.length).toBe(c.promptLogits.length);
+      const worst = ref.reduce((m, x, i) => Math.max(m, Math.abs(x - c.promptLogits[i]!)), 0);
+      expect(worst, `${c.name}: largest logit difference from the numpy reference`).toBeLessThan(1e-3);
+    }
+  }, 60_000);
 
   it("kiln generate --temperature 0 prints the trained model's greedy text, from the HF folder and from the GGUF", async () => {
     for (const c of cases) {
