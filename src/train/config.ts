@@ -67,7 +67,7 @@ export const TrainConfigSchema = z.strictObject({
     /** The folder to write, relative to the config file's folder; an earlier export there is replaced. */
     dir: z.string().min(1),
     formats: z.array(z.enum(["hf", "gguf"])).min(1).default(["hf", "gguf"]),
-    /** data.index runs: the tokenizer file the shards were prepared with (default: its name beside index.json). */
+    /** data.index runs: the tokenizer file the shards were prepared with (default: its name beside index.json, or in the config's folder). */
     tokenizer: z.string().min(1).optional(),
   }).optional(),
   /** The run's record in the runs database (tracking/); on unless `enabled` is false or `kiln train --no-track`. */

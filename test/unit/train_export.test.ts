@@ -18,7 +18,7 @@ import { getBackend, noGrad, tensor } from "../../src/index.js";
 import type { Tokenizer } from "../../src/models/index.js";
 import { createTokenizer, fromLoaded, generate, Gpt2, Llama, openModel, tokenizerToHfJson, trainBpe } from "../../src/models/index.js";
 import type { TrainableModel, TrainConfig } from "../../src/train/index.js";
-import { charVocab, EXPORT_GGUF, exportTrained, initParameters, parseTrainConfig, prepareShards, RandomWindows, Trainer, trainModelConfig } from "../../src/train/index.js";
+import { charVocab, EXPORT_GGUF, exportTrained, initParameters, parseTrainConfig, prepareShards, RandomWindows, runTokenizer, Trainer, trainModelConfig } from "../../src/train/index.js";
 import { repoFile } from "../helpers/fixtures.js";
 import { KILN_BIN, kiln, runProcess } from "../helpers/kiln_cli.js";
 import { numpyMissing } from "../helpers/requirements.js";
@@ -178,6 +178,23 @@ describe("export of a trained model", () => {
       expect(worst, `${c.name}: largest logit difference from the numpy reference`).toBeLessThan(1e-3);
     }
   }, 60_000);
+
+  it("a prepared run's tokenizer must be the file the index recorded (sha256), and must be found", () => {
+    const llama = cases.find((c) => c.name === "llama-bpe")!;
+    // Found in the config's folder when not beside the index, and given explicitly.
+    writeFileSync(join(dir, "tok.json"), readFileSync(join(dir, "tok", "tok.json")));
+    expect(runTokenizer(llama.cfg, dir).encode(llama.prompt)).toEqual(llama.promptIds);
+    rmSync(join(dir, "tok.json"));
+    expect(() => runTokenizer(llama.cfg, dir)).toThrow(/the run's tokenizer 'tok\.json' is not at .*shards\/tok\.json or .*tok\.json; give it with --tokenizer FILE/);
+    // Another tokenizer (one merge fewer) under that name: refused, and nothing is written.
+    const other = JSON.parse(readFileSync(join(dir, "tok", "tok.json"), "utf8")) as { model: { merges: unknown[] } };
+    other.model.merges.pop();
+    writeFileSync(join(dir, "other.json"), JSON.stringify(other));
+    expect(() => runTokenizer(llama.cfg, dir, "other.json")).toThrow(/other\.json is not the tokenizer the data was prepared with: its sha256 [0-9a-f]{16}… differs from the index's/);
+    const weights = [{ name: "token_embd.weight", shape: [320, 32], data: new Float32Array(320 * 32) }];
+    expect(() => exportTrained(llama.cfg, dir, weights, 0, "test", { out: join(dir, "refused"), formats: ["hf"], tokenizer: "other.json" })).toThrow(/is not the tokenizer the data was prepared with/);
+    expect(existsSync(join(dir, "refused"))).toBe(false);
+  });
 
   it("kiln generate --temperature 0 prints the trained model's greedy text, from the HF folder and from the GGUF", async () => {
     for (const c of cases) {

@@ -60,9 +60,12 @@ export function runTokenizer(cfg: TrainConfig, baseDir: string, tokenizer?: stri
   const index = checkShardIndex(JSON.parse(readFileSync(indexPath, "utf8")), indexPath);
   const t = index.tokenizer;
   if (t.kind === "char") return createTokenizer(charTokenizerSpec(t.chars ?? []), `characters of ${indexPath}`);
-  const path = tokenizer !== undefined ? configPath(tokenizer, baseDir) : join(dirname(indexPath), t.name);
-  if (!existsSync(path)) {
-    throw new ExportError(`export: the run's tokenizer '${t.name}' is not beside its index (${path}); give it with --tokenizer FILE (or export.tokenizer in the config)`);
+  // NOTE: the index records the tokenizer's file name and sha256, not where it is: look beside the index, then
+  // in the config's folder (where `kiln tokenizer train` output usually sits); the sha256 check makes a wrong find harmless.
+  const places = tokenizer !== undefined ? [configPath(tokenizer, baseDir)] : [join(dirname(indexPath), t.name), join(baseDir, t.name)];
+  const path = places.find((p) => existsSync(p));
+  if (path === undefined) {
+    throw new ExportError(`export: the run's tokenizer '${t.name}' is not at ${places.join(" or ")}; give it with --tokenizer FILE (or export.tokenizer in the config)`);
   }
   const bytes = readFileSync(path);
   if (sha256(bytes) !== t.sha256) {
