@@ -10,6 +10,7 @@ import { checkpointCommand } from "./checkpoint_command.js";
 import { generateCommand } from "./generate_command.js";
 import { convertCommand } from "./convert_command.js";
 import { dataCommand } from "./data_command.js";
+import { exportCommand } from "./export_command.js";
 import { planCommand } from "./plan_command.js";
 import { runsCommand } from "./runs_command.js";
 import { serveCommand } from "./serve_command.js";
@@ -19,7 +20,7 @@ import type { Command } from "./command.js";
 import { EXIT_USAGE, UsageError } from "./command.js";
 
 const COMMANDS: readonly Command[] = [
-  backendsCommand, benchCommand, checkpointCommand, convertCommand, dataCommand, generateCommand, serveCommand, planCommand, runsCommand,
+  backendsCommand, benchCommand, checkpointCommand, convertCommand, dataCommand, exportCommand, generateCommand, serveCommand, planCommand, runsCommand,
   tokenizerCommand, trainCommand,
 ];
 

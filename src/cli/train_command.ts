@@ -53,6 +53,7 @@ function text(e: RunEvent): string {
     case "step": return `step ${e.step}/${e.iters} | loss ${e.loss.toFixed(4)} | lr ${e.lr.toExponential(2)} | grad norm ${e.gradNorm.toFixed(3)} | ${e.ms.toFixed(0)} ms`;
     case "eval": return `step ${e.step}: held-out loss ${e.loss.toFixed(4)} (${e.batches} batches)`;
     case "checkpoint": return `checkpoint: ${e.dir} (step ${e.step})`;
+    case "export": return `exported the model of step ${e.step} to ${e.dir}: ${e.files.map((f) => f.name).join(", ")}`;
   }
 }
 

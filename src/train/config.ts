@@ -64,6 +64,14 @@ export const TrainConfigSchema = z.strictObject({
     /** Also keep every checkpoint whose step is a multiple of this (0: none). */
     keepEvery: z.number().int().nonnegative().default(0),
   }).optional(),
+  /** At the end of the run, the trained model as a folder inference tools open (train/export/): HF files and/or model.gguf. */
+  export: z.strictObject({
+    /** The folder to write, relative to the config file's folder; an earlier export there is replaced. */
+    dir: z.string().min(1),
+    formats: z.array(z.enum(["hf", "gguf"])).min(1).default(["hf", "gguf"]),
+    /** data.index runs: the tokenizer file the shards were prepared with (default: its name beside index.json, or in the config's folder). */
+    tokenizer: z.string().min(1).optional(),
+  }).optional(),
   /** The run's record in the runs database (tracking/); on unless `enabled` is false or `kiln train --no-track`. */
   tracking: z.strictObject({
     /** The runs database, relative to the config file's folder (default runs/runs.sqlite). */

@@ -22,6 +22,8 @@ export { charVocab } from "./char_vocab.js";
 export { LoaderBatches } from "./loader_batches.js";
 export { fromCheckpointState, toCheckpointState, trainerSignature } from "./trainer_checkpoint.js";
 export type { CheckpointMeta } from "./trainer_checkpoint.js";
+export * from "./export/index.js";
+export { trainModelConfig } from "./model_config.js";
 export { parseTrainConfig, TrainConfigSchema } from "./config.js";
 export type { TrainConfig } from "./config.js";
 export { runTraining } from "./run.js";

@@ -2,7 +2,8 @@
 // initialise the model, resume from the newest good checkpoint when asked, train with the Trainer,
 // evaluate every eval.interval steps and at the end, and checkpoint every checkpoint.every steps, at
 // the end and when stopped (checkpoint/'s Checkpointer: the write runs while the next steps train;
-// the run waits for it only before it returns). It owns the run's order and reports what happens as
+// the run waits for it only before it returns), and at the end exports the model when the config has an
+// export section (export/). It owns the run's order and reports what happens as
 // events; the CLI (`kiln train`) prints them.
 
 import type { Backend } from "../index.js";
@@ -12,7 +13,10 @@ import { Llama } from "../models/llama.js";
 import type { Json } from "./checkpoint/index.js";
 import { Checkpointer, listCheckpoints, resumeFromLatest } from "./checkpoint/index.js";
 import type { TrainConfig } from "./config.js";
+import type { ExportedFile } from "./export/export_writer.js";
+import { exportTrainState } from "./export/export_run.js";
 import { initParameters } from "./init.js";
+import { trainModelConfig } from "./model_config.js";
 import type { TrainableModel } from "./loss.js";
 import { configPath, openRunData } from "./run_data.js";
 import type { StepStats } from "./trainer.js";
@@ -25,7 +29,8 @@ export type RunEvent =
   | { readonly kind: "resume"; readonly step: number; readonly dir: string }
   | { readonly kind: "step"; readonly step: number; readonly iters: number; readonly loss: number; readonly lr: number; readonly gradNorm: number; readonly ms: number }
   | { readonly kind: "eval"; readonly step: number; readonly loss: number; readonly batches: number }
-  | { readonly kind: "checkpoint"; readonly step: number; readonly dir: string };
+  | { readonly kind: "checkpoint"; readonly step: number; readonly dir: string }
+  | { readonly kind: "export"; readonly step: number; readonly dir: string; readonly files: readonly ExportedFile[] };
 
 export interface RunOptions {
   readonly backend: Backend;
@@ -51,13 +56,8 @@ export interface RunResult {
 }
 
 function buildModel(cfg: TrainConfig, vocabSize: number, backend: Backend): TrainableModel {
-  const m = cfg.model;
-  if (m.arch === "gpt2") return new Gpt2({ arch: "gpt2", dim: m.dim, nLayers: m.nLayers, nHeads: m.nHeads, vocabSize, maxSeqLen: m.blockSize, normEps: m.normEps }, backend);
-  const hiddenDim = m.hiddenDim ?? Math.ceil((8 * m.dim) / 3 / 8) * 8;
-  return new Llama({
-    arch: "llama", dim: m.dim, hiddenDim, nLayers: m.nLayers, nHeads: m.nHeads, nKvHeads: m.nKvHeads ?? m.nHeads, headDim: m.dim / m.nHeads,
-    vocabSize, maxSeqLen: m.blockSize, normEps: m.normEps, ropeTheta: 10000, tiedEmbeddings: true,
-  }, backend, { foldNorms: false, fuseQkv: false });
+  const c = trainModelConfig(cfg.model, vocabSize);
+  return c.arch === "gpt2" ? new Gpt2(c, backend) : new Llama(c, backend, { foldNorms: false, fuseQkv: false });
 }
 
 export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<RunResult> {
@@ -150,6 +150,11 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     }
     await checkpointer?.flush();
     reportSaved();
+    // NOTE: a stopped run is not exported: its model is not the final one (its checkpoint is; `kiln export` takes it).
+    if (cfg.export && !opts.signal?.aborted) {
+      const e = exportTrainState(cfg, opts.baseDir, await trainer.state());
+      report({ kind: "export", step: trainer.step, dir: e.dir, files: e.files });
+    }
     return { steps, valLoss, params: trainer.layout.size };
   } finally {
     await data.close();

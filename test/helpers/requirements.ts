@@ -48,6 +48,13 @@ export function sqliteMissing(): string | undefined {
   }
 }
 
+/** Why the numpy reference scripts (test/helpers/*.py) cannot run here, or undefined when they can. */
+export function numpyMissing(): string | undefined {
+  const r = spawnSync("python3", ["-c", "import numpy"], { encoding: "utf8" });
+  if (r.error) return missingReason("numpy", "python3 is not on PATH");
+  return r.status === 0 ? undefined : missingReason("numpy", "python3 cannot import numpy");
+}
+
 /** Why CUDA code cannot be compiled here (no nvcc on PATH), or undefined when it can. */
 export function nvccMissing(): string | undefined {
   const r = spawnSync("nvcc", ["--version"], { encoding: "utf8" });

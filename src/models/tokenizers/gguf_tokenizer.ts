@@ -27,15 +27,20 @@ export function ggufTokenizerSpec(metadata: Meta, source = "GGUF metadata"): Tok
   const types = r.numbers("token_type", n) ?? new Array<number>(n).fill(TokenType.normal);
   const ids = { bosId: r.id("bos_token_id", n), eosId: r.id("eos_token_id", n), unkId: r.id("unknown_token_id", n), padId: r.id("padding_token_id", n) };
   if (model === "llama") {
-    // NOTE: llama.cpp's SPM defaults: BOS 1, EOS 2, unknown 0, add BOS, add a space prefix.
+    // NOTE: llama.cpp's SPM defaults: BOS 1, EOS 2, unknown 0, add BOS, add a space prefix. They apply
+    // only where the key is absent: a key holding "no token" (-1) means none (a character vocabulary).
+    const orDefault = (key: string, id: number | undefined, fallback: number) => (r.has(key) ? id : fallback);
     return {
       model: "spm",
       tokens,
       types,
       scores: r.numbers("scores", n) ?? new Array<number>(n).fill(0),
-      bosId: ids.bosId ?? 1,
-      eosId: ids.eosId ?? 2,
-      ...definedIds({ unkId: ids.unkId ?? 0, padId: ids.padId }),
+      ...definedIds({
+        bosId: orDefault("bos_token_id", ids.bosId, 1),
+        eosId: orDefault("eos_token_id", ids.eosId, 2),
+        unkId: orDefault("unknown_token_id", ids.unkId, 0),
+        padId: ids.padId,
+      }),
       addBos: r.bool("add_bos_token") ?? true,
       addEos: r.bool("add_eos_token") ?? false,
       addSpacePrefix: (r.bool("add_space_prefix") ?? true) ? "always" : "never",
@@ -86,9 +91,15 @@ export function tokenizerToGgufMetadata(tok: Tokenizer): Map<string, MetaValue> 
   }
   m.set(K + "token_type", Int32Array.from(s.types));
   if (s.model === "bpe") m.set(K + "merges", s.merges!.slice());
-  if (s.bosId !== undefined) m.set(K + "bos_token_id", s.bosId);
-  if (s.eosId !== undefined) m.set(K + "eos_token_id", s.eosId);
-  if (s.unkId !== undefined) m.set(K + "unknown_token_id", s.unkId);
+  // NOTE: absent ids of a SentencePiece vocabulary are written as "no token" (u32 -1, llama.cpp's
+  // LLAMA_TOKEN_NULL): left out, a reader would assume llama.cpp's defaults (BOS 1, EOS 2, unknown 0).
+  const none = s.model === "spm" ? 0xffffffff : undefined;
+  const setId = (key: string, id: number | undefined) => {
+    if ((id ?? none) !== undefined) m.set(K + key, (id ?? none)!);
+  };
+  setId("bos_token_id", s.bosId);
+  setId("eos_token_id", s.eosId);
+  setId("unknown_token_id", s.unkId);
   if (s.padId !== undefined) m.set(K + "padding_token_id", s.padId);
   m.set(K + "add_bos_token", s.addBos);
   m.set(K + "add_eos_token", s.addEos);
@@ -116,6 +127,10 @@ class MetaReader {
     const v = this.meta.get(K + key);
     if (v === undefined || typeof v === "string") return v;
     return this.fail(key, `expected a string, got ${typeof v}`);
+  }
+
+  has(key: string): boolean {
+    return this.meta.has(K + key);
   }
 
   bool(key: string): boolean | undefined {

@@ -10,4 +10,5 @@ export { loadLlama2cTokenizer, parseLlama2cTokenizer } from "./llama2c_tokenizer
 export { ggufTokenizerSpec, tokenizerFromGguf, tokenizerToGgufMetadata } from "./gguf_tokenizer.js";
 export { hfTokenizerSpec, tokenizerFromHfJson } from "./hf_tokenizer_read.js";
 export { tokenizerToHfConfig, tokenizerToHfJson } from "./hf_tokenizer_write.js";
+export { charTokenizerSpec } from "./char_spec.js";
 export { trainBpe, type BpeTrainOptions, type BpeTrainResult } from "./bpe_train.js";
