@@ -22,7 +22,7 @@ export const REQUIREMENTS = {
   gpu: { missing: "no hardware GPU", fix: "run on a machine with a GPU", inCi: false },
   sqlite: { missing: "no better-sqlite3", fix: "a C++ toolchain and python3 for npm ci to build the optional better-sqlite3", inCi: true },
   unshare: { missing: "no private mount namespace", fix: "run as root, or where unshare -rm is allowed", inCi: false },
-  numpy: { missing: "no python3 with numpy", fix: "install Debian's python3-numpy", inCi: false },
+  numpy: { missing: "no python3 with numpy", fix: "install Debian's python3-numpy", inCi: true },
   tmpfs: { missing: "no tmpfs mount", fix: "run as root where mount(8) is allowed (ENOSPC is also tested by injection)", inCi: false },
 } as const satisfies Record<string, Requirement>;
 
