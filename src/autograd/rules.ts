@@ -130,6 +130,8 @@ export const ROUTINE_GRAD: Readonly<Record<RoutineName, GradRule>> = {
   // NOTE: serving-only routines: a KV cache write and attention over it are never trained through.
   kv_write: () => { throw new Error("grad: kv_write (a KV cache update) is not differentiable"); },
   paged_attention: () => { throw new Error("grad: paged_attention is inference-only; train with attention()"); },
+  // d out[indices[i]] / d src[i] = 1: the gradient of src is g's rows gathered back (0 where out of range).
+  scatter_add: ({ inputs: [indices, src] }, g) => [undefined, g.gather(0, indices!).reshape(src!.shape)],
 };
 
 /** The broadcast batch shape of a matmul's logical operands. */

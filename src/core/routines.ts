@@ -91,18 +91,31 @@ export interface PagedAttentionSpec {
   readonly out: DType;
 }
 
+/**
+ * out = zeros(rows, cols) with out[indices[i], :] += src[i, :] for i < n: the gradient of a gather along
+ * axis 0 (an embedding's). indices (n) i32, src (n, cols) and out (rows, cols) of `dtype`. An index outside
+ * [0, rows) adds nothing, as a gather there reads 0. Sums run in ascending i (deterministic).
+ */
+export interface ScatterAddSpec {
+  readonly rows: number;
+  readonly cols: number;
+  readonly n: number;
+  readonly dtype: DType;
+}
+
 export interface RoutineSpecs {
   matmul: MatmulSpec;
   softmax: SoftmaxSpec;
   attention: AttentionSpec;
   kv_write: KvWriteSpec;
   paged_attention: PagedAttentionSpec;
+  scatter_add: ScatterAddSpec;
 }
 export type RoutineSpec = RoutineSpecs[RoutineName];
 
 /** Number of operand slots (after the output) each routine takes before its epilogue inputs. */
 export const ROUTINE_OPERANDS: Readonly<Record<RoutineName, number>> = {
-  matmul: 2, softmax: 1, attention: 3, kv_write: 3, paged_attention: 6,
+  matmul: 2, softmax: 1, attention: 3, kv_write: 3, paged_attention: 6, scatter_add: 2,
 };
 
 /**

@@ -37,6 +37,7 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 }
 
 export { softmax };
+export { scatterAdd, scatterAddReference } from "./scatter.js";
 
 /** Mean negative log-likelihood of integer targets (N,) under logits (N, C). */
 export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
@@ -86,23 +87,6 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     out = out ? out.add(p) : p;
   }
   return out!;
-}
-
-/**
- * out = zeros(size, ...src.shape[1:]) with out[indices[i]] += src[i]: the embedding gradient.
- * NOTE: written as a one-hot reduction (sum over i of [indices[i] == row] * src[i]), which needs no
- * atomics and fuses into one kernel; its cost is size x N x C, fine for the vocabularies in tests.
- * A backend with float atomics can add a routine for large vocabularies.
- */
-export function scatterAdd(size: number, indices: Tensor, src: Tensor): Tensor {
-  if (indices.ndim !== 1 || src.ndim < 1 || src.shape[0] !== indices.shape[0] || isFloat(indices.dtype)) {
-    throw new Error(`scatterAdd: need integer indices (N,) and src (N, ...), got ${fmt(indices.shape)} ${indices.dtype} and ${fmt(src.shape)}`);
-  }
-  const n = indices.shape[0]!;
-  const rest = src.shape.slice(1);
-  const hot = oneHot(indices, size).transpose(0, 1).cast(src.dtype); // (size, N)
-  const ones = rest.map(() => 1);
-  return hot.reshape([size, n, ...ones]).mul(src.reshape([1, n, ...rest])).sum(1);
 }
 
 /** Index of the largest value along an axis (the first, on ties). */

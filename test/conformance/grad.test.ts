@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { Tensor } from "../../src/index.js";
 import {
-  attention, concat, crossEntropy, gelu, getBackend, layernorm, logSoftmax, matmul, rmsnorm, silu, softmax, tensor,
+  attention, concat, crossEntropy, gelu, getBackend, layernorm, logSoftmax, matmul, rmsnorm, scatterAdd, silu, softmax, tensor,
   withRoutines,
 } from "../../src/index.js";
 import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
@@ -39,6 +39,9 @@ const CASES: GradCase[] = [
   { name: "movement: permute, pad, shrink, expand, reshape", shapes: [[2, 3]], fn: (a) =>
       a.permute([1, 0]).pad([[1, 0], [0, 2]]).shrink([[0, 3], [1, 4]]).reshape([9]).unsqueeze(0).broadcastTo([2, 9]).mul(a.reshape([6]).pad([[0, 3]])) },
   { name: "gather (embedding lookup)", shapes: [[4, 3]], fn: (a) => a.gather(0, i32(a, [3, 0, 3, 1])).square() },
+  // Index 9 is out of range: it reads 0, so no row gets its gradient (the scatter-add drops it).
+  { name: "gather with an out-of-range index", shapes: [[4, 3]], fn: (a) => a.gather(0, i32(a, [2, 9, 2, 0, 2])).square() },
+  { name: "scatter-add (duplicates, out of range)", shapes: [[5, 2]], fn: (a) => scatterAdd(3, i32(a, [1, 1, 0, 7, -2]), a).square() },
   // NOTE: f32 rounding makes small steps meaningless; a linear function with a wide step isolates the rule.
   { name: "cast f64 -> f32 -> f64", shapes: [[3]], eps: 1e-2, rtol: 1e-4, fn: (a) => a.cast("f32").mul(3).cast("f64") },
   { name: "matmul (batched, broadcast)", shapes: [[2, 3, 4], [4, 2]], fn: (a, b) => matmul(a, b) },

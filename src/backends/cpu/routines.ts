@@ -1,17 +1,18 @@
 // routines.ts is the cpu backend's door to its hand-written routines: which specs it can build and a
 // cache of built executables per spec. The routines themselves live in matmul.ts (wasm SIMD kernel),
-// softmax.ts, attention.ts and paged.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
+// softmax.ts, attention.ts, paged.ts and scatter_add.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
 
 import type { DType } from "../../core/dtype.js";
 import { exprKey, hashString } from "../../core/ir.js";
 import type { RoutineName } from "../../core/ops.js";
 import { assertNever } from "../../core/ops.js";
-import type { AttentionSpec, KvWriteSpec, MatmulSpec, PagedAttentionSpec, RoutineSpecs, SoftmaxSpec } from "../../core/routines.js";
+import type { AttentionSpec, KvWriteSpec, MatmulSpec, PagedAttentionSpec, RoutineSpecs, ScatterAddSpec, SoftmaxSpec } from "../../core/routines.js";
 import { buildAttention } from "./attention.js";
 import type { CpuExecutable } from "./backend.js";
 import { isFloatDType } from "./convert.js";
 import { buildMatmul } from "./matmul.js";
 import { buildKvWrite, buildPagedAttention } from "./paged.js";
+import { buildScatterAdd } from "./scatter_add.js";
 import { hasMatmulKernel } from "./wasm/matmul_kernel.js";
 import { buildSoftmax } from "./softmax.js";
 
@@ -52,6 +53,11 @@ function pagedReason(s: PagedAttentionSpec): string | undefined {
   return floatReason(s.dtype, s.out);
 }
 
+function scatterAddReason(s: ScatterAddSpec): string | undefined {
+  if (![s.rows, s.cols, s.n].every(isDim)) return "rows, cols and n must be integers >= 0";
+  return isFloatDType(s.dtype) ? undefined : `dtype ${s.dtype} is not a float dtype (f64, f32, f16, bf16)`;
+}
+
 /** Why the cpu backend cannot build this routine, or undefined when it can. */
 function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): string | undefined {
   // NOTE: switched on as the union, not R: a type parameter never narrows to never, so a missing case would compile.
@@ -62,6 +68,7 @@ function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]
     case "attention": return attentionReason(spec as AttentionSpec);
     case "kv_write": return kvWriteReason(spec as KvWriteSpec);
     case "paged_attention": return pagedReason(spec as PagedAttentionSpec);
+    case "scatter_add": return scatterAddReason(spec as ScatterAddSpec);
     default: return assertNever(routine, "routine");
   }
 }
@@ -119,6 +126,12 @@ export function buildCpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpe
       const s = spec as PagedAttentionSpec;
       built = buildPagedAttention(s);
       dtypes = [s.out, s.dtype, s.dtype, s.dtype, "i32", "i32", "i32"];
+      break;
+    }
+    case "scatter_add": {
+      const s = spec as ScatterAddSpec;
+      built = buildScatterAdd(s);
+      dtypes = [s.dtype, "i32", s.dtype];
       break;
     }
     default: return assertNever(routine, "routine");
