@@ -5,7 +5,7 @@ import { NO_ARG, Node } from "../core/graph.js";
 import { isFloat } from "../core/dtype.js";
 import { softmax } from "./linalg.js";
 import { fmt, normAxis } from "./shape.js";
-import { Tensor } from "./tensor.js";
+import { Tensor, customGradient } from "./tensor.js";
 
 const iota = (like: Tensor, n: number): Tensor => new Tensor(new Node(like.backend, "iota", [], NO_ARG, [n], "i32"));
 
@@ -39,14 +39,34 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 export { softmax };
 export { scatterAdd, scatterAddReference } from "./scatter.js";
 
-/** Mean negative log-likelihood of integer targets (N,) under logits (N, C). */
+/**
+ * Mean negative log-likelihood of integer targets (N,) under logits (N, C): logsumexp(row) - row[target].
+ * A target outside [0, C) makes its row contribute 0 (the mean still divides by N).
+ * NOTE: fused, with its own gradient (softmax(logits) - onehot) / N: the forward keeps only each row's
+ * logsumexp (N, 1) and reads the target logit with a gather; the backward is one elementwise pass,
+ * exp(x - lse) - onehot, instead of the graph autograd would build from log-softmax's primitives
+ * (probabilities materialised in the forward and again, with a broadcast reduction, in the backward).
+ */
 export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
   if (logits.ndim !== 2 || targets.ndim !== 1 || targets.shape[0] !== logits.shape[0] || isFloat(targets.dtype)) {
     throw new Error(`crossEntropy: need logits (N, C) and integer targets (N,), got ${fmt(logits.shape)} ${logits.dtype} and ${fmt(targets.shape)} ${targets.dtype}`);
   }
-  const [, c] = logits.shape as [number, number];
-  const onehot = oneHot(targets, c).cast(logits.dtype);
-  return logSoftmax(logits, -1).mul(onehot).sum(-1).mean().neg();
+  if (!isFloat(logits.dtype)) throw new Error(`crossEntropy: logits must be a float tensor, got ${logits.dtype}`);
+  const [n, c] = logits.shape as [number, number];
+  const x = logits.detach();
+  const t = targets.cast("i32");
+  const valid = t.ge(0).and(t.lt(c)); // (N,)
+  const m = x.max(-1, true);
+  const lse = x.sub(m).exp().sum(-1, true).log().add(m); // (N, 1)
+  // Row r's target logit is element r * C + target of the flat logits; an invalid target reads nothing.
+  const flat = valid.where(iota(x, n).mul(c).add(t), -1);
+  const picked = x.reshape([n * c]).gather(0, flat); // (N,)
+  const loss = valid.where(lse.reshape([n]).sub(picked), 0).mean();
+  return customGradient(loss, [logits], (g) => {
+    const probs = x.sub(lse).exp(); // softmax(x), computed once, from the forward's lse
+    const hot = oneHot(t, c).cast(x.dtype);
+    return [valid.reshape([n, 1]).where(probs.sub(hot).mul(g.div(n)), 0)];
+  });
 }
 
 /** (N,) integers -> (N, C) bool. */

@@ -19,6 +19,11 @@ export interface GradContext {
   readonly op: Op;
   readonly arg: NodeArg;
   readonly inputs: readonly Tensor[];
+  /**
+   * A composite's own vector-Jacobian product, used instead of the op's rule (see customGradient):
+   * one gradient per input from the output's gradient g.
+   */
+  readonly vjp?: (g: Tensor, out: Tensor) => (Tensor | undefined)[];
 }
 
 export type Scalar = number | boolean;
@@ -314,6 +319,20 @@ export class Tensor {
     if (!backwardImpl) throw new Error("backward: autograd is not loaded (import kiln's main entry, not tensor.ts alone)");
     backwardImpl(this, grad);
   }
+}
+
+/**
+ * `out`, computed from `inputs` without a gradient graph, made differentiable with its own backward:
+ * for a composite whose gradient is simpler than what differentiating its primitives would build
+ * (cross-entropy's softmax minus one-hot). The vjp runs under noGrad, like every rule.
+ */
+export function customGradient(out: Tensor, inputs: readonly Tensor[], vjp: (g: Tensor, out: Tensor) => (Tensor | undefined)[]): Tensor {
+  const t = new Tensor(out.node);
+  if (isGradEnabled() && inputs.some((x) => x.requiresGrad)) {
+    t.requiresGrad = true;
+    t.ctx = { op: out.node.op, arg: out.node.arg, inputs, vjp };
+  }
+  return t;
 }
 
 function toTyped(bytes: Uint8Array, dtype: DType): TypedData {

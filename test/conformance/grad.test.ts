@@ -49,6 +49,8 @@ const CASES: GradCase[] = [
   { name: "softmax", shapes: [[3, 5]], fn: (a) => softmax(a) },
   { name: "log-softmax", shapes: [[3, 5]], fn: (a) => logSoftmax(a) },
   { name: "cross-entropy", shapes: [[4, 5]], fn: (a) => crossEntropy(a, i32(a, [0, 4, 2, 2])) },
+  // Rows with a target outside [0, C) add nothing, to the loss or the gradient.
+  { name: "cross-entropy, out-of-range targets", shapes: [[4, 5]], fn: (a) => crossEntropy(a, i32(a, [0, 5, -1, 2])) },
   { name: "gelu silu", shapes: [[7]], fn: (a) => gelu(a).add(silu(a)).add(gelu(a, "erf")) },
   { name: "rmsnorm layernorm", shapes: [[2, 5], [5], [5]], fn: (a, w, b) => rmsnorm(a, w).add(layernorm(a, w, b)) },
   { name: "concat", shapes: [[2, 2], [2, 3]], fn: (a, b) => concat([a, b], 1).square() },
