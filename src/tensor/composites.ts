@@ -3,6 +3,8 @@
 
 import { NO_ARG, Node } from "../core/graph.js";
 import { isFloat } from "../core/dtype.js";
+import type { ConcatSpec } from "../core/routines.js";
+import { areRoutinesEnabled, isGradEnabled } from "./context.js";
 import { softmax } from "./linalg.js";
 import { fmt, normAxis } from "./shape.js";
 import { Tensor, customGradient } from "./tensor.js";
@@ -87,8 +89,31 @@ export function layernorm(x: Tensor, weight?: Tensor, bias?: Tensor, eps = 1e-5)
   return y;
 }
 
-/** Join tensors along an axis: each is padded to the full length and the pads summed (one fused kernel). */
+/**
+ * Join tensors along an axis: one concat routine (each element copied from its own part) when the
+ * backend has one for the dtype, else concatReference.
+ */
 export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
+  const { ax, shape } = concatShape(tensors, axis);
+  const first = tensors[0]!;
+  const outer = shape.slice(0, ax).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(ax + 1).reduce((a, b) => a * b, 1);
+  const spec: ConcatSpec = { outer, parts: tensors.map((t) => t.shape[ax]! * inner), dtype: first.dtype };
+  if (tensors.length === 1 || !areRoutinesEnabled() || tensors.some((t) => t.dtype !== first.dtype || t.backend !== first.backend) ||
+      !first.backend.supportsRoutine("concat", spec)) {
+    return concatReference(tensors, ax);
+  }
+  const total = spec.parts.reduce((a, b) => a + b, 0);
+  const operands = tensors.map((t, p) => t.reshape([outer, spec.parts[p]!]).node);
+  const out = new Tensor(new Node(first.backend, "routine", operands, { kind: "routine", name: "concat", spec }, [outer, total], first.dtype));
+  if (isGradEnabled() && tensors.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.ctx = { op: "routine", arg: { kind: "routine", name: "concat", spec }, inputs: tensors };
+  }
+  return out.reshape(shape);
+}
+
+function concatShape(tensors: readonly Tensor[], axis: number): { ax: number; shape: number[] } {
   if (tensors.length === 0) throw new Error("concat: needs at least one tensor");
   const first = tensors[0]!;
   const ax = normAxis("concat", axis, first.ndim, first.shape);
@@ -98,6 +123,13 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     }
   }
   const total = tensors.reduce((s, t) => s + t.shape[ax]!, 0);
+  return { ax, shape: first.shape.map((d, i) => (i === ax ? total : d)) };
+}
+
+/** The reference: each tensor is padded to the full length and the pads summed (one fused kernel). */
+export function concatReference(tensors: readonly Tensor[], axis = 0): Tensor {
+  const { ax, shape } = concatShape(tensors, axis);
+  const total = shape[ax]!;
   let at = 0;
   let out: Tensor | undefined;
   for (const t of tensors) {

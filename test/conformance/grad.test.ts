@@ -54,6 +54,10 @@ const CASES: GradCase[] = [
   { name: "gelu silu", shapes: [[7]], fn: (a) => gelu(a).add(silu(a)).add(gelu(a, "erf")) },
   { name: "rmsnorm layernorm", shapes: [[2, 5], [5], [5]], fn: (a, w, b) => rmsnorm(a, w).add(layernorm(a, w, b)) },
   { name: "concat", shapes: [[2, 2], [2, 3]], fn: (a, b) => concat([a, b], 1).square() },
+  // q, k, v cut from one projection: their gradients tile the axis and are joined (autograd's concat).
+  { name: "slices of one tensor (joined gradients)", shapes: [[3, 6]], fn: (a) =>
+      a.slice(1, 0, 2).mul(a.slice(1, 2, 4).exp()).add(a.slice(1, 4, 6).square()) },
+  { name: "overlapping slices (summed gradients)", shapes: [[3, 6]], fn: (a) => a.slice(1, 0, 4).mul(a.slice(1, 2, 6)) },
   { name: "attention causal GQA", shapes: [[1, 2, 3, 4], [1, 1, 3, 4], [1, 1, 3, 4]], fn: (q, k, v) => attention(q, k, v, { causal: true }) },
 ];
 

@@ -57,6 +57,15 @@ for (const b of backends) {
         await conform(ctx, b, "scatter-add large", dt, [{ shape: [300], dtype: "i32", data: idx }, { shape: [300, 33] }], scatter(70), 4);
       });
 
+      it(`concat ${dt}: last axis, middle axis, one part, seven parts`, async (ctx) => {
+        await conform(ctx, b, "concat", dt, [{ shape: [2, 3] }, { shape: [2, 1], seed: 2 }, { shape: [2, 4], seed: 3 }], (x, y, z) => concat([x, y, z], 1));
+        await conform(ctx, b, "concat middle axis", dt, [{ shape: [2, 3, 5] }, { shape: [2, 2, 5], seed: 2 }], (x, y) => concat([x, y], 1));
+        await conform(ctx, b, "concat axis 0", dt, [{ shape: [3, 2] }, { shape: [1, 2], seed: 2 }], (x, y) => concat([x, y], 0));
+        await conform(ctx, b, "concat one part", dt, [{ shape: [2, 3] }], (x) => concat([x], 1));
+        const seven = Array.from({ length: 7 }, (_, i) => ({ shape: [3, i + 1], seed: i + 1 }));
+        await conform(ctx, b, "concat seven parts", dt, seven, (...xs) => concat(xs, 1));
+      });
+
       it(`attention ${dt}: causal, non-causal, decode, grouped-query`, async (ctx) => {
         const cases: [number[], number[], boolean][] = [
           [[1, 2, 5, 8], [1, 2, 5, 8], true], [[2, 2, 7, 16], [2, 2, 9, 16], false], [[1, 4, 1, 16], [1, 2, 11, 16], true],
