@@ -209,11 +209,14 @@ export class Tensor {
     if (p.every((a, i) => a === i)) return this;
     // A permute of a permute is one permute (often none: split heads, then merge them back), so a
     // routine operand stays a view of its buffer instead of a copy. NOTE: only off the gradient tape,
-    // which records the tensors in between.
+    // which records the tensors in between; and inside backward's rules (no tape) only when the two
+    // cancel, as a weight's transpose transposed back does (a copy of every weight per step otherwise):
+    // a tape tensor's permute is often stored anyway (attention's k), and a matmul reads its transpose.
     const n = this.node;
-    if (!this.requiresGrad && n.op === "permute" && n.arg.kind === "permute" && !n.realized) {
+    if (n.op === "permute" && n.arg.kind === "permute" && !n.realized) {
       const inner = n.arg.perm;
-      return new Tensor(n.src[0]!).permute(p.map((a) => inner[a]!));
+      const composed = p.map((a) => inner[a]!);
+      if (!this.requiresGrad || (!isGradEnabled() && composed.every((a, i) => a === i))) return new Tensor(n.src[0]!).permute(composed);
     }
     return Tensor.make("permute", [this], { kind: "permute", perm: p }, p.map((a) => this.shape[a]!), this.dtype);
   }
