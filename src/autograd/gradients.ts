@@ -2,6 +2,7 @@
 // returns d(outputs)/d(inputs) without touching any .grad; `backward` accumulates into the .grad of
 // every leaf that requires one (so calling it per micro-batch accumulates, as in PyTorch).
 
+import { concat } from "../tensor/composites.js";
 import { noGrad } from "../tensor/context.js";
 import { Tensor, setBackwardImpl } from "../tensor/tensor.js";
 import { GRAD } from "./rules.js";
@@ -22,13 +23,46 @@ function tape(roots: readonly Tensor[]): Tensor[] {
   return order;
 }
 
+/**
+ * A tensor's gradient contributions as one tensor. Slices of one tensor along one axis (q, k and v
+ * cut from a fused qkv projection) each give a padded gradient; when those pads tile the axis they are
+ * joined with concat (each element copied from its own part) rather than summed (every element
+ * reading every part through its pad).
+ */
+function combine(gs: readonly Tensor[]): Tensor {
+  if (gs.length === 1) return gs[0]!;
+  return joinDisjointPads(gs) ?? gs.reduce((a, b) => a.add(b));
+}
+
+/** concat of the pads' sources when every contribution is a pad along one axis and they tile it. */
+function joinDisjointPads(gs: readonly Tensor[]): Tensor | undefined {
+  let axis = -1;
+  const parts: { lo: number; t: Tensor }[] = [];
+  for (const g of gs) {
+    const n = g.node;
+    if (n.op !== "pad" || n.arg.kind !== "pad" || n.realized) return undefined;
+    const padded = n.arg.pads.flatMap(([lo, hi], i) => (lo !== 0 || hi !== 0 ? [i] : []));
+    if (padded.length !== 1 || (axis !== -1 && padded[0] !== axis)) return undefined;
+    axis = padded[0]!;
+    parts.push({ lo: n.arg.pads[axis]![0], t: new Tensor(n.src[0]!) });
+  }
+  parts.sort((a, b) => a.lo - b.lo);
+  let at = 0;
+  for (const p of parts) {
+    if (p.lo !== at) return undefined;
+    at += p.t.shape[axis]!;
+  }
+  return at === gs[0]!.shape[axis] ? concat(parts.map((p) => p.t), axis) : undefined;
+}
+
 /** Run the rules from the outputs back; returns every tensor's total gradient. */
 function propagate(outputs: readonly Tensor[], gradOutputs: readonly Tensor[]): Map<Tensor, Tensor> {
-  const grads = new Map<Tensor, Tensor>();
+  const pending = new Map<Tensor, Tensor[]>();
   const accumulate = (t: Tensor, g: Tensor) => {
     if (g.dtype !== t.dtype) g = g.cast(t.dtype);
-    const prev = grads.get(t);
-    grads.set(t, prev ? prev.add(g) : g);
+    const list = pending.get(t);
+    if (list) list.push(g);
+    else pending.set(t, [g]);
   };
   outputs.forEach((o, i) => {
     const g = gradOutputs[i]!;
@@ -38,11 +72,15 @@ function propagate(outputs: readonly Tensor[], gradOutputs: readonly Tensor[]): 
     accumulate(o, g);
   });
   const order = tape(outputs).reverse();
+  const grads = new Map<Tensor, Tensor>();
   noGrad(() => {
     for (const t of order) {
-      const g = grads.get(t);
-      if (!g || !t.ctx) continue;
-      const ins = GRAD[t.ctx.op](t.ctx, g, t);
+      const list = pending.get(t);
+      if (!list) continue;
+      const g = combine(list);
+      grads.set(t, g);
+      if (!t.ctx) continue;
+      const ins = t.ctx.vjp ? t.ctx.vjp(g, t) : GRAD[t.ctx.op](t.ctx, g, t);
       t.ctx.inputs.forEach((input, i) => {
         const gi = ins[i];
         if (gi && input.requiresGrad) accumulate(input, gi);

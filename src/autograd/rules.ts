@@ -5,7 +5,7 @@
 
 import type { Op, RoutineName } from "../core/ops.js";
 import { isFloat } from "../core/dtype.js";
-import type { AttentionSpec } from "../core/routines.js";
+import type { AttentionSpec, ConcatSpec } from "../core/routines.js";
 import { matmul, softmax } from "../tensor/linalg.js";
 import { arange } from "../tensor/create.js";
 import { scatterAdd } from "../tensor/composites.js";
@@ -130,6 +130,17 @@ export const ROUTINE_GRAD: Readonly<Record<RoutineName, GradRule>> = {
   // NOTE: serving-only routines: a KV cache write and attention over it are never trained through.
   kv_write: () => { throw new Error("grad: kv_write (a KV cache update) is not differentiable"); },
   paged_attention: () => { throw new Error("grad: paged_attention is inference-only; train with attention()"); },
+  // d out[indices[i]] / d src[i] = 1: the gradient of src is g's rows gathered back (0 where out of range).
+  // Each part's gradient is its own columns of the (outer, total) output's gradient.
+  concat: ({ arg, inputs }, g) => {
+    if (arg.kind !== "routine" || arg.name !== "concat") throw new Error("grad: concat without its spec");
+    let at = 0;
+    return (arg.spec as ConcatSpec).parts.map((len, p) => {
+      at += len;
+      return g.slice(1, at - len, at).reshape(inputs[p]!.shape);
+    });
+  },
+  scatter_add: ({ inputs: [indices, src] }, g) => [undefined, g.gather(0, indices!).reshape(src!.shape)],
 };
 
 /** The broadcast batch shape of a matmul's logical operands. */

@@ -91,19 +91,52 @@ export interface PagedAttentionSpec {
   readonly out: DType;
 }
 
+/**
+ * out = zeros(rows, cols) with out[indices[i], :] += src[i, :] for i < n: the gradient of a gather along
+ * axis 0 (an embedding's). indices (n) i32, src (n, cols) and out (rows, cols) of `dtype`. An index outside
+ * [0, rows) adds nothing, as a gather there reads 0. Sums run in ascending i (deterministic).
+ */
+export interface ScatterAddSpec {
+  readonly rows: number;
+  readonly cols: number;
+  readonly n: number;
+  readonly dtype: DType;
+}
+
+/**
+ * out[o, :] = part 0's row o, then part 1's, ... for o < outer: a concatenation along one axis, with each
+ * operand p viewed as (outer, parts[p]) (its axis length times the sizes after the axis). Bits are
+ * copied as stored, any dtype.
+ */
+export interface ConcatSpec {
+  readonly outer: number;
+  readonly parts: readonly number[];
+  readonly dtype: DType;
+}
+
 export interface RoutineSpecs {
   matmul: MatmulSpec;
   softmax: SoftmaxSpec;
   attention: AttentionSpec;
   kv_write: KvWriteSpec;
   paged_attention: PagedAttentionSpec;
+  scatter_add: ScatterAddSpec;
+  concat: ConcatSpec;
 }
 export type RoutineSpec = RoutineSpecs[RoutineName];
 
-/** Number of operand slots (after the output) each routine takes before its epilogue inputs. */
-export const ROUTINE_OPERANDS: Readonly<Record<RoutineName, number>> = {
-  matmul: 2, softmax: 1, attention: 3, kv_write: 3, paged_attention: 6,
+/**
+ * Number of operand slots (after the output) each routine takes before its epilogue inputs; a routine
+ * whose count depends on its spec has none here (routineOperands asks the spec).
+ */
+export const ROUTINE_OPERANDS: Readonly<Record<Exclude<RoutineName, "concat">, number>> = {
+  matmul: 2, softmax: 1, attention: 3, kv_write: 3, paged_attention: 6, scatter_add: 2,
 };
+
+/** The operand count of a routine node with this spec. */
+export function routineOperands<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): number {
+  return name === "concat" ? (spec as ConcatSpec).parts.length : ROUTINE_OPERANDS[name as Exclude<RoutineName, "concat">];
+}
 
 /**
  * Routines that write into one of their operands instead of a new buffer (a KV cache written at new

@@ -15,7 +15,7 @@ import { Lowering } from "./lower.js";
 import type { RoutineName } from "./ops.js";
 import { isMovement } from "./ops.js";
 import type { MatmulSpec, RoutineSpec } from "./routines.js";
-import { ROUTINE_IN_PLACE, ROUTINE_OPERANDS } from "./routines.js";
+import { ROUTINE_IN_PLACE, routineOperands } from "./routines.js";
 
 export type ScheduleItem =
   | { readonly kind: "kernel"; readonly spec: KernelSpec; readonly out: Node; readonly inputs: readonly Node[] }
@@ -213,7 +213,8 @@ function reduceKernel(
 function routineItem(n: Node): ScheduleItem {
   if (n.arg.kind !== "routine") throw new Error(`schedule: ${n.describe()} has no routine argument`);
   const { name, spec } = n.arg;
-  if (n.src.length !== ROUTINE_OPERANDS[name]) throw new Error(`schedule: routine ${name} takes ${ROUTINE_OPERANDS[name]} operands`);
+  const count = routineOperands(name, spec);
+  if (n.src.length !== count) throw new Error(`schedule: routine ${name} takes ${count} operands`);
   const inputs = n.src.map(contiguousBase);
   const alias = ROUTINE_IN_PLACE[name];
   if (alias !== undefined && !inputs[alias]!.realized) {
@@ -231,7 +232,7 @@ function contiguousBase(n: Node): Node {
 /** A matmul whose single reader, an elementwise root, becomes its epilogue (bias, activation, residual). */
 function routineWithEpilogue(r: Node, root: Node, low: Lowering, expr: Expr): ScheduleItem {
   if (r.arg.kind !== "routine") throw new Error(`schedule: ${r.describe()} has no routine argument`);
-  const operands = ROUTINE_OPERANDS[r.arg.name];
+  const operands = routineOperands(r.arg.name, r.arg.spec);
   const spec = {
     ...(r.arg.spec as MatmulSpec),
     out: root.dtype,

@@ -3,9 +3,11 @@
 
 import { NO_ARG, Node } from "../core/graph.js";
 import { isFloat } from "../core/dtype.js";
+import type { ConcatSpec } from "../core/routines.js";
+import { areRoutinesEnabled, isGradEnabled } from "./context.js";
 import { softmax } from "./linalg.js";
 import { fmt, normAxis } from "./shape.js";
-import { Tensor } from "./tensor.js";
+import { Tensor, customGradient } from "./tensor.js";
 
 const iota = (like: Tensor, n: number): Tensor => new Tensor(new Node(like.backend, "iota", [], NO_ARG, [n], "i32"));
 
@@ -37,15 +39,36 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 }
 
 export { softmax };
+export { scatterAdd, scatterAddReference } from "./scatter.js";
 
-/** Mean negative log-likelihood of integer targets (N,) under logits (N, C). */
+/**
+ * Mean negative log-likelihood of integer targets (N,) under logits (N, C): logsumexp(row) - row[target].
+ * A target outside [0, C) makes its row contribute 0 (the mean still divides by N).
+ * NOTE: fused, with its own gradient (softmax(logits) - onehot) / N: the forward keeps only each row's
+ * logsumexp (N, 1) and reads the target logit with a gather; the backward is one elementwise pass,
+ * exp(x - lse) - onehot, instead of the graph autograd would build from log-softmax's primitives
+ * (probabilities materialised in the forward and again, with a broadcast reduction, in the backward).
+ */
 export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
   if (logits.ndim !== 2 || targets.ndim !== 1 || targets.shape[0] !== logits.shape[0] || isFloat(targets.dtype)) {
     throw new Error(`crossEntropy: need logits (N, C) and integer targets (N,), got ${fmt(logits.shape)} ${logits.dtype} and ${fmt(targets.shape)} ${targets.dtype}`);
   }
-  const [, c] = logits.shape as [number, number];
-  const onehot = oneHot(targets, c).cast(logits.dtype);
-  return logSoftmax(logits, -1).mul(onehot).sum(-1).mean().neg();
+  if (!isFloat(logits.dtype)) throw new Error(`crossEntropy: logits must be a float tensor, got ${logits.dtype}`);
+  const [n, c] = logits.shape as [number, number];
+  const x = logits.detach();
+  const t = targets.cast("i32");
+  const valid = t.ge(0).and(t.lt(c)); // (N,)
+  const m = x.max(-1, true);
+  const lse = x.sub(m).exp().sum(-1, true).log().add(m); // (N, 1)
+  // Row r's target logit is element r * C + target of the flat logits; an invalid target reads nothing.
+  const flat = valid.where(iota(x, n).mul(c).add(t), -1);
+  const picked = x.reshape([n * c]).gather(0, flat); // (N,)
+  const loss = valid.where(lse.reshape([n]).sub(picked), 0).mean();
+  return customGradient(loss, [logits], (g) => {
+    const probs = x.sub(lse).exp(); // softmax(x), computed once, from the forward's lse
+    const hot = oneHot(t, c).cast(x.dtype);
+    return [valid.reshape([n, 1]).where(probs.sub(hot).mul(g.div(n)), 0)];
+  });
 }
 
 /** (N,) integers -> (N, C) bool. */
@@ -66,8 +89,31 @@ export function layernorm(x: Tensor, weight?: Tensor, bias?: Tensor, eps = 1e-5)
   return y;
 }
 
-/** Join tensors along an axis: each is padded to the full length and the pads summed (one fused kernel). */
+/**
+ * Join tensors along an axis: one concat routine (each element copied from its own part) when the
+ * backend has one for the dtype, else concatReference.
+ */
 export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
+  const { ax, shape } = concatShape(tensors, axis);
+  const first = tensors[0]!;
+  const outer = shape.slice(0, ax).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(ax + 1).reduce((a, b) => a * b, 1);
+  const spec: ConcatSpec = { outer, parts: tensors.map((t) => t.shape[ax]! * inner), dtype: first.dtype };
+  if (tensors.length === 1 || !areRoutinesEnabled() || tensors.some((t) => t.dtype !== first.dtype || t.backend !== first.backend) ||
+      !first.backend.supportsRoutine("concat", spec)) {
+    return concatReference(tensors, ax);
+  }
+  const total = spec.parts.reduce((a, b) => a + b, 0);
+  const operands = tensors.map((t, p) => t.reshape([outer, spec.parts[p]!]).node);
+  const out = new Tensor(new Node(first.backend, "routine", operands, { kind: "routine", name: "concat", spec }, [outer, total], first.dtype));
+  if (isGradEnabled() && tensors.some((t) => t.requiresGrad)) {
+    out.requiresGrad = true;
+    out.ctx = { op: "routine", arg: { kind: "routine", name: "concat", spec }, inputs: tensors };
+  }
+  return out.reshape(shape);
+}
+
+function concatShape(tensors: readonly Tensor[], axis: number): { ax: number; shape: number[] } {
   if (tensors.length === 0) throw new Error("concat: needs at least one tensor");
   const first = tensors[0]!;
   const ax = normAxis("concat", axis, first.ndim, first.shape);
@@ -77,6 +123,13 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     }
   }
   const total = tensors.reduce((s, t) => s + t.shape[ax]!, 0);
+  return { ax, shape: first.shape.map((d, i) => (i === ax ? total : d)) };
+}
+
+/** The reference: each tensor is padded to the full length and the pads summed (one fused kernel). */
+export function concatReference(tensors: readonly Tensor[], axis = 0): Tensor {
+  const { ax, shape } = concatShape(tensors, axis);
+  const total = shape[ax]!;
   let at = 0;
   let out: Tensor | undefined;
   for (const t of tensors) {
@@ -86,23 +139,6 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
     out = out ? out.add(p) : p;
   }
   return out!;
-}
-
-/**
- * out = zeros(size, ...src.shape[1:]) with out[indices[i]] += src[i]: the embedding gradient.
- * NOTE: written as a one-hot reduction (sum over i of [indices[i] == row] * src[i]), which needs no
- * atomics and fuses into one kernel; its cost is size x N x C, fine for the vocabularies in tests.
- * A backend with float atomics can add a routine for large vocabularies.
- */
-export function scatterAdd(size: number, indices: Tensor, src: Tensor): Tensor {
-  if (indices.ndim !== 1 || src.ndim < 1 || src.shape[0] !== indices.shape[0] || isFloat(indices.dtype)) {
-    throw new Error(`scatterAdd: need integer indices (N,) and src (N, ...), got ${fmt(indices.shape)} ${indices.dtype} and ${fmt(src.shape)}`);
-  }
-  const n = indices.shape[0]!;
-  const rest = src.shape.slice(1);
-  const hot = oneHot(indices, size).transpose(0, 1).cast(src.dtype); // (size, N)
-  const ones = rest.map(() => 1);
-  return hot.reshape([size, n, ...ones]).mul(src.reshape([1, n, ...rest])).sum(1);
 }
 
 /** Index of the largest value along an axis (the first, on ties). */

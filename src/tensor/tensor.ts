@@ -19,6 +19,11 @@ export interface GradContext {
   readonly op: Op;
   readonly arg: NodeArg;
   readonly inputs: readonly Tensor[];
+  /**
+   * A composite's own vector-Jacobian product, used instead of the op's rule (see customGradient):
+   * one gradient per input from the output's gradient g.
+   */
+  readonly vjp?: (g: Tensor, out: Tensor) => (Tensor | undefined)[];
 }
 
 export type Scalar = number | boolean;
@@ -221,11 +226,14 @@ export class Tensor {
     if (p.every((a, i) => a === i)) return this;
     // A permute of a permute is one permute (often none: split heads, then merge them back), so a
     // routine operand stays a view of its buffer instead of a copy. NOTE: only off the gradient tape,
-    // which records the tensors in between.
+    // which records the tensors in between; and inside backward's rules (no tape) only when the two
+    // cancel, as a weight's transpose transposed back does (a copy of every weight per step otherwise):
+    // a tape tensor's permute is often stored anyway (attention's k), and a matmul reads its transpose.
     const n = this.node;
-    if (!this.requiresGrad && n.op === "permute" && n.arg.kind === "permute" && !n.realized) {
+    if (n.op === "permute" && n.arg.kind === "permute" && !n.realized) {
       const inner = n.arg.perm;
-      return new Tensor(n.src[0]!).permute(p.map((a) => inner[a]!));
+      const composed = p.map((a) => inner[a]!);
+      if (!this.requiresGrad || (!isGradEnabled() && composed.every((a, i) => a === i))) return new Tensor(n.src[0]!).permute(composed);
     }
     return Tensor.make("permute", [this], { kind: "permute", perm: p }, p.map((a) => this.shape[a]!), this.dtype);
   }
@@ -331,6 +339,20 @@ export class Tensor {
     if (!backwardImpl) throw new Error("backward: autograd is not loaded (import kiln's main entry, not tensor.ts alone)");
     backwardImpl(this, grad);
   }
+}
+
+/**
+ * `out`, computed from `inputs` without a gradient graph, made differentiable with its own backward:
+ * for a composite whose gradient is simpler than what differentiating its primitives would build
+ * (cross-entropy's softmax minus one-hot). The vjp runs under noGrad, like every rule.
+ */
+export function customGradient(out: Tensor, inputs: readonly Tensor[], vjp: (g: Tensor, out: Tensor) => (Tensor | undefined)[]): Tensor {
+  const t = new Tensor(out.node);
+  if (isGradEnabled() && inputs.some((x) => x.requiresGrad)) {
+    t.requiresGrad = true;
+    t.ctx = { op: out.node.op, arg: out.node.arg, inputs, vjp };
+  }
+  return t;
 }
 
 function toTyped(bytes: Uint8Array, dtype: DType): TypedData {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { Tensor } from "../../src/index.js";
 import {
-  attention, concat, crossEntropy, gelu, getBackend, layernorm, logSoftmax, matmul, rmsnorm, silu, softmax, tensor,
+  attention, concat, crossEntropy, gelu, getBackend, layernorm, logSoftmax, matmul, rmsnorm, scatterAdd, silu, softmax, tensor,
   withRoutines,
 } from "../../src/index.js";
 import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
@@ -39,6 +39,9 @@ const CASES: GradCase[] = [
   { name: "movement: permute, pad, shrink, expand, reshape", shapes: [[2, 3]], fn: (a) =>
       a.permute([1, 0]).pad([[1, 0], [0, 2]]).shrink([[0, 3], [1, 4]]).reshape([9]).unsqueeze(0).broadcastTo([2, 9]).mul(a.reshape([6]).pad([[0, 3]])) },
   { name: "gather (embedding lookup)", shapes: [[4, 3]], fn: (a) => a.gather(0, i32(a, [3, 0, 3, 1])).square() },
+  // Index 9 is out of range: it reads 0, so no row gets its gradient (the scatter-add drops it).
+  { name: "gather with an out-of-range index", shapes: [[4, 3]], fn: (a) => a.gather(0, i32(a, [2, 9, 2, 0, 2])).square() },
+  { name: "scatter-add (duplicates, out of range)", shapes: [[5, 2]], fn: (a) => scatterAdd(3, i32(a, [1, 1, 0, 7, -2]), a).square() },
   // NOTE: f32 rounding makes small steps meaningless; a linear function with a wide step isolates the rule.
   { name: "cast f64 -> f32 -> f64", shapes: [[3]], eps: 1e-2, rtol: 1e-4, fn: (a) => a.cast("f32").mul(3).cast("f64") },
   { name: "matmul (batched, broadcast)", shapes: [[2, 3, 4], [4, 2]], fn: (a, b) => matmul(a, b) },
@@ -46,9 +49,15 @@ const CASES: GradCase[] = [
   { name: "softmax", shapes: [[3, 5]], fn: (a) => softmax(a) },
   { name: "log-softmax", shapes: [[3, 5]], fn: (a) => logSoftmax(a) },
   { name: "cross-entropy", shapes: [[4, 5]], fn: (a) => crossEntropy(a, i32(a, [0, 4, 2, 2])) },
+  // Rows with a target outside [0, C) add nothing, to the loss or the gradient.
+  { name: "cross-entropy, out-of-range targets", shapes: [[4, 5]], fn: (a) => crossEntropy(a, i32(a, [0, 5, -1, 2])) },
   { name: "gelu silu", shapes: [[7]], fn: (a) => gelu(a).add(silu(a)).add(gelu(a, "erf")) },
   { name: "rmsnorm layernorm", shapes: [[2, 5], [5], [5]], fn: (a, w, b) => rmsnorm(a, w).add(layernorm(a, w, b)) },
   { name: "concat", shapes: [[2, 2], [2, 3]], fn: (a, b) => concat([a, b], 1).square() },
+  // q, k, v cut from one projection: their gradients tile the axis and are joined (autograd's concat).
+  { name: "slices of one tensor (joined gradients)", shapes: [[3, 6]], fn: (a) =>
+      a.slice(1, 0, 2).mul(a.slice(1, 2, 4).exp()).add(a.slice(1, 4, 6).square()) },
+  { name: "overlapping slices (summed gradients)", shapes: [[3, 6]], fn: (a) => a.slice(1, 0, 4).mul(a.slice(1, 2, 6)) },
   { name: "attention causal GQA", shapes: [[1, 2, 3, 4], [1, 1, 3, 4], [1, 1, 3, 4]], fn: (q, k, v) => attention(q, k, v, { causal: true }) },
 ];
 

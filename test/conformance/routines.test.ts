@@ -8,7 +8,7 @@ import {
 } from "../../src/index.js";
 import { schedule } from "../../src/core/schedule.js";
 import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
-import { backendsUnderTest, conform } from "./harness.js";
+import { backendsUnderTest, conform, values } from "./harness.js";
 
 const backends = await backendsUnderTest();
 const FLOATS: DType[] = ["f32", "f16", "bf16"];
@@ -44,6 +44,26 @@ for (const b of backends) {
         await conform(ctx, b, "softmax axis 0", dt, [{ shape: [6, 3] }], (x) => softmax(x, 0), 2);
         const data = [1, -Infinity, 2, 3, -Infinity, -Infinity, -Infinity, -Infinity, NaN, 1, 2, 3];
         await conform(ctx, b, "softmax edge", dt, [{ shape: [4, 3], data }], (x) => softmax(x));
+      });
+
+      it(`scatter-add ${dt}: duplicates, out-of-range and negative indices, untouched rows, empty, trailing axes`, async (ctx) => {
+        const scatter = (size: number) => (i: Tensor, s: Tensor) => scatterAdd(size, i, s);
+        // Index 5 and -1 are out of range for 4 rows: they add nothing (as a gather there reads 0).
+        await conform(ctx, b, "scatter-add", dt, [{ shape: [7], dtype: "i32", data: [1, 3, 1, 5, 1, -1, 3] }, { shape: [7, 6] }], scatter(4), 2);
+        await conform(ctx, b, "scatter-add trailing axes", dt, [{ shape: [4], dtype: "i32", data: [2, 0, 2, 2] }, { shape: [4, 2, 3] }], scatter(3), 2);
+        await conform(ctx, b, "scatter-add empty", dt, [{ shape: [0], dtype: "i32", data: [] }, { shape: [0, 5] }], scatter(3));
+        // More rows and columns than one split of owners: the webgpu routine spreads rows over splits.
+        const idx = values(300, "i32", 5).map((x) => ((x % 70) + 70) % 70);
+        await conform(ctx, b, "scatter-add large", dt, [{ shape: [300], dtype: "i32", data: idx }, { shape: [300, 33] }], scatter(70), 4);
+      });
+
+      it(`concat ${dt}: last axis, middle axis, one part, seven parts`, async (ctx) => {
+        await conform(ctx, b, "concat", dt, [{ shape: [2, 3] }, { shape: [2, 1], seed: 2 }, { shape: [2, 4], seed: 3 }], (x, y, z) => concat([x, y, z], 1));
+        await conform(ctx, b, "concat middle axis", dt, [{ shape: [2, 3, 5] }, { shape: [2, 2, 5], seed: 2 }], (x, y) => concat([x, y], 1));
+        await conform(ctx, b, "concat axis 0", dt, [{ shape: [3, 2] }, { shape: [1, 2], seed: 2 }], (x, y) => concat([x, y], 0));
+        await conform(ctx, b, "concat one part", dt, [{ shape: [2, 3] }], (x) => concat([x], 1));
+        const seven = Array.from({ length: 7 }, (_, i) => ({ shape: [3, i + 1], seed: i + 1 }));
+        await conform(ctx, b, "concat seven parts", dt, seven, (...xs) => concat(xs, 1));
       });
 
       it(`attention ${dt}: causal, non-causal, decode, grouped-query`, async (ctx) => {

@@ -1,17 +1,19 @@
 // routines.ts is the cpu backend's door to its hand-written routines: which specs it can build and a
 // cache of built executables per spec. The routines themselves live in matmul.ts (wasm SIMD kernel),
-// softmax.ts, attention.ts and paged.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
+// softmax.ts, attention.ts, paged.ts, scatter_add.ts and concat.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
 
 import type { DType } from "../../core/dtype.js";
 import { exprKey, hashString } from "../../core/ir.js";
 import type { RoutineName } from "../../core/ops.js";
 import { assertNever } from "../../core/ops.js";
-import type { AttentionSpec, KvWriteSpec, MatmulSpec, PagedAttentionSpec, RoutineSpecs, SoftmaxSpec } from "../../core/routines.js";
+import type { AttentionSpec, KvWriteSpec, MatmulSpec, ConcatSpec, PagedAttentionSpec, RoutineSpecs, ScatterAddSpec, SoftmaxSpec } from "../../core/routines.js";
 import { buildAttention } from "./attention.js";
+import { buildConcat } from "./concat.js";
 import type { CpuExecutable } from "./backend.js";
 import { isFloatDType } from "./convert.js";
 import { buildMatmul } from "./matmul.js";
 import { buildKvWrite, buildPagedAttention } from "./paged.js";
+import { buildScatterAdd } from "./scatter_add.js";
 import { hasMatmulKernel } from "./wasm/matmul_kernel.js";
 import { buildSoftmax } from "./softmax.js";
 
@@ -52,6 +54,16 @@ function pagedReason(s: PagedAttentionSpec): string | undefined {
   return floatReason(s.dtype, s.out);
 }
 
+function scatterAddReason(s: ScatterAddSpec): string | undefined {
+  if (![s.rows, s.cols, s.n].every(isDim)) return "rows, cols and n must be integers >= 0";
+  return isFloatDType(s.dtype) ? undefined : `dtype ${s.dtype} is not a float dtype (f64, f32, f16, bf16)`;
+}
+
+function concatReason(s: ConcatSpec): string | undefined {
+  if (!isDim(s.outer) || s.parts.length === 0 || !s.parts.every(isDim)) return "outer and every part's length must be integers >= 0, with at least one part";
+  return undefined;
+}
+
 /** Why the cpu backend cannot build this routine, or undefined when it can. */
 function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): string | undefined {
   // NOTE: switched on as the union, not R: a type parameter never narrows to never, so a missing case would compile.
@@ -62,6 +74,8 @@ function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]
     case "attention": return attentionReason(spec as AttentionSpec);
     case "kv_write": return kvWriteReason(spec as KvWriteSpec);
     case "paged_attention": return pagedReason(spec as PagedAttentionSpec);
+    case "scatter_add": return scatterAddReason(spec as ScatterAddSpec);
+    case "concat": return concatReason(spec as ConcatSpec);
     default: return assertNever(routine, "routine");
   }
 }
@@ -119,6 +133,18 @@ export function buildCpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpe
       const s = spec as PagedAttentionSpec;
       built = buildPagedAttention(s);
       dtypes = [s.out, s.dtype, s.dtype, s.dtype, "i32", "i32", "i32"];
+      break;
+    }
+    case "scatter_add": {
+      const s = spec as ScatterAddSpec;
+      built = buildScatterAdd(s);
+      dtypes = [s.dtype, "i32", s.dtype];
+      break;
+    }
+    case "concat": {
+      const s = spec as ConcatSpec;
+      built = buildConcat(s);
+      dtypes = [s.dtype, ...s.parts.map(() => s.dtype)];
       break;
     }
     default: return assertNever(routine, "routine");

@@ -1,5 +1,5 @@
-// routines.ts builds the hand-written WebGPU routines (tiled matmul, softmax, flash attention, and the
-// paged KV cache's kv_write and paged_attention) from the WGSL templates in shaders/: it decides which
+// routines.ts builds the hand-written WebGPU routines (tiled matmul, softmax, flash attention, the
+// paged KV cache's kv_write and paged_attention, scatter_add and concat) from the WGSL templates in shaders/: it decides which
 // specs fit, picks tile sizes, fills the template's constants, writes the buffer bindings for the dtypes
 // and says how many workgroups to dispatch.
 // It does not compile or launch (backend.ts) nor render expressions (render_wgsl.ts renders epilogues).
@@ -12,7 +12,7 @@ import type { DType } from "../../core/dtype.js";
 import { itemsize } from "../../core/dtype.js";
 import type { RoutineName } from "../../core/ops.js";
 import { assertNever } from "../../core/ops.js";
-import type { AttentionSpec, KvWriteSpec, MatmulSpec, PagedAttentionSpec, RoutineSpecs, SoftmaxSpec } from "../../core/routines.js";
+import type { AttentionSpec, KvWriteSpec, MatmulSpec, ConcatSpec, PagedAttentionSpec, RoutineSpecs, ScatterAddSpec, SoftmaxSpec } from "../../core/routines.js";
 import { ROUTINE_IN_PLACE, ROUTINE_OPERANDS } from "../../core/routines.js";
 import { renderEpilogueWgsl } from "./render_wgsl.js";
 import type { ShaderName } from "./shader_text.js";
@@ -248,6 +248,25 @@ function pagedAttentionReason(s: PagedAttentionSpec, caps: BackendCaps): string 
   ], caps);
 }
 
+function scatterAddReason(s: ScatterAddSpec, caps: BackendCaps): string | undefined {
+  if (![s.rows, s.cols, s.n].every(isDim)) return "rows, cols and n must be integers >= 1";
+  // NOTE: f32 only: one invocation owns an element, and f16/bf16 pack two columns in a word (and would
+  // round at every add); those dtypes take the tensor layer's one-hot reduction.
+  if (s.dtype !== "f32") return `dtype ${s.dtype} is not f32 (the only dtype the scatter_add shader sums in)`;
+  if (cdiv(s.cols * scatterSplits(s).splits, 64) > MAX_DISPATCH * MAX_DISPATCH) return `${s.cols} columns need too many workgroups`;
+  return sizeReason([["out", s.rows * s.cols, s.dtype], ["src", s.n * s.cols, s.dtype], ["indices", s.n, "i32"]], caps);
+}
+
+function concatReason(s: ConcatSpec, caps: BackendCaps): string | undefined {
+  if (!isDim(s.outer) || s.parts.length === 0 || !s.parts.every(isDim)) return "outer and every part's length must be integers >= 1, with at least one part";
+  // NOTE: 32-bit elements only: a packed f16/bf16 or byte part can start mid-word, which a word copy cannot place.
+  if (!["f32", "i32", "u32"].includes(s.dtype)) return `dtype ${s.dtype} is not a 32-bit dtype (f32, i32, u32)`;
+  if (1 + s.parts.length > MAX_BINDINGS) return `${s.parts.length} parts need more than ${MAX_BINDINGS} bindings`;
+  const total = s.parts.reduce((a, b) => a + b, 0);
+  if (cdiv(s.outer * total, 256) > MAX_DISPATCH * MAX_DISPATCH) return `${s.outer * total} elements need too many workgroups`;
+  return sizeReason([["out", s.outer * total, s.dtype], ...s.parts.map((p, i) => [`part ${i}`, s.outer * p, s.dtype] as const)], caps);
+}
+
 function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R], caps: BackendCaps): string | undefined {
   // NOTE: switched on as the union, not R: a type parameter never narrows to never, so a missing case would compile.
   const routine: RoutineName = name;
@@ -257,6 +276,8 @@ function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]
     case "attention": return attentionReason(spec as AttentionSpec, caps);
     case "kv_write": return kvWriteReason(spec as KvWriteSpec, caps);
     case "paged_attention": return pagedAttentionReason(spec as PagedAttentionSpec, caps);
+    case "scatter_add": return scatterAddReason(spec as ScatterAddSpec, caps);
+    case "concat": return concatReason(spec as ConcatSpec, caps);
     default: return assertNever(routine, "routine");
   }
 }
@@ -365,6 +386,37 @@ function buildPagedAttention(s: PagedAttentionSpec): WebgpuRoutineSource {
   return { name, code, dispatch: [groups, Math.min(s.numTokens, MAX_DISPATCH), 1] };
 }
 
+/**
+ * Row splits for scatter_add: enough (column, split) owners to fill about 16384 invocations when the
+ * columns alone are fewer, each split a run of `rps` rows.
+ */
+function scatterSplits(s: ScatterAddSpec): { splits: number; rps: number } {
+  const want = Math.min(s.rows, Math.max(1, cdiv(16384, s.cols)));
+  const rps = cdiv(s.rows, want);
+  return { splits: cdiv(s.rows, rps), rps };
+}
+
+function buildScatterAdd(s: ScatterAddSpec): WebgpuRoutineSource {
+  const { splits, rps } = scatterSplits(s);
+  const code = fillTemplate("scatter_add", { ROWS: u32(s.rows), COLS: u32(s.cols), N: u32(s.n), SPLITS: u32(splits), RPS: u32(rps) }, {});
+  return { name: `scatter_add_${s.dtype}_${s.n}_into_${s.rows}x${s.cols}`, code, dispatch: foldGrid(cdiv(s.cols * splits, 64)) };
+}
+
+function buildConcat(s: ConcatSpec): WebgpuRoutineSource {
+  const total = s.parts.reduce((a, b) => a + b, 0);
+  let start = 0;
+  const copy = s.parts.map((len, p) => {
+    const line = `  if (c < ${u32(start + len)}) { out[gid] = part${p}[o * ${u32(len)} + c - ${u32(start)}]; return; }`;
+    start += len;
+    return line;
+  });
+  const code = fillTemplate("concat", { OUTER: u32(s.outer), TOTAL: u32(total) }, {
+    BINDINGS: s.parts.map((_, p) => `@group(0) @binding(${p + 1}) var<storage, read> part${p}: array<u32>;`).join("\n"),
+    COPY: copy.join("\n"),
+  });
+  return { name: `concat_${s.dtype}_${s.outer}x${s.parts.join("_")}`, code, dispatch: foldGrid(cdiv(s.outer * total, 256)) };
+}
+
 /** Whether buildWebgpuRoutine can build this spec; when not, the tensor layer falls back to primitive ops. */
 export function supportsWebgpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpecs[R], caps: BackendCaps): boolean {
   return unsupportedReason(name, spec, caps) === undefined;
@@ -385,6 +437,8 @@ export function buildWebgpuRoutine<R extends RoutineName>(name: R, spec: Routine
     case "attention": return buildAttention(spec as AttentionSpec);
     case "kv_write": return buildKvWrite(spec as KvWriteSpec);
     case "paged_attention": return buildPagedAttention(spec as PagedAttentionSpec);
+    case "scatter_add": return buildScatterAdd(spec as ScatterAddSpec);
+    case "concat": return buildConcat(spec as ConcatSpec);
     default: return assertNever(routine, "routine");
   }
 }
