@@ -19,6 +19,8 @@ export interface GradContext {
   readonly op: Op;
   readonly arg: NodeArg;
   readonly inputs: readonly Tensor[];
+  /** A custom gradient (autograd/custom_grad.ts) that replaces the op's rule: one gradient per input. */
+  readonly backward?: (g: Tensor) => readonly (Tensor | undefined)[];
 }
 
 export type Scalar = number | boolean;
