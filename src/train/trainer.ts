@@ -17,6 +17,8 @@ import { lmLoss } from "./loss.js";
 import type { AdamWOptions, AdamWState } from "./optim/adamw.js";
 import { AdamW } from "./optim/adamw.js";
 import { ParamLayout } from "./param_layout.js";
+import type { PrecisionOptions } from "./precision/mixed_precision.js";
+import { MixedPrecision } from "./precision/mixed_precision.js";
 import type { LrSchedule } from "./schedule.js";
 import { checkSchedule, learningRate } from "./schedule.js";
 
@@ -27,6 +29,8 @@ export interface TrainerOptions {
   readonly gradAccumSteps?: number;
   /** Clip the global gradient norm to this (default: no clipping). */
   readonly maxGradNorm?: number;
+  /** fp32 (default), bf16, fp16 (with loss scaling) or fp8 compute; master weights stay f32 (precision/). */
+  readonly precision?: PrecisionOptions;
 }
 
 export interface StepStats {
@@ -38,6 +42,10 @@ export interface StepStats {
   /** Global gradient norm before clipping. */
   readonly gradNorm: number;
   readonly ms: number;
+  /** The loss scale this step's backward used (1 unless fp16). */
+  readonly lossScale: number;
+  /** fp16: the gradients overflowed, nothing was updated; the step is retried (same index, same batch). */
+  readonly skipped: boolean;
 }
 
 /** Everything a resumed run needs besides the config: the weights (flat, by the layout), the optimizer, the step. */
@@ -51,6 +59,7 @@ export interface TrainState {
 export class Trainer {
   readonly layout: ParamLayout;
   readonly optimizer: AdamW;
+  readonly precision: MixedPrecision;
   private readonly accum: number;
   private readonly schedule: LrSchedule;
 
@@ -62,6 +71,7 @@ export class Trainer {
     this.layout = new ParamLayout(params);
     const backend = [...params.values()][0]!.backend;
     this.optimizer = new AdamW(this.layout, backend, opts.adamw);
+    this.precision = new MixedPrecision(backend, opts.precision);
     for (const p of params.values()) p.requiresGrad = true;
   }
 
@@ -78,24 +88,35 @@ export class Trainer {
     const { batchSize: b, blockSize: t } = this.data;
     let grads: Tensor[] | undefined;
     let lossSum: Tensor | undefined;
+    const lossScale = this.precision.lossScale;
     for (let micro = 0; micro < this.accum; micro++) {
       const { inputs, targets } = await this.data.batch(step, micro);
       const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
-      const loss = lmLoss(this.model, ids(inputs), ids(targets));
-      const g = gradients([loss], params, [loss.full([], 1 / this.accum)]).map((x, i) => x ?? params[i]!.full(params[i]!.shape, 0));
+      const loss = this.precision.forward(() => lmLoss(this.model, ids(inputs), ids(targets)), true);
+      const g = gradients([loss], params, [this.precision.lossSeed(loss, 1 / this.accum)]).map((x, i) => x ?? params[i]!.full(params[i]!.shape, 0));
       grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
       lossSum = lossSum ? lossSum.add(loss.detach()) : loss.detach();
     }
-    const { norm, next, loss } = noGrad(() => {
-      const norm = globalNorm(grads!);
-      const clipped = this.opts.maxGradNorm ? clipByGlobalNorm(grads!, norm, this.opts.maxGradNorm) : grads!;
-      return { norm, next: this.optimizer.update(params, clipped, lr), loss: lossSum!.div(this.accum) };
+    const [unscaled, norm, loss] = noGrad(() => {
+      const unscaled = this.precision.unscale(grads!);
+      return [unscaled, globalNorm(unscaled), lossSum!.div(this.accum)] as const;
     });
-    await realizeAll([loss, norm, ...next, ...this.optimizer.pending()]);
+    // NOTE: fp16 reads the gradient norm before it updates (one more sync per step): inf/NaN skips the step.
+    if (this.precision.checksGradients) {
+      await realizeAll([loss, norm, ...unscaled, ...this.precision.pending()]);
+      const gradNorm = await norm.item();
+      if ((await this.precision.endStep(gradNorm)).skipped) {
+        return { step, loss: await loss.item(), lr, gradNorm, ms: performance.now() - t0, lossScale, skipped: true };
+      }
+    }
+    const next = noGrad(() => this.optimizer.update(params, this.opts.maxGradNorm ? clipByGlobalNorm(unscaled, norm, this.opts.maxGradNorm) : unscaled, lr));
+    const pending = this.precision.checksGradients ? [] : this.precision.pending();
+    await realizeAll([loss, norm, ...next, ...this.optimizer.pending(), ...pending]);
+    if (!this.precision.checksGradients) await this.precision.endStep();
     this.setParams(next);
     for (const p of params) p.dispose();
     const [lossValue, gradNorm] = [await loss.item(), await norm.item()];
-    return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0 };
+    return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0, lossScale, skipped: false };
   }
 
   /** Mean loss of the model on one batch of `data` (a held-out split), no gradients. */
@@ -103,7 +124,7 @@ export class Trainer {
     const backend = [...this.model.parameters().values()][0]!.backend;
     const { inputs, targets } = await data.batch(step, 0);
     const shape = [data.batchSize, data.blockSize];
-    return noGrad(() => lmLoss(this.model, tensor(inputs, { backend, dtype: "i32", shape }), tensor(targets, { backend, dtype: "i32", shape }))).item();
+    return noGrad(() => this.precision.forward(() => lmLoss(this.model, tensor(inputs, { backend, dtype: "i32", shape }), tensor(targets, { backend, dtype: "i32", shape })), false)).item();
   }
 
   /** The weights, optimizer and step as host copies (fresh arrays: a checkpoint may keep them). */
