@@ -1,7 +1,7 @@
 // run_tracking.ts: a training run recorded in the runs database (tracking/): where the config's
 // `tracking` section puts it, and the glue that turns runTraining's events into the run's record
-// (config with the precision path taken, seed, backend; per step loss, lr, grad_norm, loss_scale, step_ms,
-// tokens_per_s, skipped (fp16 overflows so far); eval_loss; each
+// (config with the precision path taken, seed, backend; per step loss, lr, grad_norm, step_ms,
+// tokens_per_s, and under fp16 loss_scale and skipped_steps (overflows so far); eval_loss; each
 // durable checkpoint as an artifact) and ends it as finished, failed or killed. The loop (run.ts)
 // knows nothing of it: this file only listens to the events.
 
@@ -72,7 +72,8 @@ class RunRecorder {
       if (e.kind === "step") {
         const tokens = this.cfg.train.batchSize * this.cfg.model.blockSize * this.cfg.train.gradAccumSteps;
         if (e.skipped) this.skipped++;
-        run.log(e.step, { loss: e.loss, lr: e.lr, grad_norm: e.gradNorm, loss_scale: e.lossScale, skipped_steps: this.skipped, step_ms: e.ms, ...(e.ms > 0 ? { tokens_per_s: tokens / (e.ms / 1000) } : {}) });
+        const scaling: Record<string, number> = this.cfg.precision === "fp16" ? { loss_scale: e.lossScale, skipped_steps: this.skipped } : {};
+        run.log(e.step, { loss: e.loss, lr: e.lr, grad_norm: e.gradNorm, ...scaling, step_ms: e.ms, ...(e.ms > 0 ? { tokens_per_s: tokens / (e.ms / 1000) } : {}) });
       } else if (e.kind === "eval") {
         run.log(e.step, { eval_loss: e.loss });
       } else {

@@ -2,9 +2,13 @@
 // 200 steps in fp32, bf16, fp16 and fp8. bf16 and fp16 track fp32 within the tolerance docs/training.md
 // states; fp8 (emulated, delayed scaling) learns. fp16's dynamic loss scaling: an overflow injected into
 // one step's backward skips exactly that step (parameters and optimizer untouched, the step retried) and
-// halves the scale; the scale grows after its interval of good steps. The config names a bad precision.
+// halves the scale; the scale grows after its interval of good steps. The config names a bad precision;
+// a tracked fp16 run records its path and loss scale.
 
-import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
 import type { Tensor } from "../../src/index.js";
 import { customGrad, getBackend } from "../../src/index.js";
 import { Gpt2 } from "../../src/models/gpt2.js";
@@ -19,7 +23,13 @@ import type { Precision, PrecisionOptions } from "../../src/train/precision/mixe
 import { MixedPrecision } from "../../src/train/precision/mixed_precision.js";
 import type { StepStats } from "../../src/train/trainer.js";
 import { Trainer } from "../../src/train/trainer.js";
+import type { RunEvent } from "../../src/train/run.js";
+import { runTrackedTraining, trackingTarget } from "../../src/train/run_tracking.js";
+import { RunStore } from "../../src/train/tracking/run_store.js";
 import { rng } from "../conformance/harness.js";
+import { repoFile } from "../helpers/fixtures.js";
+import { sqliteMissing } from "../helpers/requirements.js";
+import { skipLabel } from "../helpers/skip_reasons.js";
 
 const cpu = await getBackend("cpu");
 const CONFIG: Gpt2Config = { arch: "gpt2", dim: 16, nLayers: 1, nHeads: 2, vocabSize: 17, maxSeqLen: 8, normEps: 1e-5 };
@@ -161,4 +171,40 @@ describe("precision settings", () => {
     expect(() => new MixedPrecision(cpu, { precision: "fp64" as Precision })).toThrow(/precision: 'fp64' is not one of fp32, bf16, fp16, fp8/);
     expect(() => new MixedPrecision(cpu, { precision: "bf16", fp8: { margin: 1 } })).toThrow(/fp8 options apply to fp8 only/);
   });
+});
+
+const noSqlite = sqliteMissing();
+describe.skipIf(!!noSqlite)(`a tracked fp16 run${skipLabel(noSqlite)}`, () => {
+  const dir = mkdtempSync(join(tmpdir(), "kiln-precision-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("prints and records the precision path, and records loss_scale and skipped_steps per step", async () => {
+    const json = {
+      model: { arch: "gpt2", nLayers: 1, nHeads: 2, dim: 16, blockSize: 8 },
+      data: { path: repoFile("data/tinyshakespeare/input.txt"), tokenizer: "char" },
+      train: { batchSize: 2, iters: 3 },
+      optimizer: { kind: "adamw", lr: 1e-3 },
+      schedule: { kind: "constant" },
+      eval: { interval: 3, batches: 1 },
+      precision: "fp16",
+      precisionOptions: { lossScale: { initScale: 4096, growthInterval: 2 } },
+      tracking: { db: join(dir, "runs.sqlite") },
+    };
+    const file = join(dir, "fp16.json");
+    writeFileSync(file, JSON.stringify(json));
+    const cfg = parseTrainConfig(json, file);
+    const events: RunEvent[] = [];
+    const r = await runTrackedTraining(cfg, { backend: cpu, baseDir: dir, tracking: trackingTarget(cfg, file, dir)!, report: (e) => void events.push(e) });
+    const start = events.find((e) => e.kind === "start");
+    expect(start).toMatchObject({ precision: expect.stringMatching(/^fp16 \(emulated: .*dynamic loss scaling\)$/) });
+    const store = RunStore.open(json.tracking.db);
+    try {
+      const info = store.runs().find((x) => x.id === r.runId)!;
+      expect(info.config).toMatchObject({ precision: "fp16", precisionPath: (start as { precision: string }).precision });
+      expect(store.series(info.id, "loss_scale")).toEqual([[1, 4096], [2, 4096], [3, 8192]]);
+      expect(store.series(info.id, "skipped_steps")).toEqual([[1, 0], [2, 0], [3, 0]]);
+    } finally {
+      store.close();
+    }
+  }, 60_000);
 });
