@@ -13,9 +13,12 @@ export { Tensor } from "./tensor/tensor.js";
 export { arange, eye, full, ones, tensor, zeros } from "./tensor/create.js";
 export type { TensorOptions } from "./tensor/create.js";
 export { manualSeed, rand, randn, randomBits } from "./tensor/random.js";
-export { noGrad, enableGrad, withRoutines } from "./tensor/context.js";
+export { autocast, noGrad, enableGrad, withRoutines } from "./tensor/context.js";
+export type { MatmulPolicy } from "./tensor/context.js";
 export { attention, attentionReference, matmul, matmulReference, softmax, softmaxReference } from "./tensor/linalg.js";
 export { argmax, concat, concatReference, crossEntropy, erf, gelu, layernorm, logSoftmax, oneHot, relu, rmsnorm, scatterAdd, scatterAddReference, sigmoid, silu } from "./tensor/composites.js";
+export { FP8_E4M3, FP8_E5M2, roundToFormat } from "./tensor/float_format.js";
+export type { FloatFormat } from "./tensor/float_format.js";
 export { jit } from "./tensor/jit.js";
 export type { JitFunction } from "./tensor/jit.js";
 export { kvWrite, kvWriteReference, pagedAttention, pagedAttentionReference } from "./tensor/paged.js";
@@ -27,4 +30,4 @@ import { realize as realizeNodes } from "./core/realize.js";
 export async function realizeAll(tensors: readonly TensorT[]): Promise<void> {
   await realizeNodes(tensors.map((t) => t.node));
 }
-export { backward, gradients } from "./autograd/index.js";
+export { backward, customGrad, gradients } from "./autograd/index.js";

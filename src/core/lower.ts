@@ -64,7 +64,10 @@ export class Lowering {
           this.fused = n;
           // Routines hand their epilogue an f32 accumulator (f64 on the reference dtype).
           const dtype = n.op !== "routine" ? n.dtype : n.dtype === "f64" ? "f64" : "f32";
-          return { k: "var", name: "acc", dtype };
+          const acc: Expr = { k: "var", name: "acc", dtype };
+          // NOTE: a routine whose output is f16/bf16 is seen rounded to it, as the unfused graph stores it
+          // (without this, a bf16 matmul followed by a cast to f32 kept the f32 accumulator's bits).
+          return dtype === n.dtype ? acc : cast(acc, n.dtype);
         }
         // NOTE: once another producer is this kernel's acc, a second one is simply read from its buffer.
         if (this.fused === undefined || this.fused === n) this.fusionBroken = true;

@@ -5,7 +5,7 @@
 // (kv_cache.ts) like Llama's, with as many kv heads as heads.
 
 import type { Backend, DType, Tensor } from "../index.js";
-import { gelu, matmul, noGrad, tensor } from "../index.js";
+import { autocast, gelu, matmul, noGrad, tensor } from "../index.js";
 import { Embedding, LayerNorm, Linear, Module, ModuleList } from "../nn/index.js";
 import type { ParamOptions } from "../nn/index.js";
 import type { AttentionContext, CacheShape, ModelOptions } from "./kv_cache.js";
@@ -51,9 +51,10 @@ class Gpt2Block extends Module {
  * NOTE: the matmul makes x a routine operand, which the scheduler keeps in a buffer: the residual
  * add that produced x then becomes the previous matmul's epilogue, instead of the whole residual
  * chain being recomputed inside every kernel that reads x (which also runs out of buffer bindings).
+ * It is a reduction, not a layer: mixed precision (autocast) leaves it in the model's dtype.
  */
 function layerNorm(norm: LayerNorm, x: Tensor, ones: Tensor): Tensor {
-  const centered = x.sub(matmul(x, ones).mul(1 / norm.dim));
+  const centered = x.sub(autocast(undefined, () => matmul(x, ones)).mul(1 / norm.dim));
   return centered.mul(centered.square().mean(-1, true).add(norm.eps).rsqrt()).mul(norm.weight).add(norm.bias);
 }
 

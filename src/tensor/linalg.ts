@@ -8,7 +8,7 @@ import { isFloat } from "../core/dtype.js";
 import { Node } from "../core/graph.js";
 import type { RoutineName } from "../core/ops.js";
 import type { AttentionSpec, MatmulSpec, RoutineSpecs } from "../core/routines.js";
-import { areRoutinesEnabled, isGradEnabled, noGrad } from "./context.js";
+import { areRoutinesEnabled, autocast, currentMatmulPolicy, isGradEnabled, noGrad } from "./context.js";
 import { broadcastShapes, fmt, normAxis } from "./shape.js";
 import { Tensor } from "./tensor.js";
 
@@ -48,6 +48,8 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (k !== k2) throw new Error(`matmul: inner dimensions differ: ${fmt(a.shape)} @ ${fmt(b.shape)} on ${a.backend.name}`);
   if (a.dtype !== b.dtype) throw new Error(`matmul: dtypes differ: ${a.dtype} @ ${b.dtype} (cast one first)`);
   if (!isFloat(a.dtype)) throw new Error(`matmul: needs float tensors, got ${a.dtype}`);
+  const policy = currentMatmulPolicy();
+  if (policy) return autocast(undefined, () => policy(a, b, matmul));
   const batchShape = broadcastShapes("matmul", a.shape.slice(0, -2), b.shape.slice(0, -2));
   const batch = batchShape.reduce((x, y) => x * y, 1);
   const outShape = [...batchShape, m, n];

@@ -29,6 +29,8 @@ export interface StepGraphOptions {
   readonly params: readonly Tensor[];
   readonly optimizer: StepOptimizer;
   readonly maxGradNorm?: number;
+  /** Builds each micro-batch's forward (mixed precision's autocast: precision/); default: as is. */
+  readonly forward?: <T>(fn: () => T) => T;
 }
 
 /**
@@ -42,7 +44,8 @@ export function stepGraph(o: StepGraphOptions, inputs: readonly Tensor[]): Tenso
   let grads: Tensor[] | undefined;
   let lossSum: Tensor | undefined;
   for (let k = 0; k < micro; k++) {
-    const loss = lmLoss(model, inputs[2 * k]!, inputs[2 * k + 1]!);
+    const build = () => lmLoss(model, inputs[2 * k]!, inputs[2 * k + 1]!);
+    const loss = o.forward ? o.forward(build) : build();
     const g = gradients([loss], params, [loss.full([], 1 / micro)]).map((x, i) => x ?? params[i]!.full(params[i]!.shape, 0));
     grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
     lossSum = lossSum ? lossSum.add(loss.detach()) : loss.detach();

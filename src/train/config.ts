@@ -4,6 +4,7 @@
 // It only describes a run; cli/train_command.ts runs it.
 
 import { z } from "zod";
+import { PRECISIONS } from "./precision/mixed_precision.js";
 
 const posInt = z.number().int().positive();
 const positive = z.number().positive();
@@ -55,6 +56,13 @@ export const TrainConfigSchema = z.strictObject({
     z.strictObject({ kind: z.literal("cosine"), warmupSteps: z.number().int().nonnegative(), decaySteps: posInt, minLr: z.number().nonnegative() }),
   ]),
   eval: z.strictObject({ interval: posInt, batches: posInt }).default({ interval: 250, batches: 20 }),
+  /** Compute precision; master weights and optimizer state stay f32 (docs/training.md, "Mixed precision"). */
+  precision: z.enum(PRECISIONS).default("fp32"),
+  /** Tuning of the chosen precision: fp16's loss scaling, fp8's delayed scaling. */
+  precisionOptions: z.strictObject({
+    lossScale: z.strictObject({ initScale: positive.optional(), growthInterval: posInt.optional() }).optional(),
+    fp8: z.strictObject({ amaxHistory: posInt.optional(), margin: z.number().int().nonnegative().optional() }).optional(),
+  }).optional(),
   /** Checkpoints every `every` steps and at the end, into `dir` (relative to the config file's folder). */
   checkpoint: z.strictObject({
     dir: z.string().min(1),
@@ -100,6 +108,8 @@ export function parseTrainConfig(json: unknown, source: string): TrainConfig {
     if (d.index !== undefined && (d.tokenizer !== undefined || d.valFraction !== undefined)) {
       throw new Error(`${source}: data: 'tokenizer' and 'valFraction' go with 'path'; prepared shards ('index') carry their tokenizer and their val split`);
     }
+    if (c.precisionOptions?.lossScale && c.precision !== "fp16") throw new Error(`${source}: precisionOptions.lossScale applies to precision fp16 only (precision is ${c.precision})`);
+    if (c.precisionOptions?.fp8 && c.precision !== "fp8") throw new Error(`${source}: precisionOptions.fp8 applies to precision fp8 only (precision is ${c.precision})`);
     if (c.model.dim % c.model.nHeads !== 0) throw new Error(`${source}: model.dim (${c.model.dim}) must be a multiple of model.nHeads (${c.model.nHeads})`);
     return c;
   }

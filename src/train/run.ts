@@ -25,9 +25,9 @@ import { fromCheckpointState, toCheckpointState, trainerSignature } from "./trai
 
 /** What a run reports; `step` is the number of steps taken so far (a checkpoint's step). */
 export type RunEvent =
-  | { readonly kind: "start"; readonly arch: string; readonly params: number; readonly data: string; readonly backend: string }
+  | { readonly kind: "start"; readonly arch: string; readonly params: number; readonly data: string; readonly backend: string; readonly precision: string }
   | { readonly kind: "resume"; readonly step: number; readonly dir: string }
-  | { readonly kind: "step"; readonly step: number; readonly iters: number; readonly loss: number; readonly lr: number; readonly gradNorm: number; readonly ms: number }
+  | { readonly kind: "step"; readonly step: number; readonly iters: number; readonly loss: number; readonly lr: number; readonly gradNorm: number; readonly ms: number; readonly lossScale: number; readonly skipped: boolean }
   | { readonly kind: "eval"; readonly step: number; readonly loss: number; readonly batches: number }
   | { readonly kind: "checkpoint"; readonly step: number; readonly dir: string }
   | { readonly kind: "export"; readonly step: number; readonly dir: string; readonly files: readonly ExportedFile[] };
@@ -81,8 +81,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
       gradAccumSteps: cfg.train.gradAccumSteps,
       jit: cfg.train.jit,
       ...(cfg.train.maxGradNorm > 0 ? { maxGradNorm: cfg.train.maxGradNorm } : {}),
+      precision: { precision: cfg.precision, ...cfg.precisionOptions },
     });
-    report({ kind: "start", arch: cfg.model.arch, params: trainer.layout.size, data: data.describe, backend: opts.backend.name });
+    report({ kind: "start", arch: cfg.model.arch, params: trainer.layout.size, data: data.describe, backend: opts.backend.name, precision: trainer.precision.path });
 
     if (ck && opts.resume) {
       const saved = resumeFromLatest(ck.dir, { expect: trainerSignature(cfg.model.arch, trainer.layout), warn });
@@ -133,7 +134,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
         const s = await trainer.trainStep();
         steps.push(s);
         if (!Number.isFinite(s.loss)) throw new Error(`step ${s.step}: the loss is ${s.loss} (diverged; lower optimizer.lr?)`);
-        report({ kind: "step", step: s.step + 1, iters: cfg.train.iters, loss: s.loss, lr: s.lr, gradNorm: s.gradNorm, ms: s.ms });
+        // NOTE: a skipped fp16 step is reported under the step it retries (the retry's report replaces it).
+        report({ kind: "step", step: s.step + 1, iters: cfg.train.iters, loss: s.loss, lr: s.lr, gradNorm: s.gradNorm, ms: s.ms, lossScale: s.lossScale, skipped: s.skipped });
+        if (s.skipped) continue;
         reportSaved();
         if (trainer.step % cfg.eval.interval === 0 || trainer.step === last) {
           valLoss = await evaluate();

@@ -1,6 +1,7 @@
 // run_tracking.ts: a training run recorded in the runs database (tracking/): where the config's
 // `tracking` section puts it, and the glue that turns runTraining's events into the run's record
-// (config, seed, backend; per step loss, lr, grad_norm, step_ms, tokens_per_s; eval_loss; each
+// (config with the precision path taken, seed, backend; per step loss, lr, grad_norm, step_ms,
+// tokens_per_s, and under fp16 loss_scale and skipped_steps (overflows so far); eval_loss; each
 // durable checkpoint and each exported file as an artifact) and ends it as finished, failed or killed. The loop (run.ts)
 // knows nothing of it: this file only listens to the events.
 
@@ -41,6 +42,8 @@ export interface TrackedRunResult extends RunResult {
 class RunRecorder {
   private run: Run | undefined;
   private resumedFrom: number | undefined;
+  private precisionPath: string | undefined;
+  private skipped = 0;
   private broken = false;
 
   constructor(
@@ -57,7 +60,10 @@ class RunRecorder {
 
   on(e: RunEvent): void {
     // NOTE: the row is made at the first event after "resume", so a resumed run's config can say from which step.
-    if (e.kind === "start") return;
+    if (e.kind === "start") {
+      this.precisionPath = e.precision;
+      return;
+    }
     if (e.kind === "resume") {
       this.resumedFrom = e.step;
       return;
@@ -65,7 +71,9 @@ class RunRecorder {
     this.guard((run) => {
       if (e.kind === "step") {
         const tokens = this.cfg.train.batchSize * this.cfg.model.blockSize * this.cfg.train.gradAccumSteps;
-        run.log(e.step, { loss: e.loss, lr: e.lr, grad_norm: e.gradNorm, step_ms: e.ms, ...(e.ms > 0 ? { tokens_per_s: tokens / (e.ms / 1000) } : {}) });
+        if (e.skipped) this.skipped++;
+        const scaling: Record<string, number> = this.cfg.precision === "fp16" ? { loss_scale: e.lossScale, skipped_steps: this.skipped } : {};
+        run.log(e.step, { loss: e.loss, lr: e.lr, grad_norm: e.gradNorm, ...scaling, step_ms: e.ms, ...(e.ms > 0 ? { tokens_per_s: tokens / (e.ms / 1000) } : {}) });
       } else if (e.kind === "eval") {
         run.log(e.step, { eval_loss: e.loss });
       } else if (e.kind === "checkpoint") {
@@ -88,7 +96,7 @@ class RunRecorder {
     try {
       this.run ??= this.store.startRun({
         name: this.name,
-        config: this.resumedFrom === undefined ? this.cfg : { ...this.cfg, resumedFrom: this.resumedFrom },
+        config: { ...this.cfg, ...(this.precisionPath ? { precisionPath: this.precisionPath } : {}), ...(this.resumedFrom === undefined ? {} : { resumedFrom: this.resumedFrom }) },
         seed: this.cfg.train.seed,
         backend: this.backend,
       });

@@ -7,14 +7,17 @@
 // backward and clipping.
 
 import type { Tensor } from "../index.js";
-import { noGrad, realizeAll, tensor } from "../index.js";
+import { gradients, noGrad, realizeAll, tensor } from "../index.js";
 import type { BatchSource } from "./batches.js";
 import { Replayed, stepGraph } from "./captured_step.js";
+import { clipByGlobalNorm, globalNorm } from "./clip.js";
 import type { TrainableModel } from "./loss.js";
 import { lmLoss } from "./loss.js";
 import type { AdamWOptions, AdamWState } from "./optim/adamw.js";
 import { AdamW } from "./optim/adamw.js";
 import { ParamLayout } from "./param_layout.js";
+import type { PrecisionOptions } from "./precision/mixed_precision.js";
+import { MixedPrecision } from "./precision/mixed_precision.js";
 import type { LrSchedule } from "./schedule.js";
 import { checkSchedule, learningRate } from "./schedule.js";
 
@@ -27,6 +30,8 @@ export interface TrainerOptions {
   readonly maxGradNorm?: number;
   /** Capture the step (and eval's forward) once with jit and replay it (default true); false builds and realizes it every step. */
   readonly jit?: boolean;
+  /** fp32 (default), bf16, fp16 (with loss scaling) or fp8 compute; master weights stay f32 (precision/). */
+  readonly precision?: PrecisionOptions;
 }
 
 export interface StepStats {
@@ -38,6 +43,10 @@ export interface StepStats {
   /** Global gradient norm before clipping. */
   readonly gradNorm: number;
   readonly ms: number;
+  /** The loss scale this step's backward used (1 unless fp16). */
+  readonly lossScale: number;
+  /** fp16: the gradients overflowed, nothing was updated; the step is retried (same index, same batch). */
+  readonly skipped: boolean;
 }
 
 /** Everything a resumed run needs besides the config: the weights (flat, by the layout), the optimizer, the step. */
@@ -51,6 +60,7 @@ export interface TrainState {
 export class Trainer {
   readonly layout: ParamLayout;
   readonly optimizer: AdamW;
+  readonly precision: MixedPrecision;
   private readonly accum: number;
   private readonly schedule: LrSchedule;
   private readonly stepRun: Replayed;
@@ -64,8 +74,10 @@ export class Trainer {
     this.layout = new ParamLayout(params);
     const backend = [...params.values()][0]!.backend;
     this.optimizer = new AdamW(this.layout, backend, opts.adamw);
+    this.precision = new MixedPrecision(backend, opts.precision);
     for (const p of params.values()) p.requiresGrad = true;
-    const step = (inputs: Tensor[]) => stepGraph({ model, params: this.params(), optimizer: this.optimizer, maxGradNorm: opts.maxGradNorm }, inputs);
+    const forward = <T>(fn: () => T): T => this.precision.forward(fn, true);
+    const step = (inputs: Tensor[]) => stepGraph({ model, params: this.params(), optimizer: this.optimizer, maxGradNorm: opts.maxGradNorm, forward }, inputs);
     this.stepRun = new Replayed(step, () => this.persistent(), opts.jit ?? true, 2);
   }
 
@@ -81,6 +93,7 @@ export class Trainer {
     // NOTE: the update writes into the parameters' buffers, so they must have them (a model may hold lazy ones).
     await realizeAll(params);
     const { batchSize: b, blockSize: t } = this.data;
+    if (!this.precision.capturable) return this.stepWithScaling(step, lr, params);
     const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
     const inputs: Tensor[] = [];
     for (let micro = 0; micro < this.accum; micro++) {
@@ -92,7 +105,50 @@ export class Trainer {
     this.optimizer.advance();
     const [lossValue, gradNorm] = [await loss!.item(), await norm!.item()];
     for (const x of inputs) x.dispose();
-    return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0 };
+    return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0, lossScale: 1, skipped: false };
+  }
+
+  /**
+   * A step under fp16 or fp8, built and realized each time (not captured): fp16's loss scaling reads the
+   * gradient norm on the host and may skip the update (inf/NaN), and fp8's scales move on the host
+   * between steps, which a replay of one capture could not follow.
+   */
+  private async stepWithScaling(step: number, lr: number, params: Tensor[]): Promise<StepStats> {
+    const t0 = performance.now();
+    const backend = params[0]!.backend;
+    const { batchSize: b, blockSize: t } = this.data;
+    let grads: Tensor[] | undefined;
+    let lossSum: Tensor | undefined;
+    const lossScale = this.precision.lossScale;
+    for (let micro = 0; micro < this.accum; micro++) {
+      const { inputs, targets } = await this.data.batch(step, micro);
+      const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
+      const loss = this.precision.forward(() => lmLoss(this.model, ids(inputs), ids(targets)), true);
+      const g = gradients([loss], params, [this.precision.lossSeed(loss, 1 / this.accum)]).map((x, i) => x ?? params[i]!.full(params[i]!.shape, 0));
+      grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
+      lossSum = lossSum ? lossSum.add(loss.detach()) : loss.detach();
+    }
+    const [unscaled, norm, loss] = noGrad(() => {
+      const unscaled = this.precision.unscale(grads!);
+      return [unscaled, globalNorm(unscaled), lossSum!.div(this.accum)] as const;
+    });
+    // NOTE: fp16 reads the gradient norm before it updates (one more sync per step): inf/NaN skips the step.
+    if (this.precision.checksGradients) {
+      await realizeAll([loss, norm, ...unscaled, ...this.precision.pending()]);
+      const gradNorm = await norm.item();
+      if ((await this.precision.endStep(gradNorm)).skipped) {
+        return { step, loss: await loss.item(), lr, gradNorm, ms: performance.now() - t0, lossScale, skipped: true };
+      }
+    }
+    const scalars = tensor(this.optimizer.scalars(lr), { backend });
+    const writes = noGrad(() => this.optimizer.update(params, this.opts.maxGradNorm ? clipByGlobalNorm(unscaled, norm, this.opts.maxGradNorm) : unscaled, scalars));
+    const pending = this.precision.checksGradients ? [] : this.precision.pending();
+    await realizeAll([loss, norm, ...writes, ...pending]);
+    this.optimizer.advance();
+    if (!this.precision.checksGradients) await this.precision.endStep();
+    const [lossValue, gradNorm] = [await loss.item(), await norm.item()];
+    scalars.dispose();
+    return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0, lossScale, skipped: false };
   }
 
   /** Mean loss of the model on one batch of `data` (a held-out split), no gradients. */
@@ -102,7 +158,8 @@ export class Trainer {
     const shape = [data.batchSize, data.blockSize];
     const key = shape.join("x");
     let run = this.evalRuns.get(key);
-    if (!run) this.evalRuns.set(key, (run = new Replayed(([x, y]) => [noGrad(() => lmLoss(this.model, x!, y!))], () => this.params(), this.opts.jit ?? true, 1)));
+    const forward = ([x, y]: Tensor[]) => [noGrad(() => this.precision.forward(() => lmLoss(this.model, x!, y!), false))];
+    if (!run) this.evalRuns.set(key, (run = new Replayed(forward, () => this.params(), (this.opts.jit ?? true) && this.precision.capturable, 1)));
     const xs = [tensor(inputs, { backend, dtype: "i32", shape }), tensor(targets, { backend, dtype: "i32", shape })];
     const [loss] = await run.run(xs);
     const value = await loss!.item();
