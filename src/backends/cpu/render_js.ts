@@ -21,6 +21,11 @@ function wrapInt(s: string, d: DType): string {
   return s;
 }
 
+/** The integer dtypes wrapInt wraps (and so truncates). */
+const WRAPPED: ReadonlySet<DType> = new Set(["i32", "u32", "u8"]);
+/** A divisor that needs no `=== 0` guard. */
+const nonZeroConst = (e: Expr): boolean => e.k === "const" && e.v !== 0;
+
 type Spell = (a: string[], d: DType, src: readonly Expr[]) => string;
 
 /** The JS spelling of every ALU op. Keyed by the op table: adding an op without a spelling fails to compile. */
@@ -40,13 +45,18 @@ export const JS_ALU: Readonly<Record<AluOp, Spell>> = {
   sub: ([a, b], d) => (isFloatT(d) ? `(${a} - ${b})` : wrapInt(`${a} - ${b}`, d)),
   mul: ([a, b], d) =>
     isFloatT(d) ? `(${a} * ${b})` : d === "bool" ? `(${a} && ${b})` : wrapInt(`Math.imul(${a}, ${b})`, d),
-  // NOTE: integer division truncates toward zero, and x / 0 is x for ints, as in WGSL.
-  div: ([a, b], d) => (isFloatT(d) ? `(${a} / ${b})` : wrapInt(`(${b} === 0 ? ${a} : Math.trunc(${a} / ${b}))`, d)),
+  // NOTE: integer division truncates toward zero, and x / 0 is x for ints, as in WGSL. The wrap (ToInt32,
+  // ToUint32) truncates a finite quotient by itself, and V8 compiles `(a / b) | 0` to an integer division.
+  div: ([a, b], d, src) =>
+    isFloatT(d) ? `(${a} / ${b})`
+    : !WRAPPED.has(d) ? `(${b} === 0 ? ${a} : Math.trunc(${a} / ${b}))`
+    : wrapInt(nonZeroConst(src[1]!) ? `${a} / ${b}` : `(${b} === 0 ? ${a} : ${a} / ${b})`, d),
   max: ([a, b], d) => (d === "bool" ? `(${a} || ${b})` : `Math.max(${a}, ${b})`),
   min: ([a, b], d) => (d === "bool" ? `(${a} && ${b})` : `Math.min(${a}, ${b})`),
   pow: ([a, b]) => `Math.pow(${a}, ${b})`,
   // NOTE: remainder takes the dividend's sign (truncated), as in WGSL and C; x % 0 is 0 for ints.
-  mod: ([a, b], d) => (isFloatT(d) ? `(${a} % ${b})` : wrapInt(`(${b} === 0 ? 0 : ${a} % ${b})`, d)),
+  mod: ([a, b], d, src) =>
+    isFloatT(d) ? `(${a} % ${b})` : wrapInt(nonZeroConst(src[1]!) ? `${a} % ${b}` : `(${b} === 0 ? 0 : ${a} % ${b})`, d),
   cmplt: ([a, b]) => `(${a} < ${b})`,
   cmpeq: ([a, b]) => `(${a} == ${b})`,
   cmpne: ([a, b]) => `(${a} != ${b})`,
