@@ -39,9 +39,11 @@ export function simplify(e: Expr, bounds: VarBounds): Expr {
 }
 
 class Simplifier {
-  private readonly memo = new Map<string, Expr>();
-  private readonly ranges = new Map<string, Range>();
-  private readonly linears = new Map<string, Linear>();
+  // NOTE: keyed by node, not exprKey: lowering shares equal subtrees as one object, and the keys of the
+  // unsimplified tree are long strings that would cost more than simplifying it.
+  private readonly memo = new Map<Expr, Expr>();
+  private readonly ranges = new Map<Expr, Range>();
+  private readonly linears = new Map<Expr, Linear>();
 
   constructor(
     private readonly bounds: VarBounds,
@@ -50,9 +52,8 @@ class Simplifier {
   ) {}
 
   simplify(e: Expr): Expr {
-    const key = exprKey(e);
-    let out = this.memo.get(key);
-    if (out === undefined) this.memo.set(key, (out = this.rewrite(e)));
+    let out = this.memo.get(e);
+    if (out === undefined) this.memo.set(e, (out = this.rewrite(e)));
     return out;
   }
 
@@ -188,9 +189,8 @@ class Simplifier {
 
   /** `e` as a sum of terms (anything but add/sub/neg/mul-by-constant) modulo 2^32. */
   private linear(e: Expr): Linear {
-    const key = exprKey(e);
-    let l = this.linears.get(key);
-    if (l === undefined) this.linears.set(key, (l = this.computeLinear(e)));
+    let l = this.linears.get(e);
+    if (l === undefined) this.linears.set(e, (l = this.computeLinear(e)));
     return l;
   }
 
@@ -258,13 +258,12 @@ class Simplifier {
 
   /** Bounds of an i32 or bool expression's value (FULL where nothing is known, and for other dtypes). */
   range(e: Expr): Range {
-    const key = exprKey(e);
-    let r = this.ranges.get(key);
+    let r = this.ranges.get(e);
     if (r === undefined) {
       r = this.computeRange(e);
-      const f = this.facts.get(key);
+      const f = this.facts.size ? this.facts.get(exprKey(e)) : undefined;
       if (f && Math.max(r.lo, f.lo) <= Math.min(r.hi, f.hi)) r = { lo: Math.max(r.lo, f.lo), hi: Math.min(r.hi, f.hi) };
-      this.ranges.set(key, r);
+      this.ranges.set(e, r);
     }
     return r;
   }
