@@ -12,6 +12,7 @@ import type { Node } from "./graph.js";
 import { topoSort } from "./graph.js";
 import { Index } from "./index_expr.js";
 import { Lowering } from "./lower.js";
+import { simplify, simplifyKernel } from "./simplify.js";
 import type { RoutineName } from "./ops.js";
 import { isMovement } from "./ops.js";
 import type { MatmulSpec, RoutineSpec } from "./routines.js";
@@ -177,7 +178,7 @@ function kernelName(prefix: string, n: Node): string {
 }
 
 function kernelSpec(n: Node, low: Lowering, body: Expr): KernelSpec {
-  return { name: kernelName("E", n), n: n.numel, out: n.dtype, inputs: low.inputs.map((i) => i.dtype), body };
+  return simplifyKernel({ name: kernelName("E", n), n: n.numel, out: n.dtype, inputs: low.inputs.map((i) => i.dtype), body });
 }
 
 /** A reduction kernel; with `tail`, the elementwise root that absorbed it becomes its epilogue. */
@@ -207,7 +208,7 @@ function reduceKernel(
     body,
     ...(tail ? { epilogue: tail.expr } : {}),
   };
-  return { kind: "kernel", spec, out, inputs: low.inputs };
+  return { kind: "kernel", spec: simplifyKernel(spec), out, inputs: low.inputs };
 }
 
 function routineItem(n: Node): ScheduleItem {
@@ -236,7 +237,8 @@ function routineWithEpilogue(r: Node, root: Node, low: Lowering, expr: Expr): Sc
   const spec = {
     ...(r.arg.spec as MatmulSpec),
     out: root.dtype,
-    epilogue: { expr: shiftSlots(expr, operands), inputs: low.inputs.map((i) => i.dtype) },
+    // The epilogue's gid is the output element, below root.numel.
+    epilogue: { expr: shiftSlots(simplify(expr, { gid: root.numel }), operands), inputs: low.inputs.map((i) => i.dtype) },
   };
   return { kind: "routine", name: r.arg.name, spec, out: root, inputs: [...r.src.map(contiguousBase), ...low.inputs] };
 }

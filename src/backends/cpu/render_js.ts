@@ -6,7 +6,7 @@ import type { DType } from "../../core/dtype.js";
 import type { Expr, KernelSpec } from "../../core/ir.js";
 import type { Spelling } from "../../core/emit.js";
 import { Emitter, dependsOn } from "../../core/emit.js";
-import { toposort } from "../../core/ir.js";
+import { exprKey, toposort } from "../../core/ir.js";
 import type { AluOp } from "../../core/ops.js";
 import type { Epilogue } from "../../core/routines.js";
 import { assertNever } from "../../core/ops.js";
@@ -20,6 +20,11 @@ function wrapInt(s: string, d: DType): string {
   if (d === "u8") return `((${s}) & 255)`;
   return s;
 }
+
+/** The integer dtypes wrapInt wraps (and so truncates). */
+const WRAPPED: ReadonlySet<DType> = new Set(["i32", "u32", "u8"]);
+/** A divisor that needs no `=== 0` guard. */
+const nonZeroConst = (e: Expr): boolean => e.k === "const" && e.v !== 0;
 
 type Spell = (a: string[], d: DType, src: readonly Expr[]) => string;
 
@@ -41,13 +46,18 @@ export const JS_ALU: Readonly<Record<AluOp, Spell>> = {
   sub: ([a, b], d) => (isFloatT(d) ? `(${a} - ${b})` : wrapInt(`${a} - ${b}`, d)),
   mul: ([a, b], d) =>
     isFloatT(d) ? `(${a} * ${b})` : d === "bool" ? `(${a} && ${b})` : wrapInt(`Math.imul(${a}, ${b})`, d),
-  // NOTE: integer division truncates toward zero, and x / 0 is x for ints, as in WGSL.
-  div: ([a, b], d) => (isFloatT(d) ? `(${a} / ${b})` : wrapInt(`(${b} === 0 ? ${a} : Math.trunc(${a} / ${b}))`, d)),
+  // NOTE: integer division truncates toward zero, and x / 0 is x for ints, as in WGSL. The wrap (ToInt32,
+  // ToUint32) truncates a finite quotient by itself, and V8 compiles `(a / b) | 0` to an integer division.
+  div: ([a, b], d, src) =>
+    isFloatT(d) ? `(${a} / ${b})`
+    : !WRAPPED.has(d) ? `(${b} === 0 ? ${a} : Math.trunc(${a} / ${b}))`
+    : wrapInt(nonZeroConst(src[1]!) ? `${a} / ${b}` : `(${b} === 0 ? ${a} : ${a} / ${b})`, d),
   max: ([a, b], d) => (d === "bool" ? `(${a} || ${b})` : `Math.max(${a}, ${b})`),
   min: ([a, b], d) => (d === "bool" ? `(${a} && ${b})` : `Math.min(${a}, ${b})`),
   pow: ([a, b]) => `Math.pow(${a}, ${b})`,
   // NOTE: remainder takes the dividend's sign (truncated), as in WGSL and C; x % 0 is 0 for ints.
-  mod: ([a, b], d) => (isFloatT(d) ? `(${a} % ${b})` : wrapInt(`(${b} === 0 ? 0 : ${a} % ${b})`, d)),
+  mod: ([a, b], d, src) =>
+    isFloatT(d) ? `(${a} % ${b})` : wrapInt(nonZeroConst(src[1]!) ? `${a} % ${b}` : `(${b} === 0 ? 0 : ${a} % ${b})`, d),
   cmplt: ([a, b]) => `(${a} < ${b})`,
   cmpeq: ([a, b]) => `(${a} == ${b})`,
   cmpne: ([a, b]) => `(${a} != ${b})`,
@@ -114,8 +124,18 @@ export function renderJs(k: KernelSpec): string {
   const params = ["b0", ...k.inputs.map((_, i) => `b${i + 1}`)];
   const lines: string[] = [];
   lines.push(`return function ${k.name.replace(/[^A-Za-z0-9_]/g, "_")}(${params.join(", ")}) {`);
-  lines.push(`for (let gid = 0; gid < ${k.n}; gid++) {`);
   const em = new Emitter("t", JS_SPELLING);
+  const row = k.reduce ? undefined : rowLength(k);
+  if (row === undefined) {
+    lines.push(`for (let gid = 0; gid < ${k.n}; gid++) {`);
+  } else {
+    // NOTE: gid runs over rows of `row` elements, and nodes that read gid only as gid / D with row | D
+    // (a row's mean, a bias row's index) are computed once per row, under an outer `gid` that is the
+    // row's first element: the same values, in the same order, as the flat loop computes per element.
+    lines.push(`for (let row = 0; row < ${k.n}; row += ${row}) {`, `const gid = row;`);
+    em.emit(k.body, lines, readsGidWithin(k.body, row));
+    lines.push(`for (let gid = row; gid < row + ${row}; gid++) {`);
+  }
   let value: string;
   if (k.reduce) {
     const { op, size } = k.reduce;
@@ -134,8 +154,43 @@ export function renderJs(k: KernelSpec): string {
     value = em.emit(k.body, lines);
   }
   lines.push(`b0[gid] = ${spellStore(k.out, value)};`);
-  lines.push(`}`, `};`);
+  lines.push(`}`, ...(row === undefined ? [] : [`}`]), `};`);
   return lines.join("\n");
+}
+
+/** The smallest D > 1 dividing n for which the body reads gid / D: the length of the rows of a split loop. */
+function rowLength(k: KernelSpec): number | undefined {
+  let best: number | undefined;
+  for (const e of toposort(k.body)) {
+    const d = gidDivisor(e);
+    if (d !== undefined && d > 1 && k.n % d === 0 && k.n > d && (best === undefined || d < best)) best = d;
+  }
+  return best;
+}
+
+const gidDivisor = (e: Expr): number | undefined =>
+  e.k === "alu" && e.op === "div" && e.src[0]!.k === "var" && e.src[0]!.name === "gid" && e.src[1]!.k === "const" && e.src[0]!.dtype === "i32"
+    ? e.src[1]!.v
+    : undefined;
+
+/** Which nodes change within a row of `row` elements: those reading gid other than as gid / D with row | D. */
+function readsGidWithin(root: Expr, row: number): (e: Expr) => boolean {
+  const memo = new Map<string, boolean>();
+  const dep = (e: Expr): boolean => {
+    const key = exprKey(e);
+    let r = memo.get(key);
+    if (r !== undefined) return r;
+    const d = gidDivisor(e);
+    if (d !== undefined && d % row === 0) r = false;
+    else if (e.k === "var") r = e.name === "gid";
+    else if (e.k === "load") r = dep(e.idx);
+    else if (e.k === "alu") r = e.src.some(dep);
+    else if (e.k === "cast") r = dep(e.src);
+    else r = false;
+    memo.set(key, r);
+    return r;
+  };
+  return dep;
 }
 
 /**
