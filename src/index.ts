@@ -14,7 +14,9 @@ export { arange, eye, full, ones, tensor, zeros } from "./tensor/create.js";
 export type { TensorOptions } from "./tensor/create.js";
 export { manualSeed, rand, randn, randomBits } from "./tensor/random.js";
 export { noGrad, enableGrad, withRoutines } from "./tensor/context.js";
-export { attention, attentionReference, matmul, matmulReference, softmax, softmaxReference } from "./tensor/linalg.js";
+export {
+  attention, attentionBackward, attentionBackwardComposed, attentionReference, matmul, matmulReference, softmax, softmaxReference,
+} from "./tensor/linalg.js";
 export { argmax, concat, crossEntropy, erf, gelu, layernorm, logSoftmax, oneHot, relu, rmsnorm, scatterAdd, sigmoid, silu } from "./tensor/composites.js";
 export { jit } from "./tensor/jit.js";
 export type { JitFunction } from "./tensor/jit.js";

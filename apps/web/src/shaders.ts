@@ -2,11 +2,12 @@
 // read them from) and handed to the webgpu backend before it builds a routine.
 import { setShaderTexts } from "../../../src/web.js";
 import attention from "../../../shaders/attention.wgsl?raw";
+import attention_backward from "../../../shaders/attention_backward.wgsl?raw";
 import kv_write from "../../../shaders/kv_write.wgsl?raw";
 import matmul from "../../../shaders/matmul.wgsl?raw";
 import paged_attention from "../../../shaders/paged_attention.wgsl?raw";
 import softmax from "../../../shaders/softmax.wgsl?raw";
 
 export function installShaders(): void {
-  setShaderTexts({ attention, kv_write, matmul, paged_attention, softmax });
+  setShaderTexts({ attention, attention_backward, kv_write, matmul, paged_attention, softmax });
 }

@@ -1,6 +1,6 @@
 // routines.ts is the cpu backend's door to its hand-written routines: which specs it can build and a
 // cache of built executables per spec. The routines themselves live in matmul.ts (wasm SIMD kernel),
-// softmax.ts, attention.ts and paged.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
+// softmax.ts, attention.ts, attention_backward.ts and paged.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
 
 import type { DType } from "../../core/dtype.js";
 import { exprKey, hashString } from "../../core/ir.js";
@@ -8,6 +8,7 @@ import type { RoutineName } from "../../core/ops.js";
 import { assertNever } from "../../core/ops.js";
 import type { AttentionSpec, KvWriteSpec, MatmulSpec, PagedAttentionSpec, RoutineSpecs, SoftmaxSpec } from "../../core/routines.js";
 import { buildAttention } from "./attention.js";
+import { buildAttentionBackward } from "./attention_backward.js";
 import type { CpuExecutable } from "./backend.js";
 import { isFloatDType } from "./convert.js";
 import { buildMatmul } from "./matmul.js";
@@ -60,6 +61,7 @@ function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]
     case "matmul": return matmulReason(spec as MatmulSpec);
     case "softmax": return softmaxReason(spec as SoftmaxSpec);
     case "attention": return attentionReason(spec as AttentionSpec);
+    case "attention_backward": return attentionReason(spec as AttentionSpec);
     case "kv_write": return kvWriteReason(spec as KvWriteSpec);
     case "paged_attention": return pagedReason(spec as PagedAttentionSpec);
     default: return assertNever(routine, "routine");
@@ -107,6 +109,12 @@ export function buildCpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpe
       const s = spec as AttentionSpec;
       built = buildAttention(s);
       dtypes = [s.out, s.dtype, s.dtype, s.dtype];
+      break;
+    }
+    case "attention_backward": {
+      const s = spec as AttentionSpec;
+      built = buildAttentionBackward(s);
+      dtypes = [s.out, s.dtype, s.dtype, s.dtype, s.dtype, s.dtype];
       break;
     }
     case "kv_write": {
