@@ -1,12 +1,14 @@
 // attention_backward.wgsl: the gradients of attention (see attention.wgsl) recomputed from q, k, v, the
-// forward's output o and its gradient dO (FlashAttention-2's equations), into one f32 output
+// forward's output o and its gradient dO (FlashAttention-2's equations), into one output
 // [dQ (BATCH, H, TQ, D) | dK (BATCH, KVH, TK, D) | dV (BATCH, KVH, TK, D)]. Template filled by
 // src/backends/webgpu/routines.ts.
 //
 // Placeholders:
 //   {{ NAME }}    (written without the spaces) a WGSL literal, see the constants below.
-//   //!BINDINGS   becomes the bindings: buf_out (slot 0, array<f32>) and load_q, load_k, load_v, load_o,
-//                 load_do (slots 1..5, element index -> f32).
+//   //!BINDINGS   becomes the bindings: store_out1(i, v) and buf_out (slot 0) and load_q, load_k, load_v,
+//                 load_o, load_do (slots 1..5, element index -> f32).
+//   //#if CHUNKED  more rows than one chunk: dK and dV are read back from buf_out between chunks, so the
+//                 output must be f32 (buf_out: array<f32>); with one chunk any output dtype is written once.
 //
 // One workgroup per (batch, kv head) owns every gradient of that kv head, so nothing is shared between
 // workgroups (WGSL has no float atomics): its rows are the GROUP * TQ queries of its query heads.
@@ -14,7 +16,7 @@
 //   rows phase: thread t takes rows t, t + WG, ...: the row's logsumexp (an online pass over its keys) and
 //     D = dO . o go to workgroup memory; then dQ = sum_j dS_j k_j with dS_j = P_j (dO . v_j - D) SCALE.
 //   keys phase: thread t takes keys t, t + WG, ...: over the chunk's rows that see the key, recompute P and
-//     dS from the row's logsumexp and accumulate dV += P dO and dK += dS q, kept in f32 in the output.
+//     dS from the row's logsumexp and accumulate dV += P dO and dK += dS q (across chunks in the f32 output).
 // NOTE: correctness first: parallelism is BATCH * KVH workgroups of WG threads, operands are read from
 // storage (no tiles in workgroup memory). A tiled version (FlashAttention-2's key-block workgroups plus a
 // dQ pass) needs two dispatches; routines are one dispatch today.
@@ -89,15 +91,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
           let ds = exp(s * SCALE - row_lse) * (dp - di) * SCALE;
           for (var d = 0u; d < D; d++) { acc[d] = fma(ds, load_k(kv_base + j * D + d), acc[d]); }
         }
-        for (var d = 0u; d < D; d++) { buf_out[qo + d] = acc[d]; }
+        for (var d = 0u; d < D; d++) { store_out1(qo + d, acc[d]); }
       }
       workgroupBarrier();
       // ---- keys phase ----
       for (var j = lidx; j < TK; j += WG) {
         let ko = kv_base + j * D;
         for (var d = 0u; d < D; d++) {
-          dk[d] = select(0.0, buf_out[DQ_ELEMS + ko + d], c0 > 0u);
-          dv[d] = select(0.0, buf_out[DQ_ELEMS + DKV_ELEMS + ko + d], c0 > 0u);
+          dk[d] = 0.0;
+          dv[d] = 0.0;
+//#if CHUNKED
+          if (c0 > 0u) {
+            dk[d] = buf_out[DQ_ELEMS + ko + d];
+            dv[d] = buf_out[DQ_ELEMS + DKV_ELEMS + ko + d];
+          }
+//#endif
         }
         for (var r = c0; r < min(c0 + RC, ROWS); r++) {
           if (j >= visible(r % TQ)) { continue; }
@@ -116,8 +124,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
           }
         }
         for (var d = 0u; d < D; d++) {
-          buf_out[DQ_ELEMS + ko + d] = dk[d];
-          buf_out[DQ_ELEMS + DKV_ELEMS + ko + d] = dv[d];
+          store_out1(DQ_ELEMS + ko + d, dk[d]);
+          store_out1(DQ_ELEMS + DKV_ELEMS + ko + d, dv[d]);
         }
       }
       // NOTE: the next chunk overwrites lse and dsum.

@@ -230,9 +230,11 @@ function attentionReason(s: AttentionSpec, caps: BackendCaps): string | undefine
 function attentionBackwardReason(s: AttentionSpec, caps: BackendCaps): string | undefined {
   if (![s.batch, s.heads, s.kvHeads, s.tq, s.tk, s.headDim].every(isDim)) return "sizes must be integers >= 1";
   if (s.heads % s.kvHeads !== 0) return `heads (${s.heads}) must be a multiple of kvHeads (${s.kvHeads})`;
-  // NOTE: the gradients accumulate in the output buffer across row chunks, so it must hold f32; f16 and bf16
-  // training on webgpu uses the composed backward (matmul and softmax routines).
-  if (s.out !== "f32") return `output dtype ${s.out}: the backward accumulates in its output, which must be f32`;
+  // NOTE: past one chunk of rows, dK and dV accumulate in the output buffer, so it must hold f32; there f16
+  // and bf16 training on webgpu uses the composed backward (matmul and softmax routines).
+  if (backwardChunked(s) && s.out !== "f32") {
+    return `output dtype ${s.out} with ${(s.heads / s.kvHeads) * s.tq} query rows per kv head (over ${BACKWARD_ROW_CHUNK}): the backward accumulates in its output, which must then be f32`;
+  }
   if (s.headDim > 256) return `headDim ${s.headDim} is over 256 (three private accumulators of headDim floats per thread)`;
   if (s.kvHeads > MAX_DISPATCH) return `${s.kvHeads} kv heads need more than ${MAX_DISPATCH} workgroups along x`;
   if (!Number.isFinite(s.scale)) return `scale ${s.scale} is not finite`;
@@ -339,6 +341,9 @@ function buildAttention(s: AttentionSpec): WebgpuRoutineSource {
 /** Rows of attention_backward whose statistics (logsumexp, dO . o) share workgroup memory per chunk. */
 const BACKWARD_ROW_CHUNK = 1024;
 
+/** Whether attention_backward's rows per kv head take more than one chunk (dK, dV then accumulate in the output). */
+const backwardChunked = (s: AttentionSpec): boolean => (s.heads / s.kvHeads) * s.tq > BACKWARD_ROW_CHUNK;
+
 /** One workgroup of 64 threads per (kv head, batch); see shaders/attention_backward.wgsl. */
 function buildAttentionBackward(s: AttentionSpec): WebgpuRoutineSource {
   const code = fillTemplate("attention_backward", {
@@ -346,7 +351,7 @@ function buildAttentionBackward(s: AttentionSpec): WebgpuRoutineSource {
     CAUSAL: bool(s.causal), SCALE: f32(s.scale), WG: u32(64), RC: u32(BACKWARD_ROW_CHUNK),
   }, {
     BINDINGS: bindingsWgsl(s.out, [["q", s.dtype], ["k", s.dtype], ["v", s.dtype], ["o", s.dtype], ["do", s.dtype]]),
-  });
+  }, { CHUNKED: backwardChunked(s) });
   const name = `attention_backward_${s.dtype}_${s.out}_b${s.batch}_h${s.heads}kv${s.kvHeads}_q${s.tq}k${s.tk}_d${s.headDim}${s.causal ? "_causal" : ""}`;
   return { name, code, dispatch: [s.kvHeads, Math.min(s.batch, MAX_DISPATCH), 1] };
 }
