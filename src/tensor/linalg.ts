@@ -1,7 +1,8 @@
 // linalg.ts: matmul, softmax and attention. Each becomes one routine node (a hand-written kernel)
 // when the backend has one for the spec and routines are enabled, and otherwise the same math from
 // primitives, which is also the routine's reference (below). Gradients of routine nodes are
-// recorded against the logical inputs; autograd/rules.ts differentiates them.
+// recorded against the logical inputs; autograd/rules.ts differentiates them (attention's through
+// attentionBackward: the attention_backward routine, or the same equations composed from matmul and softmax).
 
 import type { DType } from "../core/dtype.js";
 import { isFloat } from "../core/dtype.js";
