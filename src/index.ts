@@ -15,7 +15,9 @@ export type { TensorOptions } from "./tensor/create.js";
 export { manualSeed, rand, randn, randomBits } from "./tensor/random.js";
 export { autocast, noGrad, enableGrad, withRoutines } from "./tensor/context.js";
 export type { MatmulPolicy } from "./tensor/context.js";
-export { attention, attentionReference, matmul, matmulReference, softmax, softmaxReference } from "./tensor/linalg.js";
+export {
+  attention, attentionBackward, attentionBackwardComposed, attentionReference, matmul, matmulReference, softmax, softmaxReference,
+} from "./tensor/linalg.js";
 export { argmax, concat, concatReference, crossEntropy, erf, gelu, layernorm, logSoftmax, oneHot, relu, rmsnorm, scatterAdd, scatterAddReference, sigmoid, silu } from "./tensor/composites.js";
 export { FP8_E4M3, FP8_E5M2, roundToFormat } from "./tensor/float_format.js";
 export type { FloatFormat } from "./tensor/float_format.js";

@@ -6,8 +6,7 @@
 import type { Op, RoutineName } from "../core/ops.js";
 import { isFloat } from "../core/dtype.js";
 import type { AttentionSpec, ConcatSpec } from "../core/routines.js";
-import { matmul, softmax } from "../tensor/linalg.js";
-import { arange } from "../tensor/create.js";
+import { attentionBackward, matmul } from "../tensor/linalg.js";
 import { scatterAdd } from "../tensor/composites.js";
 import type { GradContext } from "../tensor/tensor.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -104,29 +103,14 @@ export const ROUTINE_GRAD: Readonly<Record<RoutineName, GradRule>> = {
     const gy = g.mul(out);
     return [gy.sub(out.mul(gy.sum(-1, true))).reshape(x!.shape)];
   },
-  // NOTE: flash attention keeps no probabilities to differentiate; the backward recomputes them
-  // (FlashAttention-2's equations, dense): P = softmax(mask(Q K^T s)), dV = P^T dO, dP = dO V^T,
-  // dS = P (dP - rowsum(dO O)) s, dQ = dS K, dK = dS^T Q, kv-head gradients summed over their query
-  // heads. Written with matmul and softmax, so it runs on their routines rather than on the dense
-  // reference's broadcast-multiply reductions (which took half of a small GPT-2's training step on cpu).
+  // NOTE: flash attention keeps no probabilities to differentiate; the backward recomputes them, in the
+  // attention_backward routine where the backend has one, else composed from matmul and softmax (linalg.ts).
   attention: ({ arg, inputs: [q, k, v] }, g, out) => {
     if (arg.kind !== "routine" || arg.name !== "attention") throw new Error("grad: attention without its spec");
-    const { batch: b, heads, kvHeads, tq, tk, headDim: d, causal, scale } = arg.spec as AttentionSpec;
-    const rep = heads / kvHeads;
-    const repeat = (t: Tensor) => (rep === 1 ? t : t.unsqueeze(2).broadcastTo([b, kvHeads, rep, tk, d]).reshape([b, heads, tk, d]));
-    const unrepeat = (t: Tensor) => (rep === 1 ? t : t.reshape([b, kvHeads, rep, tk, d]).sum(2));
-    const [kr, vr] = [repeat(k!), repeat(v!)]; // (B, H, Tk, D)
-    let scores = matmul(q!, kr.transpose(-2, -1)).mul(scale); // (B, H, Tq, Tk)
-    if (causal) {
-      const i = arange(tq, undefined, 1, { backend: q!.backend }).reshape([tq, 1]);
-      const j = arange(tk, undefined, 1, { backend: q!.backend }).reshape([1, tk]);
-      scores = j.le(i.add(tk - tq)).where(scores, -Infinity);
-    }
-    const p = softmax(scores, -1);
-    const dp = matmul(g, vr.transpose(-2, -1)); // (B, H, Tq, Tk)
-    const ds = p.mul(dp.sub(g.mul(out).sum(-1, true))).mul(scale);
-    return [matmul(ds, kr), unrepeat(matmul(ds.transpose(-2, -1), q!)), unrepeat(matmul(p.transpose(-2, -1), g))];
+    const { causal, scale } = arg.spec as AttentionSpec;
+    return attentionBackward(q!, k!, v!, out, g, { causal, scale });
   },
+  attention_backward: () => { throw new Error("grad: attention_backward (a gradient) is not differentiated again; use attention() from primitives for higher-order gradients"); },
   // NOTE: serving-only routines: a KV cache write and attention over it are never trained through.
   kv_write: () => { throw new Error("grad: kv_write (a KV cache update) is not differentiable"); },
   paged_attention: () => { throw new Error("grad: paged_attention is inference-only; train with attention()"); },

@@ -19,7 +19,9 @@ export const SOURCE_OPS = ["buffer", "const", "iota"] as const;
 /** Ops whose output element reads an input at a data-dependent position. */
 export const INDEX_OPS = ["gather"] as const;
 /** Named hand-written kernels; their semantics are their references from primitives (tensor/linalg.ts, paged.ts). */
-export const ROUTINES = ["matmul", "softmax", "attention", "kv_write", "paged_attention", "scatter_add", "concat"] as const;
+export const ROUTINES = [
+  "matmul", "softmax", "attention", "attention_backward", "kv_write", "paged_attention", "scatter_add", "concat",
+] as const;
 
 export type UnaryOp = (typeof UNARY_OPS)[number];
 export type BinaryOp = (typeof BINARY_OPS)[number];

@@ -58,6 +58,25 @@ export interface AttentionSpec {
 }
 
 /**
+ * The gradients of attention (the same spec as the forward it differentiates), recomputed from its inputs
+ * as FlashAttention-2 does: operands q, k, v, o (the forward's output) and dO (o's gradient), all (B, H, Tq, D)
+ * or (B, KVH, Tk, D) as in the forward. D_i = rowsum(dO_i o_i), P = softmax(mask(q k^T scale)),
+ * dV = P^T dO, dS = P (dO v^T - D) scale, dQ = dS k, dK = dS^T q; a kv head's dK and dV sum over its query heads.
+ * Output: one flat buffer [dQ (B, H, Tq, D) | dK (B, KVH, Tk, D) | dV (B, KVH, Tk, D)].
+ * NOTE: a routine has one output buffer; the three gradients side by side in it are three contiguous
+ * slices (views, no copy), and one kernel writing all three lets a backend accumulate dK and dV where
+ * it computes them instead of launching a reduction over query heads.
+ */
+export type AttentionBackwardSpec = AttentionSpec;
+
+/** Elements of attention_backward's flat output: dQ, then dK, then dV. */
+export function attentionBackwardSizes(s: AttentionSpec): { dq: number; dkv: number; total: number } {
+  const dq = s.batch * s.heads * s.tq * s.headDim;
+  const dkv = s.batch * s.kvHeads * s.tk * s.headDim;
+  return { dq, dkv, total: dq + 2 * dkv };
+}
+
+/**
  * cache[slots[i], :] = values[i, :] for i < rows, in place (cache is operand 0 and the output);
  * a negative slot skips its row (a padding token). cache (numSlots, rowSize), slots (rows) i32,
  * values (rows, rowSize), all of `dtype` but slots.
@@ -118,6 +137,7 @@ export interface RoutineSpecs {
   matmul: MatmulSpec;
   softmax: SoftmaxSpec;
   attention: AttentionSpec;
+  attention_backward: AttentionBackwardSpec;
   kv_write: KvWriteSpec;
   paged_attention: PagedAttentionSpec;
   scatter_add: ScatterAddSpec;
@@ -130,7 +150,7 @@ export type RoutineSpec = RoutineSpecs[RoutineName];
  * whose count depends on its spec has none here (routineOperands asks the spec).
  */
 export const ROUTINE_OPERANDS: Readonly<Record<Exclude<RoutineName, "concat">, number>> = {
-  matmul: 2, softmax: 1, attention: 3, kv_write: 3, paged_attention: 6, scatter_add: 2,
+  matmul: 2, softmax: 1, attention: 3, kv_write: 3, attention_backward: 5, paged_attention: 6, scatter_add: 2,
 };
 
 /** The operand count of a routine node with this spec. */

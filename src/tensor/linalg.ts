@@ -1,13 +1,15 @@
 // linalg.ts: matmul, softmax and attention. Each becomes one routine node (a hand-written kernel)
 // when the backend has one for the spec and routines are enabled, and otherwise the same math from
 // primitives, which is also the routine's reference (below). Gradients of routine nodes are
-// recorded against the logical inputs; autograd/rules.ts differentiates them.
+// recorded against the logical inputs; autograd/rules.ts differentiates them (attention's through
+// attentionBackward: the attention_backward routine, or the same equations composed from matmul and softmax).
 
 import type { DType } from "../core/dtype.js";
 import { isFloat } from "../core/dtype.js";
 import { Node } from "../core/graph.js";
 import type { RoutineName } from "../core/ops.js";
 import type { AttentionSpec, MatmulSpec, RoutineSpecs } from "../core/routines.js";
+import { attentionBackwardSizes } from "../core/routines.js";
 import { areRoutinesEnabled, autocast, currentMatmulPolicy, isGradEnabled, noGrad } from "./context.js";
 import { broadcastShapes, fmt, normAxis } from "./shape.js";
 import { Tensor } from "./tensor.js";
@@ -132,6 +134,15 @@ export function attentionSpec(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOp
   return { batch, heads, kvHeads, tq, tk, headDim, causal: !!opts.causal, scale, dtype: q.dtype, out: q.dtype };
 }
 
+/** The causal mask of attention: (Tq, Tk) bool, true where query i sees key j <= i + (Tk - Tq). */
+function causalMask(like: Tensor, tq: number, tk: number): Tensor {
+  return noGrad(() => {
+    const i = new Tensor(new Node(like.backend, "iota", [], { kind: "none" }, [tq], "i32")).reshape([tq, 1]);
+    const j = new Tensor(new Node(like.backend, "iota", [], { kind: "none" }, [tk], "i32")).reshape([1, tk]);
+    return j.le(i.add(tk - tq));
+  });
+}
+
 /** Dense attention from primitives: the reference for the flash-attention routine. */
 export function attentionReference(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   const { batch, heads, kvHeads, tq, tk, headDim, causal, scale } = attentionSpec(q, k, v, opts);
@@ -139,13 +150,47 @@ export function attentionReference(q: Tensor, k: Tensor, v: Tensor, opts: Attent
   // (B, KVH, T, D) -> (B, H, T, D): each kv head serves `rep` query heads.
   const repeat = (t: Tensor) => t.unsqueeze(2).broadcastTo([batch, kvHeads, rep, tk, headDim]).reshape([batch, heads, tk, headDim]);
   let scores = matmulReference(q, repeat(k).transpose(-2, -1)).mul(scale); // (B, H, Tq, Tk)
-  if (causal) {
-    const mask = noGrad(() => {
-      const i = new Tensor(new Node(q.backend, "iota", [], { kind: "none" }, [tq], "i32")).reshape([tq, 1]);
-      const j = new Tensor(new Node(q.backend, "iota", [], { kind: "none" }, [tk], "i32")).reshape([1, tk]);
-      return j.le(i.add(tk - tq));
-    });
-    scores = mask.where(scores, -Infinity);
-  }
+  if (causal) scores = causalMask(q, tq, tk).where(scores, -Infinity);
   return matmulReference(softmaxReference(scores, -1), repeat(v));
+}
+
+/**
+ * dQ, dK, dV of o = attention(q, k, v, opts), given o and its gradient dO (all as in the forward): the
+ * attention_backward routine where the backend has one for the spec, else attentionBackwardComposed.
+ */
+export function attentionBackward(q: Tensor, k: Tensor, v: Tensor, o: Tensor, dO: Tensor, opts: AttentionOptions = {}): [Tensor, Tensor, Tensor] {
+  const spec = attentionSpec(q, k, v, opts);
+  for (const [name, t] of [["o", o], ["dO", dO]] as const) {
+    if (t.shape.join() !== q.shape.join() || t.dtype !== q.dtype) {
+      throw new Error(`attentionBackward: ${name} must be ${fmt(q.shape)} ${q.dtype} like q, got ${fmt(t.shape)} ${t.dtype}`);
+    }
+  }
+  if (q.numel > 0 && k.numel > 0 && useRoutine(q, "attention_backward", spec)) {
+    const { dq, dkv, total } = attentionBackwardSizes(spec);
+    // NOTE: no gradient context: gradients of gradients through attention are not supported (backward runs under noGrad).
+    const flat = routineTensor("attention_backward", spec, [q, k, v, o, dO], [total], spec.out, []);
+    return [flat.slice(0, 0, dq).reshape(q.shape), flat.slice(0, dq, dq + dkv).reshape(k.shape), flat.slice(0, dq + dkv, total).reshape(v.shape)];
+  }
+  return attentionBackwardComposed(q, k, v, o, dO, opts);
+}
+
+/**
+ * The attention backward composed from matmul and softmax (FlashAttention-2's equations, dense over
+ * (B, H, Tq, Tk)): P = softmax(mask(Q K^T s)), dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dO O)) s,
+ * dQ = dS K, dK = dS^T Q, kv-head gradients summed over their query heads. It runs on the matmul and
+ * softmax routines where they exist (not the dense reference's broadcast-multiply reductions), and from
+ * primitives with routines off: the fallback and the reference of the attention_backward routine.
+ */
+export function attentionBackwardComposed(q: Tensor, k: Tensor, v: Tensor, o: Tensor, dO: Tensor, opts: AttentionOptions = {}): [Tensor, Tensor, Tensor] {
+  const { batch: b, heads, kvHeads, tq, tk, headDim: d, causal, scale } = attentionSpec(q, k, v, opts);
+  const rep = heads / kvHeads;
+  const repeat = (t: Tensor) => (rep === 1 ? t : t.unsqueeze(2).broadcastTo([b, kvHeads, rep, tk, d]).reshape([b, heads, tk, d]));
+  const unrepeat = (t: Tensor) => (rep === 1 ? t : t.reshape([b, kvHeads, rep, tk, d]).sum(2));
+  const [kr, vr] = [repeat(k), repeat(v)]; // (B, H, Tk, D)
+  let scores = matmul(q, kr.transpose(-2, -1)).mul(scale); // (B, H, Tq, Tk)
+  if (causal) scores = causalMask(q, tq, tk).where(scores, -Infinity);
+  const p = softmax(scores, -1);
+  const dp = matmul(dO, vr.transpose(-2, -1)); // (B, H, Tq, Tk)
+  const ds = p.mul(dp.sub(dO.mul(o).sum(-1, true))).mul(scale);
+  return [matmul(ds, kr), unrepeat(matmul(ds.transpose(-2, -1), q)), unrepeat(matmul(p.transpose(-2, -1), dO))];
 }

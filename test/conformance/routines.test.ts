@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { DType, Tensor } from "../../src/index.js";
 import {
-  argmax, attention, concat, crossEntropy, gelu, layernorm, logSoftmax, matmul, relu, rmsnorm, scatterAdd, silu, softmax,
+  argmax, attention, attentionBackward, concat, crossEntropy, gelu, layernorm, logSoftmax, matmul, relu, rmsnorm, scatterAdd, silu, softmax,
 } from "../../src/index.js";
 import { schedule } from "../../src/core/schedule.js";
 import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
@@ -76,6 +76,23 @@ for (const b of backends) {
             (q, k, v) => attention(q, k, v, { causal }), kScale(sk[3]!) * 2);
         }
       });
+
+      // NOTE: the reference runs with routines off: attentionBackward is then the composed formula from
+      // primitives in f64 (linalg.ts), independent of every backend's routine.
+      it(`attention_backward ${dt}: causal, tq < tk, grouped-query, odd sizes`, async (ctx) => {
+        const cases: [number[], number[], boolean][] = [
+          [[1, 2, 5, 8], [1, 2, 5, 8], true], [[2, 4, 7, 12], [2, 2, 9, 12], false], [[1, 4, 3, 16], [1, 1, 11, 16], true],
+          [[1, 4, 13, 5], [1, 2, 19, 5], true],
+        ];
+        for (const [sq, sk, causal] of cases) {
+          await conform(ctx, b, "attention_backward", dt, [{ shape: sq }, { shape: sk, seed: 2 }, { shape: sk, seed: 3 }, { shape: sq, seed: 4 }],
+            (q, k, v, dO) => {
+              const [dq, dk, dv] = attentionBackward(q, k, v, attention(q, k, v, { causal }), dO, { causal });
+              return concat([dq.flatten(), dk.flatten(), dv.flatten()], 0);
+            }, kScale(sk[2]!) * 4);
+        }
+        // NOTE: a software GPU compiles each case's kernels (forward, backward, concat) in seconds, more under load.
+      }, 240_000);
     }
 
     it("composites: gelu, silu, rmsnorm, layernorm, log-softmax, cross-entropy", async (ctx) => {

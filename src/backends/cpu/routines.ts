@@ -1,6 +1,6 @@
 // routines.ts is the cpu backend's door to its hand-written routines: which specs it can build and a
 // cache of built executables per spec. The routines themselves live in matmul.ts (wasm SIMD kernel),
-// softmax.ts, attention.ts, paged.ts, scatter_add.ts and concat.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
+// softmax.ts, attention.ts, attention_backward.ts, paged.ts, scatter_add.ts and concat.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
 
 import type { DType } from "../../core/dtype.js";
 import { exprKey, hashString } from "../../core/ir.js";
@@ -8,6 +8,7 @@ import type { RoutineName } from "../../core/ops.js";
 import { assertNever } from "../../core/ops.js";
 import type { AttentionSpec, KvWriteSpec, MatmulSpec, ConcatSpec, PagedAttentionSpec, RoutineSpecs, ScatterAddSpec, SoftmaxSpec } from "../../core/routines.js";
 import { buildAttention } from "./attention.js";
+import { buildAttentionBackward } from "./attention_backward.js";
 import { buildConcat } from "./concat.js";
 import type { CpuExecutable } from "./backend.js";
 import { isFloatDType } from "./convert.js";
@@ -72,6 +73,7 @@ function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]
     case "matmul": return matmulReason(spec as MatmulSpec);
     case "softmax": return softmaxReason(spec as SoftmaxSpec);
     case "attention": return attentionReason(spec as AttentionSpec);
+    case "attention_backward": return attentionReason(spec as AttentionSpec);
     case "kv_write": return kvWriteReason(spec as KvWriteSpec);
     case "paged_attention": return pagedReason(spec as PagedAttentionSpec);
     case "scatter_add": return scatterAddReason(spec as ScatterAddSpec);
@@ -121,6 +123,12 @@ export function buildCpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpe
       const s = spec as AttentionSpec;
       built = buildAttention(s);
       dtypes = [s.out, s.dtype, s.dtype, s.dtype];
+      break;
+    }
+    case "attention_backward": {
+      const s = spec as AttentionSpec;
+      built = buildAttentionBackward(s);
+      dtypes = [s.out, s.dtype, s.dtype, s.dtype, s.dtype, s.dtype];
       break;
     }
     case "kv_write": {

@@ -1,4 +1,4 @@
-// routines.ts builds the hand-written WebGPU routines (tiled matmul, softmax, flash attention, the
+// routines.ts builds the hand-written WebGPU routines (tiled matmul, softmax, flash attention and its backward, the
 // paged KV cache's kv_write and paged_attention, scatter_add and concat) from the WGSL templates in shaders/: it decides which
 // specs fit, picks tile sizes, fills the template's constants, writes the buffer bindings for the dtypes
 // and says how many workgroups to dispatch.
@@ -13,7 +13,7 @@ import { itemsize } from "../../core/dtype.js";
 import type { RoutineName } from "../../core/ops.js";
 import { assertNever } from "../../core/ops.js";
 import type { AttentionSpec, KvWriteSpec, MatmulSpec, ConcatSpec, PagedAttentionSpec, RoutineSpecs, ScatterAddSpec, SoftmaxSpec } from "../../core/routines.js";
-import { ROUTINE_IN_PLACE, ROUTINE_OPERANDS } from "../../core/routines.js";
+import { attentionBackwardSizes, ROUTINE_IN_PLACE, ROUTINE_OPERANDS } from "../../core/routines.js";
 import { renderEpilogueWgsl } from "./render_wgsl.js";
 import type { ShaderName } from "./shader_text.js";
 import { shaderTemplate } from "./shader_text.js";
@@ -227,6 +227,21 @@ function attentionReason(s: AttentionSpec, caps: BackendCaps): string | undefine
   return dtypeReason(s.dtype, s.out, caps) ?? sizeReason([["q", qElems, s.dtype], ["k and v", kvElems, s.dtype], ["out", qElems, s.out]], caps);
 }
 
+function attentionBackwardReason(s: AttentionSpec, caps: BackendCaps): string | undefined {
+  if (![s.batch, s.heads, s.kvHeads, s.tq, s.tk, s.headDim].every(isDim)) return "sizes must be integers >= 1";
+  if (s.heads % s.kvHeads !== 0) return `heads (${s.heads}) must be a multiple of kvHeads (${s.kvHeads})`;
+  // NOTE: past one chunk of rows, dK and dV accumulate in the output buffer, so it must hold f32; there f16
+  // and bf16 training on webgpu uses the composed backward (matmul and softmax routines).
+  if (backwardChunked(s) && s.out !== "f32") {
+    return `output dtype ${s.out} with ${(s.heads / s.kvHeads) * s.tq} query rows per kv head (over ${BACKWARD_ROW_CHUNK}): the backward accumulates in its output, which must then be f32`;
+  }
+  if (s.headDim > 256) return `headDim ${s.headDim} is over 256 (three private accumulators of headDim floats per thread)`;
+  if (s.kvHeads > MAX_DISPATCH) return `${s.kvHeads} kv heads need more than ${MAX_DISPATCH} workgroups along x`;
+  if (!Number.isFinite(s.scale)) return `scale ${s.scale} is not finite`;
+  const { dq, dkv, total } = attentionBackwardSizes(s);
+  return dtypeReason(s.dtype, s.out, caps) ?? sizeReason([["q, o and dO", dq, s.dtype], ["k and v", dkv, s.dtype], ["out", total, s.out]], caps);
+}
+
 function kvWriteReason(s: KvWriteSpec, caps: BackendCaps): string | undefined {
   if (![s.numSlots, s.rowSize, s.rows].every(isDim)) return "numSlots, rowSize and rows must be integers >= 1";
   return dtypeReason(s.dtype, s.dtype, caps) ?? sizeReason([["cache", s.numSlots * s.rowSize, s.dtype], ["values", s.rows * s.rowSize, s.dtype]], caps);
@@ -274,6 +289,7 @@ function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]
     case "matmul": return matmulReason(spec as MatmulSpec, caps);
     case "softmax": return softmaxReason(spec as SoftmaxSpec, caps);
     case "attention": return attentionReason(spec as AttentionSpec, caps);
+    case "attention_backward": return attentionBackwardReason(spec as AttentionSpec, caps);
     case "kv_write": return kvWriteReason(spec as KvWriteSpec, caps);
     case "paged_attention": return pagedAttentionReason(spec as PagedAttentionSpec, caps);
     case "scatter_add": return scatterAddReason(spec as ScatterAddSpec, caps);
@@ -341,6 +357,24 @@ function buildAttention(s: AttentionSpec): WebgpuRoutineSource {
   });
   const name = `attention_${s.dtype}_${s.out}_b${s.batch}_h${s.heads}kv${s.kvHeads}_q${s.tq}k${s.tk}_d${s.headDim}${s.causal ? "_causal" : ""}`;
   return { name, code, dispatch: [cdiv(s.tq, bq), s.heads, Math.min(s.batch, MAX_DISPATCH)] };
+}
+
+/** Rows of attention_backward whose statistics (logsumexp, dO . o) share workgroup memory per chunk. */
+const BACKWARD_ROW_CHUNK = 1024;
+
+/** Whether attention_backward's rows per kv head take more than one chunk (dK, dV then accumulate in the output). */
+const backwardChunked = (s: AttentionSpec): boolean => (s.heads / s.kvHeads) * s.tq > BACKWARD_ROW_CHUNK;
+
+/** One workgroup of 64 threads per (kv head, batch); see shaders/attention_backward.wgsl. */
+function buildAttentionBackward(s: AttentionSpec): WebgpuRoutineSource {
+  const code = fillTemplate("attention_backward", {
+    BATCH: u32(s.batch), H: u32(s.heads), KVH: u32(s.kvHeads), TQ: u32(s.tq), TK: u32(s.tk), D: u32(s.headDim),
+    CAUSAL: bool(s.causal), SCALE: f32(s.scale), WG: u32(64), RC: u32(BACKWARD_ROW_CHUNK),
+  }, {
+    BINDINGS: bindingsWgsl(s.out, [["q", s.dtype], ["k", s.dtype], ["v", s.dtype], ["o", s.dtype], ["do", s.dtype]]),
+  }, { CHUNKED: backwardChunked(s) });
+  const name = `attention_backward_${s.dtype}_${s.out}_b${s.batch}_h${s.heads}kv${s.kvHeads}_q${s.tq}k${s.tk}_d${s.headDim}${s.causal ? "_causal" : ""}`;
+  return { name, code, dispatch: [s.kvHeads, Math.min(s.batch, MAX_DISPATCH), 1] };
 }
 
 /** `groups` workgroups folded into an (x, y) grid within the per-dimension limit; shaders read y * nwg.x + x. */
@@ -435,6 +469,7 @@ export function buildWebgpuRoutine<R extends RoutineName>(name: R, spec: Routine
     case "matmul": return buildMatmul(spec as MatmulSpec);
     case "softmax": return buildSoftmax(spec as SoftmaxSpec, caps);
     case "attention": return buildAttention(spec as AttentionSpec);
+    case "attention_backward": return buildAttentionBackward(spec as AttentionSpec);
     case "kv_write": return buildKvWrite(spec as KvWriteSpec);
     case "paged_attention": return buildPagedAttention(spec as PagedAttentionSpec);
     case "scatter_add": return buildScatterAdd(spec as ScatterAddSpec);

@@ -63,6 +63,7 @@ export class FuncBody {
   i32Eq(): this { return this.op(0x46); }
   i32Ne(): this { return this.op(0x47); }
   i32LtS(): this { return this.op(0x48); }
+  i32ShrU(): this { return this.op(0x76); }
   /** `block` (br 0 inside jumps past its end). */
   block(): this { return this.op(0x02, BLOCK_VOID); }
   /** `loop` (br 0 inside jumps back to its start). */
