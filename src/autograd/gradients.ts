@@ -42,7 +42,7 @@ function propagate(outputs: readonly Tensor[], gradOutputs: readonly Tensor[]): 
     for (const t of order) {
       const g = grads.get(t);
       if (!g || !t.ctx) continue;
-      const ins = GRAD[t.ctx.op](t.ctx, g, t);
+      const ins = t.ctx.custom ? t.ctx.custom(g) : GRAD[t.ctx.op](t.ctx, g, t);
       t.ctx.inputs.forEach((input, i) => {
         const gi = ins[i];
         if (gi && input.requiresGrad) accumulate(input, gi);

@@ -19,6 +19,11 @@ export interface GradContext {
   readonly op: Op;
   readonly arg: NodeArg;
   readonly inputs: readonly Tensor[];
+  /**
+   * A function's own backward in place of the op's rule (autograd/checkpoint.ts: recompute, then
+   * differentiate): the output's gradient -> one gradient per input.
+   */
+  readonly custom?: (g: Tensor) => (Tensor | undefined)[];
 }
 
 export type Scalar = number | boolean;
