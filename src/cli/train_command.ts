@@ -9,7 +9,7 @@ import { dirname, resolve } from "node:path";
 import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
 import type { RunEvent } from "../train/index.js";
-import { parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
+import { describeMemory, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 
@@ -53,6 +53,7 @@ function text(e: RunEvent): string {
     case "step": return `step ${e.step}/${e.iters} | loss ${e.loss.toFixed(4)} | lr ${e.lr.toExponential(2)} | grad norm ${e.gradNorm.toFixed(3)} | ${e.ms.toFixed(0)} ms`;
     case "eval": return `step ${e.step}: held-out loss ${e.loss.toFixed(4)} (${e.batches} batches)`;
     case "checkpoint": return `checkpoint: ${e.dir} (step ${e.step})`;
+    case "memory": return `memory at step ${e.step}: ${describeMemory(e.memory)}`;
   }
 }
 

@@ -4,6 +4,7 @@
 // It only describes a run; cli/train_command.ts runs it.
 
 import { z } from "zod";
+import { MemoryConfigSchema } from "./memory/config.js";
 
 const posInt = z.number().int().positive();
 const positive = z.number().positive();
@@ -62,6 +63,8 @@ export const TrainConfigSchema = z.strictObject({
     /** Also keep every checkpoint whose step is a multiple of this (0: none). */
     keepEvery: z.number().int().nonnegative().default(0),
   }).optional(),
+  /** Activation checkpointing and offload (memory/config.ts). */
+  memory: MemoryConfigSchema.optional(),
   /** The run's record in the runs database (tracking/); on unless `enabled` is false or `kiln train --no-track`. */
   tracking: z.strictObject({
     /** The runs database, relative to the config file's folder (default runs/runs.sqlite). */

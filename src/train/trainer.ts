@@ -18,6 +18,8 @@ import type { AdamWOptions, AdamWState } from "./optim/adamw.js";
 import { AdamW } from "./optim/adamw.js";
 import { ParamLayout } from "./param_layout.js";
 import type { LrSchedule } from "./schedule.js";
+import type { TrainingMemoryOptions } from "./memory/training_memory.js";
+import { TrainingMemory } from "./memory/training_memory.js";
 import { checkSchedule, learningRate } from "./schedule.js";
 
 export interface TrainerOptions {
@@ -27,6 +29,8 @@ export interface TrainerOptions {
   readonly gradAccumSteps?: number;
   /** Clip the global gradient norm to this (default: no clipping). */
   readonly maxGradNorm?: number;
+  /** Activation checkpointing and offload (memory/); default none. */
+  readonly memory?: TrainingMemoryOptions;
 }
 
 export interface StepStats {
@@ -51,6 +55,7 @@ export interface TrainState {
 export class Trainer {
   readonly layout: ParamLayout;
   readonly optimizer: AdamW;
+  readonly memory: TrainingMemory;
   private readonly accum: number;
   private readonly schedule: LrSchedule;
 
@@ -63,6 +68,8 @@ export class Trainer {
     const backend = [...params.values()][0]!.backend;
     this.optimizer = new AdamW(this.layout, backend, opts.adamw);
     for (const p of params.values()) p.requiresGrad = true;
+    this.memory = new TrainingMemory(model, backend, opts.memory);
+    this.memory.tagParameters([...params.values()]);
   }
 
   /** Steps taken so far (the next step's index). */
@@ -82,18 +89,22 @@ export class Trainer {
       const { inputs, targets } = await this.data.batch(step, micro);
       const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
       const loss = lmLoss(this.model, ids(inputs), ids(targets));
+      await this.memory.afterForward(loss);
       const g = gradients([loss], params, [loss.full([], 1 / this.accum)]).map((x, i) => x ?? params[i]!.full(params[i]!.shape, 0));
       grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
       lossSum = lossSum ? lossSum.add(loss.detach()) : loss.detach();
     }
+    const replaced = this.optimizer.pending();
     const { norm, next, loss } = noGrad(() => {
       const norm = globalNorm(grads!);
       const clipped = this.opts.maxGradNorm ? clipByGlobalNorm(grads!, norm, this.opts.maxGradNorm) : grads!;
       return { norm, next: this.optimizer.update(params, clipped, lr), loss: lossSum!.div(this.accum) };
     });
+    this.memory.tagStep({ parameters: next, gradients: grads!, optimizer: this.optimizer.pending() });
     await realizeAll([loss, norm, ...next, ...this.optimizer.pending()]);
     this.setParams(next);
     for (const p of params) p.dispose();
+    this.memory.afterStep(replaced);
     const [lossValue, gradNorm] = [await loss.item(), await norm.item()];
     return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0 };
   }
