@@ -135,3 +135,24 @@ describe("memory config", () => {
     expect(() => parseTrainConfig(cfg({ offload: { to: "nvme" } }), "c.json")).toThrow(/memory.offload.to: .*"host"\|"disk"/);
   });
 });
+
+describe("a configured run", () => {
+  it("reports memory by category at each evaluation, and checkpoints layers when the config says so", async () => {
+    const { runTraining } = await import("../../src/train/run.js");
+    const { repoFile } = await import("../helpers/fixtures.js");
+    const cfg = parseTrainConfig({
+      model: { arch: "gpt2", nLayers: 2, nHeads: 2, dim: 16, blockSize: 16 },
+      data: { path: repoFile("data/tinyshakespeare/input.txt"), tokenizer: "char" },
+      train: { batchSize: 2, iters: 4 }, optimizer: { kind: "adamw", lr: 1e-3 }, schedule: { kind: "constant" },
+      eval: { interval: 2, batches: 1 }, memory: { activationCheckpointing: "layer", offload: { to: "disk", dir: "off" } },
+    }, "c.json");
+    const events: { kind: string; step?: number; memory?: { live: Record<string, number>; peak: Record<string, number> } }[] = [];
+    const r = await runTraining(cfg, { backend: cpu, baseDir: scratch, report: (e) => void events.push(e as never) });
+    const mem = events.filter((e) => e.kind === "memory");
+    expect(mem.map((e) => e.step)).toEqual([2, 4]);
+    expect(mem[1]!.memory!.live.parameters).toBe(r.params * 4);
+    expect(mem[1]!.memory!.live.optimizer).toBe(r.params * 8);
+    expect(mem[1]!.memory!.peak.activations).toBeGreaterThan(0);
+    expect(readdirSync(join(scratch, "off"))).toEqual([]);
+  });
+});

@@ -17,6 +17,8 @@ interface Saved {
   readonly t: Tensor;
   readonly key: string;
   stored: boolean;
+  /** The re-uploaded value, once the backward asked for it (asked again: the same tensor). */
+  back?: Tensor;
 }
 
 export class Offloader implements ActivationSaver {
@@ -53,7 +55,7 @@ export class Offloader implements ActivationSaver {
     this.outputs = [];
   }
 
-  /** Forget this step's inputs (restored or never offloaded). */
+  /** Forget this step's inputs (restored or never offloaded); any the backward never asked for leave the store. */
   clear(): void {
     for (const s of this.saved) if (s.stored) this.store.take(s.key);
     this.saved = [];
@@ -61,11 +63,11 @@ export class Offloader implements ActivationSaver {
   }
 
   private restore(s: Saved): Tensor {
-    if (!s.stored) return s.t;
+    if (!s.stored) return s.back ?? s.t;
     const bytes = this.store.take(s.key);
     s.stored = false;
-    this.saved.splice(this.saved.indexOf(s), 1);
-    return upload(s.t.backend, bytes, s.t.shape, s.t.dtype);
+    s.back = upload(s.t.backend, bytes, s.t.shape, s.t.dtype);
+    return s.back;
   }
 }
 
