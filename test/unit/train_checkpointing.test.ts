@@ -14,8 +14,11 @@ import type { TrainerOptions } from "../../src/train/trainer.js";
 import type { ActivationCheckpointing } from "../../src/train/memory/config.js";
 import { applyActivationCheckpointing } from "../../src/train/memory/checkpointing.js";
 import type { TrainableModel } from "../../src/train/loss.js";
+import { backendsUnderTest } from "../conformance/harness.js";
+import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 
 const cpu = await getBackend("cpu");
+const backends = await backendsUnderTest();
 const TOKENS = Int32Array.from({ length: 400 }, (_, i) => (i * 7 + (i >> 3)) % 13);
 
 function gpt2(backend: Backend, layers = 3): TrainableModel {
@@ -28,8 +31,8 @@ function llama(backend: Backend): TrainableModel {
   }, backend, { foldNorms: false, fuseQkv: false });
 }
 
-async function run(make: (b: Backend) => TrainableModel, policy: ActivationCheckpointing, steps = 3, batch = 3) {
-  const backend = trackMemory(cpu);
+async function run(make: (b: Backend) => TrainableModel, policy: ActivationCheckpointing, steps = 3, batch = 3, device: Backend = cpu) {
+  const backend = trackMemory(device);
   const model = make(backend);
   await initParameters(model, { seed: 5 });
   const opts: TrainerOptions = {
@@ -89,6 +92,15 @@ describe("activation checkpointing", () => {
     expect(every2.peak.activations).toBeLessThan(none.peak.activations);
     console.log(`peak activations: none ${none.peak.activations}, layer ${layer.peak.activations}, every-2 ${every2.peak.activations}`);
   });
+
+  for (const b of backends.filter((x) => x.name !== "cpu")) {
+    it.skipIf(!b.backend)(`gpt2 on ${b.name}: the same losses with every layer checkpointed, a lower activation peak${skipLabel(noBackend(b.name, b.missing))}`, async () => {
+      const none = await run(gpt2, "none", 2, 3, b.backend!);
+      const layer = await run(gpt2, "layer", 2, 3, b.backend!);
+      expect(layer.losses).toEqual(none.losses);
+      expect(layer.peak.activations).toBeLessThan(none.peak.activations);
+    }, 300_000); // NOTE: SwiftShader compiles each new kernel slowly, and the recompute brings new ones.
+  }
 
   it("names a model it cannot checkpoint", () => {
     const notAModel = { constructor: { name: "Thing" } } as unknown as TrainableModel;
