@@ -104,7 +104,7 @@ export class Trainer {
     await realizeAll([loss, norm, ...next, ...this.optimizer.pending()]);
     this.setParams(next);
     for (const p of params) p.dispose();
-    this.memory.afterStep(replaced);
+    this.memory.afterStep(replaced, this.optimizer.pending());
     const [lossValue, gradNorm] = [await loss.item(), await norm.item()];
     return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0 };
   }

@@ -55,9 +55,10 @@ export class TrainingMemory {
     for (const p of params) if (p.node.buffer) acct?.assign(p.node.buffer, "parameters");
   }
 
-  /** After the step: free the optimizer state it replaced, forget its offloaded inputs. */
-  afterStep(replaced: readonly Tensor[]): void {
-    for (const t of replaced) t.dispose();
+  /** After the step: free the optimizer state it replaced (not any it kept: an in-place update), forget its offloaded inputs. */
+  afterStep(replaced: readonly Tensor[], current: readonly Tensor[]): void {
+    const kept = new Set(current.map((t) => t.node));
+    for (const t of replaced) if (!kept.has(t.node)) t.dispose();
     this.offloader?.clear();
   }
 
