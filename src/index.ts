@@ -32,4 +32,7 @@ import { realize as realizeNodes } from "./core/realize.js";
 export async function realizeAll(tensors: readonly TensorT[]): Promise<void> {
   await realizeNodes(tensors.map((t) => t.node));
 }
-export { backward, customGrad, gradients } from "./autograd/index.js";
+export { backward, checkpoint, customGrad, gradients } from "./autograd/index.js";
+export type { ActivationSaver, CheckpointOptions } from "./autograd/index.js";
+export { MEMORY_CATEGORIES, MemoryAccountant, memoryAccountant, tagNode, trackMemory } from "./core/memory.js";
+export type { MemoryBytes, MemoryCategory, MemorySnapshot } from "./core/memory.js";

@@ -2,3 +2,5 @@
 export { backward, gradients } from "./gradients.js";
 export { GRAD, ROUTINE_GRAD, sumTo } from "./rules.js";
 export { customGrad } from "./custom_grad.js";
+export { checkpoint } from "./checkpoint.js";
+export type { ActivationSaver, CheckpointOptions } from "./checkpoint.js";

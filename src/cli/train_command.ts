@@ -9,7 +9,7 @@ import { dirname, resolve } from "node:path";
 import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
 import type { RunEvent } from "../train/index.js";
-import { parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
+import { describeMemory, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 
@@ -54,6 +54,7 @@ function text(e: RunEvent): string {
     case "eval": return `step ${e.step}: held-out loss ${e.loss.toFixed(4)} (${e.batches} batches)`;
     case "checkpoint": return `checkpoint: ${e.dir} (step ${e.step})`;
     case "export": return `exported the model of step ${e.step} to ${e.dir}: ${e.files.map((f) => f.name).join(", ")}`;
+    case "memory": return `memory at step ${e.step}: ${describeMemory(e.memory)}`;
   }
 }
 

@@ -48,6 +48,12 @@ export class Node {
    * state (weights, optimizer moments) updated in place, so a jit-captured step keeps binding the same buffers.
    */
   into: Node | undefined;
+  /**
+   * Ordering edges: nodes scheduled before this one although it does not read them (a control
+   * dependency). NOTE: activation checkpointing (autograd/checkpoint.ts) uses them so a block's
+   * recompute runs when its backward does, not wherever the depth-first order first meets it.
+   */
+  after: readonly Node[] = [];
 
   constructor(
     readonly backend: Backend,
@@ -73,6 +79,7 @@ export class Node {
     this.buffer = buffer;
     this.op = "buffer";
     this.src = [];
+    this.after = [];
     this.arg = NO_ARG;
     this.owned = owned;
     if (owned) reaper.register(this, { backend: this.backend, buffer }, this);
@@ -87,6 +94,7 @@ export class Node {
     }
     this.buffer = undefined;
     this.src = [];
+    this.after = [];
   }
 
   /** "add (2, 3) f32 on cpu": how errors name a value. */
@@ -107,7 +115,7 @@ export function contiguousStrides(shape: readonly number[]): number[] {
   return strides;
 }
 
-/** Nodes reachable from the roots without passing a realized node, sources before users. */
+/** Nodes reachable from the roots without passing a realized node, sources (and `after` nodes) before users. */
 export function topoSort(roots: readonly Node[]): Node[] {
   const order: Node[] = [];
   const seen = new Set<Node>();
@@ -121,6 +129,8 @@ export function topoSort(roots: readonly Node[]): Node[] {
     if (n.disposed) throw new Error(`use of a disposed tensor: ${n.describe()}`);
     stack.push([n, true]);
     for (let i = n.src.length - 1; i >= 0; i--) if (!seen.has(n.src[i]!)) stack.push([n.src[i]!, false]);
+    // Pushed last, so visited first: everything they need is emitted before the node's own sources.
+    for (let i = n.after.length - 1; i >= 0; i--) if (!seen.has(n.after[i]!)) stack.push([n.after[i]!, false]);
   }
   return order;
 }

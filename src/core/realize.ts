@@ -11,6 +11,7 @@ import type { ScheduleItem } from "./schedule.js";
 import { schedule } from "./schedule.js";
 import { orderAssignments } from "./assign.js";
 import { ROUTINE_IN_PLACE } from "./routines.js";
+import { categoryOf, memoryAccountant } from "./memory.js";
 
 /** Receives every launch of a realization, and the buffers that would otherwise be freed. */
 export interface LaunchRecorder {
@@ -42,10 +43,13 @@ export async function realize(targets: readonly Node[], recorder?: LaunchRecorde
   const plan = planMemory(items, new Set(todo));
   const buffers = new Map<Node, DeviceBuffer>();
   const pool = new Map<number, DeviceBuffer[]>();
+  const memory = memoryAccountant(backend);
   const take = (n: Node): DeviceBuffer => {
     const reuse = pool.get(n.nbytes)?.pop();
     // NOTE: at least one word, so empty tensors still have a (valid) buffer on every device.
-    return reuse ?? backend.alloc(Math.max(n.nbytes, 4));
+    const buf = reuse ?? backend.alloc(Math.max(n.nbytes, 4));
+    memory?.assign(buf, categoryOf(n));
+    return buf;
   };
   const bufferOf = (n: Node): DeviceBuffer => {
     const b = n.buffer ?? buffers.get(n);
@@ -75,6 +79,7 @@ export async function realize(targets: readonly Node[], recorder?: LaunchRecorde
         const b = buffers.get(dead)!;
         buffers.delete(dead);
         const list = pool.get(dead.nbytes) ?? [];
+        memory?.assign(b, "workspace");
         list.push(b);
         pool.set(dead.nbytes, list);
       }
@@ -106,6 +111,10 @@ function planMemory(items: readonly ScheduleItem[], targets: ReadonlySet<Node>):
   const freeAfter: Node[][] = items.map(() => []);
   // NOTE: an aliased buffer belongs to the realized operand; it must never reach the reuse pool.
   for (const [n, i] of last) if (!targets.has(n) && !aliased.has(n)) freeAfter[i]!.push(n);
+  // An output nobody here reads (reached only through an ordering edge, graph.ts's `after`) is dead at once.
+  items.forEach((it, i) => {
+    if (!last.has(it.out) && !targets.has(it.out) && !aliased.has(it.out)) freeAfter[i]!.push(it.out);
+  });
   return { freeAfter, aliased };
 }
 

@@ -31,6 +31,8 @@ export interface StepGraphOptions {
   readonly maxGradNorm?: number;
   /** Builds each micro-batch's forward (mixed precision's autocast: precision/); default: as is. */
   readonly forward?: <T>(fn: () => T) => T;
+  /** Names what the step computes for memory accounting (memory/training_memory.ts tagStep). */
+  readonly tag?: (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) => void;
 }
 
 /**
@@ -53,6 +55,7 @@ export function stepGraph(o: StepGraphOptions, inputs: readonly Tensor[]): Tenso
   return noGrad(() => {
     const norm = globalNorm(grads!);
     const clipped = o.maxGradNorm ? clipByGlobalNorm(grads!, norm, o.maxGradNorm) : grads!;
+    o.tag?.({ parameters: params, gradients: grads! });
     return [lossSum!.div(micro), norm, ...o.optimizer.update(params, clipped, inputs[inputs.length - 1]!)];
   });
 }

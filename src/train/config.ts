@@ -5,6 +5,7 @@
 
 import { z } from "zod";
 import { PRECISIONS } from "./precision/mixed_precision.js";
+import { MemoryConfigSchema } from "./memory/config.js";
 
 const posInt = z.number().int().positive();
 const positive = z.number().positive();
@@ -80,6 +81,8 @@ export const TrainConfigSchema = z.strictObject({
     /** data.index runs: the tokenizer file the shards were prepared with (default: its name beside index.json, or in the config's folder). */
     tokenizer: z.string().min(1).optional(),
   }).optional(),
+  /** Activation checkpointing and offload (memory/config.ts). */
+  memory: MemoryConfigSchema.optional(),
   /** The run's record in the runs database (tracking/); on unless `enabled` is false or `kiln train --no-track`. */
   tracking: z.strictObject({
     /** The runs database, relative to the config file's folder (default runs/runs.sqlite). */

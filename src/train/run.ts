@@ -22,6 +22,8 @@ import { configPath, openRunData } from "./run_data.js";
 import type { StepStats } from "./trainer.js";
 import { Trainer } from "./trainer.js";
 import { fromCheckpointState, toCheckpointState, trainerSignature } from "./trainer_checkpoint.js";
+import type { MemorySnapshot } from "../index.js";
+import { accountedBackend, trainingMemoryOptions } from "./memory/run_memory.js";
 
 /** What a run reports; `step` is the number of steps taken so far (a checkpoint's step). */
 export type RunEvent =
@@ -30,7 +32,9 @@ export type RunEvent =
   | { readonly kind: "step"; readonly step: number; readonly iters: number; readonly loss: number; readonly lr: number; readonly gradNorm: number; readonly ms: number; readonly lossScale: number; readonly skipped: boolean }
   | { readonly kind: "eval"; readonly step: number; readonly loss: number; readonly batches: number }
   | { readonly kind: "checkpoint"; readonly step: number; readonly dir: string }
-  | { readonly kind: "export"; readonly step: number; readonly dir: string; readonly files: readonly ExportedFile[] };
+  | { readonly kind: "export"; readonly step: number; readonly dir: string; readonly files: readonly ExportedFile[] }
+  /** Device memory by category (memory/run_memory.ts), at each eval and at the end. */
+  | { readonly kind: "memory"; readonly step: number; readonly memory: MemorySnapshot };
 
 export interface RunOptions {
   readonly backend: Backend;
@@ -70,8 +74,10 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     if (newest) throw new Error(`checkpoint.dir ${ck.dir} already holds checkpoints (newest: step ${newest.step}); resume that run (--resume), or name another checkpoint.dir`);
   }
   const data = await openRunData(cfg, opts.baseDir);
+  let closeMemory = () => {};
   try {
-    const model = buildModel(cfg, data.vocabSize, opts.backend);
+    const backend = accountedBackend(opts.backend);
+    const model = buildModel(cfg, data.vocabSize, backend);
     await initParameters(model, { seed: cfg.train.seed });
     const o = cfg.optimizer;
     const schedule = cfg.schedule.kind === "cosine" ? { ...cfg.schedule, lr: o.lr } : { kind: "constant" as const, lr: o.lr };
@@ -82,7 +88,13 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
       jit: cfg.train.jit,
       ...(cfg.train.maxGradNorm > 0 ? { maxGradNorm: cfg.train.maxGradNorm } : {}),
       precision: { precision: cfg.precision, ...cfg.precisionOptions },
+      memory: trainingMemoryOptions(cfg.memory, opts.baseDir),
     });
+    closeMemory = () => trainer.memory.close();
+    const reportMemory = () => {
+      const memory = trainer.memory.snapshot();
+      if (memory) report({ kind: "memory", step: trainer.step, memory });
+    };
     report({ kind: "start", arch: cfg.model.arch, params: trainer.layout.size, data: data.describe, backend: opts.backend.name, precision: trainer.precision.path });
 
     if (ck && opts.resume) {
@@ -141,6 +153,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
         if (trainer.step % cfg.eval.interval === 0 || trainer.step === last) {
           valLoss = await evaluate();
           report({ kind: "eval", step: trainer.step, loss: valLoss, batches: cfg.eval.batches });
+          reportMemory();
         }
         if (ck && trainer.step % ck.every === 0) await save();
       }
@@ -160,6 +173,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     }
     return { steps, valLoss, params: trainer.layout.size };
   } finally {
+    closeMemory();
     await data.close();
   }
 }

@@ -2,7 +2,7 @@
 // `tracking` section puts it, and the glue that turns runTraining's events into the run's record
 // (config with the precision path taken, seed, backend; per step loss, lr, grad_norm, step_ms,
 // tokens_per_s, and under fp16 loss_scale and skipped_steps (overflows so far); eval_loss; each
-// durable checkpoint and each exported file as an artifact) and ends it as finished, failed or killed. The loop (run.ts)
+// durable checkpoint and each exported file as an artifact; mem_peak_<category>_bytes at each eval) and ends it as finished, failed or killed. The loop (run.ts)
 // knows nothing of it: this file only listens to the events.
 
 import { basename, extname, join } from "node:path";
@@ -10,6 +10,7 @@ import { CHECKPOINT_FILES } from "./checkpoint/index.js";
 import type { TrainConfig } from "./config.js";
 import type { RunEvent, RunOptions, RunResult } from "./run.js";
 import { runTraining } from "./run.js";
+import { memoryMetrics } from "./memory/run_memory.js";
 import { configPath } from "./run_data.js";
 import { RunsDbError } from "./tracking/errors.js";
 import type { Run, RunStatus } from "./tracking/run.js";
@@ -76,6 +77,8 @@ class RunRecorder {
         run.log(e.step, { loss: e.loss, lr: e.lr, grad_norm: e.gradNorm, ...scaling, step_ms: e.ms, ...(e.ms > 0 ? { tokens_per_s: tokens / (e.ms / 1000) } : {}) });
       } else if (e.kind === "eval") {
         run.log(e.step, { eval_loss: e.loss });
+      } else if (e.kind === "memory") {
+        run.log(e.step, memoryMetrics(e.memory));
       } else if (e.kind === "checkpoint") {
         // NOTE: reported once durable; the manifest lists every other file's sha256, so its own sha256 pins the whole folder.
         run.artifact({ kind: "checkpoint", path: join(e.dir, CHECKPOINT_FILES.manifest), step: e.step });

@@ -19,6 +19,8 @@ import { ParamLayout } from "./param_layout.js";
 import type { PrecisionOptions } from "./precision/mixed_precision.js";
 import { MixedPrecision } from "./precision/mixed_precision.js";
 import type { LrSchedule } from "./schedule.js";
+import type { TrainingMemoryOptions } from "./memory/training_memory.js";
+import { TrainingMemory } from "./memory/training_memory.js";
 import { checkSchedule, learningRate } from "./schedule.js";
 
 export interface TrainerOptions {
@@ -32,6 +34,8 @@ export interface TrainerOptions {
   readonly jit?: boolean;
   /** fp32 (default), bf16, fp16 (with loss scaling) or fp8 compute; master weights stay f32 (precision/). */
   readonly precision?: PrecisionOptions;
+  /** Activation checkpointing and offload (memory/); default none. */
+  readonly memory?: TrainingMemoryOptions;
 }
 
 export interface StepStats {
@@ -61,6 +65,7 @@ export class Trainer {
   readonly layout: ParamLayout;
   readonly optimizer: AdamW;
   readonly precision: MixedPrecision;
+  readonly memory: TrainingMemory;
   private readonly accum: number;
   private readonly schedule: LrSchedule;
   private readonly stepRun: Replayed;
@@ -76,8 +81,12 @@ export class Trainer {
     this.optimizer = new AdamW(this.layout, backend, opts.adamw);
     this.precision = new MixedPrecision(backend, opts.precision);
     for (const p of params.values()) p.requiresGrad = true;
+    this.memory = new TrainingMemory(model, backend, opts.memory);
+    this.memory.tagParameters([...params.values()]);
     const forward = <T>(fn: () => T): T => this.precision.forward(fn, true);
-    const step = (inputs: Tensor[]) => stepGraph({ model, params: this.params(), optimizer: this.optimizer, maxGradNorm: opts.maxGradNorm, forward }, inputs);
+    const tag = (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) =>
+      this.memory.tagStep({ ...parts, optimizer: this.optimizer.stateTensors() });
+    const step = (inputs: Tensor[]) => stepGraph({ model, params: this.params(), optimizer: this.optimizer, maxGradNorm: opts.maxGradNorm, forward, tag }, inputs);
     this.stepRun = new Replayed(step, () => this.persistent(), opts.jit ?? true, 2);
   }
 
@@ -91,9 +100,10 @@ export class Trainer {
     const params = this.params();
     const backend = params[0]!.backend;
     // NOTE: the update writes into the parameters' buffers, so they must have them (a model may hold lazy ones).
-    await realizeAll(params);
+    await realizeAll([...params, ...this.optimizer.stateTensors()]);
+    this.memory.tagParameters(this.optimizer.stateTensors(), "optimizer");
     const { batchSize: b, blockSize: t } = this.data;
-    if (!this.precision.capturable) return this.stepWithScaling(step, lr, params);
+    if (!this.precision.capturable || this.memory.needsBuiltSteps) return this.stepBuilt(step, lr, params);
     const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
     const inputs: Tensor[] = [];
     for (let micro = 0; micro < this.accum; micro++) {
@@ -109,11 +119,12 @@ export class Trainer {
   }
 
   /**
-   * A step under fp16 or fp8, built and realized each time (not captured): fp16's loss scaling reads the
-   * gradient norm on the host and may skip the update (inf/NaN), and fp8's scales move on the host
-   * between steps, which a replay of one capture could not follow.
+   * A step built and realized each time (not captured), for what a replay of one capture could not
+   * follow: fp16's loss scaling reads the gradient norm on the host and may skip the update (inf/NaN),
+   * fp8's scales move on the host between steps, and activation checkpointing and offload need the
+   * step built each time (memory/training_memory.ts needsBuiltSteps).
    */
-  private async stepWithScaling(step: number, lr: number, params: Tensor[]): Promise<StepStats> {
+  private async stepBuilt(step: number, lr: number, params: Tensor[]): Promise<StepStats> {
     const t0 = performance.now();
     const backend = params[0]!.backend;
     const { batchSize: b, blockSize: t } = this.data;
@@ -124,6 +135,7 @@ export class Trainer {
       const { inputs, targets } = await this.data.batch(step, micro);
       const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
       const loss = this.precision.forward(() => lmLoss(this.model, ids(inputs), ids(targets)), true);
+      await this.memory.afterForward(loss);
       const g = gradients([loss], params, [this.precision.lossSeed(loss, 1 / this.accum)]).map((x, i) => x ?? params[i]!.full(params[i]!.shape, 0));
       grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
       lossSum = lossSum ? lossSum.add(loss.detach()) : loss.detach();
@@ -137,15 +149,18 @@ export class Trainer {
       await realizeAll([loss, norm, ...unscaled, ...this.precision.pending()]);
       const gradNorm = await norm.item();
       if ((await this.precision.endStep(gradNorm)).skipped) {
+        this.memory.afterStep([], []);
         return { step, loss: await loss.item(), lr, gradNorm, ms: performance.now() - t0, lossScale, skipped: true };
       }
     }
     const scalars = tensor(this.optimizer.scalars(lr), { backend });
     const writes = noGrad(() => this.optimizer.update(params, this.opts.maxGradNorm ? clipByGlobalNorm(unscaled, norm, this.opts.maxGradNorm) : unscaled, scalars));
+    this.memory.tagStep({ parameters: params, gradients: grads!, optimizer: this.optimizer.stateTensors() });
     const pending = this.precision.checksGradients ? [] : this.precision.pending();
     await realizeAll([loss, norm, ...writes, ...pending]);
     this.optimizer.advance();
     if (!this.precision.checksGradients) await this.precision.endStep();
+    this.memory.afterStep([], []);
     const [lossValue, gradNorm] = [await loss.item(), await norm.item()];
     scalars.dispose();
     return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0, lossScale, skipped: false };

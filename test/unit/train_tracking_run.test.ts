@@ -82,7 +82,8 @@ describe.skipIf(!!noSqlite)(`kiln train's record in the runs database${skipLabel
         expect(store.series(info.id, "loss")).toEqual(stepLosses(r.events));
         expect(store.series(info.id, "eval_loss")).toEqual(evalLosses(r.events));
         expect(store.series(info.id, "loss").map(([s]) => s)).toEqual([1, 2, 3, 4, 5, 6]);
-        expect(store.metricKeys(info.id)).toEqual(["eval_loss", "grad_norm", "loss", "lr", "step_ms", "tokens_per_s"]);
+        const mem = ["activations", "gradients", "optimizer", "parameters", "total", "workspace"].flatMap((c) => [`mem_live_${c}_bytes`, `mem_peak_${c}_bytes`]);
+        expect(store.metricKeys(info.id)).toEqual(["eval_loss", "grad_norm", "loss", "lr", ...mem, "step_ms", "tokens_per_s"].sort());
         for (const [s, ms] of store.series(info.id, "step_ms")) {
           const [, tps] = store.series(info.id, "tokens_per_s").find(([t]) => t === s)!;
           expect(tps).toBeCloseTo((2 * 16) / (ms / 1000), 6);

@@ -149,6 +149,9 @@ export function renderJs(k: KernelSpec): string {
     // NOTE: `x !== x` keeps NaN sticky in max, as Math.max does, without calling it per element.
     lines.push(op === "sum" ? `acc += ${x};` : `if (${x} > acc || ${x} !== ${x}) acc = ${x};`);
     lines.push(`}`);
+    // NOTE: the epilogue reads the reduced value as it would be stored (a double sum rounded to its dtype),
+    // so fusing a tail into the reduction gives the same bits as running it as a kernel of its own.
+    if (k.epilogue && isFloatT(k.reduce.dtype)) lines.push(`acc = ${spellCast("acc", "f64", k.reduce.dtype)};`);
     value = k.epilogue ? new Emitter("e", JS_SPELLING).emit(k.epilogue, lines) : "acc";
   } else {
     value = em.emit(k.body, lines);
