@@ -74,10 +74,12 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     const model = buildModel(cfg, data.vocabSize, opts.backend);
     await initParameters(model, { seed: cfg.train.seed });
     const o = cfg.optimizer;
-    const schedule = cfg.schedule.kind === "cosine" ? { ...cfg.schedule, lr: o.lr } : { kind: "constant" as const, lr: o.lr };
+    const schedule = { ...cfg.schedule, lr: o.lr };
     const trainer = new Trainer(model, data.train, {
       schedule,
-      adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay },
+      ...(o.kind === "sgd"
+        ? { sgd: { momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weightDecay: o.weightDecay } }
+        : { adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay } }),
       gradAccumSteps: cfg.train.gradAccumSteps,
       ...(cfg.train.maxGradNorm > 0 ? { maxGradNorm: cfg.train.maxGradNorm } : {}),
     });
