@@ -1,4 +1,4 @@
-// train_command.ts: `kiln train --config FILE [--resume]`: read and validate a training config (JSON),
+// train_command.ts: `kiln train --config FILE [--resume]`: read and validate a training config (JSON or YAML),
 // pick the backend, run it (src/train's runTraining), print its events (one line per step, held-out
 // losses, checkpoints; as text or as JSON lines) and a summary with the median step time. SIGINT and
 // SIGTERM stop the run after the current step, which then checkpoints and waits for the write. It owns
@@ -9,13 +9,13 @@ import { dirname, resolve } from "node:path";
 import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
 import type { RunEvent } from "../train/index.js";
-import { parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
+import { parseConfigText, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 
 const HELP = `Usage: kiln train --config FILE [--resume] [--backend B] [--max-iters N] [--json] [--no-track]
 
-Train a model as a JSON config describes (model, data, train, optimizer, schedule, eval,
+Train a model as a JSON or YAML config describes (model, data, train, optimizer, schedule, eval,
 checkpoint); configs/shakespeare_char.json is nanoGPT's CPU configuration on TinyShakespeare.
 data is a text file (path, char-level) or a kiln data prepare output (index). Prints the loss,
 learning rate, gradient norm and time of every step, the held-out loss every eval.interval steps,
@@ -24,7 +24,8 @@ stopped with Ctrl-C or SIGTERM). The run is recorded in the runs database (track
 runs/runs.sqlite next to the config; see kiln runs) as finished, failed or killed.
 
 Options:
-  --config FILE   the training config (JSON); an invalid field is named with what it allows
+  --config FILE   the training config (JSON, or YAML when it ends in .yaml/.yml); an invalid
+                  field is named with what it allows
   --resume        continue from the newest good checkpoint in checkpoint.dir (a corrupted newer
                   one is skipped with a warning; none there: start at step 0)
   --backend B     ${[...BACKEND_NAMES].reverse().join("|")}|auto (default: KILN_BACKEND, else auto)
@@ -63,7 +64,7 @@ const median = (xs: readonly number[]) => {
 
 export const trainCommand: Command = {
   name: "train",
-  summary: "train a model from a config file (JSON)",
+  summary: "train a model from a config file (JSON or YAML)",
   help: HELP,
   async run(argv) {
     const { values: v } = parseCommandArgs(this, argv, OPTIONS);
@@ -84,7 +85,7 @@ export const trainCommand: Command = {
     const path = resolve(v.config);
     let json: unknown;
     try {
-      json = JSON.parse(readFileSync(path, "utf8"));
+      json = parseConfigText(readFileSync(path, "utf8"), path);
     } catch (err) {
       throw new UsageError(`train: cannot read the config ${path}: ${(err as Error).message}`, this);
     }

@@ -27,6 +27,7 @@ export { LoaderBatches } from "./loader_batches.js";
 export { fromCheckpointState, toCheckpointState, trainerSignature } from "./trainer_checkpoint.js";
 export type { CheckpointMeta } from "./trainer_checkpoint.js";
 export { parseTrainConfig, TrainConfigSchema } from "./config.js";
+export { isYamlPath, parseConfigText } from "./config_file.js";
 export type { TrainConfig } from "./config.js";
 export { runTraining } from "./run.js";
 export type { RunEvent, RunOptions, RunResult } from "./run.js";
