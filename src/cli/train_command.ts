@@ -12,13 +12,15 @@ import type { RunEvent } from "../train/index.js";
 import { parseConfigText, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
+import { ProgressBar } from "./train_progress.js";
 
 const HELP = `Usage: kiln train --config FILE [--resume] [--backend B] [--max-iters N] [--json] [--no-track]
 
 Train a model as a JSON or YAML config describes (model, data, train, optimizer, schedule, eval,
 checkpoint); configs/shakespeare_char.json is nanoGPT's CPU configuration on TinyShakespeare.
 data is a text file (path, char-level) or a kiln data prepare output (index). Prints the loss,
-learning rate, gradient norm and time of every step, the held-out loss every eval.interval steps,
+learning rate, gradient norm and time of every step (on a terminal: a progress bar with tokens/s
+and the time left), the held-out loss every eval.interval steps (and eval.sample's generated text),
 and each checkpoint once it is on disk (every checkpoint.every steps, at the end, and when
 stopped with Ctrl-C or SIGTERM). The run is recorded in the runs database (tracking.db, default
 runs/runs.sqlite next to the config; see kiln runs) as finished, failed or killed.
@@ -54,6 +56,7 @@ function text(e: RunEvent): string {
     case "step": return `step ${e.step}/${e.iters} | loss ${e.loss.toFixed(4)} | lr ${e.lr.toExponential(2)} | grad norm ${e.gradNorm.toFixed(3)} | ${e.ms.toFixed(0)} ms`;
     case "eval": return `step ${e.step}: held-out loss ${e.loss.toFixed(4)} (${e.batches} batches)`;
     case "checkpoint": return `checkpoint: ${e.dir} (step ${e.step})`;
+    case "sample": return `step ${e.step}: sample ${JSON.stringify(e.prompt + e.text)}`;
   }
 }
 
@@ -96,7 +99,15 @@ export const trainCommand: Command = {
       throw new UsageError((err as Error).message, this);
     }
     const backend = await selectBackend(backendName);
-    const report = v.json ? (e: RunEvent) => console.log(JSON.stringify(e)) : (e: RunEvent) => console.log(text(e));
+    // NOTE: the bar only on a terminal: piped or logged output (and the tests) keep one plain line per step.
+    const bar = !v.json && process.stdout.isTTY
+      ? new ProgressBar(process.stdout, Math.min(cfg.train.iters, maxIters ?? Infinity), cfg.train.batchSize * cfg.model.blockSize * cfg.train.gradAccumSteps)
+      : undefined;
+    const report = v.json
+      ? (e: RunEvent) => console.log(JSON.stringify(e))
+      : bar
+        ? (e: RunEvent) => (e.kind === "step" ? bar.step(e) : bar.print(text(e)))
+        : (e: RunEvent) => console.log(text(e));
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     // NOTE: on, not once: Ctrl-C reaches this process twice (the terminal signals the whole group, and the
@@ -110,19 +121,23 @@ export const trainCommand: Command = {
         backend, baseDir: dirname(path), resume: v.resume ?? false, signal: stop.signal, report, ...(maxIters ? { maxIters } : {}), ...(tracking ? { tracking } : {}),
       });
     } finally {
+      bar?.end();
       process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
     }
     const ms = result.steps.map((s) => s.ms);
     const steady = ms.length > 1 ? ms.slice(1) : ms;
     if (v.json) {
-      console.log(JSON.stringify({ kind: "done", steps: ms.length, valLoss: result.valLoss, medianMs: ms.length ? median(steady) : null }));
+      console.log(JSON.stringify({ kind: "done", steps: ms.length, valLoss: result.valLoss ?? null, valStep: result.valStep ?? null, medianMs: ms.length ? median(steady) : null }));
       return 0;
     }
     if (ms.length === 0) {
       console.log(stop.signal.aborted ? "stopped before the first step" : "done: no steps to take (the run had already reached its last step)");
       return 0;
     }
-    console.log(`${stop.signal.aborted ? "stopped" : "done"}: ${result.steps.length} steps, held-out loss ${result.valLoss.toFixed(4)}, median ${median(steady).toFixed(0)} ms/step (first step ${ms[0]!.toFixed(0)} ms, with compiling)`);
+    // NOTE: stopped between evaluations, the last held-out loss is an earlier step's (or there is none yet): say which.
+    const last = result.steps[result.steps.length - 1]!.step + 1;
+    const held = result.valLoss === undefined ? "no held-out loss yet" : `held-out loss ${result.valLoss.toFixed(4)}${result.valStep === last ? "" : ` (at step ${result.valStep})`}`;
+    console.log(`${stop.signal.aborted ? "stopped" : "done"}: ${result.steps.length} steps, ${held}, median ${median(steady).toFixed(0)} ms/step (first step ${ms[0]!.toFixed(0)} ms, with compiling)`);
     return 0;
   },
 };

@@ -66,7 +66,19 @@ export const TrainConfigSchema = z.strictObject({
     /** Warmup-stable-decay: lr from warmupSteps to decayStart, then a linear decay to minLr at decaySteps. */
     z.strictObject({ kind: z.literal("wsd"), warmupSteps: z.number().int().nonnegative(), decayStart: z.number().int().nonnegative(), decaySteps: posInt, minLr: z.number().nonnegative() }),
   ]),
-  eval: z.strictObject({ interval: posInt, batches: posInt }).default({ interval: 250, batches: 20 }),
+  eval: z.strictObject({
+    interval: posInt,
+    batches: posInt,
+    /** At each evaluation, `tokens` tokens generated from `prompt` (sample_text.ts), printed and recorded. */
+    sample: z.strictObject({
+      prompt: z.string().min(1),
+      tokens: posInt.default(32),
+      /** 0: greedy; above: sampled (seeded by train.seed). */
+      temperature: z.number().nonnegative().default(0),
+      /** With prepared shards of a BPE vocabulary: its tokenizer.json (the index holds only its sha256). */
+      tokenizer: z.string().min(1).optional(),
+    }).optional(),
+  }).default({ interval: 250, batches: 20 }),
   /** Checkpoints every `every` steps and at the end, into `dir` (relative to the config file's folder). */
   checkpoint: z.strictObject({
     dir: z.string().min(1),

@@ -18,6 +18,7 @@ import { configPath, openRunData } from "./run_data.js";
 import type { StepStats } from "./trainer.js";
 import { Trainer } from "./trainer.js";
 import { fromCheckpointState, toCheckpointState, trainerSignature } from "./trainer_checkpoint.js";
+import { sampleText } from "./sample_text.js";
 
 /** What a run reports; `step` is the number of steps taken so far (a checkpoint's step). */
 export type RunEvent =
@@ -25,6 +26,7 @@ export type RunEvent =
   | { readonly kind: "resume"; readonly step: number; readonly dir: string }
   | { readonly kind: "step"; readonly step: number; readonly iters: number; readonly loss: number; readonly lr: number; readonly gradNorm: number; readonly ms: number }
   | { readonly kind: "eval"; readonly step: number; readonly loss: number; readonly batches: number }
+  | { readonly kind: "sample"; readonly step: number; readonly prompt: string; readonly text: string }
   | { readonly kind: "checkpoint"; readonly step: number; readonly dir: string };
 
 export interface RunOptions {
@@ -45,8 +47,9 @@ export interface RunOptions {
 export interface RunResult {
   /** The steps this process took (after the resumed step, if any). */
   readonly steps: readonly StepStats[];
-  /** Held-out loss after the last step. */
-  readonly valLoss: number;
+  /** Held-out loss of this process's last evaluation, and its step (absent when none ran: stopped before the first). */
+  readonly valLoss?: number;
+  readonly valStep?: number;
   readonly params: number;
 }
 
@@ -71,6 +74,8 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
   }
   const data = await openRunData(cfg, opts.baseDir);
   try {
+    const sample = cfg.eval.sample;
+    if (sample && !data.codec) throw new Error("eval.sample: the shards' vocabulary is a tokenizer file; name it in eval.sample.tokenizer (its tokenizer.json) so samples can be encoded and decoded");
     const model = buildModel(cfg, data.vocabSize, opts.backend);
     await initParameters(model, { seed: cfg.train.seed });
     const o = cfg.optimizer;
@@ -124,7 +129,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     };
     const last = Math.min(cfg.train.iters, opts.maxIters ?? Infinity);
     const steps: StepStats[] = [];
-    let valLoss = NaN;
+    let val: { loss: number; step: number } | undefined;
     try {
       while (trainer.step < last) {
         // NOTE: a macrotask turn before each step: a step's awaits are mostly microtasks, and without this
@@ -137,8 +142,12 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
         report({ kind: "step", step: s.step + 1, iters: cfg.train.iters, loss: s.loss, lr: s.lr, gradNorm: s.gradNorm, ms: s.ms });
         reportSaved();
         if (trainer.step % cfg.eval.interval === 0 || trainer.step === last) {
-          valLoss = await evaluate();
-          report({ kind: "eval", step: trainer.step, loss: valLoss, batches: cfg.eval.batches });
+          val = { loss: await evaluate(), step: trainer.step };
+          report({ kind: "eval", step: trainer.step, loss: val.loss, batches: cfg.eval.batches });
+          if (sample) {
+            const text = await sampleText(trainer.model, data.codec!, cfg.model.blockSize, { ...sample, seed: cfg.train.seed });
+            report({ kind: "sample", step: trainer.step, prompt: sample.prompt, text });
+          }
         }
         if (ck && trainer.step % ck.every === 0) await save();
       }
@@ -151,7 +160,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     }
     await checkpointer?.flush();
     reportSaved();
-    return { steps, valLoss, params: trainer.layout.size };
+    return { steps, params: trainer.layout.size, ...(val ? { valLoss: val.loss, valStep: val.step } : {}) };
   } finally {
     await data.close();
   }

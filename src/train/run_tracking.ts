@@ -1,6 +1,6 @@
 // run_tracking.ts: a training run recorded in the runs database (tracking/): where the config's
 // `tracking` section puts it, and the glue that turns runTraining's events into the run's record
-// (config, seed, backend; per step loss, lr, grad_norm, step_ms, tokens_per_s; eval_loss; each
+// (config, seed, backend; per step loss, lr, grad_norm, step_ms, tokens_per_s; eval_loss and samples; each
 // durable checkpoint as an artifact) and ends it as finished, failed or killed. The loop (run.ts)
 // knows nothing of it: this file only listens to the events.
 
@@ -68,6 +68,8 @@ class RunRecorder {
         run.log(e.step, { loss: e.loss, lr: e.lr, grad_norm: e.gradNorm, step_ms: e.ms, ...(e.ms > 0 ? { tokens_per_s: tokens / (e.ms / 1000) } : {}) });
       } else if (e.kind === "eval") {
         run.log(e.step, { eval_loss: e.loss });
+      } else if (e.kind === "sample") {
+        run.sample(e.step, e.prompt, e.text);
       } else {
         // NOTE: reported once durable; the manifest lists every other file's sha256, so its own sha256 pins the whole folder.
         run.artifact({ kind: "checkpoint", path: join(e.dir, CHECKPOINT_FILES.manifest), step: e.step });
