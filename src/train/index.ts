@@ -43,5 +43,7 @@ export type { ConfigChange, MetricSummary } from "./tracking/compare.js";
 export { plotSvg } from "./tracking/svg_plot.js";
 export type { PlotLine, PlotOptions } from "./tracking/svg_plot.js";
 export { startRunsServer } from "./tracking/runs_server.js";
+export { runsRoutes } from "./tracking/runs_routes.js";
+export type { RunsRoutes } from "./tracking/runs_routes.js";
 export type { RunsServer } from "./tracking/runs_server.js";
 export { svgToPng } from "./tracking/png_render.js";
