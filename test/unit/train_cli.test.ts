@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseTrainConfig } from "../../src/train/config.js";
+import { openRunData } from "../../src/train/run_data.js";
 import { kiln } from "../helpers/kiln_cli.js";
 import { repoFile } from "../helpers/fixtures.js";
 import { sqliteMissing } from "../helpers/requirements.js";
@@ -131,5 +132,24 @@ eval: { interval: 50, batches: 1 }
     expect(cfg.train).toMatchObject({ batchSize: 12, iters: 2000, maxGradNorm: 1 });
     expect(cfg.optimizer).toMatchObject({ lr: 1e-3, beta2: 0.99, weightDecay: 0.1 });
     expect(cfg.schedule).toEqual({ kind: "cosine", warmupSteps: 100, decaySteps: 2000, minLr: 1e-4 });
+  });
+});
+
+describe("configs/tinystories_llama.json", () => {
+  it("is a small Llama on the shipped TinyStories shards, whose tokenizer matches the shards' index", async () => {
+    const file = repoFile("configs/tinystories_llama.json");
+    const cfg = parseTrainConfig(JSON.parse(readFileSync(file, "utf8")), file);
+    expect(cfg.model).toMatchObject({ arch: "llama", nLayers: 4, dim: 128 });
+    expect(cfg.eval.sample).toMatchObject({ prompt: "Once upon a time", tokenizer: "../data/tinystories-bpe/tokenizer.json" });
+    // Opening the data checks the tokenizer's sha256 against the index and encodes the prompt.
+    const data = await openRunData(cfg, join(file, ".."));
+    try {
+      expect(data.vocabSize).toBe(1024);
+      const ids = data.codec!.encode("Once upon a time");
+      expect(ids.length).toBeLessThan(8);
+      expect(data.codec!.decode(ids)).toBe("Once upon a time");
+    } finally {
+      await data.close();
+    }
   });
 });
