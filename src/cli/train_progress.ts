@@ -40,14 +40,18 @@ export class ProgressBar {
     const steady = this.times.length > 1 ? this.times.slice(1) : this.times;
     const ms = steady.reduce((a, b) => a + b, 0) / steady.length;
     this.line = progressLine(e, this.last, this.tokensPerStep, ms);
-    const cols = this.out.columns ?? 120;
-    this.out.write(`\r\x1b[2K${this.line.slice(0, Math.max(20, cols - 1))}`);
+    this.out.write(`\r\x1b[2K${this.fit(this.line)}`);
   }
 
   /** A line above the bar (the bar is redrawn under it). */
   print(text: string): void {
     this.out.write(`\r\x1b[2K${text}\n`);
-    if (this.line) this.out.write(this.line.slice(0, Math.max(20, (this.out.columns ?? 120) - 1)));
+    if (this.line) this.out.write(this.fit(this.line));
+  }
+
+  /** The line cut to the terminal's width (a wrapped line could not be redrawn in place); 0 columns (no size known): 120. */
+  private fit(line: string): string {
+    return line.slice(0, (this.out.columns || 120) - 1);
   }
 
   /** Leave the bar's last state on its own line. */
