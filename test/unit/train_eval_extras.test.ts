@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { runsCommand } from "../../src/cli/runs_command.js";
 import { ProgressBar, formatDuration, progressLine } from "../../src/cli/train_progress.js";
 import { getBackend, noGrad, tensor } from "../../src/index.js";
 import { Gpt2 } from "../../src/models/gpt2.js";
@@ -96,6 +97,15 @@ describe("a run's samples and its last held-out loss", () => {
       const id = store.find("extras").id;
       expect(store.samples(id)).toEqual([{ step: 3, prompt: "ROMEO:", text: samples[0]!.text }]);
       store.close();
+      // `kiln runs show` prints the newest sample.
+      const out: string[] = [];
+      const log = vi.spyOn(console, "log").mockImplementation((m: unknown) => void out.push(String(m)));
+      try {
+        expect(await runsCommand.run(["show", "extras", "--db", db])).toBe(0);
+      } finally {
+        log.mockRestore();
+      }
+      expect(out.join("\n")).toContain(`sample at step 3: ${JSON.stringify("ROMEO:" + samples[0]!.text)}`);
     }
   }, 120_000);
 
