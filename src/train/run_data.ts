@@ -2,8 +2,10 @@
 // characters (RandomWindows over the in-memory tokens, the last valFraction held out), or prepared
 // shards (`kiln data prepare`: a DataLoader on the train split for training, one on the val split for
 // evaluation). Either way the trainer sees BatchSources; which one a run uses is decided here only.
+// The same data gives the tokenizer as text <-> ids (a TextCodec) for the samples at evaluation.
 
 import { requireNodeBuiltin } from "../core/host.js";
+import { createTokenizer } from "../models/tokenizers/index.js";
 import type { BatchSource } from "./batches.js";
 import { RandomWindows } from "./batches.js";
 import { charVocab } from "./char_vocab.js";
@@ -11,7 +13,6 @@ import type { TrainConfig } from "./config.js";
 import { createLoader } from "./data/index.js";
 import { loadTokenizerRef } from "./data/token_codec.js";
 import { LoaderBatches } from "./loader_batches.js";
-import { createTokenizer } from "../models/tokenizers/index.js";
 import type { TextCodec } from "./sample_text.js";
 
 export interface RunData {
