@@ -47,7 +47,7 @@ for (const precision of precisions) {
   const ref = curves.get("fp32")!;
   const diff = losses.map((l, i) => Math.abs(l - ref[i]!));
   console.log(`${precision}: ${path}`);
-  console.log(`  ${median(ms).toFixed(0)} ms/step (median), final loss ${losses.at(-1)!.toFixed(4)}, held-out ${r.valLoss.toFixed(4)}, skipped steps ${skipped}` +
+  console.log(`  ${median(ms).toFixed(0)} ms/step (median), final loss ${losses.at(-1)!.toFixed(4)}, held-out ${r.valLoss?.toFixed(4) ?? "none"}, skipped steps ${skipped}` +
     (precision === "fp32" ? "" : `, |loss - fp32|: mean ${(diff.reduce((a, b) => a + b, 0) / diff.length).toFixed(4)}, max ${Math.max(...diff).toFixed(4)}`));
 }
 

@@ -78,6 +78,7 @@ function showRun(store: Store, r: RunInfo): string {
     return [k, String(s.length), num(s[0]?.[1]), num(sum.final?.[1]), sum.best ? `${num(sum.best[1])} @ ${sum.best[0]}` : "-"];
   });
   const artifacts = store.artifacts(r.id).map((a) => [a.kind, a.step === null ? "-" : String(a.step), String(a.bytes), a.sha256, a.path]);
+  const sample = store.samples(r.id).at(-1);
   return [
     `run ${label(r)}`,
     formatPairs({ status: r.status, created: when(r.created), ended: r.ended === null ? "-" : when(r.ended), seed: r.seed === null ? "-" : String(r.seed),
@@ -89,6 +90,8 @@ function showRun(store: Store, r: RunInfo): string {
     metrics.length > 0 ? formatTable(["METRIC", "STEPS", "FIRST", "FINAL", "BEST"], metrics) : "no metrics logged",
     "",
     artifacts.length > 0 ? formatTable(["ARTIFACT", "STEP", "BYTES", "SHA256", "PATH"], artifacts) : "no artifacts",
+    // NOTE: the newest sample only: it says what the model has learned; every sample is in the database.
+    ...(sample ? ["", `sample at step ${sample.step}: ${JSON.stringify(sample.prompt + sample.text)}`] : []),
   ].join("\n");
 }
 

@@ -5,6 +5,7 @@
 
 import { existsSync } from "node:fs";
 import { totalmem } from "node:os";
+import { resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Backend, BackendName } from "../index.js";
 import { BACKEND_NAMES, chooseBackend } from "../index.js";
@@ -14,6 +15,7 @@ import type { ServingAutoPlan } from "../plan/index.js";
 import { planServing } from "../plan/index.js";
 import type { ApiKey, ServedModel } from "../serve/index.js";
 import { AdminApi, Engine, ModelRegistry, OpenAIServer, WeightCache } from "../serve/index.js";
+import { DEFAULT_RUNS_DB, runsRoutes } from "../train/index.js";
 import { backendAskedBy, backendLine } from "./backend_line.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
@@ -43,6 +45,7 @@ Serve models over the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v
   --admin              serve the admin API (/admin/models: load, unload, canary routes); it needs an
                        API key when keys are given, else answers loopback clients only
   --weight-cache-mb N  host memory kept for reloading unloaded versions fast (default 1024)
+  --runs-db FILE       the runs database the runs page (/runs) shows (default ${DEFAULT_RUNS_DB})
   -h, --help           show this help
 
 Stops on SIGINT or SIGTERM after the requests in flight have finished (30 s at most).`;
@@ -98,6 +101,7 @@ export const serveCommand: Command = {
       "api-key": { type: "string", multiple: true },
       admin: { type: "boolean" },
       "weight-cache-mb": { type: "string" },
+      "runs-db": { type: "string" },
       help: { type: "boolean", short: "h" },
     });
     if (values.help) {
@@ -161,7 +165,10 @@ export const serveCommand: Command = {
       const v = await registry.load({ name: s.name.slice(0, at), version: s.name.slice(at + 1), path: s.path, ...optional("kvBlocks", numBlocks) });
       console.log(`loaded ${v.id} in ${v.loadMs!.toFixed(0)} ms (${v.kvBlocks} KV blocks)`);
     }
+    const runsDb = resolvePath(values["runs-db"] ?? DEFAULT_RUNS_DB);
+    const runs = runsRoutes(runsDb);
     const server = new OpenAIServer(engine, {
+      pages: [runs],
       ...(apiKeys.length ? { apiKeys } : {}),
       ...(values.admin ? { admin: new AdminApi(registry) } : {}),
       staticDir: WEB_APP_DIR,
@@ -174,12 +181,13 @@ export const serveCommand: Command = {
     console.log(`kiln serving ${specs.map((s) => s.name).join(", ")} on ${backend.name} (${backend.info.device}) at ${url}/v1`);
     console.log(`ready in ${(ms / 1000).toFixed(2)} s (process start to ready: ${(process.uptime()).toFixed(2)} s)`);
     console.log(existsSync(WEB_APP_DIR) ? `in a browser: ${url}/ (the model in your browser, or this server), ${url}/bench.html (kernel benchmark)` : `(the browser app is not built: npm run build:web, then open ${url}/)`);
+    console.log(`training runs: ${url}/runs (${runsDb}${existsSync(runsDb) ? "" : ", not there yet"})`);
     if (values.admin) console.log(`admin API: ${url}/admin/models${apiKeys.length ? " (API key required)" : " (loopback clients only)"}`);
     console.log(`try:\n  curl ${url}/v1/completions -H 'Content-Type: application/json'${auth} \\\n    -d '{"model": "${first}", "prompt": "Once upon a time", "max_tokens": 64}'`);
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         console.error(`kiln: ${sig}: draining requests in flight, then stopping`);
-        server.close().then(() => engine.close()).then(resolve, resolve);
+        server.close().then(() => engine.close()).finally(() => runs.close()).then(resolve, resolve);
       };
       process.once("SIGINT", () => stop("SIGINT"));
       process.once("SIGTERM", () => stop("SIGTERM"));

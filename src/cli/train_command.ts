@@ -1,4 +1,4 @@
-// train_command.ts: `kiln train --config FILE [--resume]`: read and validate a training config (JSON),
+// train_command.ts: `kiln train --config FILE [--resume]`: read and validate a training config (JSON or YAML),
 // pick the backend, run it (src/train's runTraining), print its events (one line per step, held-out
 // losses, checkpoints; as text or as JSON lines) and a summary with the median step time. SIGINT and
 // SIGTERM stop the run after the current step, which then checkpoints and waits for the write. It owns
@@ -9,22 +9,25 @@ import { dirname, resolve } from "node:path";
 import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
 import type { RunEvent } from "../train/index.js";
-import { describeMemory, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
+import { describeMemory, parseConfigText, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
+import { ProgressBar } from "./train_progress.js";
 
 const HELP = `Usage: kiln train --config FILE [--resume] [--backend B] [--max-iters N] [--json] [--no-track]
 
-Train a model as a JSON config describes (model, data, train, optimizer, schedule, eval,
+Train a model as a JSON or YAML config describes (model, data, train, optimizer, schedule, eval,
 checkpoint); configs/shakespeare_char.json is nanoGPT's CPU configuration on TinyShakespeare.
 data is a text file (path, char-level) or a kiln data prepare output (index). Prints the loss,
-learning rate, gradient norm and time of every step, the held-out loss every eval.interval steps,
+learning rate, gradient norm and time of every step (on a terminal: a progress bar with tokens/s
+and the time left), the held-out loss every eval.interval steps (and eval.sample's generated text),
 and each checkpoint once it is on disk (every checkpoint.every steps, at the end, and when
 stopped with Ctrl-C or SIGTERM). The run is recorded in the runs database (tracking.db, default
 runs/runs.sqlite next to the config; see kiln runs) as finished, failed or killed.
 
 Options:
-  --config FILE   the training config (JSON); an invalid field is named with what it allows
+  --config FILE   the training config (JSON, or YAML when it ends in .yaml/.yml); an invalid
+                  field is named with what it allows
   --resume        continue from the newest good checkpoint in checkpoint.dir (a corrupted newer
                   one is skipped with a warning; none there: start at step 0)
   --backend B     ${[...BACKEND_NAMES].reverse().join("|")}|auto (default: KILN_BACKEND, else auto)
@@ -55,6 +58,7 @@ function text(e: RunEvent): string {
     case "checkpoint": return `checkpoint: ${e.dir} (step ${e.step})`;
     case "export": return `exported the model of step ${e.step} to ${e.dir}: ${e.files.map((f) => f.name).join(", ")}`;
     case "memory": return `memory at step ${e.step}: ${describeMemory(e.memory)}`;
+    case "sample": return `step ${e.step}: sample ${JSON.stringify(e.prompt + e.text)}`;
   }
 }
 
@@ -65,7 +69,7 @@ const median = (xs: readonly number[]) => {
 
 export const trainCommand: Command = {
   name: "train",
-  summary: "train a model from a config file (JSON)",
+  summary: "train a model from a config file (JSON or YAML)",
   help: HELP,
   async run(argv) {
     const { values: v } = parseCommandArgs(this, argv, OPTIONS);
@@ -86,7 +90,7 @@ export const trainCommand: Command = {
     const path = resolve(v.config);
     let json: unknown;
     try {
-      json = JSON.parse(readFileSync(path, "utf8"));
+      json = parseConfigText(readFileSync(path, "utf8"), path);
     } catch (err) {
       throw new UsageError(`train: cannot read the config ${path}: ${(err as Error).message}`, this);
     }
@@ -97,7 +101,15 @@ export const trainCommand: Command = {
       throw new UsageError((err as Error).message, this);
     }
     const backend = await selectBackend(backendName);
-    const report = v.json ? (e: RunEvent) => console.log(JSON.stringify(e)) : (e: RunEvent) => console.log(text(e));
+    // NOTE: the bar only on a terminal: piped or logged output (and the tests) keep one plain line per step.
+    const bar = !v.json && process.stdout.isTTY
+      ? new ProgressBar(process.stdout, Math.min(cfg.train.iters, maxIters ?? Infinity), cfg.train.batchSize * cfg.model.blockSize * cfg.train.gradAccumSteps)
+      : undefined;
+    const report = v.json
+      ? (e: RunEvent) => console.log(JSON.stringify(e))
+      : bar
+        ? (e: RunEvent) => (e.kind === "step" ? bar.step(e) : bar.print(text(e)))
+        : (e: RunEvent) => console.log(text(e));
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     // NOTE: on, not once: Ctrl-C reaches this process twice (the terminal signals the whole group, and the
@@ -111,19 +123,23 @@ export const trainCommand: Command = {
         backend, baseDir: dirname(path), resume: v.resume ?? false, signal: stop.signal, report, ...(maxIters ? { maxIters } : {}), ...(tracking ? { tracking } : {}),
       });
     } finally {
+      bar?.end();
       process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
     }
     const ms = result.steps.map((s) => s.ms);
     const steady = ms.length > 1 ? ms.slice(1) : ms;
     if (v.json) {
-      console.log(JSON.stringify({ kind: "done", steps: ms.length, valLoss: result.valLoss, medianMs: ms.length ? median(steady) : null }));
+      console.log(JSON.stringify({ kind: "done", steps: ms.length, valLoss: result.valLoss ?? null, valStep: result.valStep ?? null, medianMs: ms.length ? median(steady) : null }));
       return 0;
     }
     if (ms.length === 0) {
       console.log(stop.signal.aborted ? "stopped before the first step" : "done: no steps to take (the run had already reached its last step)");
       return 0;
     }
-    console.log(`${stop.signal.aborted ? "stopped" : "done"}: ${result.steps.length} steps, held-out loss ${result.valLoss.toFixed(4)}, median ${median(steady).toFixed(0)} ms/step (first step ${ms[0]!.toFixed(0)} ms, with compiling)`);
+    // NOTE: stopped between evaluations, the last held-out loss is an earlier step's (or there is none yet): say which.
+    const last = result.steps[result.steps.length - 1]!.step + 1;
+    const held = result.valLoss === undefined ? "no held-out loss yet" : `held-out loss ${result.valLoss.toFixed(4)}${result.valStep === last ? "" : ` (at step ${result.valStep})`}`;
+    console.log(`${stop.signal.aborted ? "stopped" : "done"}: ${result.steps.length} steps, ${held}, median ${median(steady).toFixed(0)} ms/step (first step ${ms[0]!.toFixed(0)} ms, with compiling)`);
     return 0;
   },
 };

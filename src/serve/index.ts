@@ -18,6 +18,6 @@ export type { CachedOpen, WeightCacheOptions, WeightCacheStats } from "./weight_
 export { WeightCache } from "./weight_cache.js";
 export type { ModelRunnerOptions } from "./model_runner.js";
 export { ModelRunner } from "./model_runner.js";
-export type { ApiKey, OpenAIServerOptions } from "./openai/server.js";
+export type { ApiKey, OpenAIServerOptions, PageRoutes } from "./openai/server.js";
 export { OpenAIServer } from "./openai/server.js";
 export { AdminApi } from "./openai/admin.js";

@@ -1,4 +1,4 @@
-// config.ts: the training configuration file (`kiln train --config FILE`, JSON), validated with zod.
+// config.ts: the training configuration file (`kiln train --config FILE`, JSON or YAML), validated with zod.
 // An invalid field is named by its path with what is allowed ("optimizer.beta2: must be < 1",
 // "model.arch: expected one of gpt2, llama"); unknown fields are errors too (a typo must not be ignored).
 // It only describes a run; cli/train_command.ts runs it.
@@ -44,19 +44,45 @@ export const TrainConfigSchema = z.strictObject({
     /** Capture the step once with jit and replay it (false: build and realize it every step, the reference). */
     jit: z.boolean().default(true),
   }),
-  optimizer: z.strictObject({
-    kind: z.enum(["adamw"]),
-    lr: positive,
-    beta1: z.number().min(0).lt(1).default(0.9),
-    beta2: z.number().min(0).lt(1).default(0.999),
-    eps: positive.default(1e-8),
-    weightDecay: z.number().nonnegative().default(0),
-  }),
+  optimizer: z.discriminatedUnion("kind", [
+    z.strictObject({
+      kind: z.literal("adamw"),
+      lr: positive,
+      beta1: z.number().min(0).lt(1).default(0.9),
+      beta2: z.number().min(0).lt(1).default(0.999),
+      eps: positive.default(1e-8),
+      weightDecay: z.number().nonnegative().default(0),
+    }),
+    /** torch.optim.SGD's semantics (optim/sgd.ts). */
+    z.strictObject({
+      kind: z.literal("sgd"),
+      lr: positive,
+      momentum: z.number().min(0).lt(1).default(0),
+      dampening: z.number().min(0).lt(1).default(0),
+      nesterov: z.boolean().default(false),
+      weightDecay: z.number().nonnegative().default(0),
+    }),
+  ]),
   schedule: z.discriminatedUnion("kind", [
     z.strictObject({ kind: z.literal("constant") }),
     z.strictObject({ kind: z.literal("cosine"), warmupSteps: z.number().int().nonnegative(), decaySteps: posInt, minLr: z.number().nonnegative() }),
+    z.strictObject({ kind: z.literal("linear"), warmupSteps: z.number().int().nonnegative(), decaySteps: posInt, minLr: z.number().nonnegative() }),
+    /** Warmup-stable-decay: lr from warmupSteps to decayStart, then a linear decay to minLr at decaySteps. */
+    z.strictObject({ kind: z.literal("wsd"), warmupSteps: z.number().int().nonnegative(), decayStart: z.number().int().nonnegative(), decaySteps: posInt, minLr: z.number().nonnegative() }),
   ]),
-  eval: z.strictObject({ interval: posInt, batches: posInt }).default({ interval: 250, batches: 20 }),
+  eval: z.strictObject({
+    interval: posInt,
+    batches: posInt,
+    /** At each evaluation, `tokens` tokens generated from `prompt` (sample_text.ts), printed and recorded. */
+    sample: z.strictObject({
+      prompt: z.string().min(1),
+      tokens: posInt.default(32),
+      /** 0: greedy; above: sampled (seeded by train.seed). */
+      temperature: z.number().nonnegative().default(0),
+      /** With prepared shards of a BPE vocabulary: its tokenizer.json (the index holds only its sha256). */
+      tokenizer: z.string().min(1).optional(),
+    }).optional(),
+  }).default({ interval: 250, batches: 20 }),
   /** Compute precision; master weights and optimizer state stay f32 (docs/training.md, "Mixed precision"). */
   precision: z.enum(PRECISIONS).default("fp32"),
   /** Tuning of the chosen precision: fp16's loss scaling, fp8's delayed scaling. */
@@ -100,10 +126,19 @@ export function parseTrainConfig(json: unknown, source: string): TrainConfig {
   const r = TrainConfigSchema.safeParse(json);
   if (r.success) {
     const c = r.data;
-    if (c.schedule.kind === "cosine" && c.schedule.decaySteps <= c.schedule.warmupSteps) {
-      throw new Error(`${source}: schedule.decaySteps (${c.schedule.decaySteps}) must be above schedule.warmupSteps (${c.schedule.warmupSteps})`);
+    const sc = c.schedule;
+    if (sc.kind === "wsd" && sc.decayStart < sc.warmupSteps) {
+      throw new Error(`${source}: schedule.decayStart (${sc.decayStart}) must be at least schedule.warmupSteps (${sc.warmupSteps})`);
     }
-    if (c.schedule.kind === "cosine" && c.schedule.minLr > c.optimizer.lr) throw new Error(`${source}: schedule.minLr (${c.schedule.minLr}) must be at most optimizer.lr (${c.optimizer.lr})`);
+    if (sc.kind !== "constant") {
+      const [name, start] = sc.kind === "wsd" ? ["decayStart", sc.decayStart] : ["warmupSteps", sc.warmupSteps];
+      if (sc.decaySteps <= start) throw new Error(`${source}: schedule.decaySteps (${sc.decaySteps}) must be above schedule.${name} (${start})`);
+      if (sc.minLr > c.optimizer.lr) throw new Error(`${source}: schedule.minLr (${sc.minLr}) must be at most optimizer.lr (${c.optimizer.lr})`);
+    }
+    const o = c.optimizer;
+    if (o.kind === "sgd" && o.nesterov && (o.momentum === 0 || o.dampening !== 0)) {
+      throw new Error(`${source}: optimizer.nesterov needs optimizer.momentum > 0 and optimizer.dampening 0 (got momentum ${o.momentum}, dampening ${o.dampening})`);
+    }
     const d = c.data;
     if ((d.path === undefined) === (d.index === undefined)) {
       throw new Error(`${source}: data: give exactly one of 'path' (a UTF-8 text file, char-level tokens) or 'index' (a kiln data prepare output: folder, index.json or http(s) URL)`);
@@ -120,7 +155,7 @@ export function parseTrainConfig(json: unknown, source: string): TrainConfig {
     const at = i.path.length ? i.path.join(".") : "(top level)";
     let msg = i.message;
     if (i.code === "unrecognized_keys") {
-      const allowed = fieldsAt(i.path);
+      const allowed = fieldsAt(i.path, json);
       msg = `unknown field${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `'${k}'`).join(", ")}${allowed ? ` (allowed: ${allowed.join(", ")})` : ""}`;
     }
     return `  ${at}: ${msg}`;
@@ -128,17 +163,28 @@ export function parseTrainConfig(json: unknown, source: string): TrainConfig {
   throw new Error(`${source}: invalid training config\n${lines.join("\n")}`);
 }
 
-/** The fields the object schema at `path` allows (undefined where it is not a plain object). */
-function fieldsAt(path: readonly PropertyKey[]): string[] | undefined {
-  const unwrap = (t: z.ZodType | undefined): z.ZodType | undefined => {
-    while (t instanceof z.ZodDefault || t instanceof z.ZodOptional) t = t.unwrap() as z.ZodType;
-    return t;
+/**
+ * The fields the object schema at `path` allows (undefined where it is not a plain object); in a
+ * discriminated union (optimizer, schedule) those of the variant that `json`'s discriminator picks.
+ */
+function fieldsAt(path: readonly PropertyKey[], json: unknown): string[] | undefined {
+  const unwrap = (t: z.ZodType | undefined, value: unknown): z.ZodType | undefined => {
+    for (;;) {
+      if (t instanceof z.ZodDefault || t instanceof z.ZodOptional) t = t.unwrap() as z.ZodType;
+      else if (t instanceof z.ZodDiscriminatedUnion) {
+        const key = t._zod.def.discriminator;
+        const tag = (value as Record<string, unknown> | undefined)?.[key];
+        t = (t.options as z.ZodType[]).find((o) => o instanceof z.ZodObject && (o.shape as Record<string, z.ZodType>)[key]?.safeParse(tag).success);
+      } else return t;
+    }
   };
   let t: z.ZodType | undefined = TrainConfigSchema;
+  let value = json;
   for (const p of path) {
-    const o = unwrap(t);
+    const o = unwrap(t, value);
     t = o instanceof z.ZodObject ? (o.shape as Record<PropertyKey, z.ZodType>)[p] : undefined;
+    value = (value as Record<PropertyKey, unknown> | undefined)?.[p];
   }
-  const o = unwrap(t);
+  const o = unwrap(t, value);
   return o instanceof z.ZodObject ? Object.keys(o.shape) : undefined;
 }

@@ -24,6 +24,7 @@ import { Trainer } from "./trainer.js";
 import { fromCheckpointState, toCheckpointState, trainerSignature } from "./trainer_checkpoint.js";
 import type { MemorySnapshot } from "../index.js";
 import { accountedBackend, trainingMemoryOptions } from "./memory/run_memory.js";
+import { sampleText } from "./sample_text.js";
 
 /** What a run reports; `step` is the number of steps taken so far (a checkpoint's step). */
 export type RunEvent =
@@ -31,6 +32,7 @@ export type RunEvent =
   | { readonly kind: "resume"; readonly step: number; readonly dir: string }
   | { readonly kind: "step"; readonly step: number; readonly iters: number; readonly loss: number; readonly lr: number; readonly gradNorm: number; readonly ms: number; readonly lossScale: number; readonly skipped: boolean }
   | { readonly kind: "eval"; readonly step: number; readonly loss: number; readonly batches: number }
+  | { readonly kind: "sample"; readonly step: number; readonly prompt: string; readonly text: string }
   | { readonly kind: "checkpoint"; readonly step: number; readonly dir: string }
   | { readonly kind: "export"; readonly step: number; readonly dir: string; readonly files: readonly ExportedFile[] }
   /** Device memory by category (memory/run_memory.ts), at each eval and at the end. */
@@ -54,8 +56,9 @@ export interface RunOptions {
 export interface RunResult {
   /** The steps this process took (after the resumed step, if any). */
   readonly steps: readonly StepStats[];
-  /** Held-out loss after the last step. */
-  readonly valLoss: number;
+  /** Held-out loss of this process's last evaluation, and its step (absent when none ran: stopped before the first). */
+  readonly valLoss?: number;
+  readonly valStep?: number;
   readonly params: number;
 }
 
@@ -76,14 +79,18 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
   const data = await openRunData(cfg, opts.baseDir);
   let closeMemory = () => {};
   try {
+    const sample = cfg.eval.sample;
+    if (sample && !data.codec) throw new Error("eval.sample: the shards' vocabulary is a tokenizer file; name it in eval.sample.tokenizer (its tokenizer.json) so samples can be encoded and decoded");
     const backend = accountedBackend(opts.backend);
     const model = buildModel(cfg, data.vocabSize, backend);
     await initParameters(model, { seed: cfg.train.seed });
     const o = cfg.optimizer;
-    const schedule = cfg.schedule.kind === "cosine" ? { ...cfg.schedule, lr: o.lr } : { kind: "constant" as const, lr: o.lr };
+    const schedule = { ...cfg.schedule, lr: o.lr };
     const trainer = new Trainer(model, data.train, {
       schedule,
-      adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay },
+      ...(o.kind === "sgd"
+        ? { sgd: { momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weightDecay: o.weightDecay } }
+        : { adamw: { beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay } }),
       gradAccumSteps: cfg.train.gradAccumSteps,
       jit: cfg.train.jit,
       ...(cfg.train.maxGradNorm > 0 ? { maxGradNorm: cfg.train.maxGradNorm } : {}),
@@ -136,7 +143,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     };
     const last = Math.min(cfg.train.iters, opts.maxIters ?? Infinity);
     const steps: StepStats[] = [];
-    let valLoss = NaN;
+    let val: { loss: number; step: number } | undefined;
     try {
       while (trainer.step < last) {
         // NOTE: a macrotask turn before each step: a step's awaits are mostly microtasks, and without this
@@ -151,9 +158,13 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
         if (s.skipped) continue;
         reportSaved();
         if (trainer.step % cfg.eval.interval === 0 || trainer.step === last) {
-          valLoss = await evaluate();
-          report({ kind: "eval", step: trainer.step, loss: valLoss, batches: cfg.eval.batches });
+          val = { loss: await evaluate(), step: trainer.step };
+          report({ kind: "eval", step: trainer.step, loss: val.loss, batches: cfg.eval.batches });
           reportMemory();
+          if (sample) {
+            const text = await sampleText(trainer.model, data.codec!, cfg.model.blockSize, { ...sample, seed: cfg.train.seed });
+            report({ kind: "sample", step: trainer.step, prompt: sample.prompt, text });
+          }
         }
         if (ck && trainer.step % ck.every === 0) await save();
       }
@@ -171,7 +182,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
       const e = exportTrainState(cfg, opts.baseDir, await trainer.state());
       report({ kind: "export", step: trainer.step, dir: e.dir, files: e.files });
     }
-    return { steps, valLoss, params: trainer.layout.size };
+    return { steps, params: trainer.layout.size, ...(val ? { valLoss: val.loss, valStep: val.step } : {}) };
   } finally {
     closeMemory();
     await data.close();

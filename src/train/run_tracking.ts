@@ -1,7 +1,7 @@
 // run_tracking.ts: a training run recorded in the runs database (tracking/): where the config's
 // `tracking` section puts it, and the glue that turns runTraining's events into the run's record
 // (config with the precision path taken, seed, backend; per step loss, lr, grad_norm, step_ms,
-// tokens_per_s, and under fp16 loss_scale and skipped_steps (overflows so far); eval_loss; each
+// tokens_per_s, and under fp16 loss_scale and skipped_steps (overflows so far); eval_loss and samples; each
 // durable checkpoint and each exported file as an artifact; mem_peak_<category>_bytes at each eval) and ends it as finished, failed or killed. The loop (run.ts)
 // knows nothing of it: this file only listens to the events.
 
@@ -79,6 +79,8 @@ class RunRecorder {
         run.log(e.step, { eval_loss: e.loss });
       } else if (e.kind === "memory") {
         run.log(e.step, memoryMetrics(e.memory));
+      } else if (e.kind === "sample") {
+        run.sample(e.step, e.prompt, e.text);
       } else if (e.kind === "checkpoint") {
         // NOTE: reported once durable; the manifest lists every other file's sha256, so its own sha256 pins the whole folder.
         run.artifact({ kind: "checkpoint", path: join(e.dir, CHECKPOINT_FILES.manifest), step: e.step });

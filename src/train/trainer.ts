@@ -13,8 +13,10 @@ import { Replayed, stepGraph } from "./captured_step.js";
 import { clipByGlobalNorm, globalNorm } from "./clip.js";
 import type { TrainableModel } from "./loss.js";
 import { lmLoss } from "./loss.js";
-import type { AdamWOptions, AdamWState } from "./optim/adamw.js";
-import { AdamW } from "./optim/adamw.js";
+import type { AdamWOptions } from "./optim/adamw.js";
+import type { Optimizer, OptimizerState } from "./optim/optimizer.js";
+import { createOptimizer } from "./optim/optimizer.js";
+import type { SgdOptions } from "./optim/sgd.js";
 import { ParamLayout } from "./param_layout.js";
 import type { PrecisionOptions } from "./precision/mixed_precision.js";
 import { MixedPrecision } from "./precision/mixed_precision.js";
@@ -25,7 +27,10 @@ import { checkSchedule, learningRate } from "./schedule.js";
 
 export interface TrainerOptions {
   readonly schedule: LrSchedule;
+  /** AdamW's hyperparameters (the optimizer unless `sgd` is given). */
   readonly adamw?: AdamWOptions;
+  /** Train with SGD (momentum, nesterov, weight decay) instead of AdamW. */
+  readonly sgd?: SgdOptions;
   /** Micro-batches per step, their gradients summed (default 1). */
   readonly gradAccumSteps?: number;
   /** Clip the global gradient norm to this (default: no clipping). */
@@ -58,12 +63,12 @@ export interface TrainState {
   readonly step: number;
   readonly layout: ReturnType<ParamLayout["describe"]>;
   readonly params: Float32Array;
-  readonly adamw: AdamWState;
+  readonly optimizer: OptimizerState;
 }
 
 export class Trainer {
   readonly layout: ParamLayout;
-  readonly optimizer: AdamW;
+  readonly optimizer: Optimizer;
   readonly precision: MixedPrecision;
   readonly memory: TrainingMemory;
   private readonly accum: number;
@@ -78,7 +83,8 @@ export class Trainer {
     const params = model.parameters();
     this.layout = new ParamLayout(params);
     const backend = [...params.values()][0]!.backend;
-    this.optimizer = new AdamW(this.layout, backend, opts.adamw);
+    if (opts.sgd && opts.adamw) throw new Error("Trainer: give the options of one optimizer, adamw or sgd, not both");
+    this.optimizer = createOptimizer(this.layout, backend, opts.sgd ? { kind: "sgd", ...opts.sgd } : { kind: "adamw", ...opts.adamw });
     this.precision = new MixedPrecision(backend, opts.precision);
     for (const p of params.values()) p.requiresGrad = true;
     this.memory = new TrainingMemory(model, backend, opts.memory);
@@ -186,7 +192,7 @@ export class Trainer {
   async state(): Promise<TrainState> {
     const named = this.model.parameters();
     const params = await this.layout.gather(this.layout.slots.map((s) => named.get(s.name)!));
-    return { step: this.step, layout: this.layout.describe(), params, adamw: await this.optimizer.state() };
+    return { step: this.step, layout: this.layout.describe(), params, optimizer: await this.optimizer.state() };
   }
 
   /** Continue from a saved state: the model must have this trainer's layout (same names, shapes, order). */
@@ -197,10 +203,10 @@ export class Trainer {
       const diff = state.layout.find((s, i) => s.name !== mine[i]?.name || s.shape.join() !== mine[i]?.shape.join());
       throw new Error(`Trainer.loadState: the checkpoint is of another model (first difference: ${diff ? `'${diff.name}' (${diff.shape.join(", ")})` : `${state.layout.length} parameters, the model has ${mine.length}`})`);
     }
-    if (state.step !== state.adamw.step) throw new Error(`Trainer.loadState: step ${state.step} disagrees with the optimizer's ${state.adamw.step}`);
+    if (state.step !== state.optimizer.step) throw new Error(`Trainer.loadState: step ${state.step} disagrees with the optimizer's ${state.optimizer.step}`);
     const backend = [...this.model.parameters().values()][0]!.backend;
     this.setParams(this.layout.scatter(state.params, backend));
-    this.optimizer.loadState(state.adamw);
+    this.optimizer.loadState(state.optimizer);
   }
 
   /** Launches per replayed step (0 before the first step, or without jit). */

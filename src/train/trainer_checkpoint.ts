@@ -1,13 +1,15 @@
 // trainer_checkpoint.ts: a Trainer's state (TrainState) as the checkpoint layer's plain data
 // (checkpoint/'s CheckpointState) and back. The model's tensors go by their names (f32, so the
-// model.safetensors loads like any other), AdamW's m and v as one flat array each in the parameters'
-// layout, and its scalars (step, hyperparameters, the layout itself) as the optimizer's JSON state.
+// model.safetensors loads like any other), the optimizer's buffers (AdamW's m and v, SGD's momentum) as
+// one flat array each in the parameters' layout, and its scalars (kind, step, the layout itself) as the
+// optimizer's JSON state.
 // The batch source's position is the caller's (run.ts), passed through as rng or loader.
 // NOTE: the bytes are the host's Float32Array bytes; kiln runs on little-endian hosts only (safetensors is LE).
 
 import type { CheckpointState, CheckpointTensor, Json, ModelSignature } from "./checkpoint/index.js";
 import { CheckpointError } from "./checkpoint/index.js";
 import type { ParamLayout } from "./param_layout.js";
+import type { OptimizerState } from "./optim/optimizer.js";
 import type { TrainState } from "./trainer.js";
 
 const bytesOf = (a: Float32Array, offset = 0, n = a.length) => new Uint8Array(a.buffer, a.byteOffset + offset * 4, n * 4);
@@ -32,11 +34,13 @@ export function toCheckpointState(s: TrainState, meta: CheckpointMeta): Checkpoi
     return { name: slot.name, dtype: "F32", shape: slot.shape, bytes: bytesOf(s.params, slot.offset, n) };
   });
   const flat = (name: string, a: Float32Array): CheckpointTensor => ({ name, dtype: "F32", shape: [a.length], bytes: bytesOf(a) });
+  const o = s.optimizer;
+  const tensors = o.kind === "adamw" ? [flat("adamw.m", o.m), flat("adamw.v", o.v)] : o.momentum.length ? [flat("sgd.momentum", o.momentum)] : [];
   return {
     step: s.step,
     config: meta.config,
     model: { architecture: meta.architecture, tensors: model },
-    optimizer: { tensors: [flat("adamw.m", s.adamw.m), flat("adamw.v", s.adamw.v)], state: { kind: "adamw", step: s.adamw.step, layout: s.layout } },
+    optimizer: { tensors, state: { kind: o.kind, step: o.step, layout: s.layout } },
     rng: meta.rng,
     loader: meta.loader,
   };
@@ -48,7 +52,7 @@ export function fromCheckpointState(c: CheckpointState, where: string): TrainSta
     throw new CheckpointError("bad-state", `${where}: ${msg}`);
   };
   const opt = c.optimizer.state as { kind?: Json; step?: Json; layout?: TrainState["layout"] } | null;
-  if (opt?.kind !== "adamw" || typeof opt.step !== "number" || !Array.isArray(opt.layout)) bad("the optimizer state is not AdamW's (kind, step, layout)");
+  if ((opt?.kind !== "adamw" && opt?.kind !== "sgd") || typeof opt.step !== "number" || !Array.isArray(opt.layout)) bad("the optimizer state is not AdamW's or SGD's (kind, step, layout)");
   const layout = opt!.layout!;
   const size = layout.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
   const params = new Float32Array(size);
@@ -60,10 +64,14 @@ export function fromCheckpointState(c: CheckpointState, where: string): TrainSta
     if (!Number.isInteger(slot.offset) || slot.offset < 0 || slot.offset + n > size) bad(`the layout puts '${slot.name}' at offset ${slot.offset}, outside the ${size} parameters`);
     params.set(f32Of(t!.bytes), slot.offset);
   }
-  const moment = (name: string) => {
+  const moment = (name: string, optional = false) => {
     const t = c.optimizer.tensors.find((x) => x.name === name);
+    if (!t && optional) return new Float32Array(0);
     if (!t || t.dtype !== "F32" || t.shape.join() !== String(size)) bad(`optimizer tensor '${name}' is missing or not F32 [${size}]`);
     return f32Of(t!.bytes);
   };
-  return { step: c.step, layout, params, adamw: { step: opt!.step as number, m: moment("adamw.m"), v: moment("adamw.v") } };
+  const step = opt!.step as number;
+  // NOTE: SGD without momentum keeps no buffer, so its checkpoint has none.
+  const optimizer: OptimizerState = opt!.kind === "adamw" ? { kind: "adamw", step, m: moment("adamw.m"), v: moment("adamw.v") } : { kind: "sgd", step, momentum: moment("sgd.momentum", true) };
+  return { step: c.step, layout, params, optimizer };
 }

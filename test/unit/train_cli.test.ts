@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseTrainConfig } from "../../src/train/config.js";
+import { openRunData } from "../../src/train/run_data.js";
 import { kiln } from "../helpers/kiln_cli.js";
 import { repoFile } from "../helpers/fixtures.js";
 import { sqliteMissing } from "../helpers/requirements.js";
@@ -87,11 +88,68 @@ describe("kiln train", () => {
     expect(stderr).toMatch(/optimizer: unknown field 'betas' \(allowed: kind, lr, beta1, beta2, eps, weightDecay\)/);
   }, 60_000);
 
+  // TINY written out as YAML by hand (flow and block style, a comment, 1e-3 as a YAML 1.2 float).
+  const yamlOf = (arch: string, extra = "") => `# a tiny char-level model
+model:
+  arch: ${arch}
+  nLayers: 1
+  nHeads: 2
+  dim: 16
+  blockSize: 16
+data: { path: ${JSON.stringify(TINY.data.path)}, tokenizer: char }
+train: { batchSize: 2, iters: 100 }
+optimizer:
+  kind: sgd
+  lr: 1e-3
+  momentum: 0.9${extra}
+schedule: { kind: wsd, warmupSteps: 10, decayStart: 50, decaySteps: 100, minLr: 1e-4 }
+eval: { interval: 50, batches: 1 }
+`;
+
+  it("a YAML config trains like JSON, with the same validation messages (the field path)", async () => {
+    const yamlFile = join(dir, "tiny.yaml");
+    writeFileSync(yamlFile, yamlOf("gpt2"));
+    const ok = await kiln("train", "--config", yamlFile, "--backend", "cpu", "--max-iters", "1", "--no-track");
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/step 1\/100 \| loss \d\.\d{4} \| lr 9\.09e-5/);
+    const badFile = join(dir, "bad.yml");
+    writeFileSync(badFile, yamlOf("gpt3", "\n  beta1: 0.9"));
+    const bad = await kiln("train", "--config", badFile);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/model\.arch: .*"gpt2"\|"llama"/);
+    expect(bad.stderr).toContain("optimizer: unknown field 'beta1' (allowed: kind, lr, momentum, dampening, nesterov, weightDecay)");
+    // A YAML syntax error and a repeated key name the line.
+    const dup = join(dir, "dup.yaml");
+    writeFileSync(dup, yamlOf("gpt2").replace("  nLayers: 1\n", "  nLayers: 1\n  nLayers: 2\n"));
+    const r = await kiln("train", "--config", dup);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot read the config .*dup\.yaml: Map keys must be unique at line 5/);
+  }, 60_000);
+
   it("configs/shakespeare_char.json is nanoGPT's CPU configuration", () => {
     const cfg = parseTrainConfig(JSON.parse(readFileSync(repoFile("configs/shakespeare_char.json"), "utf8")), "shakespeare_char.json");
     expect(cfg.model).toMatchObject({ arch: "gpt2", nLayers: 4, nHeads: 4, dim: 128, blockSize: 64 });
     expect(cfg.train).toMatchObject({ batchSize: 12, iters: 2000, maxGradNorm: 1 });
     expect(cfg.optimizer).toMatchObject({ lr: 1e-3, beta2: 0.99, weightDecay: 0.1 });
     expect(cfg.schedule).toEqual({ kind: "cosine", warmupSteps: 100, decaySteps: 2000, minLr: 1e-4 });
+  });
+});
+
+describe("configs/tinystories_llama.json", () => {
+  it("is a small Llama on the shipped TinyStories shards, whose tokenizer matches the shards' index", async () => {
+    const file = repoFile("configs/tinystories_llama.json");
+    const cfg = parseTrainConfig(JSON.parse(readFileSync(file, "utf8")), file);
+    expect(cfg.model).toMatchObject({ arch: "llama", nLayers: 4, dim: 128 });
+    expect(cfg.eval.sample).toMatchObject({ prompt: "Once upon a time", tokenizer: "../data/tinystories-bpe/tokenizer.json" });
+    // Opening the data checks the tokenizer's sha256 against the index and encodes the prompt.
+    const data = await openRunData(cfg, join(file, ".."));
+    try {
+      expect(data.vocabSize).toBe(1024);
+      const ids = data.codec!.encode("Once upon a time");
+      expect(ids.length).toBeLessThan(8);
+      expect(data.codec!.decode(ids)).toBe("Once upon a time");
+    } finally {
+      await data.close();
+    }
   });
 });

@@ -51,7 +51,7 @@ async function run(t: Trainer, steps: number) {
     stats.push([s.step, s.loss, s.gradNorm, s.lr]);
   }
   const state = await t.state();
-  return { stats, params: Array.from(state.params), m: Array.from(state.adamw.m), v: Array.from(state.adamw.v) };
+  return { stats, params: Array.from(state.params), m: Array.from(adamwState(state).m), v: Array.from(adamwState(state).v) };
 }
 
 describe("Trainer: the jit-captured step", () => {
@@ -105,3 +105,9 @@ describe("Trainer: the jit-captured step", () => {
     expect(() => parseTrainConfig({ ...cfg, train: { ...cfg.train, jit: "no" } }, "c.json")).toThrow(/train\.jit/);
   });
 });
+
+/** The AdamW state of a trainer's state (these trainers use AdamW). */
+function adamwState(s: { optimizer: { kind: string } }): { m: Float32Array; v: Float32Array } {
+  if (s.optimizer.kind !== "adamw") throw new Error(`expected AdamW state, got ${s.optimizer.kind}`);
+  return s.optimizer as unknown as { m: Float32Array; v: Float32Array };
+}

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { RunStore } from "../../src/train/tracking/run_store.js";
+import { SCHEMA_VERSION } from "../../src/train/tracking/schema.js";
 import { sqliteMissing } from "../helpers/requirements.js";
 import { skipLabel } from "../helpers/skip_reasons.js";
 
@@ -90,7 +91,7 @@ describe.skipIf(!!noSqlite)(`RunStore${skipLabel(noSqlite)}`, () => {
     const newer = new Database(join(dir, "newer.sqlite"));
     newer.pragma("user_version = 99");
     newer.close();
-    expect(() => RunStore.open(join(dir, "newer.sqlite"))).toThrow(`${join(dir, "newer.sqlite")} has runs schema version 99, newer than this kiln's 1`);
+    expect(() => RunStore.open(join(dir, "newer.sqlite"))).toThrow(`${join(dir, "newer.sqlite")} has runs schema version 99, newer than this kiln's ${SCHEMA_VERSION}`);
     expect(() => RunStore.open(join(dir, "none.sqlite"))).toThrow(`no runs database at ${join(dir, "none.sqlite")}`);
   });
 

@@ -48,6 +48,14 @@ export interface OpenAIServerOptions {
    * When the folder does not exist, `/` says how to build it.
    */
   readonly staticDir?: string;
+  /** Read-only pages mounted beside the API (the runs page: /runs, /api/runs), GET/HEAD, no API key. */
+  readonly pages?: readonly PageRoutes[];
+}
+
+/** A mounted page and its API (e.g. train's runsRoutes): it claims paths and answers a URL with plain data. */
+export interface PageRoutes {
+  match(path: string): boolean;
+  handle(url: string): { readonly status: number; readonly type: string; readonly body: string };
 }
 
 const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
@@ -80,6 +88,7 @@ export class OpenAIServer {
   private readonly routes: ReadonlyMap<string, Route>;
   private readonly admin: AdminApi | undefined;
   private readonly staticDir: string | undefined;
+  private readonly pages: readonly PageRoutes[];
 
   constructor(readonly engine: EngineClient, opts: OpenAIServerOptions = {}) {
     this.keys = opts.apiKeys?.map((k) => {
@@ -91,6 +100,7 @@ export class OpenAIServer {
     this.log = opts.log ?? ((line) => console.error(line));
     this.admin = opts.admin;
     this.staticDir = opts.staticDir;
+    this.pages = opts.pages ?? [];
     this.routes = new Map<string, Route>([
       ["/v1/completions", { method: "POST", auth: true, handler: (q, s, sig, t, c) => this.generate(completionsEndpoint, q, s, sig, t, c) }],
       ["/v1/chat/completions", { method: "POST", auth: true, handler: (q, s, sig, t, c) => this.generate(chatEndpoint, q, s, sig, t, c) }],
@@ -180,6 +190,14 @@ export class OpenAIServer {
     }
     const route = this.routes.get(path);
     if (route) return { route, label: path };
+    const mounted = this.pages.find((p) => p.match(path));
+    if (mounted) {
+      const handler = async (q: IncomingMessage, s: ServerResponse) => {
+        const r = mounted.handle(q.url ?? "/");
+        s.writeHead(r.status, { "content-type": r.type, "cache-control": "no-store" }).end(q.method === "HEAD" ? undefined : r.body);
+      };
+      return { route: { method: "GET", auth: false, handler }, label: "page" };
+    }
     const page = this.staticRoute(url, path);
     return page ? { route: page, label: "static" } : { route: undefined, label: "other" };
   }

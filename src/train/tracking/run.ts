@@ -64,6 +64,12 @@ export class Run {
     })();
   }
 
+  /** Record text the model generated from `prompt` at `step` (a sample at evaluation); again at the same step replaces it. */
+  sample(step: number, prompt: string, text: string): void {
+    checkStep(step, `run ${this.id}: sample`);
+    this.db.prepare("INSERT OR REPLACE INTO samples (run, step, prompt, text) VALUES (?, ?, ?, ?)").run(this.id, step, prompt, text);
+  }
+
   /** Register a checkpoint or export with its checksum and size; returns what was recorded. */
   artifact(a: ArtifactInput): { sha256: string; bytes: number; path: string } {
     if (a.step !== undefined) checkStep(a.step, `run ${this.id}: artifact`);

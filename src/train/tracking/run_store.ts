@@ -111,6 +111,11 @@ export class RunStore {
     return (this.db.prepare("SELECT count(*) AS n FROM metrics WHERE run = ?").get(runId) as { n: number }).n;
   }
 
+  /** A run's samples (text generated at evaluations), by step. */
+  samples(runId: string): { step: number; prompt: string; text: string }[] {
+    return this.db.prepare("SELECT step, prompt, text FROM samples WHERE run = ? ORDER BY step").all(runId) as { step: number; prompt: string; text: string }[];
+  }
+
   /** A run's artifacts in the order they were registered. */
   artifacts(runId: string): ArtifactInfo[] {
     return this.db.prepare("SELECT step, kind, path, sha256, bytes FROM artifacts WHERE run = ? ORDER BY rowid").all(runId) as ArtifactInfo[];

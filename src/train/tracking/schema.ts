@@ -35,6 +35,14 @@ const MIGRATIONS: readonly string[] = [
      created INTEGER NOT NULL
    );
    CREATE INDEX artifacts_run ON artifacts (run, step);`,
+  // 2: text the model generated at an evaluation (eval.sample), one per step.
+  `CREATE TABLE samples (
+     run TEXT NOT NULL REFERENCES runs(id),
+     step INTEGER NOT NULL,
+     prompt TEXT NOT NULL,
+     text TEXT NOT NULL,
+     PRIMARY KEY (run, step)
+   ) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
