@@ -11,6 +11,7 @@ import type { RowSink } from "./matmul_epilogue.js";
 import { compileEpilogue, rowSink, storeRows } from "./matmul_epilogue.js";
 import { rowsPerPass, runRows } from "./matmul_rows.js";
 import { KC as KERNEL_KC, matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
+import { MIN_SHARED_MACS } from "./wasm/matmul_threads.js";
 
 // NOTE: local copies, because module loaders that transpile to CommonJS (tsx) turn each read of an imported
 // binding into a getter call, which showed up at 8% of a 512^3 matmul's profile in the packing loops.
@@ -127,6 +128,16 @@ function runJs(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSin
 const ROWS_MAX_TRANS_B = 256;
 const ROWS_MAX = 128;
 
+/**
+ * Whether a spec the few-rows path would take goes packed instead, because the packed path shares its
+ * work across the kernel's worker threads and the few-rows path runs on one. NOTE: a weight gradient
+ * (x^T dy: 128 x 768 x 512 in a small GPT-2's step) took 6% of the step single-threaded on the few-rows
+ * path; decode (a handful of rows) stays there, as packing B would cost more than the math.
+ */
+function sharedAcrossThreads(spec: MatmulSpec): boolean {
+  return spec.m >= 64 && spec.m * spec.n * spec.k >= MIN_SHARED_MACS && matmulKernel().threads > 1;
+}
+
 /** Which path runs a spec: plain doubles, the few-rows streaming path, or packed panels. */
 function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink) => void } {
   const { n, k } = spec;
@@ -134,7 +145,7 @@ function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views
   // NOTE: LayerNorm's mean is x @ ones (models/gpt2.ts), and its gradient an outer product; packed, each
   // padded n = 1 to an 8-column panel and cost ~25x the JS loop.
   if (spec.dtype === "f32" && (n === 1 || k === 1)) return { name: "f32 JS loop (i-k-j), n or k is 1", run: runJs };
-  if (rowsPerPass(spec) <= (spec.transB ? ROWS_MAX_TRANS_B : ROWS_MAX)) return { name: `wasm simd f32, few rows, B streamed ${spec.transB ? "(n, k): dot tiles" : "(k, n): strided tiles"}`, run: runRows };
+  if (rowsPerPass(spec) <= (spec.transB ? ROWS_MAX_TRANS_B : ROWS_MAX) && !sharedAcrossThreads(spec)) return { name: `wasm simd f32, few rows, B streamed ${spec.transB ? "(n, k): dot tiles" : "(k, n): strided tiles"}`, run: runRows };
   return { name: `wasm simd f32, ${MR}x${NR} micro-kernel over packed panels, KC=${KC}`, run: runPacked };
 }
 

@@ -62,5 +62,7 @@ export function rowSink(views: readonly ArrayBufferView[], out: FloatDType, n: n
 export function storeRows(sink: RowSink, c: WorkArray, cOff: number, ldc: number, first: number, rows: number): void {
   const { out, dtype, n, store, epiViews } = sink;
   if (store) return store(c, cOff, ldc, first, rows, out, epiViews);
+  // NOTE: rows laid out as the output's (no padding columns): one copy, not a subarray per row.
+  if (ldc === n) return writeFloats(c, cOff, rows * n, out, dtype, first * n);
   for (let r = 0; r < rows; r++) writeFloats(c, cOff + r * ldc, n, out, dtype, (first + r) * n);
 }

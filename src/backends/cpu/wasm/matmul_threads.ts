@@ -77,7 +77,7 @@ for (;;) {
 `;
 
 /** Products with fewer multiply-adds than this run on the calling thread: a hand-off costs ~10-50 us. */
-const MIN_MACS = 1 << 22;
+export const MIN_SHARED_MACS = 1 << 22;
 
 /**
  * How many threads share a product: KILN_CPU_THREADS when set (1 turns the pool off), else the host's
@@ -116,7 +116,7 @@ export class MatmulPool {
   /** C += A . B for one packed product, shared across the threads when it is big enough. */
   run(p: PackedProduct): void {
     const T = this.threads;
-    if (T === 1 || p.nPanels < 2 * T || p.mPad * p.nPad * p.k < MIN_MACS) {
+    if (T === 1 || p.nPanels < 2 * T || p.mPad * p.nPad * p.k < MIN_SHARED_MACS) {
       runShare(this.block, this.consts, 0, 1, p);
       return;
     }
