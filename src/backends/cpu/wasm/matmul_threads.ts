@@ -48,11 +48,13 @@ const SHARE_SOURCE = `function runShare(block, c, t, T, p) {
 const runShare = new Function(`return ${SHARE_SOURCE}`)() as (block: BlockFn, c: BlockingConstants, t: number, T: number, p: PackedProduct) => void;
 
 // Control words (Int32Array over a SharedArrayBuffer).
+// NOTE: each worker reports the sequence number it finished (DONE + its index), not a shared countdown:
+// the caller waits until every worker has finished *this* product, so a late or repeated report can
+// never be taken for the next one's (a countdown went to -1 once in a 2000-step run under load).
 const SEQ = 0; // bumped by the caller to post a product
-const PENDING = 1; // workers still running the posted product
-const FAILED = 2; // set by a worker that threw (its message goes to stderr)
-const ARGS = 3; // aOff, bOff, cOff, mPad, nPad, k, mPanels, nPanels
-const WORDS = ARGS + 8;
+const FAILED = 1; // set by a worker that threw (its message goes to stderr)
+const ARGS = 2; // aOff, bOff, cOff, mPad, nPad, k, mPanels, nPanels
+const DONE = ARGS + 8; // DONE + w: the last product worker w finished (w = 1 .. threads - 1)
 
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
@@ -63,7 +65,11 @@ const runShare = ${SHARE_SOURCE};
 let seq = 0;
 for (;;) {
   Atomics.wait(ctl, ${SEQ}, seq);
-  seq = Atomics.load(ctl, ${SEQ});
+  const now = Atomics.load(ctl, ${SEQ});
+  // NOTE: a wake-up without a new product must not run the last one again (it would add its share into
+  // C twice): a 2000-step run under load once saw exactly that as a countdown going to -1.
+  if (now === seq) continue;
+  seq = now;
   try {
     const a = ${ARGS};
     const p = { aOff: ctl[a], bOff: ctl[a + 1], cOff: ctl[a + 2], mPad: ctl[a + 3], nPad: ctl[a + 4], k: ctl[a + 5], mPanels: ctl[a + 6], nPanels: ctl[a + 7] };
@@ -72,7 +78,8 @@ for (;;) {
     console.error("kiln cpu matmul worker " + index + ": " + (e && e.stack || e));
     Atomics.store(ctl, ${FAILED}, 1);
   }
-  if (Atomics.sub(ctl, ${PENDING}, 1) === 1) Atomics.notify(ctl, ${PENDING});
+  Atomics.store(ctl, ${DONE} + index, seq);
+  Atomics.notify(ctl, ${DONE} + index);
 }
 `;
 
@@ -97,9 +104,12 @@ export function matmulThreadCount(): number {
 }
 
 export class MatmulPool {
-  private readonly ctl = new Int32Array(new SharedArrayBuffer(WORDS * 4));
+  private readonly ctl: Int32Array;
+  private seq = 0;
 
-  private constructor(readonly threads: number, private readonly block: BlockFn, private readonly consts: BlockingConstants) {}
+  private constructor(readonly threads: number, private readonly block: BlockFn, private readonly consts: BlockingConstants) {
+    this.ctl = new Int32Array(new SharedArrayBuffer((DONE + threads) * 4));
+  }
 
   /** A pool of threads - 1 workers over the module and its shared memory (the caller is the first thread). */
   static start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, block: BlockFn, consts: BlockingConstants): MatmulPool {
@@ -123,18 +133,20 @@ export class MatmulPool {
     const ctl = this.ctl;
     const args = [p.aOff, p.bOff, p.cOff, p.mPad, p.nPad, p.k, p.mPanels, p.nPanels];
     for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!;
-    Atomics.store(ctl, PENDING, T - 1);
-    Atomics.add(ctl, SEQ, 1);
+    const seq = ++this.seq;
+    Atomics.store(ctl, SEQ, seq);
     Atomics.notify(ctl, SEQ);
     runShare(this.block, this.consts, 0, T, p);
-    // NOTE: a short spin first: the workers usually finish within microseconds of the caller, and a
-    // blocking wait's wake-up costs more than that.
-    for (let spin = 0; spin < 2000 && Atomics.load(ctl, PENDING) !== 0; spin++);
-    for (let waited = 0; ; waited++) {
-      const left = Atomics.load(ctl, PENDING);
-      if (left === 0) break;
-      if (Atomics.wait(ctl, PENDING, left, 10_000) === "timed-out" && waited >= 6) {
-        throw new Error(`cpu matmul: ${left} of ${T - 1} worker threads did not finish a product within 60 s`);
+    for (let w = 1; w < T; w++) {
+      // NOTE: a short spin first: a worker usually finishes within microseconds of the caller, and a
+      // blocking wait's wake-up costs more than that.
+      for (let spin = 0; spin < 2000 && Atomics.load(ctl, DONE + w) !== seq; spin++);
+      for (let waited = 0; ; waited++) {
+        const done = Atomics.load(ctl, DONE + w);
+        if (done === seq) break;
+        if (Atomics.wait(ctl, DONE + w, done, 10_000) === "timed-out" && waited >= 6) {
+          throw new Error(`cpu matmul: worker thread ${w} of ${T - 1} did not finish a product within 60 s`);
+        }
       }
     }
     if (Atomics.load(ctl, FAILED)) throw new Error("cpu matmul: a worker thread failed (its error is on stderr); set KILN_CPU_THREADS=1 to run without them");
