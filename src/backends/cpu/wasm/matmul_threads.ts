@@ -108,7 +108,8 @@ export class MatmulPool {
   private seq = 0;
 
   private constructor(readonly threads: number, private readonly block: BlockFn, private readonly consts: BlockingConstants) {
-    this.ctl = new Int32Array(new SharedArrayBuffer((DONE + threads) * 4));
+    // NOTE: a browser page without cross-origin isolation has no SharedArrayBuffer at all: one thread, no words.
+    this.ctl = threads > 1 ? new Int32Array(new SharedArrayBuffer((DONE + threads) * 4)) : new Int32Array(0);
   }
 
   /** A pool of threads - 1 workers over the module and its shared memory (the caller is the first thread). */
