@@ -8,6 +8,7 @@
 // masks or dtypes. NOTE: exp has no wasm instruction; the per-row softmax stays in JS between the calls.
 
 import { encodeModule, FuncBody, I32, V128 } from "./encoder.js";
+import { WasmArena } from "./arena.js";
 
 /*
  * Conventions (addresses and strides in bytes, f32 data, every address a multiple of 16):
@@ -167,21 +168,9 @@ export function attentionKernel(): AttentionKernel {
   if (kernel) return kernel;
   const memory = new WebAssembly.Memory({ initial: 1 });
   const ex = new WebAssembly.Instance(new WebAssembly.Module(kernelModule()), { env: { memory } }).exports;
-  let view = new Float32Array(memory.buffer);
+  const arena = new WasmArena(memory, "cpu attention");
   kernel = {
-    reserve(need) {
-      const have = memory.buffer.byteLength;
-      // NOTE: the memory never shrinks: it keeps the largest launch's working set for the next one.
-      if (need > have) {
-        try {
-          memory.grow(Math.ceil((need - have) / 65536));
-        } catch (e) {
-          throw new Error(`cpu attention: cannot grow wasm memory to ${need} bytes (wasm32 allows 4 GiB): ${String(e)}`);
-        }
-      }
-      if (view.buffer !== memory.buffer) view = new Float32Array(memory.buffer);
-      return view;
-    },
+    reserve: (need) => arena.reserve(need),
     dots: ex.dots as AttentionKernel["dots"],
     combine: ex.combine as AttentionKernel["combine"],
     ger: ex.ger as AttentionKernel["ger"],

@@ -7,6 +7,7 @@
 import { assertNever } from "../../../core/ops.js";
 import { bf16ToF32, f16ToF32 } from "./convert_kernel.js";
 import { encodeModule, FuncBody, I32, V128 } from "./encoder.js";
+import { WasmArena } from "./arena.js";
 import type { PackedProduct } from "./matmul_threads.js";
 import { MatmulPool, matmulThreadCount } from "./matmul_threads.js";
 import { dotsDriver, dotTile, rowsDriver } from "./rows_kernel.js";
@@ -175,26 +176,10 @@ export function matmulKernel(): MatmulKernel {
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const block = ex.block as (ap: number, bp: number, cp: number, mPanels: number, nPanels: number, kc: number, ldc: number) => void;
   const pool = MatmulPool.start(threads, module, memory, block, { MR, NR, KC, MC_PANELS });
-  let view = new Float32Array(memory.buffer);
-  let u16 = new Uint16Array(memory.buffer);
+  const arena = new WasmArena(memory, "cpu matmul");
   kernel = {
-    reserve(need) {
-      const have = memory.buffer.byteLength;
-      // NOTE: the memory never shrinks: it keeps the largest matmul's operands for the next launch.
-      if (need > have) {
-        try {
-          memory.grow(Math.ceil((need - have) / 65536));
-        } catch (e) {
-          throw new Error(`cpu matmul: cannot grow wasm memory to ${need} bytes (wasm32 allows 4 GiB): ${String(e)}`);
-        }
-      }
-      if (view.buffer !== memory.buffer) {
-        view = new Float32Array(memory.buffer);
-        u16 = new Uint16Array(memory.buffer);
-      }
-      return view;
-    },
-    u16: () => u16,
+    reserve: (need) => arena.reserve(need),
+    u16: () => arena.u16(),
     threads,
     product: (p) => pool.run(p),
     dots: ex.dots as MatmulKernel["dots"],
