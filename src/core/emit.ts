@@ -52,14 +52,19 @@ export class Emitter {
   };
 }
 
-/** Which nodes read variable `name` (directly or below): for a reduction, those stay inside its loop. */
-export function dependsOn(root: Expr, name: VarName): (e: Expr) => boolean {
+/**
+ * Which nodes read variable `name` (directly or below): for a reduction, those stay inside its loop.
+ * Nodes for which `invariant` holds count as not reading it, whatever is below them (a row loop's
+ * `gid / D`: constant within the row).
+ */
+export function dependsOn(root: Expr, name: VarName, invariant?: (e: Expr) => boolean): (e: Expr) => boolean {
   const memo = new Map<string, boolean>();
   const dep = (e: Expr): boolean => {
     const key = exprKey(e);
     let r = memo.get(key);
     if (r !== undefined) return r;
-    if (e.k === "var") r = e.name === name;
+    if (invariant?.(e)) r = false;
+    else if (e.k === "var") r = e.name === name;
     else if (e.k === "load") r = dep(e.idx);
     else if (e.k === "alu") r = e.src.some(dep);
     else if (e.k === "cast") r = dep(e.src);

@@ -6,7 +6,7 @@ import type { DType } from "../../core/dtype.js";
 import type { Expr, KernelSpec } from "../../core/ir.js";
 import type { Spelling } from "../../core/emit.js";
 import { Emitter, dependsOn } from "../../core/emit.js";
-import { exprKey, toposort } from "../../core/ir.js";
+import { toposort } from "../../core/ir.js";
 import type { AluOp } from "../../core/ops.js";
 import type { Epilogue } from "../../core/routines.js";
 import { assertNever } from "../../core/ops.js";
@@ -178,22 +178,10 @@ const gidDivisor = (e: Expr): number | undefined =>
 
 /** Which nodes change within a row of `row` elements: those reading gid other than as gid / D with row | D. */
 function readsGidWithin(root: Expr, row: number): (e: Expr) => boolean {
-  const memo = new Map<string, boolean>();
-  const dep = (e: Expr): boolean => {
-    const key = exprKey(e);
-    let r = memo.get(key);
-    if (r !== undefined) return r;
+  return dependsOn(root, "gid", (e) => {
     const d = gidDivisor(e);
-    if (d !== undefined && d % row === 0) r = false;
-    else if (e.k === "var") r = e.name === "gid";
-    else if (e.k === "load") r = dep(e.idx);
-    else if (e.k === "alu") r = e.src.some(dep);
-    else if (e.k === "cast") r = dep(e.src);
-    else r = false;
-    memo.set(key, r);
-    return r;
-  };
-  return dep;
+    return d !== undefined && d % row === 0;
+  });
 }
 
 /**
