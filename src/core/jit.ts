@@ -6,6 +6,7 @@
 import type { Backend, DeviceBuffer, Executable } from "./backend.js";
 import type { Node } from "./graph.js";
 import type { LaunchRecorder } from "./realize.js";
+import { profilingLaunches, timedLaunch } from "./launch_profile.js";
 
 interface Launch {
   readonly exe: Executable;
@@ -52,7 +53,8 @@ export class CapturedStep implements LaunchRecorder {
     inputs.forEach((buf, k) => {
       for (const [i, j] of this.inputSlots[k]!) this.launches[i]!.bufs[j] = buf;
     });
-    for (const l of this.launches) this.backend.launch(l.exe, l.bufs);
+    if (profilingLaunches()) for (const l of this.launches) timedLaunch(this.backend, l.exe, l.bufs);
+    else for (const l of this.launches) this.backend.launch(l.exe, l.bufs);
   }
 
   dispose(): void {
