@@ -122,9 +122,9 @@ export class Trainer {
   }
 
   /**
-   * A step built and realized each time (not captured), for activation checkpointing and offload
-   * (memory/training_memory.ts needsBuiltSteps): offload writes each micro-batch's saved inputs out on the
-   * host between its forward and the backward. The same graph as the captured step otherwise.
+   * A step built and realized each time (not captured), for offload (memory/training_memory.ts
+   * needsBuiltSteps): it writes each micro-batch's saved inputs out on the host between its forward and
+   * the backward. The same graph as the captured step otherwise.
    */
   private async stepBuilt(step: number, lr: number, params: Tensor[]): Promise<StepStats> {
     const t0 = performance.now();
