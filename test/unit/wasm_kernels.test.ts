@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Backend } from "../../src/core/backend.js";
 import { CpuBackend } from "../../src/backends/cpu/backend.js";
 import type { Tensor } from "../../src/index.js";
-import { arange, tensor } from "../../src/index.js";
+import { arange, matmul, tensor } from "../../src/index.js";
 
 /** A cpu backend that records, per compiled kernel, whether it got a wasm spelling. */
 class Recording extends CpuBackend {
@@ -15,6 +15,11 @@ class Recording extends CpuBackend {
   override async compile(k: Parameters<Backend["compile"]>[0]) {
     const exe = await super.compile(k);
     this.kernels.push({ name: k.name, wasm: exe.source.includes("wasm simd") });
+    return exe;
+  }
+  override async routine(...args: Parameters<Backend["routine"]>) {
+    const exe = await super.routine(...args);
+    this.kernels.push({ name: args[0], wasm: (this.source(exe) ?? "").includes("epilogue in wasm simd") });
     return exe;
   }
 }
@@ -142,6 +147,22 @@ describe("cpu wasm SIMD elementwise kernels", () => {
       // exact to the bit where a kernel only moves values.
       expect(worstScaled, name).toBeLessThan(1e-6);
       if (/permute|transpose|slice/.test(name)) expect(worst, name).toBe(0);
+    }
+  });
+
+  it("applies matmul epilogues (bias + GELU, a residual) in wasm, on the few-rows and the packed paths", async () => {
+    for (const [m, k, n] of [[48, 32, 40], [300, 64, 72]] as const) {
+      const gelu = (backend: Backend) => {
+        const x = tensor(values(m * k, 21), { backend }).reshape([m, k]).mul(0.25);
+        const w = tensor(values(k * n, 22), { backend }).reshape([k, n]).mul(0.25);
+        const h = matmul(x, w).add(tensor(values(n, 23), { backend }));
+        return h.mul(0.5).mul(h.add(h.mul(h).mul(h).mul(0.044715)).mul(0.7978845608).tanh().add(1)).add(tensor(values(m * n, 24), { backend }).reshape([m, n]));
+      };
+      const { worstScaled } = await compare(gelu);
+      const backend = backendWith(true);
+      await gelu(backend).data();
+      expect(backend.kernels.filter((x) => x.name === "matmul"), `${m}x${k}x${n}: one matmul, its epilogue in wasm`).toEqual([{ name: "matmul", wasm: true }]);
+      expect(worstScaled, `${m}x${k}x${n}`).toBeLessThan(1e-6);
     }
   });
 
