@@ -29,6 +29,11 @@ function sharedArena(): { memory: WebAssembly.Memory; arena: WasmArena } {
 const MIN_ELEMENTS = 256;
 /** A launch whose inputs hold more than this many elements per output element runs as JS (see the header). */
 const MAX_INPUT_RATIO = 4;
+/**
+ * Nor does one that would need more wasm memory than this: the memory never shrinks, and a kernel over a
+ * whole large weight (a conversion at load time) would keep that much for the life of the process.
+ */
+const MAX_BYTES = 64 << 20;
 
 const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
@@ -66,6 +71,7 @@ export function compileWasmElementwise(k: KernelSpec): { kernel: WasmElementwise
           at += align16((views[s] as Float32Array).length * 4 + 16);
           return here;
         });
+        if (at > MAX_BYTES) return false;
         const heap = a.reserve(at);
         slots.forEach((s, i) => {
           const v = views[s] as Float32Array;
