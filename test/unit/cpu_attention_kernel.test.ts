@@ -65,6 +65,37 @@ describe("cpu attention kernel", () => {
   });
   const ramp = (n: number, f = 1) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + f));
 
+  // NOTE: head dim 66 pads to 68 (dv 17: more row registers than x64 has, so V8 spills; still exact), and
+  // 150 query rows span three backward blocks of 64 with tq < tk shifting the causal mask.
+  for (const [name, over] of [
+    ["causal, tq < tk, grouped-query 2:1, head dim 66, three backward blocks", { batch: 2, heads: 4, kvHeads: 2, tq: 150, tk: 171, headDim: 66 }],
+    ["non-causal, tq > tk, head dim 8", { batch: 1, heads: 2, kvHeads: 2, tq: 70, tk: 9, headDim: 8, causal: false }],
+  ] as const) {
+    it(`f32 kernel against the f64 JS path: ${name}`, () => {
+      const s = spec({ ...over, scale: 1 / Math.sqrt(over.headDim) });
+      const nq = s.batch * s.heads * s.tq * s.headDim;
+      const nk = s.batch * s.kvHeads * s.tk * s.headDim;
+      const [q, k, v, dO] = [ramp(nq, 1), ramp(nk, 2), ramp(nk, 3), ramp(nq, 4)].map((a) => a.map((x, i) => x * (1 + (i % 7) / 3)));
+      const run = (dtype: "f32" | "f64") => {
+        const T = dtype === "f32" ? Float32Array : Float64Array;
+        const sd = { ...s, dtype, out: dtype };
+        const o = new T(nq);
+        buildAttention(sd).run([o, T.from(q!), T.from(k!), T.from(v!)]);
+        const grads = new T(nq + 2 * nk);
+        buildAttentionBackward(sd).run([grads, T.from(q!), T.from(k!), T.from(v!), T.from(o), T.from(dO!)]);
+        return [o, grads] as const;
+      };
+      const [[o32, g32], [o64, g64]] = [run("f32"), run("f64")];
+      const worst = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+        let m = 0;
+        for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / (1 + Math.abs(b[i]!)));
+        return m;
+      };
+      expect(worst(o32, o64)).toBeLessThan(1e-5);
+      expect(worst(g32, g64)).toBeLessThan(1e-4);
+    });
+  }
+
   it("forward: a NaN or +Inf score makes its row NaN and leaves the others finite, like the dense formula", () => {
     const s = spec({ tq: 3, tk: 3 });
     const [q, k, v] = [ramp(12, 1), ramp(12, 2), ramp(12, 3)];
