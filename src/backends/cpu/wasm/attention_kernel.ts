@@ -360,7 +360,11 @@ export function hasAttentionKernel(): boolean {
 let arena: WasmArena | undefined;
 const kernels = new Map<number, AttentionKernel>();
 
-/** The process-wide kernel for rows of dv f32x4 (head dim padded to 4, over 4), compiled on first use. */
+/**
+ * The process-wide kernel for rows of dv f32x4 (head dim padded to 4, over 4), compiled on first use.
+ * NOTE: compiled synchronously: 6.7 KB at head dim 32, 16 KB at 128; Chromium allows that on the main thread
+ * up to 8 MB since version 114 (see matmul_kernel.ts), and the browser app runs the engine in a Worker.
+ */
 export function attentionKernel(dv: number): AttentionKernel {
   const have = kernels.get(dv);
   if (have) return have;
