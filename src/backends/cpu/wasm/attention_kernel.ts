@@ -92,8 +92,8 @@ class Emit {
   }
 
   /**
-   * acc[c] (+)= sum_{j < n} coef[j] row_j: coef at local `cp` (4 bytes apart), rows at local `rp` (`stride`
-   * bytes apart, a constant or, when a string, ignored and RB used); consumes cp, rp and j (count, >= 1).
+   * acc = (init ? 0 : acc) + sum_{j < n} coef[j] row_j: coefs from local `cp`, `cstride` bytes apart, rows
+   * from local `rp`, `rstride` bytes apart (both constants); consumes cp, rp and j (the count n >= 1); cv is scratch.
    */
   combine(acc: number[], init: boolean, cp: number, cstride: number, rp: number, rstride: number, j: number, cv: number): void {
     const f = this.f;
