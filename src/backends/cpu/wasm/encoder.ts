@@ -102,6 +102,19 @@ export class FuncBody {
   i32x4Shl(): this { return this.simd(0xab); }
   f32x4Add(): this { return this.simd(228); }
   f32x4Mul(): this { return this.simd(230); }
+  // For the attention kernel's softmax and exp (attention_kernel.ts, exp_f32.ts).
+  i32GtS(): this { return this.op(0x4a); }
+  f32x4Sub(): this { return this.simd(229); }
+  f32x4Div(): this { return this.simd(231); }
+  /** Pseudo-min/max: pmin(a, b) = b < a ? b : a, pmax(a, b) = a < b ? b : a (one x64 instruction each). */
+  f32x4Pmin(): this { return this.simd(234); }
+  f32x4Pmax(): this { return this.simd(235); }
+  i32x4Add(): this { return this.simd(0xae); }
+  i32x4Sub(): this { return this.simd(0xb1); }
+  /** i32x4 arithmetic shift right by the popped i32. */
+  i32x4ShrS(): this { return this.simd(0xac); }
+  /** Lanes of the first operand where the mask (popped last) has 1 bits, else of the second. */
+  v128Bitselect(): this { return this.simd(0x52); }
 
   // ---- what generated elementwise kernels need (render_wasm.ts): ops by name, so a renderer's tables read as the spec does ----
   /** A plain (non-SIMD) opcode by its text-format name. */
