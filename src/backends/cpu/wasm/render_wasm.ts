@@ -1,7 +1,7 @@
 // render_wasm.ts spells an f32 elementwise kernel (or a matmul's epilogue) as a WebAssembly SIMD function
 // that computes four consecutive outputs per iteration. render_js.ts stays the spec of what each op means;
 // this is a faster spelling of the subset where the two agree up to f32 rounding: f32 loads and stores,
-// f32 arithmetic, exp and tanh (simd_math.ts), comparisons and `where`, and i32/bool index math.
+// f32 arithmetic, exp (exp_f32.ts) and tanh (simd_math.ts), comparisons and `where`, and i32/bool index math.
 //
 // Lanes: with gid = 4q + lane, every index expression is rewritten in q and the lane (the `ridx` variable
 // stands for the lane, bounded by 4) and simplified (core/simplify.ts). An index whose four lane values
@@ -18,7 +18,8 @@ import { simplify } from "../../../core/simplify.js";
 import { dependsOn } from "../../../core/emit.js";
 import type { FuncBody, VecOp } from "./encoder.js";
 import { FuncBody as Body, I32, V128 } from "./encoder.js";
-import { emitExp, emitTanh } from "./simd_math.js";
+import { ExpF32 } from "./exp_f32.js";
+import { emitTanh } from "./simd_math.js";
 
 /** Why a kernel has no wasm spelling (it then runs as JS). */
 export class NotVectorizable extends Error {}
@@ -67,12 +68,22 @@ class Lowering {
   /** Locals: the group index q (gid / 4), and per slot its address and length. */
   readonly q: number;
   accAddr = -1;
+  /** exp's constants, set once before the loop (see begin()). */
+  private exp: ExpF32 | undefined;
   private readonly slotParams = new Map<number, { addr: number; len: number }>();
 
   constructor(nparams: number, private readonly groups: number, slots: readonly number[], firstSlotParam: number) {
     this.f = new Body(nparams);
     this.q = this.f.local(I32);
     slots.forEach((s, i) => this.slotParams.set(s, { addr: firstSlotParam + 2 * i, len: firstSlotParam + 2 * i + 1 }));
+  }
+
+  /** Code that runs once before the loop: exp's constants, when the expression has an exp. */
+  begin(e: Expr): void {
+    if (toposort(e).some((x) => x.k === "alu" && x.op === "exp" && x.dtype === "f32")) {
+      this.exp = new ExpF32(this.f);
+      this.exp.init();
+    }
   }
 
   /** An expression's value in lane l (0..3), simplified: it no longer reads the lane. */
@@ -253,7 +264,13 @@ class Lowering {
       return out;
     }
     const x = this.vector(e.src[0]!);
-    if (op === "exp") return emitExp(f, x);
+    if (op === "exp") {
+      const out = f.local(V128);
+      f.get(x);
+      this.exp!.emit();
+      f.set(out);
+      return out;
+    }
     if (op === "tanh") return emitTanh(f, x);
     const out = f.local(V128);
     const unary = F32_UNARY[op];
@@ -355,6 +372,7 @@ export function renderWasmKernel(k: KernelSpec): { body: FuncBody; shape: WasmKe
   const f = low.f;
   const [G, OUT] = [0, 1];
   f.get(G).i32Eqz().if().ret().end();
+  low.begin(body);
   f.i32(0).set(low.q);
   f.loop();
   const v = low.vector(body);
@@ -384,6 +402,7 @@ export function renderWasmEpilogue(expr: Expr, inputs: readonly string[], firstS
   const jq = f.local(I32);
   low.accAddr = f.local(I32);
   f.get(ROWS).i32Eqz().if().ret().end();
+  low.begin(e);
   f.i32(0).set(r);
   f.loop();
   {
