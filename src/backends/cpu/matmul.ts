@@ -86,15 +86,30 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
   }
 }
 
+/** Doubles per block of C that the JS paths fill before one store (64 KiB: stays in L2 with the rows it reads). */
+const JS_BLOCK = 8192;
+let jsBlock = new Float64Array(JS_BLOCK);
+/** A reused block of at least len doubles. */
+function blockOf(len: number): Float64Array {
+  if (jsBlock.length < len) jsBlock = new Float64Array(len);
+  return jsBlock;
+}
+
 /**
  * f64 operands (exact doubles), or f32 ones with n = 1 or k = 1 (a matrix-vector product or an outer
  * product, where packing panels would cost more than the math): JS doubles, i-k-j order so the inner loop
- * streams rows of B and C.
+ * streams rows of B and C. C is built a block of rows at a time and stored with one call per block.
+ * NOTE: n = 1 and k = 1 have loops of their own (LayerNorm's mean is x @ ones, its gradient an outer
+ * product): a row of doubles and a store call per output row cost 0.5 ms per 768x128 launch, more than the
+ * math. Every path sums each element over kk in increasing order in doubles, so all give the same bits.
  */
 function runJs(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
+  if (spec.n === 1) return runRowDots(spec, views, sink);
+  if (spec.k === 1) return runOuter(spec, views, sink);
   const { batch, m, n, k, transA, transB } = spec;
   const [, a, b] = views as [ArrayBufferView, WorkArray, WorkArray];
-  const row = new Float64Array(n);
+  const rowsPerBlock = Math.max(1, Math.floor(JS_BLOCK / n));
+  const c = blockOf(Math.min(m, rowsPerBlock) * n);
   const bT = new Float64Array(transB ? k * n : 0);
   for (let bi = 0; bi < batch; bi++) {
     const aBase = bi * spec.aBatchStride;
@@ -106,14 +121,65 @@ function runJs(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSin
       bm = bT;
       bBase = 0;
     }
-    for (let i = 0; i < m; i++) {
-      row.fill(0);
-      for (let kk = 0; kk < k; kk++) {
-        const av = transA ? a[aBase + kk * m + i]! : a[aBase + i * k + kk]!;
-        const p = bBase + kk * n;
-        for (let j = 0; j < n; j++) row[j] = row[j]! + av * bm[p + j]!;
+    for (let i0 = 0; i0 < m; i0 += rowsPerBlock) {
+      const rows = Math.min(rowsPerBlock, m - i0);
+      c.fill(0, 0, rows * n);
+      for (let r = 0; r < rows; r++) {
+        const i = i0 + r;
+        const o = r * n;
+        for (let kk = 0; kk < k; kk++) {
+          const av = transA ? a[aBase + kk * m + i]! : a[aBase + i * k + kk]!;
+          const p = bBase + kk * n;
+          for (let j = 0; j < n; j++) c[o + j] = c[o + j]! + av * bm[p + j]!;
+        }
       }
-      storeRows(sink, row, 0, n, bi * m + i, 1);
+      storeRows(sink, c, 0, n, bi * m + i0, rows);
+    }
+  }
+}
+
+/** n = 1: one dot product per row of A (B is a k-vector, the same memory stored (k, 1) or (1, k)). */
+function runRowDots(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
+  const { batch, m, k, transA } = spec;
+  const [, a, b] = views as [ArrayBufferView, WorkArray, WorkArray];
+  const c = blockOf(Math.min(m, JS_BLOCK));
+  // A's element (i, kk) at a[aBase + i*rs + kk*cs].
+  const rs = transA ? 1 : k;
+  const cs = transA ? m : 1;
+  for (let bi = 0; bi < batch; bi++) {
+    const aBase = bi * spec.aBatchStride;
+    const bBase = bi * spec.bBatchStride;
+    for (let i0 = 0; i0 < m; i0 += JS_BLOCK) {
+      const rows = Math.min(JS_BLOCK, m - i0);
+      for (let r = 0; r < rows; r++) {
+        let acc = 0;
+        let p = aBase + (i0 + r) * rs;
+        for (let kk = 0; kk < k; kk++, p += cs) acc += a[p]! * b[bBase + kk]!;
+        c[r] = acc;
+      }
+      storeRows(sink, c, 0, 1, bi * m + i0, rows);
+    }
+  }
+}
+
+/** k = 1: C = a b^T for a column a (m) and a row b (n); either stored transposed is the same memory. */
+function runOuter(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
+  const { batch, m, n } = spec;
+  const [, a, b] = views as [ArrayBufferView, WorkArray, WorkArray];
+  const rowsPerBlock = Math.max(1, Math.floor(JS_BLOCK / n));
+  const c = blockOf(Math.min(m, rowsPerBlock) * n);
+  for (let bi = 0; bi < batch; bi++) {
+    const aBase = bi * spec.aBatchStride;
+    const bBase = bi * spec.bBatchStride;
+    for (let i0 = 0; i0 < m; i0 += rowsPerBlock) {
+      const rows = Math.min(rowsPerBlock, m - i0);
+      for (let r = 0; r < rows; r++) {
+        const av = a[aBase + i0 + r]!;
+        const o = r * n;
+        // NOTE: 0 + x, as the general loop's first (and only) step sums, so -0 comes out as 0 there too.
+        for (let j = 0; j < n; j++) c[o + j] = 0 + av * b[bBase + j]!;
+      }
+      storeRows(sink, c, 0, n, bi * m + i0, rows);
     }
   }
 }
