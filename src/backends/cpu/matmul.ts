@@ -8,7 +8,7 @@ import type { MatmulSpec } from "../../core/routines.js";
 import type { FloatDType, WorkArray } from "./convert.js";
 import { checkLength, readFloats } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
-import { compileEpilogue, rowSink, storeRows } from "./matmul_epilogue.js";
+import { compileEpilogue, compileOuterStore, rowSink, storeRows } from "./matmul_epilogue.js";
 import { rowsPerPass, runRows } from "./matmul_rows.js";
 import { KC as KERNEL_KC, matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
 import { MIN_SHARED_MACS } from "./wasm/matmul_threads.js";
@@ -101,11 +101,12 @@ function blockOf(len: number): Float64Array {
  * streams rows of B and C. C is built a block of rows at a time and stored with one call per block.
  * NOTE: n = 1 and k = 1 have loops of their own (LayerNorm's mean is x @ ones, its gradient an outer
  * product): a row of doubles and a store call per output row cost 0.5 ms per 768x128 launch, more than the
- * math. Every path sums each element over kk in increasing order in doubles, so all give the same bits.
+ * math; k = 1 forms its products inside the compiled store (matmul_epilogue.ts compileOuterStore). Every
+ * path sums each element over kk in increasing order in doubles, so all give the same bits.
  */
 function runJs(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
-  if (spec.n === 1) return runRowDots(spec, views, sink);
   if (spec.k === 1) return runOuter(spec, views, sink);
+  if (spec.n === 1) return runRowDots(spec, views, sink);
   const { batch, m, n, k, transA, transB } = spec;
   const [, a, b] = views as [ArrayBufferView, WorkArray, WorkArray];
   const rowsPerBlock = Math.max(1, Math.floor(JS_BLOCK / n));
@@ -162,26 +163,12 @@ function runRowDots(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: R
   }
 }
 
-/** k = 1: C = a b^T for a column a (m) and a row b (n); either stored transposed is the same memory. */
+/** k = 1: C = a b^T for a column a (m) and a row b (n), either stored transposed being the same memory. */
 function runOuter(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
-  const { batch, m, n } = spec;
   const [, a, b] = views as [ArrayBufferView, WorkArray, WorkArray];
-  const rowsPerBlock = Math.max(1, Math.floor(JS_BLOCK / n));
-  const c = blockOf(Math.min(m, rowsPerBlock) * n);
-  for (let bi = 0; bi < batch; bi++) {
-    const aBase = bi * spec.aBatchStride;
-    const bBase = bi * spec.bBatchStride;
-    for (let i0 = 0; i0 < m; i0 += rowsPerBlock) {
-      const rows = Math.min(rowsPerBlock, m - i0);
-      for (let r = 0; r < rows; r++) {
-        const av = a[aBase + i0 + r]!;
-        const o = r * n;
-        // NOTE: 0 + x, as the general loop's first (and only) step sums, so -0 comes out as 0 there too.
-        for (let j = 0; j < n; j++) c[o + j] = 0 + av * b[bBase + j]!;
-      }
-      storeRows(sink, c, 0, n, bi * m + i0, rows);
-    }
-  }
+  const outer = sink.outer;
+  if (!outer) throw new Error("cpu matmul: the k = 1 path runs without its compiled outer-product store");
+  for (let bi = 0; bi < spec.batch; bi++) outer(a, bi * spec.aBatchStride, b, bi * spec.bBatchStride, bi * spec.m, spec.m, sink.out, sink.epiViews);
 }
 
 /**
@@ -221,7 +208,8 @@ export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: Ar
   const shape = `matmul ${batch}x(${m}x${k} @ ${k}x${n}) ${spec.dtype}->${spec.out}`;
   const epi = spec.epilogue ? compileEpilogue(spec.epilogue, spec.out as FloatDType, n) : undefined;
   const path = pathOf(spec);
-  const source = `// cpu routine ${shape}: ${path.name}\n${epi ? epi.source : "// no epilogue"}`;
+  const outer = path.run === runJs && k === 1 ? compileOuterStore(spec.epilogue, spec.out as FloatDType, n) : undefined;
+  const source = `// cpu routine ${shape}: ${path.name}\n${outer ? outer.source : epi ? epi.source : "// no epilogue"}`;
   return {
     source,
     run(views) {
@@ -229,7 +217,7 @@ export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: Ar
       checkLength(views[0]!, batch * m * n, `${shape}: output`);
       checkLength(views[1]!, (batch - 1) * spec.aBatchStride + m * k, `${shape}: A`);
       checkLength(views[2]!, (batch - 1) * spec.bBatchStride + k * n, `${shape}: B`);
-      path.run(spec, views, rowSink(views, spec.out as FloatDType, n, epi?.store));
+      path.run(spec, views, rowSink(views, spec.out as FloatDType, n, epi?.store, outer?.store));
     },
   };
 }
