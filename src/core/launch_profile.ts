@@ -26,7 +26,7 @@ function label(backend: Backend, exe: Executable): string {
   if (l === undefined) {
     const first = backend.source?.(exe)?.split("\n", 1)[0] ?? "";
     l = first.startsWith("// ") && !first.startsWith("// no ") ? `${exe.name.split("_")[0]} ${first.slice(3)}` : exe.name;
-    if (backend.source?.(exe)?.includes("storeBlock")) l += " (+epilogue)";
+    if (/storeBlock|storeOuter/.test(backend.source?.(exe) ?? "")) l += " (+epilogue)";
     labels.set(exe, l);
   }
   return l;

@@ -202,6 +202,10 @@ describe("cpu matmul routine, n = 1 or k = 1 (row dots, outer products: JS loops
     expect(path(matmulSpec({ m: 768, n: 1, k: 128 }))).toContain("JS loop");
     expect(path(matmulSpec({ m: 768, n: 128, k: 1 }))).toContain("JS loop");
     expect(path(matmulSpec({ m: 768, n: 2, k: 128 }))).not.toContain("JS loop");
+    // The launch profile labels a routine "(+epilogue)" by its source: the k = 1 store shows there with one.
+    const epilogue = { expr: add(v("acc", "f32"), load(3, v("gid"), "f32")), inputs: ["f32"] as DType[] };
+    expect(buildCpuRoutine("matmul", matmulSpec({ m: 8, n: 4, k: 1, epilogue })).source).toContain("storeOuter");
+    expect(buildCpuRoutine("matmul", matmulSpec({ m: 8, n: 4, k: 1 })).source).toContain("// no epilogue");
   });
 });
 

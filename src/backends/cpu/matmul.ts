@@ -197,7 +197,7 @@ function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views
   if (spec.dtype === "f64") return { name: "f64 JS loop (i-k-j)", run: runJs };
   // NOTE: LayerNorm's mean is x @ ones (models/gpt2.ts), and its gradient an outer product; packed, each
   // padded n = 1 to an 8-column panel and cost ~25x the JS loop.
-  if (spec.dtype === "f32" && (n === 1 || k === 1)) return { name: "f32 JS loop (i-k-j), n or k is 1", run: runJs };
+  if (spec.dtype === "f32" && (n === 1 || k === 1)) return { name: `f32 JS loop, ${k === 1 ? "k = 1: outer product formed in the store loop" : "n = 1: a dot per row"}`, run: runJs };
   if (rowsPerPass(spec) <= (spec.transB ? ROWS_MAX_TRANS_B : ROWS_MAX) && !sharedAcrossThreads(spec)) return { name: `wasm simd f32, few rows, B streamed ${spec.transB ? "(n, k): dot tiles" : "(k, n): strided tiles"}`, run: runRows };
   return { name: `wasm simd f32, ${MR}x${NR} micro-kernel over packed panels, KC=${KC}`, run: runPacked };
 }
@@ -206,10 +206,11 @@ function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views
 export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: ArrayBufferView[]) => void } {
   const { batch, m, n, k } = spec;
   const shape = `matmul ${batch}x(${m}x${k} @ ${k}x${n}) ${spec.dtype}->${spec.out}`;
-  const epi = spec.epilogue ? compileEpilogue(spec.epilogue, spec.out as FloatDType, n) : undefined;
   const path = pathOf(spec);
   const outer = path.run === runJs && k === 1 ? compileOuterStore(spec.epilogue, spec.out as FloatDType, n) : undefined;
-  const source = `// cpu routine ${shape}: ${path.name}\n${outer ? outer.source : epi ? epi.source : "// no epilogue"}`;
+  const epi = spec.epilogue && !outer ? compileEpilogue(spec.epilogue, spec.out as FloatDType, n) : undefined;
+  const store = (spec.epilogue ? (outer ?? epi) : undefined)?.source;
+  const source = `// cpu routine ${shape}: ${path.name}\n${store ?? "// no epilogue"}`;
   return {
     source,
     run(views) {
