@@ -2,19 +2,9 @@
 // intermediate buffers by liveness.
 
 import { describe, expect, it } from "vitest";
-import type { Backend, DeviceBuffer, Executable } from "../../src/core/backend.js";
-import { CpuBackend } from "../../src/backends/cpu/backend.js";
+import { CountingBackend } from "../helpers/counting_backend.js";
 import { jit, matmul, softmax, tensor } from "../../src/index.js";
 
-/** The cpu backend, counting what the core asks of it. */
-class CountingBackend extends CpuBackend {
-  allocs = 0;
-  compiles = 0;
-  launches = 0;
-  override alloc(n: number) { this.allocs++; return super.alloc(n); }
-  override async compile(k: Parameters<Backend["compile"]>[0]) { this.compiles++; return super.compile(k); }
-  override launch(e: Executable, b: readonly DeviceBuffer[], s?: readonly number[]) { this.launches++; super.launch(e, b, s); }
-}
 
 describe("jit", () => {
   it("replays with new inputs, equal to eager, without compiling", async () => {

@@ -7,8 +7,8 @@
 
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import type { Backend, DeviceBuffer, Executable } from "../../src/core/backend.js";
-import { CpuBackend } from "../../src/backends/cpu/backend.js";
+import type { Backend } from "../../src/core/backend.js";
+import { CountingBackend } from "../helpers/counting_backend.js";
 import { Gpt2 } from "../../src/models/gpt2.js";
 import { RandomWindows } from "../../src/train/batches.js";
 import { parseTrainConfig } from "../../src/train/config.js";
@@ -29,13 +29,6 @@ const OPTS: TrainerOptions = {
   maxGradNorm: 0.5,
 };
 
-/** The cpu backend, counting compiles and launches. */
-class CountingBackend extends CpuBackend {
-  compiles = 0;
-  launches = 0;
-  override async compile(k: Parameters<Backend["compile"]>[0]) { this.compiles++; return super.compile(k); }
-  override launch(e: Executable, b: readonly DeviceBuffer[], s?: readonly number[]) { this.launches++; super.launch(e, b, s); }
-}
 
 async function trainer(backend: Backend, jit: boolean, seed = 4): Promise<Trainer> {
   const model = new Gpt2({ arch: "gpt2", dim: 16, nLayers: 2, nHeads: 2, vocabSize: 19, maxSeqLen: 8, normEps: 1e-5 }, backend);

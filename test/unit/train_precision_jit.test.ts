@@ -6,8 +6,9 @@
 // delayed scaling on its own: each scale is max / (largest amax of the last amaxHistory steps).
 
 import { describe, expect, it } from "vitest";
-import type { Backend, DeviceBuffer, Executable } from "../../src/core/backend.js";
+import type { Backend } from "../../src/core/backend.js";
 import { CpuBackend } from "../../src/backends/cpu/backend.js";
+import { CountingBackend } from "../helpers/counting_backend.js";
 import { autocast, FP8_E4M3, gradients, matmul, realizeAll, tensor } from "../../src/index.js";
 import { Gpt2 } from "../../src/models/gpt2.js";
 import { RandomWindows } from "../../src/train/batches.js";
@@ -28,13 +29,6 @@ const BASE: TrainerOptions = {
   gradAccumSteps: 2,
 };
 
-/** The cpu backend, counting compiles and launches. */
-class CountingBackend extends CpuBackend {
-  compiles = 0;
-  launches = 0;
-  override async compile(k: Parameters<Backend["compile"]>[0]) { this.compiles++; return super.compile(k); }
-  override launch(e: Executable, b: readonly DeviceBuffer[], s?: readonly number[]) { this.launches++; super.launch(e, b, s); }
-}
 
 async function trainer(backend: Backend, precision: PrecisionOptions, jit: boolean, extra: Partial<TrainerOptions> = {}) {
   const model = new Poisonable(new Gpt2({ arch: "gpt2", dim: 16, nLayers: 1, nHeads: 2, vocabSize: 17, maxSeqLen: 8, normEps: 1e-5 }, backend), backend);
