@@ -1,8 +1,9 @@
 // matmul.ts is the cpu matmul routine: C[b] = A[b] @ B[b] (+ epilogue). It picks the path per spec: f64 (the
 // reference dtype) in plain JS doubles; few rows of A (decode) through matmul_rows.ts, which streams B once
-// without packing it; otherwise the wasm SIMD micro-kernel (wasm/matmul_kernel.ts) over packed panels, whose
-// packing (transposes and f16/bf16 -> f32 happen here) and blocking it owns. Not the kernels, the output
-// store (matmul_epilogue.ts), nor the spec's meaning (src/core/routines.ts).
+// without packing it; otherwise the wasm SIMD micro-kernel (wasm/matmul_kernel.ts) reading A and B in place
+// in wasm memory, whose copy in (f16/bf16 -> f32 and B stored (n, k) -> (k, n) happen here) and memory
+// layout it owns. Not the kernels, the output store (matmul_epilogue.ts), nor the spec's meaning
+// (src/core/routines.ts).
 
 import type { MatmulSpec } from "../../core/routines.js";
 import type { FloatDType, WorkArray } from "./convert.js";
@@ -14,34 +15,17 @@ import { KC as KERNEL_KC, matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from 
 import { MIN_SHARED_MACS } from "./wasm/matmul_threads.js";
 
 // NOTE: local copies, because module loaders that transpile to CommonJS (tsx) turn each read of an imported
-// binding into a getter call, which showed up at 8% of a 512^3 matmul's profile in the packing loops.
+// binding into a getter call, which showed up at 8% of a 512^3 matmul's profile in the (former) packing loops.
 const MR = KERNEL_MR;
 const NR = KERNEL_NR;
 
 const KC = KERNEL_KC;
 
-// NOTE: the last panel's missing rows (A) or columns (B) are left as they were in memory: they only reach
-// C's padding rows and columns, which are never read, and wasm float math cannot trap on stale values.
-
-/** Packs A(i, kk) = src[off + i*rs + kk*cs] for i < m, kk in [pc, pc + kc) into MR-row panels at dst[o..]. */
-function packA(src: Float32Array, off: number, rs: number, cs: number, m: number, pc: number, kc: number, dst: Float32Array, o: number): void {
-  for (let i0 = 0; i0 < m; i0 += MR) {
-    const rows = Math.min(MR, m - i0);
-    let p = off + i0 * rs + pc * cs;
-    for (let kk = 0; kk < kc; kk++, p += cs, o += MR) {
-      for (let r = 0; r < rows; r++) dst[o + r] = src[p + r * rs]!;
-    }
-  }
-}
-
-/** Packs B(kk, j) = src[off + kk*ks + j*ns] for j < n, kk in [pc, pc + kc) into NR-column panels at dst[o..]. */
-function packB(src: Float32Array, off: number, ks: number, ns: number, n: number, pc: number, kc: number, dst: Float32Array, o: number): void {
-  for (let j0 = 0; j0 < n; j0 += NR) {
-    const cols = Math.min(NR, n - j0);
-    let p = off + pc * ks + j0 * ns;
-    for (let kk = 0; kk < kc; kk++, p += ks, o += NR) {
-      for (let c = 0; c < cols; c++) dst[o + c] = src[p + c * ns]!;
-    }
+/** B stored (n, k), as f32 at src[off..]: written (k, n) row-major at dst[o..], ld floats per row. */
+function transposeB(src: Float32Array, off: number, n: number, k: number, dst: Float32Array, o: number, ld: number): void {
+  for (let j = 0; j < n; j++) {
+    const p = off + j * k;
+    for (let kk = 0; kk < k; kk++) dst[o + kk * ld + j] = src[p + kk]!;
   }
 }
 
@@ -54,34 +38,42 @@ function asF32(view: ArrayBufferView, dtype: FloatDType, off: number, len: numbe
   return { src: scratch, off: 0 };
 }
 
-/** f32/f16/bf16 operands: pack into wasm memory, run the SIMD kernel per block, store through the sink. */
+const ceil4 = (x: number): number => Math.ceil(x / 4) * 4;
+
+/**
+ * f32/f16/bf16 operands: copy A and B into wasm memory as they are laid out (one typed-array copy each,
+ * or a widening one for f16/bf16), run the SIMD kernel over them in place, store C through the sink.
+ * Only B stored (n, k) is rearranged here, into (k, n) rows.
+ */
 function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
   const { batch, m, n, k, transA, transB } = spec;
   const dtype = spec.dtype as FloatDType;
-  const mPanels = Math.ceil(m / MR);
-  const nPanels = Math.ceil(n / NR);
-  const mPad = mPanels * MR;
-  const nPad = nPanels * NR;
-  // Wasm memory (f32 offsets): packed A (mPad x k), packed B (k x nPad), C (mPad x nPad). All 16-byte aligned.
+  const mTiles = Math.ceil(m / MR);
+  const nTiles = Math.ceil(n / NR);
+  const mPad = mTiles * MR;
+  const nPad = nTiles * NR;
+  // Wasm memory (f32 offsets, each 16-byte aligned): A as stored, B as (k, ldb) rows, C (mPad x nPad).
+  // NOTE: the last row tile reads up to MR - 1 rows past A (row-major) or floats past it (A stored (k, m)),
+  // and the last column tile up to NR - 1 floats past B's last row: those slacks hold stale values that only
+  // reach C's padding rows and columns, which are never read, and wasm float math cannot trap on them.
+  const ldb = transB ? nPad : n;
   const aOff = 0;
-  const bOff = mPad * k;
-  const cOff = bOff + nPad * k;
+  const bOff = ceil4(mPad * k);
+  const cOff = bOff + ceil4(k * ldb + NR);
   const kernel = matmulKernel();
   const mem = kernel.reserve((cOff + mPad * nPad) * 4);
   const [, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
+  const product = { aOff, rsA: transA ? 1 : k, csA: transA ? m : 1, bOff, ldb, cOff, ldc: nPad, k, mTiles, nTiles };
   for (let bi = 0; bi < batch; bi++) {
-    if (bi === 0 || spec.aBatchStride !== 0) {
-      const A = asF32(a, dtype, bi * spec.aBatchStride, m * k);
-      const [rs, cs] = transA ? [1, m] : [k, 1];
-      for (let pc = 0; pc < k; pc += KC) packA(A.src, A.off, rs, cs, m, pc, Math.min(KC, k - pc), mem, aOff + pc * mPad);
-    }
+    if (bi === 0 || spec.aBatchStride !== 0) readFloats(a, dtype, bi * spec.aBatchStride, m * k, mem, aOff);
     if (bi === 0 || spec.bBatchStride !== 0) {
-      const B = asF32(b, dtype, bi * spec.bBatchStride, k * n);
-      const [ks, ns] = transB ? [1, k] : [n, 1];
-      for (let pc = 0; pc < k; pc += KC) packB(B.src, B.off, ks, ns, n, pc, Math.min(KC, k - pc), mem, bOff + pc * nPad);
+      if (!transB) readFloats(b, dtype, bi * spec.bBatchStride, k * n, mem, bOff);
+      else {
+        const B = asF32(b, dtype, bi * spec.bBatchStride, k * n);
+        transposeB(B.src, B.off, n, k, mem, bOff, ldb);
+      }
     }
-    mem.fill(0, cOff, cOff + mPad * nPad);
-    kernel.product({ aOff, bOff, cOff, mPad, nPad, k, mPanels, nPanels });
+    kernel.product(product);
     storeRows(sink, mem, cOff, nPad, bi * m, m);
   }
 }
