@@ -7,10 +7,10 @@
 
 import type { MatmulSpec } from "../../core/routines.js";
 import type { FloatDType, WorkArray } from "./convert.js";
-import { checkLength, readFloats } from "./convert.js";
+import { checkLength } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { compileEpilogue, rowSink, storeRows } from "./matmul_epilogue.js";
-import { rowsPerPass, runRows } from "./matmul_rows.js";
+import { copyB, rowsPerPass, runRows } from "./matmul_rows.js";
 import { KC as KERNEL_KC, matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
 import { MIN_SHARED_MACS } from "./wasm/matmul_threads.js";
 
@@ -21,29 +21,12 @@ const NR = KERNEL_NR;
 
 const KC = KERNEL_KC;
 
-/** B stored (n, k), as f32 at src[off..]: written (k, n) row-major at dst[o..], ld floats per row. */
-function transposeB(src: Float32Array, off: number, n: number, k: number, dst: Float32Array, o: number, ld: number): void {
-  for (let j = 0; j < n; j++) {
-    const p = off + j * k;
-    for (let kk = 0; kk < k; kk++) dst[o + kk * ld + j] = src[p + kk]!;
-  }
-}
-
-let scratch = new Float32Array(0);
-/** A's or B's batch matrix as f32: the view itself when it is f32, else converted into a reused scratch array. */
-function asF32(view: ArrayBufferView, dtype: FloatDType, off: number, len: number): { src: Float32Array; off: number } {
-  if (dtype === "f32") return { src: view as Float32Array, off };
-  if (scratch.length < len) scratch = new Float32Array(len);
-  readFloats(view, dtype, off, len, scratch, 0);
-  return { src: scratch, off: 0 };
-}
-
-const ceil4 = (x: number): number => Math.ceil(x / 4) * 4;
+const ceil8 = (x: number): number => Math.ceil(x / 8) * 8;
 
 /**
- * f32/f16/bf16 operands: copy A and B into wasm memory as they are laid out (one typed-array copy each,
- * or a widening one for f16/bf16), run the SIMD kernel over them in place, store C through the sink.
- * Only B stored (n, k) is rearranged here, into (k, n) rows.
+ * f32/f16/bf16 operands: copy A and B into wasm memory as they are laid out (one typed-array copy each;
+ * f16/bf16 bits are widened there by the kernel), run the SIMD kernel over them in place, store C through
+ * the sink. Only B stored (n, k) is rearranged, into (k, n) rows, by the kernel's 4 x 4 transpose.
  */
 function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
   const { batch, m, n, k, transA, transB } = spec;
@@ -52,25 +35,29 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
   const nTiles = Math.ceil(n / NR);
   const mPad = mTiles * MR;
   const nPad = nTiles * NR;
-  // Wasm memory (f32 offsets, each 16-byte aligned): A as stored, B as (k, ldb) rows, C (mPad x nPad).
-  // NOTE: the last row tile reads up to MR - 1 rows past A (row-major) or floats past it (A stored (k, m)),
-  // and the last column tile up to NR - 1 floats past B's last row: those slacks hold stale values that only
-  // reach C's padding rows and columns, which are never read, and wasm float math cannot trap on them.
   const ldb = transB ? nPad : n;
+  // Wasm memory (f32 offsets, each region a multiple of 8 floats): A as stored; B as (k, ldb) rows; C
+  // (mPad x nPad); B stored (n, k) before its transpose; f16/bf16 bits before widening (8 at a time).
+  // NOTE: the last row tile reads up to MR - 1 rows past A (row-major) or floats past it (A stored (k, m)),
+  // the last column tile up to NR - 1 floats past B's last row, and the transpose's last blocks up to 3 rows
+  // and columns past B: those slacks hold stale values that only reach C's padding rows and columns, which
+  // are never read, and wasm float math cannot trap on them.
   const aOff = 0;
-  const bOff = ceil4(mPad * k);
-  const cOff = bOff + ceil4(k * ldb + NR);
+  const bOff = aOff + ceil8(mPad * k);
+  const cOff = bOff + ceil8(Math.ceil(k / 4) * 4 * ldb + NR);
+  const tOff = cOff + ceil8(mPad * nPad);
+  const rawOff = tOff + (transB ? ceil8(Math.ceil(n / 4) * 4 * k + 4) : 0);
   const kernel = matmulKernel();
-  const mem = kernel.reserve((cOff + mPad * nPad) * 4);
+  const mem = kernel.reserve((rawOff + (dtype === "f32" ? 0 : ceil8(Math.max(m, n) * k) / 2 + 8)) * 4);
   const [, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
   const product = { aOff, rsA: transA ? 1 : k, csA: transA ? m : 1, bOff, ldb, cOff, ldc: nPad, k, mTiles, nTiles };
   for (let bi = 0; bi < batch; bi++) {
-    if (bi === 0 || spec.aBatchStride !== 0) readFloats(a, dtype, bi * spec.aBatchStride, m * k, mem, aOff);
+    if (bi === 0 || spec.aBatchStride !== 0) copyB(kernel, a, dtype, bi * spec.aBatchStride, m * k, 4 * aOff, 4 * rawOff);
     if (bi === 0 || spec.bBatchStride !== 0) {
-      if (!transB) readFloats(b, dtype, bi * spec.bBatchStride, k * n, mem, bOff);
+      if (!transB) copyB(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * bOff, 4 * rawOff);
       else {
-        const B = asF32(b, dtype, bi * spec.bBatchStride, k * n);
-        transposeB(B.src, B.off, n, k, mem, bOff, ldb);
+        copyB(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * tOff, 4 * rawOff);
+        kernel.transpose4(4 * tOff, 4 * bOff, Math.ceil(n / 4), Math.ceil(k / 4), 4 * k, 4 * ldb);
       }
     }
     kernel.product(product);

@@ -156,6 +156,56 @@ function blockDriver(micro: number): FuncBody {
   return f;
 }
 
+/**
+ * transpose4(src, dst, nq, kq, lds, ldd): dst (kq*4 rows, ldd bytes apart) = the transpose of src (nq*4 rows
+ * of kq*4 floats, lds bytes apart), by 4 x 4 blocks in registers (shuffles). For B stored (n, k) -> (k, n)
+ * rows; the caller leaves slack for the rows and columns past n and k that the last blocks read and write.
+ */
+function transposeKernel(): FuncBody {
+  const f = new FuncBody(6);
+  const [src, dst, nq, kq, lds, ldd] = [0, 1, 2, 3, 4, 5];
+  const [jb, kb, sp, dp, dcol] = Array.from({ length: 5 }, () => f.local(I32)) as [number, number, number, number, number];
+  const r = Array.from({ length: 4 }, () => f.local(V128));
+  const t = Array.from({ length: 4 }, () => f.local(V128));
+  f.get(nq).set(jb);
+  f.get(dst).set(dcol);
+  f.loop();
+  {
+    f.get(kq).set(kb);
+    f.get(src).set(sp);
+    f.get(dcol).set(dp);
+    f.loop();
+    {
+      // r_i = src rows 4jb + i, columns 4kb .. 4kb + 3
+      f.get(sp).v128Load(0).set(r[0]!);
+      f.get(sp).get(lds).i32Add().v128Load(0).set(r[1]!);
+      f.get(sp).get(lds).i32(2).i32Mul().i32Add().v128Load(0).set(r[2]!);
+      f.get(sp).get(lds).i32(3).i32Mul().i32Add().v128Load(0).set(r[3]!);
+      f.get(r[0]!).get(r[1]!).f32x4Shuffle([0, 4, 1, 5]).set(t[0]!);
+      f.get(r[2]!).get(r[3]!).f32x4Shuffle([0, 4, 1, 5]).set(t[1]!);
+      f.get(r[0]!).get(r[1]!).f32x4Shuffle([2, 6, 3, 7]).set(t[2]!);
+      f.get(r[2]!).get(r[3]!).f32x4Shuffle([2, 6, 3, 7]).set(t[3]!);
+      // dst row 4kb + c, columns 4jb .. 4jb + 3 = column c of the block
+      f.get(dp).get(t[0]!).get(t[1]!).f32x4Shuffle([0, 1, 4, 5]).v128Store(0);
+      f.get(dp).get(ldd).i32Add().set(dp);
+      f.get(dp).get(t[0]!).get(t[1]!).f32x4Shuffle([2, 3, 6, 7]).v128Store(0);
+      f.get(dp).get(ldd).i32Add().set(dp);
+      f.get(dp).get(t[2]!).get(t[3]!).f32x4Shuffle([0, 1, 4, 5]).v128Store(0);
+      f.get(dp).get(ldd).i32Add().set(dp);
+      f.get(dp).get(t[2]!).get(t[3]!).f32x4Shuffle([2, 3, 6, 7]).v128Store(0);
+      f.get(dp).get(ldd).i32Add().set(dp);
+      f.get(sp).i32(16).i32Add().set(sp);
+      f.get(kb).i32(1).i32Sub().tee(kb).brIf(0);
+    }
+    f.end();
+    f.get(src).get(lds).i32(4).i32Mul().i32Add().set(src);
+    f.get(dcol).i32(16).i32Add().set(dcol);
+    f.get(jb).i32(1).i32Sub().tee(jb).brIf(0);
+  }
+  f.end();
+  return f;
+}
+
 export interface MatmulKernel {
   /** Make the memory at least this many bytes; returns a Float32Array over all of it (fresh after a grow). */
   reserve(bytes: number): Float32Array;
@@ -169,6 +219,7 @@ export interface MatmulKernel {
   rows(ap: number, panelBytes: number, bp: number, ldb: number, cp: number, ldc: number, rows: number, tiles: number, kc: number): void;
   f16ToF32(src: number, dst: number, groups: number): void;
   bf16ToF32(src: number, dst: number, groups: number): void;
+  transpose4(src: number, dst: number, nq: number, kq: number, lds: number, ldd: number): void;
 }
 
 let kernel: MatmulKernel | undefined;
@@ -177,7 +228,7 @@ let sharedBytes: Uint8Array<ArrayBuffer> | undefined;
 
 /** The module's functions, in index order (a `call` names its callee by index). */
 const FUNCS = [
-  "micro", "block", "micro_s1", "micro_s2", "micro_s3", "micro_s4", "rows", "dot1", "dot2", "dots", "f16_to_f32", "bf16_to_f32",
+  "micro", "block", "micro_s1", "micro_s2", "micro_s3", "micro_s4", "rows", "dot1", "dot2", "dots", "f16_to_f32", "bf16_to_f32", "transpose4",
 ] as const;
 type FuncName = (typeof FUNCS)[number];
 const at = (name: FuncName): number => FUNCS.indexOf(name);
@@ -196,6 +247,7 @@ function funcBody(name: FuncName): FuncBody {
     case "dots": return dotsDriver(at("dot2"), at("dot1"));
     case "f16_to_f32": return f16ToF32();
     case "bf16_to_f32": return bf16ToF32();
+    case "transpose4": return transposeKernel();
     default: return assertNever(name, "cpu matmul kernel function");
   }
 }
@@ -235,6 +287,7 @@ export function matmulKernel(): MatmulKernel {
     rows: ex.rows as MatmulKernel["rows"],
     f16ToF32: ex.f16_to_f32 as MatmulKernel["f16ToF32"],
     bf16ToF32: ex.bf16_to_f32 as MatmulKernel["bf16ToF32"],
+    transpose4: ex.transpose4 as MatmulKernel["transpose4"],
   };
   return kernel;
 }
