@@ -265,7 +265,7 @@ export function hasMatmulKernel(): boolean {
 
 /**
  * The process-wide kernel instance, compiled on first use.
- * NOTE: compiled synchronously (about 4.6 KB); Chromium allows that on the main thread up to 8 MB since
+ * NOTE: compiled synchronously (about 5.2 KB); Chromium allows that on the main thread up to 8 MB since
  * version 114 (4 KB before); the browser app runs the engine in a Worker, where there is no limit anyway.
  */
 export function matmulKernel(): MatmulKernel {
