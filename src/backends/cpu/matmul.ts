@@ -10,7 +10,7 @@ import type { FloatDType, WorkArray } from "./convert.js";
 import { checkLength } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { compileEpilogue, rowSink, storeRows } from "./matmul_epilogue.js";
-import { copyB, rowsPerPass, runRows } from "./matmul_rows.js";
+import { copyB as copyIn, rowsPerPass, runRows } from "./matmul_rows.js";
 import { KC as KERNEL_KC, matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
 import { MIN_SHARED_MACS } from "./wasm/matmul_threads.js";
 
@@ -25,7 +25,7 @@ const ceil8 = (x: number): number => Math.ceil(x / 8) * 8;
 
 /**
  * f32/f16/bf16 operands: copy A and B into wasm memory as they are laid out (one typed-array copy each;
- * f16/bf16 bits are widened there by the kernel), run the SIMD kernel over them in place, store C through
+ * f16/bf16 bits are widened there by the kernel, as the few-rows path does with B), run the SIMD kernel over them in place, store C through
  * the sink. Only B stored (n, k) is rearranged, into (k, n) rows, by the kernel's 4 x 4 transpose.
  */
 function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
@@ -52,11 +52,11 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
   const [, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
   const product = { aOff, rsA: transA ? 1 : k, csA: transA ? m : 1, bOff, ldb, cOff, ldc: nPad, k, mTiles, nTiles };
   for (let bi = 0; bi < batch; bi++) {
-    if (bi === 0 || spec.aBatchStride !== 0) copyB(kernel, a, dtype, bi * spec.aBatchStride, m * k, 4 * aOff, 4 * rawOff);
+    if (bi === 0 || spec.aBatchStride !== 0) copyIn(kernel, a, dtype, bi * spec.aBatchStride, m * k, 4 * aOff, 4 * rawOff);
     if (bi === 0 || spec.bBatchStride !== 0) {
-      if (!transB) copyB(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * bOff, 4 * rawOff);
+      if (!transB) copyIn(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * bOff, 4 * rawOff);
       else {
-        copyB(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * tOff, 4 * rawOff);
+        copyIn(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * tOff, 4 * rawOff);
         kernel.transpose4(4 * tOff, 4 * bOff, Math.ceil(n / 4), Math.ceil(k / 4), 4 * k, 4 * ldb);
       }
     }
