@@ -48,7 +48,7 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
   const tOff = cOff + ceil8(mPad * nPad);
   const rawOff = tOff + (transB ? ceil8(Math.ceil(n / 4) * 4 * k + 4) : 0);
   const kernel = matmulKernel();
-  const mem = kernel.reserve((rawOff + (dtype === "f32" ? 0 : ceil8(Math.max(m, n) * k) / 2 + 8)) * 4);
+  kernel.reserve((rawOff + (dtype === "f32" ? 0 : ceil8(Math.max(m, n) * k) / 2 + 8)) * 4);
   const [, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
   const product = { aOff, rsA: transA ? 1 : k, csA: transA ? m : 1, bOff, ldb, cOff, ldc: nPad, k, mTiles, nTiles };
   for (let bi = 0; bi < batch; bi++) {
@@ -61,7 +61,9 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
       }
     }
     kernel.product(product);
-    storeRows(sink, mem, cOff, nPad, bi * m, m);
+    // NOTE: a fresh view per batch: the store (its wasm epilogue) may grow the memory, which detaches an
+    // unshared memory's old buffer.
+    storeRows(sink, kernel.reserve(0), cOff, nPad, bi * m, m);
   }
 }
 
@@ -132,7 +134,7 @@ function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views
 export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: ArrayBufferView[]) => void } {
   const { batch, m, n, k } = spec;
   const shape = `matmul ${batch}x(${m}x${k} @ ${k}x${n}) ${spec.dtype}->${spec.out}`;
-  const epi = spec.epilogue ? compileEpilogue(spec.epilogue, spec.out as FloatDType, n) : undefined;
+  const epi = spec.epilogue ? compileEpilogue(spec.epilogue, spec.out as FloatDType, n, batch * m * n) : undefined;
   const path = pathOf(spec);
   const source = `// cpu routine ${shape}: ${path.name}\n${epi ? epi.source : "// no epilogue"}`;
   return {
@@ -142,7 +144,7 @@ export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: Ar
       checkLength(views[0]!, batch * m * n, `${shape}: output`);
       checkLength(views[1]!, (batch - 1) * spec.aBatchStride + m * k, `${shape}: A`);
       checkLength(views[2]!, (batch - 1) * spec.bBatchStride + k * n, `${shape}: B`);
-      path.run(spec, views, rowSink(views, spec.out as FloatDType, n, epi?.store));
+      path.run(spec, views, rowSink(views, spec.out as FloatDType, n, epi));
     },
   };
 }

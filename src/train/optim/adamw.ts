@@ -5,9 +5,11 @@
 // trainer realizes together with the step's forward and backward (one schedule).
 // The optimizer contract the trainer's step relies on (captured_step.ts, StepOptimizer; SGD follows it):
 //   scalars(lr)              the next step's per-step numbers, as host values (one small tensor in the step);
-//   update(params, grads, s) lazy assignments (Tensor.assign) writing the new parameters and the new state
+//   update(params, grads, s, guard?)
+//                            lazy assignments (Tensor.assign) writing the new parameters and the new state
 //                            into their own buffers, from the scalars tensor s: no new tensors per step,
-//                            so one jit capture of the step serves every later step;
+//                            so one jit capture of the step serves every later step; where the bool scalar
+//                            `guard` is false (fp16's overflowed step) every buffer keeps its value;
 //   advance()                count a step as taken, once its assignments are realized.
 // NOTE: the per-step scalars (lr, bias corrections) enter as a small tensor, not as constants: a
 // constant is spelled into the kernel source, so a new lr each step would compile new kernels each step,
@@ -62,9 +64,10 @@ export class AdamW {
 
   /**
    * The step's assignments (lazy; realize them with the step): each parameter, m and v written in place
-   * from the gradients (slot order) and `scalars`, the tensor of scalars(lr).
+   * from the gradients (slot order) and `scalars`, the tensor of scalars(lr); all keep their values where
+   * `guard` (a bool scalar) is false.
    */
-  update(params: readonly Tensor[], grads: readonly Tensor[], scalars: Tensor): Tensor[] {
+  update(params: readonly Tensor[], grads: readonly Tensor[], scalars: Tensor, guard?: Tensor): Tensor[] {
     if (params.length !== this.layout.slots.length || grads.length !== params.length) {
       throw new Error(`AdamW.update: ${params.length} parameters and ${grads.length} gradients for ${this.layout.slots.length} slots`);
     }
@@ -72,13 +75,14 @@ export class AdamW {
     const [b1, b2] = [this.beta1, this.beta2];
     const s = scalars.reshape([4]);
     const [stepSize, vScale, decay] = [s.slice(0, 1, 2).reshape([]), s.slice(0, 2, 3).reshape([]), s.slice(0, 3, 4).reshape([])];
+    const put = (t: Tensor, value: Tensor) => t.assign(guard ? guard.where(value, t) : value);
     const writes: Tensor[] = [];
     this.layout.slots.forEach((slot, i) => {
       const g = grads[i]!;
-      const m = this.m[i]!.assign(this.m[i]!.mul(b1).add(g.mul(1 - b1)));
-      const v = this.v[i]!.assign(this.v[i]!.mul(b2).add(g.mul(g).mul(1 - b2)));
+      const m = put(this.m[i]!, this.m[i]!.mul(b1).add(g.mul(1 - b1)));
+      const v = put(this.v[i]!, this.v[i]!.mul(b2).add(g.mul(g).mul(1 - b2)));
       const p = slot.decay ? params[i]!.mul(decay) : params[i]!;
-      writes.push(params[i]!.assign(p.sub(m.mul(stepSize).div(v.sqrt().mul(vScale).add(this.eps)))), m, v);
+      writes.push(put(params[i]!, p.sub(m.mul(stepSize).div(v.sqrt().mul(vScale).add(this.eps)))), m, v);
     });
     return writes;
   }

@@ -60,9 +60,10 @@ export class Sgd {
 
   /**
    * The step's assignments (lazy; realize them with the step): each parameter and its momentum buffer
-   * written in place from the gradients (slot order) and `scalars`, the tensor of scalars(lr).
+   * written in place from the gradients (slot order) and `scalars`, the tensor of scalars(lr); both keep
+   * their values where `guard` (a bool scalar) is false.
    */
-  update(params: readonly Tensor[], grads: readonly Tensor[], scalars: Tensor): Tensor[] {
+  update(params: readonly Tensor[], grads: readonly Tensor[], scalars: Tensor, guard?: Tensor): Tensor[] {
     if (params.length !== this.layout.slots.length || grads.length !== params.length) {
       throw new Error(`SGD.update: ${params.length} parameters and ${grads.length} gradients for ${this.layout.slots.length} slots`);
     }
@@ -70,16 +71,17 @@ export class Sgd {
     const mu = this.momentum;
     const s = scalars.reshape([3]);
     const [stepSize, keep, gw] = [0, 1, 2].map((i) => s.slice(0, i, i + 1).reshape([])) as [Tensor, Tensor, Tensor];
+    const put = (t: Tensor, value: Tensor) => t.assign(guard ? guard.where(value, t) : value);
     const writes: Tensor[] = [];
     this.layout.slots.forEach((slot, i) => {
       const p = params[i]!;
       let g = slot.decay && this.weightDecay ? grads[i]!.add(p.mul(this.weightDecay)) : grads[i]!;
       if (mu) {
-        const b = this.buf[i]!.assign(this.buf[i]!.mul(keep).add(g.mul(gw)));
+        const b = put(this.buf[i]!, this.buf[i]!.mul(keep).add(g.mul(gw)));
         writes.push(b);
         g = this.nesterov ? g.add(b.mul(mu)) : b;
       }
-      writes.push(p.assign(p.sub(g.mul(stepSize))));
+      writes.push(put(p, p.sub(g.mul(stepSize))));
     });
     return writes;
   }
