@@ -1,6 +1,6 @@
 // cpu_matmul_threads_child.ts: a process for cpu_matmul_threads.test.ts. The thread count of the cpu
 // matmul is fixed per process (KILN_CPU_THREADS), so the test runs this once per count. It multiplies
-// seeded random matrices of several shapes (odd panel counts, transposes, an epilogue, a batch) and
+// seeded random matrices of several shapes (odd panel counts, both transposes, an epilogue, a batch) and
 // prints one JSON line: the thread count the kernel used and a sha256 of every output's bytes.
 // Run: KILN_CPU_THREADS=N node --import tsx cpu_matmul_threads_child.ts
 
@@ -26,5 +26,9 @@ for (const [b, m, k, n] of cases) {
     const out = matmul(a, transB ? w.transpose(-2, -1) : w).add(bias).tanh();
     hash.update(new Uint8Array(((await out.data()) as Float32Array).buffer));
   }
+  // A stored (k, m), as a weight gradient's x^T: the kernel reads it by columns.
+  const at = randn([b, k, m], { backend, seed: seed++ });
+  const w = randn([b, k, n], { backend, seed: seed++ });
+  hash.update(new Uint8Array(((await matmul(at.transpose(-2, -1), w).data()) as Float32Array).buffer));
 }
 console.log(JSON.stringify({ threads: matmulKernel().threads, sha256: hash.digest("hex") }));

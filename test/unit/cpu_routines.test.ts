@@ -270,8 +270,8 @@ describe("cpu matmul routine, few rows (decode: B streamed, not packed)", () => 
     const path = (s: MatmulSpec) => buildCpuRoutine("matmul", s).source.split("\n")[0];
     expect(path(matmulSpec({ m: 1, n: 64, k: 32, transB: true }))).toMatch(/few rows/);
     expect(path(matmulSpec({ batch: 8, m: 8, n: 64, k: 32, bBatchStride: 0 }))).toMatch(/few rows/);
-    expect(path(matmulSpec({ m: 257, n: 64, k: 32, transB: true }))).toMatch(/packed/);
-    expect(path(matmulSpec({ m: 129, n: 64, k: 32 }))).toMatch(/packed/);
+    expect(path(matmulSpec({ m: 257, n: 64, k: 32, transB: true }))).toMatch(/micro-kernel tiles/);
+    expect(path(matmulSpec({ m: 129, n: 64, k: 32 }))).toMatch(/micro-kernel tiles/);
   });
 
   it("the packed path still matches the reference past the switch (B transposed, A transposed, f16)", async () => {
@@ -410,5 +410,41 @@ describe("cpu routine support", () => {
   it("names the shape when a buffer is too small", () => {
     const exe = buildCpuRoutine("matmul", matmulSpec({ m: 3, n: 4, k: 5 }));
     expect(() => exe.run([new Float32Array(12), new Float32Array(15), new Float32Array(3)], [], [])).toThrow(/matmul.*B/);
+  });
+});
+
+describe("cpu matmul routine, many rows (A and B copied into wasm memory and read in place)", () => {
+  const packed = (s: MatmulSpec) => expect(buildCpuRoutine("matmul", s).source.split("\n")[0]).toMatch(/micro-kernel tiles/);
+
+  // m % 4 = 1 (last row tile reads past A), n % 8 = 3 (last column tile reads past B's rows), k % 4 = 3.
+  it.each([[false, false], [true, false], [false, true], [true, true]])("f32 261x19x23 transA=%s transB=%s", async (transA, transB) => {
+    const s = matmulSpec({ m: 261, n: 19, k: 23, transA, transB });
+    packed(s);
+    await checkMatmul(s);
+  });
+
+  // The transpose of B stored (n, k) works in 4 x 4 blocks: every remainder of n and k past them.
+  it.each([[17, 9], [18, 10], [19, 11], [20, 12], [5, 1 + 4 * 33]])("B stored (n, k) with n = %i, k = %i is transposed exactly", async (n, k) => {
+    const s = matmulSpec({ m: 260, n, k, transB: true });
+    packed(s);
+    await checkMatmul(s);
+  });
+
+  it("k past one k-block (the first stores into C, the next adds), both layouts of A", async () => {
+    await checkMatmul(matmulSpec({ m: 262, n: 21, k: 300, transB: true }));
+    await checkMatmul(matmulSpec({ m: 263, n: 21, k: 300, transA: true }));
+  });
+
+  it("f16 and bf16 operands widened in wasm memory, batches with A or B broadcast", async () => {
+    const cases = [
+      matmulSpec({ batch: 2, m: 259, n: 13, k: 30, aBatchStride: 0, transB: true, dtype: "f16", out: "f16" }),
+      matmulSpec({ batch: 3, m: 261, n: 12, k: 31, bBatchStride: 0, transA: true, dtype: "bf16", out: "f32" }),
+      matmulSpec({ batch: 2, m: 257, n: 9, k: 17, dtype: "bf16", out: "bf16", transB: true }),
+      matmulSpec({ batch: 2, m: 258, n: 11, k: 5, aBatchStride: 0, dtype: "f32", out: "f32" }),
+    ];
+    for (const s of cases) {
+      packed(s);
+      await checkMatmul(s, 11);
+    }
   });
 });

@@ -1,88 +1,69 @@
 // matmul.ts is the cpu matmul routine: C[b] = A[b] @ B[b] (+ epilogue). It picks the path per spec: f64 (the
 // reference dtype) in plain JS doubles; few rows of A (decode) through matmul_rows.ts, which streams B once
-// without packing it; otherwise the wasm SIMD micro-kernel (wasm/matmul_kernel.ts) over packed panels, whose
-// packing (transposes and f16/bf16 -> f32 happen here) and blocking it owns. Not the kernels, the output
-// store (matmul_epilogue.ts), nor the spec's meaning (src/core/routines.ts).
+// without packing it; otherwise the wasm SIMD micro-kernel (wasm/matmul_kernel.ts) reading A and B in place
+// in wasm memory, whose copy in (f16/bf16 -> f32 and B stored (n, k) -> (k, n) happen here) and memory
+// layout it owns. Not the kernels, the output store (matmul_epilogue.ts), nor the spec's meaning
+// (src/core/routines.ts).
 
 import type { MatmulSpec } from "../../core/routines.js";
 import type { FloatDType, WorkArray } from "./convert.js";
-import { checkLength, readFloats } from "./convert.js";
+import { checkLength } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { compileEpilogue, compileOuterStore, rowSink, storeRows } from "./matmul_epilogue.js";
-import { rowsPerPass, runRows } from "./matmul_rows.js";
+import { copyB as copyIn, rowsPerPass, runRows } from "./matmul_rows.js";
 import { KC as KERNEL_KC, matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
 import { MIN_SHARED_MACS } from "./wasm/matmul_threads.js";
 
 // NOTE: local copies, because module loaders that transpile to CommonJS (tsx) turn each read of an imported
-// binding into a getter call, which showed up at 8% of a 512^3 matmul's profile in the packing loops.
+// binding into a getter call, which showed up at 8% of a 512^3 matmul's profile in the (former) packing loops.
 const MR = KERNEL_MR;
 const NR = KERNEL_NR;
 
 const KC = KERNEL_KC;
 
-// NOTE: the last panel's missing rows (A) or columns (B) are left as they were in memory: they only reach
-// C's padding rows and columns, which are never read, and wasm float math cannot trap on stale values.
+const ceil8 = (x: number): number => Math.ceil(x / 8) * 8;
 
-/** Packs A(i, kk) = src[off + i*rs + kk*cs] for i < m, kk in [pc, pc + kc) into MR-row panels at dst[o..]. */
-function packA(src: Float32Array, off: number, rs: number, cs: number, m: number, pc: number, kc: number, dst: Float32Array, o: number): void {
-  for (let i0 = 0; i0 < m; i0 += MR) {
-    const rows = Math.min(MR, m - i0);
-    let p = off + i0 * rs + pc * cs;
-    for (let kk = 0; kk < kc; kk++, p += cs, o += MR) {
-      for (let r = 0; r < rows; r++) dst[o + r] = src[p + r * rs]!;
-    }
-  }
-}
-
-/** Packs B(kk, j) = src[off + kk*ks + j*ns] for j < n, kk in [pc, pc + kc) into NR-column panels at dst[o..]. */
-function packB(src: Float32Array, off: number, ks: number, ns: number, n: number, pc: number, kc: number, dst: Float32Array, o: number): void {
-  for (let j0 = 0; j0 < n; j0 += NR) {
-    const cols = Math.min(NR, n - j0);
-    let p = off + pc * ks + j0 * ns;
-    for (let kk = 0; kk < kc; kk++, p += ks, o += NR) {
-      for (let c = 0; c < cols; c++) dst[o + c] = src[p + c * ns]!;
-    }
-  }
-}
-
-let scratch = new Float32Array(0);
-/** A's or B's batch matrix as f32: the view itself when it is f32, else converted into a reused scratch array. */
-function asF32(view: ArrayBufferView, dtype: FloatDType, off: number, len: number): { src: Float32Array; off: number } {
-  if (dtype === "f32") return { src: view as Float32Array, off };
-  if (scratch.length < len) scratch = new Float32Array(len);
-  readFloats(view, dtype, off, len, scratch, 0);
-  return { src: scratch, off: 0 };
-}
-
-/** f32/f16/bf16 operands: pack into wasm memory, run the SIMD kernel per block, store through the sink. */
+/**
+ * f32/f16/bf16 operands: copy A and B into wasm memory as they are laid out (one typed-array copy each;
+ * f16/bf16 bits are widened there by the kernel, as the few-rows path does with B), run the SIMD kernel over them in place, store C through
+ * the sink. Only B stored (n, k) is rearranged, into (k, n) rows, by the kernel's 4 x 4 transpose.
+ */
 function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
   const { batch, m, n, k, transA, transB } = spec;
   const dtype = spec.dtype as FloatDType;
-  const mPanels = Math.ceil(m / MR);
-  const nPanels = Math.ceil(n / NR);
-  const mPad = mPanels * MR;
-  const nPad = nPanels * NR;
-  // Wasm memory (f32 offsets): packed A (mPad x k), packed B (k x nPad), C (mPad x nPad). All 16-byte aligned.
+  const mTiles = Math.ceil(m / MR);
+  const nTiles = Math.ceil(n / NR);
+  const mPad = mTiles * MR;
+  const nPad = nTiles * NR;
+  const ldb = transB ? nPad : n;
+  // Wasm memory (f32 offsets, each region a multiple of 8 floats): A as stored; B as (k, ldb) rows; C
+  // (mPad x nPad); B stored (n, k) before its transpose; f16/bf16 bits before widening (8 at a time).
+  // NOTE: the last row tile reads up to MR - 1 rows past A (row-major) or floats past it (A stored (k, m)),
+  // the last column tile up to NR - 1 floats past B's last row, and the transpose's last blocks up to 3 rows
+  // and columns past B: those slacks hold stale values that only reach C's padding rows and columns, which
+  // are never read, and wasm float math cannot trap on them.
   const aOff = 0;
-  const bOff = mPad * k;
-  const cOff = bOff + nPad * k;
+  const bOff = aOff + ceil8(mPad * k);
+  const cOff = bOff + ceil8(Math.ceil(k / 4) * 4 * ldb + NR);
+  const tOff = cOff + ceil8(mPad * nPad);
+  const rawOff = tOff + (transB ? ceil8(Math.ceil(n / 4) * 4 * k + 4) : 0);
   const kernel = matmulKernel();
-  const mem = kernel.reserve((cOff + mPad * nPad) * 4);
+  kernel.reserve((rawOff + (dtype === "f32" ? 0 : ceil8(Math.max(m, n) * k) / 2 + 8)) * 4);
   const [, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
+  const product = { aOff, rsA: transA ? 1 : k, csA: transA ? m : 1, bOff, ldb, cOff, ldc: nPad, k, mTiles, nTiles };
   for (let bi = 0; bi < batch; bi++) {
-    if (bi === 0 || spec.aBatchStride !== 0) {
-      const A = asF32(a, dtype, bi * spec.aBatchStride, m * k);
-      const [rs, cs] = transA ? [1, m] : [k, 1];
-      for (let pc = 0; pc < k; pc += KC) packA(A.src, A.off, rs, cs, m, pc, Math.min(KC, k - pc), mem, aOff + pc * mPad);
-    }
+    if (bi === 0 || spec.aBatchStride !== 0) copyIn(kernel, a, dtype, bi * spec.aBatchStride, m * k, 4 * aOff, 4 * rawOff);
     if (bi === 0 || spec.bBatchStride !== 0) {
-      const B = asF32(b, dtype, bi * spec.bBatchStride, k * n);
-      const [ks, ns] = transB ? [1, k] : [n, 1];
-      for (let pc = 0; pc < k; pc += KC) packB(B.src, B.off, ks, ns, n, pc, Math.min(KC, k - pc), mem, bOff + pc * nPad);
+      if (!transB) copyIn(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * bOff, 4 * rawOff);
+      else {
+        copyIn(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * tOff, 4 * rawOff);
+        kernel.transpose4(4 * tOff, 4 * bOff, Math.ceil(n / 4), Math.ceil(k / 4), 4 * k, 4 * ldb);
+      }
     }
-    mem.fill(0, cOff, cOff + mPad * nPad);
-    kernel.product({ aOff, bOff, cOff, mPad, nPad, k, mPanels, nPanels });
-    storeRows(sink, mem, cOff, nPad, bi * m, m);
+    kernel.product(product);
+    // NOTE: a fresh view per batch: the store (its wasm epilogue) may grow the memory, which detaches an
+    // unshared memory's old buffer.
+    storeRows(sink, kernel.reserve(0), cOff, nPad, bi * m, m);
   }
 }
 
@@ -191,7 +172,7 @@ function sharedAcrossThreads(spec: MatmulSpec): boolean {
   return spec.m >= 64 && spec.m * spec.n * spec.k >= MIN_SHARED_MACS && matmulKernel().threads > 1;
 }
 
-/** Which path runs a spec: plain doubles, the few-rows streaming path, or packed panels. */
+/** Which path runs a spec: plain doubles, the few-rows streaming path, or micro-kernel tiles. */
 function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink) => void } {
   const { n, k } = spec;
   if (spec.dtype === "f64") return { name: "f64 JS loop (i-k-j)", run: runJs };
@@ -199,7 +180,7 @@ function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views
   // padded n = 1 to an 8-column panel and cost ~25x the JS loop.
   if (spec.dtype === "f32" && (n === 1 || k === 1)) return { name: `f32 JS loop, ${k === 1 ? "k = 1: outer product formed in the store loop" : "n = 1: a dot per row"}`, run: runJs };
   if (rowsPerPass(spec) <= (spec.transB ? ROWS_MAX_TRANS_B : ROWS_MAX) && !sharedAcrossThreads(spec)) return { name: `wasm simd f32, few rows, B streamed ${spec.transB ? "(n, k): dot tiles" : "(k, n): strided tiles"}`, run: runRows };
-  return { name: `wasm simd f32, ${MR}x${NR} micro-kernel over packed panels, KC=${KC}`, run: runPacked };
+  return { name: `wasm simd f32, ${MR}x${NR} micro-kernel tiles over A and B in place, KC=${KC}`, run: runPacked };
 }
 
 /** A launchable matmul for one spec (the caller checked that the dtypes are floats). */

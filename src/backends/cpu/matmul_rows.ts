@@ -63,7 +63,7 @@ function gatherA(spec: MatmulSpec, a: ArrayBufferView, b0: number, count: number
  * Copies B's elements [start, start + count) into wasm memory as f32 at byte address dst; f16/bf16 bits go
  * to the staging area at `raw` first and are widened by the kernel. One typed-array copy per chunk.
  */
-function copyB(kern: MatmulKernel, b: ArrayBufferView, dtype: FloatDType, start: number, count: number, dst: number, raw: number): void {
+export function copyB(kern: MatmulKernel, b: ArrayBufferView, dtype: FloatDType, start: number, count: number, dst: number, raw: number): void {
   if (dtype === "f32") {
     kern.reserve(0).set((b as Float32Array).subarray(start, start + count), dst >> 2);
     return;

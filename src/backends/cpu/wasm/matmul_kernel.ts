@@ -1,14 +1,15 @@
 // matmul_kernel.ts emits and instantiates the WebAssembly SIMD module behind the cpu matmul routine: a
-// register-blocked MR x 8 f32 micro-kernel over packed panels and a driver that sweeps it over one
-// (mc x kc) block of packed A times one (kc x n) block of packed B, accumulating into C; plus the few-rows
-// functions (rows_kernel.ts) and the f16/bf16 -> f32 conversions (convert_kernel.ts), which share its memory.
-// It owns the module, its memory and the packed layouts; packing, dtypes and epilogues live in the drivers.
+// register-blocked MR x 8 f32 micro-kernel that reads A and B in place (strided, as they were copied into
+// its memory) and a driver that sweeps it over one (mc x kc) block of A times one (kc x n) block of B,
+// storing or accumulating into C; plus the few-rows functions (rows_kernel.ts) and the f16/bf16 -> f32
+// conversions (convert_kernel.ts), which share its memory. It owns the module, its memory and the operand
+// layouts it reads; copying in, dtypes and epilogues live in the drivers.
 
 import { assertNever } from "../../../core/ops.js";
 import { bf16ToF32, f16ToF32 } from "./convert_kernel.js";
 import { encodeModule, FuncBody, I32, V128 } from "./encoder.js";
 import { WasmArena } from "./arena.js";
-import type { PackedProduct } from "./matmul_threads.js";
+import type { TileProduct } from "./matmul_threads.js";
 import { MatmulPool, matmulThreadCount } from "./matmul_threads.js";
 import { dotsDriver, dotTile, rowsDriver } from "./rows_kernel.js";
 
@@ -20,27 +21,75 @@ import { dotsDriver, dotTile, rowsDriver } from "./rows_kernel.js";
 export const MR = 4;
 /** Columns of C per micro-tile (B panel width): two f32x4 vectors. */
 export const NR = 8;
-/** k-block depth of the packed path: one B panel (KC x NR f32 = 8 KiB) stays in L1 while A panels stream past it. */
+/** k-block depth: one B tile (KC rows x NR f32, 8 KiB of data) stays in L1 while A's row tiles stream past it. */
 export const KC = 256;
-/** A panels per block: an (MC_PANELS * MR) x KC block of packed A (256 KiB) stays in L2. */
+/** A row tiles (of MR rows) per block: an (MC_PANELS * MR) x KC block of A (256 KiB) stays in L2. */
 export const MC_PANELS = 64;
 /** Largest shared memory (64 KiB pages: 4 GiB, all wasm32 can address); only address space is reserved. */
 const SHARED_MAX_PAGES = 65536;
 
 /*
- * Packed layouts (f32, in wasm memory), for one k-block of kc steps:
- *   A panel (MR rows):    [kc][MR]  element (kk, r) at kk*MR + r
- *   B panel (NR columns): [kc][NR]  element (kk, c) at kk*NR + c
- *   C: row-major, ldc floats per row; the kernel adds its tile into C (C must start zeroed).
+ * Operands in place (f32, in wasm memory; every address and stride in bytes):
+ *   A(i, kk) at a + i*rsA + kk*csA: row-major A (rsA = 4k, csA = 4) or A stored (k, m) (rsA = 4, csA = 4m);
+ *   B(kk, j) at b + kk*ldb + 4j: row-major (k, n) rows, an 8-column tile read with two v128 loads;
+ *   C row-major, ldc bytes per row. The first k-block stores its tile into C, later ones add to it.
+ * A tile reads MR rows and NR columns whatever m and n are: the caller leaves slack after A and B and
+ * pads C to whole tiles (the extra rows and columns are never read back).
  */
 
 /**
- * micro(ap, bp, cp, kc, ldcBytes): C[MR x NR] at cp += A panel (kc x MR) . B panel (kc x NR). kc >= 1.
- * With `strided`, micro_r(ap, bp, cp, kc, ldcBytes, ldbBytes) reads B in place instead (row kk of the tile at
- * bp + kk*ldb) and only the first `rows` rows of the A panel, for the few-rows path.
+ * micro(ap, bp, cp, kc, ldc, ldb, rsA, csA, store): C[MR x NR] at cp (=, or += when store is 0)
+ * A rows (ap + r*rsA, stepping csA) . B rows (bp, stepping ldb), kc >= 1 steps.
+ * NOTE: one pointer per row of A, each bumped per step, serves both of A's layouts with one kernel.
  */
-function microKernel(rows: number, strided: boolean): FuncBody {
-  const f = new FuncBody(strided ? 6 : 5);
+function microKernel(): FuncBody {
+  const f = new FuncBody(9);
+  const [ap, bp, cp, kc, ldc, ldb, rsA, csA, store] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const acc = Array.from({ length: MR * 2 }, () => f.local(V128));
+  const b0 = f.local(V128);
+  const b1 = f.local(V128);
+  const a = f.local(V128);
+  const arow = Array.from({ length: MR }, () => f.local(I32));
+  const addr = f.local(I32);
+  for (const x of acc) f.v128Zero().set(x);
+  f.get(ap).set(arow[0]!);
+  for (let r = 1; r < MR; r++) f.get(arow[r - 1]!).get(rsA).i32Add().set(arow[r]!);
+  f.loop();
+  f.get(bp).v128Load(0).set(b0);
+  f.get(bp).v128Load(16).set(b1);
+  for (let r = 0; r < MR; r++) {
+    f.get(arow[r]!).v128Load32Splat(0).set(a);
+    f.get(acc[2 * r]!).get(a).get(b0).f32x4Mul().f32x4Add().set(acc[2 * r]!);
+    f.get(acc[2 * r + 1]!).get(a).get(b1).f32x4Mul().f32x4Add().set(acc[2 * r + 1]!);
+  }
+  for (let r = 0; r < MR; r++) f.get(arow[r]!).get(csA).i32Add().set(arow[r]!);
+  f.get(bp).get(ldb).i32Add().set(bp);
+  f.get(kc).i32(1).i32Sub().tee(kc).brIf(0);
+  f.end();
+  // C tile = accumulators (first k-block), or += them, row by row.
+  f.get(cp).set(addr);
+  f.get(store).if();
+  for (let r = 0; r < MR; r++) {
+    for (let h = 0; h < 2; h++) f.get(addr).get(acc[2 * r + h]!).v128Store(16 * h);
+    f.get(addr).get(ldc).i32Add().set(addr);
+  }
+  f.ret();
+  f.end();
+  for (let r = 0; r < MR; r++) {
+    for (let h = 0; h < 2; h++) {
+      f.get(addr).get(addr).v128Load(16 * h).get(acc[2 * r + h]!).f32x4Add().v128Store(16 * h);
+    }
+    f.get(addr).get(ldc).i32Add().set(addr);
+  }
+  return f;
+}
+
+/**
+ * micro_r(ap, bp, cp, kc, ldcBytes, ldbBytes), for the few-rows path: C[rows x NR] at cp += the first `rows`
+ * rows of an A panel ([kc][MR] floats) . B read in place (row kk of the tile at bp + kk*ldb). kc >= 1.
+ */
+function rowsMicroKernel(rows: number): FuncBody {
+  const f = new FuncBody(6);
   const [ap, bp, cp, kc, ldc, ldb] = [0, 1, 2, 3, 4, 5];
   const acc = Array.from({ length: rows * 2 }, () => f.local(V128));
   const b0 = f.local(V128);
@@ -57,8 +106,7 @@ function microKernel(rows: number, strided: boolean): FuncBody {
     f.get(acc[2 * r + 1]!).get(a).get(b1).f32x4Mul().f32x4Add().set(acc[2 * r + 1]!);
   }
   f.get(ap).i32(MR * 4).i32Add().set(ap);
-  if (strided) f.get(bp).get(ldb).i32Add().set(bp);
-  else f.get(bp).i32(NR * 4).i32Add().set(bp);
+  f.get(bp).get(ldb).i32Add().set(bp);
   f.get(kc).i32(1).i32Sub().tee(kc).brIf(0);
   f.end();
   // C tile += accumulators, row by row.
@@ -73,35 +121,86 @@ function microKernel(rows: number, strided: boolean): FuncBody {
 }
 
 /**
- * block(ap, bp, cp, mPanels, nPanels, kc, ldc): for every B panel (outer) and A panel (inner) of the block,
- * micro(A panel, B panel, C tile). ap/bp point at the first packed panel, cp at C's top-left tile; sizes >= 1.
+ * block(ap, bp, cp, mTiles, nTiles, kc, ldc, ldb, rsA, csA, store): for every 8-column tile of B (outer)
+ * and MR-row tile of A (inner) of the block, micro(A tile, B tile, C tile). Addresses of the block's
+ * first tiles; strides in bytes; sizes >= 1. NOTE: B outer: a B tile (kc x 8) stays in L1 while A streams.
  */
 function blockDriver(micro: number): FuncBody {
-  const f = new FuncBody(7);
-  const [ap, bp, cp, mPanels, nPanels, kc, ldc] = [0, 1, 2, 3, 4, 5, 6];
-  const [ir, jr, acur, ccur, ccol, aStep, ldcBytes] = Array.from({ length: 7 }, () => f.local(I32)) as [
+  const f = new FuncBody(11);
+  const [ap, bp, cp, mTiles, nTiles, kc, ldc, ldb, rsA, csA, store] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const [ir, jr, acur, ccur, ccol, aStep, cStep] = Array.from({ length: 7 }, () => f.local(I32)) as [
     number, number, number, number, number, number, number,
   ];
-  f.get(kc).i32(MR * 4).i32Mul().set(aStep);
-  f.get(ldc).i32(4).i32Mul().set(ldcBytes);
-  f.get(nPanels).set(jr);
+  f.get(rsA).i32(MR).i32Mul().set(aStep);
+  f.get(ldc).i32(MR).i32Mul().set(cStep);
+  f.get(nTiles).set(jr);
   f.get(cp).set(ccol);
   f.loop();
   {
-    f.get(mPanels).set(ir);
+    f.get(mTiles).set(ir);
     f.get(ap).set(acur);
     f.get(ccol).set(ccur);
     f.loop();
     {
-      f.get(acur).get(bp).get(ccur).get(kc).get(ldcBytes).call(micro);
+      f.get(acur).get(bp).get(ccur).get(kc).get(ldc).get(ldb).get(rsA).get(csA).get(store).call(micro);
       f.get(acur).get(aStep).i32Add().set(acur);
-      f.get(ccur).get(ldcBytes).i32(MR).i32Mul().i32Add().set(ccur);
+      f.get(ccur).get(cStep).i32Add().set(ccur);
       f.get(ir).i32(1).i32Sub().tee(ir).brIf(0);
     }
     f.end();
-    f.get(bp).get(kc).i32(NR * 4).i32Mul().i32Add().set(bp);
+    f.get(bp).i32(NR * 4).i32Add().set(bp);
     f.get(ccol).i32(NR * 4).i32Add().set(ccol);
     f.get(jr).i32(1).i32Sub().tee(jr).brIf(0);
+  }
+  f.end();
+  return f;
+}
+
+/**
+ * transpose4(src, dst, nq, kq, lds, ldd): dst (kq*4 rows, ldd bytes apart) = the transpose of src (nq*4 rows
+ * of kq*4 floats, lds bytes apart), by 4 x 4 blocks in registers (shuffles). For B stored (n, k) -> (k, n)
+ * rows; the caller leaves slack for the rows and columns past n and k that the last blocks read and write.
+ */
+function transposeKernel(): FuncBody {
+  const f = new FuncBody(6);
+  const [src, dst, nq, kq, lds, ldd] = [0, 1, 2, 3, 4, 5];
+  const [jb, kb, sp, dp, dcol] = Array.from({ length: 5 }, () => f.local(I32)) as [number, number, number, number, number];
+  const r = Array.from({ length: 4 }, () => f.local(V128));
+  const t = Array.from({ length: 4 }, () => f.local(V128));
+  f.get(nq).set(jb);
+  f.get(dst).set(dcol);
+  f.loop();
+  {
+    f.get(kq).set(kb);
+    f.get(src).set(sp);
+    f.get(dcol).set(dp);
+    f.loop();
+    {
+      // r_i = src rows 4jb + i, columns 4kb .. 4kb + 3
+      f.get(sp).v128Load(0).set(r[0]!);
+      f.get(sp).get(lds).i32Add().v128Load(0).set(r[1]!);
+      f.get(sp).get(lds).i32(2).i32Mul().i32Add().v128Load(0).set(r[2]!);
+      f.get(sp).get(lds).i32(3).i32Mul().i32Add().v128Load(0).set(r[3]!);
+      f.get(r[0]!).get(r[1]!).f32x4Shuffle([0, 4, 1, 5]).set(t[0]!);
+      f.get(r[2]!).get(r[3]!).f32x4Shuffle([0, 4, 1, 5]).set(t[1]!);
+      f.get(r[0]!).get(r[1]!).f32x4Shuffle([2, 6, 3, 7]).set(t[2]!);
+      f.get(r[2]!).get(r[3]!).f32x4Shuffle([2, 6, 3, 7]).set(t[3]!);
+      // dst row 4kb + c, columns 4jb .. 4jb + 3 = column c of the block
+      f.get(dp).get(t[0]!).get(t[1]!).f32x4Shuffle([0, 1, 4, 5]).v128Store(0);
+      f.get(dp).get(ldd).i32Add().set(dp);
+      f.get(dp).get(t[0]!).get(t[1]!).f32x4Shuffle([2, 3, 6, 7]).v128Store(0);
+      f.get(dp).get(ldd).i32Add().set(dp);
+      f.get(dp).get(t[2]!).get(t[3]!).f32x4Shuffle([0, 1, 4, 5]).v128Store(0);
+      f.get(dp).get(ldd).i32Add().set(dp);
+      f.get(dp).get(t[2]!).get(t[3]!).f32x4Shuffle([2, 3, 6, 7]).v128Store(0);
+      f.get(dp).get(ldd).i32Add().set(dp);
+      f.get(sp).i32(16).i32Add().set(sp);
+      f.get(kb).i32(1).i32Sub().tee(kb).brIf(0);
+    }
+    f.end();
+    f.get(src).get(lds).i32(4).i32Mul().i32Add().set(src);
+    f.get(dcol).i32(16).i32Add().set(dcol);
+    f.get(jb).i32(1).i32Sub().tee(jb).brIf(0);
   }
   f.end();
   return f;
@@ -112,17 +211,18 @@ export interface MatmulKernel {
   reserve(bytes: number): Float32Array;
   /** A Uint16Array over the memory as last reserved (for copying f16/bf16 bits in). */
   u16(): Uint16Array;
-  /** Threads that share a large packed product (1: no worker pool). */
+  /** Threads that share a large product (1: no worker pool). */
   readonly threads: number;
   /** The memory, for other modules that work on C in place (wasm_epilogue.ts), and its shared maximum (pages) when shared. */
   readonly memory: WebAssembly.Memory;
   readonly sharedMaxPages: number | undefined;
-  /** C += A . B over packed panels (see runPacked's layout), on the pool's threads when it is large. */
-  product(p: PackedProduct): void;
+  /** C = A . B over operands in place (see TileProduct), on the pool's threads when it is large. */
+  product(p: TileProduct): void;
   dots(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, rows: number, quads: number, kv: number, rem: number): void;
   rows(ap: number, panelBytes: number, bp: number, ldb: number, cp: number, ldc: number, rows: number, tiles: number, kc: number): void;
   f16ToF32(src: number, dst: number, groups: number): void;
   bf16ToF32(src: number, dst: number, groups: number): void;
+  transpose4(src: number, dst: number, nq: number, kq: number, lds: number, ldd: number): void;
 }
 
 let kernel: MatmulKernel | undefined;
@@ -131,25 +231,26 @@ let sharedBytes: Uint8Array<ArrayBuffer> | undefined;
 
 /** The module's functions, in index order (a `call` names its callee by index). */
 const FUNCS = [
-  "micro", "block", "micro_s1", "micro_s2", "micro_s3", "micro_s4", "rows", "dot1", "dot2", "dots", "f16_to_f32", "bf16_to_f32",
+  "micro", "block", "micro_s1", "micro_s2", "micro_s3", "micro_s4", "rows", "dot1", "dot2", "dots", "f16_to_f32", "bf16_to_f32", "transpose4",
 ] as const;
 type FuncName = (typeof FUNCS)[number];
 const at = (name: FuncName): number => FUNCS.indexOf(name);
 
 function funcBody(name: FuncName): FuncBody {
   switch (name) {
-    case "micro": return microKernel(MR, false);
+    case "micro": return microKernel();
     case "block": return blockDriver(at("micro"));
-    case "micro_s1": return microKernel(1, true);
-    case "micro_s2": return microKernel(2, true);
-    case "micro_s3": return microKernel(3, true);
-    case "micro_s4": return microKernel(4, true);
+    case "micro_s1": return rowsMicroKernel(1);
+    case "micro_s2": return rowsMicroKernel(2);
+    case "micro_s3": return rowsMicroKernel(3);
+    case "micro_s4": return rowsMicroKernel(4);
     case "rows": return rowsDriver([at("micro_s1"), at("micro_s2"), at("micro_s3"), at("micro_s4")]);
     case "dot1": return dotTile(1);
     case "dot2": return dotTile(2);
     case "dots": return dotsDriver(at("dot2"), at("dot1"));
     case "f16_to_f32": return f16ToF32();
     case "bf16_to_f32": return bf16ToF32();
+    case "transpose4": return transposeKernel();
     default: return assertNever(name, "cpu matmul kernel function");
   }
 }
@@ -167,7 +268,7 @@ export function hasMatmulKernel(): boolean {
 
 /**
  * The process-wide kernel instance, compiled on first use.
- * NOTE: compiled synchronously (about 4.6 KB); Chromium allows that on the main thread up to 8 MB since
+ * NOTE: compiled synchronously (about 5.2 KB); Chromium allows that on the main thread up to 8 MB since
  * version 114 (4 KB before); the browser app runs the engine in a Worker, where there is no limit anyway.
  */
 export function matmulKernel(): MatmulKernel {
@@ -177,7 +278,7 @@ export function matmulKernel(): MatmulKernel {
   const module = new WebAssembly.Module(kernelModule(shared));
   const memory = shared ? new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAX_PAGES, shared: true }) : new WebAssembly.Memory({ initial: 1 });
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
-  const block = ex.block as (ap: number, bp: number, cp: number, mPanels: number, nPanels: number, kc: number, ldc: number) => void;
+  const block = ex.block as Parameters<typeof MatmulPool.start>[3];
   const pool = MatmulPool.start(threads, module, memory, block, { MR, NR, KC, MC_PANELS });
   const arena = new WasmArena(memory, "cpu matmul");
   kernel = {
@@ -191,6 +292,7 @@ export function matmulKernel(): MatmulKernel {
     rows: ex.rows as MatmulKernel["rows"],
     f16ToF32: ex.f16_to_f32 as MatmulKernel["f16ToF32"],
     bf16ToF32: ex.bf16_to_f32 as MatmulKernel["bf16ToF32"],
+    transpose4: ex.transpose4 as MatmulKernel["transpose4"],
   };
   return kernel;
 }

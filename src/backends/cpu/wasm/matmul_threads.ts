@@ -1,6 +1,6 @@
-// matmul_threads.ts: worker threads that share the packed matmul's work. The kernel's wasm memory is a
+// matmul_threads.ts: worker threads that share the cpu matmul's tiled work. The kernel's wasm memory is a
 // shared one; each worker instantiates the same module over it and, when the calling thread posts a
-// product, sweeps the block driver over its own contiguous range of B panels (C columns), while the
+// product, sweeps the block driver over its own contiguous range of B's 8-column tiles (C columns), while the
 // calling thread does the first range and then waits for the rest. Every element of C is computed by one
 // thread in the same order as single-threaded: results are bit-identical whatever the thread count.
 // Node only (worker_threads, and a blocking Atomics.wait on the calling thread); elsewhere there is
@@ -8,16 +8,22 @@
 
 import { nodeBuiltin } from "../../../core/host.js";
 
-/** One packed product C (mPad x nPad) += A (mPad x k) . B (k x nPad), as runPacked lays it out (float offsets). */
-export interface PackedProduct {
+/**
+ * One product C = A . B over operands in wasm memory, as runPacked lays them out (offsets and strides in
+ * floats): A(i, kk) at aOff + i*rsA + kk*csA, B(kk, j) at bOff + kk*ldb + j, C(i, j) at cOff + i*ldc + j,
+ * for i < mTiles*MR, j < nTiles*NR, kk < k.
+ */
+export interface TileProduct {
   readonly aOff: number;
+  readonly rsA: number;
+  readonly csA: number;
   readonly bOff: number;
+  readonly ldb: number;
   readonly cOff: number;
-  readonly mPad: number;
-  readonly nPad: number;
+  readonly ldc: number;
   readonly k: number;
-  readonly mPanels: number;
-  readonly nPanels: number;
+  readonly mTiles: number;
+  readonly nTiles: number;
 }
 
 export interface BlockingConstants {
@@ -27,25 +33,26 @@ export interface BlockingConstants {
   readonly MC_PANELS: number;
 }
 
-type BlockFn = (ap: number, bp: number, cp: number, mPanels: number, nPanels: number, kc: number, ldc: number) => void;
+type BlockFn = (ap: number, bp: number, cp: number, mTiles: number, nTiles: number, kc: number, ldc: number, ldb: number, rsA: number, csA: number, store: number) => void;
 
 /**
- * The sweep one thread runs: for its share t of T of the B panels, every (k-block, A-block) pair through
- * the block driver. Written once as source so the workers (which get it as text) run the same code.
+ * The sweep one thread runs: for its share t of T of B's column tiles, every (k-block, A-block) pair through
+ * the block driver, the first k-block storing into C and the rest adding to it. Written once as source so
+ * the workers (which get it as text) run the same code.
  */
 const SHARE_SOURCE = `function runShare(block, c, t, T, p) {
-  const j0 = Math.floor((p.nPanels * t) / T), j1 = Math.floor((p.nPanels * (t + 1)) / T);
+  const j0 = Math.floor((p.nTiles * t) / T), j1 = Math.floor((p.nTiles * (t + 1)) / T);
   if (j1 <= j0) return;
   for (let pc = 0; pc < p.k; pc += c.KC) {
     const kc = Math.min(c.KC, p.k - pc);
-    for (let ic = 0; ic < p.mPanels; ic += c.MC_PANELS) {
-      const panels = Math.min(c.MC_PANELS, p.mPanels - ic);
-      block((p.aOff + pc * p.mPad + ic * c.MR * kc) * 4, (p.bOff + pc * p.nPad + j0 * kc * c.NR) * 4,
-        (p.cOff + ic * c.MR * p.nPad + j0 * c.NR) * 4, panels, j1 - j0, kc, p.nPad);
+    for (let ic = 0; ic < p.mTiles; ic += c.MC_PANELS) {
+      const tiles = Math.min(c.MC_PANELS, p.mTiles - ic);
+      block((p.aOff + ic * c.MR * p.rsA + pc * p.csA) * 4, (p.bOff + pc * p.ldb + j0 * c.NR) * 4,
+        (p.cOff + ic * c.MR * p.ldc + j0 * c.NR) * 4, tiles, j1 - j0, kc, p.ldc * 4, p.ldb * 4, p.rsA * 4, p.csA * 4, pc === 0 ? 1 : 0);
     }
   }
 }`;
-const runShare = new Function(`return ${SHARE_SOURCE}`)() as (block: BlockFn, c: BlockingConstants, t: number, T: number, p: PackedProduct) => void;
+const runShare = new Function(`return ${SHARE_SOURCE}`)() as (block: BlockFn, c: BlockingConstants, t: number, T: number, p: TileProduct) => void;
 
 // Control words (Int32Array over a SharedArrayBuffer).
 // NOTE: each worker reports the sequence number it finished (DONE + its index), not a shared countdown:
@@ -53,8 +60,9 @@ const runShare = new Function(`return ${SHARE_SOURCE}`)() as (block: BlockFn, c:
 // never be taken for the next one's (a countdown went to -1 once in a 2000-step run under load).
 const SEQ = 0; // bumped by the caller to post a product
 const FAILED = 1; // set by a worker that threw (its message goes to stderr)
-const ARGS = 2; // aOff, bOff, cOff, mPad, nPad, k, mPanels, nPanels
-const DONE = ARGS + 8; // DONE + w: the last product worker w finished (w = 1 .. threads - 1)
+const ARGS = 2; // the TileProduct's fields, in PRODUCT_FIELDS order
+const PRODUCT_FIELDS = ["aOff", "rsA", "csA", "bOff", "ldb", "cOff", "ldc", "k", "mTiles", "nTiles"] as const;
+const DONE = ARGS + PRODUCT_FIELDS.length; // DONE + w: the last product worker w finished (w = 1 .. threads - 1)
 
 const WORKER_SOURCE = `
 const { workerData } = require("node:worker_threads");
@@ -71,8 +79,8 @@ for (;;) {
   if (now === seq) continue;
   seq = now;
   try {
-    const a = ${ARGS};
-    const p = { aOff: ctl[a], bOff: ctl[a + 1], cOff: ctl[a + 2], mPad: ctl[a + 3], nPad: ctl[a + 4], k: ctl[a + 5], mPanels: ctl[a + 6], nPanels: ctl[a + 7] };
+    const p = {};
+    ${JSON.stringify(PRODUCT_FIELDS)}.forEach((name, i) => { p[name] = ctl[${ARGS} + i]; });
     runShare(block, consts, index, threads, p);
   } catch (e) {
     console.error("kiln cpu matmul worker " + index + ": " + (e && e.stack || e));
@@ -124,16 +132,16 @@ export class MatmulPool {
     return pool;
   }
 
-  /** C += A . B for one packed product, shared across the threads when it is big enough. */
-  run(p: PackedProduct): void {
+  /** C = A . B for one product, shared across the threads when it is big enough. */
+  run(p: TileProduct): void {
     const T = this.threads;
-    if (T === 1 || p.nPanels < 2 * T || p.mPad * p.nPad * p.k < MIN_SHARED_MACS) {
+    const { MR, NR } = this.consts;
+    if (T === 1 || p.nTiles < 2 * T || p.mTiles * MR * p.nTiles * NR * p.k < MIN_SHARED_MACS) {
       runShare(this.block, this.consts, 0, 1, p);
       return;
     }
     const ctl = this.ctl;
-    const args = [p.aOff, p.bOff, p.cOff, p.mPad, p.nPad, p.k, p.mPanels, p.nPanels];
-    for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i]!;
+    for (let i = 0; i < PRODUCT_FIELDS.length; i++) ctl[ARGS + i] = p[PRODUCT_FIELDS[i]!];
     const seq = ++this.seq;
     Atomics.store(ctl, SEQ, seq);
     Atomics.notify(ctl, SEQ);
