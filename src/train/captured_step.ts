@@ -1,6 +1,6 @@
 // captured_step.ts: one training step as one lazy graph (the micro-batches' forward and backward with
 // their gradients summed, the global gradient norm, clipping, and the optimizer's in-place update of
-// the parameters and its state), and how it is run: captured once with jit and replayed for later steps
+// the parameters and its state, one flat buffer each), and how it is run: captured once with jit and replayed for later steps
 // (only the kernel launches: no graph building, scheduling or lowering), or built and realized each step
 // (`jit: false`, the reference a test compares the replay with). Eval's forward is replayed the same way.
 // The step reads and writes persistent buffers only (Tensor.assign), so a replay needs no new tensors;
@@ -12,21 +12,26 @@ import type { Tensor } from "../index.js";
 import { gradients, jit, noGrad, realizeAll } from "../index.js";
 import type { JitFunction } from "../index.js";
 import { clipByGlobalNorm, globalNorm } from "./clip.js";
+import { flatGradient } from "./flat_params.js";
 import type { TrainableModel } from "./loss.js";
 import { lmLoss } from "./loss.js";
+import type { ParamLayout } from "./param_layout.js";
 
 /** What the step needs of an optimizer (AdamW; SGD follows it): see the contract in optim/adamw.ts. */
 export interface StepOptimizer {
   scalars(lr: number): Float32Array;
-  update(params: readonly Tensor[], grads: readonly Tensor[], scalars: Tensor): Tensor[];
+  update(params: Tensor, grads: Tensor, scalars: Tensor): Tensor[];
   advance(): void;
   stateTensors(): readonly Tensor[];
 }
 
 export interface StepGraphOptions {
   readonly model: TrainableModel;
-  /** The trained parameters in the optimizer's slot order (realized: they are written in place). */
+  /** The trained parameters in the optimizer's slot order: views of `flat` (flat_params.ts slotViews). */
   readonly params: readonly Tensor[];
+  /** The flat buffer (layout.size,) the parameters are views of: the optimizer writes it in place. */
+  readonly flat: Tensor;
+  readonly layout: ParamLayout;
   readonly optimizer: StepOptimizer;
   readonly maxGradNorm?: number;
   /** Builds each micro-batch's forward (mixed precision's autocast: precision/); default: as is. */
@@ -53,10 +58,12 @@ export function stepGraph(o: StepGraphOptions, inputs: readonly Tensor[]): Tenso
     lossSum = lossSum ? lossSum.add(loss.detach()) : loss.detach();
   }
   return noGrad(() => {
-    const norm = globalNorm(grads!);
-    const clipped = o.maxGradNorm ? clipByGlobalNorm(grads!, norm, o.maxGradNorm) : grads!;
-    o.tag?.({ parameters: params, gradients: grads! });
-    return [lossSum!.div(micro), norm, ...o.optimizer.update(params, clipped, inputs[inputs.length - 1]!)];
+    // NOTE: the norm of the flat gradient: one reduction, not one per parameter and a sum of them.
+    const flatGrad = flatGradient(o.layout, grads!);
+    const norm = globalNorm([flatGrad]);
+    const clipped = o.maxGradNorm ? clipByGlobalNorm([flatGrad], norm, o.maxGradNorm)[0]! : flatGrad;
+    o.tag?.({ parameters: [o.flat], gradients: [flatGrad] });
+    return [lossSum!.div(micro), norm, ...o.optimizer.update(o.flat, clipped, inputs[inputs.length - 1]!)];
   });
 }
 
