@@ -172,6 +172,51 @@ describe("Trainer", () => {
     expect(a[5]).not.toBe(a[0]);
   }, 120_000);
 
+  it("the model's parameters become views of one flat buffer at the layout's offsets, with their initial values, updated in place", async () => {
+    const model = await freshModel();
+    const before = new Map<string, Float32Array>();
+    for (const [name, t] of model.parameters()) before.set(name, await t.data() as Float32Array);
+    const tr = new Trainer(model, new RandomWindows(TOKENS, 2, 8, 1), OPTS);
+    const state = await tr.state(); // moves them into the flat buffer, as the first step does
+    const params = [...model.parameters()];
+    const base = params[0]![1].node.viewOf?.base;
+    expect(base?.numel).toBe(tr.layout.size);
+    for (const [i, [name, t]] of params.entries()) {
+      expect(t.node.viewOf?.base, name).toBe(base);
+      expect(t.node.viewOf?.byteOffset, name).toBe(tr.layout.slots[i]!.offset * 4);
+      expect(Array.from(await t.data()), name).toEqual(Array.from(before.get(name)!));
+      expect(Array.from(state.params.subarray(tr.layout.slots[i]!.offset, tr.layout.slots[i]!.offset + t.numel)), name).toEqual(Array.from(before.get(name)!));
+    }
+    await tr.trainStep();
+    const w = model.parameters().get("blk.1.ffn_up.weight")!;
+    expect(w.node.viewOf?.base).toBe(base);
+    expect(Array.from(await w.data())).not.toEqual(Array.from(before.get("blk.1.ffn_up.weight")!));
+  }, 60_000);
+
+  it("loads a state laid out with other padding (webgpu's 64-f32 offsets) by slot, through a checkpoint, and continues bit-exactly", async () => {
+    const data = new RandomWindows(TOKENS, 2, 8, 1);
+    const straight = new Trainer(await freshModel(), data, OPTS);
+    const a: number[] = [];
+    for (let i = 0; i < 4; i++) a.push((await straight.trainStep()).loss);
+    const first = new Trainer(await freshModel(), data, OPTS);
+    const b: number[] = [];
+    for (let i = 0; i < 2; i++) b.push((await first.trainStep()).loss);
+    const s = await first.state();
+    if (s.optimizer.kind !== "adamw") throw new Error("expected AdamW's state");
+    const padded = new ParamLayout(first.model.parameters(), 64);
+    const move = (x: Float32Array) => padded.relayout(x, s.layout);
+    expect(padded.size).toBeGreaterThan(s.params.length);
+    expect(padded.slots[1]!.offset % 64).toBe(0);
+    const other = { ...s, layout: padded.describe(), params: move(s.params), optimizer: { ...s.optimizer, m: move(s.optimizer.m), v: move(s.optimizer.v) } };
+    const model = new Gpt2(CONFIG, cpu);
+    await initParameters(model, { seed: 99 });
+    const resumed = new Trainer(model, data, OPTS);
+    resumed.loadState(fromCheckpointState(toCheckpointState(other, META), "test"));
+    expect(Array.from((await resumed.state()).params)).toEqual(Array.from(s.params));
+    for (let i = 0; i < 2; i++) b.push((await resumed.trainStep()).loss);
+    expect(b).toEqual(a);
+  }, 120_000);
+
   it("refuses a checkpoint of another model, and optimizer state that does not fit", async () => {
     const data = new RandomWindows(TOKENS, 2, 8, 1);
     const t = new Trainer(await freshModel(), data, OPTS);
