@@ -25,7 +25,8 @@ function label(backend: Backend, exe: Executable): string {
   let l = labels.get(exe);
   if (l === undefined) {
     const first = backend.source?.(exe)?.split("\n", 1)[0] ?? "";
-    l = first.startsWith("// ") && !first.startsWith("// no ") ? `${exe.name.split("_")[0]} ${first.slice(3)}` : exe.name;
+    const said = first.startsWith("// ") && !first.startsWith("// no ") ? first.slice(3) : undefined;
+    l = said === undefined ? exe.name : said.startsWith(exe.name) ? said : `${exe.name.split("_")[0]} ${said}`;
     if (backend.source?.(exe)?.includes("storeBlock")) l += " (+epilogue)";
     labels.set(exe, l);
   }

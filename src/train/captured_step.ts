@@ -5,6 +5,8 @@
 // (`jit: false`, the reference a test compares the replay with). Eval's forward is replayed the same way.
 // The step reads and writes persistent buffers only (Tensor.assign), so a replay needs no new tensors;
 // its per-step inputs are the batches' token ids and the optimizer's scalars (lr, bias corrections).
+// Mixed precision's decisions are part of the graph too (StepPrecision): fp16's loss scale and its skip of
+// an overflowed step (every assignment keeps the old value where the guard is false), fp8's scales.
 // NOTE: a capture binds the parameter and state tensors it saw. Anything that replaces them (Trainer.loadState,
 // Module.loadStateDict) makes the capture stale; Replayed notices (identity of those tensors) and captures again.
 
@@ -20,9 +22,23 @@ import type { ParamLayout } from "./param_layout.js";
 /** What the step needs of an optimizer (AdamW; SGD follows it): see the contract in optim/adamw.ts. */
 export interface StepOptimizer {
   scalars(lr: number): Float32Array;
-  update(params: Tensor, grads: Tensor, scalars: Tensor): Tensor[];
+  update(params: Tensor, grads: Tensor, scalars: Tensor, guard?: Tensor): Tensor[];
   advance(): void;
   stateTensors(): readonly Tensor[];
+}
+
+/** What the step needs of a precision policy (precision/mixed_precision.ts): all of it lazy graph, no host decision. */
+export interface StepPrecision {
+  /** Builds a micro-batch's forward (autocast; `training` records fp8 amaxes). */
+  forward<T>(fn: () => T, training: boolean): T;
+  /** What the backward of a loss weighted `weight` starts from (fp16: times the loss scale). */
+  lossSeed(loss: Tensor, weight: number): Tensor;
+  /** The gradients of the unscaled loss. */
+  unscale(grads: readonly Tensor[]): Tensor[];
+  /** A bool scalar: whether the update applies (fp16: the gradients are finite); undefined: always. */
+  guard(gradNorm: Tensor): Tensor | undefined;
+  /** The precision's own state assignments (loss scale, fp8 scales), after the step's forwards are built. */
+  updates(guard: Tensor | undefined): Tensor[];
 }
 
 export interface StepGraphOptions {
@@ -34,8 +50,8 @@ export interface StepGraphOptions {
   readonly layout: ParamLayout;
   readonly optimizer: StepOptimizer;
   readonly maxGradNorm?: number;
-  /** Builds each micro-batch's forward (mixed precision's autocast: precision/); default: as is. */
-  readonly forward?: <T>(fn: () => T) => T;
+  /** Mixed precision (precision/); default: fp32 as is. */
+  readonly precision?: StepPrecision;
   /** Names what the step computes for memory accounting (memory/training_memory.ts tagStep). */
   readonly tag?: (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) => void;
 }
@@ -52,18 +68,35 @@ export function stepGraph(o: StepGraphOptions, inputs: readonly Tensor[]): Tenso
   let lossSum: Tensor | undefined;
   for (let k = 0; k < micro; k++) {
     const build = () => lmLoss(model, inputs[2 * k]!, inputs[2 * k + 1]!);
-    const loss = o.forward ? o.forward(build) : build();
-    const g = gradients([loss], params, [loss.full([], 1 / micro)]).map((x, i) => x ?? params[i]!.full(params[i]!.shape, 0));
+    const loss = o.precision ? o.precision.forward(build, true) : build();
+    const g = microGradients(o, loss, micro);
     grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
     lossSum = lossSum ? lossSum.add(loss.detach()) : loss.detach();
   }
+  return stepUpdate(o, grads!, lossSum!, micro, inputs[inputs.length - 1]!);
+}
+
+/** One micro-batch's gradients of the parameters (weighted 1 / micro; fp16: still times the loss scale). */
+export function microGradients(o: StepGraphOptions, loss: Tensor, micro: number): Tensor[] {
+  const seed = o.precision ? o.precision.lossSeed(loss, 1 / micro) : loss.full([], 1 / micro);
+  return gradients([loss], o.params, [seed]).map((x, i) => x ?? o.params[i]!.full(o.params[i]!.shape, 0));
+}
+
+/**
+ * The rest of the step from the summed gradients: unscale, global norm, clipping, the optimizer's
+ * assignments (kept back by the precision's guard) and the precision's own. Returns [mean loss, norm, ...writes].
+ */
+export function stepUpdate(o: StepGraphOptions, grads: readonly Tensor[], lossSum: Tensor, micro: number, scalars: Tensor): Tensor[] {
   return noGrad(() => {
+    const unscaled = o.precision ? o.precision.unscale(grads) : [...grads];
     // NOTE: the norm of the flat gradient: one reduction, not one per parameter and a sum of them.
-    const flatGrad = flatGradient(o.layout, grads!);
+    const flatGrad = flatGradient(o.layout, unscaled);
     const norm = globalNorm([flatGrad]);
     const clipped = o.maxGradNorm ? clipByGlobalNorm([flatGrad], norm, o.maxGradNorm)[0]! : flatGrad;
     o.tag?.({ parameters: [o.flat], gradients: [flatGrad] });
-    return [lossSum!.div(micro), norm, ...o.optimizer.update(o.flat, clipped, inputs[inputs.length - 1]!)];
+    const guard = o.precision?.guard(norm);
+    const writes = o.optimizer.update(o.flat, clipped, scalars, guard);
+    return [lossSum.div(micro), norm, ...writes, ...(o.precision?.updates(guard) ?? [])];
   });
 }
 
@@ -92,11 +125,12 @@ export class Replayed {
     }
     const now = this.persistent();
     if (this.fn && (now.length !== this.bound.length || now.some((t, i) => t !== this.bound[i]))) this.dispose();
-    if (!this.fn) {
-      this.fn = jit((...xs: Tensor[]) => this.build(xs));
-      this.bound = now;
-    }
-    return (await this.fn(...inputs)).slice(0, this.keep);
+    if (this.fn) return (await this.fn(...inputs)).slice(0, this.keep);
+    this.fn = jit((...xs: Tensor[]) => this.build(xs));
+    const outs = await this.fn(...inputs);
+    // NOTE: read after the capture: a step may make persistent state as it builds (fp8's sites), which it binds.
+    this.bound = this.persistent();
+    return outs.slice(0, this.keep);
   }
 
   /** Launches per replay (0 before the first captured call, or without jit). */

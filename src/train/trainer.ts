@@ -7,17 +7,17 @@
 // backward and clipping.
 
 import type { Tensor } from "../index.js";
-import { gradients, noGrad, realizeAll, tensor } from "../index.js";
+import { noGrad, realizeAll, tensor } from "../index.js";
 import type { BatchSource } from "./batches.js";
-import { Replayed, stepGraph } from "./captured_step.js";
-import { clipByGlobalNorm, globalNorm } from "./clip.js";
+import type { StepGraphOptions } from "./captured_step.js";
+import { microGradients, Replayed, stepGraph, stepUpdate } from "./captured_step.js";
 import type { TrainableModel } from "./loss.js";
 import { lmLoss } from "./loss.js";
 import type { AdamWOptions } from "./optim/adamw.js";
 import type { Optimizer, OptimizerState } from "./optim/optimizer.js";
 import { createOptimizer } from "./optim/optimizer.js";
 import type { SgdOptions } from "./optim/sgd.js";
-import { deviceLayout, flatBuffer, flatGradient, gatherFlat, slotViews } from "./flat_params.js";
+import { deviceLayout, flatBuffer, gatherFlat, slotViews } from "./flat_params.js";
 import type { LayoutDescription, ParamLayout } from "./param_layout.js";
 import type { PrecisionOptions } from "./precision/mixed_precision.js";
 import { MixedPrecision } from "./precision/mixed_precision.js";
@@ -55,7 +55,7 @@ export interface StepStats {
   readonly ms: number;
   /** The loss scale this step's backward used (1 unless fp16). */
   readonly lossScale: number;
-  /** fp16: the gradients overflowed, nothing was updated; the step is retried (same index, same batch). */
+  /** fp16: the gradients overflowed, nothing was updated (the step's guard kept every buffer); the step is retried (same index, same batch). */
   readonly skipped: boolean;
 }
 
@@ -95,10 +95,7 @@ export class Trainer {
     for (const p of params.values()) p.requiresGrad = true;
     this.memory = new TrainingMemory(model, backend, opts.memory);
     this.memory.tagParameters([...params.values()]);
-    const forward = <T>(fn: () => T): T => this.precision.forward(fn, true);
-    const tag = (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) =>
-      this.memory.tagStep({ ...parts, optimizer: this.optimizer.stateTensors() });
-    const step = (inputs: Tensor[]) => stepGraph({ model, params: this.params(), flat: this.flat!, layout: this.layout, optimizer: this.optimizer, maxGradNorm: opts.maxGradNorm, forward, tag }, inputs);
+    const step = (inputs: Tensor[]) => stepGraph(this.graphOptions(), inputs);
     this.stepRun = new Replayed(step, () => this.persistent(), opts.jit ?? true, 2);
   }
 
@@ -116,7 +113,7 @@ export class Trainer {
     await realizeAll(this.optimizer.stateTensors());
     this.memory.tagParameters(this.optimizer.stateTensors(), "optimizer");
     const { batchSize: b, blockSize: t } = this.data;
-    if (!this.precision.capturable || this.memory.needsBuiltSteps) return this.stepBuilt(step, lr, params);
+    if (this.memory.needsBuiltSteps) return this.stepBuilt(step, lr, params);
     const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
     const inputs: Tensor[] = [];
     for (let micro = 0; micro < this.accum; micro++) {
@@ -124,23 +121,23 @@ export class Trainer {
       inputs.push(ids(batch.inputs), ids(batch.targets));
     }
     inputs.push(tensor(this.optimizer.scalars(lr), { backend }));
+    const lossScale = this.precision.lossScale;
     const [loss, norm] = await this.stepRun.run(inputs);
-    this.optimizer.advance();
-    const [lossValue, gradNorm] = [await loss!.item(), await norm!.item()];
+    const stats = await this.finishStep(step, lr, loss!, norm!, lossScale, t0);
     for (const x of inputs) x.dispose();
-    return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0, lossScale: 1, skipped: false };
+    return stats;
   }
 
   /**
-   * A step built and realized each time (not captured), for what a replay of one capture could not
-   * follow: fp16's loss scaling reads the gradient norm on the host and may skip the update (inf/NaN),
-   * fp8's scales move on the host between steps, and activation checkpointing and offload need the
-   * step built each time (memory/training_memory.ts needsBuiltSteps).
+   * A step built and realized each time (not captured), for offload (memory/training_memory.ts
+   * needsBuiltSteps): it writes each micro-batch's saved inputs out on the host between its forward and
+   * the backward. The same graph as the captured step otherwise.
    */
   private async stepBuilt(step: number, lr: number, params: Tensor[]): Promise<StepStats> {
     const t0 = performance.now();
     const backend = params[0]!.backend;
     const { batchSize: b, blockSize: t } = this.data;
+    const o = this.graphOptions();
     let grads: Tensor[] | undefined;
     let lossSum: Tensor | undefined;
     const lossScale = this.precision.lossScale;
@@ -149,34 +146,31 @@ export class Trainer {
       const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
       const loss = this.precision.forward(() => lmLoss(this.model, ids(inputs), ids(targets)), true);
       await this.memory.afterForward(loss);
-      const g = gradients([loss], params, [this.precision.lossSeed(loss, 1 / this.accum)]).map((x, i) => x ?? params[i]!.full(params[i]!.shape, 0));
+      const g = microGradients(o, loss, this.accum);
       grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
       lossSum = lossSum ? lossSum.add(loss.detach()) : loss.detach();
     }
-    const [flatGrad, norm, loss] = noGrad(() => {
-      const flat = flatGradient(this.layout, this.precision.unscale(grads!));
-      return [flat, globalNorm([flat]), lossSum!.div(this.accum)] as const;
-    });
-    // NOTE: fp16 reads the gradient norm before it updates (one more sync per step): inf/NaN skips the step.
-    if (this.precision.checksGradients) {
-      await realizeAll([loss, norm, flatGrad, ...this.precision.pending()]);
-      const gradNorm = await norm.item();
-      if ((await this.precision.endStep(gradNorm)).skipped) {
-        this.memory.afterStep([], []);
-        return { step, loss: await loss.item(), lr, gradNorm, ms: performance.now() - t0, lossScale, skipped: true };
-      }
-    }
     const scalars = tensor(this.optimizer.scalars(lr), { backend });
-    const writes = noGrad(() => this.optimizer.update(this.flat!, this.opts.maxGradNorm ? clipByGlobalNorm([flatGrad], norm, this.opts.maxGradNorm)[0]! : flatGrad, scalars));
-    this.memory.tagStep({ parameters: [this.flat!], gradients: [...grads!, flatGrad], optimizer: this.optimizer.stateTensors() });
-    const pending = this.precision.checksGradients ? [] : this.precision.pending();
-    await realizeAll([loss, norm, ...writes, ...pending]);
-    this.optimizer.advance();
-    if (!this.precision.checksGradients) await this.precision.endStep();
+    const [loss, norm, ...writes] = stepUpdate(o, grads!, lossSum!, this.accum, scalars);
+    await realizeAll([loss!, norm!, ...writes]);
     this.memory.afterStep([], []);
-    const [lossValue, gradNorm] = [await loss.item(), await norm.item()];
     scalars.dispose();
-    return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0, lossScale, skipped: false };
+    return this.finishStep(step, lr, loss!, norm!, lossScale, t0);
+  }
+
+  /** After a step's graph is realized: read its loss and norm, and count it unless fp16 skipped it (then it is retried). */
+  private async finishStep(step: number, lr: number, loss: Tensor, norm: Tensor, lossScale: number, t0: number): Promise<StepStats> {
+    const [lossValue, gradNorm] = [await loss.item(), await norm.item()];
+    const { skipped } = await this.precision.endStep();
+    if (!skipped) this.optimizer.advance();
+    return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0, lossScale, skipped };
+  }
+
+  /** What the step's graph is built from (captured_step.ts). */
+  private graphOptions(): StepGraphOptions {
+    const tag = (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) =>
+      this.memory.tagStep({ ...parts, optimizer: this.optimizer.stateTensors() });
+    return { model: this.model, params: this.params(), flat: this.flat!, layout: this.layout, optimizer: this.optimizer, maxGradNorm: this.opts.maxGradNorm, precision: this.precision, tag };
   }
 
   /** Mean loss of the model on one batch of `data` (a held-out split), no gradients. */
@@ -187,7 +181,7 @@ export class Trainer {
     const key = shape.join("x");
     let run = this.evalRuns.get(key);
     const forward = ([x, y]: Tensor[]) => [noGrad(() => this.precision.forward(() => lmLoss(this.model, x!, y!), false))];
-    if (!run) this.evalRuns.set(key, (run = new Replayed(forward, () => this.params(), (this.opts.jit ?? true) && this.precision.capturable, 1)));
+    if (!run) this.evalRuns.set(key, (run = new Replayed(forward, () => this.params(), this.opts.jit ?? true, 1)));
     const xs = [tensor(inputs, { backend, dtype: "i32", shape }), tensor(targets, { backend, dtype: "i32", shape })];
     const [loss] = await run.run(xs);
     const value = await loss!.item();
@@ -234,7 +228,7 @@ export class Trainer {
 
   /** The tensors a captured step binds besides its inputs: replacing one (loadState) means capturing again. */
   private persistent(): Tensor[] {
-    return [this.flat!, ...this.params(), ...this.optimizer.stateTensors()];
+    return [this.flat!, ...this.params(), ...this.optimizer.stateTensors(), ...this.precision.stateTensors()];
   }
 
   /**

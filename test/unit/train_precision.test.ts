@@ -10,14 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Tensor } from "../../src/index.js";
-import { customGrad, getBackend } from "../../src/index.js";
+import { getBackend, realizeAll, tensor } from "../../src/index.js";
 import { Gpt2 } from "../../src/models/gpt2.js";
 import type { Gpt2Config } from "../../src/models/types.js";
-import { Module } from "../../src/nn/index.js";
 import { RandomWindows } from "../../src/train/batches.js";
 import { parseTrainConfig } from "../../src/train/config.js";
 import { initParameters } from "../../src/train/init.js";
-import type { TrainableModel } from "../../src/train/loss.js";
 import { DynamicLossScaler } from "../../src/train/precision/loss_scaler.js";
 import type { Precision, PrecisionOptions } from "../../src/train/precision/mixed_precision.js";
 import { MixedPrecision } from "../../src/train/precision/mixed_precision.js";
@@ -30,6 +28,7 @@ import { rng } from "../conformance/harness.js";
 import { repoFile } from "../helpers/fixtures.js";
 import { sqliteMissing } from "../helpers/requirements.js";
 import { skipLabel } from "../helpers/skip_reasons.js";
+import { Poisonable } from "./train_precision_helpers.js";
 
 const cpu = await getBackend("cpu");
 const CONFIG: Gpt2Config = { arch: "gpt2", dim: 16, nLayers: 1, nHeads: 2, vocabSize: 17, maxSeqLen: 8, normEps: 1e-5 };
@@ -41,24 +40,8 @@ const MEAN_TOL = 0.005;
 /** ... and the largest single-step difference. */
 const MAX_TOL = 0.03;
 
-/** A GPT-2 whose backward can be poisoned at chosen steps: the gradient into its logits times 1e30. */
-class Poisonable extends Module implements TrainableModel {
-  readonly inner: Gpt2;
-  poison = false;
-  constructor(inner: Gpt2) {
-    super();
-    this.inner = this.addModule("inner", inner);
-  }
-  get config() { return this.inner.config; }
-  forward(ids: Tensor): Tensor {
-    const y = this.inner.forward(ids);
-    // NOTE: finite in f32 (the gradients are ~1e-2), over f16's 65504 in the matmul backward: an overflow.
-    return this.poison ? customGrad([y], () => y, (g) => [g.mul(1e30)]) : y;
-  }
-}
-
 async function trainer(precision: Precision, extra: Omit<PrecisionOptions, "precision"> = {}) {
-  const model = new Poisonable(new Gpt2(CONFIG, cpu));
+  const model = new Poisonable(new Gpt2(CONFIG, cpu), cpu);
   await initParameters(model, { seed: 5 });
   const t = new Trainer(model, new RandomWindows(TOKENS, 4, 8, 3), {
     schedule: { kind: "cosine", lr: 1e-2, minLr: 1e-3, warmupSteps: 10, decaySteps: STEPS },
@@ -111,9 +94,9 @@ describe("fp16 dynamic loss scaling", () => {
     const { t, model } = await trainer("fp16", { lossScale: { initScale: 1024, growthInterval: 1000 } });
     for (let i = 0; i < 3; i++) expect((await t.trainStep()).skipped).toBe(false);
     const before = await t.state();
-    model.poison = true;
+    await model.poison(true);
     const bad = await t.trainStep();
-    model.poison = false;
+    await model.poison(false);
     expect(bad).toMatchObject({ step: 3, skipped: true, lossScale: 1024 });
     expect(Number.isFinite(bad.loss)).toBe(true); // the forward was fine
     expect(bad.gradNorm).not.toBeLessThan(Infinity);
@@ -127,6 +110,7 @@ describe("fp16 dynamic loss scaling", () => {
     expect(retry).toMatchObject({ step: 3, skipped: false, lossScale: 512 });
     expect(t.step).toBe(4);
     expect(retry.loss).toBe(bad.loss);
+    expect(t.stepLaunches).toBeGreaterThan(0); // the fp16 step was captured and replayed, skip included
   }, 60_000);
 
   it("the scale grows after growthInterval good steps in a row", async () => {
@@ -136,15 +120,30 @@ describe("fp16 dynamic loss scaling", () => {
     expect(scales).toEqual([256, 256, 256, 512, 512, 512, 1024]);
   }, 60_000);
 
-  it("DynamicLossScaler: backoff, growth, and its options checked", () => {
-    const s = new DynamicLossScaler({ initScale: 8, growthInterval: 2 });
-    expect([s.update(true).skipped, s.scale]).toEqual([false, 8]);
-    expect([s.update(false).skipped, s.scale]).toEqual([true, 4]); // an overflow also resets the run of good steps
-    expect([s.update(true).skipped, s.scale]).toEqual([false, 4]);
-    expect([s.update(true).skipped, s.scale]).toEqual([false, 8]);
-    expect(() => new DynamicLossScaler({ initScale: 0 })).toThrow(/initScale must be a positive finite number, got 0/);
-    expect(() => new DynamicLossScaler({ growthInterval: 1.5 })).toThrow(/growthInterval must be a positive integer/);
-    expect(() => new DynamicLossScaler({ backoffFactor: 1 })).toThrow(/backoffFactor must be in \(0, 1\)/);
+  it("DynamicLossScaler on the device: backoff, growth, never past f32's max, and its options checked", async () => {
+    const s = new DynamicLossScaler(cpu, { initScale: 8, growthInterval: 2 });
+    // The step's guard, as fp16's MixedPrecision builds it from the gradient norm: inf and NaN both mean an overflow.
+    const fp16 = new MixedPrecision(cpu, { precision: "fp16" });
+    const step = async (norm: number) => {
+      await realizeAll([s.update(fp16.guard(tensor(Float32Array.of(norm), { backend: cpu }).reshape([]))!)]);
+      await s.read();
+      return [s.skipped, s.scale, s.goodSteps];
+    };
+    expect([s.skipped, s.scale, s.goodSteps]).toEqual([false, 8, 0]);
+    expect(await step(1)).toEqual([false, 8, 1]);
+    expect(await step(Infinity)).toEqual([true, 4, 0]); // an overflow also resets the run of good steps
+    expect(await step(2)).toEqual([false, 4, 1]);
+    expect(await step(NaN)).toEqual([true, 2, 0]);
+    expect(await step(3)).toEqual([false, 2, 1]);
+    expect(await step(0)).toEqual([false, 4, 0]); // the 2nd good step in a row: grown, counting again
+    const top = new DynamicLossScaler(cpu, { initScale: 2 ** 127, growthInterval: 1 });
+    await realizeAll([top.update(tensor(Float32Array.of(1), { backend: cpu }).reshape([]).gt(0))]);
+    await top.read();
+    expect([top.scale, top.goodSteps]).toEqual([2 ** 127, 0]); // 2^128 is inf in f32: not grown
+    expect(() => new DynamicLossScaler(cpu, { initScale: 0 })).toThrow(/initScale must be a positive finite number \(f32\), got 0/);
+    expect(() => new DynamicLossScaler(cpu, { initScale: 1e39 })).toThrow(/initScale must be a positive finite number \(f32\), got 1e\+39/);
+    expect(() => new DynamicLossScaler(cpu, { growthInterval: 1.5 })).toThrow(/growthInterval must be a positive integer/);
+    expect(() => new DynamicLossScaler(cpu, { backoffFactor: 1 })).toThrow(/backoffFactor must be in \(0, 1\)/);
   });
 });
 

@@ -1,18 +1,18 @@
-// attention_rows.ts gives the cpu attention drivers (attention.ts, attention_backward.ts) their working
-// memory and the three row operations they are built from (dots, combine, ger: see wasm/attention_kernel.ts),
-// in one of two precisions: f32 in WebAssembly SIMD (f32, f16 and bf16 data), or f64 in plain JS (f64 data,
-// and engines without wasm SIMD). The drivers address memory in elements; this file turns that into bytes.
-// It owns the choice of precision and the row layout (rows padded to a multiple of 4 with zeros), nothing else.
+// attention_rows.ts holds what the cpu attention drivers (attention.ts, attention_backward.ts) share: the
+// choice of precision (f32 in the wasm SIMD kernel, wasm/attention_kernel.ts, for f32, f16 and bf16 data;
+// f64 in plain JS for f64 data and engines without wasm SIMD), their working memory layout (rows padded to a
+// multiple of 4 with zeros), the copies in and out of it, and the f64 path's three row operations
+// (dots, combine, ger) with its softmax. The drivers address memory in elements.
 
 import type { FloatDType, WorkArray } from "./convert.js";
 import { readFloats, writeFloats } from "./convert.js";
-import { attentionKernel, hasAttentionKernel } from "./wasm/attention_kernel.js";
+import { hasAttentionKernel } from "./wasm/attention_kernel.js";
 
-/** Row operations over `mem`, on rows of `dp` elements (the head dim rounded up to 4; padding stays 0). */
+/** The f64 path's row operations over `mem`, on rows of `dp` elements (the head dim rounded up to 4; padding stays 0). */
 export interface RowOps {
   readonly mem: WorkArray;
   readonly dp: number;
-  /** out[j] = x . rows[j] for j < n (may write up to the next multiple of 4 past n). */
+  /** out[j] = x . rows[j] for j < n. */
   dots(x: number, rows: number, n: number, out: number): void;
   /** acc += sum_{j < n} coef[j] rows[j]. */
   combine(coef: number, rows: number, n: number, acc: number): void;
@@ -34,30 +34,11 @@ export class Layout {
   get size(): number { return this.top; }
 }
 
-/** Row ops for data of `dtype` with head dim padded to dp, over a zeroed memory of `size` elements. */
-export function rowOps(dtype: FloatDType, dp: number, size: number): RowOps {
-  if (dtype !== "f64" && hasAttentionKernel()) return wasmOps(dp, size);
-  return jsOps(dp, size);
-}
-
-/** Whether data of this dtype is computed in f32 (the wasm kernel) rather than f64. */
+/** Whether data of this dtype is computed in f32 (the wasm kernel) rather than f64 (f64RowOps). */
 export const computesInF32 = (dtype: FloatDType): boolean => dtype !== "f64" && hasAttentionKernel();
 
-function wasmOps(dp: number, size: number): RowOps {
-  const k = attentionKernel();
-  const mem = k.reserve(size * 4);
-  mem.fill(0, 0, size);
-  const stride = dp * 4;
-  const dv = dp / 4;
-  return {
-    mem, dp,
-    dots: (x, rows, n, out) => k.dots(x * 4, rows * 4, stride, n, dv, out * 4),
-    combine: (coef, rows, n, acc) => k.combine(coef * 4, rows * 4, stride, n, dv, acc * 4),
-    ger: (coef, x, rows, n) => k.ger(coef * 4, x * 4, rows * 4, stride, n, dv),
-  };
-}
-
-function jsOps(dp: number, size: number): RowOps {
+/** Row operations in doubles in JS over a zeroed memory of `size` elements. */
+export function f64RowOps(dp: number, size: number): RowOps {
   const mem = new Float64Array(size);
   return {
     mem, dp,
@@ -119,4 +100,15 @@ export function softmaxRow(mem: WorkArray, s: number, p: number, n: number, scal
   }
   const inv = 1 / l;
   for (let j = 0; j < n; j++) mem[p + j] = mem[p + j]! * inv;
+}
+
+/**
+ * Which query rows see keys, for the kernel's conventions: rows i >= i0 see keys j < min(tk, n0 + (i - i0) inc)
+ * with n0 >= 1; rows below i0 see none (causal with tq > tk, or tk = 0).
+ */
+export function visibleRows(tq: number, tk: number, causal: boolean): { i0: number; n0: number; inc: number } {
+  if (tk === 0) return { i0: tq, n0: 0, inc: 0 };
+  if (!causal) return { i0: 0, n0: tk, inc: 0 };
+  const i0 = Math.max(0, tq - tk);
+  return { i0, n0: i0 + tk - tq + 1, inc: 1 };
 }

@@ -10,6 +10,7 @@ import type { RoutineSpecs } from "../../core/routines.js";
 import { compileWithHelpers } from "./kernel_helpers.js";
 import { matmulThreadCount } from "./wasm/matmul_threads.js";
 import { renderJs } from "./render_js.js";
+import { compileWasmElementwise, wasmKernelsEnabled } from "./wasm/wasm_elementwise.js";
 import { buildCpuRoutine, supportsCpuRoutine } from "./routines.js";
 import { hostCpu } from "../../core/host.js";
 
@@ -105,7 +106,15 @@ export class CpuBackend implements Backend {
     let exe = this.cache.get(key);
     if (!exe) {
       const fn = compileWithHelpers<(...v: ArrayBufferView[]) => void>(source);
-      exe = { name: kernel.name, source, dtypes, run: (views) => fn(...views) };
+      const wasm = wasmKernelsEnabled() ? compileWasmElementwise(kernel) : undefined;
+      if (wasm && "kernel" in wasm) {
+        // The JS stays the kernel's spec and runs the launches the wasm one declines (see wasm_elementwise.ts).
+        const w = wasm.kernel;
+        const note = `// ${kernel.name}: wasm simd (f32x4); the JS below is its spec and runs launches it declines\n`;
+        exe = { name: kernel.name, source: note + source, dtypes, run: (views) => void (w.run(views) || fn(...views)) };
+      } else {
+        exe = { name: kernel.name, source, dtypes, run: (views) => fn(...views) };
+      }
       this.cache.set(key, exe);
     }
     return exe;

@@ -153,7 +153,7 @@ function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views
 export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: ArrayBufferView[]) => void } {
   const { batch, m, n, k } = spec;
   const shape = `matmul ${batch}x(${m}x${k} @ ${k}x${n}) ${spec.dtype}->${spec.out}`;
-  const epi = spec.epilogue ? compileEpilogue(spec.epilogue, spec.out as FloatDType, n) : undefined;
+  const epi = spec.epilogue ? compileEpilogue(spec.epilogue, spec.out as FloatDType, n, batch * m * n) : undefined;
   const path = pathOf(spec);
   const source = `// cpu routine ${shape}: ${path.name}\n${epi ? epi.source : "// no epilogue"}`;
   return {
@@ -163,7 +163,7 @@ export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: Ar
       checkLength(views[0]!, batch * m * n, `${shape}: output`);
       checkLength(views[1]!, (batch - 1) * spec.aBatchStride + m * k, `${shape}: A`);
       checkLength(views[2]!, (batch - 1) * spec.bBatchStride + k * n, `${shape}: B`);
-      path.run(spec, views, rowSink(views, spec.out as FloatDType, n, epi?.store));
+      path.run(spec, views, rowSink(views, spec.out as FloatDType, n, epi));
     },
   };
 }

@@ -9,6 +9,9 @@ import type { FloatDType, WorkArray } from "./convert.js";
 import { writeFloats } from "./convert.js";
 import { compileWithHelpers } from "./kernel_helpers.js";
 import { renderEpilogueLines } from "./render_js.js";
+import { matmulKernel } from "./wasm/matmul_kernel.js";
+import type { WasmEpilogue } from "./wasm/wasm_epilogue.js";
+import { compileWasmEpilogue } from "./wasm/wasm_epilogue.js";
 
 /**
  * Stores C rows first..first+rows (row r at c[cOff + r*ldc], n columns) into out through the epilogue;
@@ -19,8 +22,11 @@ export type BlockStore = (c: WorkArray, cOff: number, ldc: number, first: number
 /** The value as the output dtype stores it: f32/f64 typed arrays round on assignment, f16/bf16 are bits. */
 const storeAs = (dtype: FloatDType, value: string) => (dtype === "f16" ? `f2h(${value})` : dtype === "bf16" ? `f2bh(${value})` : value);
 
-/** Compiles an epilogue into a block store for an output of n columns; its inputs are slots 3... */
-export function compileEpilogue(epi: Epilogue, out: FloatDType, n: number): { source: string; store: BlockStore } {
+/**
+ * Compiles an epilogue into a block store for an output of n columns (`total` elements); its inputs are
+ * slots 3... An f32 output also gets the wasm spelling, which storeRows uses for C in the kernel's memory.
+ */
+export function compileEpilogue(epi: Epilogue, out: FloatDType, n: number, total: number): { source: string; store: BlockStore; wasm?: WasmEpilogue } {
   const firstSlot = 3;
   const { lines, value } = renderEpilogueLines(epi, firstSlot);
   const names = epi.inputs.map((_, i) => `b${firstSlot + i}`);
@@ -42,7 +48,10 @@ export function compileEpilogue(epi: Epilogue, out: FloatDType, n: number): { so
     `}`,
     `};`,
   ].join("\n");
-  return { source, store: compileWithHelpers<BlockStore>(source) };
+  const wasm = out === "f32" ? compileWasmEpilogue(epi, firstSlot, n, total) : undefined;
+  const store = compileWithHelpers<BlockStore>(source);
+  if (!wasm) return { source, store };
+  return { source: `// epilogue in wasm simd (f32x4) on C in place; the JS store below is its spec and fallback\n${source}`, store, wasm };
 }
 
 /** Where C's rows go: the output view and dtype, and the epilogue's store with its input views (slots 3..). */
@@ -51,16 +60,23 @@ export interface RowSink {
   readonly dtype: FloatDType;
   readonly n: number;
   readonly store: BlockStore | undefined;
+  readonly wasm: WasmEpilogue | undefined;
   readonly epiViews: readonly ArrayBufferView[];
 }
 
-export function rowSink(views: readonly ArrayBufferView[], out: FloatDType, n: number, store: BlockStore | undefined): RowSink {
-  return { out: views[0]!, dtype: out, n, store, epiViews: views.slice(3) };
+export function rowSink(views: readonly ArrayBufferView[], out: FloatDType, n: number, epi?: { store: BlockStore; wasm?: WasmEpilogue }): RowSink {
+  return { out: views[0]!, dtype: out, n, store: epi?.store, wasm: epi?.wasm, epiViews: views.slice(3) };
 }
 
 /** Output rows first..first+rows = C rows at c[cOff + r*ldc], through the epilogue when there is one. */
 export function storeRows(sink: RowSink, c: WorkArray, cOff: number, ldc: number, first: number, rows: number): void {
-  const { out, dtype, n, store, epiViews } = sink;
+  const { out, dtype, n, epiViews } = sink;
+  let store = sink.store;
+  // C in the matmul kernel's memory: the wasm epilogue rewrites it in place, then it is copied as is.
+  if (store && sink.wasm && c.buffer === matmulKernel().memory.buffer && sink.wasm(cOff, ldc, first, rows, epiViews)) {
+    c = matmulKernel().reserve(0);
+    store = undefined;
+  }
   if (store) return store(c, cOff, ldc, first, rows, out, epiViews);
   // NOTE: rows laid out as the output's (no padding columns): one copy, not a subarray per row.
   if (ldc === n) return writeFloats(c, cOff, rows * n, out, dtype, first * n);

@@ -2,6 +2,7 @@
 // cache of built executables per spec. The routines themselves live in matmul.ts (wasm SIMD kernel),
 // softmax.ts, attention.ts, attention_backward.ts, paged.ts, scatter_add.ts and concat.ts; their meaning is the spec's (src/core/routines.ts) and its reference.
 
+import { wasmKernelsEnabled } from "./wasm/wasm_elementwise.js";
 import type { DType } from "../../core/dtype.js";
 import { exprKey, hashString } from "../../core/ir.js";
 import type { RoutineName } from "../../core/ops.js";
@@ -97,7 +98,8 @@ const cache = new Map<string, CpuExecutable>();
 
 /** Build (or fetch from the cache) the executable for a routine spec; throws naming the spec when unsupported. */
 export function buildCpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): CpuExecutable {
-  const key = specKey(name, spec);
+  // NOTE: whether epilogues may run as wasm is part of what is built (KILN_CPU_WASM_KERNELS, read at build time).
+  const key = `${wasmKernelsEnabled() ? "wasm" : "js"} ${specKey(name, spec)}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const reason = unsupportedReason(name, spec);

@@ -56,12 +56,15 @@ export class TrainingMemory {
   }
 
   /**
-   * Whether the step must be built every time rather than captured once: activation checkpointing saves
-   * nothing under a capture, which keeps every intermediate buffer for its replays, and offload writes the
-   * forward's saved inputs out on the host between forward and backward.
+   * Whether the step must be built every time rather than captured once: offload writes the forward's
+   * saved inputs out on the host between forward and backward, which a replay of launches cannot do.
+   * NOTE: activation checkpointing alone is captured. A capture keeps realize's reuse pool for its replays,
+   * which holds as much as the step's schedule had live at its peak, not every intermediate: the pool
+   * hands a freed buffer to later kernels as it does in a built step, so the recompute lowers the peak
+   * (and what the capture holds) the same way (test/unit/train_checkpointing.test.ts measures both).
    */
   get needsBuiltSteps(): boolean {
-    return this.checkpointed > 0 || this.offloader !== undefined;
+    return this.offloader !== undefined;
   }
 
   /** After the step: free the optimizer state it replaced (not any it kept: an in-place update), forget its offloaded inputs. */

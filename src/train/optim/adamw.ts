@@ -5,10 +5,12 @@
 // trainer realizes together with the step's forward and backward (one schedule).
 // The optimizer contract the trainer's step relies on (captured_step.ts, StepOptimizer; SGD follows it):
 //   scalars(lr)              the next step's per-step numbers, as host values (one small tensor in the step);
-//   update(params, grads, s) lazy assignments (Tensor.assign) writing the new parameters and the new state
+//   update(params, grads, s, guard?)
+//                            lazy assignments (Tensor.assign) writing the new parameters and the new state
 //                            into their own buffers, from the flat parameters, the flat gradient (both
 //                            (layout.size,)) and the scalars tensor s: no new tensors per step, so one jit
-//                            capture of the step serves every later step;
+//                            capture of the step serves every later step; where the bool scalar
+//                            `guard` is false (fp16's overflowed step) every buffer keeps its value;
 //   advance()                count a step as taken, once its assignments are realized.
 // NOTE: the per-step scalars (lr, bias corrections) enter as a small tensor, not as constants: a
 // constant is spelled into the kernel source, so a new lr each step would compile new kernels each step,
@@ -66,21 +68,23 @@ export class AdamW {
 
   /**
    * The step's assignments (lazy; realize them with the step): the flat parameters, m and v written in
-   * place from the flat gradient and `scalars`, the tensor of scalars(lr).
+   * place from the flat gradient and `scalars`, the tensor of scalars(lr); all keep their values where
+   * `guard` (a bool scalar) is false.
    */
-  update(params: Tensor, grads: Tensor, scalars: Tensor): Tensor[] {
+  update(params: Tensor, grads: Tensor, scalars: Tensor, guard?: Tensor): Tensor[] {
     checkFlat("AdamW.update: the parameters", this.layout, params);
     checkFlat("AdamW.update: the gradient", this.layout, grads);
     if (scalars.numel !== 4) throw new Error(`AdamW.update: scalars must be the 4 values of scalars(lr), got ${scalars}`);
     const [b1, b2] = [this.beta1, this.beta2];
     const s = scalars.reshape([4]);
     const [stepSize, vScale, decay] = [s.slice(0, 1, 2).reshape([]), s.slice(0, 2, 3).reshape([]), s.slice(0, 3, 4).reshape([])];
+    const put = (t: Tensor, value: Tensor) => t.assign(guard ? guard.where(value, t) : value);
     const g = grads;
-    const m = this.m.assign(this.m.mul(b1).add(g.mul(1 - b1)));
-    const v = this.v.assign(this.v.mul(b2).add(g.mul(g).mul(1 - b2)));
+    const m = put(this.m, this.m.mul(b1).add(g.mul(1 - b1)));
+    const v = put(this.v, this.v.mul(b2).add(g.mul(g).mul(1 - b2)));
     // NOTE: where, not a multiply by a 0/1 factor: p (1 - lr wd) where the layout decays, p itself (exactly) elsewhere.
     const p = this.mask ? this.mask.where(params.mul(decay), params) : params;
-    return [params.assign(p.sub(m.mul(stepSize).div(v.sqrt().mul(vScale).add(this.eps)))), m, v];
+    return [put(params, p.sub(m.mul(stepSize).div(v.sqrt().mul(vScale).add(this.eps)))), m, v];
   }
 
   /** Count one step as taken (its assignments realized): the next scalars use the next bias correction. */

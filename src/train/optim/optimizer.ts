@@ -18,7 +18,7 @@ export interface Optimizer {
   /** Steps taken so far. */
   readonly step: number;
   scalars(lr: number): Float32Array;
-  update(params: Tensor, grads: Tensor, scalars: Tensor): Tensor[];
+  update(params: Tensor, grads: Tensor, scalars: Tensor, guard?: Tensor): Tensor[];
   advance(): void;
   stateTensors(): readonly Tensor[];
   state(): Promise<OptimizerState>;
@@ -39,7 +39,7 @@ function wrap(kind: OptimizerState["kind"], o: AdamW | Sgd, state: () => Promise
     kind,
     get step() { return o.step; },
     scalars: (lr) => o.scalars(lr),
-    update: (p, g, s) => o.update(p, g, s),
+    update: (p, g, s, k) => o.update(p, g, s, k),
     advance: () => o.advance(),
     stateTensors: () => o.stateTensors(),
     state,

@@ -66,24 +66,26 @@ export class Sgd {
 
   /**
    * The step's assignments (lazy; realize them with the step): the flat parameters and the momentum
-   * buffer written in place from the flat gradient and `scalars`, the tensor of scalars(lr).
+   * buffer written in place from the flat gradient and `scalars`, the tensor of scalars(lr); both keep
+   * their values where `guard` (a bool scalar) is false.
    */
-  update(params: Tensor, grads: Tensor, scalars: Tensor): Tensor[] {
+  update(params: Tensor, grads: Tensor, scalars: Tensor, guard?: Tensor): Tensor[] {
     checkFlat("SGD.update: the parameters", this.layout, params);
     checkFlat("SGD.update: the gradient", this.layout, grads);
     if (scalars.numel !== 3) throw new Error(`SGD.update: scalars must be the 3 values of scalars(lr), got ${scalars}`);
     const mu = this.momentum;
     const s = scalars.reshape([3]);
     const [stepSize, keep, gw] = [0, 1, 2].map((i) => s.slice(0, i, i + 1).reshape([])) as [Tensor, Tensor, Tensor];
+    const put = (t: Tensor, value: Tensor) => t.assign(guard ? guard.where(value, t) : value);
     const writes: Tensor[] = [];
     const p = params;
     let g = this.mask ? this.mask.where(grads.add(p.mul(this.weightDecay)), grads) : grads;
     if (this.buf) {
-      const b = this.buf.assign(this.buf.mul(keep).add(g.mul(gw)));
+      const b = put(this.buf, this.buf.mul(keep).add(g.mul(gw)));
       writes.push(b);
       g = this.nesterov ? g.add(b.mul(mu)) : b;
     }
-    writes.push(p.assign(p.sub(g.mul(stepSize))));
+    writes.push(put(p, p.sub(g.mul(stepSize))));
     return writes;
   }
 

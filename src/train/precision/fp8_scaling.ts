@@ -8,8 +8,11 @@
 // (tensor/float_format.ts); gradients pass straight through the rounding.
 // Sites are numbered in the order a forward builds its matmuls, which is the same every step (the same
 // model code runs); micro-batches of one step share their sites and their amax is the max over them.
-// NOTE: the scales enter the graph as one small tensor, not as constants: a constant is spelled into
-// the kernel source, and new scales every step would compile new kernels every step.
+// Each site's scale and amax history are one small device tensor that the step itself rolls forward
+// (`updates`: assign), so a training step has no host decision and is captured once with jit; the host
+// reads the scales only when asked (`currentScales`).
+// NOTE: the scales are device tensors, not constants: a constant is spelled into the kernel source, and
+// new scales every step would compile new kernels every step (and a jit replay would repeat them).
 
 import type { Backend, MatmulPolicy, Tensor } from "../../index.js";
 import { concat, customGrad, FP8_E4M3, FP8_E5M2, roundToFormat, tensor } from "../../index.js";
@@ -24,9 +27,8 @@ export interface Fp8Options {
 
 interface Site {
   readonly format: FloatFormat;
-  /** Newest last, at most amaxHistory long. */
-  readonly history: number[];
-  scale: number;
+  /** (1 + amaxHistory,) f32 on the device: the scale, then the amax history (oldest first; zeros before the site was seen). */
+  readonly state: Tensor;
 }
 
 export class Fp8DelayedScaling {
@@ -37,7 +39,6 @@ export class Fp8DelayedScaling {
   private recording = false;
   /** This step's amax per site (max over micro-batches), as lazy scalars. */
   private amax = new Map<number, Tensor>();
-  private scales: Tensor | undefined;
 
   constructor(private readonly backend: Backend, opts: Fp8Options = {}) {
     this.amaxHistory = opts.amaxHistory ?? 16;
@@ -59,40 +60,38 @@ export class Fp8DelayedScaling {
     return customGrad([y], () => y, (grad) => [this.quantize(grad, FP8_E5M2, false, g)]);
   };
 
-  /** Lazy tensors to realize with the step: this step's amaxes, one vector (read by `commit`). */
-  pending(): Tensor[] {
-    return this.amax.size ? [this.amaxVector()] : [];
-  }
-
-  /** After the step is realized: read its amaxes into the histories and set the next step's scales. */
-  async commit(): Promise<void> {
-    if (this.amax.size === 0) return;
-    const ids = [...this.amax.keys()];
-    const values = await this.amaxVector().data();
-    ids.forEach((id, i) => {
-      const s = this.sites[id]!;
-      s.history.push(values[i]!);
-      if (s.history.length > this.amaxHistory) s.history.shift();
-      const amax = Math.max(...s.history);
-      // NOTE: as TE: a site that has seen only zeros (or a non-finite amax) keeps its scale.
-      if (amax > 0 && Number.isFinite(amax)) s.scale = s.format.max / amax / 2 ** this.margin;
+  /**
+   * The step's assignments of the sites it recorded: each history drops its oldest amax and takes this
+   * step's, and the scale becomes max / amax / 2^margin from the history's max. NOTE: as TE, a site
+   * that has seen only zeros (or a non-finite amax) keeps its scale. Call once per step, after its forwards.
+   */
+  updates(): Tensor[] {
+    const writes = [...this.amax].map(([id, amax]) => {
+      const { format, state } = this.sites[id]!;
+      const older = this.amaxHistory > 1 ? [state.slice(0, 2, 1 + this.amaxHistory)] : [];
+      const history = concat([...older, amax.reshape([1])]);
+      const m = history.max();
+      const scale = m.gt(0).and(m.lt(Infinity)).where(m.rdiv(format.max).div(2 ** this.margin), state.slice(0, 0, 1).reshape([]));
+      return state.assign(concat([scale.reshape([1]), history]));
     });
     this.amax = new Map();
-    this.scales = tensor(Float32Array.from(this.sites, (s) => s.scale), { backend: this.backend });
+    return writes;
   }
 
-  /** The current scale of every site, in site order (for reports and tests). */
-  currentScales(): number[] {
-    return this.sites.map((s) => s.scale);
+  /** The persistent tensors the step reads and writes (a capture binds them), in site order. */
+  stateTensors(): readonly Tensor[] {
+    return this.sites.map((s) => s.state);
   }
 
-  private amaxVector(): Tensor {
-    return concat([...this.amax.values()].map((t) => t.reshape([1])));
+  /** The current scale of every site, in site order (for reports and tests; reads the device). */
+  async currentScales(): Promise<number[]> {
+    return Promise.all(this.sites.map(async (s) => (await s.state.slice(0, 0, 1).data())[0]!));
   }
 
   private site(format: FloatFormat): number {
     const id = this.next++;
-    if (id === this.sites.length) this.sites.push({ format, history: [], scale: 1 });
+    // NOTE: scale 1 before any amax, as TE starts; realized (uploaded): the step assigns into it.
+    if (id === this.sites.length) this.sites.push({ format, state: tensor(Float32Array.from({ length: 1 + this.amaxHistory }, (_, i) => (i === 0 ? 1 : 0)), { backend: this.backend }) });
     const s = this.sites[id]!;
     if (s.format !== format) throw new Error(`fp8: site ${id} was ${s.format.name} and is now ${format.name}: the forward built its matmuls in another order`);
     return id;
@@ -105,8 +104,7 @@ export class Fp8DelayedScaling {
       const prev = this.amax.get(id);
       this.amax.set(id, prev ? prev.maximum(amax) : amax);
     }
-    // Sites first seen this step have no entry in the scales tensor yet: scale 1, as TE starts.
-    const s = this.scales && id < this.scales.numel ? this.scales.slice(0, id, id + 1).reshape([]) : x.full([], 1, "f32");
+    const s = this.sites[id]!.state.slice(0, 0, 1).reshape([]);
     const q = (t: Tensor) => roundToFormat(t.mul(s), format).div(s).cast(t.dtype);
     return straightThrough ? customGrad([x], () => q(x), (g) => [g]) : q(x);
   }

@@ -2,8 +2,14 @@
 // 2018): the backward starts from loss x scale so that small gradients survive f16's narrow range; the
 // gradients are divided by the scale before clipping and the update. A step whose gradients hold an
 // inf or NaN (the scale made something overflow) is skipped and the scale halved; after
-// `growthInterval` good steps in a row the scale doubles. Host-side state only: the trainer asks
-// `update(finite)` once per attempted step.
+// `growthInterval` good steps in a row the scale doubles.
+// The scale, the run of good steps and the last step's verdict are one small device tensor that the step
+// itself updates (`update`: where + assign), so the step has no host branch and is captured once with jit
+// like an fp32 step. The host reads that tensor back after each step (`read`), for the report and for the
+// trainer's step counter (a skipped step is retried); it never decides anything from it.
+
+import type { Backend, Tensor } from "../../index.js";
+import { concat, tensor } from "../../index.js";
 
 export interface LossScalerOptions {
   /** Starting scale (default 2^16, as GradScaler). */
@@ -16,43 +22,69 @@ export interface LossScalerOptions {
   readonly backoffFactor?: number;
 }
 
+/** The largest finite f32: the scale never grows past it (a scale of inf would make every later step overflow). */
+const F32_MAX = 3.4028234663852886e38;
+
 export class DynamicLossScaler {
   readonly growthInterval: number;
   readonly growthFactor: number;
   readonly backoffFactor: number;
-  private current: number;
-  private good = 0;
+  /** (3,) f32 on the device: the scale the next backward starts from, good steps since the last overflow or growth, 1 if the last step was skipped. */
+  private state: Tensor;
+  /** The state as last read (`read`). */
+  private host: Float32Array;
 
-  constructor(opts: LossScalerOptions = {}) {
-    this.current = opts.initScale ?? 2 ** 16;
+  constructor(backend: Backend, opts: LossScalerOptions = {}) {
+    const initScale = opts.initScale ?? 2 ** 16;
     this.growthInterval = opts.growthInterval ?? 2000;
     this.growthFactor = opts.growthFactor ?? 2;
     this.backoffFactor = opts.backoffFactor ?? 0.5;
     const bad = (what: string, v: number, rule: string) => new Error(`loss scaling: ${what} must be ${rule}, got ${v}`);
-    if (!(this.current > 0 && Number.isFinite(this.current))) throw bad("initScale", this.current, "a positive finite number");
-    if (!(Number.isInteger(this.growthInterval) && this.growthInterval > 0)) throw bad("growthInterval", this.growthInterval, "a positive integer");
+    if (!(initScale > 0 && initScale <= F32_MAX)) throw bad("initScale", initScale, "a positive finite number (f32)");
+    // NOTE: the good-step counter is an f32 on the device: exact up to 2^24.
+    if (!(Number.isInteger(this.growthInterval) && this.growthInterval > 0 && this.growthInterval <= 2 ** 24)) throw bad("growthInterval", this.growthInterval, "a positive integer up to 2^24");
     if (!(this.growthFactor > 1 && Number.isFinite(this.growthFactor))) throw bad("growthFactor", this.growthFactor, "above 1");
     if (!(this.backoffFactor > 0 && this.backoffFactor < 1)) throw bad("backoffFactor", this.backoffFactor, "in (0, 1)");
+    this.host = Float32Array.of(initScale, 0, 0);
+    // NOTE: realized (uploaded): the step assigns into its buffer.
+    this.state = tensor(this.host.slice(), { backend });
   }
 
-  /** The scale the next backward starts from. */
-  get scale(): number { return this.current; }
-  /** Good steps since the last overflow or growth. */
-  get goodSteps(): number { return this.good; }
+  /** The scale the next backward starts from (as last read). */
+  get scale(): number { return this.host[0]!; }
+  /** Good steps since the last overflow or growth (as last read). */
+  get goodSteps(): number { return this.host[1]!; }
+  /** Whether the last step was skipped (its gradients overflowed), as last read. */
+  get skipped(): boolean { return this.host[2] !== 0; }
 
-  /** After a step's gradients were checked: false (inf/NaN) lowers the scale and means "skip this step". */
-  update(finite: boolean): { skipped: boolean } {
-    if (!finite) {
-      this.current *= this.backoffFactor;
-      this.good = 0;
-      return { skipped: true };
-    }
-    if (++this.good >= this.growthInterval) {
-      const grown = this.current * this.growthFactor;
-      // NOTE: never to infinity: a scale of inf would make every later step overflow.
-      if (Number.isFinite(grown)) this.current = grown;
-      this.good = 0;
-    }
-    return { skipped: false };
+  /** The scale on the device, a scalar for the step's graph (read before `update` writes the next one). */
+  scaleTensor(): Tensor {
+    return this.state.slice(0, 0, 1).reshape([]);
+  }
+
+  /** The persistent tensor the step writes (a capture binds it). */
+  stateTensors(): readonly Tensor[] {
+    return [this.state];
+  }
+
+  /**
+   * The state's assignment after a step whose gradients were `finite` (a bool scalar): an overflow
+   * multiplies the scale by backoffFactor and resets the good steps; the growthInterval-th good step in a
+   * row multiplies it by growthFactor (unless that would pass f32's max) and starts counting again.
+   */
+  update(finite: Tensor): Tensor {
+    const s = this.state;
+    const [scale, good] = [s.slice(0, 0, 1), s.slice(0, 1, 2)];
+    const good1 = good.add(1);
+    const grow = good1.ge(this.growthInterval);
+    const grown = scale.mul(this.growthFactor);
+    const next = finite.where(grow.and(grown.le(F32_MAX)).where(grown, scale), scale.mul(this.backoffFactor));
+    const count = finite.where(grow.where(0, good1), 0);
+    return s.assign(concat([next, count, finite.where(0, 1).reshape([1])]));
+  }
+
+  /** Read the state the last step wrote (one small read). */
+  async read(): Promise<void> {
+    this.host = Float32Array.from(await this.state.data());
   }
 }

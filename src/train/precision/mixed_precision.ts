@@ -7,9 +7,11 @@
 //     back to f32), as PyTorch's autocast does for matmuls; norms, softmax, attention and the loss stay
 //     f32. The matmul's backward then runs in the low dtype too (its incoming gradient is cast down).
 //   fp16 adds dynamic loss scaling (loss_scaler.ts); fp8: delayed-scaling quantization (fp8_scaling.ts).
+// Every mode's step is one graph with no host decision (the loss scale, the skip of an overflowed step and
+// the fp8 scales are device state the step updates), so every mode is captured once with jit and replayed.
 
 import type { Backend, DType, MatmulPolicy, Tensor } from "../../index.js";
-import { autocast, tensor } from "../../index.js";
+import { autocast } from "../../index.js";
 import type { Fp8Options } from "./fp8_scaling.js";
 import { Fp8DelayedScaling } from "./fp8_scaling.js";
 import type { LossScalerOptions } from "./loss_scaler.js";
@@ -46,10 +48,8 @@ export class MixedPrecision {
   readonly scaler: DynamicLossScaler | undefined;
   readonly fp8: Fp8DelayedScaling | undefined;
   private readonly policy: MatmulPolicy | undefined;
-  /** The scale as a tensor (rebuilt when it changes; a constant would be compiled into the kernels). */
-  private scaleTensor: { value: number; t: Tensor } | undefined;
 
-  constructor(private readonly backend: Backend, opts: PrecisionOptions = {}) {
+  constructor(backend: Backend, opts: PrecisionOptions = {}) {
     this.precision = opts.precision ?? "fp32";
     if (!PRECISIONS.includes(this.precision)) throw new Error(`precision: '${String(this.precision)}' is not one of ${PRECISIONS.join(", ")}`);
     if (opts.lossScale && this.precision !== "fp16") throw new Error(`precision ${this.precision}: lossScale options apply to fp16 only`);
@@ -60,14 +60,14 @@ export class MixedPrecision {
       if (!backend.caps.dtypes.includes(low)) throw new Error(`precision ${this.precision}: the ${backend.name} backend does not store ${low}`);
       this.policy = (a, b, matmul) => matmul(a.cast(low), b.cast(low)).cast(a.dtype);
     }
-    if (this.precision === "fp16") this.scaler = new DynamicLossScaler(opts.lossScale);
+    if (this.precision === "fp16") this.scaler = new DynamicLossScaler(backend, opts.lossScale);
     if (this.precision === "fp8") {
       this.fp8 = new Fp8DelayedScaling(backend, opts.fp8);
       this.policy = this.fp8.policy;
     }
   }
 
-  /** The current loss scale (1 unless fp16). */
+  /** The loss scale the next step's backward starts from (1 unless fp16; as read after the last step). */
   get lossScale(): number { return this.scaler?.scale ?? 1; }
 
   /** Build a forward under this precision; `training` records fp8 amaxes (eval does not). */
@@ -78,44 +78,47 @@ export class MixedPrecision {
 
   /** What the backward starts from for a loss weighted `weight` (times the loss scale under fp16). */
   lossSeed(loss: Tensor, weight: number): Tensor {
-    return this.scaler ? this.scale().mul(weight) : loss.full([], weight);
+    return this.scaler ? this.scaler.scaleTensor().mul(weight) : loss.full([], weight);
   }
 
   /** The gradients of the unscaled loss (divided by the loss scale under fp16). */
   unscale(grads: readonly Tensor[]): Tensor[] {
     if (!this.scaler) return [...grads];
-    const inv = this.scale().recip();
+    const inv = this.scaler.scaleTensor().recip();
     return grads.map((g) => g.mul(inv));
   }
 
   /**
-   * Whether a step's graph is the same every step (fp32, bf16), so it can be captured once and replayed;
-   * fp16 decides on the host whether to update, and fp8's scales move on the host between steps.
+   * Whether the step's update applies, as a bool scalar on the device (fp16: the gradients are finite,
+   * from their global norm `gradNorm`, unscaled); undefined: always (the other modes never skip).
    */
-  get capturable(): boolean { return this.scaler === undefined && this.fp8 === undefined; }
-
-  /** fp16 checks the gradients before updating: realize them and call `endStep` first. */
-  get checksGradients(): boolean { return this.scaler !== undefined; }
-
-  /** Lazy tensors to realize with the step. */
-  pending(): Tensor[] {
-    return this.fp8?.pending() ?? [];
+  guard(gradNorm: Tensor): Tensor | undefined {
+    // NOTE: NaN < inf and inf < inf are both false: one comparison covers both kinds of overflow.
+    return this.scaler ? gradNorm.lt(Infinity) : undefined;
   }
 
   /**
-   * After the step's tensors are realized: fp8 scales advance; under fp16, `gradNorm` (of the unscaled
-   * gradients) says whether to skip the update (not finite: an overflow) and moves the loss scale.
+   * The step's assignments of the precision's own state (realize them with the step): the loss scale
+   * moved by `guard`'s verdict, fp8's amax histories and scales rolled forward with this step's amaxes.
    */
-  async endStep(gradNorm?: number): Promise<{ skipped: boolean }> {
-    await this.fp8?.commit();
-    if (!this.scaler) return { skipped: false };
-    if (gradNorm === undefined) throw new Error("MixedPrecision.endStep: fp16 needs the step's gradient norm");
-    return this.scaler.update(Number.isFinite(gradNorm));
+  updates(guard: Tensor | undefined): Tensor[] {
+    const writes = this.fp8?.updates() ?? [];
+    if (this.scaler) {
+      if (!guard) throw new Error("MixedPrecision.updates: fp16 needs the step's guard (guard(gradNorm))");
+      writes.push(this.scaler.update(guard));
+    }
+    return writes;
   }
 
-  private scale(): Tensor {
-    const value = this.scaler!.scale;
-    if (this.scaleTensor?.value !== value) this.scaleTensor = { value, t: tensor(Float32Array.of(value), { backend: this.backend }).reshape([]) };
-    return this.scaleTensor.t;
+  /** The persistent tensors a step reads and writes (a capture binds them; fp8's appear as its first forward builds its sites). */
+  stateTensors(): Tensor[] {
+    return [...(this.scaler?.stateTensors() ?? []), ...(this.fp8?.stateTensors() ?? [])];
+  }
+
+  /** After the step is realized: whether it was skipped (fp16: its gradients overflowed), reading the loss scale's state (one small read). */
+  async endStep(): Promise<{ skipped: boolean }> {
+    if (!this.scaler) return { skipped: false };
+    await this.scaler.read();
+    return { skipped: this.scaler.skipped };
   }
 }

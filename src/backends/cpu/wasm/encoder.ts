@@ -102,6 +102,37 @@ export class FuncBody {
   i32x4Shl(): this { return this.simd(0xab); }
   f32x4Add(): this { return this.simd(228); }
   f32x4Mul(): this { return this.simd(230); }
+  // For the attention kernel's softmax and exp (attention_kernel.ts, exp_f32.ts).
+  i32GtS(): this { return this.op(0x4a); }
+  f32x4Sub(): this { return this.simd(229); }
+  f32x4Div(): this { return this.simd(231); }
+  /** Pseudo-min/max: pmin(a, b) = b < a ? b : a, pmax(a, b) = a < b ? b : a (one x64 instruction each). */
+  f32x4Pmin(): this { return this.simd(234); }
+  f32x4Pmax(): this { return this.simd(235); }
+  i32x4Add(): this { return this.simd(0xae); }
+  i32x4Sub(): this { return this.simd(0xb1); }
+  /** i32x4 arithmetic shift right by the popped i32. */
+  i32x4ShrS(): this { return this.simd(0xac); }
+  /** Lanes of the first operand where the mask (popped last) has 1 bits, else of the second. */
+  v128Bitselect(): this { return this.simd(0x52); }
+
+  // ---- what generated elementwise kernels need (render_wasm.ts): ops by name, so a renderer's tables read as the spec does ----
+  /** A plain (non-SIMD) opcode by its text-format name. */
+  scalar(name: ScalarOp): this { return this.op(SCALAR_OPS[name]); }
+  /** A SIMD opcode without immediates, by its text-format name. */
+  vec(name: VecOp): this { return this.simd(VEC_OPS[name]); }
+  f32Const(v: number): this {
+    const b = new Uint8Array(new Float32Array([v]).buffer);
+    return this.op(0x43, ...b);
+  }
+  /** f32.load / i32.load (natural alignment) at the popped address + offset. */
+  f32Load(offset: number): this { return this.op(0x2a, 2, ...uleb(offset)); }
+  f32Store(offset: number): this { return this.op(0x38, 2, ...uleb(offset)); }
+  f32x4ReplaceLane(lane: number): this { return this.simd(0x20, lane); }
+  f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
+  i32x4ReplaceLane(lane: number): this { return this.simd(0x1c, lane); }
+  /** `else` of an `if`. */
+  else(): this { return this.op(0x05); }
 
   /** The body in the binary format: local declarations (one group per local), code, `end`. */
   encode(): number[] {
@@ -116,6 +147,29 @@ export class FuncBody {
     return this;
   }
 }
+
+/** Plain opcodes by text-format name (the WebAssembly spec's numbering). */
+const SCALAR_OPS = {
+  "select": 0x1b, "i32.eqz": 0x45, "i32.eq": 0x46, "i32.ne": 0x47, "i32.lt_s": 0x48, "i32.lt_u": 0x49, "i32.gt_s": 0x4a,
+  "i32.le_s": 0x4c, "i32.ge_s": 0x4e, "i32.add": 0x6a, "i32.sub": 0x6b, "i32.mul": 0x6c, "i32.div_s": 0x6d,
+  "i32.rem_s": 0x6f, "i32.and": 0x71, "i32.or": 0x72, "i32.xor": 0x73, "i32.shl": 0x74, "i32.shr_s": 0x75,
+  "f32.convert_i32_s": 0xb2,
+} as const;
+export type ScalarOp = keyof typeof SCALAR_OPS;
+
+/** SIMD opcodes without immediates by text-format name (after the 0xfd prefix). */
+const VEC_OPS = {
+  "i32x4.splat": 0x11, "f32x4.splat": 0x13, "i32x4.eq": 0x37, "i32x4.ne": 0x38,
+  "f32x4.eq": 0x41, "f32x4.ne": 0x42, "f32x4.lt": 0x43, "f32x4.gt": 0x44, "f32x4.le": 0x45, "f32x4.ge": 0x46,
+  "v128.not": 0x4d, "v128.and": 0x4e, "v128.andnot": 0x4f, "v128.or": 0x50, "v128.xor": 0x51, "v128.bitselect": 0x52,
+  "f32x4.ceil": 0x67, "f32x4.floor": 0x68, "f32x4.trunc": 0x69, "f32x4.nearest": 0x6a,
+  "i32x4.shl": 0xab, "i32x4.shr_s": 0xac, "i32x4.add": 0xae, "i32x4.sub": 0xb1, "i32x4.mul": 0xb5,
+  "i32x4.min_s": 0xb6, "i32x4.max_s": 0xb8,
+  "f32x4.abs": 0xe0, "f32x4.neg": 0xe1, "f32x4.sqrt": 0xe3, "f32x4.add": 0xe4, "f32x4.sub": 0xe5,
+  "f32x4.mul": 0xe6, "f32x4.div": 0xe7, "f32x4.min": 0xe8, "f32x4.max": 0xe9,
+  "i32x4.trunc_sat_f32x4_s": 0xf8, "f32x4.convert_i32x4_s": 0xfa,
+} as const;
+export type VecOp = keyof typeof VEC_OPS;
 
 export interface FuncDef {
   readonly name: string; // exported under this name

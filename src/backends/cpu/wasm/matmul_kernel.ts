@@ -114,6 +114,9 @@ export interface MatmulKernel {
   u16(): Uint16Array;
   /** Threads that share a large packed product (1: no worker pool). */
   readonly threads: number;
+  /** The memory, for other modules that work on C in place (wasm_epilogue.ts), and its shared maximum (pages) when shared. */
+  readonly memory: WebAssembly.Memory;
+  readonly sharedMaxPages: number | undefined;
   /** C += A . B over packed panels (see runPacked's layout), on the pool's threads when it is large. */
   product(p: PackedProduct): void;
   dots(a: number, lda: number, b: number, ldb: number, c: number, ldc: number, rows: number, quads: number, kv: number, rem: number): void;
@@ -181,6 +184,8 @@ export function matmulKernel(): MatmulKernel {
     reserve: (need) => arena.reserve(need),
     u16: () => arena.u16(),
     threads,
+    memory,
+    sharedMaxPages: shared ? SHARED_MAX_PAGES : undefined,
     product: (p) => pool.run(p),
     dots: ex.dots as MatmulKernel["dots"],
     rows: ex.rows as MatmulKernel["rows"],
