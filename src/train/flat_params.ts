@@ -69,14 +69,16 @@ function join(parts: readonly Tensor[]): Tensor {
 }
 
 /**
- * The flat bool mask of the elements weight decay applies to (layout's decaying slots; never the
- * padding), realized; undefined when no slot decays.
+ * The flat mask of the elements weight decay applies to (1 on the layout's decaying slots, 0 elsewhere
+ * and in the padding), realized; undefined when no slot decays. Use it as `mask.ne(0).where(...)`.
+ * NOTE: f32, not bool: the cpu's wasm SIMD elementwise kernels load f32 only, and a bool load sent the
+ * whole update kernel back to the JS loop (2-3x slower on it).
  */
 export function decayMask(layout: ParamLayout, backend: Backend): Tensor | undefined {
   if (!layout.slots.some((s) => s.decay)) return undefined;
-  const mask = new Uint8Array(layout.size);
+  const mask = new Float32Array(layout.size);
   for (const s of layout.slots) if (s.decay) mask.fill(1, s.offset, s.offset + s.numel);
-  return tensor(mask, { backend, dtype: "bool", shape: [layout.size] });
+  return tensor(mask, { backend, dtype: "f32", shape: [layout.size] });
 }
 
 export function checkFlat(what: string, layout: ParamLayout, flat: Tensor): void {

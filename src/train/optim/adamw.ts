@@ -83,7 +83,7 @@ export class AdamW {
     const m = put(this.m, this.m.mul(b1).add(g.mul(1 - b1)));
     const v = put(this.v, this.v.mul(b2).add(g.mul(g).mul(1 - b2)));
     // NOTE: where, not a multiply by a 0/1 factor: p (1 - lr wd) where the layout decays, p itself (exactly) elsewhere.
-    const p = this.mask ? this.mask.where(params.mul(decay), params) : params;
+    const p = this.mask ? this.mask.ne(0).where(params.mul(decay), params) : params;
     return [put(params, p.sub(m.mul(stepSize).div(v.sqrt().mul(vScale).add(this.eps)))), m, v];
   }
 

@@ -79,7 +79,7 @@ export class Sgd {
     const put = (t: Tensor, value: Tensor) => t.assign(guard ? guard.where(value, t) : value);
     const writes: Tensor[] = [];
     const p = params;
-    let g = this.mask ? this.mask.where(grads.add(p.mul(this.weightDecay)), grads) : grads;
+    let g = this.mask ? this.mask.ne(0).where(grads.add(p.mul(this.weightDecay)), grads) : grads;
     if (this.buf) {
       const b = put(this.buf, this.buf.mul(keep).add(g.mul(gw)));
       writes.push(b);
