@@ -6,7 +6,7 @@
 import type { Op, RoutineName } from "../core/ops.js";
 import { isFloat } from "../core/dtype.js";
 import type { AttentionSpec, ConcatSpec } from "../core/routines.js";
-import { attentionBackward, matmul } from "../tensor/linalg.js";
+import { attentionBackward, matmul, untransposed } from "../tensor/linalg.js";
 import { scatterAdd } from "../tensor/composites.js";
 import type { GradContext } from "../tensor/tensor.js";
 import type { Tensor } from "../tensor/tensor.js";
@@ -97,7 +97,17 @@ export const GRAD: Readonly<Record<Op, GradRule>> = {
 export const ROUTINE_GRAD: Readonly<Record<RoutineName, GradRule>> = {
   matmul: ({ inputs: [a, b] }, g) => {
     const g2 = g.reshape([...g.shape.slice(0, -3), ...outBatch(a!, b!), ...g.shape.slice(-2)]);
-    return [sumTo(matmul(g2, b!.transpose(-2, -1)), a!.shape), sumTo(matmul(a!.transpose(-2, -1), g2), b!.shape)];
+    // NOTE: an operand that is a transpose view (Linear's W^T) gets its gradient computed transposed,
+    // (g^T a)^T instead of a^T g: the permute rule's transpose back then cancels this one, and W's
+    // gradient is the matmul's output in W's own layout. Computed as a^T g it was stored (in, out) and
+    // the optimizer's kernels read it with a stride of `out`.
+    const gradA = untransposed(a!)
+      ? sumTo(matmul(b!, g2.transpose(-2, -1)), swapLast(a!.shape)).transpose(-2, -1)
+      : sumTo(matmul(g2, b!.transpose(-2, -1)), a!.shape);
+    const gradB = untransposed(b!)
+      ? sumTo(matmul(g2.transpose(-2, -1), a!), swapLast(b!.shape)).transpose(-2, -1)
+      : sumTo(matmul(a!.transpose(-2, -1), g2), b!.shape);
+    return [gradA, gradB];
   },
   softmax: ({ inputs: [x] }, g, out) => {
     const gy = g.mul(out);
@@ -126,6 +136,9 @@ export const ROUTINE_GRAD: Readonly<Record<RoutineName, GradRule>> = {
   },
   scatter_add: ({ inputs: [indices, src] }, g) => [undefined, g.gather(0, indices!).reshape(src!.shape)],
 };
+
+/** A shape with its last two axes swapped. */
+const swapLast = (s: readonly number[]): number[] => [...s.slice(0, -2), s[s.length - 1]!, s[s.length - 2]!];
 
 /** The broadcast batch shape of a matmul's logical operands. */
 function outBatch(a: Tensor, b: Tensor): number[] {

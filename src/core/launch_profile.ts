@@ -27,7 +27,7 @@ function label(backend: Backend, exe: Executable): string {
     const first = backend.source?.(exe)?.split("\n", 1)[0] ?? "";
     const said = first.startsWith("// ") && !first.startsWith("// no ") ? first.slice(3) : undefined;
     l = said === undefined ? exe.name : said.startsWith(exe.name) ? said : `${exe.name.split("_")[0]} ${said}`;
-    if (backend.source?.(exe)?.includes("storeBlock")) l += " (+epilogue)";
+    if (/storeBlock|storeOuter/.test(backend.source?.(exe) ?? "")) l += " (+epilogue)";
     labels.set(exe, l);
   }
   return l;

@@ -32,7 +32,7 @@ const useRoutine = <R extends RoutineName>(t: Tensor, name: R, spec: RoutineSpec
   areRoutinesEnabled() && t.backend.supportsRoutine(name, spec);
 
 /** If t is a transpose of its last two axes, the tensor it transposes. */
-function untransposed(t: Tensor): Tensor | undefined {
+export function untransposed(t: Tensor): Tensor | undefined {
   const n = t.node;
   if (n.op !== "permute" || n.arg.kind !== "permute" || t.ndim < 2) return undefined;
   const p = n.arg.perm;

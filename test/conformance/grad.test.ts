@@ -46,6 +46,10 @@ const CASES: GradCase[] = [
   { name: "cast f64 -> f32 -> f64", shapes: [[3]], eps: 1e-2, rtol: 1e-4, fn: (a) => a.cast("f32").mul(3).cast("f64") },
   { name: "matmul (batched, broadcast)", shapes: [[2, 3, 4], [4, 2]], fn: (a, b) => matmul(a, b) },
   { name: "matmul transposed operand", shapes: [[3, 4], [5, 4]], fn: (a, b) => matmul(a, b.transpose()) },
+  // A transposed operand's gradient is computed in its source's layout ((g^T a)^T); batch broadcasts sum back.
+  { name: "matmul both operands transposed", shapes: [[4, 3], [5, 4]], fn: (a, b) => matmul(a.transpose(), b.transpose()) },
+  { name: "matmul transposed, batched A, broadcast B", shapes: [[2, 4, 3], [5, 4]], fn: (a, b) => matmul(a.transpose(-2, -1), b.transpose()) },
+  { name: "matmul transposed, broadcast A, batched B", shapes: [[4, 3], [2, 5, 4]], fn: (a, b) => matmul(a.transpose(), b.transpose(-2, -1)) },
   { name: "softmax", shapes: [[3, 5]], fn: (a) => softmax(a) },
   { name: "log-softmax", shapes: [[3, 5]], fn: (a) => logSoftmax(a) },
   { name: "cross-entropy", shapes: [[4, 5]], fn: (a) => crossEntropy(a, i32(a, [0, 4, 2, 2])) },

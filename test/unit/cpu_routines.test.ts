@@ -152,6 +152,63 @@ describe("cpu matmul routine", () => {
   });
 });
 
+describe("cpu matmul routine, n = 1 or k = 1 (row dots, outer products: JS loops in doubles)", () => {
+  // NOTE: these paths sum each element in doubles in the reference's order and round once, so the
+  // result is the reference rounded to f32 exactly (bit for bit), epilogue included.
+  const exact = async (s: MatmulSpec, epi?: { bias: number[]; residual: number[] }) => {
+    const a = rand(operandLen(s.batch, s.aBatchStride, s.m * s.k), s.dtype, 11);
+    const b = rand(operandLen(s.batch, s.bBatchStride, s.k * s.n), s.dtype, 12);
+    const extra = epi ? [{ dtype: "f16" as DType, values: epi.bias }, { dtype: "f32" as DType, values: epi.residual }] : [];
+    const got = await launch("matmul", s, s.out, s.batch * s.m * s.n, [{ dtype: s.dtype, values: a }, { dtype: s.dtype, values: b }, ...extra]);
+    const { c: ref } = refMatmul(s, a, b);
+    const want = ref.map((x, gid) => roundTo(epi ? Math.max(x + epi.bias[gid % s.n]! + epi.residual[gid]!, 0) : x, s.out));
+    expect(got).toEqual(want);
+  };
+  const epilogueFor = (n: number, len: number) => ({
+    spec: {
+      expr: alu("max", add(add(v("acc", "f32"), load(3, mod(v("gid"), c(n)), "f16")), load(4, v("gid"), "f32")), c(0, "f32")),
+      inputs: ["f16", "f32"] as DType[],
+    },
+    values: { bias: rand(n, "f16", 13), residual: rand(len, "f32", 14) },
+  });
+
+  it.each([[false, false], [true, false], [false, true], [true, true]])("n = 1 (x @ ones, LayerNorm's mean) transA=%s transB=%s", async (transA, transB) => {
+    await exact(matmulSpec({ m: 37, n: 1, k: 19, transA, transB }));
+  });
+
+  it.each([[false, false], [true, false], [false, true], [true, true]])("k = 1 (outer product) transA=%s transB=%s", async (transA, transB) => {
+    await exact(matmulSpec({ m: 23, n: 17, k: 1, transA, transB }));
+  });
+
+  it("n = 1 and k = 1 with an epilogue, batched with a broadcast operand, f64 out", async () => {
+    for (const [n, k] of [[1, 31], [29, 1], [1, 1]] as const) {
+      const [batch, m] = [3, 9];
+      const e = epilogueFor(n, batch * m * n);
+      await exact(matmulSpec({ batch, m, n, k, bBatchStride: 0, epilogue: e.spec }), e.values);
+      await exact(matmulSpec({ batch, m, n, k, aBatchStride: 0, transA: true, out: "f64" }));
+    }
+  });
+
+  it("spans several store blocks (8192 doubles each): many rows for n = 1, wide rows for k = 1", async () => {
+    const rowDots = epilogueFor(1, 9000);
+    await exact(matmulSpec({ m: 9000, n: 1, k: 3, epilogue: rowDots.spec }), rowDots.values);
+    const outer = epilogueFor(8200, 3 * 8200);
+    await exact(matmulSpec({ m: 3, n: 8200, k: 1, epilogue: outer.spec }), outer.values);
+    await exact(matmulSpec({ m: 70, n: 130, k: 5, dtype: "f64", out: "f64" }));
+  });
+
+  it("takes the JS loop for f32 n = 1 and k = 1 only", () => {
+    const path = (s: MatmulSpec) => buildCpuRoutine("matmul", s).source.split("\n")[0];
+    expect(path(matmulSpec({ m: 768, n: 1, k: 128 }))).toContain("JS loop");
+    expect(path(matmulSpec({ m: 768, n: 128, k: 1 }))).toContain("JS loop");
+    expect(path(matmulSpec({ m: 768, n: 2, k: 128 }))).not.toContain("JS loop");
+    // The launch profile labels a routine "(+epilogue)" by its source: the k = 1 store shows there with one.
+    const epilogue = { expr: add(v("acc", "f32"), load(3, v("gid"), "f32")), inputs: ["f32"] as DType[] };
+    expect(buildCpuRoutine("matmul", matmulSpec({ m: 8, n: 4, k: 1, epilogue })).source).toContain("storeOuter");
+    expect(buildCpuRoutine("matmul", matmulSpec({ m: 8, n: 4, k: 1 })).source).toContain("// no epilogue");
+  });
+});
+
 describe("cpu matmul routine, few rows (decode: B streamed, not packed)", () => {
   // Odd k (k % 4 = 1, 2, 3) hits the dot tiles' masked tail; n past one chunk of B rows (k = 131: 124 rows)
   // and k past one chunk of B (64 rows) hit the chunk edges; odd n hits the last partial group of columns.

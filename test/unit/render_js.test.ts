@@ -75,3 +75,64 @@ describe("render_js: rows", () => {
     expect(run(row(10), x, m, v2, w)).toEqual(want);
   });
 });
+
+describe("render_js: reductions along the outputs (neighbouring columns summed side by side)", () => {
+  const ridx = v("ridx");
+  // Column reduction of a (rows, cols) f32 matrix in slot 1: out[gid] = op over ridx of x[ridx * cols + gid].
+  const colReduce = (op: "sum" | "max", rows: number, cols: number, epilogue?: Expr): KernelSpec => ({
+    name: "k", n: cols, out: "f32", inputs: ["f32", "f32"],
+    reduce: { op, size: rows, dtype: "f32" },
+    body: alu("mul", load(1, add(alu("mul", ridx, c(cols)), gid), "f32"), load(2, ridx, "f32")),
+    ...(epilogue ? { epilogue } : {}),
+  });
+  const run = (k: KernelSpec, x: number[], w: number[]) => {
+    const out = new Float32Array(k.n);
+    new Function(renderJs(k))()(out, Float32Array.from(x), Float32Array.from(w));
+    return [...out];
+  };
+  const [rows, cols] = [37, 8];
+  const x = Array.from({ length: rows * cols }, (_, i) => Math.fround(Math.sin(i * 1.7) * 3));
+  const w = Array.from({ length: rows }, (_, i) => Math.fround(1 + i / 7));
+  // Each column summed over ridx in increasing order in doubles, then rounded once: the plain form's bits.
+  const colSums = Array.from({ length: cols }, (_, j) => {
+    let acc = 0;
+    for (let r = 0; r < rows; r++) acc += Math.fround(x[r * cols + j]!) * w[r]!;
+    return acc;
+  });
+
+  it("a column sum takes 4 columns per pass over ridx, with the same bits as a column at a time", () => {
+    const src = renderJs(colReduce("sum", rows, cols));
+    expect(src).toContain("gid += 4");
+    expect(src).toContain("acc3 +=");
+    // The weight reads only ridx: loaded once per step, shared by the four columns.
+    expect(src.split("b2[ridx]").length - 1).toBe(1);
+    expect(run(colReduce("sum", rows, cols), x, w)).toEqual(colSums.map(Math.fround));
+  });
+
+  it("with an epilogue (reads the sum as stored) and for max, NaN sticky and -Infinity kept", () => {
+    const epi = add(alu("mul", v("acc", "f32"), c(2, "f32")), load(2, gid, "f32"));
+    expect(run(colReduce("sum", rows, cols, epi), x, w)).toEqual(colSums.map((s, j) => Math.fround(Math.fround(s) * 2 + w[j]!)));
+    const xm = [...x];
+    xm[2 * cols + 1] = NaN;
+    for (let r = 0; r < rows; r++) xm[r * cols + 3] = -Infinity;
+    const want = Array.from({ length: cols }, (_, j) => {
+      let acc = -Infinity;
+      for (let r = 0; r < rows; r++) { const t = Math.fround(xm[r * cols + j]!) * w[r]!; if (t > acc || t !== t) acc = t; }
+      return Math.fround(acc);
+    });
+    expect(renderJs(colReduce("max", rows, cols))).toContain("acc3");
+    const got = run(colReduce("max", rows, cols), xm, w);
+    expect(got[1]).toBeNaN();
+    expect(got[3]).toBe(-Infinity);
+    expect(got).toEqual(want);
+  });
+
+  it("keeps one column at a time for row sums, outputs not a multiple of 4, and index math that reads memory", () => {
+    const rowSum: KernelSpec = { name: "k", n: rows, out: "f32", inputs: ["f32"], reduce: { op: "sum", size: cols, dtype: "f32" },
+      body: load(1, add(alu("mul", gid, c(cols)), ridx), "f32") };
+    expect(renderJs(rowSum)).not.toContain("acc0");
+    expect(renderJs(colReduce("sum", rows, 6))).not.toContain("acc0");
+    const gathered: KernelSpec = { ...colReduce("sum", rows, cols), body: load(1, add(alu("mul", load(2, ridx, "i32"), c(cols)), gid), "f32") };
+    expect(renderJs(gathered)).not.toContain("acc0");
+  });
+});

@@ -8,7 +8,7 @@ import type { MatmulSpec } from "../../core/routines.js";
 import type { FloatDType, WorkArray } from "./convert.js";
 import { checkLength, readFloats } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
-import { compileEpilogue, rowSink, storeRows } from "./matmul_epilogue.js";
+import { compileEpilogue, compileOuterStore, rowSink, storeRows } from "./matmul_epilogue.js";
 import { rowsPerPass, runRows } from "./matmul_rows.js";
 import { KC as KERNEL_KC, matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
 import { MIN_SHARED_MACS } from "./wasm/matmul_threads.js";
@@ -86,15 +86,31 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
   }
 }
 
+/** Doubles per block of C that the JS paths fill before one store (64 KiB: stays in L2 with the rows it reads). */
+const JS_BLOCK = 8192;
+let jsBlock = new Float64Array(JS_BLOCK);
+/** A reused block of at least len doubles. */
+function blockOf(len: number): Float64Array {
+  if (jsBlock.length < len) jsBlock = new Float64Array(len);
+  return jsBlock;
+}
+
 /**
  * f64 operands (exact doubles), or f32 ones with n = 1 or k = 1 (a matrix-vector product or an outer
  * product, where packing panels would cost more than the math): JS doubles, i-k-j order so the inner loop
- * streams rows of B and C.
+ * streams rows of B and C. C is built a block of rows at a time and stored with one call per block.
+ * NOTE: n = 1 and k = 1 have loops of their own (LayerNorm's mean is x @ ones, its gradient an outer
+ * product): a row of doubles and a store call per output row cost 0.5 ms per 768x128 launch, more than the
+ * math; k = 1 forms its products inside the compiled store (matmul_epilogue.ts compileOuterStore). Every
+ * path sums each element over kk in increasing order in doubles, so all give the same bits.
  */
 function runJs(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
+  if (spec.k === 1) return runOuter(spec, views, sink);
+  if (spec.n === 1) return runRowDots(spec, views, sink);
   const { batch, m, n, k, transA, transB } = spec;
   const [, a, b] = views as [ArrayBufferView, WorkArray, WorkArray];
-  const row = new Float64Array(n);
+  const rowsPerBlock = Math.max(1, Math.floor(JS_BLOCK / n));
+  const c = blockOf(Math.min(m, rowsPerBlock) * n);
   const bT = new Float64Array(transB ? k * n : 0);
   for (let bi = 0; bi < batch; bi++) {
     const aBase = bi * spec.aBatchStride;
@@ -106,16 +122,53 @@ function runJs(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSin
       bm = bT;
       bBase = 0;
     }
-    for (let i = 0; i < m; i++) {
-      row.fill(0);
-      for (let kk = 0; kk < k; kk++) {
-        const av = transA ? a[aBase + kk * m + i]! : a[aBase + i * k + kk]!;
-        const p = bBase + kk * n;
-        for (let j = 0; j < n; j++) row[j] = row[j]! + av * bm[p + j]!;
+    for (let i0 = 0; i0 < m; i0 += rowsPerBlock) {
+      const rows = Math.min(rowsPerBlock, m - i0);
+      c.fill(0, 0, rows * n);
+      for (let r = 0; r < rows; r++) {
+        const i = i0 + r;
+        const o = r * n;
+        for (let kk = 0; kk < k; kk++) {
+          const av = transA ? a[aBase + kk * m + i]! : a[aBase + i * k + kk]!;
+          const p = bBase + kk * n;
+          for (let j = 0; j < n; j++) c[o + j] = c[o + j]! + av * bm[p + j]!;
+        }
       }
-      storeRows(sink, row, 0, n, bi * m + i, 1);
+      storeRows(sink, c, 0, n, bi * m + i0, rows);
     }
   }
+}
+
+/** n = 1: one dot product per row of A (B is a k-vector, the same memory stored (k, 1) or (1, k)). */
+function runRowDots(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
+  const { batch, m, k, transA } = spec;
+  const [, a, b] = views as [ArrayBufferView, WorkArray, WorkArray];
+  const c = blockOf(Math.min(m, JS_BLOCK));
+  // A's element (i, kk) at a[aBase + i*rs + kk*cs].
+  const rs = transA ? 1 : k;
+  const cs = transA ? m : 1;
+  for (let bi = 0; bi < batch; bi++) {
+    const aBase = bi * spec.aBatchStride;
+    const bBase = bi * spec.bBatchStride;
+    for (let i0 = 0; i0 < m; i0 += JS_BLOCK) {
+      const rows = Math.min(JS_BLOCK, m - i0);
+      for (let r = 0; r < rows; r++) {
+        let acc = 0;
+        let p = aBase + (i0 + r) * rs;
+        for (let kk = 0; kk < k; kk++, p += cs) acc += a[p]! * b[bBase + kk]!;
+        c[r] = acc;
+      }
+      storeRows(sink, c, 0, 1, bi * m + i0, rows);
+    }
+  }
+}
+
+/** k = 1: C = a b^T for a column a (m) and a row b (n), either stored transposed being the same memory. */
+function runOuter(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
+  const [, a, b] = views as [ArrayBufferView, WorkArray, WorkArray];
+  const outer = sink.outer;
+  if (!outer) throw new Error("cpu matmul: the k = 1 path runs without its compiled outer-product store");
+  for (let bi = 0; bi < spec.batch; bi++) outer(a, bi * spec.aBatchStride, b, bi * spec.bBatchStride, bi * spec.m, spec.m, sink.out, sink.epiViews);
 }
 
 /**
@@ -144,7 +197,7 @@ function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views
   if (spec.dtype === "f64") return { name: "f64 JS loop (i-k-j)", run: runJs };
   // NOTE: LayerNorm's mean is x @ ones (models/gpt2.ts), and its gradient an outer product; packed, each
   // padded n = 1 to an 8-column panel and cost ~25x the JS loop.
-  if (spec.dtype === "f32" && (n === 1 || k === 1)) return { name: "f32 JS loop (i-k-j), n or k is 1", run: runJs };
+  if (spec.dtype === "f32" && (n === 1 || k === 1)) return { name: `f32 JS loop, ${k === 1 ? "k = 1: outer product formed in the store loop" : "n = 1: a dot per row"}`, run: runJs };
   if (rowsPerPass(spec) <= (spec.transB ? ROWS_MAX_TRANS_B : ROWS_MAX) && !sharedAcrossThreads(spec)) return { name: `wasm simd f32, few rows, B streamed ${spec.transB ? "(n, k): dot tiles" : "(k, n): strided tiles"}`, run: runRows };
   return { name: `wasm simd f32, ${MR}x${NR} micro-kernel over packed panels, KC=${KC}`, run: runPacked };
 }
@@ -153,9 +206,11 @@ function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views
 export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: ArrayBufferView[]) => void } {
   const { batch, m, n, k } = spec;
   const shape = `matmul ${batch}x(${m}x${k} @ ${k}x${n}) ${spec.dtype}->${spec.out}`;
-  const epi = spec.epilogue ? compileEpilogue(spec.epilogue, spec.out as FloatDType, n, batch * m * n) : undefined;
   const path = pathOf(spec);
-  const source = `// cpu routine ${shape}: ${path.name}\n${epi ? epi.source : "// no epilogue"}`;
+  const outer = path.run === runJs && k === 1 ? compileOuterStore(spec.epilogue, spec.out as FloatDType, n) : undefined;
+  const epi = spec.epilogue && !outer ? compileEpilogue(spec.epilogue, spec.out as FloatDType, n, batch * m * n) : undefined;
+  const store = (spec.epilogue ? (outer ?? epi) : undefined)?.source;
+  const source = `// cpu routine ${shape}: ${path.name}\n${store ?? "// no epilogue"}`;
   return {
     source,
     run(views) {
@@ -163,7 +218,7 @@ export function buildMatmul(spec: MatmulSpec): { source: string; run: (views: Ar
       checkLength(views[0]!, batch * m * n, `${shape}: output`);
       checkLength(views[1]!, (batch - 1) * spec.aBatchStride + m * k, `${shape}: A`);
       checkLength(views[2]!, (batch - 1) * spec.bBatchStride + k * n, `${shape}: B`);
-      path.run(spec, views, rowSink(views, spec.out as FloatDType, n, epi));
+      path.run(spec, views, rowSink(views, spec.out as FloatDType, n, epi, outer?.store));
     },
   };
 }

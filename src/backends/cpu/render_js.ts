@@ -10,6 +10,7 @@ import { toposort } from "../../core/ir.js";
 import type { AluOp } from "../../core/ops.js";
 import type { Epilogue } from "../../core/routines.js";
 import { assertNever } from "../../core/ops.js";
+import { COLUMN_BLOCK, reducesAlongOutputs, shiftGid } from "./reduce_order.js";
 
 const isFloatT = (d: DType) => d === "f64" || d === "f32" || d === "f16" || d === "bf16";
 
@@ -124,6 +125,7 @@ export function renderJs(k: KernelSpec): string {
   const params = ["b0", ...k.inputs.map((_, i) => `b${i + 1}`)];
   const lines: string[] = [];
   lines.push(`return function ${k.name.replace(/[^A-Za-z0-9_]/g, "_")}(${params.join(", ")}) {`);
+  if (reducesAlongOutputs(k)) return renderColumnBlocks(k, lines);
   const em = new Emitter("t", JS_SPELLING);
   const row = k.reduce ? undefined : rowLength(k);
   if (row === undefined) {
@@ -142,22 +144,55 @@ export function renderJs(k: KernelSpec): string {
     const dep = dependsOn(k.body, "ridx");
     // Loop-invariant parts of the body (the output's own index math) are computed once per element.
     em.emit(k.body, lines, dep);
-    const init = op === "sum" ? "0" : k.reduce.dtype === "u32" || k.reduce.dtype === "u8" ? "0" : "-Infinity";
-    lines.push(`let acc = ${init};`);
+    lines.push(`let acc = ${reduceInit(k.reduce)};`);
     lines.push(`for (let ridx = 0; ridx < ${size}; ridx++) {`);
     const x = em.emit(k.body, lines);
     // NOTE: `x !== x` keeps NaN sticky in max, as Math.max does, without calling it per element.
     lines.push(op === "sum" ? `acc += ${x};` : `if (${x} > acc || ${x} !== ${x}) acc = ${x};`);
     lines.push(`}`);
-    // NOTE: the epilogue reads the reduced value as it would be stored (a double sum rounded to its dtype),
-    // so fusing a tail into the reduction gives the same bits as running it as a kernel of its own.
-    if (k.epilogue && isFloatT(k.reduce.dtype)) lines.push(`acc = ${spellCast("acc", "f64", k.reduce.dtype)};`);
-    value = k.epilogue ? new Emitter("e", JS_SPELLING).emit(k.epilogue, lines) : "acc";
+    value = reducedValue(k, k.epilogue, lines);
   } else {
     value = em.emit(k.body, lines);
   }
   lines.push(`b0[gid] = ${spellStore(k.out, value)};`);
   lines.push(`}`, ...(row === undefined ? [] : [`}`]), `};`);
+  return lines.join("\n");
+}
+
+const reduceInit = (r: NonNullable<KernelSpec["reduce"]>) => (r.op === "sum" || r.dtype === "u32" || r.dtype === "u8" ? "0" : "-Infinity");
+
+/** Lines after the reduced value is in `acc`: the epilogue's, if any; returns out[gid]'s value. */
+function reducedValue(k: KernelSpec, epilogue: Expr | undefined, lines: string[]): string {
+  // NOTE: the epilogue reads the reduced value as it would be stored (a double sum rounded to its dtype),
+  // so fusing a tail into the reduction gives the same bits as running it as a kernel of its own.
+  if (epilogue && isFloatT(k.reduce!.dtype)) lines.push(`acc = ${spellCast("acc", "f64", k.reduce!.dtype)};`);
+  return epilogue ? new Emitter("e", JS_SPELLING).emit(epilogue, lines) : "acc";
+}
+
+/**
+ * A reduction over COLUMN_BLOCK neighbouring outputs at a time (reduce_order.ts says when): the body
+ * is emitted once per column with gid shifted, each column summing into its own local, so one pass over
+ * ridx reads a piece of each row instead of one element per row. Nodes that do not read gid (a row's
+ * mean) are shared by the columns. Each output still sums over ridx in increasing order in a double.
+ */
+function renderColumnBlocks(k: KernelSpec, lines: string[]): string {
+  const { op, size } = k.reduce!;
+  const em = new Emitter("t", JS_SPELLING);
+  const cols = Array.from({ length: COLUMN_BLOCK }, (_, j) => j);
+  const bodies = cols.map((j) => shiftGid(k.body, j));
+  lines.push(`for (let gid = 0; gid < ${k.n}; gid += ${COLUMN_BLOCK}) {`);
+  for (const body of bodies) em.emit(body, lines, dependsOn(body, "ridx"));
+  lines.push(...cols.map((j) => `let acc${j} = ${reduceInit(k.reduce!)};`));
+  lines.push(`for (let ridx = 0; ridx < ${size}; ridx++) {`);
+  const xs = bodies.map((body) => em.emit(body, lines));
+  lines.push(...xs.map((x, j) => (op === "sum" ? `acc${j} += ${x};` : `if (${x} > acc${j} || ${x} !== ${x}) acc${j} = ${x};`)));
+  lines.push(`}`);
+  for (const j of cols) {
+    lines.push(`{`, `let acc = acc${j};`);
+    const value = reducedValue(k, k.epilogue && shiftGid(k.epilogue, j), lines);
+    lines.push(`b0[gid + ${j}] = ${spellStore(k.out, value)};`, `}`);
+  }
+  lines.push(`}`, `};`);
   return lines.join("\n");
 }
 
