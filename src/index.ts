@@ -10,6 +10,7 @@ export { setDebugLevel } from "./core/debug.js";
 export { BACKEND_NAMES, chooseBackend, defaultBackend, getBackend, probeBackends, selectBackend, setDefaultBackend } from "./backends/index.js";
 export type { BackendProbe, BackendSelection, PassedOver } from "./backends/index.js";
 export { Tensor } from "./tensor/tensor.js";
+export { bufferView } from "./tensor/buffer_view.js";
 export { arange, eye, full, ones, tensor, zeros } from "./tensor/create.js";
 export type { TensorOptions } from "./tensor/create.js";
 export { manualSeed, rand, randn, randomBits } from "./tensor/random.js";

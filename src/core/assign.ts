@@ -13,20 +13,29 @@ import type { ScheduleItem } from "./schedule.js";
 
 /** The items in an order where every assignment follows the readers of its destination; throws where none exists. */
 export function orderAssignments(items: readonly ScheduleItem[]): readonly ScheduleItem[] {
-  // NOTE: keyed by buffer, so another node lending the destination's buffer counts as the destination.
-  const writer = new Map<DeviceBuffer, number>();
+  // NOTE: keyed by memory, not node: another node lending the destination's buffer, or a view
+  // (Node.viewOf) overlapping it, counts as the destination.
+  const writes: { span: Span; at: number }[] = [];
   items.forEach((it, i) => {
     const d = it.out.into;
     if (!d) return;
     if (!d.buffer) throw new Error(`assign: the destination ${d.describe()} must be realized before the assignment is`);
-    if (writer.has(d.buffer)) throw new Error(`assign: two assignments into one ${d.describe()} in one realization`);
-    writer.set(d.buffer, i);
-    const slot = it.inputs.findIndex((n) => n.buffer === d.buffer);
+    const span = spanOf(d);
+    if (writes.some((w) => overlaps(w.span, span))) throw new Error(`assign: two assignments into one ${d.describe()} (or overlapping views of one buffer) in one realization`);
+    writes.push({ span, at: i });
+    const slot = it.inputs.findIndex((n) => n.buffer === d.buffer || (n.buffer !== undefined && sameSpan(spanOf(n), span)));
     if (slot >= 0 && !(it.kind === "kernel" && !it.spec.reduce && readsOnlyAtGid(it.spec.body, slot + 1))) {
       throw new Error(`assign: the value assigned into ${d.describe()} reads it other than elementwise at the same position (in ${describe(it)}); compute it into a tensor of its own first`);
     }
+    const other = it.inputs.find((n) => n.buffer !== undefined && !sameSpan(spanOf(n), span) && overlaps(spanOf(n), span));
+    if (other) throw new Error(`assign: the value assigned into ${d.describe()} reads ${other.describe()}, which shares part of its memory (a view or the base of one); compute it into a tensor of its own first`);
   });
-  if (writer.size === 0) return items;
+  if (writes.length === 0) return items;
+  const writersOf = (n: Node): number[] => {
+    if (!n.buffer) return [];
+    const span = spanOf(n);
+    return writes.filter((w) => overlaps(w.span, span)).map((w) => w.at);
+  };
 
   // Kahn's algorithm over data dependencies plus reader -> writer edges, smallest schedule index first.
   const producer = new Map<Node, number>(items.map((it, i) => [it.out, i]));
@@ -45,8 +54,7 @@ export function orderAssignments(items: readonly ScheduleItem[]): readonly Sched
     for (const n of it.inputs) {
       const p = producer.get(n);
       if (p !== undefined) edge(p, j);
-      const w = n.buffer ? writer.get(n.buffer) : undefined;
-      if (w !== undefined && w !== j) edge(j, w);
+      for (const w of writersOf(n)) if (w !== j) edge(j, w);
       for (const k of (n.buffer && inPlace.get(n.buffer)) || []) if (k !== j) (j < k ? edge(j, k) : edge(k, j));
     }
   });
@@ -68,6 +76,22 @@ export function orderAssignments(items: readonly ScheduleItem[]): readonly Sched
   }
   return out;
 }
+
+/** The bytes a realized node's buffer covers: its own allocation, or a view's range of its base's. */
+interface Span {
+  readonly root: DeviceBuffer;
+  readonly start: number;
+  readonly end: number;
+}
+
+function spanOf(n: Node): Span {
+  const v = n.viewOf;
+  if (v) return { root: v.base.buffer ?? n.buffer!, start: v.byteOffset, end: v.byteOffset + n.buffer!.nbytes };
+  return { root: n.buffer!, start: 0, end: n.buffer!.nbytes };
+}
+
+const overlaps = (a: Span, b: Span) => a.root === b.root && a.start < b.end && b.start < a.end;
+const sameSpan = (a: Span, b: Span) => a.root === b.root && a.start === b.start && a.end === b.end;
 
 /** Whether every load of `slot` in the expression is at the output element itself. */
 function readsOnlyAtGid(root: Expr, slot: number): boolean {

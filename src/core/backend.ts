@@ -27,6 +27,12 @@ export interface BackendCaps {
   /** Native f16 arithmetic (WebGPU shader-f16); without it f16 is stored packed and computed in f32. */
   readonly f16Math: boolean;
   readonly subgroups: boolean;
+  /**
+   * Bytes a view's offset must be a multiple of (Backend.view): WebGPU binds a buffer at an offset only in
+   * steps of minStorageBufferOffsetAlignment (256 bytes nearly everywhere); the cpu needs a whole element.
+   * Absent: 4 (an f32).
+   */
+  readonly viewAlignBytes?: number;
 }
 
 /** What `kiln backends` prints: plain strings, so any UI can show it. */
@@ -44,6 +50,12 @@ export interface Backend {
   readonly caps: BackendCaps;
   alloc(nbytes: number): DeviceBuffer;
   free(buf: DeviceBuffer): void;
+  /**
+   * A buffer aliasing `nbytes` of `parent` from `byteOffset` (a multiple of caps.viewAlignBytes): kernels,
+   * reads and writes through it hit the parent's memory. Never freed itself: the parent's owner frees the
+   * memory, and must keep the parent alive while a view is in use (graph.ts Node.viewOf does).
+   */
+  view(parent: DeviceBuffer, byteOffset: number, nbytes: number): DeviceBuffer;
   /** Write bytes (the dtype's little-endian layout) at a byte offset. */
   write(dst: DeviceBuffer, src: Uint8Array, offset?: number): void;
   /** Read the buffer's bytes once every launch before it has finished. The only await on the hot path. */

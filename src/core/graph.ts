@@ -54,6 +54,12 @@ export class Node {
    * recompute runs when its backward does, not wherever the depth-first order first meets it.
    */
   after: readonly Node[] = [];
+  /**
+   * Set for a view (tensor/buffer_view.ts): this node's buffer aliases bytes of `base`'s, from `byteOffset`.
+   * NOTE: the reference keeps the base (and so its buffer) alive while the view is reachable; the view
+   * itself is never freed (owned false), and disposing the base makes the view unusable.
+   */
+  viewOf: { readonly base: Node; readonly byteOffset: number } | undefined;
 
   constructor(
     readonly backend: Backend,
@@ -127,6 +133,7 @@ export function topoSort(roots: readonly Node[]): Node[] {
     if (seen.has(n)) continue;
     seen.add(n);
     if (n.disposed) throw new Error(`use of a disposed tensor: ${n.describe()}`);
+    if (n.viewOf?.base.disposed) throw new Error(`use of a view of a disposed tensor: ${n.describe()} (its base ${n.viewOf.base.describe()})`);
     stack.push([n, true]);
     for (let i = n.src.length - 1; i >= 0; i--) if (!seen.has(n.src[i]!)) stack.push([n.src[i]!, false]);
     // Pushed last, so visited first: everything they need is emitted before the node's own sources.

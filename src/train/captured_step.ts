@@ -1,6 +1,6 @@
 // captured_step.ts: one training step as one lazy graph (the micro-batches' forward and backward with
 // their gradients summed, the global gradient norm, clipping, and the optimizer's in-place update of
-// the parameters and its state), and how it is run: captured once with jit and replayed for later steps
+// the parameters and its state, one flat buffer each), and how it is run: captured once with jit and replayed for later steps
 // (only the kernel launches: no graph building, scheduling or lowering), or built and realized each step
 // (`jit: false`, the reference a test compares the replay with). Eval's forward is replayed the same way.
 // The step reads and writes persistent buffers only (Tensor.assign), so a replay needs no new tensors;
@@ -14,13 +14,15 @@ import type { Tensor } from "../index.js";
 import { gradients, jit, noGrad, realizeAll } from "../index.js";
 import type { JitFunction } from "../index.js";
 import { clipByGlobalNorm, globalNorm } from "./clip.js";
+import { flatGradient } from "./flat_params.js";
 import type { TrainableModel } from "./loss.js";
 import { lmLoss } from "./loss.js";
+import type { ParamLayout } from "./param_layout.js";
 
 /** What the step needs of an optimizer (AdamW; SGD follows it): see the contract in optim/adamw.ts. */
 export interface StepOptimizer {
   scalars(lr: number): Float32Array;
-  update(params: readonly Tensor[], grads: readonly Tensor[], scalars: Tensor, guard?: Tensor): Tensor[];
+  update(params: Tensor, grads: Tensor, scalars: Tensor, guard?: Tensor): Tensor[];
   advance(): void;
   stateTensors(): readonly Tensor[];
 }
@@ -41,8 +43,11 @@ export interface StepPrecision {
 
 export interface StepGraphOptions {
   readonly model: TrainableModel;
-  /** The trained parameters in the optimizer's slot order (realized: they are written in place). */
+  /** The trained parameters in the optimizer's slot order: views of `flat` (flat_params.ts slotViews). */
   readonly params: readonly Tensor[];
+  /** The flat buffer (layout.size,) the parameters are views of: the optimizer writes it in place. */
+  readonly flat: Tensor;
+  readonly layout: ParamLayout;
   readonly optimizer: StepOptimizer;
   readonly maxGradNorm?: number;
   /** Mixed precision (precision/); default: fp32 as is. */
@@ -84,11 +89,13 @@ export function microGradients(o: StepGraphOptions, loss: Tensor, micro: number)
 export function stepUpdate(o: StepGraphOptions, grads: readonly Tensor[], lossSum: Tensor, micro: number, scalars: Tensor): Tensor[] {
   return noGrad(() => {
     const unscaled = o.precision ? o.precision.unscale(grads) : [...grads];
-    const norm = globalNorm(unscaled);
-    const clipped = o.maxGradNorm ? clipByGlobalNorm(unscaled, norm, o.maxGradNorm) : unscaled;
-    o.tag?.({ parameters: o.params, gradients: grads });
+    // NOTE: the norm of the flat gradient: one reduction, not one per parameter and a sum of them.
+    const flatGrad = flatGradient(o.layout, unscaled);
+    const norm = globalNorm([flatGrad]);
+    const clipped = o.maxGradNorm ? clipByGlobalNorm([flatGrad], norm, o.maxGradNorm)[0]! : flatGrad;
+    o.tag?.({ parameters: [o.flat], gradients: [flatGrad] });
     const guard = o.precision?.guard(norm);
-    const writes = o.optimizer.update(o.params, clipped, scalars, guard);
+    const writes = o.optimizer.update(o.flat, clipped, scalars, guard);
     return [lossSum.div(micro), norm, ...writes, ...(o.precision?.updates(guard) ?? [])];
   });
 }

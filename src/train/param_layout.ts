@@ -1,14 +1,14 @@
 // param_layout.ts: where each trained parameter sits in one flat f32 buffer of all of them (as in
 // llm.c): its name, shape, offset and size, and whether weight decay applies to it. The gradient and
-// each optimizer state (AdamW's m and v) follow the same layout, so a checkpoint writes each as one
-// flat array and a later ZeRO shards them by offset.
-// NOTE: kiln's device buffers have no offset views yet (a DeviceBuffer is a whole allocation), so the
-// device side keeps one tensor per parameter and this layout gathers them into a flat host array and
-// scatters one back (checkpoints). Aliasing views need a buffer offset in core/backend.ts; when that
-// exists, the per-parameter tensors become views of one allocation and nothing above this file changes.
+// each optimizer state (AdamW's m and v, SGD's momentum) follow the same layout, so the optimizer updates
+// each as one buffer, a checkpoint writes each as one flat array and a later ZeRO shards them by offset.
+// On the device the parameters are views of one allocation (flat_params.ts; tensor/buffer_view.ts).
+// NOTE: offsets are rounded up to `align` elements, since a view must start where the backend can bind
+// one: webgpu binds at multiples of minStorageBufferOffsetAlignment (256 bytes: 64 f32s), the cpu
+// anywhere (align 1: no padding, the layout of checkpoints written before views existed). The padding
+// between slots is zeros in every flat buffer (no gradient reaches it, so the update keeps it zero).
 
-import type { Backend, Tensor } from "../index.js";
-import { tensor } from "../index.js";
+import type { Tensor } from "../index.js";
 
 export interface ParamSlot {
   readonly name: string;
@@ -19,16 +19,21 @@ export interface ParamSlot {
   readonly decay: boolean;
 }
 
+/** A layout as plain data (in checkpoints: a resumed run checks it against the model's, and moves values by name). */
+export type LayoutDescription = { name: string; shape: number[]; offset: number }[];
+
 export class ParamLayout {
   readonly slots: readonly ParamSlot[];
-  /** Elements in the flat buffer. */
+  /** Elements in the flat buffer (padding included). */
   readonly size: number;
 
-  constructor(params: ReadonlyMap<string, Tensor>) {
+  constructor(params: ReadonlyMap<string, Tensor>, readonly align = 1) {
+    if (!(Number.isInteger(align) && align > 0)) throw new Error(`ParamLayout: align must be a positive integer of elements, got ${align}`);
     let offset = 0;
     const slots: ParamSlot[] = [];
     for (const [name, t] of params) {
       if (t.dtype !== "f32") throw new Error(`ParamLayout: parameter '${name}' is ${t.dtype}; training keeps f32 master weights`);
+      offset = Math.ceil(offset / align) * align;
       slots.push({ name, shape: [...t.shape], offset, numel: t.numel, decay: t.ndim >= 2 });
       offset += t.numel;
     }
@@ -36,26 +41,23 @@ export class ParamLayout {
     this.size = offset;
   }
 
-  /** One tensor per slot, in slot order -> the flat f32 array. */
-  async gather(tensors: readonly Tensor[]): Promise<Float32Array> {
-    this.checkCount("gather", tensors.length);
-    const flat = new Float32Array(this.size);
-    for (let i = 0; i < tensors.length; i++) flat.set(await tensors[i]!.data() as Float32Array, this.slots[i]!.offset);
-    return flat;
-  }
-
-  /** The flat array -> one f32 tensor per slot on `backend`. */
-  scatter(flat: Float32Array, backend: Backend): Tensor[] {
-    if (flat.length !== this.size) throw new Error(`ParamLayout.scatter: ${flat.length} values for a layout of ${this.size}`);
-    return this.slots.map((s) => tensor(flat.subarray(s.offset, s.offset + s.numel), { backend, dtype: "f32", shape: s.shape }));
-  }
-
   /** Plain data describing the layout (for checkpoints: a resumed run checks it matches the model). */
-  describe(): { name: string; shape: number[]; offset: number }[] {
+  describe(): LayoutDescription {
     return this.slots.map((s) => ({ name: s.name, shape: [...s.shape], offset: s.offset }));
   }
 
-  private checkCount(what: string, n: number): void {
-    if (n !== this.slots.length) throw new Error(`ParamLayout.${what}: ${n} tensors for a layout of ${this.slots.length} parameters`);
+  /**
+   * A flat array laid out as `saved` (same names and shapes, other offsets: a checkpoint of another
+   * backend's padding) moved to this layout. The caller has checked names and shapes (Trainer.loadState).
+   */
+  relayout(flat: Float32Array, saved: LayoutDescription): Float32Array {
+    if (saved.every((s, i) => s.offset === this.slots[i]?.offset) && flat.length === this.size) return flat;
+    const out = new Float32Array(this.size);
+    saved.forEach((s, i) => {
+      const slot = this.slots[i]!;
+      if (s.offset + slot.numel > flat.length) throw new Error(`ParamLayout.relayout: '${s.name}' at ${s.offset} is outside the ${flat.length} values`);
+      out.set(flat.subarray(s.offset, s.offset + slot.numel), slot.offset);
+    });
+    return out;
   }
 }

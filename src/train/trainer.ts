@@ -17,7 +17,8 @@ import type { AdamWOptions } from "./optim/adamw.js";
 import type { Optimizer, OptimizerState } from "./optim/optimizer.js";
 import { createOptimizer } from "./optim/optimizer.js";
 import type { SgdOptions } from "./optim/sgd.js";
-import { ParamLayout } from "./param_layout.js";
+import { deviceLayout, flatBuffer, gatherFlat, slotViews } from "./flat_params.js";
+import type { LayoutDescription, ParamLayout } from "./param_layout.js";
 import type { PrecisionOptions } from "./precision/mixed_precision.js";
 import { MixedPrecision } from "./precision/mixed_precision.js";
 import type { LrSchedule } from "./schedule.js";
@@ -61,7 +62,7 @@ export interface StepStats {
 /** Everything a resumed run needs besides the config: the weights (flat, by the layout), the optimizer, the step. */
 export interface TrainState {
   readonly step: number;
-  readonly layout: ReturnType<ParamLayout["describe"]>;
+  readonly layout: LayoutDescription;
   readonly params: Float32Array;
   readonly optimizer: OptimizerState;
 }
@@ -75,14 +76,19 @@ export class Trainer {
   private readonly schedule: LrSchedule;
   private readonly stepRun: Replayed;
   private readonly evalRuns = new Map<string, Replayed>();
+  /**
+   * Every parameter in one buffer (layout.size,): made at the first step (or state/loadState) from the
+   * model's own tensors, which it then replaces with views of it (flat_params.ts). Undefined before.
+   */
+  private flat: Tensor | undefined;
 
   constructor(readonly model: TrainableModel, readonly data: BatchSource, private readonly opts: TrainerOptions) {
     this.schedule = checkSchedule(opts.schedule);
     this.accum = opts.gradAccumSteps ?? 1;
     if (!(Number.isInteger(this.accum) && this.accum > 0)) throw new Error(`Trainer: gradAccumSteps must be a positive integer, got ${this.accum}`);
     const params = model.parameters();
-    this.layout = new ParamLayout(params);
     const backend = [...params.values()][0]!.backend;
+    this.layout = deviceLayout(params, backend);
     if (opts.sgd && opts.adamw) throw new Error("Trainer: give the options of one optimizer, adamw or sgd, not both");
     this.optimizer = createOptimizer(this.layout, backend, opts.sgd ? { kind: "sgd", ...opts.sgd } : { kind: "adamw", ...opts.adamw });
     this.precision = new MixedPrecision(backend, opts.precision);
@@ -100,10 +106,11 @@ export class Trainer {
     const t0 = performance.now();
     const step = this.step;
     const lr = learningRate(this.schedule, step);
+    // NOTE: the update writes into the flat buffer the parameters are views of (made from them at the first step).
+    await this.flatten();
     const params = this.params();
     const backend = params[0]!.backend;
-    // NOTE: the update writes into the parameters' buffers, so they must have them (a model may hold lazy ones).
-    await realizeAll([...params, ...this.optimizer.stateTensors()]);
+    await realizeAll(this.optimizer.stateTensors());
     this.memory.tagParameters(this.optimizer.stateTensors(), "optimizer");
     const { batchSize: b, blockSize: t } = this.data;
     if (this.memory.needsBuiltSteps) return this.stepBuilt(step, lr, params);
@@ -163,7 +170,7 @@ export class Trainer {
   private graphOptions(): StepGraphOptions {
     const tag = (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) =>
       this.memory.tagStep({ ...parts, optimizer: this.optimizer.stateTensors() });
-    return { model: this.model, params: this.params(), optimizer: this.optimizer, maxGradNorm: this.opts.maxGradNorm, precision: this.precision, tag };
+    return { model: this.model, params: this.params(), flat: this.flat!, layout: this.layout, optimizer: this.optimizer, maxGradNorm: this.opts.maxGradNorm, precision: this.precision, tag };
   }
 
   /** Mean loss of the model on one batch of `data` (a held-out split), no gradients. */
@@ -184,23 +191,28 @@ export class Trainer {
 
   /** The weights, optimizer and step as host copies (fresh arrays: a checkpoint may keep them). */
   async state(): Promise<TrainState> {
-    const named = this.model.parameters();
-    const params = await this.layout.gather(this.layout.slots.map((s) => named.get(s.name)!));
+    await this.flatten();
+    const params = await this.flat!.data() as Float32Array;
     return { step: this.step, layout: this.layout.describe(), params, optimizer: await this.optimizer.state() };
   }
 
-  /** Continue from a saved state: the model must have this trainer's layout (same names, shapes, order). */
+  /**
+   * Continue from a saved state: the model must have this trainer's layout (same names, shapes, order);
+   * offsets may differ (a checkpoint of a backend with other padding: the values move by slot).
+   */
   loadState(state: TrainState): void {
     const mine = this.layout.describe();
-    const same = state.layout.length === mine.length && state.layout.every((s, i) => s.name === mine[i]!.name && s.offset === mine[i]!.offset && s.shape.join() === mine[i]!.shape.join());
+    const same = state.layout.length === mine.length && state.layout.every((s, i) => s.name === mine[i]!.name && s.shape.join() === mine[i]!.shape.join());
     if (!same) {
       const diff = state.layout.find((s, i) => s.name !== mine[i]?.name || s.shape.join() !== mine[i]?.shape.join());
       throw new Error(`Trainer.loadState: the checkpoint is of another model (first difference: ${diff ? `'${diff.name}' (${diff.shape.join(", ")})` : `${state.layout.length} parameters, the model has ${mine.length}`})`);
     }
     if (state.step !== state.optimizer.step) throw new Error(`Trainer.loadState: step ${state.step} disagrees with the optimizer's ${state.optimizer.step}`);
     const backend = [...this.model.parameters().values()][0]!.backend;
-    this.setParams(this.layout.scatter(state.params, backend));
-    this.optimizer.loadState(state.optimizer);
+    const move = (a: Float32Array) => this.layout.relayout(a, state.layout);
+    const o = state.optimizer;
+    this.optimizer.loadState(o.kind === "adamw" ? { ...o, m: move(o.m), v: move(o.v) } : { ...o, momentum: o.momentum.length ? move(o.momentum) : o.momentum });
+    this.setFlat(flatBuffer(this.layout, backend, move(state.params)));
   }
 
   /** Launches per replayed step (0 before the first step, or without jit). */
@@ -216,11 +228,31 @@ export class Trainer {
 
   /** The tensors a captured step binds besides its inputs: replacing one (loadState) means capturing again. */
   private persistent(): Tensor[] {
-    return [...this.params(), ...this.optimizer.stateTensors(), ...this.precision.stateTensors()];
+    return [this.flat!, ...this.params(), ...this.optimizer.stateTensors(), ...this.precision.stateTensors()];
   }
 
-  private setParams(values: readonly Tensor[]): void {
-    values.forEach((p) => (p.requiresGrad = true));
-    this.model.loadStateDict(new Map(this.layout.slots.map((s, i) => [s.name, values[i]!])));
+  /**
+   * Move the model's parameters into one flat buffer (once): the model then holds views of it, and its
+   * own tensors are disposed (their values live on in the flat buffer).
+   * NOTE: read to the host and disposed before the flat buffer is made, so the device never holds both.
+   */
+  private async flatten(): Promise<void> {
+    if (this.flat) return;
+    const own = this.params();
+    const values = await gatherFlat(this.layout, own);
+    for (const t of new Set(own)) t.dispose();
+    this.setFlat(flatBuffer(this.layout, own[0]!.backend, values));
+  }
+
+  /** `flat` becomes the parameters' buffer: the model's tensors are replaced with views of it. */
+  private setFlat(flat: Tensor): void {
+    const old = this.flat;
+    this.flat = flat;
+    this.memory.tagParameters([flat]);
+    const views = slotViews(this.layout, flat);
+    views.forEach((p) => (p.requiresGrad = true));
+    this.model.loadStateDict(new Map(this.layout.slots.map((s, i) => [s.name, views[i]!])));
+    // NOTE: disposed now rather than when collected, so memory accounting sees the replaced copy go.
+    old?.dispose();
   }
 }

@@ -54,7 +54,8 @@ export function fromCheckpointState(c: CheckpointState, where: string): TrainSta
   const opt = c.optimizer.state as { kind?: Json; step?: Json; layout?: TrainState["layout"] } | null;
   if ((opt?.kind !== "adamw" && opt?.kind !== "sgd") || typeof opt.step !== "number" || !Array.isArray(opt.layout)) bad("the optimizer state is not AdamW's or SGD's (kind, step, layout)");
   const layout = opt!.layout!;
-  const size = layout.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  // NOTE: the flat arrays end at the last slot's end: offsets may be padded (param_layout.ts align).
+  const size = layout.reduce((n, s) => Math.max(n, (Number(s.offset) || 0) + s.shape.reduce((a, b) => a * b, 1)), 0);
   const params = new Float32Array(size);
   const byName = new Map(c.model.tensors.map((t) => [t.name, t]));
   for (const slot of layout) {

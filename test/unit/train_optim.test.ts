@@ -12,6 +12,7 @@ import { parseTrainConfig } from "../../src/train/config.js";
 import { initParameters } from "../../src/train/init.js";
 import { Sgd } from "../../src/train/optim/sgd.js";
 import type { SgdOptions } from "../../src/train/optim/sgd.js";
+import { flatBuffer, flatGradient, gatherFlat, slotViews } from "../../src/train/flat_params.js";
 import { ParamLayout } from "../../src/train/param_layout.js";
 import { checkSchedule, learningRate } from "../../src/train/schedule.js";
 import { Trainer } from "../../src/train/trainer.js";
@@ -45,12 +46,14 @@ describe("SGD", () => {
       const gw = (t: number) => [0.3 * t, -0.1, 0.02 + t, 1 - t];
       const gb = (t: number) => [-0.5, 0.4 * t];
       const params = new Map([["w", tensor(w, { backend: cpu, shape: [2, 2] })], ["b", tensor(b, { backend: cpu })]]);
-      const opt = new Sgd(new ParamLayout(params), cpu, o);
-      const [pw, pb] = [...params.values()] as [ReturnType<typeof tensor>, ReturnType<typeof tensor>];
+      const layout = new ParamLayout(params);
+      const opt = new Sgd(layout, cpu, o);
+      const flat = flatBuffer(layout, cpu, await gatherFlat(layout, [...params.values()]));
+      const [pw, pb] = slotViews(layout, flat) as [ReturnType<typeof tensor>, ReturnType<typeof tensor>];
       const ref = { w: [...w], b: [...b], bw: undefined as number[] | undefined, bb: undefined as number[] | undefined };
       const lrs = [0.1, 0.05, 0.2];
       for (let t = 1; t <= 3; t++) {
-        await realizeAll(opt.update([pw, pb], [tensor(gw(t), { backend: cpu, shape: [2, 2] }), tensor(gb(t), { backend: cpu })], tensor(opt.scalars(lrs[t - 1]!), { backend: cpu })));
+        await realizeAll(opt.update(flat, flatGradient(layout, [tensor(gw(t), { backend: cpu, shape: [2, 2] }), tensor(gb(t), { backend: cpu })]), tensor(opt.scalars(lrs[t - 1]!), { backend: cpu })));
         opt.advance();
         ref.bw = torchSgd(ref.w, ref.bw, gw(t), lrs[t - 1]!, o, true);
         ref.bb = torchSgd(ref.b, ref.bb, gb(t), lrs[t - 1]!, o, false);
@@ -66,9 +69,10 @@ describe("SGD", () => {
 
   it("the first step's buffer is the gradient itself, undampened (p1 = p0 - lr g)", async () => {
     const params = new Map([["b", tensor([1, 2], { backend: cpu })]]);
-    const opt = new Sgd(new ParamLayout(params), cpu, { momentum: 0.9, dampening: 0.5 });
-    const p = params.get("b")!;
-    await realizeAll(opt.update([p], [tensor([0.5, -1], { backend: cpu })], tensor(opt.scalars(0.1), { backend: cpu })));
+    const layout = new ParamLayout(params);
+    const opt = new Sgd(layout, cpu, { momentum: 0.9, dampening: 0.5 });
+    const p = flatBuffer(layout, cpu, await gatherFlat(layout, [params.get("b")!]));
+    await realizeAll(opt.update(p, tensor([0.5, -1], { backend: cpu }), tensor(opt.scalars(0.1), { backend: cpu })));
     opt.advance();
     expect(Array.from(await p.data())).toEqual([Math.fround(1 - 0.05), Math.fround(2 + 0.1)]);
     expect(Array.from((await opt.state()).momentum)).toEqual([0.5, -1]);

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { Tensor } from "../../src/index.js";
 import { getBackend, realizeAll, tensor } from "../../src/index.js";
 import { Gpt2 } from "../../src/models/gpt2.js";
 import type { Gpt2Config } from "../../src/models/types.js";
@@ -16,6 +17,7 @@ import { Checkpointer, resumeFromLatest } from "../../src/train/checkpoint/index
 import { clipByGlobalNorm, globalNorm } from "../../src/train/clip.js";
 import { initParameters } from "../../src/train/init.js";
 import { AdamW } from "../../src/train/optim/adamw.js";
+import { flatBuffer, flatGradient, gatherFlat, slotViews } from "../../src/train/flat_params.js";
 import { ParamLayout } from "../../src/train/param_layout.js";
 import { learningRate } from "../../src/train/schedule.js";
 import { Trainer } from "../../src/train/trainer.js";
@@ -37,18 +39,25 @@ async function freshModel(): Promise<Gpt2> {
 }
 
 describe("AdamW", () => {
-  it("matches the update written out by hand (decay on matrices only, bias-corrected)", async () => {
+  // align 8 pads 'b' to offset 8, as webgpu's 256-byte view alignment pads every slot: the padding stays zero.
+  for (const align of [1, 8]) it(`matches the update written out by hand (decay on matrices only, bias-corrected), one update per flat buffer, align ${align}`, async () => {
     const w = [0.5, -1, 2, 0.25], b = [0.1, -0.2], gw = [0.3, -0.1, 0.02, 1], gb = [-0.5, 0.4];
     const params = new Map([["w", tensor(w, { backend: cpu, shape: [2, 2] })], ["b", tensor(b, { backend: cpu })]]);
-    const layout = new ParamLayout(params);
-    expect(layout.slots.map((s) => [s.offset, s.decay])).toEqual([[0, true], [4, false]]);
+    const layout = new ParamLayout(params, align);
+    const at = align === 1 ? 4 : 8;
+    expect(layout.slots.map((s) => [s.offset, s.decay])).toEqual([[0, true], [at, false]]);
+    expect(layout.size).toBe(at + 2);
     const opt = new AdamW(layout, cpu, { beta1: 0.8, beta2: 0.9, eps: 1e-6, weightDecay: 0.5 });
     const [lr, b1, b2] = [0.1, 0.8, 0.9];
-    const [pw, pb] = [[...params.values()][0]!, [...params.values()][1]!];
+    const flat = flatBuffer(layout, cpu, await gatherFlat(layout, [...params.values()]));
+    const [pw, pb] = slotViews(layout, flat) as [Tensor, Tensor];
     const ref = { w: [...w], b: [...b], mw: [0, 0, 0, 0], vw: [0, 0, 0, 0], mb: [0, 0], vb: [0, 0] };
+    const grads = () => flatGradient(layout, [tensor(gw, { backend: cpu, shape: [2, 2] }), tensor(gb, { backend: cpu })]);
     for (let t = 1; t <= 2; t++) {
       const scalars = tensor(opt.scalars(lr), { backend: cpu });
-      await realizeAll(opt.update([pw, pb], [tensor(gw, { backend: cpu, shape: [2, 2] }), tensor(gb, { backend: cpu })], scalars));
+      const writes = opt.update(flat, grads(), scalars);
+      expect(writes.length).toBe(3); // p, m and v: one assignment per flat buffer
+      await realizeAll(writes);
       opt.advance();
       const step = (p: number[], m: number[], v: number[], g: number[], decay: number) => p.forEach((_, i) => {
         m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
@@ -60,13 +69,16 @@ describe("AdamW", () => {
     }
     Array.from(await pw.data()).forEach((x, i) => expect(x).toBeCloseTo(ref.w[i]!, 5));
     Array.from(await pb.data()).forEach((x, i) => expect(x).toBeCloseTo(ref.b[i]!, 5));
+    const all = await flat.data();
+    expect(Array.from(all.subarray(4, at))).toEqual(new Array(at - 4).fill(0));
     const state = await opt.state();
     expect(state.step).toBe(2);
-    Array.from(state.m.subarray(4)).forEach((x, i) => expect(x).toBeCloseTo(ref.mb[i]!, 6));
+    expect(state.m.length).toBe(layout.size);
+    Array.from(state.m.subarray(at)).forEach((x, i) => expect(x).toBeCloseTo(ref.mb[i]!, 6));
     Array.from(state.v.subarray(0, 4)).forEach((x, i) => expect(x).toBeCloseTo(ref.vw[i]!, 6));
-    const grads = [tensor(gw, { backend: cpu, shape: [2, 2] }), tensor(gb, { backend: cpu })];
-    expect(() => opt.update([pw, pb], grads, tensor([1, 2], { backend: cpu }))).toThrow(/scalars must be the 4 values of scalars\(lr\)/);
-    expect(() => opt.update([pw], grads, tensor(opt.scalars(lr), { backend: cpu }))).toThrow(/1 parameters and 2 gradients for 2 slots/);
+    expect(() => opt.update(flat, grads(), tensor([1, 2], { backend: cpu }))).toThrow(/scalars must be the 4 values of scalars\(lr\)/);
+    expect(() => opt.update(flat, tensor(gw, { backend: cpu }), tensor(opt.scalars(lr), { backend: cpu }))).toThrow(/the gradient: expected a flat f32 \(\d+\) tensor of the layout, got Tensor\(4\)/);
+    expect(() => flatGradient(layout, [tensor(gw, { backend: cpu, shape: [2, 2] })])).toThrow(/1 gradients for a layout of 2 parameters/);
   });
 
   it("rejects hyperparameters out of range, naming them", () => {
@@ -158,6 +170,51 @@ describe("Trainer", () => {
     for (let i = 0; i < 3; i++) b.push((await resumed.trainStep()).loss);
     expect(b).toEqual(a);
     expect(a[5]).not.toBe(a[0]);
+  }, 120_000);
+
+  it("the model's parameters become views of one flat buffer at the layout's offsets, with their initial values, updated in place", async () => {
+    const model = await freshModel();
+    const before = new Map<string, Float32Array>();
+    for (const [name, t] of model.parameters()) before.set(name, await t.data() as Float32Array);
+    const tr = new Trainer(model, new RandomWindows(TOKENS, 2, 8, 1), OPTS);
+    const state = await tr.state(); // moves them into the flat buffer, as the first step does
+    const params = [...model.parameters()];
+    const base = params[0]![1].node.viewOf?.base;
+    expect(base?.numel).toBe(tr.layout.size);
+    for (const [i, [name, t]] of params.entries()) {
+      expect(t.node.viewOf?.base, name).toBe(base);
+      expect(t.node.viewOf?.byteOffset, name).toBe(tr.layout.slots[i]!.offset * 4);
+      expect(Array.from(await t.data()), name).toEqual(Array.from(before.get(name)!));
+      expect(Array.from(state.params.subarray(tr.layout.slots[i]!.offset, tr.layout.slots[i]!.offset + t.numel)), name).toEqual(Array.from(before.get(name)!));
+    }
+    await tr.trainStep();
+    const w = model.parameters().get("blk.1.ffn_up.weight")!;
+    expect(w.node.viewOf?.base).toBe(base);
+    expect(Array.from(await w.data())).not.toEqual(Array.from(before.get("blk.1.ffn_up.weight")!));
+  }, 60_000);
+
+  it("loads a state laid out with other padding (webgpu's 64-f32 offsets) by slot, through a checkpoint, and continues bit-exactly", async () => {
+    const data = new RandomWindows(TOKENS, 2, 8, 1);
+    const straight = new Trainer(await freshModel(), data, OPTS);
+    const a: number[] = [];
+    for (let i = 0; i < 4; i++) a.push((await straight.trainStep()).loss);
+    const first = new Trainer(await freshModel(), data, OPTS);
+    const b: number[] = [];
+    for (let i = 0; i < 2; i++) b.push((await first.trainStep()).loss);
+    const s = await first.state();
+    if (s.optimizer.kind !== "adamw") throw new Error("expected AdamW's state");
+    const padded = new ParamLayout(first.model.parameters(), 64);
+    const move = (x: Float32Array) => padded.relayout(x, s.layout);
+    expect(padded.size).toBeGreaterThan(s.params.length);
+    expect(padded.slots[1]!.offset % 64).toBe(0);
+    const other = { ...s, layout: padded.describe(), params: move(s.params), optimizer: { ...s.optimizer, m: move(s.optimizer.m), v: move(s.optimizer.v) } };
+    const model = new Gpt2(CONFIG, cpu);
+    await initParameters(model, { seed: 99 });
+    const resumed = new Trainer(model, data, OPTS);
+    resumed.loadState(fromCheckpointState(toCheckpointState(other, META), "test"));
+    expect(Array.from((await resumed.state()).params)).toEqual(Array.from(s.params));
+    for (let i = 0; i < 2; i++) b.push((await resumed.trainStep()).loss);
+    expect(b).toEqual(a);
   }, 120_000);
 
   it("refuses a checkpoint of another model, and optimizer state that does not fit", async () => {

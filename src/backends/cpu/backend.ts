@@ -3,7 +3,7 @@
 
 import type { Backend, BackendCaps, BackendInfo, DeviceBuffer, Executable } from "../../core/backend.js";
 import type { DType } from "../../core/dtype.js";
-import { ALL_DTYPES } from "../../core/dtype.js";
+import { ALL_DTYPES, itemsize } from "../../core/dtype.js";
 import type { KernelSpec } from "../../core/ir.js";
 import type { RoutineName } from "../../core/ops.js";
 import type { RoutineSpecs } from "../../core/routines.js";
@@ -16,16 +16,27 @@ import { hostCpu } from "../../core/host.js";
 
 export class CpuBuffer implements DeviceBuffer {
   readonly data: ArrayBuffer;
+  /** Where this buffer starts in `data`: 0 for an allocation, the offset of a view (Backend.view). */
+  readonly byteOffset: number;
+  private readonly isView: boolean;
   private readonly views = new Map<string, ArrayBufferView>();
-  constructor(readonly nbytes: number) {
+  constructor(readonly nbytes: number, parent?: CpuBuffer, byteOffset = 0) {
     // Rounded up to 8 bytes so an f64 view always fits.
-    this.data = new ArrayBuffer(Math.ceil(nbytes / 8) * 8);
+    this.data = parent ? parent.data : new ArrayBuffer(Math.ceil(nbytes / 8) * 8);
+    this.byteOffset = parent ? parent.byteOffset + byteOffset : 0;
+    this.isView = parent !== undefined;
   }
   /** A typed-array view for a dtype (f16/bf16 as raw u16 bits), cached. */
   view(dtype: DType): ArrayBufferView {
     let v = this.views.get(dtype);
-    if (!v) this.views.set(dtype, (v = typedView(this.data, dtype)));
+    if (!v) this.views.set(dtype, (v = this.isView ? this.window(dtype) : typedView(this.data, dtype)));
     return v;
+  }
+  /** A view's typed array covers its own elements only, so a kernel cannot reach past it into the parent's. */
+  private window(dtype: DType): ArrayBufferView {
+    const size = itemsize(dtype);
+    if (this.byteOffset % size !== 0) throw new Error(`cpu: a view at byte ${this.byteOffset} cannot be read as ${dtype} (${size}-byte elements)`);
+    return typedView(this.data, dtype, this.byteOffset, Math.min(Math.ceil(this.nbytes / size), Math.floor((this.data.byteLength - this.byteOffset) / size)));
   }
 }
 
@@ -55,7 +66,7 @@ function cpuInfo(): BackendInfo {
 export class CpuBackend implements Backend {
   readonly name = "cpu" as const;
   readonly info: BackendInfo = cpuInfo();
-  readonly caps: BackendCaps = { dtypes: ALL_DTYPES, maxBufferBytes: 2 ** 31 - 1, f16Math: false, subgroups: false };
+  readonly caps: BackendCaps = { dtypes: ALL_DTYPES, maxBufferBytes: 2 ** 31 - 1, f16Math: false, subgroups: false, viewAlignBytes: 4 };
   private readonly cache = new Map<string, CpuExecutable>();
 
   alloc(nbytes: number): CpuBuffer {
@@ -63,6 +74,13 @@ export class CpuBackend implements Backend {
       throw new Error(`cpu: cannot allocate ${nbytes} bytes (limit ${this.caps.maxBufferBytes})`);
     }
     return new CpuBuffer(nbytes);
+  }
+  view(parent: DeviceBuffer, byteOffset: number, nbytes: number): CpuBuffer {
+    if (!(parent instanceof CpuBuffer)) throw new Error("cpu: view of a buffer of another backend");
+    if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % 4 !== 0 || !Number.isInteger(nbytes) || nbytes < 0 || byteOffset + nbytes > parent.nbytes) {
+      throw new Error(`cpu: a view of ${nbytes} bytes at byte ${byteOffset} does not fit a ${parent.nbytes}-byte buffer (offsets in multiples of 4)`);
+    }
+    return new CpuBuffer(nbytes, parent, byteOffset);
   }
   free(_buf: DeviceBuffer): void {
     // NOTE: ArrayBuffers are garbage-collected; nothing to release.
@@ -72,10 +90,11 @@ export class CpuBackend implements Backend {
     if (offset + src.byteLength > d.nbytes) {
       throw new Error(`cpu: write of ${src.byteLength} bytes at ${offset} overflows a ${d.nbytes}-byte buffer`);
     }
-    new Uint8Array(d.data, offset, src.byteLength).set(src);
+    new Uint8Array(d.data, d.byteOffset + offset, src.byteLength).set(src);
   }
   async read(src: DeviceBuffer, nbytes = src.nbytes): Promise<Uint8Array> {
-    return new Uint8Array((src as CpuBuffer).data.slice(0, nbytes));
+    const s = src as CpuBuffer;
+    return new Uint8Array(s.data.slice(s.byteOffset, s.byteOffset + nbytes));
   }
   async compile(kernel: KernelSpec): Promise<CpuExecutable> {
     const source = renderJs(kernel);

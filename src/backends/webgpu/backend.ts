@@ -19,6 +19,18 @@ export class WebgpuBuffer implements DeviceBuffer {
   constructor(readonly nbytes: number, public gpu: GPUBuffer | undefined) {}
 }
 
+/** A range of another buffer (Backend.view): bound at its offset; its memory is the parent's. */
+export class WebgpuView implements DeviceBuffer {
+  constructor(readonly nbytes: number, readonly parent: WebgpuBuffer, readonly offset: number) {}
+}
+
+/** Where a buffer's bytes are: a GPU buffer and a byte range of it. */
+interface Range {
+  readonly buffer: GPUBuffer;
+  readonly offset: number;
+  readonly size: number;
+}
+
 export interface WebgpuExecutable extends Executable {
   readonly source: string;
   readonly pipeline: GPUComputePipeline;
@@ -63,6 +75,7 @@ export class WebgpuBackend implements Backend {
       maxBufferBytes: Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize),
       f16Math: d.features.includes("shader-f16"),
       subgroups: d.features.includes("subgroups"),
+      viewAlignBytes: limits.minStorageBufferOffsetAlignment,
     };
     this.info = {
       name: "webgpu",
@@ -105,7 +118,18 @@ export class WebgpuBackend implements Backend {
     return new WebgpuBuffer(nbytes, buffer);
   }
 
+  view(parent: DeviceBuffer, byteOffset: number, nbytes: number): WebgpuView {
+    if (parent instanceof WebgpuView) return this.view(parent.parent, parent.offset + byteOffset, nbytes);
+    this.gpuOf(parent, "view");
+    const align = this.caps.viewAlignBytes ?? 4;
+    if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset % align !== 0 || !Number.isInteger(nbytes) || nbytes < 0 || byteOffset + nbytes > parent.nbytes) {
+      throw new Error(`webgpu: a view of ${nbytes} bytes at byte ${byteOffset} does not fit a ${parent.nbytes}-byte buffer (offsets in multiples of minStorageBufferOffsetAlignment, ${align})`);
+    }
+    return new WebgpuView(nbytes, parent as WebgpuBuffer, byteOffset);
+  }
+
   free(buf: DeviceBuffer): void {
+    if (buf instanceof WebgpuView) throw new Error(`webgpu: free of a view (${buf.nbytes} bytes at ${buf.offset}): only its parent buffer is freed`);
     const b = buf as WebgpuBuffer;
     const gpu = this.gpuOf(b, "free");
     b.gpu = undefined;
@@ -116,6 +140,13 @@ export class WebgpuBackend implements Backend {
 
   write(dst: DeviceBuffer, src: Uint8Array, offset = 0): void {
     this.alive();
+    if (dst instanceof WebgpuView) {
+      if (!Number.isInteger(offset) || offset < 0 || offset + src.byteLength > dst.nbytes) {
+        throw new Error(`webgpu: write of ${src.byteLength} bytes at ${offset} overflows a ${dst.nbytes}-byte view`);
+      }
+      // NOTE: the parent's write merges a partial last word, so bytes after the view's end are kept.
+      return this.write(dst.parent, src, dst.offset + offset);
+    }
     const gpu = this.gpuOf(dst, "write");
     if (!Number.isInteger(offset) || offset < 0 || offset + src.byteLength > dst.nbytes) {
       throw new Error(`webgpu: write of ${src.byteLength} bytes at ${offset} overflows a ${dst.nbytes}-byte buffer`);
@@ -133,13 +164,13 @@ export class WebgpuBackend implements Backend {
 
   async read(src: DeviceBuffer, nbytes = src.nbytes): Promise<Uint8Array> {
     this.alive();
-    const gpu = this.gpuOf(src, "read");
+    const { buffer: gpu, offset } = this.rangeOf(src, "read");
     if (!Number.isInteger(nbytes) || nbytes < 0 || nbytes > src.nbytes) {
       throw new Error(`webgpu: cannot read ${nbytes} bytes of a ${src.nbytes}-byte buffer`);
     }
     const size = round4(nbytes);
     const staging = this.device.createBuffer({ size: Math.max(size, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    if (size > 0) this.record().copyBufferToBuffer(gpu, 0, staging, 0, size);
+    if (size > 0) this.record().copyBufferToBuffer(gpu, offset, staging, 0, size);
     this.flush();
     try {
       await this.whenAlive(staging.mapAsync(GPUMapMode.READ));
@@ -182,28 +213,41 @@ export class WebgpuBackend implements Backend {
     if (e.slots !== undefined && bufs.length !== e.slots) {
       throw new Error(`webgpu: kernel '${e.name}' takes ${e.slots} buffers, got ${bufs.length}`);
     }
-    const gpu = bufs.map((b) => this.gpuOf(b, `launch of '${e.name}'`));
-    const out = gpu[0];
+    const ranges = bufs.map((b) => this.rangeOf(b, `launch of '${e.name}'`));
+    const out = ranges[0];
     const inPlace = e.inPlaceSlot;
-    if (inPlace !== undefined && gpu[inPlace] !== out) {
+    if (inPlace !== undefined && !(ranges[inPlace]?.buffer === out?.buffer && ranges[inPlace]?.offset === out?.offset)) {
       throw new Error(`webgpu: routine '${e.name}' writes slot ${inPlace} in place, so it must be the output's buffer (slot 0)`);
     }
     if (e.dispatch.includes(0)) return;
     const encoder = this.record();
-    // NOTE: WebGPU forbids binding the written buffer a second time in one dispatch. An input that is the
-    // output is read from a copy taken before the launch (so every element reads the old values), except
-    // a routine's in-place slot, which the routine reads through slot 0 and is not bound at all.
-    const aliased = (i: number) => i > 0 && i !== inPlace && gpu[i] === out;
-    if (out && gpu.some((_, i) => aliased(i))) {
-      const copy = this.pool.acquire(out.size).buffer;
-      encoder.copyBufferToBuffer(out, 0, copy, 0, out.size);
-      for (let i = 1; i < gpu.length; i++) if (aliased(i)) gpu[i] = copy;
-      const spilled = this.pool.release(copy);
-      if (spilled) this.destroyAfterSubmit(spilled);
+    // NOTE: WebGPU forbids binding the written buffer a second time in one dispatch, at any range (a
+    // buffer is one subresource for usage validation). An input in the output's buffer (the output itself,
+    // or a view of the same parent) is read from a copy of its range taken before the launch (so every
+    // element reads the old values), except a routine's in-place slot, read through slot 0 and not bound.
+    const aliased = (i: number) => i > 0 && i !== inPlace && out !== undefined && ranges[i]!.buffer === out.buffer;
+    if (out && ranges.some((_, i) => aliased(i))) {
+      const copies = new Map<string, Range & { readonly whole: boolean }>();
+      for (let i = 1; i < ranges.length; i++) {
+        if (!aliased(i)) continue;
+        const r = ranges[i]!;
+        const key = `${r.offset}:${r.size}`;
+        let c = copies.get(key);
+        if (!c) {
+          const copy = this.pool.acquire(r.size).buffer;
+          encoder.copyBufferToBuffer(r.buffer, r.offset, copy, 0, r.size);
+          copies.set(key, (c = { buffer: copy, offset: 0, size: r.size, whole: false }));
+        }
+        ranges[i] = c;
+      }
+      for (const c of copies.values()) {
+        const spilled = this.pool.release(c.buffer);
+        if (spilled) this.destroyAfterSubmit(spilled);
+      }
     }
     const bindGroup = this.device.createBindGroup({
       layout: e.layout,
-      entries: gpu.flatMap((buffer, binding) => (binding === inPlace ? [] : [{ binding, resource: { buffer } }])),
+      entries: ranges.flatMap((r, binding) => (binding === inPlace ? [] : [{ binding, resource: r.whole ? { buffer: r.buffer } : { buffer: r.buffer, offset: r.offset, size: r.size } }])),
       label: e.name,
     });
     const pass = encoder.beginComputePass({ label: e.name });
@@ -249,6 +293,16 @@ export class WebgpuBackend implements Backend {
       await Promise.race([this.deadSignal, new Promise((resolve) => setTimeout(resolve, 50))]).catch(() => {});
       throw this.dead ? new Error(this.dead) : err;
     }
+  }
+
+  /** The GPU buffer and byte range a buffer or view binds (`whole`: the buffer as allocated, bound without a range). */
+  private rangeOf(buf: DeviceBuffer, what: string): Range & { readonly whole: boolean } {
+    if (buf instanceof WebgpuView) {
+      if (!buf.parent.gpu) throw new Error(`webgpu: ${what} used a view (${buf.nbytes} bytes at ${buf.offset}) of a freed buffer`);
+      return { buffer: buf.parent.gpu, offset: buf.offset, size: Math.max(round4(buf.nbytes), 4), whole: false };
+    }
+    const gpu = this.gpuOf(buf, what);
+    return { buffer: gpu, offset: 0, size: gpu.size, whole: true };
   }
 
   private gpuOf(buf: DeviceBuffer, what: string): GPUBuffer {

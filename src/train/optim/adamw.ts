@@ -7,8 +7,9 @@
 //   scalars(lr)              the next step's per-step numbers, as host values (one small tensor in the step);
 //   update(params, grads, s, guard?)
 //                            lazy assignments (Tensor.assign) writing the new parameters and the new state
-//                            into their own buffers, from the scalars tensor s: no new tensors per step,
-//                            so one jit capture of the step serves every later step; where the bool scalar
+//                            into their own buffers, from the flat parameters, the flat gradient (both
+//                            (layout.size,)) and the scalars tensor s: no new tensors per step, so one jit
+//                            capture of the step serves every later step; where the bool scalar
 //                            `guard` is false (fp16's overflowed step) every buffer keeps its value;
 //   advance()                count a step as taken, once its assignments are realized.
 // NOTE: the per-step scalars (lr, bias corrections) enter as a small tensor, not as constants: a
@@ -16,6 +17,7 @@
 // and a jit replay would repeat the captured step's values.
 
 import type { Backend, Tensor } from "../../index.js";
+import { checkFlat, decayMask, flatBuffer } from "../flat_params.js";
 import type { ParamLayout } from "../param_layout.js";
 
 export interface AdamWOptions {
@@ -37,8 +39,10 @@ export class AdamW {
   readonly beta2: number;
   readonly eps: number;
   readonly weightDecay: number;
-  private m: Tensor[];
-  private v: Tensor[];
+  private m: Tensor;
+  private v: Tensor;
+  /** Where weight decay applies (the layout's decaying slots); undefined when none does. */
+  private readonly mask: Tensor | undefined;
   private steps = 0;
 
   constructor(readonly layout: ParamLayout, private readonly backend: Backend, opts: AdamWOptions = {}) {
@@ -50,8 +54,8 @@ export class AdamW {
       if (!(v >= lo && v < hi) || (k === "eps" && v === 0)) throw new Error(`AdamW: ${k} must be in [${lo}, ${hi}), got ${v}`);
     }
     // NOTE: realized (uploaded) zeros: the update assigns into their buffers.
-    const zero = () => layout.scatter(new Float32Array(layout.size), backend);
-    [this.m, this.v] = [zero(), zero()];
+    [this.m, this.v] = [flatBuffer(layout, backend), flatBuffer(layout, backend)];
+    this.mask = this.weightDecay ? decayMask(layout, backend) : undefined;
   }
 
   get step(): number { return this.steps; }
@@ -63,28 +67,24 @@ export class AdamW {
   }
 
   /**
-   * The step's assignments (lazy; realize them with the step): each parameter, m and v written in place
-   * from the gradients (slot order) and `scalars`, the tensor of scalars(lr); all keep their values where
+   * The step's assignments (lazy; realize them with the step): the flat parameters, m and v written in
+   * place from the flat gradient and `scalars`, the tensor of scalars(lr); all keep their values where
    * `guard` (a bool scalar) is false.
    */
-  update(params: readonly Tensor[], grads: readonly Tensor[], scalars: Tensor, guard?: Tensor): Tensor[] {
-    if (params.length !== this.layout.slots.length || grads.length !== params.length) {
-      throw new Error(`AdamW.update: ${params.length} parameters and ${grads.length} gradients for ${this.layout.slots.length} slots`);
-    }
+  update(params: Tensor, grads: Tensor, scalars: Tensor, guard?: Tensor): Tensor[] {
+    checkFlat("AdamW.update: the parameters", this.layout, params);
+    checkFlat("AdamW.update: the gradient", this.layout, grads);
     if (scalars.numel !== 4) throw new Error(`AdamW.update: scalars must be the 4 values of scalars(lr), got ${scalars}`);
     const [b1, b2] = [this.beta1, this.beta2];
     const s = scalars.reshape([4]);
     const [stepSize, vScale, decay] = [s.slice(0, 1, 2).reshape([]), s.slice(0, 2, 3).reshape([]), s.slice(0, 3, 4).reshape([])];
     const put = (t: Tensor, value: Tensor) => t.assign(guard ? guard.where(value, t) : value);
-    const writes: Tensor[] = [];
-    this.layout.slots.forEach((slot, i) => {
-      const g = grads[i]!;
-      const m = put(this.m[i]!, this.m[i]!.mul(b1).add(g.mul(1 - b1)));
-      const v = put(this.v[i]!, this.v[i]!.mul(b2).add(g.mul(g).mul(1 - b2)));
-      const p = slot.decay ? params[i]!.mul(decay) : params[i]!;
-      writes.push(put(params[i]!, p.sub(m.mul(stepSize).div(v.sqrt().mul(vScale).add(this.eps)))), m, v);
-    });
-    return writes;
+    const g = grads;
+    const m = put(this.m, this.m.mul(b1).add(g.mul(1 - b1)));
+    const v = put(this.v, this.v.mul(b2).add(g.mul(g).mul(1 - b2)));
+    // NOTE: where, not a multiply by a 0/1 factor: p (1 - lr wd) where the layout decays, p itself (exactly) elsewhere.
+    const p = this.mask ? this.mask.ne(0).where(params.mul(decay), params) : params;
+    return [put(params, p.sub(m.mul(stepSize).div(v.sqrt().mul(vScale).add(this.eps)))), m, v];
   }
 
   /** Count one step as taken (its assignments realized): the next scalars use the next bias correction. */
@@ -94,17 +94,17 @@ export class AdamW {
 
   /** The persistent tensors the update writes (m, then v): replaced only by loadState. */
   stateTensors(): readonly Tensor[] {
-    return [...this.m, ...this.v];
+    return [this.m, this.v];
   }
 
   async state(): Promise<AdamWState> {
-    return { step: this.steps, m: await this.layout.gather(this.m), v: await this.layout.gather(this.v) };
+    return { step: this.steps, m: await this.m.data() as Float32Array, v: await this.v.data() as Float32Array };
   }
 
   loadState(state: AdamWState): void {
     if (!(Number.isInteger(state.step) && state.step >= 0)) throw new Error(`AdamW.loadState: step must be a non-negative integer, got ${state.step}`);
-    this.m = this.layout.scatter(state.m, this.backend);
-    this.v = this.layout.scatter(state.v, this.backend);
+    this.m = flatBuffer(this.layout, this.backend, state.m);
+    this.v = flatBuffer(this.layout, this.backend, state.v);
     this.steps = state.step;
   }
 }

@@ -18,7 +18,7 @@ export interface Optimizer {
   /** Steps taken so far. */
   readonly step: number;
   scalars(lr: number): Float32Array;
-  update(params: readonly Tensor[], grads: readonly Tensor[], scalars: Tensor, guard?: Tensor): Tensor[];
+  update(params: Tensor, grads: Tensor, scalars: Tensor, guard?: Tensor): Tensor[];
   advance(): void;
   stateTensors(): readonly Tensor[];
   state(): Promise<OptimizerState>;
