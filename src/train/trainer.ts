@@ -65,6 +65,11 @@ export interface TrainState {
   readonly layout: LayoutDescription;
   readonly params: Float32Array;
   readonly optimizer: OptimizerState;
+  /**
+   * The precision's own state (fp16: the loss scale, good steps, skipped; fp8: each site's scale and amax
+   * history), in MixedPrecision.stateTensors() order; empty for fp32/bf16. Absent in states from before it was kept.
+   */
+  readonly precision?: readonly Float32Array[];
 }
 
 export class Trainer {
@@ -193,7 +198,8 @@ export class Trainer {
   async state(): Promise<TrainState> {
     await this.flatten();
     const params = await this.flat!.data() as Float32Array;
-    return { step: this.step, layout: this.layout.describe(), params, optimizer: await this.optimizer.state() };
+    const precision = await Promise.all(this.precision.stateTensors().map(async (t) => Float32Array.from((await t.data()) as Float32Array)));
+    return { step: this.step, layout: this.layout.describe(), params, optimizer: await this.optimizer.state(), precision };
   }
 
   /**
@@ -213,6 +219,8 @@ export class Trainer {
     const o = state.optimizer;
     this.optimizer.loadState(o.kind === "adamw" ? { ...o, m: move(o.m), v: move(o.v) } : { ...o, momentum: o.momentum.length ? move(o.momentum) : o.momentum });
     this.setFlat(flatBuffer(this.layout, backend, move(state.params)));
+    // NOTE: a state from before the precision's was kept resumes with a fresh loss scale / fp8 scales.
+    if (state.precision) this.precision.restore(state.precision);
   }
 
   /** Launches per replayed step (0 before the first step, or without jit). */

@@ -1,8 +1,8 @@
 // trainer_checkpoint.ts: a Trainer's state (TrainState) as the checkpoint layer's plain data
 // (checkpoint/'s CheckpointState) and back. The model's tensors go by their names (f32, so the
 // model.safetensors loads like any other), the optimizer's buffers (AdamW's m and v, SGD's momentum) as
-// one flat array each in the parameters' layout, and its scalars (kind, step, the layout itself) as the
-// optimizer's JSON state.
+// one flat array each in the parameters' layout, its scalars (kind, step, the layout itself) as the
+// optimizer's JSON state, and the mixed precision's buffers (fp16 loss scale, fp8 scales) as precision.N.
 // The batch source's position is the caller's (run.ts), passed through as rng or loader.
 // NOTE: the bytes are the host's Float32Array bytes; kiln runs on little-endian hosts only (safetensors is LE).
 
@@ -36,6 +36,7 @@ export function toCheckpointState(s: TrainState, meta: CheckpointMeta): Checkpoi
   const flat = (name: string, a: Float32Array): CheckpointTensor => ({ name, dtype: "F32", shape: [a.length], bytes: bytesOf(a) });
   const o = s.optimizer;
   const tensors = o.kind === "adamw" ? [flat("adamw.m", o.m), flat("adamw.v", o.v)] : o.momentum.length ? [flat("sgd.momentum", o.momentum)] : [];
+  (s.precision ?? []).forEach((a, i) => tensors.push(flat(`precision.${i}`, a)));
   return {
     step: s.step,
     config: meta.config,
@@ -74,5 +75,15 @@ export function fromCheckpointState(c: CheckpointState, where: string): TrainSta
   const step = opt!.step as number;
   // NOTE: SGD without momentum keeps no buffer, so its checkpoint has none.
   const optimizer: OptimizerState = opt!.kind === "adamw" ? { kind: "adamw", step, m: moment("adamw.m"), v: moment("adamw.v") } : { kind: "sgd", step, momentum: moment("sgd.momentum", true) };
-  return { step: c.step, layout, params, optimizer };
+  // The precision's buffers (fp16 loss scale, fp8 scales), numbered in order; none in fp32/bf16 runs.
+  const precision = c.optimizer.tensors
+    .flatMap((t) => {
+      const m = /^precision\.(\d+)$/.exec(t.name);
+      if (!m) return [];
+      if (t.dtype !== "F32" || t.shape.length !== 1) bad(`optimizer tensor '${t.name}' is not a 1-D F32 array`);
+      return [{ i: Number(m[1]), a: f32Of(t.bytes) }];
+    })
+    .sort((x, y) => x.i - y.i);
+  if (precision.some((p, i) => p.i !== i)) bad(`the precision buffers are not numbered 0..${precision.length - 1}`);
+  return { step: c.step, layout, params, optimizer, precision: precision.map((p) => p.a) };
 }

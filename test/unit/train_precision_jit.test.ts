@@ -17,6 +17,7 @@ import { Fp8DelayedScaling } from "../../src/train/precision/fp8_scaling.js";
 import type { PrecisionOptions } from "../../src/train/precision/mixed_precision.js";
 import type { TrainerOptions } from "../../src/train/trainer.js";
 import { Trainer } from "../../src/train/trainer.js";
+import { fromCheckpointState, toCheckpointState } from "../../src/train/trainer_checkpoint.js";
 import { rng } from "../conformance/harness.js";
 import { Poisonable } from "./train_precision_helpers.js";
 
@@ -93,6 +94,36 @@ describe("mixed precision: the captured step against the built one (cpu)", () =>
     await jitted.t.trainStep();
     expect(backend.compiles).toBe(compiles);
     expect(jitted.t.stepLaunches).toBeGreaterThan(20);
+  }, 120_000);
+
+  it("fp16 and fp8: a run resumed from its checkpoint (loss scale, fp8 scales and amax histories) continues bit for bit", async () => {
+    const meta = { architecture: "gpt2", config: null, rng: null, loader: null };
+    const cases: PrecisionOptions[] = [
+      { precision: "fp16", lossScale: { initScale: 2 ** 20, growthInterval: 3 } },
+      { precision: "fp8", fp8: { amaxHistory: 3 } },
+    ];
+    for (const precision of cases) {
+      const all = await run(await trainer(new CpuBackend(), precision, true), 10);
+      const first = await trainer(new CpuBackend(), precision, true);
+      await run(first, 5);
+      const saved = fromCheckpointState(toCheckpointState(await first.t.state(), meta), "test");
+      expect(saved.precision!.length, precision.precision).toBeGreaterThan(0);
+      const second = await trainer(new CpuBackend(), precision, true);
+      second.t.loadState(saved);
+      const rest = await run(second, 5);
+      expect(rest.stats, precision.precision).toEqual(all.stats.slice(5));
+      expect(rest.fp8).toEqual(all.fp8);
+      // Without the precision's state (an older checkpoint) the fp16 run starts from its initial scale again.
+      if (precision.precision === "fp16") {
+        const third = await trainer(new CpuBackend(), precision, true);
+        third.t.loadState({ ...saved, precision: undefined });
+        expect((await run(third, 1)).stats[0]![4]).not.toBe(all.stats[5]![4]);
+      }
+    }
+    const fp32 = await trainer(new CpuBackend(), { precision: "fp32" }, true);
+    const state = await fp32.t.state();
+    expect(state.precision).toEqual([]);
+    expect(() => fp32.t.loadState({ ...state, precision: [Float32Array.of(1, 0, 0)] })).toThrow(/1 precision buffer\(s\).*this run is/);
   }, 120_000);
 
   it("fp16 with SGD (momentum): a skipped step keeps the parameters and the momentum buffers", async () => {

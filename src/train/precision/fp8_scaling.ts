@@ -39,6 +39,8 @@ export class Fp8DelayedScaling {
   private recording = false;
   /** This step's amax per site (max over micro-batches), as lazy scalars. */
   private amax = new Map<number, Tensor>();
+  /** Saved site states (restore) for sites not built yet. */
+  private pending: Float32Array[] = [];
 
   constructor(private readonly backend: Backend, opts: Fp8Options = {}) {
     this.amaxHistory = opts.amaxHistory ?? 16;
@@ -83,6 +85,21 @@ export class Fp8DelayedScaling {
     return this.sites.map((s) => s.state);
   }
 
+  /**
+   * Continue from saved states (a checkpoint's, in site order): sites that exist take theirs now (new
+   * tensors: a captured step captures again), later ones when the forward first builds them.
+   */
+  restore(values: readonly Float32Array[]): void {
+    for (const v of values) {
+      if (v.length !== 1 + this.amaxHistory) throw new Error(`fp8: a saved site state has ${v.length} values; this run keeps 1 scale + ${this.amaxHistory} amaxes (fp8.amaxHistory)`);
+    }
+    this.pending = values.map((v) => Float32Array.from(v));
+    this.sites.forEach((site, id) => {
+      const v = this.pending[id];
+      if (v) this.sites[id] = { format: site.format, state: tensor(v, { backend: this.backend }) };
+    });
+  }
+
   /** The current scale of every site, in site order (for reports and tests; reads the device). */
   async currentScales(): Promise<number[]> {
     return Promise.all(this.sites.map(async (s) => (await s.state.slice(0, 0, 1).data())[0]!));
@@ -91,7 +108,10 @@ export class Fp8DelayedScaling {
   private site(format: FloatFormat): number {
     const id = this.next++;
     // NOTE: scale 1 before any amax, as TE starts; realized (uploaded): the step assigns into it.
-    if (id === this.sites.length) this.sites.push({ format, state: tensor(Float32Array.from({ length: 1 + this.amaxHistory }, (_, i) => (i === 0 ? 1 : 0)), { backend: this.backend }) });
+    if (id === this.sites.length) {
+      const init = this.pending[id] ?? Float32Array.from({ length: 1 + this.amaxHistory }, (_, i) => (i === 0 ? 1 : 0));
+      this.sites.push({ format, state: tensor(init, { backend: this.backend }) });
+    }
     const s = this.sites[id]!;
     if (s.format !== format) throw new Error(`fp8: site ${id} was ${s.format.name} and is now ${format.name}: the forward built its matmuls in another order`);
     return id;

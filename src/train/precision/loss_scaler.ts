@@ -34,7 +34,7 @@ export class DynamicLossScaler {
   /** The state as last read (`read`). */
   private host: Float32Array;
 
-  constructor(backend: Backend, opts: LossScalerOptions = {}) {
+  constructor(private readonly backend: Backend, opts: LossScalerOptions = {}) {
     const initScale = opts.initScale ?? 2 ** 16;
     this.growthInterval = opts.growthInterval ?? 2000;
     this.growthFactor = opts.growthFactor ?? 2;
@@ -81,6 +81,18 @@ export class DynamicLossScaler {
     const next = finite.where(grow.and(grown.le(F32_MAX)).where(grown, scale), scale.mul(this.backoffFactor));
     const count = finite.where(grow.where(0, good1), 0);
     return s.assign(concat([next, count, finite.where(0, 1).reshape([1])]));
+  }
+
+  /**
+   * Continue from a saved state (a checkpoint's: scale, good steps, skipped). A new tensor, so a captured
+   * step that bound the old one captures again (as after any Trainer.loadState).
+   */
+  restore(values: Float32Array): void {
+    if (values.length !== 3 || !(values[0]! > 0 && values[0]! <= F32_MAX) || !(values[1]! >= 0)) {
+      throw new Error(`loss scaling: a saved state is (scale > 0, good steps >= 0, skipped), got [${Array.from(values).join(", ")}]`);
+    }
+    this.host = Float32Array.from(values);
+    this.state = tensor(this.host.slice(), { backend: this.backend });
   }
 
   /** Read the state the last step wrote (one small read). */

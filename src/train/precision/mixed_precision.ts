@@ -115,6 +115,20 @@ export class MixedPrecision {
     return [...(this.scaler?.stateTensors() ?? []), ...(this.fp8?.stateTensors() ?? [])];
   }
 
+  /** The saved state of stateTensors() (a checkpoint's, in that order) back in place. */
+  restore(values: readonly Float32Array[]): void {
+    const has = values.length > 0;
+    if (!this.scaler && !this.fp8) {
+      if (has) throw new Error(`mixed precision: the saved state has ${values.length} precision buffer(s) (loss scale or fp8 scales), but this run is ${this.path}`);
+      return;
+    }
+    if (this.scaler) {
+      if (!has) throw new Error("mixed precision: the saved state has no loss scale, but this run is fp16 (dynamic loss scaling)");
+      this.scaler.restore(values[0]!);
+    }
+    this.fp8?.restore(values.slice(this.scaler ? 1 : 0));
+  }
+
   /** After the step is realized: whether it was skipped (fp16: its gradients overflowed), reading the loss scale's state (one small read). */
   async endStep(): Promise<{ skipped: boolean }> {
     if (!this.scaler) return { skipped: false };
