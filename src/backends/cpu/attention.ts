@@ -16,7 +16,7 @@ import type { RowOps } from "./attention_rows.js";
 import { computesInF32, f64RowOps, Layout, pad4, readRows, softmaxRow, visibleRows, writeRows } from "./attention_rows.js";
 import type { FloatDType, WorkArray } from "./convert.js";
 import { checkLength } from "./convert.js";
-import { attentionKernel } from "./wasm/attention_kernel.js";
+import { attentionKernel, launchMemory } from "./wasm/attention_kernel.js";
 
 export function buildAttention(spec: AttentionSpec): { source: string; run: (views: ArrayBufferView[]) => void } {
   const { batch, heads, kvHeads, tq, tk, headDim: d, causal, scale } = spec;
@@ -44,9 +44,7 @@ export function buildAttention(spec: AttentionSpec): { source: string; run: (vie
       let head: () => void;
       if (f32) {
         const kern = attentionKernel(dp / 4);
-        mem = kern.reserve(lay.size * 4);
-        mem.fill(0, 0, lay.size);
-        mem.fill(scale, C, C + 4);
+        mem = launchMemory(kern, lay.size, C, scale);
         head = () => kern.fwd(4 * (Q + i0 * dp), 4 * K, 4 * V, 4 * (O + i0 * dp), 4 * S, tq - i0, n0, inc, tk, 4 * C);
       } else {
         const ops = f64RowOps(dp, lay.size);

@@ -18,7 +18,7 @@ import type { RowOps } from "./attention_rows.js";
 import { computesInF32, f64RowOps, Layout, pad4, readRows, softmaxRow, visibleRows, writeRows } from "./attention_rows.js";
 import type { FloatDType, WorkArray } from "./convert.js";
 import { checkLength } from "./convert.js";
-import { attentionKernel } from "./wasm/attention_kernel.js";
+import { attentionKernel, launchMemory } from "./wasm/attention_kernel.js";
 
 /** Query rows per kernel call: bounds the block's P and dS (BLOCK x Tk floats each) at long contexts. */
 const BLOCK = 64;
@@ -57,9 +57,7 @@ export function buildAttentionBackward(spec: AttentionSpec): { source: string; r
       let head: () => void;
       if (f32) {
         const kern = attentionKernel(dp / 4);
-        mem = kern.reserve(lay.size * 4);
-        mem.fill(0, 0, lay.size);
-        mem.fill(scale, C, C + 4);
+        mem = launchMemory(kern, lay.size, C, scale);
         head = () => {
           for (let i = i0; i < tq; i += BLOCK) {
             const rows = Math.min(BLOCK, tq - i);

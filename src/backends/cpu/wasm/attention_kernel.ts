@@ -370,6 +370,17 @@ const kernels = new Map<number, AttentionKernel>();
  * NOTE: compiled synchronously: 6.7 KB at head dim 32, 16 KB at 128; Chromium allows that on the main thread
  * up to 8 MB since version 114 (see matmul_kernel.ts), and the browser app runs the engine in a Worker.
  */
+/**
+ * The memory for one launch: `size` floats, zeroed (pad lanes must read 0), with the scale in the four
+ * constant floats at `consts` (the kernels' `consts` argument).
+ */
+export function launchMemory(kern: AttentionKernel, size: number, consts: number, scale: number): Float32Array {
+  const mem = kern.reserve(size * 4);
+  mem.fill(0, 0, size);
+  mem.fill(scale, consts, consts + 4);
+  return mem;
+}
+
 export function attentionKernel(dv: number): AttentionKernel {
   const have = kernels.get(dv);
   if (have) return have;
