@@ -1,0 +1,58 @@
+// create_communicator.ts: the one way to get a Communicator: validate the options, start the TCP store
+// (hosted by rank 0) and hand it to the chosen backend. Also the tiny reader of torchrun's environment
+// (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) a rank process needs; the launcher (launch/) sets those and
+// owns the full environment story (LOCAL_RANK, Slurm's names).
+
+import type { Communicator } from "./comm.js";
+import { LocalCommunicator } from "./local/local_comm.js";
+import { TCPStore } from "./store.js";
+
+export interface CommunicatorOptions {
+  /** "local": ranks are OS processes on this host. (nccl comes with the CUDA addon.) */
+  readonly backend: "local";
+  readonly rank: number;
+  readonly size: number;
+  /** Where rank 0 hosts the TCP store (MASTER_ADDR). */
+  readonly masterAddr: string;
+  /** MASTER_PORT. */
+  readonly masterPort: number;
+  /** How long rendezvous and each collective may wait for another rank (ms); default 60 s. */
+  readonly timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+export async function createCommunicator(options: CommunicatorOptions): Promise<Communicator> {
+  const { backend, rank, size, masterAddr, masterPort, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
+  if ((backend as string) !== "local") throw new Error(`createCommunicator: backend ${JSON.stringify(backend)} is not available; only "local" is built so far`);
+  if (!Number.isInteger(size) || size < 1) throw new Error(`createCommunicator: size (world size) must be an integer >= 1, got ${size}`);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= size) throw new Error(`createCommunicator: rank must be an integer from 0 to ${size - 1} (size ${size}), got ${rank}`);
+  if (typeof masterAddr !== "string" || masterAddr === "") throw new Error(`createCommunicator: masterAddr must be a host name or address, got ${JSON.stringify(masterAddr)}`);
+  if (!Number.isInteger(masterPort) || masterPort < 1 || masterPort > 65535) throw new Error(`createCommunicator: masterPort must be an integer from 1 to 65535, got ${masterPort}`);
+  if (!(timeoutMs > 0)) throw new Error(`createCommunicator: timeoutMs must be > 0, got ${timeoutMs}`);
+  const store = await TCPStore.create({ rank, size, host: masterAddr, port: masterPort, timeoutMs });
+  try {
+    return await LocalCommunicator.create(store, rank, size, timeoutMs);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+/** rank, size, masterAddr and masterPort from torchrun's variables; a missing or malformed one is named. */
+export function torchrunEnv(env: Readonly<Record<string, string | undefined>> = process.env): Omit<CommunicatorOptions, "backend" | "timeoutMs"> {
+  const int = (name: string): number => {
+    const v = env[name];
+    if (v === undefined || !/^\d+$/.test(v.trim())) throw new Error(`${name} must be set to a non-negative integer (torchrun's name), got ${v === undefined ? "nothing" : JSON.stringify(v)}`);
+    return Number(v);
+  };
+  const masterAddr = env.MASTER_ADDR;
+  if (!masterAddr) throw new Error(`MASTER_ADDR must be set to the host of rank 0 (torchrun's name), got ${JSON.stringify(masterAddr ?? null)}`);
+  return { rank: int("RANK"), size: int("WORLD_SIZE"), masterAddr, masterPort: int("MASTER_PORT") };
+}
+
+/** createCommunicator with rank, size and master from torchrun's environment. */
+export function createCommunicatorFromEnv(options: { backend?: "local"; timeoutMs?: number; env?: Readonly<Record<string, string | undefined>> } = {}): Promise<Communicator> {
+  const { backend = "local", timeoutMs, env } = options;
+  return createCommunicator({ backend, ...torchrunEnv(env), ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+}
