@@ -35,12 +35,13 @@ const RULES: Readonly<Record<string, Rule>> = {
   serve: { may: [...BASE, "nn", "models"] },
   plan: { may: [...BASE, "nn", "models"] },
   train: { may: [...BASE, "nn", "models"] },
+  dist: { may: [...BASE, "nn", "models"] },
   // NOTE: the load generator speaks the OpenAI wire format, whose SSE reader lives in serve (the browser's
   // HTTP client shares it); it never reaches the engine.
   bench_serve: { may: ["core", "index", "serve"] },
   // src/web.ts: the public API for browsers, gathered from the layers' browser-safe files.
   web: { may: [...BASE, "backends", "nn", "models", "serve"] },
-  cli: { viaEntry: ["index", "nn", "models", "serve", "plan", "bench_serve", "train"] },
+  cli: { viaEntry: ["index", "nn", "models", "serve", "plan", "bench_serve", "train", "dist"] },
   apps: { viaEntry: ["web"] },
 };
 
@@ -123,7 +124,8 @@ function findCycle(g: ReadonlyMap<string, ReadonlySet<string>>): string[] | unde
 function tsFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
     const path = `${dir}/${e.name}`;
-    if (e.isDirectory()) return e.name === "node_modules" || e.name === "dist" ? [] : tsFiles(path);
+    // NOTE: a dist/ folder is build output, except src/dist/, the distributed-training layer.
+    if (e.isDirectory()) return e.name === "node_modules" || (e.name === "dist" && path !== "src/dist") ? [] : tsFiles(path);
     return e.name.endsWith(".ts") ? [path] : [];
   });
 }
