@@ -15,7 +15,7 @@ Run COMMAND as N processes on this host, ranks R*N .. R*N+N-1 of a job of M*N, a
 each gets RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADDR and MASTER_PORT,
 and its output lines start with [rank I]. When a rank exits non-zero the others get SIGTERM (SIGKILL
 after the grace period) and kiln launch exits with that rank's code. Ctrl-C, SIGTERM and SIGHUP are
-passed on to every rank the same way. Run one kiln launch per node, each with its --node-rank.
+passed on to every rank (SIGKILL after the grace period). Run one kiln launch per node, each with its --node-rank.
 
 --emit prints the job for a cluster instead of running it: k8s, a headless Service and an Indexed
 Job (one pod per node, each running kiln launch with its completion index as node rank); slurm, an
@@ -92,8 +92,8 @@ export const launchCommand: Command = {
         nproc, nnodes, nodeRank: v["node-rank"] === undefined ? 0 : parseCount("--node-rank", v["node-rank"], 0),
         masterAddr: master?.addr ?? "127.0.0.1", ...(master ? { masterPort: master.port } : {}),
       };
+      if (v.grace !== undefined && !/^\d+(\.\d+)?$/.test(v.grace)) throw new LaunchSpecError(`--grace ${JSON.stringify(v.grace)} is not a number of seconds >= 0`);
       const grace = v.grace === undefined ? 5 : Number(v.grace);
-      if (!/^\d+(\.\d+)?$/.test(v.grace ?? "5")) throw new LaunchSpecError(`--grace ${JSON.stringify(v.grace)} is not a number of seconds >= 0`);
       const result = await launch(spec, { command, graceMs: grace * 1000 });
       return result.code;
     } catch (err) {

@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import type { Document } from "yaml";
 import { parseAllDocuments } from "yaml";
 import { KILN_BIN } from "../helpers/kiln_cli.js";
 import { killGroups, start } from "../helpers/launch_procs.js";
@@ -79,9 +80,10 @@ describe("kiln launch --emit k8s", () => {
     const { code, stdout, stderr } = await kilnLaunch(...args).ended;
     expect(code, stderr).toBe(0);
     const docs = parseAllDocuments(stdout);
-    expect(Array.isArray(docs) ? docs.flatMap((d) => d.errors) : [docs]).toEqual([]);
-    const [service, job] = (docs as { toJS(): Obj }[]).map((d) => d.toJS());
+    expect(Array.isArray(docs), "a YAML stream of documents").toBe(true);
+    expect((docs as Document[]).flatMap((d) => d.errors)).toEqual([]);
     expect(docs).toHaveLength(2);
+    const [service, job] = (docs as Document[]).map((d) => d.toJS() as Obj);
     expect(serviceProblems(service!)).toEqual([]);
     expect(indexedJobProblems(job!)).toEqual([]);
 
@@ -113,7 +115,7 @@ describe("kiln launch --emit k8s", () => {
 
   it("its pods, run here with the kubelet's expansion, are ranks 0..3 of one job and get their arguments unchanged", async () => {
     const { stdout } = await kilnLaunch(...args).ended;
-    const job = (parseAllDocuments(stdout) as { toJS(): Obj }[])[1]!.toJS();
+    const job = (parseAllDocuments(stdout) as Document[])[1]!.toJS() as Obj;
     const command = ((at(job, "spec.template.spec.containers") as Obj[])[0]!.command as string[]);
     expect(command[0]).toBe("kiln");
     const pods = [0, 1].map((index) => {

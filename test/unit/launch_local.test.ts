@@ -101,18 +101,21 @@ describe("kiln launch on one host", () => {
     expect(await waitDead(pids)).toEqual([]);
   });
 
-  it("SIGTERM to kiln launch reaches every rank; it exits 128+15 and leaves none behind", async () => {
-    const script = `console.log("pid=" + process.pid); process.on("SIGTERM", () => { console.log("got SIGTERM"); process.exit(0); }); setInterval(() => {}, 1000);`;
-    const run = kilnLaunch("--nproc", "2", "--", process.execPath, "-e", script);
-    await waitFor(() => pidsIn(run.out.stdout).length === 2, 20_000, () => `two ranks to start: ${run.out.stdout}${run.out.stderr}`);
-    run.child.kill("SIGTERM");
-    const { code, stdout, stderr } = await run.ended;
-    expect(code, stderr).toBe(143);
-    expect(stderr).toMatch(/got SIGTERM: passing it on to 2 rank\(s\)/);
-    expect(stdout).toContain("[rank 0] got SIGTERM");
-    expect(stdout).toContain("[rank 1] got SIGTERM");
-    expect(await waitDead(pidsIn(stdout))).toEqual([]);
-  });
+  // Ctrl-C in a terminal: SIGINT to the whole foreground process group (kiln.mjs and the command it runs).
+  for (const [sig, code, how] of [["SIGTERM", 143, "to kiln launch"], ["SIGINT", 130, "to its process group, as Ctrl-C"]] as const) {
+    it(`${sig} ${how} reaches every rank once; it exits 128+n and leaves none behind`, async () => {
+      const script = `console.log("pid=" + process.pid); for (const s of ["SIGINT", "SIGTERM"]) process.on(s, () => { console.log("got " + s); setTimeout(() => process.exit(0), 200); }); setInterval(() => {}, 1000);`;
+      const run = kilnLaunch("--nproc", "2", "--", process.execPath, "-e", script);
+      await waitFor(() => pidsIn(run.out.stdout).length === 2, 20_000, () => `two ranks to start: ${run.out.stdout}${run.out.stderr}`);
+      process.kill(sig === "SIGINT" ? -run.child.pid! : run.child.pid!, sig);
+      const { code: exit, stdout, stderr } = await run.ended;
+      expect(exit, stderr).toBe(code);
+      expect(stderr).toMatch(new RegExp(`got ${sig}: passing it on to 2 rank\\(s\\)`));
+      // Each rank got the signal once, and no other.
+      expect(stdout.split("\n").filter((l) => l.includes("got ")).sort()).toEqual([`[rank 0] got ${sig}`, `[rank 1] got ${sig}`]);
+      expect(await waitDead(pidsIn(stdout))).toEqual([]);
+    });
+  }
 
   it("a command that cannot start fails with 127, naming the rank and the program", async () => {
     const { code, stderr } = await kilnLaunch("--nproc", "2", "--", "/nonexistent/kiln-no-such-program").ended;

@@ -95,15 +95,17 @@ export async function launch(spec: LaunchSpec, opts: LaunchOptions): Promise<Lau
     // NOTE: SIGKILL goes to every rank's group, exited or not: a rank that exited may have left
     // children of its own behind in its group.
     killTimer = setTimeout(() => {
-      if (running.size > 0) say(`${running.size} rank(s) still running ${graceMs} ms after SIGTERM: SIGKILL`);
+      if (running.size > 0) say(`${running.size} rank(s) still running ${graceMs} ms after ${sig}: SIGKILL`);
       for (const c of children) signalGroup(c, "SIGKILL");
     }, graceMs);
   };
   const onSignal = (sig: NodeJS.Signals) => {
-    if (gotSignal === undefined) say(`got ${sig}: passing it on to ${running.size} rank(s)`);
-    gotSignal ??= sig;
-    for (const [i, c] of children.entries()) if (running.has(i)) signalGroup(c, sig);
-    stopAll("SIGTERM");
+    // NOTE: Ctrl-C reaches the launcher twice when it runs under bin/kiln.mjs (the terminal's SIGINT
+    // and kiln.mjs passing it on); the ranks get it once, and SIGKILL follows after the grace period.
+    if (gotSignal !== undefined) return;
+    gotSignal = sig;
+    say(`got ${sig}: passing it on to ${running.size} rank(s) (SIGKILL after ${graceMs} ms)`);
+    stopAll(sig);
   };
   for (const sig of FORWARDED) process.on(sig, onSignal);
 
@@ -120,7 +122,7 @@ export async function launch(spec: LaunchSpec, opts: LaunchOptions): Promise<Lau
     child.stdout!.setEncoding("utf8").on("data", (d: string) => lineOut.push(d));
     child.stderr!.setEncoding("utf8").on("data", (d: string) => lineErr.push(d));
     let ended = false;
-    const ended_ = (code: number, why: string) => {
+    const finish = (code: number, why: string) => {
       if (ended) return;
       ended = true;
       running.delete(i);
@@ -134,10 +136,10 @@ export async function launch(spec: LaunchSpec, opts: LaunchOptions): Promise<Lau
     };
     child.once("error", (e) => {
       // NOTE: a command that cannot start (not found, not executable) fails like a shell's 127.
-      ended_(127, `could not start ${JSON.stringify(program)}: ${e.message}`);
+      finish(127, `could not start ${JSON.stringify(program)}: ${e.message}`);
       resolve();
     });
-    child.once("exit", (code, signal) => ended_(exitCode(code, signal), signal ? `was killed by ${signal}` : `exited with code ${code}`));
+    child.once("exit", (code, signal) => finish(exitCode(code, signal), signal ? `was killed by ${signal}` : `exited with code ${code}`));
     child.once("close", () => {
       lineOut.end();
       lineErr.end();
@@ -155,10 +157,11 @@ export async function launch(spec: LaunchSpec, opts: LaunchOptions): Promise<Lau
       for (const c of children) signalGroup(c, "SIGKILL");
     }
   }
-  if (gotSignal !== undefined) return { code: 128 + (constants.signals[gotSignal] ?? 0), signal: gotSignal, masterPort };
+  // NOTE: a rank's failure, when it came first, is the launch's outcome even if a signal followed.
   if (failedRank !== undefined) {
     say(`failed: rank ${failedRank} exited with code ${failedCode}`);
     return { code: failedCode, failedRank, masterPort };
   }
+  if (gotSignal !== undefined) return { code: 128 + (constants.signals[gotSignal] ?? 0), signal: gotSignal, masterPort };
   return { code: 0, masterPort };
 }
