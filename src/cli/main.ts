@@ -8,6 +8,7 @@ import { backendsCommand } from "./backends_command.js";
 import { benchCommand } from "./bench_serve_command.js";
 import { checkpointCommand } from "./checkpoint_command.js";
 import { generateCommand } from "./generate_command.js";
+import { launchCommand } from "./launch_command.js";
 import { convertCommand } from "./convert_command.js";
 import { dataCommand } from "./data_command.js";
 import { exportCommand } from "./export_command.js";
@@ -20,7 +21,7 @@ import type { Command } from "./command.js";
 import { EXIT_USAGE, UsageError } from "./command.js";
 
 const COMMANDS: readonly Command[] = [
-  backendsCommand, benchCommand, checkpointCommand, convertCommand, dataCommand, exportCommand, generateCommand, serveCommand, planCommand, runsCommand,
+  backendsCommand, benchCommand, checkpointCommand, convertCommand, dataCommand, exportCommand, generateCommand, launchCommand, serveCommand, planCommand, runsCommand,
   tokenizerCommand, trainCommand,
 ];
 

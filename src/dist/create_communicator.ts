@@ -3,6 +3,7 @@
 // (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) a rank process needs; the launcher (launch/) sets those and
 // owns the full environment story (LOCAL_RANK, Slurm's names).
 
+import { readRankEnv } from "./launch/env.js";
 import type { Communicator } from "./comm.js";
 import { LocalCommunicator } from "./local/local_comm.js";
 import { TCPStore } from "./store.js";
@@ -39,19 +40,17 @@ export async function createCommunicator(options: CommunicatorOptions): Promise<
   }
 }
 
-/** rank, size, masterAddr and masterPort from torchrun's variables; a missing or malformed one is named. */
+/**
+ * rank, size, masterAddr and masterPort from the rank environment (torchrun's variables, or Slurm's:
+ * launch/env.ts reads and checks them); a missing or malformed one is named.
+ */
 export function torchrunEnv(env: Readonly<Record<string, string | undefined>> = process.env): Omit<CommunicatorOptions, "backend" | "timeoutMs"> {
-  const int = (name: string): number => {
-    const v = env[name];
-    if (v === undefined || !/^\d+$/.test(v.trim())) throw new Error(`${name} must be set to a non-negative integer (torchrun's name), got ${v === undefined ? "nothing" : JSON.stringify(v)}`);
-    return Number(v);
-  };
-  const masterAddr = env.MASTER_ADDR;
-  if (!masterAddr) throw new Error(`MASTER_ADDR must be set to the host of rank 0 (torchrun's name), got ${JSON.stringify(masterAddr ?? null)}`);
-  return { rank: int("RANK"), size: int("WORLD_SIZE"), masterAddr, masterPort: int("MASTER_PORT") };
+  const r = readRankEnv(env);
+  if (!r) throw new Error("no rank environment: set torchrun's RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (kiln launch does), or run under Slurm (SLURM_PROCID, ...)");
+  return { rank: r.rank, size: r.worldSize, masterAddr: r.masterAddr, masterPort: r.masterPort };
 }
 
-/** createCommunicator with rank, size and master from torchrun's environment. */
+/** createCommunicator with rank, size and master from the rank environment (torchrun's or Slurm's). */
 export function createCommunicatorFromEnv(options: { backend?: "local"; timeoutMs?: number; env?: Readonly<Record<string, string | undefined>> } = {}): Promise<Communicator> {
   const { backend = "local", timeoutMs, env } = options;
   return createCommunicator({ backend, ...torchrunEnv(env), ...(timeoutMs === undefined ? {} : { timeoutMs }) });

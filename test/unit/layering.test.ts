@@ -41,7 +41,7 @@ const RULES: Readonly<Record<string, Rule>> = {
   bench_serve: { may: ["core", "index", "serve"] },
   // src/web.ts: the public API for browsers, gathered from the layers' browser-safe files.
   web: { may: [...BASE, "backends", "nn", "models", "serve"] },
-  cli: { viaEntry: ["index", "nn", "models", "serve", "plan", "bench_serve", "train"] },
+  cli: { viaEntry: ["index", "nn", "models", "serve", "plan", "bench_serve", "train", "dist"] },
   apps: { viaEntry: ["web"] },
 };
 
