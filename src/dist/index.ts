@@ -21,3 +21,10 @@ export { chunkBounds } from "./comm.js";
 export type { CommunicatorOptions } from "./create_communicator.js";
 export { createCommunicator, createCommunicatorFromEnv, torchrunEnv } from "./create_communicator.js";
 export { TCPStore } from "./store.js";
+
+// Data parallel: the gradient hook (all-reduce mean), each rank's rows of the global batch, and the start
+// of a replica (same layout and config everywhere, rank 0's parameters).
+export type { BatchesOf, DataParallel, FlatGradientHook, TokenBatch } from "./data_parallel.js";
+export { dataParallel, RankRows } from "./data_parallel.js";
+export type { ParameterOwner } from "./replica_start.js";
+export { replicaStart } from "./replica_start.js";

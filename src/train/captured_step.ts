@@ -7,6 +7,9 @@
 // its per-step inputs are the batches' token ids and the optimizer's scalars (lr, bias corrections).
 // Mixed precision's decisions are part of the graph too (StepPrecision): fp16's loss scale and its skip of
 // an overflowed step (every assignment keeps the old value where the guard is false), fp8's scales.
+// With a gradient hook (Trainer's gradientHook: data parallel's all-reduce) the step is two graphs instead,
+// gradientGraph (forward, backward, the flat gradient) and gradientUpdateGraph (clip, update), the hook
+// running on the host between them.
 // NOTE: a capture binds the parameter and state tensors it saw. Anything that replaces them (Trainer.loadState,
 // Module.loadStateDict) makes the capture stale; Replayed notices (identity of those tensors) and captures again.
 
@@ -63,7 +66,34 @@ export interface StepGraphOptions {
 export function stepGraph(o: StepGraphOptions, inputs: readonly Tensor[]): Tensor[] {
   const micro = (inputs.length - 1) / 2;
   if (!(Number.isInteger(micro) && micro > 0)) throw new Error(`stepGraph: expected (inputs, targets) per micro-batch and the scalars, got ${inputs.length} tensors`);
-  const { model, params } = o;
+  const { grads, lossSum } = microBatches(o, inputs, micro);
+  return stepUpdate(o, grads, lossSum, micro, inputs[inputs.length - 1]!);
+}
+
+/**
+ * The first part of a step split around a gradient hook (Trainer's gradientHook): from (inputs, targets)
+ * per micro-batch, the mean loss and the flat gradient (summed over the micro-batches, unscaled). The same
+ * graph as stepGraph up to the flat gradient; gradientUpdateGraph is the rest.
+ */
+export function gradientGraph(o: StepGraphOptions, inputs: readonly Tensor[]): Tensor[] {
+  const micro = inputs.length / 2;
+  if (!(Number.isInteger(micro) && micro > 0)) throw new Error(`gradientGraph: expected (inputs, targets) per micro-batch, got ${inputs.length} tensors`);
+  const { grads, lossSum } = microBatches(o, inputs, micro);
+  return noGrad(() => {
+    const unscaled = o.precision ? o.precision.unscale(grads) : [...grads];
+    return [lossSum.div(micro), flatGradient(o.layout, unscaled)];
+  });
+}
+
+/** The second part of a split step: from a flat gradient (layout.size,) and the optimizer's scalars, [norm, ...writes]. */
+export function gradientUpdateGraph(o: StepGraphOptions, [flatGrad, scalars]: readonly Tensor[]): Tensor[] {
+  if (!flatGrad || !scalars) throw new Error("gradientUpdateGraph: expected the flat gradient and the optimizer's scalars");
+  return noGrad(() => applyFlatGradient(o, flatGrad, scalars));
+}
+
+/** Each micro-batch's forward and backward, the gradients and losses summed. */
+function microBatches(o: StepGraphOptions, inputs: readonly Tensor[], micro: number): { grads: Tensor[]; lossSum: Tensor } {
+  const { model } = o;
   let grads: Tensor[] | undefined;
   let lossSum: Tensor | undefined;
   for (let k = 0; k < micro; k++) {
@@ -73,7 +103,7 @@ export function stepGraph(o: StepGraphOptions, inputs: readonly Tensor[]): Tenso
     grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
     lossSum = lossSum ? lossSum.add(loss.detach()) : loss.detach();
   }
-  return stepUpdate(o, grads!, lossSum!, micro, inputs[inputs.length - 1]!);
+  return { grads: grads!, lossSum: lossSum! };
 }
 
 /** One micro-batch's gradients of the parameters (weighted 1 / micro; fp16: still times the loss scale). */
@@ -91,13 +121,19 @@ export function stepUpdate(o: StepGraphOptions, grads: readonly Tensor[], lossSu
     const unscaled = o.precision ? o.precision.unscale(grads) : [...grads];
     // NOTE: the norm of the flat gradient: one reduction, not one per parameter and a sum of them.
     const flatGrad = flatGradient(o.layout, unscaled);
-    const norm = globalNorm([flatGrad]);
-    const clipped = o.maxGradNorm ? clipByGlobalNorm([flatGrad], norm, o.maxGradNorm)[0]! : flatGrad;
-    o.tag?.({ parameters: [o.flat], gradients: [flatGrad] });
-    const guard = o.precision?.guard(norm);
-    const writes = o.optimizer.update(o.flat, clipped, scalars, guard);
-    return [lossSum.div(micro), norm, ...writes, ...(o.precision?.updates(guard) ?? [])];
+    const [norm, ...writes] = applyFlatGradient(o, flatGrad, scalars);
+    return [lossSum.div(micro), norm!, ...writes];
   });
+}
+
+/** From the flat gradient: the global norm, clipping, the optimizer's assignments (kept back by the guard) and the precision's own. */
+function applyFlatGradient(o: StepGraphOptions, flatGrad: Tensor, scalars: Tensor): Tensor[] {
+  const norm = globalNorm([flatGrad]);
+  const clipped = o.maxGradNorm ? clipByGlobalNorm([flatGrad], norm, o.maxGradNorm)[0]! : flatGrad;
+  o.tag?.({ parameters: [o.flat], gradients: [flatGrad] });
+  const guard = o.precision?.guard(norm);
+  const writes = o.optimizer.update(o.flat, clipped, scalars, guard);
+  return [norm, ...writes, ...(o.precision?.updates(guard) ?? [])];
 }
 
 /**

@@ -3,14 +3,14 @@
 // optimizer's update written into the parameters' and its state's own buffers, all one lazy graph
 // (captured_step.ts) that is captured once with jit and replayed for later steps (`jit: false` builds and
 // realizes it each step instead); then the loss and the gradient norm are read back. It never knows the
-// world size or the backend: a data-parallel wrapper (src/dist) would reduce the gradients between
-// backward and clipping.
+// world size or the backend: a data-parallel wrapper (src/dist/data_parallel.ts) gives it a gradientHook,
+// a generic function of the flat gradient run between backward and clipping.
 
 import type { Tensor } from "../index.js";
 import { noGrad, realizeAll, tensor } from "../index.js";
 import type { BatchSource } from "./batches.js";
 import type { StepGraphOptions } from "./captured_step.js";
-import { microGradients, Replayed, stepGraph, stepUpdate } from "./captured_step.js";
+import { gradientGraph, gradientUpdateGraph, microGradients, Replayed, stepGraph, stepUpdate } from "./captured_step.js";
 import type { TrainableModel } from "./loss.js";
 import { lmLoss } from "./loss.js";
 import type { AdamWOptions } from "./optim/adamw.js";
@@ -42,7 +42,17 @@ export interface TrainerOptions {
   readonly precision?: PrecisionOptions;
   /** Activation checkpointing and offload (memory/); default none. */
   readonly memory?: TrainingMemoryOptions;
+  /**
+   * Called every step with the flat gradient (layout.size, summed over the micro-batches, padding zeros)
+   * between backward and clipping; what it returns (same length) is clipped and applied instead. The step
+   * then runs as two captured graphs. Data parallel's all-reduce (src/dist/data_parallel.ts); fp32 and bf16
+   * only (fp16's and fp8's state updates span the whole step), not with offload.
+   */
+  readonly gradientHook?: GradientHook;
 }
+
+/** See TrainerOptions.gradientHook: plain data in and out, so the trainer knows nothing of who changes it. */
+export type GradientHook = (flatGrad: Float32Array) => Promise<Float32Array>;
 
 export interface StepStats {
   /** The step just taken (0-based). */
@@ -80,6 +90,9 @@ export class Trainer {
   private readonly accum: number;
   private readonly schedule: LrSchedule;
   private readonly stepRun: Replayed;
+  /** With a gradient hook: the step's two parts, forward + backward to the flat gradient, and clip + update. */
+  private readonly gradRun: Replayed | undefined;
+  private readonly updateRun: Replayed | undefined;
   private readonly evalRuns = new Map<string, Replayed>();
   /**
    * Every parameter in one buffer (layout.size,): made at the first step (or state/loadState) from the
@@ -102,6 +115,13 @@ export class Trainer {
     this.memory.tagParameters([...params.values()]);
     const step = (inputs: Tensor[]) => stepGraph(this.graphOptions(), inputs);
     this.stepRun = new Replayed(step, () => this.persistent(), opts.jit ?? true, 2);
+    if (opts.gradientHook) {
+      const p = this.precision.precision;
+      if (p === "fp16" || p === "fp8") throw new Error(`Trainer: a gradientHook works with fp32 or bf16 precision so far, not ${p} (its state updates span the whole step)`);
+      if (this.memory.needsBuiltSteps) throw new Error("Trainer: a gradientHook does not work with offload (memory.offload) yet");
+      this.gradRun = new Replayed((xs) => gradientGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 2);
+      this.updateRun = new Replayed((xs) => gradientUpdateGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 1);
+    }
   }
 
   /** Steps taken so far (the next step's index). */
@@ -125,12 +145,42 @@ export class Trainer {
       const batch = await this.data.batch(step, micro);
       inputs.push(ids(batch.inputs), ids(batch.targets));
     }
-    inputs.push(tensor(this.optimizer.scalars(lr), { backend }));
+    const scalars = tensor(this.optimizer.scalars(lr), { backend });
     const lossScale = this.precision.lossScale;
+    if (this.opts.gradientHook) {
+      try {
+        return await this.stepHooked(step, lr, inputs, scalars, lossScale, t0);
+      } finally {
+        for (const x of [...inputs, scalars]) x.dispose();
+      }
+    }
+    inputs.push(scalars);
     const [loss, norm] = await this.stepRun.run(inputs);
     const stats = await this.finishStep(step, lr, loss!, norm!, lossScale, t0);
     for (const x of inputs) x.dispose();
     return stats;
+  }
+
+  /**
+   * A step split around the gradient hook: the first graph's flat gradient goes to the host, through the
+   * hook, and back in as the second graph's input.
+   * NOTE: a host round trip for now (the hook is a host all-reduce); collectives become graph nodes later
+   * (DESIGN.md), and then this is one captured graph again.
+   */
+  private async stepHooked(step: number, lr: number, batches: Tensor[], scalars: Tensor, lossScale: number, t0: number): Promise<StepStats> {
+    const [loss, grad] = await this.gradRun!.run(batches);
+    const local = Float32Array.from((await grad!.data()) as Float32Array);
+    const reduced = await this.opts.gradientHook!(local);
+    if (!(reduced instanceof Float32Array) || reduced.length !== this.layout.size) {
+      throw new Error(`Trainer: the gradientHook must return a Float32Array of ${this.layout.size} (the flat gradient's length), got ${reduced instanceof Float32Array ? reduced.length : typeof reduced}`);
+    }
+    const g = tensor(reduced, { backend: grad!.backend, dtype: "f32", shape: [this.layout.size] });
+    try {
+      const [norm] = await this.updateRun!.run([g, scalars]);
+      return await this.finishStep(step, lr, loss!, norm!, lossScale, t0);
+    } finally {
+      g.dispose();
+    }
   }
 
   /**
@@ -225,7 +275,7 @@ export class Trainer {
 
   /** Launches per replayed step (0 before the first step, or without jit). */
   get stepLaunches(): number {
-    return this.stepRun.launches;
+    return this.stepRun.launches + (this.gradRun?.launches ?? 0) + (this.updateRun?.launches ?? 0);
   }
 
   /** The trained parameters in slot order. */
