@@ -29,7 +29,8 @@ Options:
   --gpu G           ${GPU_NAMES.join(", ")}, or a .json file with a custom GPU's fields
   --gpus N          (train) GPUs in the cluster
   --tokens T        (train) training tokens: 2T, 500B, 1.5e12
-  --target-days D   (train) say whether the best layout finishes in D days, and how many GPUs would
+  --target-days D   (train) say whether the best layout finishes in D days, and, re-planned, the
+                    fewest whole nodes of GPUs that would (or that none would)
   --seq-len L       (train) sequence length (default: the model's context, at most 8192)
   --batch-tokens B  (train) tokens per optimizer step (default 4M = 4194304)
   --precision P     (serve) ${PRECISIONS.join(", ")} (default bf16)
@@ -50,6 +51,23 @@ Exit status: 0 with a plan, 1 when nothing fits (the reason is printed), 2 on a 
 Examples:
   kiln plan train --model llama-70b --gpu h100 --gpus 1024 --tokens 2T --target-days 30
   kiln plan serve --model llama-8b --gpu h100 --precision fp8 --context 8192 --rps 10 --prompt 512 --output 256`;
+
+/**
+ * `--gpus -8` as `--gpus=-8`: node's parseArgs reads a value that starts with a dash as an option and
+ * answers "argument is ambiguous"; joined, the value reaches kiln's own check ("not a positive number").
+ */
+function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    if (a.startsWith("--") && !a.includes("=") && next !== undefined && /^-[0-9.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
 
 const n = (text: string | undefined, what: string, parse: (t: string, w: string) => number): number | undefined =>
   text === undefined ? undefined : parse(text, what);
@@ -74,11 +92,12 @@ function formatTrain(p: TrainPlan): string {
       ...(c.experts > 0 ? [["router", formatCount(c.router)], ["experts (routed)", formatCount(c.experts)]] : []),
       ["norms", formatCount(c.norms)], ["head", formatCount(c.head)], ["total", formatCount(c.total)], ["active per token", formatCount(c.active)],
     ]),
-    `training compute: ${formatFlops(p.trainingFlops)} FLOPs (6N + attention)`,
+    `training compute: ${formatFlops(p.trainingFlops)} FLOPs (6N + attention; N = ${formatCount(p.flopsParams)} non-embedding (matmul) parameters${c.experts > 0 ? " active per token" : ""}, of ${formatCount(c.total)} in all)`,
     "",
   ];
   const b = p.best;
   if (!b) return [...lines, `no plan: ${p.failure}`].join("\n");
+  if (p.notes.length > 0) lines.push(...p.notes.map((x) => `note: ${x}`), "");
   const s = b.step;
   lines.push(
     `chosen: ${describeLayout(b.layout)} (${p.feasible} of ${p.considered} layouts fit)`,
@@ -184,7 +203,8 @@ export const planCommand: Command = {
     if (sub !== "train" && sub !== "serve") throw new UsageError(`plan: expected 'train' or 'serve', got ${sub === undefined ? "nothing" : `'${sub}'`}`, this);
     let result: ReturnType<typeof runTrain>;
     try {
-      result = sub === "train" ? runTrain(rest) : runServe(rest);
+      const args = joinNegativeValues(rest);
+      result = sub === "train" ? runTrain(args) : runServe(args);
     } catch (err) {
       if (err instanceof PlanInputError) throw new UsageError(`plan ${sub}: ${err.message}`, this);
       throw err;

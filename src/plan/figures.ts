@@ -57,10 +57,10 @@ function memoryRows(): FigureRow[] {
     row(g, "7B FP32", "122 GB", 122e9, formatBytes(f32.total), f32.total,
       `fp32 weights, gradients, Adam m and v: 16 B/param x ${formatCount(countParams(m7).total)} = ${split(f32, states(f32))}.`),
     row(g, "7B BF16", "89 GB", 89e9, formatBytes(b7.total), b7.total,
-      `Mixed precision needs an fp32 master copy besides bf16 weights and fp32 m, v: 2 + 2 + 4 + 4 + 4 = 16 B/param, the same states as FP32 (${split(b7, states(b7))}). ` +
+      `Mixed precision needs an fp32 master copy besides bf16 weights and fp32 m, v, and (as Megatron-LM, with bf16) an fp32 gradient buffer: 2 + 4 + 4 + 4 + 4 = 18 B/param, more states than FP32's 16 (${split(b7, states(b7))}). ` +
       `The published figure leaves the master copy out: 12 B/param gives ${formatBytes(noMaster(m7, b7.activations))}.`),
     row(g, "7B BF16 + ZeRO-3, N=8", "~6 GB", 6e9, formatBytes(z7.total), z7.total,
-      `ZeRO-3 divides the 16 B/param of states by 8 (${formatBytes(states(z7))} with two gathered layers) but not the activations (${formatBytes(z7.activations)}). ` +
+      `ZeRO-3 divides the 18 B/param of states by 8 (${formatBytes(states(z7))} with two gathered layers) but not the activations (${formatBytes(z7.activations)}). ` +
       `No reading reaches ~6 GB: even the states alone at 12 B/param are ${formatBytes((countParams(m7).total * 12) / 8)}.`),
     row(g, "70B BF16", "890 GB", 890e9, formatBytes(b70.total), b70.total,
       `${split(b70, states(b70))} (Llama-2-70B, ${formatCount(countParams(m70).total)}). As for 7B the published figure omits the fp32 master copy: 12 B/param gives ${formatBytes(noMaster(m70, b70.activations))}.`),

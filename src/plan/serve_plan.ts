@@ -151,6 +151,7 @@ export function planServe(req: ServeRequest): ServePlan {
   for (const [k, v] of [["requests/s", req.requestsPerSecond], ["prompt tokens", req.promptTokens], ["output tokens", req.outputTokens], ["context", req.contextLength]] as const) {
     if (!(v > 0)) throw new PlanInputError(`${k}: ${v} is not positive`);
   }
+  if (req.contextLength > m.maxSeqLen) throw new PlanInputError(`--context ${req.contextLength} is longer than ${m.name}'s context of ${m.maxSeqLen} tokens`);
   if (req.promptTokens + req.outputTokens > req.contextLength) {
     throw new PlanInputError(`prompt ${req.promptTokens} + output ${req.outputTokens} tokens exceed the context of ${req.contextLength}`);
   }

@@ -2,8 +2,10 @@
 // activations, for data/tensor/pipeline/expert parallel degrees, ZeRO stage 0-3, activation
 // checkpointing and optimizer offload. The layout type lives here; time is train_step.ts's.
 //
-// Bytes per parameter (ZeRO paper, Rajbhandari et al. 2020): mixed precision ("bf16") keeps bf16
-// weights (2) and gradients (2) and, for Adam, an fp32 master copy, m and v (4 + 4 + 4): 16 in all.
+// Bytes per parameter: mixed precision ("bf16") keeps bf16 weights (2), gradients accumulated and
+// reduced in an fp32 buffer (4: Megatron-LM's main_grad, which it forces on with bf16, since bf16
+// sums of many microbatches lose precision) and, for Adam, an fp32 master copy, m and v
+// (4 + 4 + 4): 18 in all, where the ZeRO paper's (Rajbhandari et al. 2020) bf16 gradients give 16.
 // Pure fp32 keeps weights (4), gradients (4), m and v (4 + 4): also 16, with twice the activations.
 // Activations follow Korthikanti et al. 2022 ("Reducing activation recomputation") for flash
 // attention and no dropout; with tensor parallelism, sequence parallelism divides them all by tp.
@@ -43,7 +45,7 @@ export interface TrainMemory {
 }
 
 const BYTES: Readonly<Record<TrainPrecision, { weight: number; grad: number; optimizer: number; activation: number }>> = {
-  bf16: { weight: 2, grad: 2, optimizer: 12, activation: 2 },
+  bf16: { weight: 2, grad: 4, optimizer: 12, activation: 2 },
   fp32: { weight: 4, grad: 4, optimizer: 8, activation: 4 },
 };
 

@@ -7,17 +7,26 @@
 import type { GpuSpec } from "./gpus.js";
 import type { PlanModel } from "./plan_model.js";
 import type { ParamCounts } from "./accounting.js";
-import { countParams, trainingFlopsPerToken } from "./accounting.js";
+import { countParams, matmulParams, trainingFlopsPerToken } from "./accounting.js";
 import type { StepEstimate } from "./train_step.js";
 import { estimateStep } from "./train_step.js";
 import type { TrainLayout, TrainMemory, ZeroStage } from "./train_memory.js";
 import { trainMemoryPerGpu } from "./train_memory.js";
-import { PlanInputError, formatBytes, formatPercent } from "./units.js";
+import { PlanInputError, formatBytes, formatCount, formatInt, formatPercent } from "./units.js";
+import { batchNotes, gpusForTarget, maxUsefulGpus } from "./train_advice.js";
 
 /** Share of a GPU's memory a plan may fill: the rest is the CUDA context, NCCL buffers, fragmentation. */
 export const USABLE_MEMORY_FRACTION = 0.9;
 /** Tokens per optimizer step when not given (Llama 2's 4M-token batches). */
 export const DEFAULT_BATCH_TOKENS = 4 * 1024 * 1024;
+/**
+ * Bounds past which an input is a typo, not a plan: 1e15 tokens is 60x Llama 3's 15T, a million GPUs
+ * several times the largest clusters, a 1e10-token batch 600x Llama 3's 16M, a century of training.
+ */
+export const MAX_TOKENS = 1e15;
+export const MAX_GPUS = 1e6;
+export const MAX_BATCH_TOKENS = 1e10;
+export const MAX_TARGET_DAYS = 36500;
 
 export interface TrainRequest {
   readonly model: PlanModel;
@@ -52,6 +61,8 @@ export interface TrainPlan {
   readonly seqLen: number;
   readonly batchTokens: number;
   readonly params: ParamCounts;
+  /** 6N's N: the weights a token multiplies by (no embedding lookup or norms; active ones for an MoE). */
+  readonly flopsParams: number;
   /** 6N + attention, the whole run. */
   readonly trainingFlops: number;
   readonly usableMemoryBytes: number;
@@ -67,6 +78,10 @@ export interface TrainPlan {
   readonly failure?: string;
   readonly targetDays?: number;
   readonly meetsTarget?: boolean;
+  /** For a missed target: the fewest whole-node GPUs that, re-planned, meet it (absent when none does). */
+  readonly suggestedGpus?: number;
+  /** What the plan changed or doubts about the request: a batch rounded to fit, a batch too small. */
+  readonly notes: readonly string[];
 }
 
 const powersOfTwo = (max: number): number[] => {
@@ -148,7 +163,7 @@ function explain(best: TrainCandidate, all: readonly TrainCandidate[], usable: n
   const reasons = [
     `fits: ${formatBytes(best.memory.total)} of ${formatBytes(usable)} usable per GPU (weights ${formatBytes(best.memory.weights)}, gradients ${formatBytes(best.memory.grads)}, optimizer ${formatBytes(best.memory.optimizer)}, activations ${formatBytes(best.memory.activations)})`,
     `step ${s.stepSeconds.toFixed(2)} s: compute ${formatPercent(s.computeSeconds / s.stepSeconds)}, exposed communication ${formatPercent(exposed / s.stepSeconds)}` +
-      (top ? ` (most: ${top.kind} parallel over ${top.link})` : "") + `, pipeline bubble ${formatPercent(s.bubbleFraction)}; MFU ${formatPercent(s.mfu)} of ${gpu.name}'s dense bf16 peak`,
+      (top ? ` (most: ${top.kind} parallel over ${top.link})` : "") + `, pipeline bubble ${formatPercent(s.bubbleSeconds / s.stepSeconds)} (these add to 100%); MFU ${formatPercent(s.mfu)} of ${gpu.name}'s dense bf16 peak`,
   ];
   for (const k of KNOBS) {
     const others = all.filter((c) => c.layout[k] !== best.layout[k]);
@@ -172,12 +187,21 @@ export function planTraining(req: TrainRequest): TrainPlan {
   const { model: m, gpu, gpus, tokens } = req;
   if (!(Number.isInteger(gpus) && gpus >= 1)) throw new PlanInputError(`gpus: ${gpus} is not a positive whole number`);
   if (!(tokens > 0)) throw new PlanInputError(`tokens: ${tokens} is not positive`);
+  const tooMuch = (flag: string, v: number | undefined, max: number) => {
+    if (v !== undefined && v > max) throw new PlanInputError(`${flag}: ${v} is more than ${max.toLocaleString("en-US")}, beyond any plan (a typo?)`);
+  };
+  tooMuch("--gpus", gpus, MAX_GPUS);
+  tooMuch("--tokens", tokens, MAX_TOKENS);
+  tooMuch("--batch-tokens", req.batchTokens, MAX_BATCH_TOKENS);
+  tooMuch("--target-days", req.targetDays, MAX_TARGET_DAYS);
   const seqLen = req.seqLen ?? Math.min(m.maxSeqLen, 8192);
+  // NOTE: a model trained (or positioned) for a shorter context cannot simply take longer sequences.
+  if (seqLen > m.maxSeqLen) throw new PlanInputError(`--seq-len ${seqLen} is longer than ${m.name}'s context of ${m.maxSeqLen} tokens`);
   const batchTokens = req.batchTokens ?? DEFAULT_BATCH_TOKENS;
   const usable = gpu.memoryBytes * USABLE_MEMORY_FRACTION;
   const params = countParams(m);
   const base = {
-    model: m.name, gpu: gpu.name, gpus, tokens, seqLen, batchTokens, params,
+    model: m.name, gpu: gpu.name, gpus, tokens, seqLen, batchTokens, params, flopsParams: matmulParams(m), notes: [] as string[],
     trainingFlops: trainingFlopsPerToken(m, seqLen) * tokens, usableMemoryBytes: usable,
     ...(req.targetDays === undefined ? {} : { targetDays: req.targetDays }),
   };
@@ -196,16 +220,31 @@ export function planTraining(req: TrainRequest): TrainPlan {
       failure: `memory: no layout fits on ${gpus} x ${gpu.name}. The smallest (${describeLayout(closest.layout)}) ${overBy(closest, usable)}: use more GPUs, GPUs with more memory, or shorter sequences` };
   }
   const reasons = explain(best, all, usable, gpu);
+  const notes = batchNotes(best, batchTokens, gpus);
   let failure: string | undefined;
   let meetsTarget: boolean | undefined;
+  let suggestedGpus: number | undefined;
   if (req.targetDays !== undefined) {
     meetsTarget = best.days <= req.targetDays;
     if (!meetsTarget) {
-      const need = Math.ceil((gpus * best.days) / req.targetDays);
-      failure = `target time: the fastest layout takes ${best.days.toFixed(1)} days, ${(best.days - req.targetDays).toFixed(1)} days (${((best.days / req.targetDays - 1) * 100).toFixed(0)}%) over the ${req.targetDays}-day target; at the same MFU that needs about ${need} ${gpu.name} GPUs`;
+      const missed = `target time: the fastest layout takes ${best.days.toFixed(1)} days, ${(best.days - req.targetDays).toFixed(1)} days (${((best.days / req.targetDays - 1) * 100).toFixed(0)}%) over the ${req.targetDays}-day target`;
+      // NOTE: re-planned without the target, or each count would search again.
+      const maxGpus = Math.min(MAX_GPUS, maxUsefulGpus(m, gpu, Math.floor(batchTokens / seqLen)));
+      const found = gpusForTarget({ gpus, gpusPerNode: gpu.gpusPerNode, maxGpus, days: req.targetDays, daysNow: best.days },
+        (n) => planTraining({ model: m, gpu, gpus: n, tokens, seqLen, batchTokens }));
+      if (found.meets) {
+        suggestedGpus = found.gpus;
+        const b = found.plan.best!;
+        failure = `${missed}; re-planned, ${formatInt(found.gpus)} ${gpu.name} GPUs (${formatInt(found.gpus / gpu.gpusPerNode)} nodes, the fewest whole nodes that do) meet it: ${describeLayout(b.layout)}, ${b.days.toFixed(1)} days at ${formatPercent(b.step.mfu)} MFU`;
+      } else {
+        failure = `${missed}; no whole-node count of ${gpu.name} GPUs meets the ${req.targetDays}-day target: the fastest found is ${found.days.toFixed(1)} days on ${formatInt(found.gpus)} GPUs (with ${formatCount(batchTokens)}-token batches at most ${formatInt(found.maxGpus)} GPUs have work; a larger --batch-tokens or more time)`;
+      }
     } else {
       reasons.push(`meets the ${req.targetDays}-day target with ${(req.targetDays - best.days).toFixed(1)} days to spare`);
     }
   }
-  return { ...base, considered: all.length, feasible: ranked.length, best, ranked: ranked.slice(0, 10), reasons, ...(failure ? { failure } : {}), ...(meetsTarget === undefined ? {} : { meetsTarget }) };
+  return {
+    ...base, notes, considered: all.length, feasible: ranked.length, best, ranked: ranked.slice(0, 10), reasons, ...(failure ? { failure } : {}),
+    ...(meetsTarget === undefined ? {} : { meetsTarget }), ...(suggestedGpus === undefined ? {} : { suggestedGpus }),
+  };
 }

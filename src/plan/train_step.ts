@@ -106,9 +106,19 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout): StepEs
       2 * allGatherSeconds(stage.experts * b.weight, edp, edpLink.bytesPerS) + reduceScatterSeconds(stage.experts * b.grad, edp, edpLink.bytesPerS);
     dpSeconds = perMb * l.microBatches;
     dpExposed = Math.max(0, perMb - computeMb) * l.microBatches;
+  } else if (l.zero === 2) {
+    // ZeRO-2 keeps only its shard of the gradients, so every microbatch's backward reduce-scatters
+    // them (as DeepSpeed stage 2 does): m reduce-scatters, then one all-gather of the updated
+    // weights. Each reduce-scatter overlaps its microbatch's backward (2/3 of its compute); the
+    // all-gather waits for the optimizer, after the last one.
+    const rs = reduceScatterSeconds(stage.shared * b.grad, l.dp, dpLink.bytesPerS) + reduceScatterSeconds(stage.experts * b.grad, edp, edpLink.bytesPerS);
+    const ag = allGatherSeconds(stage.shared * b.weight, l.dp, dpLink.bytesPerS) + allGatherSeconds(stage.experts * b.weight, edp, edpLink.bytesPerS);
+    dpSeconds = l.microBatches * rs + ag;
+    dpExposed = l.microBatches * Math.max(0, rs - (2 / 3) * computeMb) + ag;
   } else {
-    // ZeRO 0 all-reduces the gradients; ZeRO 1-2 reduce-scatter them and all-gather the updated
-    // weights, the same volume. It overlaps the last microbatch's backward (2/3 of its compute).
+    // ZeRO 0 all-reduces the whole accumulated gradients once per step; ZeRO-1 reduce-scatters them
+    // and all-gathers the updated weights, the same volume. It overlaps the last microbatch's
+    // backward (2/3 of its compute).
     dpSeconds = ringAllReduceSeconds(stage.shared * b.grad, l.dp, dpLink.bytesPerS) + ringAllReduceSeconds(stage.experts * b.grad, edp, edpLink.bytesPerS);
     dpExposed = Math.max(0, dpSeconds - (2 / 3) * computeMb);
   }
@@ -124,9 +134,12 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout): StepEs
   const add = (kind: CommKind, link: string, seconds: number, exposed: number) => {
     if (seconds > 0) comm.push({ kind, link, seconds, exposedSeconds: exposed });
   };
-  add("tensor", tpLink.name, tpMb * l.microBatches, tpMb * slots);
-  add("expert", epLink.name, epMb * l.microBatches, epMb * slots);
-  add("pipeline", ppLink.name, ppMb * l.microBatches, ppMb * slots);
+  // NOTE: a stage runs m + p - 1 slots, but the p - 1 of them its microbatches do not fill are the
+  // bubble (bubbleSeconds); the collectives exposed are those of its own m microbatches, so compute,
+  // exposed communication and bubble add up to the step.
+  add("tensor", tpLink.name, tpMb * l.microBatches, tpMb * l.microBatches);
+  add("expert", epLink.name, epMb * l.microBatches, epMb * l.microBatches);
+  add("pipeline", ppLink.name, ppMb * l.microBatches, ppMb * l.microBatches);
   add("data", l.ep > 1 && edp > 1 && edpLink.name !== dpLink.name ? `${dpLink.name} / ${edpLink.name}` : dpLink.name, dpSeconds, dpExposed);
   add("offload", "host", offloadSeconds, offloadSeconds);
   return {
