@@ -13,9 +13,12 @@ export interface Ran {
 }
 
 /** Run `cmd` to its end; resolves with its exit code and output (never rejects on a non-zero exit). */
-export function runProcess(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Ran> {
+export function runProcess(cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Ran> {
+  const { timeoutMs, ...rest } = opts;
+  // With timeoutMs, a hung process is killed (SIGKILL) so the test fails instead of hanging the run.
+  const limit = timeoutMs === undefined ? {} : { timeout: timeoutMs, killSignal: "SIGKILL" as const };
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...opts, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, { ...rest, ...limit, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));

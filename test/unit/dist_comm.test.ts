@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createCommunicator, torchrunEnv } from "../../src/dist/create_communicator.js";
 import { TCPStore } from "../../src/dist/store.js";
 import { rankInput } from "./dist_comm_inputs.js";
+import { freePort } from "../../src/dist/index.js";
 
 const CHILD = fileURLToPath(new URL("./dist_comm_child.ts", import.meta.url));
 const children: ChildProcess[] = [];
@@ -22,15 +23,6 @@ afterEach(async () => {
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   for (const close of closers.splice(0)) await close();
 });
-
-/** A port nobody listens on right now (the OS picks it; we close it again). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen({ host: "127.0.0.1", port: 0 }, () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Exit {
   code: number | null;
@@ -81,7 +73,7 @@ const list = (a: Float32Array): number[] => Array.from(a);
 describe("local communicator: ranks as OS processes", () => {
   for (const size of [2, 3, 4]) {
     it(`runs every collective on ${size} ranks, bit-identical to rank-order sums`, async () => {
-      const port = await freePort();
+      const port = await freePort("127.0.0.1");
       const ranks = [...Array(size).keys()].map((r) => startRank(r, size, port, { DIST_MODE: "all", DIST_TIMEOUT_MS: "20000" }));
       const outs = (await Promise.all(ranks.map((r) => r.exit))).map(lastJson);
       const max = new Float32Array(13).fill(-Infinity);
@@ -106,7 +98,7 @@ describe("local communicator: ranks as OS processes", () => {
   }
 
   it("names the rank that never joins a collective, within the timeout", async () => {
-    const port = await freePort();
+    const port = await freePort("127.0.0.1");
     const env = { DIST_MODE: "hang", DIST_HANG_RANK: "2", DIST_TIMEOUT_MS: "1500" };
     const ranks = [0, 1, 2].map((r) => startRank(r, 3, port, env));
     const outs = (await Promise.all(ranks.slice(0, 2).map((r) => r.exit))).map(lastJson);
@@ -119,7 +111,7 @@ describe("local communicator: ranks as OS processes", () => {
   }, 30_000);
 
   it("names a rank that died, at once rather than at the timeout", async () => {
-    const port = await freePort();
+    const port = await freePort("127.0.0.1");
     const env = { DIST_MODE: "hang", DIST_HANG_RANK: "2", DIST_HANG_EXIT: "1", DIST_TIMEOUT_MS: "20000" };
     const ranks = [0, 1, 2].map((r) => startRank(r, 3, port, env));
     const outs = (await Promise.all(ranks.slice(0, 2).map((r) => r.exit))).map(lastJson);
@@ -131,7 +123,7 @@ describe("local communicator: ranks as OS processes", () => {
   }, 30_000);
 
   it("rendezvous without one rank fails naming the key that rank never set", async () => {
-    const port = await freePort();
+    const port = await freePort("127.0.0.1");
     const comm = createCommunicator({ backend: "local", rank: 2, size: 3, masterAddr: "127.0.0.1", masterPort: port, timeoutMs: 800 });
     // rank 0 hosts the store here in-process, and waits longer than rank 2 so its store outlives rank 2's get;
     // rank 1 never starts.
@@ -155,7 +147,7 @@ describe("local communicator: ranks as OS processes", () => {
   });
 
   it("a world of one rank returns its own data from every collective", async () => {
-    const comm = await createCommunicator({ backend: "local", rank: 0, size: 1, masterAddr: "127.0.0.1", masterPort: await freePort(), timeoutMs: 2000 });
+    const comm = await createCommunicator({ backend: "local", rank: 0, size: 1, masterAddr: "127.0.0.1", masterPort: await freePort("127.0.0.1"), timeoutMs: 2000 });
     closers.push(() => comm.close());
     const x = rankInput(0, 5, 1);
     expect(list(await comm.allReduce(x))).toEqual(list(x));
@@ -170,7 +162,7 @@ describe("local communicator: ranks as OS processes", () => {
 
 describe("TCP store", () => {
   async function stores(size: number, timeoutMs: number): Promise<TCPStore[]> {
-    const port = await freePort();
+    const port = await freePort("127.0.0.1");
     const all = await Promise.all([...Array(size).keys()].map((rank) => TCPStore.create({ rank, size, host: "127.0.0.1", port, timeoutMs })));
     closers.push(...all.slice().reverse().map((s) => () => s.close()));
     return all;
@@ -212,7 +204,7 @@ describe("TCP store", () => {
   });
 
   it("a rank whose store host never comes up gives up after bounded retries, naming the address", async () => {
-    const port = await freePort();
+    const port = await freePort("127.0.0.1");
     const started = Date.now();
     await expect(TCPStore.create({ rank: 1, size: 2, host: "127.0.0.1", port, timeoutMs: 600 })).rejects.toThrow(
       new RegExp(`^rank 1 could not reach the TCP store at 127\\.0\\.0\\.1:${port}: \\d+ tries over \\d+ ms \\(timeout 600 ms\\), last error: .*ECONNREFUSED`),

@@ -11,13 +11,13 @@
 // Every child is killed in afterEach, also when a test fails; each has its own 90 s bound too.
 
 import { type ChildProcess, spawn } from "node:child_process";
-import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { getBackend } from "../../src/index.js";
 import { RankRows } from "../../src/dist/data_parallel.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { GLOBAL_BATCH, tinyRun, trainerOptions } from "./dist_data_parallel_setup.js";
+import { freePort } from "../../src/dist/index.js";
 
 const CHILD = fileURLToPath(new URL("./dist_data_parallel_child.ts", import.meta.url));
 const children: ChildProcess[] = [];
@@ -37,14 +37,6 @@ afterEach(() => {
  */
 const TOL = { loss: 2e-6, norm: 1e-4, param: 2e-4 };
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen({ host: "127.0.0.1", port: 0 }, () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 interface RankOut {
   rank: number;
   losses?: number[];
@@ -56,7 +48,7 @@ interface RankOut {
 
 /** Starts `size` ranks and resolves with each one's JSON line (a rank that fails fails the test with its stderr). */
 async function runRanks(size: number, env: (rank: number) => Record<string, string>): Promise<RankOut[]> {
-  const port = await freePort();
+  const port = await freePort("127.0.0.1");
   const exits = [...Array(size).keys()].map((rank) => {
     const proc = spawn(process.execPath, ["--import", "tsx", CHILD], {
       env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(size), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), ...env(rank) },

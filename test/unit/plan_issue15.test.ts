@@ -4,10 +4,9 @@
 // divide, absurd and negative inputs, 6N's N, Megatron's fp32 gradient buffer, a batch too small for
 // the cluster, and --target-days searching whole-node GPU counts.
 
-import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import type { TrainLayout } from "../../src/plan/index.js";
-import { KILN_BIN } from "../helpers/kiln_cli.js";
+import { KILN_BIN, runProcess } from "../helpers/kiln_cli.js";
 import {
   PlanInputError, estimateStep, findGpu, findPreset, parsePrecision, planServe, planTraining, trainMemoryPerGpu,
 } from "../../src/plan/index.js";
@@ -21,17 +20,7 @@ const layout = (o: Partial<TrainLayout>): TrainLayout => ({
 });
 
 /** `kiln ARGS...`, killed after 20 s so that a hung CLI fails the test instead of hanging the run. */
-function kiln(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [KILN_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], timeout: 20_000, killSignal: "SIGKILL" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const kiln = (...args: string[]) => runProcess(process.execPath, [KILN_BIN, ...args], { timeoutMs: 20_000 });
 
 // llama2-7b by hand: per layer 4·4096² (attention) + 3·4096·11008 (MLP) = 202,375,168; x32 layers,
 // plus the untied head 32000·4096: 6,607,077,376 matmul weights; with the embedding (131,072,000)
