@@ -164,6 +164,22 @@ class Emit {
   }
 }
 
+/**
+ * One query row's unnormalized probabilities, shared by fwd and bwd: nn = min(n, tk) visible keys, the
+ * row at local `row` loaded into `x`, e = exp(scaled score - max) stored at local `out`; m gets the max
+ * and inv 1 / sum(e) (every lane).
+ */
+function probabilities(e: Emit, x: number[], row: number, k: number, out: number, n: number, nn: number, tk: number, sv: number, m: number, inv: number, l: ScoreLocals, exp: ExpF32): void {
+  const f = e.f;
+  e.clamp(nn, n, tk);
+  e.loadRow(x, row);
+  e.scores(x, k, out, nn, sv, l);
+  f.set(m);
+  e.expRow(out, nn, m, l, exp);
+  f.set(inv);
+  f32x4Const(f, 1).get(inv).f32x4Div().set(inv);
+}
+
 interface ScoreLocals {
   kp: number; sp: number; quads: number; idx: number; nv: number; mx: number; acc: number[];
 }
@@ -193,13 +209,7 @@ function fwd(dv: number): FuncBody {
   f.get(n0).set(n);
   f.loop();
   {
-    e.clamp(nn, n, tk);
-    e.loadRow(x, q);
-    e.scores(x, k, s, nn, sv, l);
-    f.set(m);
-    e.expRow(s, nn, m, l, exp);
-    f.set(inv);
-    f32x4Const(f, 1).get(inv).f32x4Div().set(inv);
+    probabilities(e, x, q, k, s, n, nn, tk, sv, m, inv, l, exp);
     // x reused as the P V accumulators.
     f.get(s).set(cp);
     f.get(v).set(rp);
@@ -239,13 +249,7 @@ function bwd(dv: number): FuncBody {
   f.get(rows).set(r);
   f.loop();
   {
-    e.clamp(nn, n, tk);
-    e.loadRow(x, qp);
-    e.scores(x, k, pp, nn, sv, l);
-    f.set(m);
-    e.expRow(pp, nn, m, l, exp);
-    f.set(inv);
-    f32x4Const(f, 1).get(inv).f32x4Div().set(inv);
+    probabilities(e, x, qp, k, pp, n, nn, tk, sv, m, inv, l, exp);
     // D = dO_i . o_i (every lane), with dO_i in x for the dP dots.
     e.loadRow(x, dop);
     for (let c = 0; c < dv; c++) {
