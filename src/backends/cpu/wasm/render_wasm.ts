@@ -55,7 +55,6 @@ function substitute(root: Expr, vars: (name: "gid" | "ridx" | "acc") => Expr | u
  * Addresses are bytes; lengths are f32 elements. Slots are numbered as in the expression.
  */
 export interface WasmKernelShape {
-  readonly kind: "elementwise" | "epilogue";
   /** The expression's load slots, in parameter order. */
   readonly slots: readonly number[];
 }
@@ -379,7 +378,7 @@ export function renderWasmKernel(k: KernelSpec): { body: FuncBody; shape: WasmKe
   f.get(OUT).get(low.q).i32(4).scalar("i32.shl").scalar("i32.add").get(v).v128Store(0);
   f.get(low.q).i32(1).i32Add().tee(low.q).get(G).i32LtS().brIf(0);
   f.end();
-  return { body: f, shape: { kind: "elementwise", slots } };
+  return { body: f, shape: { slots } };
 }
 
 /**
@@ -421,5 +420,5 @@ export function renderWasmEpilogue(expr: Expr, inputs: readonly string[], firstS
     f.get(r).i32(1).i32Add().tee(r).get(ROWS).i32LtS().brIf(0);
   }
   f.end();
-  return { body: f, shape: { kind: "epilogue", slots } };
+  return { body: f, shape: { slots } };
 }
