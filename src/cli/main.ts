@@ -41,7 +41,8 @@ Options:
 
 Environment:
   KILN_BACKEND=cuda|webgpu|cpu|auto  the backend to use instead of auto-selection
-  KILN_DEBUG=1..4                    print the schedule (1), generated source (2), launches (3), timings (4)`;
+  KILN_DEBUG=1..4                    print the schedule (1), generated source (2), launches (3), timings (4)
+  KILN_PROFILE=1                     time the launches of replayed (jit) steps, printed per kernel at exit`;
 }
 
 function version(): string {
