@@ -92,6 +92,9 @@ export const GRAD: Readonly<Record<Op, GradRule>> = {
     if (ctx.arg.kind !== "routine") throw new Error("grad: routine without its argument");
     return ROUTINE_GRAD[ctx.arg.name](ctx, g, out);
   },
+  // NOTE: a collective's gradient depends on how the ranks' values relate (Megatron's f and g are both an
+  // all-reduce one way and the identity the other): src/dist/parallel_regions.ts gives each pair its own.
+  collective: () => { throw new Error("grad: a raw collective node has no gradient rule; differentiate through src/dist's parallel-region functions (copyToParallel, reduceFromParallel, ...)"); },
 };
 
 export const ROUTINE_GRAD: Readonly<Record<RoutineName, GradRule>> = {

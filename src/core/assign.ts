@@ -111,4 +111,5 @@ function readsOnlyAtGid(root: Expr, slot: number): boolean {
   return true;
 }
 
-const describe = (it: ScheduleItem) => `${it.kind === "kernel" ? `kernel ${it.spec.name}` : `routine ${it.name}`} -> ${it.out.describe()}`;
+const describe = (it: ScheduleItem) =>
+  `${it.kind === "kernel" ? `kernel ${it.spec.name}` : it.kind === "routine" ? `routine ${it.name}` : `collective ${it.spec.op}`} -> ${it.out.describe()}`;

@@ -8,6 +8,7 @@ import type { DType } from "./dtype.js";
 import { itemsize } from "./dtype.js";
 import type { Op, ReduceOp, RoutineName } from "./ops.js";
 import type { RoutineSpecs } from "./routines.js";
+import type { CollectiveSpec } from "./collectives.js";
 
 /** Each op's argument, as plain data. */
 export type NodeArg =
@@ -18,7 +19,8 @@ export type NodeArg =
   | { readonly kind: "pad"; readonly pads: readonly (readonly [number, number])[] }
   | { readonly kind: "shrink"; readonly ranges: readonly (readonly [number, number])[] }
   | { readonly kind: "gather"; readonly axis: number }
-  | { readonly kind: "routine"; readonly name: RoutineName; readonly spec: RoutineSpecs[RoutineName] };
+  | { readonly kind: "routine"; readonly name: RoutineName; readonly spec: RoutineSpecs[RoutineName] }
+  | { readonly kind: "collective"; readonly spec: CollectiveSpec };
 
 export const NO_ARG: NodeArg = { kind: "none" };
 

@@ -42,8 +42,11 @@ export function setLaunchProfiling(on: boolean): void {
 export function timedLaunch(backend: Backend, exe: Executable, bufs: Parameters<Backend["launch"]>[1]): void {
   const t0 = performance.now();
   backend.launch(exe, bufs);
-  const ms = performance.now() - t0;
-  const key = label(backend, exe);
+  addToProfile(label(backend, exe), performance.now() - t0);
+}
+
+/** Adds `ms` to the profile's row `key` (host work a replay does between launches: collectives). */
+export function addToProfile(key: string, ms: number): void {
   const t = totals.get(key);
   if (t) (t.ms += ms), t.calls++;
   else totals.set(key, { ms, calls: 1 });

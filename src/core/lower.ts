@@ -127,6 +127,7 @@ export class Lowering {
       }
       case "reduce":
       case "routine":
+      case "collective":
       case "buffer":
         throw new Error(`lower: ${n.describe()} must be materialized before it is read`);
       default:

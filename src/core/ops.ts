@@ -35,10 +35,13 @@ export type RoutineName = (typeof ROUTINES)[number];
 /** Elementwise math, shared by graph nodes and kernel expressions. */
 export type AluOp = UnaryOp | BinaryOp | TernaryOp;
 
-/** Every graph op. "cast" converts values; "reduce" carries its ReduceOp in its arg; "routine" its name. */
-export type Op = AluOp | "cast" | "reduce" | MovementOp | SourceOp | IndexOp | "routine";
+/**
+ * Every graph op. "cast" converts values; "reduce" carries its ReduceOp in its arg; "routine" its name;
+ * "collective" (all-reduce, all-gather, ...: core/collectives.ts) its spec, run by a process group, not a kernel.
+ */
+export type Op = AluOp | "cast" | "reduce" | MovementOp | SourceOp | IndexOp | "routine" | "collective";
 
-export type OpKind = "unary" | "binary" | "ternary" | "cast" | "reduce" | "movement" | "source" | "index" | "routine";
+export type OpKind = "unary" | "binary" | "ternary" | "cast" | "reduce" | "movement" | "source" | "index" | "routine" | "collective";
 
 const KIND = new Map<Op, OpKind>();
 for (const o of UNARY_OPS) KIND.set(o, "unary");
@@ -50,6 +53,7 @@ for (const o of INDEX_OPS) KIND.set(o, "index");
 KIND.set("cast", "cast");
 KIND.set("reduce", "reduce");
 KIND.set("routine", "routine");
+KIND.set("collective", "collective");
 
 export function opKind(op: Op): OpKind {
   const k = KIND.get(op);

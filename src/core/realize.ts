@@ -12,11 +12,14 @@ import { schedule } from "./schedule.js";
 import { orderAssignments } from "./assign.js";
 import { ROUTINE_IN_PLACE } from "./routines.js";
 import { categoryOf, memoryAccountant } from "./memory.js";
+import { runCollective } from "./collectives.js";
 
 /** Receives every launch of a realization, and the buffers that would otherwise be freed. */
 export interface LaunchRecorder {
   /** `owners` are the nodes whose buffers the launch binds: a recorder keeps them alive (and so their buffers). */
   launch(exe: Executable, bufs: readonly DeviceBuffer[], owners: readonly Node[]): void;
+  /** Host work between launches (a collective, collectives.ts), to be awaited in its place on replay. */
+  host(name: string, run: (bufs: readonly DeviceBuffer[]) => Promise<void>, bufs: readonly DeviceBuffer[], owners: readonly Node[]): void;
   keep(buf: DeviceBuffer): void;
 }
 
@@ -37,8 +40,8 @@ export async function realize(targets: readonly Node[], recorder?: LaunchRecorde
   const dbg = debugLevel();
   if (dbg >= 1) debugLog(`schedule: ${items.length} kernels for ${todo.length} targets\n` + items.map(describeItem).join("\n"));
 
-  const exes = await Promise.all(items.map((it) => compileItem(backend, it)));
-  if (dbg >= 2) exes.forEach((e, i) => debugLog(`--- ${items[i]!.out.describe()} -> ${e.name}\n${backend.source?.(e) ?? "(no source)"}`));
+  const exes = await Promise.all(items.map((it) => (it.kind === "collective" ? undefined : compileItem(backend, it))));
+  if (dbg >= 2) exes.forEach((e, i) => e && debugLog(`--- ${items[i]!.out.describe()} -> ${e.name}\n${backend.source?.(e) ?? "(no source)"}`));
 
   const plan = planMemory(items, new Set(todo));
   const buffers = new Map<Node, DeviceBuffer>();
@@ -66,11 +69,17 @@ export async function realize(targets: readonly Node[], recorder?: LaunchRecorde
       const bufs = [out, ...it.inputs.map(bufferOf)];
       const t0 = dbg >= 4 ? performance.now() : 0;
       // An empty output has nothing to compute (and some devices reject empty dispatches).
-      if (it.out.numel > 0) {
+      if (it.kind === "collective") {
+        const { spec } = it;
+        const [inBytes, outBytes] = [it.inputs[0]!.nbytes, it.out.nbytes];
+        const run = (b: readonly DeviceBuffer[]) => runCollective(backend, spec, b[0]!, b[1]!, inBytes, outBytes);
+        await run(bufs);
+        recorder?.host(`collective ${spec.op} ${inBytes} bytes`, run, bufs, [it.out, ...it.inputs]);
+      } else if (it.out.numel > 0) {
         backend.launch(exes[i]!, bufs);
         recorder?.launch(exes[i]!, bufs, [it.out, ...it.inputs]);
       }
-      if (dbg >= 3) debugLog(`launch ${exes[i]!.name} (${bufs.map((b) => b.nbytes).join(", ")} bytes)`);
+      if (dbg >= 3) debugLog(`launch ${exes[i]?.name ?? it.kind} (${bufs.map((b) => b.nbytes).join(", ")} bytes)`);
       if (dbg >= 4) {
         await backend.synchronize();
         debugLog(`  ${(performance.now() - t0).toFixed(3)} ms`);
@@ -118,7 +127,7 @@ function planMemory(items: readonly ScheduleItem[], targets: ReadonlySet<Node>):
   return { freeAfter, aliased };
 }
 
-async function compileItem(backend: Backend, it: ScheduleItem): Promise<Executable> {
+async function compileItem(backend: Backend, it: Exclude<ScheduleItem, { kind: "collective" }>): Promise<Executable> {
   try {
     if (it.kind === "kernel") return await backend.compile(it.spec);
     return await backend.routine(it.name, it.spec);
@@ -131,6 +140,7 @@ async function compileItem(backend: Backend, it: ScheduleItem): Promise<Executab
 function describeItem(it: ScheduleItem): string {
   const ins = it.inputs.map((n) => `#${n.id}`).join(", ");
   if (it.kind === "routine") return `  routine ${it.name} -> #${it.out.id} ${it.out.describe()} <- ${ins}`;
+  if (it.kind === "collective") return `  collective ${it.spec.op} (group #${it.spec.group}) -> #${it.out.id} ${it.out.describe()} <- ${ins}`;
   const r = it.spec.reduce ? ` reduce ${it.spec.reduce.op}x${it.spec.reduce.size}` : "";
   const e = it.spec.epilogue ? " +epilogue" : "";
   return `  kernel ${it.spec.name}${r}${e} -> #${it.out.id} <- ${ins}`;

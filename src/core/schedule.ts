@@ -17,6 +17,7 @@ import type { RoutineName } from "./ops.js";
 import { isMovement } from "./ops.js";
 import type { MatmulSpec, RoutineSpec } from "./routines.js";
 import { ROUTINE_IN_PLACE, routineOperands } from "./routines.js";
+import type { CollectiveSpec } from "./collectives.js";
 
 export type ScheduleItem =
   | { readonly kind: "kernel"; readonly spec: KernelSpec; readonly out: Node; readonly inputs: readonly Node[] }
@@ -26,7 +27,8 @@ export type ScheduleItem =
       readonly spec: RoutineSpec;
       readonly out: Node;
       readonly inputs: readonly Node[];
-    };
+    }
+  | { readonly kind: "collective"; readonly spec: CollectiveSpec; readonly out: Node; readonly inputs: readonly Node[] };
 
 export function schedule(targets: readonly Node[]): ScheduleItem[] {
   const nodes = topoSort(targets);
@@ -38,8 +40,9 @@ export function schedule(targets: readonly Node[]): ScheduleItem[] {
   const routineOperands = new Set<Node>();
   for (const n of nodes) {
     if (n.realized) continue;
-    if (targetSet.has(n) || n.keep || n.op === "reduce" || n.op === "routine") materialized.add(n);
-    if (n.op === "routine") for (const s of n.src.map(contiguousBase)) if (!s.realized) (materialized.add(s), routineOperands.add(s));
+    const opaque = n.op === "routine" || n.op === "collective"; // read whole buffers, not expressions
+    if (targetSet.has(n) || n.keep || n.op === "reduce" || opaque) materialized.add(n);
+    if (opaque) for (const s of n.src.map(contiguousBase)) if (!s.realized) (materialized.add(s), routineOperands.add(s));
   }
   sharedAndCostly(nodes, users, materialized);
   const isMat = (n: Node) => materialized.has(n);
@@ -49,7 +52,7 @@ export function schedule(targets: readonly Node[]): ScheduleItem[] {
   const fusedInto = new Map<Node, Node>(); // producer -> root that absorbed it
   const roots = new Map<Node, Lowering>();
   for (const n of nodes) {
-    if (!isMat(n) || n.op === "reduce" || n.op === "routine") continue;
+    if (!isMat(n) || n.op === "reduce" || n.op === "routine" || n.op === "collective") continue;
     let low = new Lowering(isMat, (p) => fusesInto.get(p) === n);
     let expr = low.lowerRoot(n, Index.flat(n.shape, v("gid")));
     if (low.fusionBroken) {
@@ -68,7 +71,7 @@ export function schedule(targets: readonly Node[]): ScheduleItem[] {
     if (!isMat(n) || fusedInto.has(n)) continue;
     const low = roots.get(n);
     if (!low) {
-      items.push(n.op === "reduce" ? reduceKernel(n, isMat) : routineItem(n));
+      items.push(n.op === "reduce" ? reduceKernel(n, isMat) : n.op === "collective" ? collectiveItem(n) : routineItem(n));
       continue;
     }
     const expr = exprs.get(low)!;
@@ -165,7 +168,7 @@ function fusionTargets(
       else stack.push(...(users.get(u) ?? []));
     }
     const [root] = frontier;
-    if (frontier.size === 1 && root!.op !== "reduce" && root!.op !== "routine") out.set(p, root!);
+    if (frontier.size === 1 && root!.op !== "reduce" && root!.op !== "routine" && root!.op !== "collective") out.set(p, root!);
   }
   return out;
 }
@@ -222,6 +225,12 @@ function routineItem(n: Node): ScheduleItem {
     throw new Error(`schedule: routine ${name} writes into operand ${alias} in place, which must be a realized buffer, not ${inputs[alias]!.describe()}`);
   }
   return { kind: "routine", name, spec, out: n, inputs };
+}
+
+/** A collective reads its one operand's whole buffer (realize.ts runs it through its process group). */
+function collectiveItem(n: Node): ScheduleItem {
+  if (n.arg.kind !== "collective" || n.src.length !== 1) throw new Error(`schedule: ${n.describe()} is not a one-operand collective`);
+  return { kind: "collective", spec: n.arg.spec, out: n, inputs: [contiguousBase(n.src[0]!)] };
 }
 
 /** A buffer is row-major, so a reshape of a node reads the same bytes: routines take the node itself. */

@@ -25,6 +25,17 @@ export interface Communicator {
   send(data: Float32Array, dst: number): Promise<void>;
   /** The next array rank `src` sent to this rank. */
   recv(src: number): Promise<Float32Array>;
+  /**
+   * Every rank's `data` (same length on every rank, divisible by size) cut into size equal chunks; chunk r goes
+   * to rank r, and the result holds the chunks this rank received, in rank order (same length as `data`).
+   */
+  allToAll(data: Float32Array): Promise<Float32Array>;
+  /**
+   * A communicator over some of this one's ranks (`ranks`, in this communicator's numbering, ascending), for
+   * a process group of a device mesh. Only members call it, each the same groups in the same order; it
+   * shares this communicator's connections, and closing it leaves them open.
+   */
+  group(ranks: readonly number[]): Communicator;
   /** Resolves once every rank has called barrier. */
   barrier(): Promise<void>;
   /** Releases sockets and servers; the communicator cannot be used afterwards. */

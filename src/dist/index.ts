@@ -28,3 +28,10 @@ export type { BatchesOf, DataParallel, FlatGradientHook, TokenBatch } from "./da
 export { dataParallel, RankRows } from "./data_parallel.js";
 export type { ParameterOwner } from "./replica_start.js";
 export { replicaStart } from "./replica_start.js";
+
+// Collectives as graph nodes (f32 tensors, run by a Communicator when the graph is realized or replayed), and
+// Megatron's parallel-region pairs: each collective with the backward its place in a parallel layer needs.
+export { allGather, allReduce, allToAll, broadcast, graphGroupId, localSlice, reduceScatter } from "./graph_collectives.js";
+export {
+  allToAllParallel, copyToParallel, gatherFromParallel, gatherFromSequence, reduceFromParallel, scatterToParallel, scatterToSequence,
+} from "./parallel_regions.js";

@@ -39,7 +39,7 @@ export function jit<A extends Tensor[]>(fn: (...inputs: A) => Tensor | Tensor[])
     if (sig(inputs) !== signature) {
       throw new Error(`jit: called with ${sig(inputs)} but captured for ${signature}; make a new jit for new shapes`);
     }
-    step.replay(inputs.map((t) => t.node.buffer!));
+    await step.replay(inputs.map((t) => t.node.buffer!));
     return outputs.map(lent);
   };
   // NOTE: defineProperty, not Object.assign, which would read the getter once and copy its value.

@@ -20,22 +20,43 @@ export class LocalCommunicator implements Communicator {
   private readonly sent: number[];
   private readonly received: number[];
   private closed = false;
+  /** Groups made from this communicator so far, by member list: their tags' ordinal. */
+  private readonly groupsMade = new Map<string, number>();
+  readonly rank: number;
+  readonly size: number;
 
   private constructor(
-    readonly rank: number,
-    readonly size: number,
+    /** World ranks of this communicator's ranks: [0, 1, ..., n-1] for the world, a subset for a group. */
+    private readonly members: readonly number[],
+    /** Tags' prefix: "" for the world, the group's name for a group, so the groups' messages never mix. */
+    private readonly prefix: string,
     private readonly timeoutMs: number,
-    private readonly store: TCPStore,
+    /** The world communicator's store, closed with it; a group's is undefined (it owns nothing). */
+    private readonly store: TCPStore | undefined,
     private readonly mesh: PeerMesh,
   ) {
-    this.sent = new Array<number>(size).fill(0);
-    this.received = new Array<number>(size).fill(0);
+    this.rank = members.indexOf(mesh.rank);
+    this.size = members.length;
+    this.sent = new Array<number>(this.size).fill(0);
+    this.received = new Array<number>(this.size).fill(0);
   }
 
   /** Connects to every other rank through `store` (which this communicator then owns and closes). */
   static async create(store: TCPStore, rank: number, size: number, timeoutMs: number): Promise<LocalCommunicator> {
     const mesh = await PeerMesh.connect(store, rank, size, timeoutMs);
-    return new LocalCommunicator(rank, size, timeoutMs, store, mesh);
+    return new LocalCommunicator([...Array(size).keys()], "", timeoutMs, store, mesh);
+  }
+
+  group(ranks: readonly number[]): Communicator {
+    this.checkOpen("group");
+    const ok = Array.isArray(ranks) && ranks.length > 0 && ranks.every((r, i) => Number.isInteger(r) && r >= 0 && r < this.size && (i === 0 || r > ranks[i - 1]!));
+    if (!ok) throw new Error(`group on rank ${this.rank}: ranks must be ascending distinct ranks from 0 to ${this.size - 1}, got ${JSON.stringify(ranks)}`);
+    if (!ranks.includes(this.rank)) throw new Error(`group on rank ${this.rank}: this rank is not in [${ranks.join(", ")}]; only a group's members make it`);
+    const key = ranks.join(",");
+    const ordinal = this.groupsMade.get(key) ?? 0;
+    this.groupsMade.set(key, ordinal + 1);
+    const world = ranks.map((r) => this.members[r]!);
+    return new LocalCommunicator(world, `${this.prefix}[${world.join(",")}]#${ordinal}/`, this.timeoutMs, undefined, this.mesh);
   }
 
   async allReduce(data: Float32Array, op: ReduceOp = "sum"): Promise<Float32Array> {
@@ -50,7 +71,7 @@ export class LocalCommunicator implements Communicator {
     const n = data.length;
     const out = new Float32Array(n * this.size);
     out.set(data, this.rank * n);
-    for (let r = 0; r < this.size; r++) if (r !== this.rank) this.mesh.send(r, c.tag("ag"), data, c.what);
+    for (let r = 0; r < this.size; r++) if (r !== this.rank) this.sendTo(r, c.tag("ag"), data, c.what);
     await Promise.all(
       this.others().map(async (r) => out.set(expectLength(c.what, r, await this.recvIn(c, r, "ag"), n), r * n)),
     );
@@ -67,7 +88,7 @@ export class LocalCommunicator implements Communicator {
     const c = this.begin("broadcast", data);
     this.checkRank(c.what, "root", root, true);
     if (this.rank === root) {
-      for (const r of this.others()) this.mesh.send(r, c.tag("bc"), data, c.what);
+      for (const r of this.others()) this.sendTo(r, c.tag("bc"), data, c.what);
       return data.slice();
     }
     return expectLength(c.what, root, await this.recvIn(c, root, "bc"), data.length);
@@ -77,25 +98,37 @@ export class LocalCommunicator implements Communicator {
     this.checkOpen("send");
     checkArray("send", data);
     this.checkRank("send", "dst", dst, false);
-    this.mesh.send(dst, `p2p:${this.sent[dst]!++}`, data, `send to rank ${dst}`);
+    this.sendTo(dst, `${this.prefix}p2p:${this.sent[dst]!++}`, data, `send to rank ${dst}`);
   }
 
   async recv(src: number): Promise<Float32Array> {
     this.checkOpen("recv");
     this.checkRank("recv", "src", src, false);
     const what = `recv from rank ${src}`;
-    return this.mesh.recv(src, `p2p:${this.received[src]!++}`, Date.now() + this.timeoutMs, what, this.timeoutMs);
+    return this.mesh.recv(this.members[src]!, `${this.prefix}p2p:${this.received[src]!++}`, Date.now() + this.timeoutMs, what, this.timeoutMs);
+  }
+
+  async allToAll(data: Float32Array): Promise<Float32Array> {
+    const c = this.begin("allToAll", data);
+    if (data.length % this.size !== 0) throw new Error(`${c.what} on rank ${this.rank}: ${data.length} elements do not divide into ${this.size} equal chunks`);
+    const k = data.length / this.size;
+    const out = new Float32Array(data.length);
+    out.set(data.subarray(this.rank * k, (this.rank + 1) * k), this.rank * k);
+    for (const r of this.others()) this.sendTo(r, c.tag("a2a"), data.subarray(r * k, (r + 1) * k), c.what);
+    await Promise.all(this.others().map(async (r) => out.set(expectLength(c.what, r, await this.recvIn(c, r, "a2a"), k), r * k)));
+    return out;
   }
 
   async barrier(): Promise<void> {
     const c = this.begin("barrier", new Float32Array(0));
-    for (const r of this.others()) this.mesh.send(r, c.tag("b"), new Float32Array(0), c.what);
+    for (const r of this.others()) this.sendTo(r, c.tag("b"), new Float32Array(0), c.what);
     await Promise.all(this.others().map((r) => this.recvIn(c, r, "b")));
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (!this.store) return; // a group: the world communicator owns the connections
     await this.mesh.close();
     await this.store.close();
   }
@@ -103,7 +136,7 @@ export class LocalCommunicator implements Communicator {
   /** Rank r's chunk of the reduction arrives at r from every rank; this rank returns its own, summed in rank order. */
   private async reduceChunks(c: Call, data: Float32Array, op: ReduceOp, step: string): Promise<Float32Array> {
     const n = data.length;
-    for (const r of this.others()) this.mesh.send(r, c.tag(step), data.subarray(...chunkBounds(n, this.size, r)), c.what);
+    for (const r of this.others()) this.sendTo(r, c.tag(step), data.subarray(...chunkBounds(n, this.size, r)), c.what);
     const [start, end] = chunkBounds(n, this.size, this.rank);
     const parts = await Promise.all(
       [...Array(this.size).keys()].map(async (r) =>
@@ -123,7 +156,7 @@ export class LocalCommunicator implements Communicator {
   private async gatherChunks(c: Call, mine: Float32Array, n: number, step: string): Promise<Float32Array> {
     const out = new Float32Array(n);
     out.set(mine, chunkBounds(n, this.size, this.rank)[0]);
-    for (const r of this.others()) this.mesh.send(r, c.tag(step), mine, c.what);
+    for (const r of this.others()) this.sendTo(r, c.tag(step), mine, c.what);
     await Promise.all(
       this.others().map(async (r) => {
         const [start, end] = chunkBounds(n, this.size, r);
@@ -137,11 +170,17 @@ export class LocalCommunicator implements Communicator {
     this.checkOpen(name);
     checkArray(name, data);
     const seq = this.seq++;
-    return { what: `${name} (collective #${seq})`, tag: (step) => `${seq}:${name}:${step}`, deadline: Date.now() + this.timeoutMs };
+    const where = this.prefix ? ` in group ${this.prefix.slice(0, -1)}` : "";
+    return { what: `${name} (collective #${seq}${where})`, tag: (step) => `${this.prefix}${seq}:${name}:${step}`, deadline: Date.now() + this.timeoutMs };
+  }
+
+  /** Sends to this communicator's rank r (the mesh knows world ranks). */
+  private sendTo(r: number, tag: string, data: Float32Array, what: string): void {
+    this.mesh.send(this.members[r]!, tag, data, what);
   }
 
   private recvIn(c: Call, from: number, step: string): Promise<Float32Array> {
-    return this.mesh.recv(from, c.tag(step), c.deadline, c.what, this.timeoutMs);
+    return this.mesh.recv(this.members[from]!, c.tag(step), c.deadline, c.what, this.timeoutMs);
   }
 
   private others(): number[] {
