@@ -35,3 +35,7 @@ export { allGather, allReduce, allToAll, broadcast, graphGroupId, localSlice, re
 export {
   allToAllParallel, copyToParallel, gatherFromParallel, gatherFromSequence, reduceFromParallel, scatterToParallel, scatterToSequence,
 } from "./parallel_regions.js";
+
+// The device mesh: ranks over (pp, dp, tp), expert groups inside dp, one communicator per dimension.
+export type { DeviceMesh, MeshCoords, MeshShape } from "./mesh.js";
+export { checkMeshShape, deviceMesh, meshCoords, meshGroups, meshRank } from "./mesh.js";
