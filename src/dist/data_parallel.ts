@@ -3,11 +3,14 @@
 // (allReduce) and divided by the world size, so every rank applies the gradient of the global batch's mean
 // loss and their parameters stay identical. It hands the trainer a generic gradient hook (the trainer never
 // learns the world size) and a batch source that cuts each global batch into the ranks' rows.
-// NOTE: the hook is a host all-reduce of plain Float32Arrays for now; collectives become graph nodes on
-// device buffers later (DESIGN.md), a Communicator still executing them.
+// Two forms of the same reduction: gradientHook (a host all-reduce of plain Float32Arrays between two graphs)
+// and reduceGradient (an all-reduce node inside the step's one graph: graph_collectives.ts); the second keeps
+// the step whole and works with every precision.
 // Ranks must also start identical and agree on the model: replica_start.ts.
 
+import type { Tensor } from "../tensor/tensor.js";
 import type { Communicator } from "./comm.js";
+import { allReduce } from "./graph_collectives.js";
 
 /** What the trainer's gradientHook is (train/trainer.ts GradientHook), restated: dist does not import train. */
 export type FlatGradientHook = (flatGrad: Float32Array) => Promise<Float32Array>;
@@ -30,6 +33,12 @@ export interface BatchesOf<S> {
 export interface DataParallel {
   /** Give it to the Trainer (gradientHook): the mean over ranks of their flat gradients, the same on every rank. */
   readonly gradientHook: FlatGradientHook;
+  /**
+   * The same mean as a graph (Trainer's reduceGradient): an all-reduce node inside the step's one captured
+   * graph, so no host round trip between two graphs, and fp16/fp8 steps (whose skip decision and scale
+   * updates span the whole step) work too: every rank sees the same reduced gradient, so the same decision.
+   */
+  readonly reduceGradient: (flatGrad: Tensor) => Tensor;
   /** This rank's rows of each of `global`'s batches (see RankRows). */
   rows<S>(global: BatchesOf<S>): RankRows<S>;
 }
@@ -41,7 +50,8 @@ export function dataParallel(comm: Communicator): DataParallel {
     for (let i = 0; i < sum.length; i++) sum[i] = sum[i]! / comm.size;
     return sum;
   };
-  return { gradientHook, rows: (global) => new RankRows(global, comm.rank, comm.size) };
+  const reduceGradient = (flatGrad: Tensor) => (comm.size === 1 ? flatGrad : allReduce(flatGrad, comm).div(comm.size));
+  return { gradientHook, reduceGradient, rows: (global) => new RankRows(global, comm.rank, comm.size) };
 }
 
 /**

@@ -55,6 +55,12 @@ export interface StepGraphOptions {
   readonly maxGradNorm?: number;
   /** Mixed precision (precision/); default: fp32 as is. */
   readonly precision?: StepPrecision;
+  /**
+   * A graph function of the flat gradient (unscaled, summed over micro-batches) applied before the norm and
+   * the update, inside the step's one graph: data parallel's all-reduce mean as a collective node (Trainer's
+   * reduceGradient). Absent: the gradient as it is.
+   */
+  readonly reduceGradient?: (flatGrad: Tensor) => Tensor;
   /** Names what the step computes for memory accounting (memory/training_memory.ts tagStep). */
   readonly tag?: (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) => void;
 }
@@ -120,7 +126,8 @@ export function stepUpdate(o: StepGraphOptions, grads: readonly Tensor[], lossSu
   return noGrad(() => {
     const unscaled = o.precision ? o.precision.unscale(grads) : [...grads];
     // NOTE: the norm of the flat gradient: one reduction, not one per parameter and a sum of them.
-    const flatGrad = flatGradient(o.layout, unscaled);
+    const local = flatGradient(o.layout, unscaled);
+    const flatGrad = o.reduceGradient ? o.reduceGradient(local) : local;
     const [norm, ...writes] = applyFlatGradient(o, flatGrad, scalars);
     return [lossSum.div(micro), norm!, ...writes];
   });

@@ -49,6 +49,12 @@ export interface TrainerOptions {
    * only (fp16's and fp8's state updates span the whole step), not with offload.
    */
   readonly gradientHook?: GradientHook;
+  /**
+   * A graph function of the flat gradient inside the step's one captured graph (StepGraphOptions.reduceGradient):
+   * data parallel's all-reduce as a collective node (src/dist/data_parallel.ts reduceGradient). Unlike a
+   * gradientHook it keeps the step one graph, so it works with every precision; not with offload.
+   */
+  readonly reduceGradient?: (flatGrad: Tensor) => Tensor;
 }
 
 /** See TrainerOptions.gradientHook: plain data in and out, so the trainer knows nothing of who changes it. */
@@ -115,6 +121,9 @@ export class Trainer {
     this.memory.tagParameters([...params.values()]);
     const step = (inputs: Tensor[]) => stepGraph(this.graphOptions(), inputs);
     this.stepRun = new Replayed(step, () => this.persistent(), opts.jit ?? true, 2);
+    if (opts.reduceGradient && (opts.gradientHook || this.memory.needsBuiltSteps)) {
+      throw new Error(`Trainer: reduceGradient does not work with ${opts.gradientHook ? "a gradientHook (give one or the other)" : "offload (memory.offload) yet"}`);
+    }
     if (opts.gradientHook) {
       const p = this.precision.precision;
       if (p === "fp16" || p === "fp8") throw new Error(`Trainer: a gradientHook works with fp32 or bf16 precision so far, not ${p} (its state updates span the whole step)`);
@@ -225,7 +234,8 @@ export class Trainer {
   private graphOptions(): StepGraphOptions {
     const tag = (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) =>
       this.memory.tagStep({ ...parts, optimizer: this.optimizer.stateTensors() });
-    return { model: this.model, params: this.params(), flat: this.flat!, layout: this.layout, optimizer: this.optimizer, maxGradNorm: this.opts.maxGradNorm, precision: this.precision, tag };
+    const { maxGradNorm, reduceGradient } = this.opts;
+    return { model: this.model, params: this.params(), flat: this.flat!, layout: this.layout, optimizer: this.optimizer, maxGradNorm, precision: this.precision, tag, reduceGradient };
   }
 
   /** Mean loss of the model on one batch of `data` (a held-out split), no gradients. */

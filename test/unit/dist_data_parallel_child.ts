@@ -3,7 +3,9 @@
 // dist_data_parallel_setup.ts with its own seed (DP_SEED + rank: replicaStart must make the ranks equal),
 // trains DP_STEPS steps (DP_ACCUM micro-batches each) on its rows of the global batch, and prints one JSON
 // line: every step's loss, norm and time, the final parameters and their sha-256. DP_DIM changes the model's width
-// (a rank with another layout, which replicaStart must refuse); then it prints the error it got.
+// (a rank with another layout, which replicaStart must refuse); then it prints the error it got. DP_FORM=graph
+// reduces the gradient inside the step's graph (Trainer's reduceGradient) instead of the host hook; DP_PRECISION
+// sets the precision (fp16 works only in graph form).
 
 import { createHash } from "node:crypto";
 import { getBackend } from "../../src/index.js";
@@ -24,7 +26,8 @@ try {
   const backend = await getBackend("cpu");
   const { model, global } = await tinyRun(backend, num("DP_SEED", 4) + comm.rank, num("DP_DIM", 16));
   const accum = num("DP_ACCUM", 1);
-  const opts = trainerOptions(accum);
+  const precision = process.env.DP_PRECISION as "fp32" | "fp16" | "bf16" | undefined;
+  const opts = { ...trainerOptions(accum), ...(precision ? { precision: { precision } } : {}) };
   const dp = dataParallel(comm);
   const started = Date.now();
   const error = await replicaStart(comm, model, { globalBatch: global.batchSize, blockSize: global.blockSize, opts }).then(
@@ -34,7 +37,9 @@ try {
   if (error !== undefined) {
     console.log(JSON.stringify({ rank: comm.rank, error, waitedMs: Date.now() - started }));
   } else {
-    const trainer = new Trainer(model, dp.rows(global), { ...opts, gradientHook: dp.gradientHook });
+    // DP_FORM=graph: the all-reduce as a node of the step's one graph (reduceGradient), else the host hook.
+    const reduce = process.env.DP_FORM === "graph" ? { reduceGradient: dp.reduceGradient } : { gradientHook: dp.gradientHook };
+    const trainer = new Trainer(model, dp.rows(global), { ...opts, ...reduce });
     const losses: number[] = [];
     const norms: number[] = [];
     const stepMs: number[] = [];
