@@ -14,6 +14,8 @@ export type { ClusterJob } from "./launch/cluster_job.js";
 export { DEFAULT_JOB_NAME, checkClusterJob } from "./launch/cluster_job.js";
 export { emitK8s, k8sManifests } from "./launch/emit_k8s.js";
 export { emitSlurm } from "./launch/emit_slurm.js";
+export type { ServeDeployment, ServiceType } from "./launch/emit_k8s_serve.js";
+export { SERVICE_TYPES, checkServeDeployment, emitK8sServe, serveManifests } from "./launch/emit_k8s_serve.js";
 
 // The communicator: the interface, the TCP rendezvous store, and the `local` backend (ranks as processes).
 export type { Communicator, ReduceOp } from "./comm.js";
