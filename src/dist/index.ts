@@ -26,7 +26,9 @@ export { TCPStore } from "./store.js";
 
 // Data parallel: the gradient hook (all-reduce mean), each rank's rows of the global batch, and the start
 // of a replica (same layout and config everywhere, rank 0's parameters).
-export type { BatchesOf, DataParallel, FlatGradientHook, TokenBatch } from "./data_parallel.js";
+export type { BatchesOf, DataParallel, DataParallelOptions, FlatGradientHook, StepTimings, TokenBatch } from "./data_parallel.js";
 export { dataParallel, RankRows } from "./data_parallel.js";
 export type { ParameterOwner } from "./replica_start.js";
 export { replicaStart } from "./replica_start.js";
+// Ranks of unequal speed: rows per rank by measured speed (data_parallel.ts weights the gradient by them).
+export { balancedShares, medianMs, sharesBySpeed } from "./hetero_shares.js";
