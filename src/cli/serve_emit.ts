@@ -19,6 +19,7 @@ See docs/distributed.md ("Serving behind a load balancer").`;
 const OPTIONS = {
   emit: { type: "string" }, image: { type: "string" }, name: { type: "string" }, replicas: { type: "string" },
   gpus: { type: "string" }, port: { type: "string" }, "service-port": { type: "string" }, "service-type": { type: "string" },
+  help: { type: "boolean", short: "h" },
 } as const;
 
 /** Whether `argv` asks for --emit (before any `--`): then runServeEmit handles it. */
@@ -31,7 +32,14 @@ export function runServeEmit(cmd: Command, argv: readonly string[]): number {
   const cut = argv.indexOf("--");
   const flags = cut < 0 ? argv : argv.slice(0, cut);
   const serveArgs = cut < 0 ? [] : argv.slice(cut + 1);
+  // NOTE: kiln serve's own options before -- are the likely mistake: say where they go.
+  const stray = flags.find((a) => /^--[a-z]/.test(a) && !(a.slice(2).split("=")[0]! in OPTIONS));
+  if (stray !== undefined) throw new UsageError(`serve: ${stray} is not an --emit k8s option; kiln serve's own options go after -- (kiln serve --emit k8s --image IMAGE -- ${stray} ...)`, cmd);
   const { values: v } = parseCommandArgs(cmd, flags, OPTIONS);
+  if (v.help) {
+    console.log(cmd.help);
+    return 0;
+  }
   try {
     if (v.emit !== "k8s") throw new LaunchSpecError(`--emit ${JSON.stringify(v.emit)} is not k8s (the only cluster kiln serve is written out for)`);
     if (v.image === undefined) throw new LaunchSpecError("serve --emit k8s needs --image IMAGE (a container image with kiln and its models in it)");

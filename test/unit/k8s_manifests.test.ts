@@ -143,7 +143,7 @@ describe("kiln serve --emit k8s", () => {
     expect(ended.code, ended.stderr).toBe(0);
   }, 60_000);
 
-  it("bad input: serve's own --port after --, no --image, an unknown service type, a name Services refuse", async () => {
+  it("bad input: serve's own --port after --, no --image, an unknown service type, a name Services refuse, a serve option before --", async () => {
     const cases: [string[], RegExp][] = [
       [["--image", "i", "--", "--port", "9"], /--port after -- : the manifest sets where kiln serve listens/],
       [["--image", "i", "--", "--host=::"], /--host=:: after --/],
@@ -151,6 +151,7 @@ describe("kiln serve --emit k8s", () => {
       [["--image", "i", "--service-type", "Ingress"], /--service-type "Ingress" is not one of ClusterIP, NodePort, LoadBalancer/],
       [["--image", "i", "--name", "9serve"], /--name "9serve" is not a DNS label of at most 46 characters/],
       [["--image", "i", "--replicas", "0"], /--replicas "0" is not an integer >= 1/],
+      [["--image", "i", "--model", "m"], /--model is not an --emit k8s option; kiln serve's own options go after --/],
     ];
     const runs = await Promise.all(cases.map(([a]) => kiln(["serve", "--emit", "k8s", ...a])));
     for (const [i, r] of runs.entries()) {
