@@ -20,11 +20,13 @@ import { backendAskedBy, backendLine } from "./backend_line.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 import { DEFAULT_MODEL } from "./generate_command.js";
+import { SERVE_EMIT_HELP, SERVE_EMIT_USAGE, asksForEmit, runServeEmit } from "./serve_emit.js";
 
 /** The built browser app (apps/web/dist: `npm run build:web`), served at /. */
 const WEB_APP_DIR = fileURLToPath(new URL("../../apps/web/dist", import.meta.url));
 
 const HELP = `Usage: kiln serve [--model M]... [options]
+${SERVE_EMIT_USAGE}
 
 Serve models over the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /health,
 /metrics) with continuous batching over a paged KV cache.
@@ -48,7 +50,9 @@ Serve models over the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v
   --runs-db FILE       the runs database the runs page (/runs) shows (default ${DEFAULT_RUNS_DB})
   -h, --help           show this help
 
-Stops on SIGINT or SIGTERM after the requests in flight have finished (30 s at most).`;
+Stops on SIGINT or SIGTERM after the requests in flight have finished (30 s at most).
+
+${SERVE_EMIT_HELP}`;
 
 const int = (flag: string, v: string | undefined, min: number): number | undefined => {
   if (v === undefined || v === "auto") return undefined;
@@ -89,6 +93,7 @@ export const serveCommand: Command = {
   summary: "serve models over the OpenAI HTTP API (continuous batching, paged KV cache)",
   help: HELP,
   async run(argv) {
+    if (asksForEmit(argv)) return runServeEmit(serveCommand, argv);
     const { values } = parseCommandArgs(serveCommand, argv, {
       model: { type: "string", multiple: true },
       host: { type: "string" },

@@ -14,6 +14,8 @@ export type { ClusterJob } from "./launch/cluster_job.js";
 export { DEFAULT_JOB_NAME, checkClusterJob } from "./launch/cluster_job.js";
 export { emitK8s, k8sManifests } from "./launch/emit_k8s.js";
 export { emitSlurm } from "./launch/emit_slurm.js";
+export type { ServeDeployment, ServiceType } from "./launch/emit_k8s_serve.js";
+export { SERVICE_TYPES, checkServeDeployment, emitK8sServe, serveManifests } from "./launch/emit_k8s_serve.js";
 
 // The communicator: the interface, the TCP rendezvous store, and the `local` backend (ranks as processes).
 export type { Communicator, ReduceOp } from "./comm.js";
@@ -24,7 +26,7 @@ export { TCPStore } from "./store.js";
 
 // Data parallel: the gradient hook (all-reduce mean), each rank's rows of the global batch, and the start
 // of a replica (same layout and config everywhere, rank 0's parameters).
-export type { BatchesOf, DataParallel, FlatGradientHook, TokenBatch } from "./data_parallel.js";
+export type { BatchesOf, DataParallel, DataParallelOptions, FlatGradientHook, StepTimings, TokenBatch } from "./data_parallel.js";
 export { dataParallel, RankRows } from "./data_parallel.js";
 export type { ParameterOwner } from "./replica_start.js";
 export { replicaStart } from "./replica_start.js";
@@ -39,3 +41,5 @@ export {
 // The device mesh: ranks over (pp, dp, tp), expert groups inside dp, one communicator per dimension.
 export type { DeviceMesh, MeshCoords, MeshShape } from "./mesh.js";
 export { checkMeshShape, deviceMesh, meshCoords, meshGroups, meshRank } from "./mesh.js";
+// Ranks of unequal speed: rows per rank by measured speed (data_parallel.ts weights the gradient by them).
+export { balancedShares, medianMs, sharesBySpeed } from "./hetero_shares.js";

@@ -3,6 +3,7 @@
 // optionally GPUs per node and a container image. Plain data plus its validation; no printing.
 
 import { LaunchSpecError } from "./errors.js";
+import { checkK8sName } from "./k8s_yaml.js";
 
 export interface ClusterJob {
   /** The Job / Service / sbatch job name: a DNS label, as Kubernetes requires. */
@@ -21,13 +22,9 @@ export interface ClusterJob {
 
 export const DEFAULT_JOB_NAME = "kiln-train";
 
-/** NOTE: pods are named <name>-<index> and that must stay a DNS label (63 characters) too. */
-const NAME = /^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$/;
-
 export function checkClusterJob(j: ClusterJob): ClusterJob {
-  if (!NAME.test(j.name)) {
-    throw new LaunchSpecError(`--name ${JSON.stringify(j.name)} is not a DNS label of at most 52 characters (lower-case letters, digits and '-', starting and ending with a letter or digit)`);
-  }
+  // NOTE: pods are named <name>-<index> and are reached as <name>-<index>.<name>: both must stay DNS labels.
+  checkK8sName(j.name, 52);
   if (!Number.isInteger(j.nnodes) || j.nnodes < 1) throw new LaunchSpecError(`--nnodes ${j.nnodes} is not an integer >= 1`);
   if (!Number.isInteger(j.nproc) || j.nproc < 1) throw new LaunchSpecError(`--nproc ${j.nproc} is not an integer >= 1`);
   if (!Number.isInteger(j.masterPort) || j.masterPort < 1 || j.masterPort > 65535) throw new LaunchSpecError(`--master-port ${j.masterPort} is not a TCP port (1-65535)`);

@@ -3,16 +3,13 @@
 // Each pod runs `kiln launch` for its node: its node rank is the pod's completion index, its master
 // is pod 0, <name>-0.<name>, where rank 0 serves the rendezvous. It only writes YAML; kubectl applies it.
 
-import { stringify } from "yaml";
 import type { ClusterJob } from "./cluster_job.js";
 import { checkClusterJob } from "./cluster_job.js";
 import { LaunchSpecError } from "./errors.js";
+import { k8sLiteral, yamlStream } from "./k8s_yaml.js";
 
 /** The node-rank reference the kubelet fills in: the pod's index in the Indexed Job. */
 const INDEX = "$(JOB_COMPLETION_INDEX)";
-
-/** NOTE: the kubelet expands $(VAR) in a container's command, and reads $$ as $: a rank's own arguments must reach it unchanged. */
-const literal = (arg: string) => arg.replaceAll("$", () => "$$");
 
 /** The Service and the Job, as objects (what the YAML says). */
 export function k8sManifests(job: ClusterJob): [Record<string, unknown>, Record<string, unknown>] {
@@ -34,7 +31,7 @@ export function k8sManifests(job: ClusterJob): [Record<string, unknown>, Record<
   };
   const command = [
     "kiln", "launch", "--nproc", String(j.nproc), "--nnodes", String(j.nnodes), "--node-rank", INDEX,
-    "--master", `${j.name}-0.${j.name}:${j.masterPort}`, "--", ...j.command.map(literal),
+    "--master", `${j.name}-0.${j.name}:${j.masterPort}`, "--", ...j.command.map(k8sLiteral),
   ];
   const container: Record<string, unknown> = {
     name: "kiln",
@@ -82,8 +79,5 @@ export function k8sManifests(job: ClusterJob): [Record<string, unknown>, Record<
 /** The manifests as one YAML stream, ready for `kubectl apply -f -`. */
 export function emitK8s(job: ClusterJob): string {
   const [service, jobManifest] = k8sManifests(job);
-  const head = `# kiln launch --emit k8s: ${job.nnodes} node(s) x ${job.nproc} process(es), rendezvous at ${job.name}-0.${job.name}:${job.masterPort}\n`;
-  // NOTE: no anchors/aliases for the shared labels: plainer to read and to patch by hand.
-  const yaml = (o: unknown) => stringify(o, { aliasDuplicateObjects: false });
-  return `${head}${yaml(service)}---\n${yaml(jobManifest)}`;
+  return yamlStream(`kiln launch --emit k8s: ${job.nnodes} node(s) x ${job.nproc} process(es), rendezvous at ${job.name}-0.${job.name}:${job.masterPort}`, [service, jobManifest]);
 }
