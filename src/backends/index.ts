@@ -15,9 +15,7 @@ const cpuBackend = (): CpuBackend => (cpu ??= new CpuBackend());
 const loaders: Record<BackendName, () => Promise<Backend>> = {
   cpu: async () => cpuBackend(),
   webgpu: async () => (await import("./webgpu/index.js")).createWebgpuBackend(),
-  cuda: async () => {
-    throw new Error("cuda: not built yet in this version of kiln (the CUDA backend is a later milestone)");
-  },
+  cuda: async () => (await import("./cuda/index.js")).createCudaBackend(),
 };
 
 const instances = new Map<BackendName, Promise<Backend>>();

@@ -6,8 +6,8 @@ import type { Expr, VarName } from "./ir.js";
 import { exprKey, toposort } from "./ir.js";
 
 export interface Spelling {
-  /** `const` (JS) or `let` (WGSL). */
-  readonly decl: string;
+  /** `const` (JS), `let` (WGSL), or a typed declaration per node (C: `const float`). */
+  readonly decl: string | ((e: ComputedExpr) => string);
   readonly constant: (v: number, e: Expr) => string;
   /** Spell a load, ALU op or cast whose operands are already named by `ref`. */
   readonly node: (e: ComputedExpr, ref: (x: Expr) => string) => string;
@@ -37,7 +37,8 @@ export class Emitter {
         continue;
       }
       const name = `${this.prefix}${this.count++}`;
-      lines.push(`${this.spelling.decl} ${name} = ${spelled};`);
+      const decl = typeof this.spelling.decl === "string" ? this.spelling.decl : this.spelling.decl(e);
+      lines.push(`${decl} ${name} = ${spelled};`);
       this.names.set(key, name);
     }
     return skip(root) ? "" : this.ref(root);

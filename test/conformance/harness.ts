@@ -22,6 +22,13 @@ export interface BackendUnderTest {
 
 /** Every backend kiln knows, started if possible. cuda is expected only where a GPU is. */
 export async function backendsUnderTest(): Promise<BackendUnderTest[]> {
+  // NOTE: KILN_CONFORMANCE_RECORD=<dir>: cpu and a "cuda" that records each kernel's CUDA C, inputs and
+  // cpu outputs into <dir> (test/helpers/kernel_recorder.ts; test/unit/cuda_render.test.ts reads them).
+  const record = process.env.KILN_CONFORMANCE_RECORD;
+  if (record) {
+    const { RecordingBackend } = await import("../helpers/kernel_recorder.js");
+    return [{ name: "cpu", backend: await getBackend("cpu") }, { name: "cuda", backend: new RecordingBackend(record) }];
+  }
   const out: BackendUnderTest[] = [];
   for (const name of ["cpu", "webgpu"] as const) {
     try {

@@ -19,6 +19,7 @@ export const REQUIREMENTS = {
   chromium: { missing: "no chromium", fix: "install Debian's chromium", inCi: true },
   npm: { missing: "no npm", fix: "install npm (it comes with Node)", inCi: true },
   nvcc: { missing: "no nvcc", fix: "install the CUDA toolkit (nvcc on PATH)", inCi: false },
+  cxx: { missing: "no C++20 compiler", fix: "install g++ (Debian's build-essential; CI has it for better-sqlite3)", inCi: true },
   gpu: { missing: "no hardware GPU", fix: "run on a machine with a GPU", inCi: false },
   sqlite: { missing: "no better-sqlite3", fix: "a C++ toolchain and python3 for npm ci to build the optional better-sqlite3", inCi: true },
   unshare: { missing: "no private mount namespace", fix: "run as root, or where unshare -rm is allowed", inCi: false },

@@ -1,0 +1,62 @@
+// cuda_addon.test.ts: the native addon's build and library probe, without a GPU. `npm run build:cuda`
+// (cuda/build.mjs) prints one line and succeeds where nvcc is missing; where nvcc is present it builds
+// the addon (into a copy of cuda/ in a temp folder, so this tree's own build is left alone), which
+// dlopens real libraries, and `kiln backends` then names the missing piece instead of "not built".
+
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { afterAll, describe, expect, it } from "vitest";
+import { KILN_BIN, runProcess } from "../helpers/kiln_cli.js";
+import { findNvcc } from "../helpers/cuda_compile.js";
+import { missingReason, skipLabel } from "../helpers/skip_reasons.js";
+
+const CUDA_DIR = fileURLToPath(new URL("../../cuda", import.meta.url));
+const work = mkdtempSync(join(tmpdir(), "kiln-cuda-addon-"));
+const nvcc = findNvcc();
+const noNvcc = nvcc ? undefined : missingReason("nvcc", "not on PATH, nor in CUDA_HOME/bin or /usr/local/cuda/bin");
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** `kiln backends --json` with webgpu kept out (no Vulkan driver), so only cuda's probe is of interest. */
+async function cudaReason(env: NodeJS.ProcessEnv): Promise<string> {
+  const r = await runProcess(process.execPath, [KILN_BIN, "backends", "--json"], { env: { ...process.env, VK_ICD_FILENAMES: "/nonexistent/icd.json", ...env }, timeoutMs: 40_000 });
+  const report = JSON.parse(r.stdout) as { backends: { name: string; available: boolean; reason?: string }[] };
+  const cuda = report.backends.find((b) => b.name === "cuda")!;
+  expect(cuda.available).toBe(false);
+  return cuda.reason!;
+}
+
+describe("npm run build:cuda", () => {
+  it("prints one line and succeeds where there is no nvcc", async () => {
+    const r = await runProcess(process.execPath, [join(CUDA_DIR, "build.mjs")], { env: { ...process.env, NVCC: "/nonexistent/nvcc" }, timeoutMs: 20_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split("\n")).toEqual([expect.stringMatching(/^build:cuda: skipped, no nvcc \(NVCC=\/nonexistent\/nvcc does not run\)/)]);
+  });
+
+  it("without the addon, kiln backends says cuda is not built and how to build it", async () => {
+    expect(await cudaReason({ KILN_CUDA_ADDON: join(work, "missing", "kiln_cuda.node") })).toMatch(/^cuda: not built yet: the native addon .*missing\/kiln_cuda\.node did not load .*; run `npm run build:cuda`/);
+  });
+
+  it.skipIf(!nvcc)(`builds the addon, which dlopens real libraries and names what is missing${skipLabel(noNvcc)}`, async () => {
+    const copy = join(work, "cuda");
+    const ownBuild = join(CUDA_DIR, "build");
+    cpSync(CUDA_DIR, copy, { recursive: true, filter: (src) => src !== ownBuild && !src.startsWith(`${ownBuild}/`) });
+    const built = await runProcess(process.execPath, [join(copy, "build.mjs")], { timeoutMs: 110_000 });
+    expect(built.code, built.stderr).toBe(0);
+    const addonPath = join(copy, "build", "Release", "kiln_cuda.node");
+    const addon = createRequire(import.meta.url)(addonPath) as { openFirst(c: string[]): { path?: string; errors?: string[] } };
+    // A library every Linux has, after one that does not exist: dlopen's own error for the first.
+    expect(addon.openFirst([join(work, "libnothere.so"), "libc.so.6"])).toEqual({ path: "libc.so.6" });
+    expect(addon.openFirst([join(work, "libnothere.so")]).errors).toEqual([expect.stringMatching(/libnothere\.so: cannot open shared object file/)]);
+    expect(() => addon.openFirst("libc.so.6" as unknown as string[])).toThrow(/expected an array/);
+
+    const libs = join(work, "libs");
+    mkdirSync(libs);
+    const reason = await cudaReason({ KILN_CUDA_ADDON: addonPath, KILN_CUDA_LIB_PATH: libs });
+    expect(reason).not.toMatch(/not built/);
+    // Without a GPU: no driver library. With one, the first piece missing, or that only the runtime is.
+    expect(reason).toMatch(/^cuda: (no NVIDIA driver: libcuda\.so\.1 not found|the NVIDIA driver .* does not start|the NVIDIA driver found no GPU|missing |driver \d+ with)/);
+  }, 150_000);
+});
