@@ -34,16 +34,25 @@ export async function joinDataParallel(r: RankEnv, markers: boolean, env: Readon
   const timeoutMs = collectiveTimeout(env);
   const comm = await createCommunicator({ backend: "local", rank: r.rank, size: r.worldSize, masterAddr: r.masterAddr, masterPort: r.masterPort, ...(timeoutMs ? { timeoutMs } : {}) });
   const onFault = (f: HealthFault) => {
-    if (f.kind === "store") return comm.abort(f.reason);
+    // NOTE: the health store closing is rank 0 ending (or dying: its peer connections say so, naming it).
+    if (f.kind === "store") return;
     if (markers) process.stderr.write(markerLine({ kind: "silent", rank: f.rank, silentMs: f.silentMs, by: r.rank }));
-    const host = f.rank === 0 ? " (the store's host: it answered no heartbeat)" : "";
+    const host = f.rank === 0 ? " (its health store answered no heartbeat)" : "";
     comm.abort(`rank ${f.rank}${host} sent no heartbeat for ${(f.silentMs / 1000).toFixed(1)} s (limit ${f.limitMs / 1000} s): it is hung or dead`);
   };
-  const heartbeat = await startHeartbeat({ host: r.masterAddr, port: r.masterPort, rank: r.rank, size: r.worldSize, ...timing }, onFault).catch(async (err: Error) => {
+  // Rank 0's heartbeat thread hosts the health store; its port goes round by broadcast (exact in f32).
+  const start = async () => {
+    const port = r.rank === 0 ? 0 : undefined;
+    const mine = port === 0 ? await startHeartbeat({ host: r.masterAddr, port, rank: 0, size: r.worldSize, ...timing }, onFault) : undefined;
+    const shared = (await comm.broadcast(Float32Array.of(mine?.port ?? 0), 0))[0]!;
+    return mine ?? startHeartbeat({ host: r.masterAddr, port: shared, rank: r.rank, size: r.worldSize, ...timing }, onFault);
+  };
+  const heartbeat = await start().catch(async (err: Error) => {
     await comm.close();
     throw err;
   });
   try {
+    // NOTE: nobody trains (and nobody is judged) before every rank's first beat.
     await comm.barrier();
   } catch (err) {
     await heartbeat.stop();

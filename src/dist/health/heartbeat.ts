@@ -1,14 +1,11 @@
 // heartbeat.ts: a rank's heartbeats, from the main thread's side: starts heartbeat_worker.ts on a worker
-// thread (its own store connection, so beats go on while a step computes), waits for its first beat, and
+// thread (beats go on while a step computes; rank 0's thread hosts the health store the others beat to,
+// on the port it reports here for the caller to hand round), waits for its first beat, and
 // turns what the worker reports into one callback: which rank went silent and for how long, or that the
 // store went away. Reacting (aborting the collectives, exiting) is the caller's. Defaults and the
 // environment that tunes them (KILN_HEARTBEAT_INTERVAL_MS, KILN_HEARTBEAT_TIMEOUT_MS) live here too.
 
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
+import { startDistWorker } from "../worker_boot.js";
 import type { HeartbeatConfig, HeartbeatMessage } from "./heartbeat_worker.js";
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 500;
@@ -20,6 +17,8 @@ export type HealthFault =
   | { readonly kind: "store"; readonly reason: string };
 
 export interface Heartbeat {
+  /** The health store's port (rank 0's thread hosts it; the other ranks pass it to their startHeartbeat). */
+  readonly port: number;
   /** Says this rank leaves on purpose (so no watcher calls it silent), then stops the thread. */
   stop(): Promise<void>;
 }
@@ -38,15 +37,17 @@ export function heartbeatTiming(env: Readonly<Record<string, string | undefined>
   return { intervalMs, limitMs };
 }
 
-/** Starts the heartbeat thread; resolves once its first beat reached the store (fails after `startMs`). */
+/** Starts the heartbeat thread (rank 0: port 0, it hosts); resolves once its first beat reached the health store (fails after `startMs`). */
 export async function startHeartbeat(cfg: HeartbeatConfig, onFault: (f: HealthFault) => void, startMs = 30_000): Promise<Heartbeat> {
-  const worker = startWorker(cfg);
+  const worker = startDistWorker(import.meta.url, "heartbeat_worker", cfg);
   let started = false;
+  let port = cfg.port;
   let left: () => void = () => {};
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`rank ${cfg.rank}: the heartbeat thread made no beat within ${startMs} ms`)), startMs);
     worker.on("message", (m: HeartbeatMessage | { kind: "left" }) => {
-      if (m.kind === "ready") {
+      if (m.kind === "listening") port = m.port;
+      else if (m.kind === "ready") {
         started = true;
         clearTimeout(timer);
         resolve();
@@ -65,6 +66,7 @@ export async function startHeartbeat(cfg: HeartbeatConfig, onFault: (f: HealthFa
     throw err;
   });
   return {
+    port,
     async stop() {
       // NOTE: the leaving beat is best effort (the store may be gone already); 1 s, then the thread ends anyway.
       await new Promise<void>((resolve) => {
@@ -75,19 +77,4 @@ export async function startHeartbeat(cfg: HeartbeatConfig, onFault: (f: HealthFa
       await worker.terminate();
     },
   };
-}
-
-function startWorker(cfg: HeartbeatConfig): Worker {
-  const here = import.meta.url;
-  if (!here.endsWith(".ts")) return new Worker(new URL("./heartbeat_worker.js", here), { workerData: cfg });
-  // NOTE: running from source (a clone, tests): the .ts worker needs tsx's loader registered in its own
-  // thread (as train/data/tokenize_pool.ts does; dist may not import train).
-  const pkgPath = createRequire(here).resolve("tsx/package.json");
-  const pkg = JSON.parse(readFileSync(pkgPath, "utf8")) as { exports: Record<string, { import?: { default?: string } }> };
-  const rel = pkg.exports["./esm/api"]?.import?.default;
-  if (rel === undefined) throw new Error(`heartbeats: ${pkgPath} has no ESM export ./esm/api (is tsx too old?)`);
-  const tsx = pathToFileURL(join(dirname(pkgPath), rel)).href;
-  const body = new URL("./heartbeat_worker.ts", here).href;
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(body)}); });`;
-  return new Worker(boot, { eval: true, workerData: cfg });
 }
