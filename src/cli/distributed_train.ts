@@ -42,10 +42,14 @@ export async function joinDataParallel(r: RankEnv, markers: boolean, env: Readon
   };
   // Rank 0's heartbeat thread hosts the health store; its port goes round by broadcast (exact in f32).
   const start = async () => {
-    const port = r.rank === 0 ? 0 : undefined;
-    const mine = port === 0 ? await startHeartbeat({ host: r.masterAddr, port, rank: 0, size: r.worldSize, ...timing }, onFault) : undefined;
-    const shared = (await comm.broadcast(Float32Array.of(mine?.port ?? 0), 0))[0]!;
-    return mine ?? startHeartbeat({ host: r.masterAddr, port: shared, rank: r.rank, size: r.worldSize, ...timing }, onFault);
+    const cfg = { host: r.masterAddr, rank: r.rank, size: r.worldSize, ...timing };
+    if (r.rank === 0) {
+      const hb = await startHeartbeat({ ...cfg, port: 0 }, onFault);
+      await comm.broadcast(Float32Array.of(hb.port), 0);
+      return hb;
+    }
+    const port = (await comm.broadcast(new Float32Array(1), 0))[0]!;
+    return startHeartbeat({ ...cfg, port }, onFault);
   };
   const heartbeat = await start().catch(async (err: Error) => {
     await comm.close();
