@@ -96,7 +96,7 @@ export async function launch(spec: LaunchSpec, opts: LaunchOptions): Promise<Lau
   let failure: { rank: number; why: string; at: number } | undefined;
   try {
     for (let attempt = 0; ; attempt++) {
-      // NOTE: a fresh port per attempt: the dead attempt's store may still hold its port for a moment.
+      // NOTE: a fresh port per attempt (unless --master names one): the dead attempt's may linger a moment.
       let masterPort = spec.masterPort;
       if (masterPort === undefined) {
         masterPort = await freePort(spec.masterAddr);
@@ -120,7 +120,7 @@ export async function launch(spec: LaunchSpec, opts: LaunchOptions): Promise<Lau
         return done(sig === undefined ? { code: r.code, masterPort } : { code: r.code, signal: sig, masterPort }, attempt);
       }
       if (attempt >= maxRestarts || gotSignal !== undefined) {
-        const tail = maxRestarts > 0 ? ` (restarts exhausted: ${attempt} of ${maxRestarts} made)` : "";
+        const tail = maxRestarts > 0 && gotSignal === undefined ? ` (restarts exhausted: ${attempt} of ${maxRestarts} made)` : "";
         say(`failed: rank ${r.failedRank} ${r.why}${tail}; exit code ${r.code}`);
         return done({ code: r.code, failedRank: r.failedRank, masterPort }, attempt);
       }
