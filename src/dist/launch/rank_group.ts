@@ -91,7 +91,8 @@ export class RankGroup {
   private fail(rank: number, code: number, why: string): void {
     if (this.failure || this.stoppedBy) return;
     this.failure = { rank, code, at: Date.now(), why };
-    const others = this.running.size;
+    // NOTE: a rank reported hung is still running; it is not one of "the others".
+    const others = [...this.running].filter((i) => this.ranks[i]!.rank !== rank).length;
     this.o.say(`rank ${rank} ${why}${others > 0 ? `; stopping the other ${others} rank(s) (SIGTERM, SIGKILL after ${this.o.graceMs} ms)` : ""}`);
     this.stopAll("SIGTERM");
   }
