@@ -7,7 +7,8 @@ import { DEFAULT_JOB_NAME, DEFAULT_MASTER_PORT, LaunchSpecError, emitK8s, emitSl
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 
-const HELP = `Usage: kiln launch --nproc N [--nnodes M --node-rank R --master ADDR:PORT] [--grace S] -- COMMAND [ARGS...]
+const HELP = `Usage: kiln launch --nproc N [--nnodes M --node-rank R --master ADDR:PORT] [--grace S]
+                   [--max-restarts K] [--heartbeat-timeout S] -- COMMAND [ARGS...]
        kiln launch --emit k8s|slurm --nproc N --nnodes M [--name NAME] [--image IMAGE] [--gpus-per-node G]
                    [--master-port P] -- COMMAND [ARGS...]
 
@@ -16,6 +17,10 @@ each gets RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, GROUP_RANK, MASTER_ADD
 and its output lines start with [rank I]. When a rank exits non-zero the others get SIGTERM (SIGKILL
 after the grace period) and kiln launch exits with that rank's code. Ctrl-C, SIGTERM and SIGHUP are
 passed on to every rank (SIGKILL after the grace period). Run one kiln launch per node, each with its --node-rank.
+With --max-restarts K a failed rank (exited, killed, or reported hung by the ranks' heartbeats) stops
+the others and every rank is started again, up to K times, with KILN_RESTART_COUNT (and torchelastic's
+TORCHELASTIC_RESTART_COUNT) set to the restart's number; kiln train then resumes from its newest good
+checkpoint, and the launcher prints the recovery time (failure to the first new step).
 
 --emit prints the job for a cluster instead of running it: k8s, a headless Service and an Indexed
 Job (one pod per node, each running kiln launch with its completion index as node rank); slurm, an
@@ -28,6 +33,9 @@ Options:
   --master ADDR:PORT where rank 0 serves the rendezvous (node 0's address); needed with M > 1.
                      Default with one node: 127.0.0.1 and a free port (printed)
   --grace S          seconds between SIGTERM and SIGKILL when ranks are stopped (default 5)
+  --max-restarts K   restart every rank after a failure, up to K times (default 0; one node only)
+  --heartbeat-timeout S  seconds without a heartbeat before the ranks call a rank hung (default 5;
+                     sets KILN_HEARTBEAT_TIMEOUT_MS; kiln train beats every 0.5 s)
   --emit k8s|slurm   print a Kubernetes Job + Service, or an sbatch script, and exit
   --name NAME        (emit) the job's name, a DNS label (default ${DEFAULT_JOB_NAME})
   --image IMAGE      (emit k8s) a container image with kiln on its PATH
@@ -40,16 +48,17 @@ See docs/distributed.md ("Launching") for a two-node example.
 
 Examples:
   kiln launch --nproc 4 -- kiln train --config configs/tiny.yaml
+  kiln launch --nproc 4 --max-restarts 3 -- kiln train --config configs/tiny.yaml --resume
   kiln launch --nproc 8 --nnodes 2 --node-rank 0 --master 10.0.0.1:29500 -- kiln train ...
   kiln launch --emit k8s --nproc 8 --nnodes 2 --gpus-per-node 8 --image ghcr.io/me/kiln:1 -- kiln train ...`;
 
 const OPTIONS = {
   nproc: { type: "string" }, nnodes: { type: "string" }, "node-rank": { type: "string" }, master: { type: "string" },
-  grace: { type: "string" }, emit: { type: "string" }, name: { type: "string" }, image: { type: "string" },
+  grace: { type: "string" }, "max-restarts": { type: "string" }, "heartbeat-timeout": { type: "string" }, emit: { type: "string" }, name: { type: "string" }, image: { type: "string" },
   "gpus-per-node": { type: "string" }, "master-port": { type: "string" }, help: { type: "boolean", short: "h" },
 } as const;
 
-const RUN_ONLY = ["node-rank", "master", "grace"] as const;
+const RUN_ONLY = ["node-rank", "master", "grace", "max-restarts", "heartbeat-timeout"] as const;
 const EMIT_ONLY = ["name", "image", "gpus-per-node", "master-port"] as const;
 
 export const launchCommand: Command = {
@@ -94,7 +103,11 @@ export const launchCommand: Command = {
       };
       if (v.grace !== undefined && !/^\d+(\.\d+)?$/.test(v.grace)) throw new LaunchSpecError(`--grace ${JSON.stringify(v.grace)} is not a number of seconds >= 0`);
       const grace = v.grace === undefined ? 5 : Number(v.grace);
-      const result = await launch(spec, { command, graceMs: grace * 1000 });
+      const maxRestarts = v["max-restarts"] === undefined ? 0 : parseCount("--max-restarts", v["max-restarts"], 0);
+      const hb = v["heartbeat-timeout"];
+      if (hb !== undefined && !(/^\d+(\.\d+)?$/.test(hb) && Number(hb) >= 0.01)) throw new LaunchSpecError(`--heartbeat-timeout ${JSON.stringify(hb)} is not a number of seconds > 0`);
+      const env = hb === undefined ? process.env : { ...process.env, KILN_HEARTBEAT_TIMEOUT_MS: String(Math.round(Number(hb) * 1000)) };
+      const result = await launch(spec, { command, graceMs: grace * 1000, maxRestarts, env });
       return result.code;
     } catch (err) {
       if (err instanceof LaunchSpecError) throw new UsageError(`launch: ${err.message}`, launchCommand);

@@ -8,10 +8,12 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
+import { markerLine, readRankEnv, restartCount } from "../dist/index.js";
 import type { RunEvent } from "../train/index.js";
 import { describeMemory, parseConfigText, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
+import { joinDataParallel } from "./distributed_train.js";
 import { ProgressBar } from "./train_progress.js";
 
 const HELP = `Usage: kiln train --config FILE [--resume] [--backend B] [--max-iters N] [--json] [--no-track]
@@ -35,6 +37,14 @@ Options:
   --json          print each event as one JSON line (losses exact: JSON numbers round-trip)
   --no-track      do not record the run in the runs database (as tracking.enabled: false)
   -h, --help      show this help
+
+Under kiln launch (or torchrun's or Slurm's variables: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) each
+process is one rank of a data-parallel job: every rank checks it has the same config, trains on its
+rows of each global batch (train.batchSize must divide by the world size) and the gradients are
+averaged, so the losses follow the single-process run's; rank 0 alone prints, records and writes
+checkpoints. Ranks send heartbeats (KILN_HEARTBEAT_TIMEOUT_MS: silence limit, default 5000) and a
+hung or dead rank aborts the job naming it. After a restart by kiln launch --max-restarts
+(KILN_RESTART_COUNT > 0) the run resumes from the newest good checkpoint by itself.
 
 Exit status: 0 when the run finished, 1 when it failed (the message says why), 2 on a usage error
 (an invalid config included).`;
@@ -101,15 +111,30 @@ export const trainCommand: Command = {
       throw new UsageError((err as Error).message, this);
     }
     const backend = await selectBackend(backendName);
+    const rankEnv = readRankEnv();
+    const restarts = restartCount();
+    // NOTE: the launcher's marker lines only when a kiln launch that reads them started us (it sets the count).
+    const markers = restarts !== undefined;
+    const dist = rankEnv && rankEnv.worldSize > 1 ? await joinDataParallel(rankEnv, markers) : undefined;
+    // NOTE: one rank speaks for the job (every rank holds the same state); the others print only errors.
+    const lead = !dist || dist.rank === 0;
     // NOTE: the bar only on a terminal: piped or logged output (and the tests) keep one plain line per step.
-    const bar = !v.json && process.stdout.isTTY
+    const bar = lead && !v.json && process.stdout.isTTY
       ? new ProgressBar(process.stdout, Math.min(cfg.train.iters, maxIters ?? Infinity), cfg.train.batchSize * cfg.model.blockSize * cfg.train.gradAccumSteps)
       : undefined;
-    const report = v.json
+    const print = v.json
       ? (e: RunEvent) => console.log(JSON.stringify(e))
       : bar
         ? (e: RunEvent) => (e.kind === "step" ? bar.step(e) : bar.print(text(e)))
         : (e: RunEvent) => console.log(text(e));
+    let stepped = false;
+    const report = (e: RunEvent) => {
+      if (!lead) return;
+      print(e);
+      // The launcher times a recovery from a failure to the first step after the restart.
+      if (markers && e.kind === "step" && !stepped) process.stderr.write(markerLine({ kind: "step", step: e.step, rank: dist?.rank ?? 0 }));
+      stepped ||= e.kind === "step";
+    };
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     // NOTE: on, not once: Ctrl-C reaches this process twice (the terminal signals the whole group, and the
@@ -118,14 +143,17 @@ export const trainCommand: Command = {
     process.on("SIGINT", onSignal).on("SIGTERM", onSignal);
     let result;
     try {
-      const tracking = v["no-track"] ? undefined : trackingTarget(cfg, path, dirname(path));
+      const tracking = v["no-track"] || !lead ? undefined : trackingTarget(cfg, path, dirname(path));
       result = await runTrackedTraining(cfg, {
-        backend, baseDir: dirname(path), resume: v.resume ?? false, signal: stop.signal, report, ...(maxIters ? { maxIters } : {}), ...(tracking ? { tracking } : {}),
+        backend, baseDir: dirname(path), resume: (v.resume ?? false) || (restarts ?? 0) > 0, signal: stop.signal, report,
+        ...(maxIters ? { maxIters } : {}), ...(tracking ? { tracking } : {}), ...(dist ? { parallel: dist.parallel } : {}),
       });
     } finally {
       bar?.end();
+      await dist?.close();
       process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
     }
+    if (!lead) return 0;
     const ms = result.steps.map((s) => s.ms);
     const steady = ms.length > 1 ? ms.slice(1) : ms;
     if (v.json) {

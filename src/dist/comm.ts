@@ -38,6 +38,11 @@ export interface Communicator {
   group(ranks: readonly number[]): Communicator;
   /** Resolves once every rank has called barrier. */
   barrier(): Promise<void>;
+  /**
+   * Fails every pending and later collective with `reason` (a heartbeat watcher found a rank hung or dead:
+   * health/), so no rank waits out the collective timeout; close() is still needed to release.
+   */
+  abort(reason: string): void;
   /** Releases sockets and servers; the communicator cannot be used afterwards. */
   close(): Promise<void>;
 }

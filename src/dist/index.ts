@@ -8,7 +8,7 @@ export { DEFAULT_MASTER_PORT, readRankEnv, rankEnvFromSlurm, rankEnvFromTorchrun
 export { LaunchEnvError, LaunchSpecError } from "./launch/errors.js";
 export type { LaunchSpec, Master } from "./launch/spec.js";
 export { checkSpec, localRanks, parseCount, parseMaster } from "./launch/spec.js";
-export type { LaunchOptions, LaunchResult } from "./launch/launcher.js";
+export type { LaunchOptions, LaunchResult, Recovery } from "./launch/launcher.js";
 export { freePort, launch } from "./launch/launcher.js";
 export type { ClusterJob } from "./launch/cluster_job.js";
 export { DEFAULT_JOB_NAME, checkClusterJob } from "./launch/cluster_job.js";
@@ -16,6 +16,8 @@ export { emitK8s, k8sManifests } from "./launch/emit_k8s.js";
 export { emitSlurm } from "./launch/emit_slurm.js";
 export type { ServeDeployment, ServiceType } from "./launch/emit_k8s_serve.js";
 export { SERVICE_TYPES, checkServeDeployment, emitK8sServe, serveManifests } from "./launch/emit_k8s_serve.js";
+export type { Marker } from "./launch/markers.js";
+export { MARKER_PREFIX, markerLine, parseMarker, restartCount } from "./launch/markers.js";
 
 // The communicator: the interface, the TCP rendezvous store, and the `local` backend (ranks as processes).
 export type { Communicator, ReduceOp } from "./comm.js";
@@ -43,3 +45,9 @@ export type { DeviceMesh, MeshCoords, MeshShape } from "./mesh.js";
 export { checkMeshShape, deviceMesh, meshCoords, meshGroups, meshRank } from "./mesh.js";
 // Ranks of unequal speed: rows per rank by measured speed (data_parallel.ts weights the gradient by them).
 export { balancedShares, medianMs, sharesBySpeed } from "./hetero_shares.js";
+// Fault detection: every rank's heartbeat (a worker thread bumping a store counter) and the watcher that
+// calls a rank silent (hung or dead) within seconds, so the collectives abort naming it.
+export type { Heartbeat, HealthFault } from "./health/heartbeat.js";
+export { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_HEARTBEAT_TIMEOUT_MS, heartbeatTiming, startHeartbeat } from "./health/heartbeat.js";
+export type { Silent } from "./health/silence.js";
+export { LEFT, SilenceWatch } from "./health/silence.js";

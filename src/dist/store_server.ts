@@ -34,6 +34,11 @@ export class StoreServer {
     return new StoreServer(server);
   }
 
+  /** The port it listens on (the one asked for, or the one the system chose for port 0). */
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
   /** Stops listening and ends every connection (their pending gets fail on the clients' side). */
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();

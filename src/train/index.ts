@@ -38,7 +38,7 @@ export { parseTrainConfig, TrainConfigSchema } from "./config.js";
 export { isYamlPath, parseConfigText } from "./config_file.js";
 export type { TrainConfig } from "./config.js";
 export { runTraining } from "./run.js";
-export type { RunEvent, RunOptions, RunResult } from "./run.js";
+export type { RunEvent, RunOptions, RunParallel, RunResult } from "./run.js";
 export { runTrackedTraining, trackingTarget } from "./run_tracking.js";
 export type { TrackedRunOptions, TrackedRunResult, TrackingTarget } from "./run_tracking.js";
 export { DEFAULT_RUNS_DB, RunStore } from "./tracking/run_store.js";

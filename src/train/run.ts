@@ -19,7 +19,8 @@ import { initParameters } from "./init.js";
 import { trainModelConfig } from "./model_config.js";
 import type { TrainableModel } from "./loss.js";
 import { configPath, openRunData } from "./run_data.js";
-import type { StepStats } from "./trainer.js";
+import type { BatchSource } from "./batches.js";
+import type { GradientHook, StepStats } from "./trainer.js";
 import { Trainer } from "./trainer.js";
 import { fromCheckpointState, toCheckpointState, trainerSignature } from "./trainer_checkpoint.js";
 import type { MemorySnapshot } from "../index.js";
@@ -38,6 +39,24 @@ export type RunEvent =
   /** Device memory by category (memory/run_memory.ts), at each eval and at the end. */
   | { readonly kind: "memory"; readonly step: number; readonly memory: MemorySnapshot };
 
+/**
+ * What running as one rank of several changes in a run (the CLI's distributed_train.ts builds it from src/dist's
+ * data parallel); absent: a single process. The run stays the same loop; these are its only seams.
+ */
+export interface RunParallel {
+  /** Before the Trainer exists: the ranks check they have the same model and `config`, and take rank 0's parameters. */
+  prepare(model: TrainableModel, config: unknown): Promise<void>;
+  /** This rank's batches, drawn from the run's (global) batch source. */
+  batches(global: BatchSource): BatchSource;
+  readonly gradientHook: GradientHook;
+  /** A step's loss over the whole global batch (the mean of the ranks' losses), from this rank's. */
+  meanLoss(loss: number): Promise<number>;
+  /** Whether this rank writes checkpoints and the export (one rank does; every rank reads them). */
+  readonly writes: boolean;
+  /** After a resume (or none): every rank must start at the same step; a differing rank is named. */
+  started(step: number): Promise<void>;
+}
+
 export interface RunOptions {
   readonly backend: Backend;
   /** Folder that the config's paths (data.path, data.index, checkpoint.dir) are relative to (the config file's). */
@@ -51,6 +70,8 @@ export interface RunOptions {
   readonly report?: (event: RunEvent) => void;
   /** Warnings (a checkpoint skipped on resume; default console.warn). */
   readonly warn?: (message: string) => void;
+  /** One rank of a data-parallel job (see RunParallel); absent: a single process. */
+  readonly parallel?: RunParallel;
 }
 
 export interface RunResult {
@@ -84,9 +105,11 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     const backend = accountedBackend(opts.backend);
     const model = buildModel(cfg, data.vocabSize, backend);
     await initParameters(model, { seed: cfg.train.seed });
+    const par = opts.parallel;
+    await par?.prepare(model, { config: cfg, maxIters: opts.maxIters ?? null });
     const o = cfg.optimizer;
     const schedule = { ...cfg.schedule, lr: o.lr };
-    const trainer = new Trainer(model, data.train, {
+    const trainer = new Trainer(model, par ? par.batches(data.train) : data.train, {
       schedule,
       ...(o.kind === "sgd"
         ? { sgd: { momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weightDecay: o.weightDecay } }
@@ -96,6 +119,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
       ...(cfg.train.maxGradNorm > 0 ? { maxGradNorm: cfg.train.maxGradNorm } : {}),
       precision: { precision: cfg.precision, ...cfg.precisionOptions },
       memory: trainingMemoryOptions(cfg.memory, opts.baseDir),
+      ...(par ? { gradientHook: par.gradientHook } : {}),
     });
     closeMemory = () => trainer.memory.close();
     const reportMemory = () => {
@@ -113,7 +137,10 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
         report({ kind: "resume", step: saved.step, dir: ck.dir });
       }
     }
-    const checkpointer = ck && new Checkpointer(ck.dir, { keepLast: ck.keepLast, keepEvery: ck.keepEvery, warn });
+    await par?.started(trainer.step);
+    // NOTE: in a data-parallel job every rank holds the same state; one (par.writes) writes it.
+    const writes = par?.writes ?? true;
+    const checkpointer = ck && writes ? new Checkpointer(ck.dir, { keepLast: ck.keepLast, keepEvery: ck.keepEvery, warn }) : undefined;
     let reported = checkpointer?.lastSaved;
     const reportSaved = () => {
       if (!checkpointer || checkpointer.lastSaved === reported) return;
@@ -150,7 +177,8 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
         // turn neither a signal (Ctrl-C) nor the checkpoint write's file I/O would progress until the run ends.
         await new Promise<void>((resolve) => nextTurn(resolve));
         if (opts.signal?.aborted) break;
-        const s = await trainer.trainStep();
+        const own = await trainer.trainStep();
+        const s = par ? { ...own, loss: await par.meanLoss(own.loss) } : own;
         steps.push(s);
         if (!Number.isFinite(s.loss)) throw new Error(`step ${s.step}: the loss is ${s.loss} (diverged; lower optimizer.lr?)`);
         // NOTE: a skipped fp16 step is reported under the step it retries (the retry's report replaces it).
@@ -166,9 +194,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
             report({ kind: "sample", step: trainer.step, prompt: sample.prompt, text });
           }
         }
-        if (ck && trainer.step % ck.every === 0) await save();
+        if (ck && checkpointer && trainer.step % ck.every === 0) await save();
       }
-      if (ck && savedStep !== trainer.step) await save();
+      if (checkpointer && savedStep !== trainer.step) await save();
     } catch (err) {
       // NOTE: on a failure too: a checkpoint already being written is finished, not left half-written; a
       // failure of that write is only a warning here, so it cannot hide the error that ended the run.
@@ -178,7 +206,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     await checkpointer?.flush();
     reportSaved();
     // NOTE: a stopped run is not exported: its model is not the final one (its checkpoint is; `kiln export` takes it).
-    if (cfg.export && !opts.signal?.aborted) {
+    if (cfg.export && writes && !opts.signal?.aborted) {
       const e = exportTrainState(cfg, opts.baseDir, await trainer.state());
       report({ kind: "export", step: trainer.step, dir: e.dir, files: e.files });
     }

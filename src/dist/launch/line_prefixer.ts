@@ -5,20 +5,22 @@
 export class LinePrefixer {
   private pending = "";
 
-  constructor(private readonly prefix: string, private readonly write: (text: string) => void) {}
+  /** `keep`, when given, sees each whole line first (without its newline); false drops it (the launcher's markers). */
+  constructor(private readonly prefix: string, private readonly write: (text: string) => void, private readonly keep: (line: string) => boolean = () => true) {}
 
   /** Text as it arrives (already decoded): complete lines are written now, the rest waits. */
   push(text: string): void {
     const lines = (this.pending + text).split("\n");
     this.pending = lines.pop()!;
+    const kept = lines.filter((l) => this.keep(l));
     // NOTE: one write per chunk, not per line: interleaving between ranks then happens at line
     // boundaries only, and a chatty rank costs one syscall per chunk.
-    if (lines.length > 0) this.write(lines.map((l) => `${this.prefix}${l}\n`).join(""));
+    if (kept.length > 0) this.write(kept.map((l) => `${this.prefix}${l}\n`).join(""));
   }
 
   /** The stream ended: a last line without its newline still gets the prefix and a newline. */
   end(): void {
-    if (this.pending !== "") this.write(`${this.prefix}${this.pending}\n`);
+    if (this.pending !== "" && this.keep(this.pending)) this.write(`${this.prefix}${this.pending}\n`);
     this.pending = "";
   }
 }

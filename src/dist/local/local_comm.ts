@@ -125,6 +125,10 @@ export class LocalCommunicator implements Communicator {
     await Promise.all(this.others().map((r) => this.recvIn(c, r, "b")));
   }
 
+  abort(reason: string): void {
+    this.mesh.abort(reason);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

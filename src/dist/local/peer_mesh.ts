@@ -144,6 +144,15 @@ export class PeerMesh {
     });
   }
 
+  /** Every peer counts as gone for `reason`: waiting receives fail now, later sends and receives at once. */
+  abort(reason: string): void {
+    for (const p of this.peers.values()) {
+      p.closed ??= reason;
+      for (const w of p.waiters.values()) w.reject(new Error(reason));
+      p.waiters.clear();
+    }
+  }
+
   close(): Promise<void> {
     for (const p of this.peers.values()) {
       p.closed ??= `rank ${this.rank} closed its communicator`;

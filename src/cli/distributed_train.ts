@@ -1,0 +1,91 @@
+// distributed_train.ts: what makes `kiln train` one rank of a data-parallel job when it finds a rank
+// environment (kiln launch, torchrun or Slurm's variables): the communicator, the heartbeat thread whose
+// finding of a silent rank aborts the collectives (naming that rank and how long it was silent), and
+// the run's parallel seams (src/train's RunParallel: the same model and config on every rank, each rank's rows
+// of the global batch, the all-reduced gradient, one rank writing). It owns this wiring and the markers the
+// launcher reads; the loop is src/train's, the collectives src/dist's, printing train_command.ts's.
+
+import type { HealthFault, RankEnv } from "../dist/index.js";
+import { createCommunicator, dataParallel, heartbeatTiming, markerLine, replicaStart, startHeartbeat } from "../dist/index.js";
+import type { RunParallel } from "../train/index.js";
+
+export interface DistributedRank {
+  readonly rank: number;
+  readonly size: number;
+  readonly parallel: RunParallel;
+  /** Stops the heartbeats (saying this rank leaves on purpose) and closes the communicator. */
+  close(): Promise<void>;
+}
+
+/** How long a collective may wait for another rank (ms): KILN_DIST_TIMEOUT_MS, default 60 s. */
+function collectiveTimeout(env: Readonly<Record<string, string | undefined>>): number | undefined {
+  const text = env.KILN_DIST_TIMEOUT_MS;
+  if (text === undefined || text === "") return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new Error(`KILN_DIST_TIMEOUT_MS=${JSON.stringify(text)} is not a whole number of milliseconds >= 1`);
+  return Number(text);
+}
+
+/**
+ * Joins the job as `r` says: rendezvous, heartbeats started on every rank (a store barrier: nobody is judged
+ * before everybody beats), then the RunParallel for runTraining. `markers`: write the launcher's marker lines.
+ */
+export async function joinDataParallel(r: RankEnv, markers: boolean, env: Readonly<Record<string, string | undefined>> = process.env): Promise<DistributedRank> {
+  const timing = heartbeatTiming(env);
+  const timeoutMs = collectiveTimeout(env);
+  const comm = await createCommunicator({ backend: "local", rank: r.rank, size: r.worldSize, masterAddr: r.masterAddr, masterPort: r.masterPort, ...(timeoutMs ? { timeoutMs } : {}) });
+  const onFault = (f: HealthFault) => {
+    // NOTE: the health store closing is rank 0 ending (or dying: its peer connections say so, naming it).
+    if (f.kind === "store") return;
+    if (markers) process.stderr.write(markerLine({ kind: "silent", rank: f.rank, silentMs: f.silentMs, by: r.rank }));
+    const host = f.rank === 0 ? " (its health store answered no heartbeat)" : "";
+    comm.abort(`rank ${f.rank}${host} sent no heartbeat for ${(f.silentMs / 1000).toFixed(1)} s (limit ${f.limitMs / 1000} s): it is hung or dead`);
+  };
+  // Rank 0's heartbeat thread hosts the health store; its port goes round by broadcast (exact in f32).
+  const start = async () => {
+    const cfg = { host: r.masterAddr, rank: r.rank, size: r.worldSize, ...timing };
+    if (r.rank === 0) {
+      const hb = await startHeartbeat({ ...cfg, port: 0 }, onFault);
+      await comm.broadcast(Float32Array.of(hb.port), 0);
+      return hb;
+    }
+    const port = (await comm.broadcast(new Float32Array(1), 0))[0]!;
+    return startHeartbeat({ ...cfg, port }, onFault);
+  };
+  const heartbeat = await start().catch(async (err: Error) => {
+    await comm.close();
+    throw err;
+  });
+  try {
+    // NOTE: nobody trains (and nobody is judged) before every rank's first beat.
+    await comm.barrier();
+  } catch (err) {
+    await heartbeat.stop();
+    await comm.close();
+    throw err;
+  }
+  const dp = dataParallel(comm);
+  const parallel: RunParallel = {
+    prepare: (model, config) => replicaStart(comm, model, config),
+    batches: (global) => dp.rows(global),
+    gradientHook: dp.gradientHook,
+    // NOTE: summed in rank order and divided once: the same on every rank, and the single process's mean up to f32 order.
+    meanLoss: async (loss) => (await comm.allReduce(Float32Array.of(loss)))[0]! / r.worldSize,
+    writes: r.rank === 0,
+    async started(step) {
+      const steps = await comm.allGather(Float32Array.of(step));
+      const differ = [...steps.keys()].filter((i) => steps[i] !== steps[0]);
+      if (differ.length) {
+        throw new Error(`rank ${r.rank}: the ranks start at different steps (${[...steps].map((s, i) => `rank ${i}: ${s}`).join(", ")}); did they read different checkpoint.dirs?`);
+      }
+    },
+  };
+  return {
+    rank: r.rank,
+    size: r.worldSize,
+    parallel,
+    async close() {
+      await heartbeat.stop();
+      await comm.close();
+    },
+  };
+}
