@@ -66,7 +66,7 @@ function expert(h: Holder, e: number, x: Tensor): Tensor {
 /** Host reference of the routed forward: outputs (N*D), dropped count, aux loss. */
 function hostMoe(w: Map<string, Float64Array>, x: Float64Array, n: number, e: number, k: number, cap: number) {
   const wr = w.get("ffn_gate_inp.weight")!;
-  const [wg, wu, wd] = ["ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"].map((p) => w.get(`${p}.weight`)!);
+  const [wg, wu, wd] = ["ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"].map((p) => w.get(`${p}.weight`)!) as [Float64Array, Float64Array, Float64Array];
   const probs: number[][] = [];
   for (let t = 0; t < n; t++) {
     const logits = Array.from({ length: e }, (_, i) => Array.from({ length: D }, (_, j) => x[t * D + j]! * wr[i * D + j]!).reduce((a, b) => a + b));
