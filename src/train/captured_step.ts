@@ -19,7 +19,7 @@ import type { JitFunction } from "../index.js";
 import { clipByGlobalNorm, globalNorm } from "./clip.js";
 import { flatGradient } from "./flat_params.js";
 import type { TrainableModel } from "./loss.js";
-import { lmLoss } from "./loss.js";
+import { trainingLoss } from "./loss.js";
 import type { ParamLayout } from "./param_layout.js";
 
 /** What the step needs of an optimizer (AdamW; SGD follows it): see the contract in optim/adamw.ts. */
@@ -103,7 +103,7 @@ function microBatches(o: StepGraphOptions, inputs: readonly Tensor[], micro: num
   let grads: Tensor[] | undefined;
   let lossSum: Tensor | undefined;
   for (let k = 0; k < micro; k++) {
-    const build = () => lmLoss(model, inputs[2 * k]!, inputs[2 * k + 1]!);
+    const build = () => trainingLoss(model, inputs[2 * k]!, inputs[2 * k + 1]!);
     const loss = o.precision ? o.precision.forward(build, true) : build();
     const g = microGradients(o, loss, micro);
     grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;

@@ -12,7 +12,7 @@ import type { BatchSource } from "./batches.js";
 import type { StepGraphOptions } from "./captured_step.js";
 import { gradientGraph, gradientUpdateGraph, microGradients, Replayed, stepGraph, stepUpdate } from "./captured_step.js";
 import type { TrainableModel } from "./loss.js";
-import { lmLoss } from "./loss.js";
+import { lmLoss, trainingLoss } from "./loss.js";
 import type { AdamWOptions } from "./optim/adamw.js";
 import type { Optimizer, OptimizerState } from "./optim/optimizer.js";
 import { createOptimizer } from "./optim/optimizer.js";
@@ -208,7 +208,7 @@ export class Trainer {
     for (let micro = 0; micro < this.accum; micro++) {
       const { inputs, targets } = await this.data.batch(step, micro);
       const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
-      const loss = this.precision.forward(() => lmLoss(this.model, ids(inputs), ids(targets)), true);
+      const loss = this.precision.forward(() => trainingLoss(this.model, ids(inputs), ids(targets)), true);
       await this.memory.afterForward(loss);
       const g = microGradients(o, loss, this.accum);
       grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
