@@ -44,6 +44,8 @@ export interface ExpertExchange {
   readonly count: number;
   dispatch(x: Tensor): Tensor;
   combine(y: Tensor): Tensor;
+  /** The router's groupMean (router.ts): the mean of a statistic over the processes that route tokens. */
+  groupMean?(x: Tensor): Tensor;
 }
 
 /** All experts here: the identity. */
@@ -90,7 +92,8 @@ export class MoeFeedForward {
     if (x.ndim !== 2 || x.shape[1] !== this.dim) throw new Error(`moe: input must be (tokens, ${this.dim}), got ${x}`);
     const n = x.shape[0]!;
     const e = this.cfg.numExperts;
-    const routing = routeTokens(this.router.forward(x), this.cfg);
+    const ex = this.exchange;
+    const routing = routeTokens(this.router.forward(x), { ...this.cfg, ...(ex.groupMean ? { groupMean: (t: Tensor) => ex.groupMean!(t) } : {}) });
     const slots = e * routing.capacity;
     const dispatched = x.gather(0, slotTokens(routing, n, slots)).reshape([e, routing.capacity, this.dim]); // (E, C, D)
     const xe = this.exchange.dispatch(dispatched); // (E_here, R C, D)

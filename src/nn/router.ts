@@ -9,7 +9,8 @@
 //     passes through the block's residual alone). No capacityFactor: C = N, nothing is ever dropped;
 //   - Switch Transformer's auxiliary loss E * sum_e f_e * P_e, f_e the share of the N * k assignments that
 //     chose expert e (before dropping; no gradient), P_e the mean router probability of e (1 when balanced;
-//     HF's Mixtral loss is k times this).
+//     HF's Mixtral loss is k times this). Under expert parallel f and P are means over the ranks' tokens
+//     (RouterOptions.groupMean), so the loss is the one of all tokens together.
 // Everything here is kiln tensor ops (argmax, one-hot, a matmul for the running count), so autograd, jit
 // capture and every backend get it. NOTE: the running count is a lower-triangular (N, N) matmul: O(N^2 E),
 // cheap at the token counts trained here; a cumsum routine would make it O(N E).
@@ -22,6 +23,12 @@ export interface RouterOptions {
   readonly topK: number;
   /** Slots per expert as a multiple of an even share, N * k / E; undefined: unlimited (C = N). */
   readonly capacityFactor?: number;
+  /**
+   * The mean over the processes that route tokens (expert parallel: every rank's own tokens, as many on
+   * each) of a statistic (E,): the aux loss's f and P then describe all the tokens, as one process would.
+   * Differentiable. Default: the identity (one process).
+   */
+  readonly groupMean?: (x: Tensor) => Tensor;
 }
 
 export interface Routing {
@@ -97,6 +104,7 @@ export function routeTokens(logits: Tensor, opts: RouterOptions): Routing {
     return { slots: sl, dropped: drop!, fraction: before.div(n * k) };
   });
 
-  const auxLoss = fraction.mul(probs.mean(0)).sum().mul(e);
+  const mean = opts.groupMean ?? ((x: Tensor) => x);
+  const auxLoss = noGrad(() => mean(fraction)).mul(mean(probs.mean(0))).sum().mul(e);
   return { probs, experts, gates, slots, capacity, auxLoss, dropped };
 }

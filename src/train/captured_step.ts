@@ -61,6 +61,8 @@ export interface StepGraphOptions {
    * reduceGradient). Absent: the gradient as it is.
    */
   readonly reduceGradient?: (flatGrad: Tensor) => Tensor;
+  /** The global norm of the flat gradient (default its 2-norm; TrainerOptions.gradientNorm). */
+  readonly gradientNorm?: (flatGrad: Tensor) => Tensor;
   /** Names what the step computes for memory accounting (memory/training_memory.ts tagStep). */
   readonly tag?: (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) => void;
 }
@@ -135,7 +137,7 @@ export function stepUpdate(o: StepGraphOptions, grads: readonly Tensor[], lossSu
 
 /** From the flat gradient: the global norm, clipping, the optimizer's assignments (kept back by the guard) and the precision's own. */
 function applyFlatGradient(o: StepGraphOptions, flatGrad: Tensor, scalars: Tensor): Tensor[] {
-  const norm = globalNorm([flatGrad]);
+  const norm = o.gradientNorm ? o.gradientNorm(flatGrad) : globalNorm([flatGrad]);
   const clipped = o.maxGradNorm ? clipByGlobalNorm([flatGrad], norm, o.maxGradNorm)[0]! : flatGrad;
   o.tag?.({ parameters: [o.flat], gradients: [flatGrad] });
   const guard = o.precision?.guard(norm);
