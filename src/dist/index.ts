@@ -39,3 +39,7 @@ export {
 // The device mesh: ranks over (pp, dp, tp), expert groups inside dp, one communicator per dimension.
 export type { DeviceMesh, MeshCoords, MeshShape } from "./mesh.js";
 export { checkMeshShape, deviceMesh, meshCoords, meshGroups, meshRank } from "./mesh.js";
+
+// Expert parallel: MoE experts sharded over the ranks, tokens exchanged by all-to-all (graph collectives).
+export type { ExpertParallelTraining, FlatSlot } from "./expert_parallel.js";
+export { expertExchange, expertParallelTraining, expertShare, isExpertParameter, shardExperts } from "./expert_parallel.js";

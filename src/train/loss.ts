@@ -15,7 +15,7 @@ export interface TrainableModel extends Module {
   /** ids (B, T) i32 -> logits (B, T, vocab), gradients recorded. */
   forward(ids: Tensor): Tensor;
   /** forward, with a MoE model's load-balancing loss (a scalar; absent without MoE layers). */
-  forwardWithAux?(ids: Tensor): { logits: Tensor; auxLoss?: Tensor };
+  forwardWithAux?(ids: Tensor): { logits: Tensor; auxLoss?: Tensor; dropped?: Tensor };
 }
 
 /** MoE's weight of the load-balancing loss when the config leaves it out (Switch Transformer's). */

@@ -1,5 +1,6 @@
 // `kiln train` with a Mixtral-style config (model.moe): a real process trains a tiny mixture of experts
-// on the bundled TinyShakespeare, and its loss falls.
+// on the bundled TinyShakespeare, its loss falls, and each evaluation reports the routing (dropped
+// assignments, load-balancing loss).
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,8 +30,15 @@ describe("kiln train with model.moe", () => {
       // Starts near ln(65) = 4.17 (+ 0.01 * aux ~ 1); the last steps are well below.
       expect(mean(steps.slice(0, 3))).toBeGreaterThan(3.9);
       expect(mean(steps.slice(-5))).toBeLessThan(mean(steps.slice(0, 3)) - 0.8);
-      const evalLoss = r.events.find((e) => e.kind === "eval")!.loss!;
-      expect(evalLoss).toBeLessThan(3.4);
+      const ev = r.events.find((e) => e.kind === "eval") as unknown as { loss: number; moe: { dropped: number; assignments: number; auxLoss: number } };
+      expect(ev.loss).toBeLessThan(3.4);
+      // The routing report of one held-out batch: 4 rows x 32 tokens x 2 choices x 1 layer.
+      expect(ev.moe.assignments).toBe(256);
+      expect(ev.moe.dropped).toBeGreaterThanOrEqual(0);
+      expect(ev.moe.dropped).toBeLessThan(ev.moe.assignments * 0.5);
+      expect(ev.moe.auxLoss).toBeGreaterThan(0.5);
+      expect(ev.moe.auxLoss).toBeLessThan(4);
+      console.log("kiln train MoE: first/last losses", steps.slice(0, 3), steps.slice(-5), "eval", ev);
       expect(events(r.stdout).find((e) => e.kind === "start")).toBeDefined();
     } finally {
       rmSync(dir, { recursive: true, force: true });
