@@ -5,10 +5,10 @@
 // the (E/R, R C, D) rows they received, and a second all-to-all brings the outputs home (collectives as graph
 // nodes, src/dist/parallel_regions.ts: the backward is the same two all-to-alls reversed). The router's
 // load-balancing statistics are averaged over the ranks, so the aux loss is the one of all tokens together.
-// After backward (the trainer's gradient hook): the dense parameters' gradients are averaged over the ranks
-// (data parallel's all-reduce, on their part of the flat gradient only); an expert's gradient already holds
-// every rank's tokens' contributions (they came back through the all-to-all), so it is divided by R. The
-// gradient norm for clipping adds the squares of every rank's experts (an all-reduce in the step's graph).
+// After backward, inside the step's one graph (the Trainer's reduceGradient): the dense parameters' gradients
+// are averaged over the ranks (data parallel's all-reduce); an expert's gradient already holds every rank's
+// tokens' contributions (they came back through the all-to-all), so it is divided by R. The gradient norm
+// for clipping (gradientNorm) adds the squares of every rank's experts, another all-reduce in the graph.
 // It does not place ranks on a mesh or combine with tensor/pipeline parallel (a communicator is the ep
 // group), and it does not save checkpoints of the sharded experts (see docs/distributed.md).
 // NOTE: capacity is per rank (C from the rank's own tokens, GShard's per-group capacity), so with a
@@ -19,7 +19,6 @@ import type { Tensor } from "../index.js";
 import { noGrad, tensor } from "../index.js";
 import type { ExpertExchange } from "../nn/moe.js";
 import type { Communicator } from "./comm.js";
-import type { FlatGradientHook } from "./data_parallel.js";
 import { allReduce } from "./graph_collectives.js";
 import { allToAllParallel, copyToParallel, reduceFromParallel } from "./parallel_regions.js";
 
@@ -69,15 +68,17 @@ export function expertExchange(comm: Communicator, numExperts: number): ExpertEx
   };
 }
 
-/** Expert-parallel training's pieces for the Trainer: gradientHook, gradientNorm (the ranks' rows: dataParallel's rows). */
+/** Expert-parallel training's pieces for the Trainer's options (the ranks' rows: dataParallel's rows). */
 export interface ExpertParallelTraining {
-  readonly gradientHook: FlatGradientHook;
+  /** The flat gradient of the global batch's mean loss from this rank's (a graph: TrainerOptions.reduceGradient). */
+  readonly reduceGradient: (flatGrad: Tensor) => Tensor;
+  /** Its global norm, every rank's experts included (TrainerOptions.gradientNorm). */
   readonly gradientNorm: (flatGrad: Tensor) => Tensor;
 }
 
 /**
- * The gradient hook and norm of expert parallel for a trainer whose flat buffer is laid out as `slots`
- * (its layout's slots, in order; the expert ones found by name).
+ * reduceGradient and gradientNorm of expert parallel for a trainer whose flat buffer is laid out as `slots`
+ * (its layout's slots, in order; the expert ones found by name) in `size` elements.
  */
 export function expertParallelTraining(comm: Communicator, slots: readonly FlatSlot[], size: number): ExpertParallelTraining {
   const experts = slots.filter((s) => isExpertParameter(s.name));
@@ -87,25 +88,24 @@ export function expertParallelTraining(comm: Communicator, slots: readonly FlatS
     if (s.offset + s.numel > size) throw new Error(`expert parallel: '${s.name}' at ${s.offset} (+${s.numel}) is outside the flat gradient of ${size}`);
     mask.fill(1, s.offset, s.offset + s.numel);
   }
-  const dense: number[] = [];
-  for (let i = 0; i < size; i++) if (mask[i] === 0) dense.push(i);
-  const denseAt = Int32Array.from(dense);
   let maskTensor: Tensor | undefined;
-
-  const gradientHook: FlatGradientHook = async (g) => {
-    if (g.length !== size) throw new Error(`expert parallel on rank ${comm.rank}: a flat gradient of ${g.length}, the layout has ${size}`);
-    const part = new Float32Array(denseAt.length);
-    for (let i = 0; i < denseAt.length; i++) part[i] = g[denseAt[i]!]!;
-    const sum = await comm.allReduce(part, "sum");
-    const out = new Float32Array(size);
-    for (let i = 0; i < size; i++) out[i] = g[i]! / comm.size; // the experts' (every rank's tokens already summed)
-    for (let i = 0; i < denseAt.length; i++) out[denseAt[i]!] = sum[i]! / comm.size;
-    return out;
+  const expertMask = (flat: Tensor): Tensor => {
+    if (flat.ndim !== 1 || flat.numel !== size) throw new Error(`expert parallel on rank ${comm.rank}: a flat gradient of ${flat}, the layout has ${size}`);
+    return (maskTensor ??= tensor(mask, { backend: flat.backend, dtype: "f32", shape: [size] }));
   };
+
+  const reduceGradient = (flat: Tensor): Tensor =>
+    noGrad(() => {
+      const m = expertMask(flat);
+      const experts = flat.mul(m); // every rank's tokens already summed in
+      // NOTE: the whole length is all-reduced with the experts' part zeroed (their offsets hold other experts
+      // on other ranks): simpler than packing the dense slots, at the cost of sending the zeros.
+      return allReduce(flat.sub(experts).contiguous(), comm).add(experts).div(comm.size);
+    });
 
   const gradientNorm = (flat: Tensor): Tensor =>
     noGrad(() => {
-      maskTensor ??= tensor(mask, { backend: flat.backend, dtype: "f32", shape: [size] });
+      const maskTensor = expertMask(flat);
       const sq = flat.mul(flat);
       const expertSq = sq.mul(maskTensor).sum().reshape([1]);
       const denseSq = sq.sub(sq.mul(maskTensor)).sum();
@@ -113,7 +113,7 @@ export function expertParallelTraining(comm: Communicator, slots: readonly FlatS
       return denseSq.add(allReduce(expertSq, comm).reshape([])).sqrt();
     });
 
-  return { gradientHook, gradientNorm };
+  return { reduceGradient, gradientNorm };
 }
 
 /**

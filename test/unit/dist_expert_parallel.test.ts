@@ -13,7 +13,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { getBackend } from "../../src/index.js";
+import { getBackend, tensor } from "../../src/index.js";
 import { expertParallelTraining, expertShare } from "../../src/dist/expert_parallel.js";
 import { freePort } from "../../src/dist/index.js";
 import { deviceLayout } from "../../src/train/flat_params.js";
@@ -121,7 +121,7 @@ describe("expert parallel: bad input", () => {
     const { model } = await moeRun(cpu, 1);
     const dense = [...deviceLayout(model.parameters(), cpu).slots].filter((s) => !s.name.includes("_exps."));
     expect(() => expertParallelTraining(comm, dense, 10_000)).toThrow("expert parallel on rank 0: the model has no expert parameters (ffn_*_exps)");
-    const hook = expertParallelTraining(comm, deviceLayout(model.parameters(), cpu).slots, deviceLayout(model.parameters(), cpu).size).gradientHook;
-    await expect(hook(new Float32Array(3))).rejects.toThrow(/expert parallel on rank 0: a flat gradient of 3, the layout has \d+/);
+    const { reduceGradient } = expertParallelTraining(comm, deviceLayout(model.parameters(), cpu).slots, deviceLayout(model.parameters(), cpu).size);
+    expect(() => reduceGradient(tensor(new Float32Array(3), { backend: cpu }))).toThrow(/expert parallel on rank 0: a flat gradient of Tensor\(3\) f32 on cpu, the layout has \d+/);
   });
 });
