@@ -1,14 +1,16 @@
-// expert_parallel.ts: expert parallel (GShard's) for the MoE layers of nn/moe.ts over a group of R ranks.
-// Each rank holds E / R experts (rank r: [r E/R, (r+1) E/R)) and the whole rest of the model, and trains on
-// its own rows of the global batch (data parallel's RankRows). In each MoE layer a rank routes its own
+// expert_parallel.ts: expert parallel (GShard's) for the MoE layers of nn/moe.ts over an ep group of R ranks
+// inside a data-parallel group of P ranks (the device mesh's: ep consecutive dp members, R divides P; ep = dp
+// is the plain case). Each rank holds E / R experts (ep rank r: [r E/R, (r+1) E/R)) and the whole rest of the
+// model, and trains on its own rows of the global batch (data parallel's RankRows over dp). In each MoE layer a rank routes its own
 // tokens into an (E, C, D) slot buffer; an all-to-all sends expert e's slots to e's rank, the experts run on
 // the (E/R, R C, D) rows they received, and a second all-to-all brings the outputs home (collectives as graph
 // nodes, src/dist/parallel_regions.ts: the backward is the same two all-to-alls reversed). The router's
-// load-balancing statistics are averaged over the ranks, so the aux loss is the one of all tokens together.
+// load-balancing statistics are averaged over the dp ranks, so the aux loss is the one of all tokens together.
 // After backward, inside the step's one graph (the Trainer's reduceGradient): the dense parameters' gradients
-// are averaged over the ranks (data parallel's all-reduce); an expert's gradient already holds every rank's
-// tokens' contributions (they came back through the all-to-all), so it is divided by R. The gradient norm
-// for clipping (gradientNorm) adds the squares of every rank's experts, another all-reduce in the graph.
+// are averaged over dp (data parallel's all-reduce); an expert's gradient already holds its ep group's tokens'
+// contributions (they came back through the all-to-all), so it is summed over the P / R ranks holding the
+// same experts (the expert-data-parallel group) and divided by P. The gradient norm for clipping
+// (gradientNorm) adds the squares of every ep rank's experts, another all-reduce in the graph.
 // It does not place ranks on a mesh or combine with tensor/pipeline parallel (a communicator is the ep
 // group), and it does not save checkpoints of the sharded experts (see docs/distributed.md).
 // NOTE: capacity is per rank (C from the rank's own tokens, GShard's per-group capacity), so with a
@@ -41,8 +43,11 @@ export function expertShare(numExperts: number, rank: number, size: number): { f
   return { first: rank * count, count };
 }
 
-/** The ExpertExchange of one MoE layer over `comm` (the ep group): give it to the model (LlamaOptions.experts). */
-export function expertExchange(comm: Communicator, numExperts: number): ExpertExchange {
+/**
+ * The ExpertExchange of the MoE layers over `comm` (the ep group): give it to the model (LlamaOptions.experts).
+ * `tokens` is the group whose tokens the router's statistics average over (the dp group; default `comm`).
+ */
+export function expertExchange(comm: Communicator, numExperts: number, tokens: Communicator = comm): ExpertExchange {
   const { first, count } = expertShare(numExperts, comm.rank, comm.size);
   const r = comm.size;
   return {
@@ -64,7 +69,7 @@ export function expertExchange(comm: Communicator, numExperts: number): ExpertEx
     },
     // NOTE: all-reduce both ways (Megatron's g after f): every rank's loss uses the mean, so the gradient of
     // the ranks' mean loss with respect to this rank's statistic is the sum over ranks of theirs, / R.
-    groupMean: (x) => reduceFromParallel(copyToParallel(x, comm), comm).div(r),
+    groupMean: (x) => reduceFromParallel(copyToParallel(x, tokens), tokens).div(tokens.size),
   };
 }
 
@@ -76,11 +81,27 @@ export interface ExpertParallelTraining {
   readonly gradientNorm: (flatGrad: Tensor) => Tensor;
 }
 
+/** The process groups of expert parallel: dp (all the ranks of one model's data parallel) and ep inside it. */
+export interface ExpertGroups {
+  readonly dp: Communicator;
+  /** ep consecutive members of dp (the device mesh's layout); the same communicator as dp when ep = dp. */
+  readonly ep: Communicator;
+}
+
 /**
  * reduceGradient and gradientNorm of expert parallel for a trainer whose flat buffer is laid out as `slots`
- * (its layout's slots, in order; the expert ones found by name) in `size` elements.
+ * (its layout's slots, in order; the expert ones found by name) in `size` elements. A single communicator
+ * is ep = dp. With ep < dp every dp rank must call this at the same point (it makes the group of the ranks
+ * that hold the same experts).
  */
-export function expertParallelTraining(comm: Communicator, slots: readonly FlatSlot[], size: number): ExpertParallelTraining {
+export function expertParallelTraining(groups: Communicator | ExpertGroups, slots: readonly FlatSlot[], size: number): ExpertParallelTraining {
+  const { dp, ep } = "dp" in groups ? groups : { dp: groups, ep: groups };
+  const comm = dp;
+  if (dp.size % ep.size !== 0 || ep.rank !== dp.rank % ep.size) {
+    throw new Error(`expert parallel on rank ${dp.rank}: the ep group (rank ${ep.rank} of ${ep.size}) is not ep consecutive members of the dp group (rank ${dp.rank} of ${dp.size})`);
+  }
+  // The ranks of dp holding this rank's experts: one per ep group.
+  const replicas = ep.size === dp.size ? undefined : dp.group(Array.from({ length: dp.size / ep.size }, (_, j) => j * ep.size + ep.rank));
   const experts = slots.filter((s) => isExpertParameter(s.name));
   if (experts.length === 0) throw new Error(`expert parallel on rank ${comm.rank}: the model has no expert parameters (ffn_*_exps)`);
   const mask = new Float32Array(size);
@@ -97,10 +118,11 @@ export function expertParallelTraining(comm: Communicator, slots: readonly FlatS
   const reduceGradient = (flat: Tensor): Tensor =>
     noGrad(() => {
       const m = expertMask(flat);
-      const experts = flat.mul(m); // every rank's tokens already summed in
+      const own = flat.mul(m); // the ep group's tokens already summed in
+      const experts = replicas ? allReduce(own.contiguous(), replicas) : own;
       // NOTE: the whole length is all-reduced with the experts' part zeroed (their offsets hold other experts
       // on other ranks): simpler than packing the dense slots, at the cost of sending the zeros.
-      return allReduce(flat.sub(experts).contiguous(), comm).add(experts).div(comm.size);
+      return allReduce(flat.sub(own).contiguous(), dp).add(experts).div(dp.size);
     });
 
   const gradientNorm = (flat: Tensor): Tensor =>
@@ -109,8 +131,8 @@ export function expertParallelTraining(comm: Communicator, slots: readonly FlatS
       const sq = flat.mul(flat);
       const expertSq = sq.mul(maskTensor).sum().reshape([1]);
       const denseSq = sq.sub(sq.mul(maskTensor)).sum();
-      // NOTE: every rank has the same dense part (just all-reduced) and its own experts: sum the experts'.
-      return denseSq.add(allReduce(expertSq, comm).reshape([])).sqrt();
+      // NOTE: every rank has the same dense part (just all-reduced) and its own experts: sum the ep group's.
+      return denseSq.add(allReduce(expertSq, ep).reshape([])).sqrt();
     });
 
   return { reduceGradient, gradientNorm };

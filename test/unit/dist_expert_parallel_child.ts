@@ -2,7 +2,8 @@
 // under torchrun's variables. It initializes the whole model of dist_expert_parallel_setup.ts (seed EP_SEED,
 // as the single-process run does), keeps its share of the experts (shardExperts), trains EP_STEPS steps on
 // its rows of the global batch with tokens exchanged by all-to-all, and prints one JSON line: each step's
-// loss and norm, and its final parameters by name.
+// loss and norm, and its final parameters by name. EP_EP < WORLD_SIZE: ep groups of EP_EP consecutive
+// ranks inside the world's data parallel (the device mesh's layout).
 
 import { getBackend } from "../../src/index.js";
 import { createCommunicatorFromEnv } from "../../src/dist/create_communicator.js";
@@ -21,11 +22,14 @@ const comm = await createCommunicatorFromEnv({ timeoutMs: 30_000 });
 try {
   const cpu = await getBackend("cpu");
   const whole = await moeRun(cpu, num("EP_SEED", 4));
-  const exchange = expertExchange(comm, EXPERTS);
+  const epSize = num("EP_EP", comm.size);
+  const first = comm.rank - (comm.rank % epSize);
+  const epComm = epSize === comm.size ? comm : comm.group(Array.from({ length: epSize }, (_, i) => first + i));
+  const exchange = expertExchange(epComm, EXPERTS, comm);
   const { model, global } = await moeRun(cpu, 0, { experts: () => exchange });
-  model.loadStateDict(shardExperts(whole.model.parameters(), expertShare(EXPERTS, comm.rank, comm.size)));
+  model.loadStateDict(shardExperts(whole.model.parameters(), expertShare(EXPERTS, epComm.rank, epComm.size)));
   const layout = deviceLayout(model.parameters(), cpu);
-  const ep = expertParallelTraining(comm, layout.slots, layout.size);
+  const ep = expertParallelTraining({ dp: comm, ep: epComm }, layout.slots, layout.size);
   const trainer = new Trainer(model, dataParallel(comm).rows(global), { ...MOE_TRAINER, ...ep });
   const losses: number[] = [];
   const norms: number[] = [];
