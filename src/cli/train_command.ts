@@ -64,7 +64,7 @@ function text(e: RunEvent): string {
     case "start": return `${e.arch}: ${e.params} parameters, ${e.data}, on ${e.backend}, precision ${e.precision}`;
     case "resume": return `resumed from ${e.dir} at step ${e.step}`;
     case "step": return `step ${e.step}/${e.iters} | loss ${e.loss.toFixed(4)} | lr ${e.lr.toExponential(2)} | grad norm ${e.gradNorm.toFixed(3)}${e.lossScale !== 1 ? ` | loss scale ${e.lossScale}` : ""}${e.skipped ? " | skipped (fp16 overflow, scale halved)" : ""} | ${e.ms.toFixed(0)} ms`;
-    case "eval": return `step ${e.step}: held-out loss ${e.loss.toFixed(4)} (${e.batches} batches)`;
+    case "eval": return `step ${e.step}: held-out loss ${e.loss.toFixed(4)} (${e.batches} batches)${e.moe ? `; MoE: ${e.moe.dropped} of ${e.moe.assignments} token-expert assignments dropped, load-balancing loss ${e.moe.auxLoss.toFixed(3)}` : ""}`;
     case "checkpoint": return `checkpoint: ${e.dir} (step ${e.step})`;
     case "export": return `exported the model of step ${e.step} to ${e.dir}: ${e.files.map((f) => f.name).join(", ")}`;
     case "memory": return `memory at step ${e.step}: ${describeMemory(e.memory)}`;

@@ -51,3 +51,7 @@ export type { Heartbeat, HealthFault } from "./health/heartbeat.js";
 export { DEFAULT_HEARTBEAT_INTERVAL_MS, DEFAULT_HEARTBEAT_TIMEOUT_MS, heartbeatTiming, startHeartbeat } from "./health/heartbeat.js";
 export type { Silent } from "./health/silence.js";
 export { LEFT, SilenceWatch } from "./health/silence.js";
+
+// Expert parallel: MoE experts sharded over the ranks, tokens exchanged by all-to-all (graph collectives).
+export type { ExpertParallelTraining, FlatSlot } from "./expert_parallel.js";
+export { expertExchange, expertParallelTraining, expertShare, isExpertParameter, shardExperts } from "./expert_parallel.js";

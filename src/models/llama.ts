@@ -4,11 +4,15 @@
 // inference layout (LlamaOptions: norms folded, one attn_qkv) is the file's, rewritten by llama_layout.ts.
 // How attention reaches earlier tokens (no cache, prefill, decode) is the AttentionContext's business
 // (kv_cache.ts); stepping and caching between calls is language_model.ts's.
+// A config with `moe` makes each block's MLP a mixture of SwiGLU experts (nn/moe.ts; Mixtral's layout,
+// GGUF's names ffn_gate_inp / ffn_*_exps), whose load-balancing loss forwardWithAux returns.
 
 import type { Backend, DType, Tensor } from "../index.js";
 import { matmul, noGrad, silu } from "../index.js";
 import { Embedding, Linear, Module, ModuleList, RMSNorm } from "../nn/index.js";
 import type { ParamOptions } from "../nn/index.js";
+import type { ExpertExchange, MoeStats } from "../nn/moe.js";
+import { MoeFeedForward } from "../nn/moe.js";
 import type { AttentionContext, CacheShape, ModelOptions } from "./kv_cache.js";
 import { contextLength, mergeHeads, splitHeads } from "./kv_cache.js";
 import { BatchContext, batchShape } from "./batch_context.js";
@@ -29,7 +33,12 @@ export interface LlamaOptions extends ModelOptions {
   readonly foldNorms?: boolean;
   /** One attn_qkv linear instead of attn_q, attn_k, attn_v (default true): one matmul instead of three. */
   readonly fuseQkv?: boolean;
+  /** MoE configs: where each layer's experts are (expert parallel, src/dist/expert_parallel.ts); default all here. */
+  readonly experts?: (layer: number) => ExpertExchange;
 }
+
+/** Llama's SwiGLU MLP: ffn_down(silu(ffn_gate(x)) * ffn_up(x)). */
+interface DenseMlp { readonly gate: Linear; readonly up: Linear; readonly down: Linear }
 
 class LlamaBlock extends Module {
   readonly attnNorm: RMSNorm;
@@ -37,11 +46,10 @@ class LlamaBlock extends Module {
   readonly attn: { readonly qkv: Linear } | { readonly q: Linear; readonly k: Linear; readonly v: Linear };
   readonly attnOutput: Linear;
   readonly ffnNorm: RMSNorm;
-  readonly ffnGate: Linear;
-  readonly ffnUp: Linear;
-  readonly ffnDown: Linear;
+  /** SwiGLU, or a mixture of SwiGLU experts when the config has moe. */
+  readonly mlp: DenseMlp | MoeFeedForward;
 
-  constructor(private readonly cfg: LlamaConfig, at: ParamOptions, private readonly folded: boolean, fused: boolean) {
+  constructor(private readonly cfg: LlamaConfig, at: ParamOptions, private readonly folded: boolean, fused: boolean, experts?: ExpertExchange) {
     super();
     const { dim, hiddenDim, nHeads, nKvHeads, headDim, normEps } = cfg;
     const [qRows, kvRows] = [nHeads * headDim, nKvHeads * headDim];
@@ -55,13 +63,17 @@ class LlamaBlock extends Module {
         };
     this.attnOutput = this.addModule("attn_output", new Linear(nHeads * headDim, dim, at));
     this.ffnNorm = this.addModule("ffn_norm", new RMSNorm(dim, normEps, at));
-    this.ffnGate = this.addModule("ffn_gate", new Linear(dim, hiddenDim, at));
-    this.ffnUp = this.addModule("ffn_up", new Linear(dim, hiddenDim, at));
-    this.ffnDown = this.addModule("ffn_down", new Linear(hiddenDim, dim, at));
+    this.mlp = cfg.moe
+      ? new MoeFeedForward((name, m) => this.addModule(name, m), dim, hiddenDim, cfg.moe, at, experts)
+      : {
+          gate: this.addModule("ffn_gate", new Linear(dim, hiddenDim, at)),
+          up: this.addModule("ffn_up", new Linear(dim, hiddenDim, at)),
+          down: this.addModule("ffn_down", new Linear(hiddenDim, dim, at)),
+        };
   }
 
-  /** x (T, dim) -> (T, dim); cos/sin (T, headDim) are this pass's rotary rows. */
-  forward(x: Tensor, layer: number, cos: Tensor, sin: Tensor, ctx: AttentionContext): Tensor {
+  /** x (T, dim) -> (T, dim); cos/sin (T, headDim) are this pass's rotary rows; a MoE block adds its statistics to `moeStats`. */
+  forward(x: Tensor, layer: number, cos: Tensor, sin: Tensor, ctx: AttentionContext, moeStats?: MoeStats[]): Tensor {
     const { nHeads, nKvHeads, headDim } = this.cfg;
     const t = x.shape[0]!;
     const [qp, kp, vp] = this.projectQkv(this.normed(this.attnNorm, x));
@@ -70,8 +82,13 @@ class LlamaBlock extends Module {
     const v = vp.reshape([t, nKvHeads, headDim]);
     const o = ctx.attend(layer, splitHeads(q), splitHeads(k), splitHeads(v)); // (1, H, T, D)
     x = x.add(this.attnOutput.forward(mergeHeads(o)));
+    if (this.mlp instanceof MoeFeedForward) {
+      const { out, stats } = this.mlp.forward(this.ffnNorm.forward(x));
+      moeStats?.push(stats);
+      return x.add(out);
+    }
     const ffnIn = this.normed(this.ffnNorm, x);
-    return x.add(this.ffnDown.forward(silu(ffnIn(this.ffnGate)).mul(ffnIn(this.ffnUp))));
+    return x.add(this.mlp.down.forward(silu(ffnIn(this.mlp.gate)).mul(ffnIn(this.mlp.up))));
   }
 
   /** q (T, H D), k and v (T, KVH D). */
@@ -117,8 +134,10 @@ export class Llama extends Module {
     const at = { backend, dtype };
     const { dim, vocabSize, nLayers, normEps, nHeads, headDim } = config;
     if (nHeads % config.nKvHeads !== 0) throw new Error(`llama: nHeads (${nHeads}) must be a multiple of nKvHeads (${config.nKvHeads})`);
+    // NOTE: folding moves ffn_norm into ffn_gate/ffn_up; a MoE block's norm feeds the router and the experts instead.
+    if (config.moe && this.normsFolded) throw new Error("llama: a MoE config needs foldNorms: false (its ffn_norm feeds the router and the experts)");
     this.tokenEmbd = this.addModule("token_embd", new Embedding(vocabSize, dim, at));
-    this.blocks = this.addModule("blk", new ModuleList(Array.from({ length: nLayers }, () => new LlamaBlock(config, at, this.normsFolded, this.qkvFused))));
+    this.blocks = this.addModule("blk", new ModuleList(Array.from({ length: nLayers }, (_, l) => new LlamaBlock(config, at, this.normsFolded, this.qkvFused, opts.experts?.(l)))));
     this.outputNorm = this.addModule("output_norm", new RMSNorm(dim, normEps, at));
     this.output = config.tiedEmbeddings ? undefined : this.addModule("output", new Linear(dim, vocabSize, at));
     this.rope = ropeTables(this.contextLength, headDim, ropeFrequencies(headDim, config.ropeTheta, config.ropeScaling), backend, dtype);
@@ -152,8 +171,20 @@ export class Llama extends Module {
 
   /** Training forward: ids (B, T) i32 -> logits (B, T, vocab), causal within each sequence, gradients recorded. */
   forward(ids: Tensor): Tensor {
+    return this.forwardWithAux(ids).logits;
+  }
+
+  /**
+   * forward, and for a MoE config the mean over layers of the load-balancing loss (Switch's, 1 when
+   * balanced) and the (token, choice) assignments dropped for capacity, summed over layers.
+   */
+  forwardWithAux(ids: Tensor): { logits: Tensor; auxLoss?: Tensor; dropped?: Tensor } {
     const [b, t] = batchShape("llama", ids, this.contextLength);
-    return this.head(this.hidden(ids.flatten(), new BatchContext(b, t))).reshape([b, t, this.config.vocabSize]);
+    const stats: MoeStats[] = [];
+    const logits = this.head(this.hidden(ids.flatten(), new BatchContext(b, t), stats)).reshape([b, t, this.config.vocabSize]);
+    if (stats.length === 0) return { logits };
+    const auxLoss = stats.map((s) => s.auxLoss).reduce((a, c) => a.add(c)).div(stats.length);
+    return { logits, auxLoss, dropped: stats.map((s) => s.dropped).reduce((a, c) => a.add(c)) };
   }
 
   /** Logits (R, vocab) of the positions `rows` (R,) i32: only those rows reach the output norm and head. */
@@ -162,11 +193,11 @@ export class Llama extends Module {
   }
 
   /** The last block's output (T, dim). */
-  private hidden(ids: Tensor, ctx: AttentionContext): Tensor {
+  private hidden(ids: Tensor, ctx: AttentionContext, moeStats?: MoeStats[]): Tensor {
     let x = this.tokenEmbd.forward(ids); // (T, dim)
     const [cos, sin] = [ctx.rows(this.rope.cos), ctx.rows(this.rope.sin)];
     let i = 0;
-    for (const block of this.blocks) x = block.forward(x, i++, cos, sin, ctx);
+    for (const block of this.blocks) x = block.forward(x, i++, cos, sin, ctx, moeStats);
     return x;
   }
 

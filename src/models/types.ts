@@ -3,6 +3,8 @@
 // the serving layer see only these shapes. No Tensors here: weights are host arrays until a model
 // uploads them to a backend.
 
+import type { MoeConfig } from "../nn/moe.js";
+
 /** A weight on the host, row-major in PyTorch order: (out_features, in_features) for linear layers. */
 export interface HostTensor {
   readonly shape: readonly number[];
@@ -35,6 +37,8 @@ export interface LlamaConfig {
   readonly ropeScaling?: RopeScaling;
   /** The output head shares the token embedding. */
   readonly tiedEmbeddings: boolean;
+  /** Each block's MLP a mixture of experts (Mixtral); absent: dense SwiGLU. */
+  readonly moe?: MoeConfig;
 }
 
 export interface Gpt2Config {

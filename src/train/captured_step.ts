@@ -19,7 +19,7 @@ import type { JitFunction } from "../index.js";
 import { clipByGlobalNorm, globalNorm } from "./clip.js";
 import { flatGradient } from "./flat_params.js";
 import type { TrainableModel } from "./loss.js";
-import { lmLoss } from "./loss.js";
+import { trainingLoss } from "./loss.js";
 import type { ParamLayout } from "./param_layout.js";
 
 /** What the step needs of an optimizer (AdamW; SGD follows it): see the contract in optim/adamw.ts. */
@@ -61,6 +61,8 @@ export interface StepGraphOptions {
    * reduceGradient). Absent: the gradient as it is.
    */
   readonly reduceGradient?: (flatGrad: Tensor) => Tensor;
+  /** The global norm of the flat gradient (default its 2-norm; TrainerOptions.gradientNorm). */
+  readonly gradientNorm?: (flatGrad: Tensor) => Tensor;
   /** Names what the step computes for memory accounting (memory/training_memory.ts tagStep). */
   readonly tag?: (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) => void;
 }
@@ -103,7 +105,7 @@ function microBatches(o: StepGraphOptions, inputs: readonly Tensor[], micro: num
   let grads: Tensor[] | undefined;
   let lossSum: Tensor | undefined;
   for (let k = 0; k < micro; k++) {
-    const build = () => lmLoss(model, inputs[2 * k]!, inputs[2 * k + 1]!);
+    const build = () => trainingLoss(model, inputs[2 * k]!, inputs[2 * k + 1]!);
     const loss = o.precision ? o.precision.forward(build, true) : build();
     const g = microGradients(o, loss, micro);
     grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
@@ -135,7 +137,7 @@ export function stepUpdate(o: StepGraphOptions, grads: readonly Tensor[], lossSu
 
 /** From the flat gradient: the global norm, clipping, the optimizer's assignments (kept back by the guard) and the precision's own. */
 function applyFlatGradient(o: StepGraphOptions, flatGrad: Tensor, scalars: Tensor): Tensor[] {
-  const norm = globalNorm([flatGrad]);
+  const norm = o.gradientNorm ? o.gradientNorm(flatGrad) : globalNorm([flatGrad]);
   const clipped = o.maxGradNorm ? clipByGlobalNorm([flatGrad], norm, o.maxGradNorm)[0]! : flatGrad;
   o.tag?.({ parameters: [o.flat], gradients: [flatGrad] });
   const guard = o.precision?.guard(norm);

@@ -22,6 +22,16 @@ export const TrainConfigSchema = z.strictObject({
     hiddenDim: posInt.optional(),
     /** llama only (default nHeads). */
     nKvHeads: posInt.optional(),
+    /** llama only: each block's MLP a mixture of SwiGLU experts (Mixtral; src/nn/moe.ts). */
+    moe: z.strictObject({
+      numExperts: posInt,
+      /** Experts per token (Mixtral: 2). */
+      topK: posInt.default(2),
+      /** Slots per expert as a multiple of tokens * topK / numExperts; absent: unlimited (nothing dropped). */
+      capacityFactor: positive.optional(),
+      /** Weight of the load-balancing loss in the training objective (default 0.01, Switch's). */
+      routerAuxLossCoef: z.number().nonnegative().default(0.01),
+    }).optional(),
     normEps: positive.default(1e-5),
   }),
   /** Either `path` (a text file, char-level) or `index` (prepared shards); parseTrainConfig checks which. */
@@ -148,6 +158,9 @@ export function parseTrainConfig(json: unknown, source: string): TrainConfig {
     }
     if (c.precisionOptions?.lossScale && c.precision !== "fp16") throw new Error(`${source}: precisionOptions.lossScale applies to precision fp16 only (precision is ${c.precision})`);
     if (c.precisionOptions?.fp8 && c.precision !== "fp8") throw new Error(`${source}: precisionOptions.fp8 applies to precision fp8 only (precision is ${c.precision})`);
+    const moe = c.model.moe;
+    if (moe && c.model.arch !== "llama") throw new Error(`${source}: model.moe: a mixture of experts goes with arch llama (Mixtral's blocks), not ${c.model.arch}`);
+    if (moe && moe.topK > moe.numExperts) throw new Error(`${source}: model.moe.topK (${moe.topK}) must be at most model.moe.numExperts (${moe.numExperts})`);
     if (c.model.dim % c.model.nHeads !== 0) throw new Error(`${source}: model.dim (${c.model.dim}) must be a multiple of model.nHeads (${c.model.nHeads})`);
     return c;
   }

@@ -24,7 +24,7 @@ export { learningRate } from "./schedule.js";
 export type { LrSchedule } from "./schedule.js";
 export { clipByGlobalNorm, globalNorm } from "./clip.js";
 export { initParameters } from "./init.js";
-export { lmLoss } from "./loss.js";
+export { DEFAULT_ROUTER_AUX_LOSS_COEF, lmLoss, trainingLoss } from "./loss.js";
 export type { TrainableModel } from "./loss.js";
 export { RandomWindows } from "./batches.js";
 export type { Batch, BatchSource } from "./batches.js";

@@ -1,6 +1,6 @@
 // init.ts: each family's reference initialisation of a model about to be trained (GPT-2's, which
 // nanoGPT and Llama's reference code share): linear and embedding weights normal(0, std), the
-// residual projections (attn_output, ffn_down) normal(0, std / sqrt(2 * layers)), biases zero, norm
+// residual projections (attn_output, ffn_down, MoE experts' ffn_down_exps) normal(0, std / sqrt(2 * layers)), biases zero, norm
 // weights one. Draws use kiln's counter-based RNG (tensor/random.ts) with a seed per parameter derived
 // from the run's seed and the parameter's name, so the bits drawn are the same on every backend and
 // do not depend on the order parameters are visited.
@@ -26,7 +26,7 @@ export interface InitTarget extends Module {
   readonly normsFolded?: boolean;
 }
 
-const RESIDUAL = /\.(attn_output|ffn_down)\.weight$/;
+const RESIDUAL = /\.(attn_output|ffn_down|ffn_down_exps)\.weight$/;
 
 /** FNV-1a of a name, so a parameter's stream depends on what it is, not where it is in the list. */
 function nameHash(name: string): number {

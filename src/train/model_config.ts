@@ -11,5 +11,6 @@ export function trainModelConfig(m: TrainConfig["model"], vocabSize: number): Mo
   return {
     arch: "llama", dim: m.dim, hiddenDim, nLayers: m.nLayers, nHeads: m.nHeads, nKvHeads: m.nKvHeads ?? m.nHeads, headDim: m.dim / m.nHeads,
     vocabSize, maxSeqLen: m.blockSize, normEps: m.normEps, ropeTheta: 10000, tiedEmbeddings: true,
+    ...(m.moe ? { moe: m.moe } : {}),
   };
 }

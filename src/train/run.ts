@@ -26,13 +26,15 @@ import { fromCheckpointState, toCheckpointState, trainerSignature } from "./trai
 import type { MemorySnapshot } from "../index.js";
 import { accountedBackend, trainingMemoryOptions } from "./memory/run_memory.js";
 import { sampleText } from "./sample_text.js";
+import type { MoeEvalStats } from "./moe_stats.js";
+import { moeEvalStats } from "./moe_stats.js";
 
 /** What a run reports; `step` is the number of steps taken so far (a checkpoint's step). */
 export type RunEvent =
   | { readonly kind: "start"; readonly arch: string; readonly params: number; readonly data: string; readonly backend: string; readonly precision: string }
   | { readonly kind: "resume"; readonly step: number; readonly dir: string }
   | { readonly kind: "step"; readonly step: number; readonly iters: number; readonly loss: number; readonly lr: number; readonly gradNorm: number; readonly ms: number; readonly lossScale: number; readonly skipped: boolean }
-  | { readonly kind: "eval"; readonly step: number; readonly loss: number; readonly batches: number }
+  | { readonly kind: "eval"; readonly step: number; readonly loss: number; readonly batches: number; readonly moe?: MoeEvalStats }
   | { readonly kind: "sample"; readonly step: number; readonly prompt: string; readonly text: string }
   | { readonly kind: "checkpoint"; readonly step: number; readonly dir: string }
   | { readonly kind: "export"; readonly step: number; readonly dir: string; readonly files: readonly ExportedFile[] }
@@ -187,7 +189,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
         reportSaved();
         if (trainer.step % cfg.eval.interval === 0 || trainer.step === last) {
           val = { loss: await evaluate(), step: trainer.step };
-          report({ kind: "eval", step: trainer.step, loss: val.loss, batches: cfg.eval.batches });
+          data.rewindVal();
+          const moe = await moeEvalStats(trainer.model, await data.val.batch(0, 0), data.val.batchSize, data.val.blockSize);
+          report({ kind: "eval", step: trainer.step, loss: val.loss, batches: cfg.eval.batches, ...(moe ? { moe } : {}) });
           reportMemory();
           if (sample) {
             const text = await sampleText(trainer.model, data.codec!, cfg.model.blockSize, { ...sample, seed: cfg.train.seed });

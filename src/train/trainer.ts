@@ -12,7 +12,7 @@ import type { BatchSource } from "./batches.js";
 import type { StepGraphOptions } from "./captured_step.js";
 import { gradientGraph, gradientUpdateGraph, microGradients, Replayed, stepGraph, stepUpdate } from "./captured_step.js";
 import type { TrainableModel } from "./loss.js";
-import { lmLoss } from "./loss.js";
+import { lmLoss, trainingLoss } from "./loss.js";
 import type { AdamWOptions } from "./optim/adamw.js";
 import type { Optimizer, OptimizerState } from "./optim/optimizer.js";
 import { createOptimizer } from "./optim/optimizer.js";
@@ -55,6 +55,11 @@ export interface TrainerOptions {
    * gradientHook it keeps the step one graph, so it works with every precision; not with offload.
    */
   readonly reduceGradient?: (flatGrad: Tensor) => Tensor;
+  /**
+   * The global gradient norm (clipping's, and StepStats.gradNorm) of the flat gradient, part of the step's
+   * graph; default its 2-norm. Expert parallel's adds every rank's experts (src/dist/expert_parallel.ts).
+   */
+  readonly gradientNorm?: (flatGrad: Tensor) => Tensor;
 }
 
 /** See TrainerOptions.gradientHook: plain data in and out, so the trainer knows nothing of who changes it. */
@@ -208,7 +213,7 @@ export class Trainer {
     for (let micro = 0; micro < this.accum; micro++) {
       const { inputs, targets } = await this.data.batch(step, micro);
       const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
-      const loss = this.precision.forward(() => lmLoss(this.model, ids(inputs), ids(targets)), true);
+      const loss = this.precision.forward(() => trainingLoss(this.model, ids(inputs), ids(targets)), true);
       await this.memory.afterForward(loss);
       const g = microGradients(o, loss, this.accum);
       grads = grads ? grads.map((x, i) => x.add(g[i]!)) : g;
@@ -234,8 +239,11 @@ export class Trainer {
   private graphOptions(): StepGraphOptions {
     const tag = (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) =>
       this.memory.tagStep({ ...parts, optimizer: this.optimizer.stateTensors() });
-    const { maxGradNorm, reduceGradient } = this.opts;
-    return { model: this.model, params: this.params(), flat: this.flat!, layout: this.layout, optimizer: this.optimizer, maxGradNorm, precision: this.precision, tag, reduceGradient };
+    const { maxGradNorm, reduceGradient, gradientNorm } = this.opts;
+    return {
+      model: this.model, params: this.params(), flat: this.flat!, layout: this.layout, optimizer: this.optimizer, maxGradNorm, precision: this.precision, tag, reduceGradient,
+      ...(gradientNorm ? { gradientNorm } : {}),
+    };
   }
 
   /** Mean loss of the model on one batch of `data` (a held-out split), no gradients. */

@@ -35,6 +35,7 @@ export interface ExportTarget {
 
 /** The trained weights as a LoadedModel of the run's architecture (names and shapes checked). */
 export function trainedModel(cfg: TrainConfig, weights: readonly NamedWeights[], source: string, tokenizer: Tokenizer): LoadedModel {
+  if (cfg.model.moe) throw new ExportError(`export: ${source} is a mixture-of-experts model; exporting one (GGUF/HF expert tensors and metadata) is not done yet`);
   const embd = weights.find((w) => w.name === "token_embd.weight");
   if (!embd || embd.shape.length !== 2) throw new ExportError(`export: ${source} has no 2-D token_embd.weight, so it is not a kiln ${cfg.model.arch} model`);
   const config = trainModelConfig(cfg.model, embd.shape[0]!);

@@ -40,6 +40,10 @@ function checkpointedAttention(ctx: Attending, saver?: ActivationSaver): Attendi
  */
 export function applyActivationCheckpointing(model: Module, policy: ActivationCheckpointing, saver?: ActivationSaver): number {
   if (policy === "none") return 0;
+  // NOTE: a recomputed block's MoE statistics (the load-balancing loss) would leave the tape: not yet.
+  if ((model as { config?: { moe?: unknown } }).config?.moe && policy !== "attention") {
+    throw new Error(`activation checkpointing: a mixture-of-experts model checkpoints 'attention' only so far, not ${JSON.stringify(policy)} (the router's load-balancing loss would lose its gradient)`);
+  }
   const blocks = blocksOf(model);
   let n = 0;
   blocks.forEach((block, layer) => {
