@@ -28,3 +28,7 @@ export type { BatchesOf, DataParallel, FlatGradientHook, TokenBatch } from "./da
 export { dataParallel, RankRows } from "./data_parallel.js";
 export type { ParameterOwner } from "./replica_start.js";
 export { replicaStart } from "./replica_start.js";
+
+// ZeRO-1/2: the optimizer sharded over the ranks (the Trainer's sharding option).
+export type { FlatSharding, ZeroStage } from "./zero.js";
+export { shardRange, zeroSharding } from "./zero.js";
