@@ -159,6 +159,11 @@ export class Trainer {
   /** Steps taken so far (the next step's index). */
   get step(): number { return this.optimizer.step; }
 
+  /** The part [start, end) of the flat layout this process's optimizer owns: all of it without a sharding. */
+  get optimizerRange(): readonly [number, number] {
+    return this.sharded ? [this.sharded.start, this.sharded.end] : [0, this.layout.size];
+  }
+
   async trainStep(): Promise<StepStats> {
     const t0 = performance.now();
     const step = this.step;

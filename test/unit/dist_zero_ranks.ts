@@ -21,7 +21,8 @@ export interface RankOut {
   memory?: { optimizer: number };
   resumedFrom?: number;
   bytesRead?: number;
-  saved?: string;
+  saveErrors?: string[];
+  writtenBy?: number;
   error?: string;
 }
 

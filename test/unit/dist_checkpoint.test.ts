@@ -1,0 +1,67 @@
+// dist_checkpoint.test.ts: the two-phase commit of distributed checkpoints
+// (train/checkpoint/sharded_checkpoint_writer.ts), with real parts: ranks are real OS processes
+// (dist_zero_child.ts, ZeRO-2) on the `local` communicator, the shards real files in a temp folder. A save
+// where one rank's shard write fails (ENOSPC), or one rank is SIGKILLed mid-write, commits nothing: every
+// surviving rank is told (naming the failed rank, or the collective whose peer died), no step folder appears,
+// and the previous checkpoint stays the newest good one. A committed checkpoint whose shard is later damaged
+// or lost is skipped by resume, naming the shard. Elastic resize is dist_elastic.test.ts.
+// Every child is killed in afterEach, also when a test fails; each has its own 90 s bound too.
+
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { latestGoodCheckpoint, verifyCheckpoint } from "../../src/train/checkpoint/index.js";
+import { killRanks, startRanks } from "./dist_zero_ranks.js";
+
+afterEach(killRanks);
+const tmp = mkdtempSync(join(tmpdir(), "kiln-dist-ckpt-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe("distributed checkpoints: two-phase commit", () => {
+  for (const fail of ["throw", "kill"] as const) {
+    it(`rank 1's shard write ${fail === "throw" ? "fails (ENOSPC)" : "dies (SIGKILL) mid-write"}: nothing is committed, the previous checkpoint stays the newest good one`, async () => {
+      const root = join(tmp, `fail-${fail}`);
+      const exits = await startRanks(2, () => ({
+        ZR_STEPS: "4", ZR_STAGE: "2", ZR_CKPT: root, ZR_SAVE_AT: "2,4", ZR_FAIL_RANK: "1", ZR_FAIL: fail, ZR_FAIL_AT: "4", ZR_TIMEOUT_MS: "4000",
+      }));
+      const warnings: string[] = [];
+      const good = latestGoodCheckpoint(root, (w) => warnings.push(w));
+      expect(good?.step).toBe(2);
+      expect(readdirSync(root).filter((n) => n.startsWith("step-"))).toEqual(["step-000002"]);
+      expect(verifyCheckpoint(good!.dir).ok).toBe(true);
+      if (fail === "throw") {
+        for (const e of exits) {
+          expect(e.code, e.stderr).toBe(0);
+          expect(e.out!.saveErrors).toHaveLength(1);
+          expect(e.out!.saveErrors![0]).toMatch(new RegExp(`step-000004 \\(rank ${e.rank} of 2\\): not committed: rank 1 failed to write its shard`));
+        }
+        // The failing rank says why; rank 0 removed the temp folder.
+        expect(exits[1]!.out!.saveErrors![0]).toContain("disk full (ENOSPC)");
+        expect(readdirSync(root).filter((n) => n.startsWith("."))).toEqual([]);
+      } else {
+        expect(exits[1]!.code).toBeNull(); // killed
+        for (const e of [exits[0]!]) {
+          expect(e.code, e.stderr).toBe(0);
+          console.log("rank 0 after rank 1 died mid-write:", e.out!.saveErrors![0]);
+          expect(e.out!.saveErrors![0]).toMatch(/not committed, a rank did not report its shard \(.*rank 1/);
+        }
+      }
+    }, 90_000);
+  }
+
+  it("a committed checkpoint whose shard is damaged or lost afterwards is skipped by resume, naming the shard", () => {
+    const good = join(tmp, "fail-throw", "step-000002");
+    const root = join(tmp, "damaged");
+    cpSync(good, join(root, "step-000002"), { recursive: true });
+    const shard = join(root, "step-000002", "shard-00001-of-00002.safetensors");
+    const bytes = readFileSync(shard);
+    bytes[bytes.length - 1]! ^= 1;
+    writeFileSync(shard, bytes);
+    const warnings: string[] = [];
+    expect(latestGoodCheckpoint(root, (w) => warnings.push(w))).toBeUndefined();
+    expect(warnings.join("\n")).toMatch(/shard-00001-of-00002\.safetensors: sha256 [0-9a-f]+… does not match the manifest's/);
+    rmSync(shard);
+    expect(verifyCheckpoint(join(root, "step-000002")).problems).toContain("shard-00001-of-00002.safetensors is missing");
+  });
+});
