@@ -6,8 +6,7 @@
 // The batch source's position and the config are the caller's, passed through as with trainer_checkpoint.ts.
 // NOTE: mixed precision's buffers (fp16, fp8) are not saved here: a sharded trainer runs fp32 or bf16 only.
 
-import type { Communicator } from "../dist/index.js";
-import type { CheckpointTensor, Json, ShardedWriteOptions } from "./checkpoint/index.js";
+import type { CheckpointGroup, CheckpointTensor, Json, ShardedWriteOptions } from "./checkpoint/index.js";
 import { CheckpointError, readShardPart, writeShardedCheckpoint } from "./checkpoint/index.js";
 import type { OptimizerState } from "./optim/optimizer.js";
 import type { Trainer } from "./trainer.js";
@@ -17,7 +16,7 @@ const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.by
 const part = (name: string, a: Float32Array): CheckpointTensor => ({ name, dtype: "F32", shape: [a.length], bytes: bytesOf(a) });
 
 /** Every process calls it after the same step: resolves to the committed folder (or rejects on every process). */
-export async function saveShardedCheckpoint(root: string, comm: Communicator, trainer: Trainer, meta: CheckpointMeta, opts: ShardedWriteOptions = {}): Promise<string> {
+export async function saveShardedCheckpoint(root: string, comm: CheckpointGroup, trainer: Trainer, meta: CheckpointMeta, opts: ShardedWriteOptions = {}): Promise<string> {
   const s = await trainer.state();
   if (s.precision?.length) throw new CheckpointError("bad-state", "saveShardedCheckpoint: the precision's state (fp16, fp8) is not saved in a distributed checkpoint yet");
   const [a, b] = trainer.optimizerRange;

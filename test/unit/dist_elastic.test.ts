@@ -5,7 +5,7 @@
 // and in one process (no sharding), each starting from another seed, the loss curve of steps 4-7 and the
 // final parameters equal the uninterrupted 4-rank run's within TOL, and each rank read only its part's bytes
 // (not the shard files); a checkpoint of another model layout is refused, naming the difference.
-// Every child is killed in afterEach, also when a test fails; each has its own 90 s bound too.
+// Every child is killed in afterEach, also when a test fails; each has its own 180 s bound too (the multi-rank tests take 240 s: CPU time is 10-20 s each on 2 idle cores, but this shared machine ran them at load 20-80).
 
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -44,7 +44,7 @@ describe("elastic resize: a checkpoint of 4 ranks resumes on 2, 8 and 1", () => 
     const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
     expect(manifest.shards).toBe(4);
     expect(Object.keys(manifest.files).sort()).toEqual(["shard-00000-of-00004.safetensors", "shard-00001-of-00004.safetensors", "shard-00002-of-00004.safetensors", "shard-00003-of-00004.safetensors", "state.json"]);
-  }, 90_000);
+  }, 240_000);
 
   for (const { size, stage } of [
     { size: 2, stage: 1 },
@@ -67,7 +67,7 @@ describe("elastic resize: a checkpoint of 4 ranks resumes on 2, 8 and 1", () => 
       console.log(`resumed on ${size} ranks: max |difference| to the uninterrupted 4-rank run`, diffs);
       expect(diffs.loss).toBeLessThan(TOL.loss);
       expect(diffs.param).toBeLessThan(TOL.param);
-    }, 90_000);
+    }, 240_000);
   }
 
   it("resumed in one process (no sharding): the same, reading the whole of every array once", async () => {

@@ -22,9 +22,9 @@ import { trainerOptions, zeroRun } from "./dist_zero_setup.js";
 
 // NOTE: a bound of its own, so a rank outlives neither a hang nor a test runner that died before its afterEach.
 setTimeout(() => {
-  console.error(`rank ${process.env.RANK}: still running after 90 s; exiting`);
+  console.error(`rank ${process.env.RANK}: still running after 180 s; exiting`);
   process.exit(124);
-}, 90_000).unref();
+}, 180_000).unref();
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const comm = await createCommunicatorFromEnv({ timeoutMs: num("ZR_TIMEOUT_MS", 20_000) });
 try {

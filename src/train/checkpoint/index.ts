@@ -20,4 +20,4 @@ export type { WriteOptions } from "./checkpoint_writer.js";
 export { readShardPart, resumeSharded } from "./sharded_checkpoint_reader.js";
 export type { ShardPart } from "./sharded_checkpoint_reader.js";
 export { writeShardedCheckpoint } from "./sharded_checkpoint_writer.js";
-export type { CheckpointShard, ShardedMeta, ShardedStateJson, ShardedWriteOptions } from "./sharded_checkpoint_writer.js";
+export type { CheckpointGroup, CheckpointShard, ShardedMeta, ShardedStateJson, ShardedWriteOptions } from "./sharded_checkpoint_writer.js";

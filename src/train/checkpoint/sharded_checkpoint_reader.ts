@@ -6,7 +6,6 @@
 // of another model (architecture, parameter names or shapes) is refused naming the difference. Choosing which
 // checkpoint (the newest good one, verified once on rank 0) is resumeSharded below.
 
-import type { Communicator } from "../../dist/index.js";
 import { requireNodeBuiltin } from "../../core/host.js";
 import type { ByteSource } from "../../models/formats/file_source.js";
 import { FileSource } from "../../models/formats/file_source.js";
@@ -17,7 +16,7 @@ import type { Warn } from "./checkpoint_resume.js";
 import { latestGoodCheckpoint } from "./checkpoint_resume.js";
 import type { Json } from "./checkpoint_state.js";
 import { checkSignature } from "./checkpoint_state.js";
-import type { ShardedMeta, ShardedStateJson } from "./sharded_checkpoint_writer.js";
+import type { CheckpointGroup, ShardedMeta, ShardedStateJson } from "./sharded_checkpoint_writer.js";
 import { signatureOf } from "./sharded_checkpoint_writer.js";
 
 type Layout = ShardedMeta["layout"];
@@ -133,7 +132,7 @@ export function readShardPart(dir: string, expect: { architecture: string; layou
  * sha256 once, warning about each newer one it skips, as a single process's resume does) and broadcasts its
  * step; undefined on every rank when there is none.
  */
-export async function resumeSharded(root: string, comm: Communicator, warn: Warn = console.warn): Promise<string | undefined> {
+export async function resumeSharded(root: string, comm: CheckpointGroup, warn: Warn = console.warn): Promise<string | undefined> {
   const good = comm.rank === 0 ? latestGoodCheckpoint(root, warn) : undefined;
   // NOTE: a step travels exactly as an f32 below 2^24 (16.7 million steps).
   const [step] = await comm.broadcast(Float32Array.of(good ? good.step : -1), 0);

@@ -15,7 +15,6 @@
 // NOTE: the ranks share one file system (one host, or a shared mount): the temp folder is named with rank 0's
 // process id, and removing a dead writer's temp folder asks whether that process still runs on this host.
 
-import type { Communicator } from "../../dist/index.js";
 import type { CheckpointFs } from "./checkpoint_fs.js";
 import { nodeCheckpointFs } from "./checkpoint_fs.js";
 import { CHECKPOINT_FILES, CHECKPOINT_FORMAT_VERSION, CheckpointError, joinPath, shardFileName, stepDirName, tempDirName } from "./checkpoint_layout.js";
@@ -28,6 +27,17 @@ import { checkRetention, pruneCheckpoints } from "./checkpoint_retention.js";
 import type { CheckpointTensor, Json, ModelSignature } from "./checkpoint_state.js";
 import { signatureHash } from "./checkpoint_state.js";
 import { commitFolder, safetensorsParts, writeFailure, writeFile } from "./checkpoint_writer.js";
+
+/**
+ * What the two-phase commit needs of the ranks: src/dist's Communicator has it (restated here, as train does
+ * not import dist: the caller passes its communicator).
+ */
+export interface CheckpointGroup {
+  readonly rank: number;
+  readonly size: number;
+  allGather(data: Float32Array): Promise<Float32Array>;
+  broadcast(data: Float32Array, root: number): Promise<Float32Array>;
+}
 
 /** One rank's part of a distributed checkpoint. */
 export interface CheckpointShard {
@@ -114,7 +124,7 @@ function parseReports(all: Float32Array, size: number): Report[] {
  * Every rank calls it with its shard (same step); rank 0's `meta` is written. Resolves on every rank to the
  * committed folder, or rejects on every rank (a CheckpointError naming the ranks that failed) when any failed.
  */
-export async function writeShardedCheckpoint(root: string, comm: Communicator, shard: CheckpointShard, meta: ShardedMeta, opts: ShardedWriteOptions = {}): Promise<string> {
+export async function writeShardedCheckpoint(root: string, comm: CheckpointGroup, shard: CheckpointShard, meta: ShardedMeta, opts: ShardedWriteOptions = {}): Promise<string> {
   const fs = opts.fs ?? nodeCheckpointFs();
   const warn = opts.warn ?? console.warn;
   const policy = { keepLast: opts.keepLast ?? 3, keepEvery: opts.keepEvery ?? 0 };
