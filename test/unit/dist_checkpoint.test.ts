@@ -11,7 +11,8 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { latestGoodCheckpoint, verifyCheckpoint } from "../../src/train/checkpoint/index.js";
+import { createCommunicator, freePort } from "../../src/dist/index.js";
+import { latestGoodCheckpoint, loadCheckpoint, readShardPart, verifyCheckpoint, writeShardedCheckpoint } from "../../src/train/checkpoint/index.js";
 import { killRanks, startRanks } from "./dist_zero_ranks.js";
 
 afterEach(killRanks);
@@ -63,5 +64,28 @@ describe("distributed checkpoints: two-phase commit", () => {
     expect(warnings.join("\n")).toMatch(/shard-00001-of-00002\.safetensors: sha256 [0-9a-f]+… does not match the manifest's/);
     rmSync(shard);
     expect(verifyCheckpoint(join(root, "step-000002")).problems).toContain("shard-00001-of-00002.safetensors is missing");
+  });
+
+  it("bad input is named: parts of the wrong length, parts that do not tile, a distributed checkpoint given to the single-process loader", async () => {
+    const comm = await createCommunicator({ backend: "local", rank: 0, size: 1, masterAddr: "127.0.0.1", masterPort: await freePort("127.0.0.1"), timeoutMs: 5000 });
+    try {
+      const root = join(tmp, "bad-input");
+      const f32 = (n: number) => ({ name: "params", dtype: "F32" as const, shape: [n], bytes: new Uint8Array(4 * n) });
+      const meta = { config: null, architecture: "gpt2", layout: [{ name: "w", shape: [4], offset: 0 }], optimizer: { kind: "adamw", step: 1 }, rng: null, loader: null };
+      await expect(writeShardedCheckpoint(root, comm, { step: 1, range: [0, 4], total: 4, tensors: [f32(3)] }, meta)).rejects.toThrow(
+        "(rank 0 of 1): tensor 'params' is [3], not this rank's part of 4 elements",
+      );
+      await expect(writeShardedCheckpoint(root, comm, { step: 1, range: [0, 3], total: 4, tensors: [f32(3)] }, meta)).rejects.toThrow(
+        "not committed: the ranks' parts [0, 3) do not tile the 4 elements in rank order",
+      );
+      expect(readdirSync(root)).toEqual([]);
+      const dir = await writeShardedCheckpoint(root, comm, { step: 1, range: [0, 4], total: 4, tensors: [f32(4)] }, meta);
+      expect(verifyCheckpoint(dir).ok).toBe(true);
+      expect(() => loadCheckpoint(dir)).toThrow("is a distributed checkpoint written by 1 ranks: load it part by part");
+      expect(readShardPart(dir, meta, [1, 3]).tensors.get("params")).toEqual(new Float32Array(2));
+      expect(() => readShardPart(dir, { architecture: "gpt2", layout: [{ name: "w", shape: [2, 2], offset: 0 }] }, [0, 4])).toThrow("shapes differ: w is [4] in the checkpoint, [2, 2] in the model");
+    } finally {
+      await comm.close();
+    }
   });
 });
