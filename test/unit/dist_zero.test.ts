@@ -6,12 +6,13 @@
 //   - the mean of the ranks' losses, the norms and the final parameters equal the single-process run's
 //     (global batch 8, same seed) within TOL;
 //   - each rank's optimizer state is its part of the flat buffer: the parts tile it, and a rank holds
-//     1/size of the single-process optimizer's elements (up to the one element chunking rounds by).
+//     1/size of the single-process optimizer's elements (up to the one element chunking rounds by), in its
+//     buffers' sizes and in the memory accountant's optimizer bytes (the parameters stay whole).
 // In-process: ZeRO refuses stage 3 and bad combinations, naming them; ParamLayout.range cuts slots right.
 // Every child is killed in afterEach, also when a test fails; each has its own 180 s bound too (the multi-rank tests take 240 s: CPU time is 10-20 s each on 2 idle cores, but this shared machine ran them at load 20-80).
 
 import { afterEach, describe, expect, it } from "vitest";
-import { getBackend } from "../../src/index.js";
+import { getBackend, trackMemory } from "../../src/index.js";
 import { shardRange, zeroSharding } from "../../src/dist/zero.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { trainerOptions, zeroRun } from "./dist_zero_setup.js";
@@ -33,7 +34,7 @@ const STEPS = 50;
 const TOL = { loss: 2e-6, norm: 5e-6, param: 2e-4 };
 
 async function reference(steps: number) {
-  const { model, global } = await zeroRun(await getBackend("cpu"), 4);
+  const { model, global } = await zeroRun(trackMemory(await getBackend("cpu")), 4);
   const t = new Trainer(model, global, trainerOptions(1));
   const losses: number[] = [];
   const norms: number[] = [];
@@ -43,7 +44,7 @@ async function reference(steps: number) {
     norms.push(s.gradNorm);
   }
   const optimizerElements = t.optimizer.stateTensors().reduce((n, x) => n + x.numel, 0);
-  return { losses, norms, params: Array.from((await t.state()).params), optimizerElements };
+  return { losses, norms, params: Array.from((await t.state()).params), optimizerElements, memory: t.memory.snapshot()!.live };
 }
 
 describe("ZeRO on the local communicator: equal to the single-process AdamW run", () => {
@@ -76,6 +77,12 @@ describe("ZeRO on the local communicator: equal to the single-process AdamW run"
         expect(o.optimizerElements).toBeLessThanOrEqual(Math.ceil(ref.optimizerElements / size) + 2);
       }
       expect(outs.reduce((s, o) => s + o.optimizerElements, 0)).toBe(ref.optimizerElements);
+      expect(ref.memory.optimizer).toBe(4 * ref.optimizerElements);
+      for (const o of outs) {
+        expect(o.memory!.optimizer).toBe(4 * o.optimizerElements);
+        expect(o.memory!.optimizer).toBeLessThanOrEqual(ref.memory.optimizer / size + 8);
+        expect(o.memory!.parameters).toBe(ref.memory.parameters);
+      }
     }, 240_000);
   }
 });

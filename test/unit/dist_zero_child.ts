@@ -3,13 +3,13 @@
 // own seed (ZR_SEED + rank: replicaStart makes the ranks equal), shards the optimizer with ZeRO stage ZR_STAGE
 // (0: no sharding; plain data parallel when several ranks), trains on its rows of the global batch until step
 // ZR_STEPS and prints one JSON line: every step's loss and norm, the final parameters and their sha-256, and
-// its optimizer state's length and part. With ZR_CKPT (a folder): ZR_RESUME=1 first resumes from the newest
+// its optimizer state's length and part, and the live bytes per category of the memory accountant. With ZR_CKPT (a folder): ZR_RESUME=1 first resumes from the newest
 // good distributed checkpoint there (and reports the step and the bytes it read), and ZR_SAVE_AT=k,l,... saves
 // one when the trainer reaches step k; ZR_FAIL_RANK=r with ZR_FAIL=throw|kill makes rank r's shard write at
 // step ZR_FAIL_AT fail (the file system throws ENOSPC) or the process SIGKILL itself mid-write.
 
 import { createHash } from "node:crypto";
-import { getBackend } from "../../src/index.js";
+import { getBackend, trackMemory } from "../../src/index.js";
 import type { CheckpointFs } from "../../src/train/checkpoint/index.js";
 import { nodeCheckpointFs, resumeSharded } from "../../src/train/checkpoint/index.js";
 import { loadShardedCheckpoint, saveShardedCheckpoint } from "../../src/train/trainer_sharded_checkpoint.js";
@@ -28,7 +28,8 @@ setTimeout(() => {
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const comm = await createCommunicatorFromEnv({ timeoutMs: num("ZR_TIMEOUT_MS", 20_000) });
 try {
-  const backend = await getBackend("cpu");
+  // NOTE: a tracked backend, so the memory accountant reports the optimizer state's bytes (its category).
+  const backend = trackMemory(await getBackend("cpu"));
   const { model, global } = await zeroRun(backend, num("ZR_SEED", 4) + comm.rank, num("ZR_DIM", 16));
   const stage = num("ZR_STAGE", 1);
   const opts = trainerOptions(num("ZR_ACCUM", 1));
@@ -64,7 +65,7 @@ try {
   const { params } = state;
   const sha = createHash("sha256").update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest("hex");
   const optimizerElements = trainer.optimizer.stateTensors().reduce((n, t) => n + t.numel, 0);
-  console.log(JSON.stringify({ rank: comm.rank, losses, norms, params: Array.from(params), sha, optimizerElements, layoutSize: trainer.layout.size, range: state.optimizerRange, ...extra }));
+  console.log(JSON.stringify({ rank: comm.rank, losses, norms, params: Array.from(params), sha, optimizerElements, layoutSize: trainer.layout.size, range: state.optimizerRange, memory: trainer.memory.snapshot()?.live, ...extra }));
 } finally {
   await comm.close();
 }

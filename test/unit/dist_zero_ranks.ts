@@ -18,7 +18,7 @@ export interface RankOut {
   optimizerElements: number;
   layoutSize: number;
   range?: [number, number];
-  memory?: { optimizer: number };
+  memory?: { optimizer: number; parameters: number };
   resumedFrom?: number;
   bytesRead?: number;
   saveErrors?: string[];
