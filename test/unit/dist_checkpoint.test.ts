@@ -84,6 +84,20 @@ describe("distributed checkpoints: two-phase commit", () => {
       expect(() => loadCheckpoint(dir)).toThrow("is a distributed checkpoint written by 1 ranks: load it part by part");
       expect(readShardPart(dir, meta, [1, 3]).tensors.get("params")).toEqual(new Float32Array(2));
       expect(() => readShardPart(dir, { architecture: "gpt2", layout: [{ name: "w", shape: [2, 2], offset: 0 }] }, [0, 4])).toThrow("shapes differ: w is [4] in the checkpoint, [2, 2] in the model");
+      // Another layout's padding (a backend that aligns views) lines up by parameter: w [3] at 0 and b [2] at 3,
+      // read into a layout with b at 4 (element 3 padding, zero), and a part that starts inside w.
+      const values = Float32Array.of(1, 2, 3, 4, 5);
+      const layout = [{ name: "w", shape: [3], offset: 0 }, { name: "b", shape: [2], offset: 3 }];
+      const padded = await writeShardedCheckpoint(root, comm, { step: 2, range: [0, 5], total: 5, tensors: [{ name: "params", dtype: "F32", shape: [5], bytes: new Uint8Array(values.buffer) }] }, { ...meta, layout });
+      const mine = [{ name: "w", shape: [3], offset: 0 }, { name: "b", shape: [2], offset: 4 }];
+      expect(readShardPart(padded, { architecture: "gpt2", layout: mine }, [0, 6]).tensors.get("params")).toEqual(Float32Array.of(1, 2, 3, 0, 4, 5));
+      const part = readShardPart(padded, { architecture: "gpt2", layout: mine }, [2, 5]);
+      expect(part.tensors.get("params")).toEqual(Float32Array.of(3, 0, 4));
+      // Read: the header's length and the header, then elements 2 and 3 of the file (4 bytes each), not the rest.
+      const file = readFileSync(join(padded, "shard-00000-of-00001.safetensors"));
+      const headerLen = Number(file.readBigUInt64LE(0));
+      expect(part.bytesRead).toBe(8 + headerLen + 8);
+      expect(file.length).toBe(8 + headerLen + 20);
     } finally {
       await comm.close();
     }
