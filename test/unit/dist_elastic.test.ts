@@ -1,13 +1,14 @@
 // dist_elastic.test.ts: elastic resize through distributed checkpoints
 // (train/checkpoint/sharded_checkpoint_reader.ts, train/trainer_sharded_checkpoint.ts), with real parts: ranks
 // are real OS processes (dist_zero_child.ts) on the `local` communicator, the shards real files. 4 ranks
-// (ZeRO-2) train 8 steps and checkpoint at step 4; resumed from it on 2 ranks (ZeRO-1), on 8 ranks (ZeRO-2)
-// and in one process (no sharding), each starting from another seed, the loss curve of steps 4-7 and the
-// final parameters equal the uninterrupted 4-rank run's within TOL, and each rank read only its part's bytes
-// (not the shard files); a checkpoint of another model layout is refused, naming the difference.
+// (ZeRO-2) train 8 steps and checkpoint at steps 4 and 6; resumed from step 4 on 2 ranks (ZeRO-1: the newer
+// step 6 has a damaged shard, which the rank that hashes it finds, so every rank falls back to step 4), on 8
+// ranks (ZeRO-2) and in one process (no sharding), each starting from another seed, the loss curve of steps
+// 4-7 and the final parameters equal the uninterrupted 4-rank run's within TOL, and each rank read only its
+// part's bytes (not the shard files); a checkpoint of another model layout is refused, naming the difference.
 // Every child is killed in afterEach, also when a test fails; each has its own 180 s bound too (the multi-rank tests take 240 s: CPU time is 10-20 s each on 2 idle cores, but this shared machine ran them at load 20-80).
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -37,8 +38,9 @@ describe("elastic resize: a checkpoint of 4 ranks resumes on 2, 8 and 1", () => 
   const root = join(tmp, "elastic");
   let full: Awaited<ReturnType<typeof runRanks>> | undefined;
 
-  it("4 ranks (ZeRO-2) train 8 steps and save at step 4: the checkpoint holds 4 shards and verifies", async () => {
-    full = await runRanks(4, () => ({ ZR_STEPS: "8", ZR_STAGE: "2", ZR_CKPT: root, ZR_SAVE_AT: "4" }));
+  it("4 ranks (ZeRO-2) train 8 steps and save at steps 4 and 6: each checkpoint holds 4 shards and verifies", async () => {
+    full = await runRanks(4, () => ({ ZR_STEPS: "8", ZR_STAGE: "2", ZR_CKPT: root, ZR_SAVE_AT: "4,6" }));
+    expect(verifyCheckpoint(join(root, "step-000006"))).toMatchObject({ ok: true, step: 6 });
     const dir = join(root, "step-000004");
     expect(verifyCheckpoint(dir)).toMatchObject({ ok: true, step: 4 });
     const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
@@ -52,7 +54,21 @@ describe("elastic resize: a checkpoint of 4 ranks resumes on 2, 8 and 1", () => 
   ]) {
     it(`resumed on ${size} ranks (ZeRO-${stage}): the loss curve and parameters of the uninterrupted run`, async () => {
       expect(full).toBeDefined();
-      const outs = await runRanks(size, () => ({ ZR_STEPS: "8", ZR_STAGE: String(stage), ZR_CKPT: root, ZR_RESUME: "1", ZR_SEED: "99" }));
+      // 2 ranks: step 6's shard 2 damaged (the manifest lists state.json then shards 0-3: file 3, rank 3 % 2 = 1
+      // hashes it); 8 ranks: step 6 left out.
+      const mine = join(tmp, `resume-${size}`);
+      cpSync(root, mine, { recursive: true });
+      if (size === 2) {
+        const shard = join(mine, "step-000006", "shard-00002-of-00004.safetensors");
+        const bytes = readFileSync(shard);
+        bytes[bytes.length - 1]! ^= 1;
+        writeFileSync(shard, bytes);
+      } else rmSync(join(mine, "step-000006"), { recursive: true });
+      const outs = await runRanks(size, () => ({ ZR_STEPS: "8", ZR_STAGE: String(stage), ZR_CKPT: mine, ZR_RESUME: "1", ZR_SEED: "99" }));
+      if (size === 2) {
+        expect(outs[1]!.warnings!.join("\n")).toMatch(/skipping \S+step-000006, corrupted or incomplete \(rank 1 found\): shard-00002-of-00004\.safetensors: sha256/);
+        expect(outs[0]!.warnings).toEqual([]);
+      }
       const shardBytes = readdirSync(join(root, "step-000004")).filter((n) => n.startsWith("shard-")).reduce((s, n) => s + readFileSync(join(root, "step-000004", n)).length, 0);
       for (const o of outs) {
         expect(o.resumedFrom).toBe(4);

@@ -4,7 +4,7 @@
 // (0: no sharding; plain data parallel when several ranks), trains on its rows of the global batch until step
 // ZR_STEPS and prints one JSON line: every step's loss and norm, the final parameters and their sha-256, and
 // its optimizer state's length and part, and the live bytes per category of the memory accountant. With ZR_CKPT (a folder): ZR_RESUME=1 first resumes from the newest
-// good distributed checkpoint there (and reports the step and the bytes it read), and ZR_SAVE_AT=k,l,... saves
+// good distributed checkpoint there (and reports the step, the bytes it read and its warnings), and ZR_SAVE_AT=k,l,... saves
 // one when the trainer reaches step k; ZR_FAIL_RANK=r with ZR_FAIL=throw|kill makes rank r's shard write at
 // step ZR_FAIL_AT fail (the file system throws ENOSPC) or the process SIGKILL itself mid-write.
 
@@ -40,7 +40,9 @@ try {
   const root = process.env.ZR_CKPT;
   const extra: Record<string, unknown> = {};
   if (root && process.env.ZR_RESUME === "1") {
-    const dir = await resumeSharded(root, comm, () => undefined);
+    const warnings: string[] = [];
+    const dir = await resumeSharded(root, comm, (w) => warnings.push(w));
+    extra.warnings = warnings;
     if (dir) {
       const r = await loadShardedCheckpoint(dir, trainer, "gpt2");
       Object.assign(extra, { resumedFrom: r.step, bytesRead: r.bytesRead, writtenBy: r.writtenBy });

@@ -22,6 +22,7 @@ export interface RankOut {
   resumedFrom?: number;
   bytesRead?: number;
   saveErrors?: string[];
+  warnings?: string[];
   writtenBy?: number;
   error?: string;
 }

@@ -4,16 +4,17 @@
 // ranges (positioned reads, never a whole file); so 4 ranks' shards load on 2, on 8 or on one process, and a
 // layout with other padding (another backend's view alignment) still lines up by parameter name. A checkpoint
 // of another model (architecture, parameter names or shapes) is refused naming the difference. Choosing which
-// checkpoint (the newest good one, verified once on rank 0) is resumeSharded below.
+// checkpoint (the newest good one, its hashing split over the ranks) is resumeSharded below.
 
 import { requireNodeBuiltin } from "../../core/host.js";
 import type { ByteSource } from "../../models/formats/file_source.js";
 import { FileSource } from "../../models/formats/file_source.js";
 import { readSafetensorsHeader } from "../../models/formats/safetensors.js";
 import { CHECKPOINT_FILES, CheckpointError, joinPath, shardFileName, stepDirName } from "./checkpoint_layout.js";
-import { parseManifest } from "./checkpoint_manifest.js";
+import { manifestCovers, parseManifest } from "./checkpoint_manifest.js";
 import type { Warn } from "./checkpoint_resume.js";
-import { latestGoodCheckpoint } from "./checkpoint_resume.js";
+import { listCheckpoints } from "./checkpoint_resume.js";
+import { verifyCheckpoint } from "./checkpoint_verify.js";
 import type { Json } from "./checkpoint_state.js";
 import { checkSignature } from "./checkpoint_state.js";
 import type { CheckpointGroup, ShardedMeta, ShardedStateJson } from "./sharded_checkpoint_writer.js";
@@ -128,14 +129,30 @@ export function readShardPart(dir: string, expect: { architecture: string; layou
 }
 
 /**
- * The newest good checkpoint under `root`, agreed by every rank: rank 0 picks it (verifying every file's
- * sha256 once, warning about each newer one it skips, as a single process's resume does) and broadcasts its
- * step; undefined on every rank when there is none.
+ * The newest good checkpoint under `root`, agreed by every rank, or undefined on every rank when there is
+ * none. Rank 0 lists the candidates, newest first, and broadcasts each one's step; the ranks split its
+ * verification (rank r hashes the files r, r + size, ... of the manifest's list, so no rank reads the whole
+ * checkpoint) and the first candidate every rank found intact is taken. A skipped one is named in a warning by
+ * the rank that found its problem, as a single process's resume does.
  */
 export async function resumeSharded(root: string, comm: CheckpointGroup, warn: Warn = console.warn): Promise<string | undefined> {
-  const good = comm.rank === 0 ? latestGoodCheckpoint(root, warn) : undefined;
-  // NOTE: a step travels exactly as an f32 below 2^24 (16.7 million steps).
-  const [step] = await comm.broadcast(Float32Array.of(good ? good.step : -1), 0);
-  if (step! < 0) return undefined;
-  return good ? good.dir : joinPath(root, stepDirName(step!));
+  const { rank, size } = comm;
+  const steps = rank === 0 ? listCheckpoints(root) : undefined;
+  if (steps) for (const p of steps.partial) warn(`checkpoint: ignoring ${p.dir}, a partial write of step ${p.step} (a save by process ${p.pid} that did not finish)`);
+  for (let i = 0; ; i++) {
+    // NOTE: a step travels exactly as an f32 below 2^24 (16.7 million steps); -1: no more candidates.
+    const [step] = await comm.broadcast(Float32Array.of(steps?.steps[i]?.step ?? -1), 0);
+    if (step! < 0) return undefined;
+    const dir = joinPath(root, stepDirName(step!));
+    const fs = requireNodeBuiltin("node:fs", "reading a distributed checkpoint");
+    const manifestPath = joinPath(dir, CHECKPOINT_FILES.manifest);
+    const manifest = fs.existsSync(manifestPath) ? parseManifest(fs.readFileSync(manifestPath, "utf8")) : undefined;
+    const files = manifest && typeof manifest !== "string" ? manifestCovers(manifest) : [];
+    const mine = new Set(files.filter((_, k) => k % size === rank));
+    // Rank 0 also checks the manifest itself (every rank reads it, but one warning is enough).
+    const report = rank === 0 || mine.size ? verifyCheckpoint(dir, (f) => mine.has(f)) : { ok: true, problems: [] };
+    if (!report.ok) warn(`checkpoint: skipping ${dir}, corrupted or incomplete (rank ${rank} found): ${report.problems.join("; ")}`);
+    const [bad] = await comm.allReduce(Float32Array.of(report.ok ? 0 : 1), "max");
+    if (bad === 0) return dir;
+  }
 }

@@ -29,7 +29,7 @@ import { signatureHash } from "./checkpoint_state.js";
 import { commitFolder, safetensorsParts, writeFailure, writeFile } from "./checkpoint_writer.js";
 
 /**
- * What the two-phase commit needs of the ranks: src/dist's Communicator has it (restated here, as train does
+ * What the two-phase commit (and resumeSharded) needs of the ranks: src/dist's Communicator has it (restated here, as train does
  * not import dist: the caller passes its communicator).
  */
 export interface CheckpointGroup {
@@ -37,6 +37,7 @@ export interface CheckpointGroup {
   readonly size: number;
   allGather(data: Float32Array): Promise<Float32Array>;
   broadcast(data: Float32Array, root: number): Promise<Float32Array>;
+  allReduce(data: Float32Array, op?: "sum" | "max"): Promise<Float32Array>;
 }
 
 /** One rank's part of a distributed checkpoint. */
