@@ -1,7 +1,7 @@
 // dist_zero.test.ts: ZeRO-1 and ZeRO-2 (src/dist/zero.ts) on the `local` communicator against the
 // single-process run, with real parts: each rank a real OS process (dist_zero_child.ts), gradients
-// reduced and parameters gathered over real TCP sockets. For 2 and 4 ranks, 50 AdamW steps with weight
-// decay and clipping:
+// reduced and parameters gathered over real TCP sockets. For 2 and 4 ranks (one case with 2 micro-batches per
+// step), 50 AdamW steps with weight decay and clipping:
 //   - every rank holds the same parameters bit for bit (the all-gather), and the same gradient norm;
 //   - the mean of the ranks' losses, the norms and the final parameters equal the single-process run's
 //     (global batch 8, same seed) within TOL;
@@ -27,15 +27,16 @@ const STEPS = 50;
  * and divided by the world size where the single run takes one mean over all rows (other f32 sums), and the
  * norm is summed from the ranks' parts on the host: the last bits differ each step, AdamW's division by
  * sqrt(v) can move them up to lr, and that accumulates over 50 steps. Measured (cpu, 2026-12-07, max
- * |difference|, ZeRO-1 and ZeRO-2 alike): 2 ranks: loss 1.2e-7, norm 6.0e-7, parameters 3.8e-5; 4 ranks:
- * 1.8e-7, 3.6e-7, 3.1e-5. The bounds leave 5-10x room; a rank that updates a wrong part, skips the division
- * by the world size or clips by its own part's norm misses them by far.
+ * |difference|): 2 ranks (ZeRO-1 and ZeRO-2 alike): loss 1.2e-7, norm 6.0e-7, parameters 3.8e-5; 4 ranks
+ * ZeRO-1: 1.8e-7, 3.6e-7, 3.1e-5; 4 ranks ZeRO-2 with 2 micro-batches: 2.4e-7, 4.8e-7, 4.7e-5. The bounds leave
+ * 4-10x room; a rank that updates a wrong part, skips the division by the world size or clips by its own
+ * part's norm misses them by far.
  */
 const TOL = { loss: 2e-6, norm: 5e-6, param: 2e-4 };
 
-async function reference(steps: number) {
+async function reference(steps: number, accum: number) {
   const { model, global } = await zeroRun(trackMemory(await getBackend("cpu")), 4);
-  const t = new Trainer(model, global, trainerOptions(1));
+  const t = new Trainer(model, global, trainerOptions(accum));
   const losses: number[] = [];
   const norms: number[] = [];
   for (let i = 0; i < steps; i++) {
@@ -48,16 +49,17 @@ async function reference(steps: number) {
 }
 
 describe("ZeRO on the local communicator: equal to the single-process AdamW run", () => {
-  let ref: Awaited<ReturnType<typeof reference>> | undefined;
-  for (const { stage, size } of [
-    { stage: 1, size: 2 },
-    { stage: 2, size: 2 },
-    { stage: 1, size: 4 },
-    { stage: 2, size: 4 },
+  const refs = new Map<number, Awaited<ReturnType<typeof reference>>>();
+  for (const { stage, size, accum } of [
+    { stage: 1, size: 2, accum: 1 },
+    { stage: 2, size: 2, accum: 1 },
+    { stage: 1, size: 4, accum: 1 },
+    { stage: 2, size: 4, accum: 2 },
   ]) {
-    it(`ZeRO-${stage}, ${size} ranks, ${STEPS} steps`, async () => {
-      const outs = await runRanks(size, () => ({ ZR_STEPS: String(STEPS), ZR_STAGE: String(stage), ZR_SEED: "4" }));
-      ref ??= await reference(STEPS);
+    it(`ZeRO-${stage}, ${size} ranks, ${accum} micro-batch(es), ${STEPS} steps`, async () => {
+      const outs = await runRanks(size, () => ({ ZR_STEPS: String(STEPS), ZR_STAGE: String(stage), ZR_SEED: "4", ZR_ACCUM: String(accum) }));
+      if (!refs.has(accum)) refs.set(accum, await reference(STEPS, accum));
+      const ref = refs.get(accum)!;
       for (const out of outs) {
         expect(out.sha).toBe(outs[0]!.sha);
         expect(out.norms).toEqual(outs[0]!.norms);
