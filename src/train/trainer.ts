@@ -151,7 +151,8 @@ export class Trainer {
       if (p === "fp16" || p === "fp8") throw new Error(`Trainer: ${what} works with fp32 or bf16 precision so far, not ${p} (its state updates span the whole step)`);
       if (this.memory.needsBuiltSteps) throw new Error(`Trainer: ${what} does not work with offload (memory.offload) yet`);
       this.gradRun = new Replayed((xs) => gradientGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 2);
-      this.updateRun = new Replayed((xs) => gradientUpdateGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 1);
+      // NOTE: a sharding's update is its own (sharded_step.ts): only the gradient part is shared.
+      if (opts.gradientHook) this.updateRun = new Replayed((xs) => gradientUpdateGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 1);
     }
     if (opts.sharding) this.sharded = new ShardedUpdate(opts.sharding, this.layout, () => this.optimizer, opts.maxGradNorm, opts.jit ?? true);
   }
