@@ -5,7 +5,8 @@
 export * from "./checkpoint/index.js";
 export * from "./data/index.js";
 export { Trainer } from "./trainer.js";
-export type { StepStats, TrainerOptions, TrainState } from "./trainer.js";
+export type { StepStats, TrainerOptions, TrainShard, TrainState } from "./trainer.js";
+export type { OptimizerSharding } from "./sharded_step.js";
 export { describePrecision, MixedPrecision, PRECISIONS } from "./precision/mixed_precision.js";
 export type { Precision, PrecisionOptions } from "./precision/mixed_precision.js";
 export { DynamicLossScaler } from "./precision/loss_scaler.js";
@@ -32,6 +33,7 @@ export { charVocab } from "./char_vocab.js";
 export { LoaderBatches } from "./loader_batches.js";
 export { fromCheckpointState, toCheckpointState, trainerSignature } from "./trainer_checkpoint.js";
 export type { CheckpointMeta } from "./trainer_checkpoint.js";
+export { loadShardedCheckpoint, saveShardedCheckpoint } from "./trainer_sharded_checkpoint.js";
 export * from "./export/index.js";
 export { trainModelConfig } from "./model_config.js";
 export { parseTrainConfig, TrainConfigSchema } from "./config.js";

@@ -27,8 +27,15 @@ export class ParamLayout {
   /** Elements in the flat buffer (padding included). */
   readonly size: number;
 
-  constructor(params: ReadonlyMap<string, Tensor>, readonly align = 1) {
+  /** From the parameters (in order), or from slots already placed (range() below). */
+  constructor(params: ReadonlyMap<string, Tensor> | { readonly slots: readonly ParamSlot[]; readonly size: number }, readonly align = 1) {
     if (!(Number.isInteger(align) && align > 0)) throw new Error(`ParamLayout: align must be a positive integer of elements, got ${align}`);
+    if (!(params instanceof Map)) {
+      const placed = params as { readonly slots: readonly ParamSlot[]; readonly size: number };
+      this.slots = placed.slots;
+      this.size = placed.size;
+      return;
+    }
     let offset = 0;
     const slots: ParamSlot[] = [];
     for (const [name, t] of params) {
@@ -39,6 +46,24 @@ export class ParamLayout {
     }
     this.slots = slots;
     this.size = offset;
+  }
+
+  /**
+   * The elements [start, end) as a layout of their own (end - start elements, offsets from start): the part
+   * of every flat buffer a ZeRO rank's optimizer owns (train/sharded_step.ts). A slot cut by an edge keeps
+   * its name and decay with the shape [elements inside]; the padding stays padding.
+   */
+  range(start: number, end: number): ParamLayout {
+    if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= this.size)) {
+      throw new Error(`ParamLayout.range: [${start}, ${end}) is not a range of the ${this.size} elements`);
+    }
+    const slots = this.slots.flatMap((s) => {
+      const [a, b] = [Math.max(start, s.offset), Math.min(end, s.offset + s.numel)];
+      if (a >= b) return [];
+      const whole = a === s.offset && b === s.offset + s.numel;
+      return [{ ...s, shape: whole ? s.shape : [b - a], offset: a - start, numel: b - a }];
+    });
+    return new ParamLayout({ slots, size: end - start }, 1);
   }
 
   /** Plain data describing the layout (for checkpoints: a resumed run checks it matches the model). */

@@ -4,7 +4,8 @@
 // (captured_step.ts) that is captured once with jit and replayed for later steps (`jit: false` builds and
 // realizes it each step instead); then the loss and the gradient norm are read back. It never knows the
 // world size or the backend: a data-parallel wrapper (src/dist/data_parallel.ts) gives it a gradientHook,
-// a generic function of the flat gradient run between backward and clipping.
+// a generic function of the flat gradient run between backward and clipping; ZeRO (src/dist/zero.ts) gives it
+// an optimizer sharding (sharded_step.ts): its optimizer then owns one part of the flat buffers.
 
 import type { Tensor } from "../index.js";
 import { noGrad, realizeAll, tensor } from "../index.js";
@@ -21,6 +22,8 @@ import { deviceLayout, flatBuffer, gatherFlat, slotViews } from "./flat_params.j
 import type { LayoutDescription, ParamLayout } from "./param_layout.js";
 import type { PrecisionOptions } from "./precision/mixed_precision.js";
 import { MixedPrecision } from "./precision/mixed_precision.js";
+import type { OptimizerSharding } from "./sharded_step.js";
+import { ShardedUpdate } from "./sharded_step.js";
 import type { LrSchedule } from "./schedule.js";
 import type { TrainingMemoryOptions } from "./memory/training_memory.js";
 import { TrainingMemory } from "./memory/training_memory.js";
@@ -60,6 +63,12 @@ export interface TrainerOptions {
    * graph; default its 2-norm. Expert parallel's adds every rank's experts (src/dist/expert_parallel.ts).
    */
   readonly gradientNorm?: (flatGrad: Tensor) => Tensor;
+  /**
+   * Shard the optimizer (ZeRO-1/2: src/dist/zero.ts): its state and update cover the part of the flat
+   * buffers the sharding gives this process; the gradient is reduced and the parameters gathered through it
+   * (sharded_step.ts). Not with a gradientHook; fp32 and bf16 only, not with offload (as the hook).
+   */
+  readonly sharding?: OptimizerSharding;
 }
 
 /** See TrainerOptions.gradientHook: plain data in and out, so the trainer knows nothing of who changes it. */
@@ -91,6 +100,21 @@ export interface TrainState {
    * history), in MixedPrecision.stateTensors() order; empty for fp32/bf16. Absent in states from before it was kept.
    */
   readonly precision?: readonly Float32Array[];
+  /** A sharded optimizer's (TrainerOptions.sharding): the part [start, end) of the flat layout its state covers; absent: all of it. */
+  readonly optimizerRange?: readonly [number, number];
+}
+
+/** One process's part of a sharded run's state (a distributed checkpoint's reader makes it): Trainer.loadShard. */
+export interface TrainShard {
+  readonly step: number;
+  /** The layout the parts are in: the loading trainer's own (names, shapes and offsets). */
+  readonly layout: LayoutDescription;
+  readonly range: readonly [number, number];
+  /** The parameters in range (end - start): every process's part gathered makes the whole. */
+  readonly params: Float32Array;
+  /** The optimizer's state in range. */
+  readonly optimizer: OptimizerState;
+  readonly precision?: readonly Float32Array[];
 }
 
 export class Trainer {
@@ -104,6 +128,8 @@ export class Trainer {
   /** With a gradient hook: the step's two parts, forward + backward to the flat gradient, and clip + update. */
   private readonly gradRun: Replayed | undefined;
   private readonly updateRun: Replayed | undefined;
+  /** With a sharding: the update of this process's part (sharded_step.ts). */
+  private readonly sharded: ShardedUpdate | undefined;
   private readonly evalRuns = new Map<string, Replayed>();
   /**
    * Every parameter in one buffer (layout.size,): made at the first step (or state/loadState) from the
@@ -119,27 +145,40 @@ export class Trainer {
     const backend = [...params.values()][0]!.backend;
     this.layout = deviceLayout(params, backend);
     if (opts.sgd && opts.adamw) throw new Error("Trainer: give the options of one optimizer, adamw or sgd, not both");
-    this.optimizer = createOptimizer(this.layout, backend, opts.sgd ? { kind: "sgd", ...opts.sgd } : { kind: "adamw", ...opts.adamw });
+    // NOTE: with a sharding the optimizer is made over this process's part of the layout only (ZeRO's saving).
+    const [lo, hi] = opts.sharding ? ShardedUpdate.rangeOf(opts.sharding, this.layout) : [0, this.layout.size];
+    const optimizerLayout = opts.sharding ? this.layout.range(lo, hi) : this.layout;
+    this.optimizer = createOptimizer(optimizerLayout, backend, opts.sgd ? { kind: "sgd", ...opts.sgd } : { kind: "adamw", ...opts.adamw });
     this.precision = new MixedPrecision(backend, opts.precision);
     for (const p of params.values()) p.requiresGrad = true;
     this.memory = new TrainingMemory(model, backend, opts.memory);
     this.memory.tagParameters([...params.values()]);
     const step = (inputs: Tensor[]) => stepGraph(this.graphOptions(), inputs);
     this.stepRun = new Replayed(step, () => this.persistent(), opts.jit ?? true, 2);
-    if (opts.reduceGradient && (opts.gradientHook || this.memory.needsBuiltSteps)) {
-      throw new Error(`Trainer: reduceGradient does not work with ${opts.gradientHook ? "a gradientHook (give one or the other)" : "offload (memory.offload) yet"}`);
+    if (opts.reduceGradient && (opts.gradientHook || opts.sharding || this.memory.needsBuiltSteps)) {
+      const other = opts.gradientHook ? "a gradientHook (give one or the other)" : opts.sharding ? "a sharding (it reduces the gradient itself)" : "offload (memory.offload) yet";
+      throw new Error(`Trainer: reduceGradient does not work with ${other}`);
     }
-    if (opts.gradientHook) {
+    if (opts.gradientHook || opts.sharding) {
+      const what = opts.sharding ? "a sharding" : "a gradientHook";
+      if (opts.gradientHook && opts.sharding) throw new Error("Trainer: give a gradientHook or a sharding, not both (the sharding reduces the gradient itself)");
       const p = this.precision.precision;
-      if (p === "fp16" || p === "fp8") throw new Error(`Trainer: a gradientHook works with fp32 or bf16 precision so far, not ${p} (its state updates span the whole step)`);
-      if (this.memory.needsBuiltSteps) throw new Error("Trainer: a gradientHook does not work with offload (memory.offload) yet");
+      if (p === "fp16" || p === "fp8") throw new Error(`Trainer: ${what} works with fp32 or bf16 precision so far, not ${p} (its state updates span the whole step)`);
+      if (this.memory.needsBuiltSteps) throw new Error(`Trainer: ${what} does not work with offload (memory.offload) yet`);
       this.gradRun = new Replayed((xs) => gradientGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 2);
-      this.updateRun = new Replayed((xs) => gradientUpdateGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 1);
+      // NOTE: a sharding's update is its own (sharded_step.ts): only the gradient part is shared.
+      if (opts.gradientHook) this.updateRun = new Replayed((xs) => gradientUpdateGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 1);
     }
+    if (opts.sharding) this.sharded = new ShardedUpdate(opts.sharding, this.layout, () => this.optimizer, opts.maxGradNorm, opts.jit ?? true);
   }
 
   /** Steps taken so far (the next step's index). */
   get step(): number { return this.optimizer.step; }
+
+  /** The part [start, end) of the flat layout this process's optimizer owns: all of it without a sharding. */
+  get optimizerRange(): readonly [number, number] {
+    return this.sharded ? [this.sharded.start, this.sharded.end] : [0, this.layout.size];
+  }
 
   async trainStep(): Promise<StepStats> {
     const t0 = performance.now();
@@ -161,7 +200,7 @@ export class Trainer {
     }
     const scalars = tensor(this.optimizer.scalars(lr), { backend });
     const lossScale = this.precision.lossScale;
-    if (this.opts.gradientHook) {
+    if (this.opts.gradientHook || this.sharded) {
       try {
         return await this.stepHooked(step, lr, inputs, scalars, lossScale, t0);
       } finally {
@@ -184,6 +223,14 @@ export class Trainer {
   private async stepHooked(step: number, lr: number, batches: Tensor[], scalars: Tensor, lossScale: number, t0: number): Promise<StepStats> {
     const [loss, grad] = await this.gradRun!.run(batches);
     const local = Float32Array.from((await grad!.data()) as Float32Array);
+    if (this.sharded) {
+      const norm = tensor(Float32Array.of(await this.sharded.step(local, scalars)), { backend: grad!.backend, dtype: "f32", shape: [] });
+      try {
+        return await this.finishStep(step, lr, loss!, norm, lossScale, t0);
+      } finally {
+        norm.dispose();
+      }
+    }
     const reduced = await this.opts.gradientHook!(local);
     if (!(reduced instanceof Float32Array) || reduced.length !== this.layout.size) {
       throw new Error(`Trainer: the gradientHook must return a Float32Array of ${this.layout.size} (the flat gradient's length), got ${reduced instanceof Float32Array ? reduced.length : typeof reduced}`);
@@ -267,7 +314,26 @@ export class Trainer {
     await this.flatten();
     const params = await this.flat!.data() as Float32Array;
     const precision = await Promise.all(this.precision.stateTensors().map(async (t) => Float32Array.from((await t.data()) as Float32Array)));
-    return { step: this.step, layout: this.layout.describe(), params, optimizer: await this.optimizer.state(), precision };
+    const range = this.sharded && { optimizerRange: [this.sharded.start, this.sharded.end] as const };
+    return { step: this.step, layout: this.layout.describe(), params, optimizer: await this.optimizer.state(), precision, ...range };
+  }
+
+  /**
+   * Continue from this process's part of a sharded state (every process calls it: the parts are gathered).
+   * Without a sharding the part must be the whole (a run of one process).
+   */
+  async loadShard(s: TrainShard): Promise<void> {
+    const [lo, hi] = this.sharded ? [this.sharded.start, this.sharded.end] : [0, this.layout.size];
+    const mine = this.layout.describe();
+    if (s.range[0] !== lo || s.range[1] !== hi) throw new Error(`Trainer.loadShard: the part is [${s.range.join(", ")}), this process's is [${lo}, ${hi})`);
+    if (JSON.stringify(s.layout) !== JSON.stringify(mine)) throw new Error("Trainer.loadShard: the part is not in this trainer's layout (names, shapes, offsets); read it for this layout");
+    if (s.params.length !== hi - lo) throw new Error(`Trainer.loadShard: ${s.params.length} parameters for the part [${lo}, ${hi})`);
+    if (!this.sharded) return this.loadState({ step: s.step, layout: s.layout, params: s.params, optimizer: s.optimizer, precision: s.precision });
+    if (s.step !== s.optimizer.step) throw new Error(`Trainer.loadShard: step ${s.step} disagrees with the optimizer's ${s.optimizer.step}`);
+    this.optimizer.loadState(s.optimizer);
+    await this.flatten();
+    await this.sharded.setWhole(s.params);
+    if (s.precision) this.precision.restore(s.precision);
   }
 
   /**
@@ -275,6 +341,7 @@ export class Trainer {
    * offsets may differ (a checkpoint of a backend with other padding: the values move by slot).
    */
   loadState(state: TrainState): void {
+    if (this.sharded || state.optimizerRange) throw new Error("Trainer.loadState: a sharded optimizer's state loads part by part (loadShard)");
     const mine = this.layout.describe();
     const same = state.layout.length === mine.length && state.layout.every((s, i) => s.name === mine[i]!.name && s.shape.join() === mine[i]!.shape.join());
     if (!same) {
@@ -293,7 +360,7 @@ export class Trainer {
 
   /** Launches per replayed step (0 before the first step, or without jit). */
   get stepLaunches(): number {
-    return this.stepRun.launches + (this.gradRun?.launches ?? 0) + (this.updateRun?.launches ?? 0);
+    return this.stepRun.launches + (this.gradRun?.launches ?? 0) + (this.updateRun?.launches ?? 0) + (this.sharded?.launches ?? 0);
   }
 
   /** The trained parameters in slot order. */
@@ -325,6 +392,7 @@ export class Trainer {
     const old = this.flat;
     this.flat = flat;
     this.memory.tagParameters([flat]);
+    this.sharded?.bind(flat);
     const views = slotViews(this.layout, flat);
     views.forEach((p) => (p.requiresGrad = true));
     this.model.loadStateDict(new Map(this.layout.slots.map((s, i) => [s.name, views[i]!])));

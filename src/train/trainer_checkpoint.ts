@@ -29,6 +29,7 @@ export function trainerSignature(architecture: string, layout: ParamLayout): Mod
 }
 
 export function toCheckpointState(s: TrainState, meta: CheckpointMeta): CheckpointState {
+  if (s.optimizerRange) throw new CheckpointError("bad-state", "toCheckpointState: a sharded optimizer's state is one part of it; save it with saveShardedCheckpoint (trainer_sharded_checkpoint.ts)");
   const model: CheckpointTensor[] = s.layout.map((slot) => {
     const n = slot.shape.reduce((a, b) => a * b, 1);
     return { name: slot.name, dtype: "F32", shape: slot.shape, bytes: bytesOf(s.params, slot.offset, n) };

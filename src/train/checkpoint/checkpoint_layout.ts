@@ -14,6 +14,14 @@ export const CHECKPOINT_FILES = {
 /** The files the manifest covers (everything but itself). */
 export const MANIFEST_COVERS = [CHECKPOINT_FILES.model, CHECKPOINT_FILES.optimizer, CHECKPOINT_FILES.state] as const;
 
+/**
+ * The shard file rank `rank` of `size` writes into a distributed checkpoint (sharded_checkpoint_writer.ts):
+ * such a folder holds state.json, one shard per rank and manifest.json instead of the two safetensors files.
+ */
+export function shardFileName(rank: number, size: number): string {
+  return `shard-${String(rank).padStart(5, "0")}-of-${String(size).padStart(5, "0")}.safetensors`;
+}
+
 /** Bumped when the layout or state.json changes incompatibly; a reader refuses versions it does not know. */
 export const CHECKPOINT_FORMAT_VERSION = 1;
 

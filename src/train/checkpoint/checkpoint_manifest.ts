@@ -4,7 +4,7 @@
 // checkpoint_verify.ts.
 
 import { requireNodeBuiltin } from "../../core/host.js";
-import { CHECKPOINT_FORMAT_VERSION, MANIFEST_COVERS } from "./checkpoint_layout.js";
+import { CHECKPOINT_FILES, CHECKPOINT_FORMAT_VERSION, MANIFEST_COVERS, shardFileName } from "./checkpoint_layout.js";
 
 export interface ManifestEntry {
   readonly size: number;
@@ -17,6 +17,14 @@ export interface CheckpointManifest {
   readonly kilnVersion: string;
   readonly step: number;
   readonly files: Readonly<Record<string, ManifestEntry>>;
+  /** A distributed checkpoint's: how many ranks wrote it (one shard file each, beside state.json); absent: a single process's. */
+  readonly shards?: number;
+}
+
+/** The files a manifest must list (everything in the folder but itself): a single process's three, or state.json and every shard. */
+export function manifestCovers(m: Pick<CheckpointManifest, "shards">): readonly string[] {
+  if (m.shards === undefined) return MANIFEST_COVERS;
+  return [CHECKPOINT_FILES.state, ...Array.from({ length: m.shards }, (_, r) => shardFileName(r, m.shards!))];
 }
 
 let version: string | undefined;
@@ -34,8 +42,8 @@ export function kilnVersion(): string {
   return version;
 }
 
-export function buildManifest(step: number, files: Record<string, ManifestEntry>): CheckpointManifest {
-  return { format: "kiln-checkpoint", formatVersion: CHECKPOINT_FORMAT_VERSION, kilnVersion: kilnVersion(), step, files };
+export function buildManifest(step: number, files: Record<string, ManifestEntry>, shards?: number): CheckpointManifest {
+  return { format: "kiln-checkpoint", formatVersion: CHECKPOINT_FORMAT_VERSION, kilnVersion: kilnVersion(), step, files, ...(shards === undefined ? {} : { shards }) };
 }
 
 /** Parses manifest.json's text; returns the manifest or a message naming what is wrong. */
@@ -53,7 +61,8 @@ export function parseManifest(text: string): CheckpointManifest | string {
   }
   if (!Number.isSafeInteger(o.step)) return `"step" is ${JSON.stringify(o.step)}, not a whole number`;
   if (typeof o.files !== "object" || o.files === null) return `"files" is missing`;
-  for (const name of MANIFEST_COVERS) {
+  if (o.shards !== undefined && !(Number.isSafeInteger(o.shards) && o.shards >= 1)) return `"shards" is ${JSON.stringify(o.shards)}, not a world size >= 1`;
+  for (const name of manifestCovers(o)) {
     const e = o.files[name];
     if (!e) return `"files" does not list ${name}`;
     if (!Number.isSafeInteger(e.size) || typeof e.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(e.sha256)) {

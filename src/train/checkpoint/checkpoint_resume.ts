@@ -91,7 +91,9 @@ export function loadCheckpoint(dir: string, opts: LoadOptions = {}): CheckpointS
     optimizer: { state: Json; tensors: string[] };
     rng: Json;
     loader: Json;
+    shards?: { worldSize: number };
   };
+  if (s.shards) throw new CheckpointError("bad-state", `${dir} is a distributed checkpoint written by ${s.shards.worldSize} ranks: load it part by part (trainer_sharded_checkpoint.ts loadShardedCheckpoint, on any world size)`);
   const modelTensors = readTensors(joinPath(dir, CHECKPOINT_FILES.model), s.model.tensors);
   if (opts.expect) {
     checkSignature(opts.expect, { architecture: s.model.architecture, params: modelTensors.map((t) => ({ name: t.name, shape: t.shape })) }, dir);

@@ -5,8 +5,8 @@
 
 import { requireNodeBuiltin } from "../../core/host.js";
 import { readSafetensorsHeader } from "../../models/formats/safetensors.js";
-import { CHECKPOINT_FILES, CHECKPOINT_FORMAT_VERSION, MANIFEST_COVERS, baseName, joinPath, parseStepDir, parseTempDir } from "./checkpoint_layout.js";
-import { parseManifest } from "./checkpoint_manifest.js";
+import { CHECKPOINT_FILES, CHECKPOINT_FORMAT_VERSION, baseName, joinPath, parseStepDir, parseTempDir } from "./checkpoint_layout.js";
+import { manifestCovers, parseManifest } from "./checkpoint_manifest.js";
 
 export interface VerifyReport {
   readonly dir: string;
@@ -33,7 +33,11 @@ export function sha256File(path: string): string {
   return hash.digest("hex");
 }
 
-export function verifyCheckpoint(dir: string): VerifyReport {
+/**
+ * `only`: check just the covered files it accepts (the manifest is always read): ranks of a distributed
+ * resume split the hashing of the shards between them (sharded_checkpoint_reader.ts resumeSharded).
+ */
+export function verifyCheckpoint(dir: string, only?: (file: string) => boolean): VerifyReport {
   const fs = requireNodeBuiltin("node:fs", "verifying a checkpoint");
   const fail = (problems: string[], step?: number): VerifyReport => ({ dir, step, ok: problems.length === 0, problems });
   const temp = parseTempDir(baseName(dir));
@@ -48,7 +52,8 @@ export function verifyCheckpoint(dir: string): VerifyReport {
   const named = parseStepDir(baseName(dir));
   if (named !== undefined && named !== manifest.step) problems.push(`${CHECKPOINT_FILES.manifest}: step ${manifest.step}, but the folder is named for step ${named}`);
   const intact = new Set<string>();
-  for (const name of MANIFEST_COVERS) {
+  const covers = manifestCovers(manifest).filter((n) => !only || only(n));
+  for (const name of covers) {
     const path = joinPath(dir, name);
     const want = manifest.files[name]!;
     if (!fs.existsSync(path)) {
@@ -70,7 +75,7 @@ export function verifyCheckpoint(dir: string): VerifyReport {
   // NOTE: files whose checksum matches were written by kiln as they are; parsing them catches a checkpoint
   // written by a buggy writer, and gives a clear message instead of a failure at load time.
   if (intact.has(CHECKPOINT_FILES.state)) problems.push(...checkStateFile(joinPath(dir, CHECKPOINT_FILES.state), manifest.step));
-  for (const name of [CHECKPOINT_FILES.model, CHECKPOINT_FILES.optimizer]) {
+  for (const name of covers.filter((n) => n !== CHECKPOINT_FILES.state)) {
     if (!intact.has(name)) continue;
     try {
       readSafetensorsHeader(joinPath(dir, name));

@@ -46,7 +46,8 @@ export function stateJson(state: CheckpointState): string {
   );
 }
 
-async function writeFile(fs: CheckpointFs, path: string, parts: Iterable<Uint8Array>): Promise<ManifestEntry> {
+/** Writes `parts` to a new file at `path`, fsynced; resolves to its size and sha256 (the manifest's entry). */
+export async function writeFile(fs: CheckpointFs, path: string, parts: Iterable<Uint8Array>): Promise<ManifestEntry> {
   const hash = requireNodeBuiltin("node:crypto", "hashing a checkpoint").createHash("sha256");
   let size = 0;
   const file = await fs.create(path);
@@ -66,12 +67,12 @@ async function writeFile(fs: CheckpointFs, path: string, parts: Iterable<Uint8Ar
   return { size, sha256: hash.digest("hex") };
 }
 
-function* safetensorsParts(tensors: readonly CheckpointTensor[]): Iterable<Uint8Array> {
+export function* safetensorsParts(tensors: readonly CheckpointTensor[]): Iterable<Uint8Array> {
   yield encodeSafetensorsHeader(tensors);
   for (const t of tensors) yield t.bytes;
 }
 
-function writeFailure(err: unknown, dir: string): Error {
+export function writeFailure(err: unknown, dir: string): Error {
   if (err instanceof CheckpointError) return err;
   const code = (err as NodeJS.ErrnoException).code;
   const msg = (err as Error).message;
@@ -108,8 +109,16 @@ export async function writeCheckpoint(root: string, state: CheckpointState, opts
     await fs.remove(temp).catch(() => undefined);
     throw writeFailure(err, final);
   }
-  // The commit point: one rename. A folder of the same step is moved aside first (rename cannot replace
-  // a non-empty folder) and removed once the new one is in place.
+  await commitFolder(fs, root, temp, final);
+  return final;
+}
+
+/**
+ * The commit point of a checkpoint written into `temp` (complete and fsynced): one rename to `final`. A
+ * folder of the same step is moved aside first (rename cannot replace a non-empty folder) and removed once
+ * the new one is in place. Shared with the distributed writer (sharded_checkpoint_writer.ts).
+ */
+export async function commitFolder(fs: CheckpointFs, root: string, temp: string, final: string): Promise<void> {
   const old = `${temp}-old`;
   let movedAside = false;
   try {
@@ -125,5 +134,4 @@ export async function writeCheckpoint(root: string, state: CheckpointState, opts
   }
   await fs.syncDir(root);
   if (movedAside) await fs.remove(old);
-  return final;
 }

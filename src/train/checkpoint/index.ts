@@ -17,3 +17,7 @@ export { verifyCheckpoint } from "./checkpoint_verify.js";
 export type { VerifyReport } from "./checkpoint_verify.js";
 export { writeCheckpoint } from "./checkpoint_writer.js";
 export type { WriteOptions } from "./checkpoint_writer.js";
+export { readShardPart, resumeSharded } from "./sharded_checkpoint_reader.js";
+export type { ShardPart } from "./sharded_checkpoint_reader.js";
+export { writeShardedCheckpoint } from "./sharded_checkpoint_writer.js";
+export type { CheckpointGroup, CheckpointShard, ShardedMeta, ShardedStateJson, ShardedWriteOptions } from "./sharded_checkpoint_writer.js";
