@@ -9,7 +9,7 @@
 import type { Tensor } from "../index.js";
 import { noGrad, realizeAll, tensor } from "../index.js";
 import type { BatchSource } from "./batches.js";
-import type { StepGraphOptions } from "./captured_step.js";
+import type { GradNormFn, StepGraphOptions } from "./captured_step.js";
 import { gradientGraph, gradientUpdateGraph, microGradients, Replayed, stepGraph, stepUpdate } from "./captured_step.js";
 import type { TrainableModel } from "./loss.js";
 import { lmLoss } from "./loss.js";
@@ -49,6 +49,8 @@ export interface TrainerOptions {
    * only (fp16's and fp8's state updates span the whole step), not with offload.
    */
   readonly gradientHook?: GradientHook;
+  /** The global gradient norm clipping uses and the step reports (captured_step.ts GradNormFn); tensor parallel's. */
+  readonly gradNorm?: GradNormFn;
 }
 
 /** See TrainerOptions.gradientHook: plain data in and out, so the trainer knows nothing of who changes it. */
@@ -225,7 +227,7 @@ export class Trainer {
   private graphOptions(): StepGraphOptions {
     const tag = (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) =>
       this.memory.tagStep({ ...parts, optimizer: this.optimizer.stateTensors() });
-    return { model: this.model, params: this.params(), flat: this.flat!, layout: this.layout, optimizer: this.optimizer, maxGradNorm: this.opts.maxGradNorm, precision: this.precision, tag };
+    return { model: this.model, params: this.params(), flat: this.flat!, layout: this.layout, optimizer: this.optimizer, maxGradNorm: this.opts.maxGradNorm, gradNorm: this.opts.gradNorm, precision: this.precision, tag };
   }
 
   /** Mean loss of the model on one batch of `data` (a held-out split), no gradients. */
