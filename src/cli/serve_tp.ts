@@ -15,8 +15,11 @@ import { CachedDecoder } from "../models/index.js";
 import type { ModelRunnerOptions } from "../serve/index.js";
 import { ModelRunner, runWorker, sendBatch, sendStop } from "../serve/index.js";
 
-/** How long rank 0 waits for a worker in a step's collective (a dead worker fails the step after it). */
-const STEP_TIMEOUT_MS = 60_000;
+/**
+ * How long rank 0 waits for a worker in a collective: a hung worker fails the step after it (a dead one at
+ * once: its connection closes). NOTE: generous, as the first step waits for the workers to load their shards.
+ */
+const STEP_TIMEOUT_MS = 300_000;
 /** NOTE: a worker waits for the next step as long as the server is idle: the longest timer node allows. */
 const IDLE_TIMEOUT_MS = 2 ** 31 - 1;
 

@@ -76,7 +76,7 @@ export async function reference(arch: "gpt2" | "llama", steps: number) {
  * cross-entropy's exp sums, the norm's squares) in another order than the single process, so every step's
  * gradient differs in its last bits (~1e-7 relative); AdamW divides by sqrt(v), so these differences move
  * updates of near-zero gradients, and they accumulate. Measured on this machine (cpu, 50 steps, max |difference|),
- * 2026-12-07: GPT-2 tp2: loss 7.2e-7, norm 1.5e-5; Llama tp2: loss 2.4e-7, norm 1.5e-6, parameters 3.4e-6;
+ * 2026-12-07: GPT-2 tp2: loss 7.2e-7, norm 1.5e-5, parameters 1.0e-6; Llama tp2: loss 2.4e-7, norm 1.5e-6, parameters 3.4e-6;
  * Llama dp2 x tp2: parameters 3.9e-6; GPT-2 tp4: norm 4.3e-6. The bounds leave about 3-10x room.
  * NOTE: GPT-2's key biases are the exception: their exact gradient is 0 (adding b to every key adds q.b
  * to a whole row of scores, which softmax ignores), so their computed gradient is rounding noise, which
