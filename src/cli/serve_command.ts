@@ -21,6 +21,7 @@ import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 import { DEFAULT_MODEL } from "./generate_command.js";
 import { SERVE_EMIT_HELP, SERVE_EMIT_USAGE, asksForEmit, runServeEmit } from "./serve_emit.js";
+import { runTpWorker, startTpRank0, tpWorkerRank } from "./serve_tp.js";
 
 /** The built browser app (apps/web/dist: `npm run build:web`), served at /. */
 const WEB_APP_DIR = fileURLToPath(new URL("../../apps/web/dist", import.meta.url));
@@ -43,6 +44,8 @@ Serve models over the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v
   --max-batched-tokens N|auto  token budget of one engine step (default 256)
                        auto: the capacity planner sizes it from the model and the device's memory
                        (kiln plan; printed at start)
+  --tp N               tensor parallel: one engine over N ranks (local processes), each holding 1/N of
+                       the model's weights; the same tokens as --tp 1 (default 1; one model, no auto)
   --api-key KEY[:TENANT]  require this bearer key on /v1 (repeatable); TENANT shares capacity fairly
   --admin              serve the admin API (/admin/models: load, unload, canary routes); it needs an
                        API key when keys are given, else answers loopback clients only
@@ -107,6 +110,7 @@ export const serveCommand: Command = {
       admin: { type: "boolean" },
       "weight-cache-mb": { type: "string" },
       "runs-db": { type: "string" },
+      tp: { type: "string" },
       help: { type: "boolean", short: "h" },
     });
     if (values.help) {
@@ -134,16 +138,26 @@ export const serveCommand: Command = {
     const versioned = specs.filter((s) => s.name.includes("@"));
     const plain = specs.filter((s) => !s.name.includes("@"));
 
+    const tp = int("--tp", values.tp, 1) ?? 1;
+    if (tp > 1 && (plain.length !== 1 || versioned.length || values.admin || (["kv-blocks", "max-batch", "max-batched-tokens"] as const).some((f) => values[f] === "auto"))) {
+      throw new UsageError("serve: --tp serves one --model (no NAME@VERSION, no --admin, no auto sizing) so far", serveCommand);
+    }
+    const workerRank = tp > 1 ? tpWorkerRank() : undefined;
+
     const t0 = performance.now();
     const chosen = await chooseBackend(backendName as BackendName | "auto");
     const backend = chosen.backend;
     console.log(backendLine(chosen, backendAskedBy(values.backend)));
     const opened = plain.map(({ path }) => openModel(path));
+    const runnerOpts = { ...optional("numBlocks", numBlocks), ...optional("blockSize", blockSize), ...optional("maxNumSeqs", maxNumSeqs) };
+    if (workerRank !== undefined) return runTpWorker(workerRank, tp, opened[0]!.loaded, backend, runnerOpts);
+    const tpRank0 = tp > 1 ? await startTpRank0(tp, argv) : undefined;
+    const tpModel = tpRank0 ? await tpRank0.model(opened[0]!.loaded, backend) : undefined;
     const models: ServedModel[] = plain.map(({ name }, i) => {
       const o = opened[i]!;
       return {
         id: name,
-        model: fromLoaded(o.loaded, backend),
+        model: tpModel ?? fromLoaded(o.loaded, backend),
         tokenizer: o.tokenizer,
         stopTokenIds: o.stopTokenIds,
         ...(o.chatTemplate === undefined ? {} : { chatTemplate: o.chatTemplate }),
@@ -162,6 +176,7 @@ export const serveCommand: Command = {
       ...optional("blockSize", blockSize),
       ...optional("maxNumSeqs", pick("max-batch", maxNumSeqs, plan?.maxNumSeqs)),
       ...optional("maxNumBatchedTokens", pick("max-batched-tokens", maxNumBatchedTokens, plan?.maxNumBatchedTokens)),
+      ...(tpRank0 ? { onBatch: tpRank0.onBatch } : {}),
     });
     await engine.ready();
     const registry = new ModelRegistry({ engine, backend, weights: new WeightCache({ maxBytes: cacheMb * 2 ** 20, open: (p) => openModel(p) }) });
@@ -183,6 +198,7 @@ export const serveCommand: Command = {
     const url = `http://${addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`;
     const first = specs[0]!.name.split("@")[0]!;
     const auth = apiKeys.length ? ` -H 'Authorization: Bearer ${apiKeys[0]!.key}'` : "";
+    if (tpRank0) console.log(`tensor parallel: ${tp} ranks (local processes), each holding 1/${tp} of the weights`);
     console.log(`kiln serving ${specs.map((s) => s.name).join(", ")} on ${backend.name} (${backend.info.device}) at ${url}/v1`);
     console.log(`ready in ${(ms / 1000).toFixed(2)} s (process start to ready: ${(process.uptime()).toFixed(2)} s)`);
     console.log(existsSync(WEB_APP_DIR) ? `in a browser: ${url}/ (the model in your browser, or this server), ${url}/bench.html (kernel benchmark)` : `(the browser app is not built: npm run build:web, then open ${url}/)`);
@@ -192,7 +208,7 @@ export const serveCommand: Command = {
     await new Promise<void>((resolve) => {
       const stop = (sig: string) => {
         console.error(`kiln: ${sig}: draining requests in flight, then stopping`);
-        server.close().then(() => engine.close()).finally(() => runs.close()).then(resolve, resolve);
+        server.close().then(() => engine.close()).then(() => tpRank0?.close()).finally(() => runs.close()).then(resolve, resolve);
       };
       process.once("SIGINT", () => stop("SIGINT"));
       process.once("SIGTERM", () => stop("SIGTERM"));

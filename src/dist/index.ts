@@ -58,3 +58,17 @@ export { expertExchange, expertParallelTraining, expertShare, isExpertParameter,
 // ZeRO-1/2: the optimizer sharded over the ranks (the Trainer's sharding option).
 export type { FlatSharding, ZeroStage } from "./zero.js";
 export { shardRange, zeroSharding } from "./zero.js";
+
+// Tensor parallel (Megatron-style): the layers, the GPT-2 and Llama built from them, moving weights between a
+// whole model and the ranks' slices, the vocab-parallel loss and the gradient norm the trainer clips by.
+export type { TpContext, TpSplit } from "./tensor_parallel_layers.js";
+export { ColumnParallelLinear, RowParallelLinear, VocabParallelEmbedding } from "./tensor_parallel_layers.js";
+export type { TpModelOptions } from "./tensor_parallel_model.js";
+export { TpLanguageModel } from "./tensor_parallel_model.js";
+export { TpGpt2 } from "./tensor_parallel_gpt2.js";
+export { TpLlama } from "./tensor_parallel_llama.js";
+export type { HostArray, TpShardable } from "./tensor_parallel_shard.js";
+export { gatherShards, loadShards, shardArray, unshardArrays } from "./tensor_parallel_shard.js";
+export { vocabParallelCrossEntropy } from "./vocab_parallel_loss.js";
+export { tensorParallelGradNorm } from "./tensor_parallel_norm.js";
+export { tensorParallelFromLoaded } from "./tensor_parallel_load.js";

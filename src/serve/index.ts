@@ -18,6 +18,8 @@ export type { CachedOpen, WeightCacheOptions, WeightCacheStats } from "./weight_
 export { WeightCache } from "./weight_cache.js";
 export type { ModelRunnerOptions } from "./model_runner.js";
 export { ModelRunner } from "./model_runner.js";
+export type { BatchRunner, StepChannel } from "./step_messages.js";
+export { runWorker, sendBatch, sendStop } from "./step_messages.js";
 export type { ApiKey, OpenAIServerOptions, PageRoutes } from "./openai/server.js";
 export { OpenAIServer } from "./openai/server.js";
 export { AdminApi } from "./openai/admin.js";

@@ -34,6 +34,11 @@ export interface ModelRunnerOptions extends KvMemoryOptions {
   readonly maxNumSeqs?: number;
   /** Steps with up to this many tokens are captured and replayed; longer ones run eagerly. Default 256. */
   readonly maxJitTokens?: number;
+  /**
+   * Called with every batch before it runs (warmup's too), and awaited: tensor-parallel serving sends it to
+   * the other ranks (step_messages.ts), which run the same batch on their shards (ModelRunner.runBatch).
+   */
+  readonly onBatch?: (batch: HostBatch, runner: ModelRunner) => Promise<void>;
 }
 
 /** ModelRunnerOutput plus each sample's log-probabilities (plain data too). */
@@ -60,6 +65,7 @@ export class ModelRunner {
   private readonly state: RunnerState;
   private readonly steps = new Map<string, JitFunction<Tensor[]>>();
   private readonly stepFn: StepFn;
+  private readonly onBatch: ModelRunnerOptions["onBatch"];
   /** Tokens computed and steps run since start (for throughput reports). */
   numSteps = 0;
   numTokens = 0;
@@ -69,6 +75,7 @@ export class ModelRunner {
     this.blockSize = sizing.blockSize;
     this.maxModelLen = opts.maxModelLen ?? model.cacheShape.maxSeq;
     this.maxJitTokens = opts.maxJitTokens ?? 256;
+    this.onBatch = opts.onBatch;
     const maxBlocksPerSeq = Math.ceil(this.maxModelLen / this.blockSize);
     // NOTE: a request resumed after a preemption has drawn one token per output token so far.
     this.state = new RunnerState(this.blockSize, maxBlocksPerSeq, (p, draws) => createSampler((p ?? {}) as SamplingParams, draws));
@@ -102,6 +109,11 @@ export class ModelRunner {
     });
     const caches = await allocateKvCaches(model.backend, shape, sizing.numBlocks, blockSize, dtype);
     return new ModelRunner(model, sizing, caches, { ...opts, maxModelLen, blockSize });
+  }
+
+  /** Block-table columns per sequence (a batch's blockTables is (seqBucket, this)). */
+  get maxBlocksPerSeq(): number {
+    return this.state.maxBlocksPerSeq;
   }
 
   get numBlocks(): number {
@@ -187,8 +199,20 @@ export class ModelRunner {
     return { sampledTokenIds, samples };
   }
 
+  /**
+   * Runs a batch another rank flattened (tensor-parallel serving's workers): the same step as that rank's,
+   * on this rank's shards; the logits are the sampled rows' (every rank gets them whole).
+   */
+  runBatch(b: HostBatch): Promise<Float32Array> {
+    if (b.blockTables.length !== b.seqBucket * this.maxBlocksPerSeq) {
+      throw new Error(`model runner: a batch of ${b.seqBucket} sequences has ${b.blockTables.length} block-table entries, this runner takes ${this.maxBlocksPerSeq} per sequence`);
+    }
+    return this.forward(b);
+  }
+
   /** Upload the batch, run the (captured) step, read the sampled rows' logits. */
   private async forward(b: HostBatch): Promise<Float32Array> {
+    await this.onBatch?.(b, this);
     const i32 = (data: Int32Array, shape: readonly number[]) => tensor(data, { backend: this.backend, dtype: "i32", shape });
     const inputs = [
       i32(b.ids, [b.tokenBucket]), i32(b.positions, [b.tokenBucket]), i32(b.slots, [b.tokenBucket]), i32(b.tokenSeq, [b.tokenBucket]),

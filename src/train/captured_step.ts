@@ -22,6 +22,13 @@ import type { TrainableModel } from "./loss.js";
 import { trainingLoss } from "./loss.js";
 import type { ParamLayout } from "./param_layout.js";
 
+/**
+ * The global norm of a flat gradient laid out as `slots` (a scalar tensor, part of the step's graph): for a
+ * model whose parameters are cut over ranks, where the norm sums the split parameters' squares over the ranks
+ * and counts the replicated ones once (tensor parallel), or adds every rank's experts (expert parallel).
+ */
+export type GradNormFn = (flatGrad: Tensor, slots: readonly { readonly name: string; readonly offset: number; readonly numel: number }[]) => Tensor;
+
 /** What the step needs of an optimizer (AdamW; SGD follows it): see the contract in optim/adamw.ts. */
 export interface StepOptimizer {
   scalars(lr: number): Float32Array;
@@ -61,8 +68,8 @@ export interface StepGraphOptions {
    * reduceGradient). Absent: the gradient as it is.
    */
   readonly reduceGradient?: (flatGrad: Tensor) => Tensor;
-  /** The global norm of the flat gradient (default its 2-norm; TrainerOptions.gradientNorm). */
-  readonly gradientNorm?: (flatGrad: Tensor) => Tensor;
+  /** The global norm of the flat gradient (TrainerOptions.gradientNorm); default sqrt of its sum of squares. */
+  readonly gradientNorm?: GradNormFn;
   /** Names what the step computes for memory accounting (memory/training_memory.ts tagStep). */
   readonly tag?: (parts: { parameters: readonly Tensor[]; gradients: readonly Tensor[] }) => void;
 }
@@ -137,7 +144,7 @@ export function stepUpdate(o: StepGraphOptions, grads: readonly Tensor[], lossSu
 
 /** From the flat gradient: the global norm, clipping, the optimizer's assignments (kept back by the guard) and the precision's own. */
 function applyFlatGradient(o: StepGraphOptions, flatGrad: Tensor, scalars: Tensor): Tensor[] {
-  const norm = o.gradientNorm ? o.gradientNorm(flatGrad) : globalNorm([flatGrad]);
+  const norm = o.gradientNorm ? o.gradientNorm(flatGrad, o.layout.slots) : globalNorm([flatGrad]);
   const clipped = o.maxGradNorm ? clipByGlobalNorm([flatGrad], norm, o.maxGradNorm)[0]! : flatGrad;
   o.tag?.({ parameters: [o.flat], gradients: [flatGrad] });
   const guard = o.precision?.guard(norm);

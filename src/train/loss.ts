@@ -16,6 +16,11 @@ export interface TrainableModel extends Module {
   forward(ids: Tensor): Tensor;
   /** forward, with a MoE model's load-balancing loss (a scalar; absent without MoE layers). */
   forwardWithAux?(ids: Tensor): { logits: Tensor; auxLoss?: Tensor; dropped?: Tensor };
+  /**
+   * The mean loss of targets (B, T) under inputs (B, T), when the model computes it itself (a tensor-parallel
+   * model's vocab-parallel cross-entropy never gathers the logits); else lmLoss scores forward's logits.
+   */
+  loss?(inputs: Tensor, targets: Tensor): Tensor;
 }
 
 /** MoE's weight of the load-balancing loss when the config leaves it out (Switch Transformer's). */
@@ -24,6 +29,7 @@ export const DEFAULT_ROUTER_AUX_LOSS_COEF = 0.01;
 /** Mean cross-entropy of targets (B, T) i32 under the model's logits for inputs (B, T) i32: a scalar. */
 export function lmLoss(model: TrainableModel, inputs: Tensor, targets: Tensor): Tensor {
   checkTargets(inputs, targets);
+  if (model.loss) return model.loss(inputs, targets);
   return tokenLoss(model.forward(inputs), targets);
 }
 

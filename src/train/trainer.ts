@@ -10,7 +10,7 @@
 import type { Tensor } from "../index.js";
 import { noGrad, realizeAll, tensor } from "../index.js";
 import type { BatchSource } from "./batches.js";
-import type { StepGraphOptions } from "./captured_step.js";
+import type { GradNormFn, StepGraphOptions } from "./captured_step.js";
 import { gradientGraph, gradientUpdateGraph, microGradients, Replayed, stepGraph, stepUpdate } from "./captured_step.js";
 import type { TrainableModel } from "./loss.js";
 import { lmLoss, trainingLoss } from "./loss.js";
@@ -59,10 +59,12 @@ export interface TrainerOptions {
    */
   readonly reduceGradient?: (flatGrad: Tensor) => Tensor;
   /**
-   * The global gradient norm (clipping's, and StepStats.gradNorm) of the flat gradient, part of the step's
-   * graph; default its 2-norm. Expert parallel's adds every rank's experts (src/dist/expert_parallel.ts).
+   * The global gradient norm (clipping's, and StepStats.gradNorm) of the flat gradient laid out as its slots,
+   * part of the step's graph (captured_step.ts GradNormFn); default its 2-norm. Expert parallel's adds every
+   * rank's experts (src/dist/expert_parallel.ts); tensor parallel's sums split parameters over the ranks and
+   * counts replicated ones once (src/dist/tensor_parallel_norm.ts).
    */
-  readonly gradientNorm?: (flatGrad: Tensor) => Tensor;
+  readonly gradientNorm?: GradNormFn;
   /**
    * Shard the optimizer (ZeRO-1/2: src/dist/zero.ts): its state and update cover the part of the flat
    * buffers the sharding gives this process; the gradient is reduced and the parameters gathered through it
