@@ -4,7 +4,9 @@
 // (captured_step.ts) that is captured once with jit and replayed for later steps (`jit: false` builds and
 // realizes it each step instead); then the loss and the gradient norm are read back. It never knows the
 // world size or the backend: a data-parallel wrapper (src/dist/data_parallel.ts) gives it a gradientHook,
-// a generic function of the flat gradient run between backward and clipping.
+// a generic function of the flat gradient run between backward and clipping; pipeline parallel
+// (src/dist/pipeline.ts) a gradientSource that computes the step's gradients in its place, and a
+// gradientNorm that sums the norm over the ranks holding other parts of the model.
 
 import type { Tensor } from "../index.js";
 import { noGrad, realizeAll, tensor } from "../index.js";
@@ -49,8 +51,32 @@ export interface TrainerOptions {
    * only (fp16's and fp8's state updates span the whole step), not with offload.
    */
   readonly gradientHook?: GradientHook;
+  /**
+   * Computes the step's loss and gradients instead of the trainer's own forward and backward (pipeline
+   * parallel's schedule); the trainer then runs the hook (if any), clipping and the update as with a
+   * gradientHook. The model's parameters are views of the flat buffer by then: the source reads them.
+   */
+  readonly gradientSource?: GradientSource;
+  /** The gradient's global norm from more than this rank's share (see GradientNorm); default: this rank's flat gradient. */
+  readonly gradientNorm?: GradientNorm;
 }
 
+/**
+ * A step's gradients computed outside the trainer: the mean loss over `microBatches` micro-batches of
+ * `data` for `step`, and each trained parameter's gradient (by name, its numel), summed over them (each
+ * micro-batch's loss weighted 1 / microBatches, as the trainer's own step does).
+ */
+export type GradientSource = (request: { step: number; microBatches: number; data: BatchSource }) => Promise<{ loss: number; grads: ReadonlyMap<string, Float32Array> }>;
+
+/**
+ * The global gradient norm when the model's parameters are spread over ranks (pipeline stages, tensor
+ * shards): `sum` turns this rank's sum of squares into the sum over every rank (an all-reduce); `counted`
+ * leaves out parameters another rank counts (a copy of a tied weight). Used for clipping and the reported norm.
+ */
+export interface GradientNorm {
+  readonly counted?: (name: string) => boolean;
+  readonly sum: (squares: number) => Promise<number>;
+}
 /** See TrainerOptions.gradientHook: plain data in and out, so the trainer knows nothing of who changes it. */
 export type GradientHook = (flatGrad: Float32Array) => Promise<Float32Array>;
 
@@ -115,10 +141,11 @@ export class Trainer {
     this.memory.tagParameters([...params.values()]);
     const step = (inputs: Tensor[]) => stepGraph(this.graphOptions(), inputs);
     this.stepRun = new Replayed(step, () => this.persistent(), opts.jit ?? true, 2);
-    if (opts.gradientHook) {
+    const split = ["gradientHook", "gradientSource", "gradientNorm"].filter((k) => opts[k as keyof TrainerOptions] !== undefined);
+    if (split.length) {
       const p = this.precision.precision;
-      if (p === "fp16" || p === "fp8") throw new Error(`Trainer: a gradientHook works with fp32 or bf16 precision so far, not ${p} (its state updates span the whole step)`);
-      if (this.memory.needsBuiltSteps) throw new Error("Trainer: a gradientHook does not work with offload (memory.offload) yet");
+      if (p === "fp16" || p === "fp8") throw new Error(`Trainer: a ${split[0]} works with fp32 or bf16 precision so far, not ${p} (its state updates span the whole step)`);
+      if (this.memory.needsBuiltSteps) throw new Error(`Trainer: a ${split[0]} does not work with offload (memory.offload) yet`);
       this.gradRun = new Replayed((xs) => gradientGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 2);
       this.updateRun = new Replayed((xs) => gradientUpdateGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 1);
     }
@@ -139,6 +166,7 @@ export class Trainer {
     this.memory.tagParameters(this.optimizer.stateTensors(), "optimizer");
     const { batchSize: b, blockSize: t } = this.data;
     if (this.memory.needsBuiltSteps) return this.stepBuilt(step, lr, params);
+    if (this.opts.gradientSource) return this.stepSourced(step, lr, backend, t0);
     const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
     const inputs: Tensor[] = [];
     for (let micro = 0; micro < this.accum; micro++) {
@@ -147,7 +175,7 @@ export class Trainer {
     }
     const scalars = tensor(this.optimizer.scalars(lr), { backend });
     const lossScale = this.precision.lossScale;
-    if (this.opts.gradientHook) {
+    if (this.updateRun) {
       try {
         return await this.stepHooked(step, lr, inputs, scalars, lossScale, t0);
       } finally {
@@ -170,17 +198,58 @@ export class Trainer {
   private async stepHooked(step: number, lr: number, batches: Tensor[], scalars: Tensor, lossScale: number, t0: number): Promise<StepStats> {
     const [loss, grad] = await this.gradRun!.run(batches);
     const local = Float32Array.from((await grad!.data()) as Float32Array);
-    const reduced = await this.opts.gradientHook!(local);
+    // NOTE: read now: the replayed graph's loss buffer is its own, and a source's next step could overwrite it.
+    return this.applyGradient(step, lr, await loss!.item(), local, scalars, lossScale, t0);
+  }
+
+  /** A step whose gradients come from the gradientSource (host arrays by name), laid out flat, then as a hooked step. */
+  private async stepSourced(step: number, lr: number, backend: Tensor["backend"], t0: number): Promise<StepStats> {
+    const { loss, grads } = await this.opts.gradientSource!({ step, microBatches: this.accum, data: this.data });
+    const flat = new Float32Array(this.layout.size);
+    for (const s of this.layout.slots) {
+      const g = grads.get(s.name);
+      if (!(g instanceof Float32Array) || g.length !== s.numel) {
+        throw new Error(`Trainer: the gradientSource gave ${g instanceof Float32Array ? `${g.length} values` : "no Float32Array"} for '${s.name}' (${s.numel} elements)`);
+      }
+      flat.set(g, s.offset);
+    }
+    const scalars = tensor(this.optimizer.scalars(lr), { backend });
+    try {
+      return await this.applyGradient(step, lr, loss, flat, scalars, this.precision.lossScale, t0);
+    } finally {
+      scalars.dispose();
+    }
+  }
+
+  /** The flat gradient (host) through the hook, its global norm (gradientNorm) and the clip + update graph. */
+  private async applyGradient(step: number, lr: number, loss: number, local: Float32Array, scalars: Tensor, lossScale: number, t0: number): Promise<StepStats> {
+    const reduced = this.opts.gradientHook ? await this.opts.gradientHook(local) : local;
     if (!(reduced instanceof Float32Array) || reduced.length !== this.layout.size) {
       throw new Error(`Trainer: the gradientHook must return a Float32Array of ${this.layout.size} (the flat gradient's length), got ${reduced instanceof Float32Array ? reduced.length : typeof reduced}`);
     }
-    const g = tensor(reduced, { backend: grad!.backend, dtype: "f32", shape: [this.layout.size] });
+    const backend = scalars.backend;
+    const g = tensor(reduced, { backend, dtype: "f32", shape: [this.layout.size] });
+    const inputs = [g, scalars];
+    if (this.opts.gradientNorm) inputs.push(tensor(new Float32Array([await this.globalNorm(reduced, this.opts.gradientNorm)]), { backend, dtype: "f32", shape: [] }));
     try {
-      const [norm] = await this.updateRun!.run([g, scalars]);
-      return await this.finishStep(step, lr, loss!, norm!, lossScale, t0);
+      const [norm] = await this.updateRun!.run(inputs);
+      return await this.finishStep(step, lr, loss, norm!, lossScale, t0);
     } finally {
       g.dispose();
+      inputs[2]?.dispose();
     }
+  }
+
+  /** sqrt of the sum over ranks (gradientNorm.sum) of this rank's counted slots' squares (f64 on the host). */
+  private async globalNorm(flat: Float32Array, hook: GradientNorm): Promise<number> {
+    let squares = 0;
+    for (const s of this.layout.slots) {
+      if (hook.counted && !hook.counted(s.name)) continue;
+      for (let i = s.offset; i < s.offset + s.numel; i++) squares += flat[i]! * flat[i]!;
+    }
+    const total = await hook.sum(squares);
+    if (!(Number.isFinite(total) && total >= 0)) throw new Error(`Trainer: gradientNorm.sum gave ${total} for a sum of squares (expected a finite number >= 0)`);
+    return Math.sqrt(total);
   }
 
   /**
@@ -214,8 +283,8 @@ export class Trainer {
   }
 
   /** After a step's graph is realized: read its loss and norm, and count it unless fp16 skipped it (then it is retried). */
-  private async finishStep(step: number, lr: number, loss: Tensor, norm: Tensor, lossScale: number, t0: number): Promise<StepStats> {
-    const [lossValue, gradNorm] = [await loss.item(), await norm.item()];
+  private async finishStep(step: number, lr: number, loss: Tensor | number, norm: Tensor, lossScale: number, t0: number): Promise<StepStats> {
+    const [lossValue, gradNorm] = [typeof loss === "number" ? loss : await loss.item(), await norm.item()];
     const { skipped } = await this.precision.endStep();
     if (!skipped) this.optimizer.advance();
     return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0, lossScale, skipped };

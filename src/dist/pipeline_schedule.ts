@@ -1,0 +1,40 @@
+// pipeline_schedule.ts: the order in which one pipeline stage runs its micro-batches' forwards and
+// backwards, as plain data. 1F1B (PipeDream-flush, Megatron's default): stage s of p first runs
+// min(p - s - 1, m) warm-up forwards, then alternates one forward and one backward, then runs the
+// cool-down backwards. A stage never holds more than p - s micro-batches' activations (GPipe, all
+// forwards then all backwards, holds m), and the step's bubble is the same as GPipe's,
+// (p - 1) / (m + p - 1) of each stage's time when every stage costs the same.
+// It owns no communication: pipeline.ts walks the list, receiving and sending around each action.
+// NOTE: no interleaved 1F1B (v model chunks per stage). It cuts the bubble by v, but sends v times as
+// many activations, and pays only when the bubble is large: here the micro-batch count is the
+// caller's lever (the bubble is (p - 1) / (m + p - 1), 1/v of that with v chunks), and the step's other
+// costs (host round trips per send) grow with v. See docs/distributed.md "Pipeline parallel".
+
+export interface PipelineAction {
+  readonly kind: "forward" | "backward";
+  readonly micro: number;
+}
+
+/** Stage `stage` of `stages`' actions for `micro` micro-batches, in 1F1B order. */
+export function oneForwardOneBackward(stages: number, stage: number, micro: number): PipelineAction[] {
+  if (!(Number.isInteger(stages) && stages >= 1)) throw new Error(`1F1B schedule: stages must be an integer >= 1, got ${stages}`);
+  if (!(Number.isInteger(stage) && stage >= 0 && stage < stages)) throw new Error(`1F1B schedule: stage must be an integer from 0 to ${stages - 1}, got ${stage}`);
+  if (!(Number.isInteger(micro) && micro >= 1)) throw new Error(`1F1B schedule: micro-batches must be an integer >= 1, got ${micro}`);
+  const warmup = Math.min(stages - stage - 1, micro);
+  const out: PipelineAction[] = [];
+  let [f, b] = [0, 0];
+  for (; f < warmup; f++) out.push({ kind: "forward", micro: f });
+  for (; f < micro; f++, b++) out.push({ kind: "forward", micro: f }, { kind: "backward", micro: b });
+  for (; b < micro; b++) out.push({ kind: "backward", micro: b });
+  return out;
+}
+
+/** The most micro-batches whose activations a stage holds at once under `actions` (forwards not yet matched by their backward). */
+export function peakInFlight(actions: readonly PipelineAction[]): number {
+  let [now, peak] = [0, 0];
+  for (const a of actions) {
+    now += a.kind === "forward" ? 1 : -1;
+    peak = Math.max(peak, now);
+  }
+  return peak;
+}
