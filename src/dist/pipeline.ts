@@ -2,9 +2,10 @@
 // contiguous stages by measured cost (pipeline_costs.ts, pipeline_partition.ts), one stage per rank of
 // a pipeline group; each step's micro-batches run through the stages in 1F1B order
 // (pipeline_schedule.ts): a stage receives its input activation from the previous stage, runs its
-// forward (one graph realization), sends the output on, and later receives the output's gradient,
-// runs the backward (autograd's gradients() from the output with that gradient as the seed: the
-// vector-Jacobian product, no surrogate loss needed) and sends its input's gradient back.
+// forward, sends the output on, and later receives the output's gradient, runs the backward (autograd's
+// gradients() from the output with that gradient as the seed: the vector-Jacobian product, no surrogate
+// loss needed) and sends its input's gradient back. Forward and backward are each captured once with
+// jit and replayed (stage_step.ts); the backward recomputes its forward from the saved input.
 // The trainer trains the stage (PipelineStage) as its model, through two generic hooks it never learns
 // the world size from: gradientSource (this schedule, returning the stage's gradients summed over the
 // micro-batches) and gradientNorm (the squared norm summed over the stages, so clipping sees the whole
@@ -14,7 +15,7 @@
 // mesh), not necessarily the world. Activations travel as host Float32Arrays (Communicator send/recv).
 
 import type { Tensor } from "../index.js";
-import { gradients, realizeAll, tensor } from "../index.js";
+import { tensor } from "../index.js";
 import type { Communicator } from "./comm.js";
 import type { BatchesOf } from "./data_parallel.js";
 import { agreeOnConfig } from "./agree_config.js";
@@ -22,6 +23,7 @@ import { agreedCosts, timePieces } from "./pipeline_costs.js";
 import { partition, type StageRange } from "./pipeline_partition.js";
 import { oneForwardOneBackward } from "./pipeline_schedule.js";
 import { pieceCount, pieceParameterNames, PipelineStage, type PipelineModel } from "./pipeline_stage.js";
+import { StageStep } from "./stage_step.js";
 
 /** What a pipeline needs of its group: its place in it, point-to-point messages, and two collectives. */
 export type PipelineGroup = Pick<Communicator, "rank" | "size" | "send" | "recv" | "allReduce" | "allGather">;
@@ -95,6 +97,7 @@ export async function pipelineParallel(group: PipelineGroup, model: PipelineMode
 class StageRunner {
   private readonly prev: number;
   private readonly next: number;
+  private readonly kernels: StageStep;
 
   constructor(
     private readonly group: PipelineGroup,
@@ -106,6 +109,7 @@ class StageRunner {
     private readonly timings: StageTiming[],
   ) {
     [this.prev, this.next] = [group.rank - 1, group.rank + 1];
+    this.kernels = new StageStep(model, stage, b, t);
   }
 
   async step({ step, microBatches: m, data }: { step: number; microBatches: number; data: BatchesOf<unknown> }): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
@@ -116,10 +120,8 @@ class StageRunner {
     const backend = [...stage.parameters().values()][0]!.backend;
     const rows = b * t;
     const dim = this.model.config.dim;
-    const params = [...stage.parameters().values()];
-    const pieces = this.model.trainingPieces(b, t);
-    const saved = new Map<number, { input: Tensor; out: Tensor }>();
-    let acc: Tensor[] | undefined;
+    const saved = new Map<number, StageInputs>();
+    const acc = stage.names.map((name) => new Float32Array(stage.parameters().get(name)!.numel));
     let lossSum = 0;
     let busy = 0;
     const t0 = performance.now();
@@ -133,35 +135,34 @@ class StageRunner {
       if (a.kind === "forward") {
         const batch = stage.isFirst || stage.isLast ? await data.batch(step, a.micro) : undefined;
         const input = stage.isFirst ? ids(batch!.inputs) : await receive(this.prev, `micro-batch ${a.micro}'s activation`, rows * dim);
-        input.requiresGrad = !stage.isFirst;
+        const inputs = { input, targets: stage.isLast ? ids(batch!.targets) : undefined };
+        saved.set(a.micro, inputs);
         const c0 = performance.now();
-        const out = stage.run(pieces, input, stage.isLast ? ids(batch!.targets) : undefined);
-        await realizeAll([out]);
-        saved.set(a.micro, { input, out });
-        // NOTE: the loss sums in f32 in micro-batch order, as the trainer's own step does on the device.
-        if (stage.isLast) lossSum = Math.fround(lossSum + (await out.item()));
-        const host = stage.isLast ? undefined : Float32Array.from((await out.data()) as Float32Array);
+        const out = await this.kernels.forward(inputs);
         busy += performance.now() - c0;
-        if (host) await group.send(host, this.next);
+        // NOTE: the loss sums in f32 in micro-batch order, as the trainer's own step does on the device.
+        if (stage.isLast) lossSum = Math.fround(lossSum + out[0]!);
+        else await group.send(out, this.next);
       } else {
-        const { input, out } = saved.get(a.micro)!;
+        const inputs = saved.get(a.micro)!;
         saved.delete(a.micro);
         // NOTE: the last stage seeds with 1 / m (each micro-batch's loss weighted as the trainer's own step weights it).
-        const seed = stage.isLast ? out.full([], 1 / m) : await receive(this.next, `micro-batch ${a.micro}'s output gradient`, rows * dim);
+        const seed = stage.isLast ? tensor(Float32Array.of(1 / m), { backend, dtype: "f32", shape: [] }) : await receive(this.next, `micro-batch ${a.micro}'s output gradient`, rows * dim);
         const c0 = performance.now();
-        const wrt = stage.isFirst ? params : [...params, input];
-        const gs = gradients([out], wrt, [seed]).map((g, i) => g ?? wrt[i]!.full(wrt[i]!.shape, 0));
-        acc = acc ? acc.map((x, i) => x.add(gs[i]!)) : gs.slice(0, params.length);
-        await realizeAll(stage.isFirst ? acc : [...acc, gs.at(-1)!]);
-        const host = stage.isFirst ? undefined : Float32Array.from((await gs.at(-1)!.data()) as Float32Array);
+        const { grads, inputGrad } = await this.kernels.backward(inputs, seed);
+        // NOTE: summed on the host in micro-batch order: the same f32 sums as the trainer's device adds.
+        grads.forEach((g, i) => {
+          const into = acc[i]!;
+          for (let j = 0; j < into.length; j++) into[j] = into[j]! + g[j]!;
+        });
         busy += performance.now() - c0;
-        if (host) await group.send(host, this.prev);
+        if (inputGrad) await group.send(inputGrad, this.prev);
       }
     }
     const wallMs = performance.now() - t0;
     this.timings.push({ wallMs, busyMs: busy, idleShare: 1 - busy / wallMs });
     const grads = new Map<string, Float32Array>();
-    for (const [i, name] of stage.names.entries()) grads.set(name, Float32Array.from((await acc![i]!.data()) as Float32Array));
+    stage.names.forEach((name, i) => grads.set(name, acc[i]!));
     await this.sumShared(grads);
     // NOTE: every stage reports the last stage's mean loss (one all-reduce of a scalar), so any rank can log it.
     const loss = (await group.allReduce(Float32Array.of(stage.isLast ? Math.fround(lossSum / m) : 0), "sum"))[0]!;
@@ -184,6 +185,12 @@ class StageRunner {
       grads.set(name, sum);
     }
   }
+}
+
+/** One micro-batch's inputs to this stage: token ids or the previous stage's activation, and on the last stage the targets. */
+interface StageInputs {
+  readonly input: Tensor;
+  readonly targets: Tensor | undefined;
 }
 
 /** Parameters read by pieces of more than one stage (a tied embedding and head), with those stages in order. */
