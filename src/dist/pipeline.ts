@@ -38,10 +38,16 @@ export interface PipelineOptions {
   readonly config?: unknown;
 }
 
-/** One step's time on this stage: the whole schedule, the part spent computing, and the rest (waiting for neighbours, the bubble). */
+/**
+ * One step's time on this stage: the whole step (its schedule, the shared-weight sum and the loss's
+ * all-reduce, which ends together on every stage), the part spent computing forwards and backwards,
+ * and the rest (waiting for neighbours: the bubble, plus communication).
+ */
 export interface StageTiming {
   readonly wallMs: number;
   readonly busyMs: number;
+  readonly forwardMs: number;
+  readonly backwardMs: number;
   /** 1 - busy / wall: this stage's bubble (plus communication) share of the step. */
   readonly idleShare: number;
 }
@@ -123,7 +129,7 @@ class StageRunner {
     const saved = new Map<number, StageInputs>();
     const acc = stage.names.map((name) => new Float32Array(stage.parameters().get(name)!.numel));
     let lossSum = 0;
-    let busy = 0;
+    let [forwardMs, backwardMs] = [0, 0];
     const t0 = performance.now();
     const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [rows] });
     const receive = async (from: number, what: string, want: number) => {
@@ -139,7 +145,7 @@ class StageRunner {
         saved.set(a.micro, inputs);
         const c0 = performance.now();
         const out = await this.kernels.forward(inputs);
-        busy += performance.now() - c0;
+        forwardMs += performance.now() - c0;
         // NOTE: the loss sums in f32 in micro-batch order, as the trainer's own step does on the device.
         if (stage.isLast) lossSum = Math.fround(lossSum + out[0]!);
         else await group.send(out, this.next);
@@ -155,17 +161,17 @@ class StageRunner {
           const into = acc[i]!;
           for (let j = 0; j < into.length; j++) into[j] = into[j]! + g[j]!;
         });
-        busy += performance.now() - c0;
+        backwardMs += performance.now() - c0;
         if (inputGrad) await group.send(inputGrad, this.prev);
       }
     }
-    const wallMs = performance.now() - t0;
-    this.timings.push({ wallMs, busyMs: busy, idleShare: 1 - busy / wallMs });
     const grads = new Map<string, Float32Array>();
     stage.names.forEach((name, i) => grads.set(name, acc[i]!));
     await this.sumShared(grads);
     // NOTE: every stage reports the last stage's mean loss (one all-reduce of a scalar), so any rank can log it.
     const loss = (await group.allReduce(Float32Array.of(stage.isLast ? Math.fround(lossSum / m) : 0), "sum"))[0]!;
+    const [wallMs, busyMs] = [performance.now() - t0, forwardMs + backwardMs];
+    this.timings.push({ wallMs, busyMs, forwardMs, backwardMs, idleShare: 1 - busyMs / wallMs });
     return { loss, grads };
   }
 

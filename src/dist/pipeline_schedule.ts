@@ -38,3 +38,40 @@ export function peakInFlight(actions: readonly PipelineAction[]): number {
   }
   return peak;
 }
+
+/**
+ * The idle share of each stage when `micro` micro-batches run in 1F1B order and stage s's forward takes
+ * forwardMs[s] and its backward backwardMs[s], with free communication: each action starts when its
+ * stage is free and its input is ready (the previous stage's forward, the next stage's backward); the
+ * step lasts until the last action ends, and a stage's idle share is 1 - its busy time / the step.
+ * With equal stages this is the planner's (p - 1) / (m + p - 1); with measured unequal ones it is the
+ * bubble the partition leaves, the baseline a measured step is compared with (bench/pipeline_bubble.ts).
+ */
+export function simulateOneForwardOneBackward(forwardMs: readonly number[], backwardMs: readonly number[], micro: number): { stepMs: number; idleShare: number[] } {
+  const p = forwardMs.length;
+  if (backwardMs.length !== p) throw new Error(`simulate 1F1B: ${p} forward times but ${backwardMs.length} backward times`);
+  const lists = [...Array(p).keys()].map((s) => oneForwardOneBackward(p, s, micro));
+  const fEnd = [...Array(p)].map(() => new Array<number>(micro).fill(NaN));
+  const bEnd = [...Array(p)].map(() => new Array<number>(micro).fill(NaN));
+  const next = new Array<number>(p).fill(0);
+  const free = new Array<number>(p).fill(0);
+  let left = lists.reduce((n, l) => n + l.length, 0);
+  while (left > 0) {
+    let moved = false;
+    for (let s = 0; s < p; s++) {
+      const a = lists[s]![next[s]!];
+      if (!a) continue;
+      const ready = a.kind === "forward" ? (s === 0 ? 0 : fEnd[s - 1]![a.micro]!) : s === p - 1 ? fEnd[s]![a.micro]! : bEnd[s + 1]![a.micro]!;
+      if (Number.isNaN(ready)) continue;
+      const end = Math.max(free[s]!, ready) + (a.kind === "forward" ? forwardMs[s]! : backwardMs[s]!);
+      (a.kind === "forward" ? fEnd : bEnd)[s]![a.micro] = end;
+      free[s] = end;
+      next[s]!++;
+      left--;
+      moved = true;
+    }
+    if (!moved) throw new Error("simulate 1F1B: the schedule deadlocked (a bug in oneForwardOneBackward)");
+  }
+  const stepMs = Math.max(...free);
+  return { stepMs, idleShare: forwardMs.map((f, s) => 1 - (micro * (f + backwardMs[s]!)) / stepMs) };
+}
