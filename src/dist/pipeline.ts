@@ -57,7 +57,7 @@ export interface PipelineParallel {
   readonly stage: PipelineStage;
   /** Every stage's pieces [start, end) (0 = embedding, 1..L = blocks, L + 1 = head). */
   readonly ranges: readonly StageRange[];
-  /** The group's mean of each piece's measured ms (when partition was "measure"). */
+  /** Each piece's measured ms, the fastest over the group (when partition was "measure"). */
   readonly costs: readonly number[] | undefined;
   /** Give them to the Trainer (TrainerOptions.gradientSource and gradientNorm). */
   readonly gradientSource: (request: { step: number; microBatches: number; data: BatchesOf<unknown> }) => Promise<{ loss: number; grads: Map<string, Float32Array> }>;
