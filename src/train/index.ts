@@ -5,7 +5,7 @@
 export * from "./checkpoint/index.js";
 export * from "./data/index.js";
 export { Trainer } from "./trainer.js";
-export type { StepStats, TrainerOptions, TrainState } from "./trainer.js";
+export type { GradientNorm, GradientSource, StepStats, TrainerOptions, TrainState } from "./trainer.js";
 export { describePrecision, MixedPrecision, PRECISIONS } from "./precision/mixed_precision.js";
 export type { Precision, PrecisionOptions } from "./precision/mixed_precision.js";
 export { DynamicLossScaler } from "./precision/loss_scaler.js";
