@@ -25,6 +25,9 @@ import { oneForwardOneBackward } from "./pipeline_schedule.js";
 import { pieceCount, pieceParameterNames, PipelineStage, type PipelineModel } from "./pipeline_stage.js";
 import { StageStep } from "./stage_step.js";
 
+/** Steps whose timing a pipeline keeps (a long run must not grow without bound). */
+const MAX_TIMINGS = 1000;
+
 /** What a pipeline needs of its group: its place in it, point-to-point messages, and two collectives. */
 export type PipelineGroup = Pick<Communicator, "rank" | "size" | "send" | "recv" | "allReduce" | "allGather">;
 
@@ -62,7 +65,7 @@ export interface PipelineParallel {
   /** Give them to the Trainer (TrainerOptions.gradientSource and gradientNorm). */
   readonly gradientSource: (request: { step: number; microBatches: number; data: BatchesOf<unknown> }) => Promise<{ loss: number; grads: Map<string, Float32Array> }>;
   readonly gradientNorm: { counted: (name: string) => boolean; sum: (squares: number) => Promise<number> };
-  /** Each step's timing on this stage, in order. */
+  /** Each step's timing on this stage, in order (the last MAX_TIMINGS steps). */
   readonly timings: StageTiming[];
 }
 
@@ -162,6 +165,8 @@ class StageRunner {
           for (let j = 0; j < into.length; j++) into[j] = into[j]! + g[j]!;
         });
         backwardMs += performance.now() - c0;
+        // NOTE: a replay binds its inputs only while it runs, so they go now rather than when collected.
+        for (const x of [inputs.input, inputs.targets, seed]) x?.dispose();
         if (inputGrad) await group.send(inputGrad, this.prev);
       }
     }
@@ -172,6 +177,7 @@ class StageRunner {
     const loss = (await group.allReduce(Float32Array.of(stage.isLast ? Math.fround(lossSum / m) : 0), "sum"))[0]!;
     const [wallMs, busyMs] = [performance.now() - t0, forwardMs + backwardMs];
     this.timings.push({ wallMs, busyMs, forwardMs, backwardMs, idleShare: 1 - busyMs / wallMs });
+    if (this.timings.length > MAX_TIMINGS) this.timings.shift();
     return { loss, grads };
   }
 
