@@ -5,10 +5,10 @@
 // forwards then all backwards, holds m), and the step's bubble is the same as GPipe's,
 // (p - 1) / (m + p - 1) of each stage's time when every stage costs the same.
 // It owns no communication: pipeline.ts walks the list, receiving and sending around each action.
-// NOTE: no interleaved 1F1B (v model chunks per stage). It cuts the bubble by v, but sends v times as
-// many activations, and pays only when the bubble is large: here the micro-batch count is the
-// caller's lever (the bubble is (p - 1) / (m + p - 1), 1/v of that with v chunks), and the step's other
-// costs (host round trips per send) grow with v. See docs/distributed.md "Pipeline parallel".
+// NOTE: no interleaved 1F1B (v model chunks per stage). It cuts the bubble by v but sends v times as
+// many activations; measured here the sends (host round trips) already cost more of a step than the
+// half of the bubble v = 2 would remove, and more micro-batches shrink the bubble without more sends
+// per micro-batch. See docs/distributed.md "Pipeline parallel".
 
 export interface PipelineAction {
   readonly kind: "forward" | "backward";
