@@ -72,3 +72,13 @@ export { gatherShards, loadShards, shardArray, unshardArrays } from "./tensor_pa
 export { vocabParallelCrossEntropy } from "./vocab_parallel_loss.js";
 export { tensorParallelGradNorm } from "./tensor_parallel_norm.js";
 export { tensorParallelFromLoaded } from "./tensor_parallel_load.js";
+// Pipeline parallel: stages cut by measured piece cost, the 1F1B schedule over send/recv, and the
+// trainer hooks (gradientSource, gradientNorm) that train a stage.
+export type { PipelineGroup, PipelineOptions, PipelineParallel, StageTiming } from "./pipeline.js";
+export { pipelineParallel } from "./pipeline.js";
+export type { PipelineModel } from "./pipeline_stage.js";
+export { PipelineStage } from "./pipeline_stage.js";
+export type { StageRange } from "./pipeline_partition.js";
+export { partition as pipelinePartition } from "./pipeline_partition.js";
+export type { PipelineAction } from "./pipeline_schedule.js";
+export { oneForwardOneBackward, simulateOneForwardOneBackward } from "./pipeline_schedule.js";

@@ -4,19 +4,16 @@
 // rank 0's parameter values go to every rank, so the replicas start identical whatever seeds they used.
 // Call it before constructing the Trainer (which then lays the parameters out flat).
 
-import { createHash } from "node:crypto";
 import type { Tensor } from "../index.js";
 import { tensor } from "../index.js";
 import type { Communicator } from "./comm.js";
+import { agreeOnConfig } from "./agree_config.js";
 
 /** What replicaStart needs of a model (nn Module's methods). */
 export interface ParameterOwner {
   parameters(): Map<string, Tensor>;
   loadStateDict(state: ReadonlyMap<string, Tensor>): void;
 }
-
-/** 16 values of 16 bits each: a sha-256 digest that survives a Float32Array exactly (integers < 2^24). */
-const DIGEST_WORDS = 16;
 
 /**
  * Checks that every rank has the same model layout and `config` (any JSON-able value: batch shape,
@@ -26,19 +23,7 @@ export async function replicaStart(comm: Communicator, model: ParameterOwner, co
   const params = [...model.parameters()];
   const layout = params.map(([name, t]) => [name, t.dtype, t.shape]);
   const text = JSON.stringify({ layout, config });
-  const digest = createHash("sha256").update(text).digest();
-  const mine = new Float32Array(DIGEST_WORDS);
-  for (let i = 0; i < DIGEST_WORDS; i++) mine[i] = digest.readUInt16BE(2 * i);
-  // NOTE: a fixed-length allGather, so ranks with different models still meet in the same collective.
-  const all = await comm.allGather(mine);
-  const hex = (r: number) => Array.from(all.subarray(r * DIGEST_WORDS, (r + 1) * DIGEST_WORDS), (w) => w.toString(16).padStart(4, "0")).join("").slice(0, 12);
-  const differ = [...Array(comm.size).keys()].filter((r) => hex(r) !== hex(0));
-  if (differ.length) {
-    throw new Error(
-      `data parallel on rank ${comm.rank}: rank(s) ${differ.join(", ")} have another model layout or configuration than rank 0 ` +
-        `(hash ${differ.map((r) => `${hex(r)} on rank ${r}`).join(", ")} vs ${hex(0)} on rank 0); this rank's: ${text.length > 300 ? `${text.slice(0, 300)}...` : text}`,
-    );
-  }
+  await agreeOnConfig(comm, "data parallel", text);
   await broadcastParameters(comm, model, params);
 }
 

@@ -11,6 +11,7 @@ import type { ParamOptions } from "../nn/index.js";
 import type { AttentionContext, CacheShape, ModelOptions } from "./kv_cache.js";
 import { contextLength, mergeHeads, splitHeads } from "./kv_cache.js";
 import { BatchContext, batchShape } from "./batch_context.js";
+import type { PieceParameters, TrainingPieces } from "./training_pieces.js";
 import type { Gpt2Config, LoadedModel } from "./types.js";
 import { loadWeights } from "./weights.js";
 
@@ -108,7 +109,26 @@ export class Gpt2 extends Module {
   /** Training forward: ids (B, T) i32 -> logits (B, T, vocab), causal within each sequence, gradients recorded. */
   forward(ids: Tensor): Tensor {
     const [b, t] = batchShape("gpt2", ids, this.contextLength);
-    return this.head(this.hidden(ids.flatten(), new BatchContext(b, t))).reshape([b, t, this.config.vocabSize]);
+    const p = this.trainingPieces(b, t);
+    let x = p.embed(ids.flatten());
+    for (let i = 0; i < p.nBlocks; i++) x = p.block(i, x);
+    return p.head(x).reshape([b, t, this.config.vocabSize]);
+  }
+
+  /** forward's pieces for batches of (b, t) (training_pieces.ts): pipeline stages run some of them each. */
+  trainingPieces(b: number, t: number): TrainingPieces {
+    const ctx = new BatchContext(b, t);
+    return {
+      nBlocks: this.blocks.length,
+      embed: (ids) => this.tokenEmbd.forward(ids).add(ctx.rows(this.positionEmbd.weight)),
+      block: (i, x) => this.blocks.at(i).forward(x, i, ctx, this.ones),
+      head: (x) => this.head(x),
+    };
+  }
+
+  /** Which parameters the embedding and the head read (the head: the token embedding's weight when tied). */
+  pieceParameters(): PieceParameters {
+    return { embed: ["token_embd.weight", "position_embd.weight"], head: [...this.outputNorm.parameters().keys()].map((n) => `output_norm.${n}`).concat(this.output ? ["output.weight"] : ["token_embd.weight"]) };
   }
 
   /** Logits (R, vocab) of the positions `rows` (R,) i32: only those rows reach the output norm and head. */

@@ -18,6 +18,7 @@ import { contextLength, mergeHeads, splitHeads } from "./kv_cache.js";
 import { BatchContext, batchShape } from "./batch_context.js";
 import { applyRope, ropeFrequencies, ropeTables } from "./rope.js";
 import type { RopeTables } from "./rope.js";
+import type { PieceParameters, TrainingPieces } from "./training_pieces.js";
 import type { LlamaConfig, LoadedModel } from "./types.js";
 import { foldNorms, fuseQkv } from "./llama_layout.js";
 import { loadWeights } from "./weights.js";
@@ -185,6 +186,26 @@ export class Llama extends Module {
     if (stats.length === 0) return { logits };
     const auxLoss = stats.map((s) => s.auxLoss).reduce((a, c) => a.add(c)).div(stats.length);
     return { logits, auxLoss, dropped: stats.map((s) => s.dropped).reduce((a, c) => a.add(c)) };
+  }
+
+  /**
+   * forward's pieces for batches of (b, t) (training_pieces.ts): pipeline stages run some of them each.
+   * NOTE: a dense model's; a MoE block's load-balancing loss does not cross stages yet.
+   */
+  trainingPieces(b: number, t: number): TrainingPieces {
+    const ctx = new BatchContext(b, t);
+    const [cos, sin] = [ctx.rows(this.rope.cos), ctx.rows(this.rope.sin)];
+    return {
+      nBlocks: this.blocks.length,
+      embed: (ids) => this.tokenEmbd.forward(ids),
+      block: (i, x) => this.blocks.at(i).forward(x, i, cos, sin, ctx),
+      head: (x) => this.head(x),
+    };
+  }
+
+  /** Which parameters the embedding and the head read (the head: the token embedding's weight when tied). */
+  pieceParameters(): PieceParameters {
+    return { embed: ["token_embd.weight"], head: [...this.outputNorm.parameters().keys()].map((n) => `output_norm.${n}`).concat(this.output ? ["output.weight"] : ["token_embd.weight"]) };
   }
 
   /** Logits (R, vocab) of the positions `rows` (R,) i32: only those rows reach the output norm and head. */

@@ -100,10 +100,13 @@ export function gradientGraph(o: StepGraphOptions, inputs: readonly Tensor[]): T
   });
 }
 
-/** The second part of a split step: from a flat gradient (layout.size,) and the optimizer's scalars, [norm, ...writes]. */
-export function gradientUpdateGraph(o: StepGraphOptions, [flatGrad, scalars]: readonly Tensor[]): Tensor[] {
+/**
+ * The second part of a split step: from a flat gradient (layout.size,), the optimizer's scalars and
+ * optionally the global norm (a scalar: Trainer's hostGradientNorm, when other ranks hold gradients too), [norm, ...writes].
+ */
+export function gradientUpdateGraph(o: StepGraphOptions, [flatGrad, scalars, norm]: readonly Tensor[]): Tensor[] {
   if (!flatGrad || !scalars) throw new Error("gradientUpdateGraph: expected the flat gradient and the optimizer's scalars");
-  return noGrad(() => applyFlatGradient(o, flatGrad, scalars));
+  return noGrad(() => applyFlatGradient(o, flatGrad, scalars, norm));
 }
 
 /** Each micro-batch's forward and backward, the gradients and losses summed. */
@@ -143,8 +146,8 @@ export function stepUpdate(o: StepGraphOptions, grads: readonly Tensor[], lossSu
 }
 
 /** From the flat gradient: the global norm, clipping, the optimizer's assignments (kept back by the guard) and the precision's own. */
-function applyFlatGradient(o: StepGraphOptions, flatGrad: Tensor, scalars: Tensor): Tensor[] {
-  const norm = o.gradientNorm ? o.gradientNorm(flatGrad, o.layout.slots) : globalNorm([flatGrad]);
+function applyFlatGradient(o: StepGraphOptions, flatGrad: Tensor, scalars: Tensor, given?: Tensor): Tensor[] {
+  const norm = given ?? (o.gradientNorm ? o.gradientNorm(flatGrad, o.layout.slots) : globalNorm([flatGrad]));
   const clipped = o.maxGradNorm ? clipByGlobalNorm([flatGrad], norm, o.maxGradNorm)[0]! : flatGrad;
   o.tag?.({ parameters: [o.flat], gradients: [flatGrad] });
   const guard = o.precision?.guard(norm);

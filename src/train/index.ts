@@ -5,7 +5,7 @@
 export * from "./checkpoint/index.js";
 export * from "./data/index.js";
 export { Trainer } from "./trainer.js";
-export type { StepStats, TrainerOptions, TrainShard, TrainState } from "./trainer.js";
+export type { GradientSource, HostGradientNorm, StepStats, TrainerOptions, TrainShard, TrainState } from "./trainer.js";
 export type { OptimizerSharding } from "./sharded_step.js";
 export { describePrecision, MixedPrecision, PRECISIONS } from "./precision/mixed_precision.js";
 export type { Precision, PrecisionOptions } from "./precision/mixed_precision.js";

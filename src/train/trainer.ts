@@ -5,7 +5,9 @@
 // realizes it each step instead); then the loss and the gradient norm are read back. It never knows the
 // world size or the backend: a data-parallel wrapper (src/dist/data_parallel.ts) gives it a gradientHook,
 // a generic function of the flat gradient run between backward and clipping; ZeRO (src/dist/zero.ts) gives it
-// an optimizer sharding (sharded_step.ts): its optimizer then owns one part of the flat buffers.
+// an optimizer sharding (sharded_step.ts): its optimizer then owns one part of the flat buffers; pipeline
+// parallel (src/dist/pipeline.ts) a gradientSource that computes the step's gradients in its place, and a
+// hostGradientNorm that sums the norm over the ranks holding other parts of the model.
 
 import type { Tensor } from "../index.js";
 import { noGrad, realizeAll, tensor } from "../index.js";
@@ -71,6 +73,34 @@ export interface TrainerOptions {
    * (sharded_step.ts). Not with a gradientHook; fp32 and bf16 only, not with offload (as the hook).
    */
   readonly sharding?: OptimizerSharding;
+  /**
+   * Computes the step's loss and gradients instead of the trainer's own forward and backward (pipeline
+   * parallel's schedule); the trainer then runs the hook (if any), clipping and the update as with a
+   * gradientHook. The model's parameters are views of the flat buffer by then: the source reads them.
+   */
+  readonly gradientSource?: GradientSource;
+  /**
+   * The gradient's global norm from more than this rank's share, on the host (see HostGradientNorm; a split
+   * step's counterpart of gradientNorm); default: this rank's flat gradient.
+   */
+  readonly hostGradientNorm?: HostGradientNorm;
+}
+
+/**
+ * A step's gradients computed outside the trainer: the mean loss over `microBatches` micro-batches of
+ * `data` for `step`, and each trained parameter's gradient (by name, its numel), summed over them (each
+ * micro-batch's loss weighted 1 / microBatches, as the trainer's own step does).
+ */
+export type GradientSource = (request: { step: number; microBatches: number; data: BatchSource }) => Promise<{ loss: number; grads: ReadonlyMap<string, Float32Array> }>;
+
+/**
+ * The global gradient norm when the model's parameters are spread over ranks (pipeline stages): `sum` turns
+ * this rank's sum of squares into the sum over every rank (an all-reduce); `counted` leaves out parameters
+ * another rank counts (a copy of a tied weight). Used for clipping and the reported norm.
+ */
+export interface HostGradientNorm {
+  readonly counted?: (name: string) => boolean;
+  readonly sum: (squares: number) => Promise<number>;
 }
 
 /** See TrainerOptions.gradientHook: plain data in and out, so the trainer knows nothing of who changes it. */
@@ -161,15 +191,16 @@ export class Trainer {
       const other = opts.gradientHook ? "a gradientHook (give one or the other)" : opts.sharding ? "a sharding (it reduces the gradient itself)" : "offload (memory.offload) yet";
       throw new Error(`Trainer: reduceGradient does not work with ${other}`);
     }
-    if (opts.gradientHook || opts.sharding) {
-      const what = opts.sharding ? "a sharding" : "a gradientHook";
+    if (opts.sharding && (opts.gradientSource || opts.hostGradientNorm)) throw new Error("Trainer: a sharding does not work with a gradientSource or hostGradientNorm yet");
+    if (opts.gradientHook || opts.sharding || opts.gradientSource || opts.hostGradientNorm) {
+      const what = opts.sharding ? "a sharding" : opts.gradientHook ? "a gradientHook" : opts.gradientSource ? "a gradientSource" : "a hostGradientNorm";
       if (opts.gradientHook && opts.sharding) throw new Error("Trainer: give a gradientHook or a sharding, not both (the sharding reduces the gradient itself)");
       const p = this.precision.precision;
       if (p === "fp16" || p === "fp8") throw new Error(`Trainer: ${what} works with fp32 or bf16 precision so far, not ${p} (its state updates span the whole step)`);
       if (this.memory.needsBuiltSteps) throw new Error(`Trainer: ${what} does not work with offload (memory.offload) yet`);
       this.gradRun = new Replayed((xs) => gradientGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 2);
       // NOTE: a sharding's update is its own (sharded_step.ts): only the gradient part is shared.
-      if (opts.gradientHook) this.updateRun = new Replayed((xs) => gradientUpdateGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 1);
+      if (!opts.sharding) this.updateRun = new Replayed((xs) => gradientUpdateGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 1);
     }
     if (opts.sharding) this.sharded = new ShardedUpdate(opts.sharding, this.layout, () => this.optimizer, opts.maxGradNorm, opts.jit ?? true);
   }
@@ -194,6 +225,7 @@ export class Trainer {
     this.memory.tagParameters(this.optimizer.stateTensors(), "optimizer");
     const { batchSize: b, blockSize: t } = this.data;
     if (this.memory.needsBuiltSteps) return this.stepBuilt(step, lr, params);
+    if (this.opts.gradientSource) return this.stepSourced(step, lr, backend, t0);
     const ids = (a: Int32Array) => tensor(a, { backend, dtype: "i32", shape: [b, t] });
     const inputs: Tensor[] = [];
     for (let micro = 0; micro < this.accum; micro++) {
@@ -202,7 +234,7 @@ export class Trainer {
     }
     const scalars = tensor(this.optimizer.scalars(lr), { backend });
     const lossScale = this.precision.lossScale;
-    if (this.opts.gradientHook || this.sharded) {
+    if (this.updateRun || this.sharded) {
       try {
         return await this.stepHooked(step, lr, inputs, scalars, lossScale, t0);
       } finally {
@@ -233,17 +265,58 @@ export class Trainer {
         norm.dispose();
       }
     }
-    const reduced = await this.opts.gradientHook!(local);
+    // NOTE: read now: the replayed graph's loss buffer is its own, and a source's next step could overwrite it.
+    return this.applyGradient(step, lr, await loss!.item(), local, scalars, lossScale, t0);
+  }
+
+  /** A step whose gradients come from the gradientSource (host arrays by name), laid out flat, then as a hooked step. */
+  private async stepSourced(step: number, lr: number, backend: Tensor["backend"], t0: number): Promise<StepStats> {
+    const { loss, grads } = await this.opts.gradientSource!({ step, microBatches: this.accum, data: this.data });
+    const flat = new Float32Array(this.layout.size);
+    for (const s of this.layout.slots) {
+      const g = grads.get(s.name);
+      if (!(g instanceof Float32Array) || g.length !== s.numel) {
+        throw new Error(`Trainer: the gradientSource gave ${g instanceof Float32Array ? `${g.length} values` : "no Float32Array"} for '${s.name}' (${s.numel} elements)`);
+      }
+      flat.set(g, s.offset);
+    }
+    const scalars = tensor(this.optimizer.scalars(lr), { backend });
+    try {
+      return await this.applyGradient(step, lr, loss, flat, scalars, this.precision.lossScale, t0);
+    } finally {
+      scalars.dispose();
+    }
+  }
+
+  /** The flat gradient (host) through the hook, its global norm (hostGradientNorm) and the clip + update graph. */
+  private async applyGradient(step: number, lr: number, loss: number, local: Float32Array, scalars: Tensor, lossScale: number, t0: number): Promise<StepStats> {
+    const reduced = this.opts.gradientHook ? await this.opts.gradientHook(local) : local;
     if (!(reduced instanceof Float32Array) || reduced.length !== this.layout.size) {
       throw new Error(`Trainer: the gradientHook must return a Float32Array of ${this.layout.size} (the flat gradient's length), got ${reduced instanceof Float32Array ? reduced.length : typeof reduced}`);
     }
-    const g = tensor(reduced, { backend: grad!.backend, dtype: "f32", shape: [this.layout.size] });
+    const backend = scalars.backend;
+    const g = tensor(reduced, { backend, dtype: "f32", shape: [this.layout.size] });
+    const inputs = [g, scalars];
+    if (this.opts.hostGradientNorm) inputs.push(tensor(new Float32Array([await this.globalNorm(reduced, this.opts.hostGradientNorm)]), { backend, dtype: "f32", shape: [] }));
     try {
-      const [norm] = await this.updateRun!.run([g, scalars]);
-      return await this.finishStep(step, lr, loss!, norm!, lossScale, t0);
+      const [norm] = await this.updateRun!.run(inputs);
+      return await this.finishStep(step, lr, loss, norm!, lossScale, t0);
     } finally {
       g.dispose();
+      inputs[2]?.dispose();
     }
+  }
+
+  /** sqrt of the sum over ranks (hostGradientNorm.sum) of this rank's counted slots' squares (f64 on the host). */
+  private async globalNorm(flat: Float32Array, hook: HostGradientNorm): Promise<number> {
+    let squares = 0;
+    for (const s of this.layout.slots) {
+      if (hook.counted && !hook.counted(s.name)) continue;
+      for (let i = s.offset; i < s.offset + s.numel; i++) squares += flat[i]! * flat[i]!;
+    }
+    const total = await hook.sum(squares);
+    if (!(Number.isFinite(total) && total >= 0)) throw new Error(`Trainer: hostGradientNorm.sum gave ${total} for a sum of squares (expected a finite number >= 0)`);
+    return Math.sqrt(total);
   }
 
   /**
@@ -277,8 +350,8 @@ export class Trainer {
   }
 
   /** After a step's graph is realized: read its loss and norm, and count it unless fp16 skipped it (then it is retried). */
-  private async finishStep(step: number, lr: number, loss: Tensor, norm: Tensor, lossScale: number, t0: number): Promise<StepStats> {
-    const [lossValue, gradNorm] = [await loss.item(), await norm.item()];
+  private async finishStep(step: number, lr: number, loss: Tensor | number, norm: Tensor, lossScale: number, t0: number): Promise<StepStats> {
+    const [lossValue, gradNorm] = [typeof loss === "number" ? loss : await loss.item(), await norm.item()];
     const { skipped } = await this.precision.endStep();
     if (!skipped) this.optimizer.advance();
     return { step, loss: lossValue, lr, gradNorm, ms: performance.now() - t0, lossScale, skipped };
