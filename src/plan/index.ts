@@ -13,7 +13,10 @@ export type { GpuSpec } from "./gpus.js";
 export { GPU_NAMES, customGpu, findGpu, listGpus } from "./gpus.js";
 export type { Precision } from "./precision.js";
 export { PRECISIONS, parsePrecision, precisionInfo } from "./precision.js";
-export { allGatherSeconds, allToAllSeconds, groupLink, p2pSeconds, ringAllReduceSeconds } from "./collectives.js";
+export type { CommModel, Link } from "./collectives.js";
+export {
+  COMM_DEFAULTS, IDEAL_COMM, allGatherSeconds, allGatherTime, allReduceTime, allToAllSeconds, allToAllTime, groupLink, p2pSeconds, p2pTime, reduceScatterTime, ringAllReduceSeconds,
+} from "./collectives.js";
 export type { TrainLayout, TrainMemory, TrainPrecision, ZeroStage } from "./train_memory.js";
 export { trainMemoryPerGpu } from "./train_memory.js";
 export type { CommTime, StepEstimate } from "./train_step.js";
@@ -27,3 +30,7 @@ export { MAX_NUM_SEQS, STEP_TOKENS, planServing } from "./auto_config.js";
 export {
   PlanInputError, formatBytes, formatCount, formatDollars, formatFlops, formatInt, formatPercent, formatSeconds, parseCount, parseLength, parsePositive,
 } from "./units.js";
+export type { CommOverrides, CommSensitivityRow } from "./comm_model.js";
+export { COMM_SCENARIOS, commModel, commSensitivity } from "./comm_model.js";
+export type { FixedLayout } from "./train_layouts.js";
+export { FIXED_FIELDS, checkFixedLayout } from "./train_layouts.js";

@@ -10,7 +10,8 @@ import type { PlanModel } from "./plan_model.js";
 import { countParams, forwardFlopsPerToken, kvBytesPerToken, paramsRead, prefillFlops } from "./accounting.js";
 import type { ServingAutoPlan } from "./auto_config.js";
 import { MAX_NUM_SEQS, sizeServing } from "./auto_config.js";
-import { groupLink, ringAllReduceSeconds } from "./collectives.js";
+import type { CommModel } from "./collectives.js";
+import { allReduceTime, groupLink } from "./collectives.js";
 import type { Precision } from "./precision.js";
 import { computeFlops, precisionInfo } from "./precision.js";
 import { PlanInputError, formatBytes, formatSeconds } from "./units.js";
@@ -19,8 +20,6 @@ import { PlanInputError, formatBytes, formatSeconds } from "./units.js";
 export const DECODE_BANDWIDTH_EFFICIENCY = 0.8;
 /** Share of dense peak prefill reaches (large GEMMs). */
 export const PREFILL_COMPUTE_EFFICIENCY = 0.7;
-/** Fixed cost of one small all-reduce (NCCL on NVLink, a few microseconds more over PCIe). */
-export const ALLREDUCE_LATENCY_S = 10e-6;
 
 export interface ServeRequest {
   readonly model: PlanModel;
@@ -37,6 +36,8 @@ export interface ServeRequest {
   readonly tpotTargetS?: number;
   /** Instances kept beyond what the traffic needs, for availability (default 1: N+1). */
   readonly spareInstances?: number;
+  /** Link efficiency and collective latency (default COMM_DEFAULTS: published NCCL figures). */
+  readonly comm?: CommModel;
 }
 
 export interface ServeCandidate {
@@ -91,9 +92,9 @@ function candidate(req: ServeRequest, tp: number): ServeCandidate {
   const perSeq = req.promptTokens + req.outputTokens;
   const meanContext = req.promptTokens + req.outputTokens / 2;
   const kvPerTokenGpu = (kvBytesPerToken(m, info.kvBytes) * Math.max(1, m.nKvHeads / tp)) / m.nKvHeads;
-  const link = groupLink(gpu, 1, tp);
+  const link = groupLink(gpu, 1, tp, req.comm);
   const allReduces = (tokens: number): number =>
-    tp > 1 ? 2 * m.nLayers * (ALLREDUCE_LATENCY_S + ringAllReduceSeconds(tokens * m.dim * 2, tp, link.bytesPerS)) : 0;
+    2 * m.nLayers * allReduceTime(tokens * m.dim * 2, tp, link);
   // NOTE: a decode step reads the weights its batch touches (an MoE batch reaches only some experts).
   const weightsRead = (tokens: number): number => paramsRead(m, tokens) * info.weightBytes;
   const step = (batch: number): number => {
