@@ -3,7 +3,7 @@
 
 export type { MoeShape, PlanModel } from "./plan_model.js";
 export { planModelFromConfig, planModelFromHf } from "./plan_model.js";
-export { MODEL_ALIASES, MODEL_PRESET_NAMES, findPreset, knownModelsText } from "./presets.js";
+export { MODEL_ALIASES, MODEL_PRESET_NAMES, findPreset, findPresetByHubName, knownModelsText } from "./presets.js";
 export { resolveModel } from "./resolve_model.js";
 export type { ParamCounts } from "./accounting.js";
 export {
