@@ -14,12 +14,13 @@ export const COMM_OPTIONS = {
 } as const;
 export const FIXED_OPTIONS = {
   tp: { type: "string" }, pp: { type: "string" }, dp: { type: "string" }, ep: { type: "string" }, zero: { type: "string" }, mb: { type: "string" },
-  recompute: { type: "string" }, offload: { type: "string" }, mfu: { type: "string" }, sensitivity: { type: "boolean" }, emit: { type: "string" },
+  recompute: { type: "string" }, offload: { type: "string" }, interleave: { type: "string" }, mfu: { type: "string" }, sensitivity: { type: "boolean" }, emit: { type: "string" },
 } as const;
 
 export const PLAN_FLAGS_HELP = `  --tp N --pp N --dp N --ep N --zero S --mb N --recompute none|full --offload on|off
                     (train) fix these values of the layout (tp x pp x dp must equal --gpus when all
-                    three are given); the planner searches the rest, or evaluates the one layout
+                    three are given); the planner searches the rest, or evaluates the one layout;
+                    --interleave V: the interleaved pipeline schedule, V model chunks per GPU
   --mfu X           (train) assume this MFU (0.4 or 40%) for time and cost instead of the step model's
   --price P         dollars per GPU-hour instead of the GPU table's
   --node-link-efficiency E, --network-efficiency E
@@ -71,7 +72,7 @@ const whole = (text: string, flag: string): number => {
 
 export function fixedFromFlags(v: Values): FixedLayout | undefined {
   const out: Record<string, number | boolean> = {};
-  for (const [flag, key] of [["tp", "tp"], ["pp", "pp"], ["dp", "dp"], ["ep", "ep"], ["mb", "microBatch"]] as const) {
+  for (const [flag, key] of [["tp", "tp"], ["pp", "pp"], ["dp", "dp"], ["ep", "ep"], ["mb", "microBatch"], ["interleave", "interleave"]] as const) {
     const t = str(v, flag);
     if (t !== undefined) out[key] = whole(t, `--${flag}`);
   }

@@ -6,6 +6,7 @@
 import { findGpu, listGpus } from "./gpus.js";
 import { figuresMarkdown } from "./figures.js";
 import { commSensitivity } from "./comm_model.js";
+import { publishedRunsMarkdown } from "./published_runs.js";
 import { findPreset } from "./presets.js";
 import type { ServeRequest } from "./serve_plan.js";
 import { planServe } from "./serve_plan.js";
@@ -118,7 +119,7 @@ function sensitivityMarkdown(): string {
 
 /** The generated blocks of docs/planning.md, by name (`<!-- generated:NAME -->`). */
 export function docBlocks(): Record<string, string> {
-  const blocks: Record<string, string> = { gpus: gpuMarkdown(), figures: figuresMarkdown(), "comm-sensitivity": sensitivityMarkdown() };
+  const blocks: Record<string, string> = { gpus: gpuMarkdown(), figures: figuresMarkdown(), "comm-sensitivity": sensitivityMarkdown(), "published-runs": publishedRunsMarkdown() };
   for (const e of EXAMPLES) {
     blocks[`train-${e.name}`] = trainMarkdown(e);
     blocks[`serve-${e.name}`] = serveMarkdown(e);

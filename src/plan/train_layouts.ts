@@ -20,9 +20,11 @@ export interface FixedLayout {
   readonly microBatch?: number;
   readonly checkpointing?: boolean;
   readonly offload?: boolean;
+  /** Model chunks per GPU of the interleaved pipeline schedule (never searched: only fixed). */
+  readonly interleave?: number;
 }
 
-export const FIXED_FIELDS = ["tp", "pp", "dp", "ep", "zero", "microBatch", "checkpointing", "offload"] as const;
+export const FIXED_FIELDS = ["tp", "pp", "dp", "ep", "zero", "microBatch", "checkpointing", "offload", "interleave"] as const;
 
 const powersOfTwo = (max: number): number[] => {
   const out: number[] = [];
@@ -42,7 +44,7 @@ const divisors = (n: number): number[] => {
  */
 export function checkFixedLayout(m: PlanModel, gpus: number, f: FixedLayout, prefix = "--"): void {
   const name = (k: string) => (prefix === "--" ? `--${k === "microBatch" ? "mb" : k}` : `${prefix}${k}`);
-  for (const k of ["tp", "pp", "dp", "ep", "microBatch"] as const) {
+  for (const k of ["tp", "pp", "dp", "ep", "microBatch", "interleave"] as const) {
     const v = f[k];
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new PlanInputError(`${name(k)}: ${v} is not a positive whole number`);
   }
@@ -64,6 +66,10 @@ export function checkFixedLayout(m: PlanModel, gpus: number, f: FixedLayout, pre
     if (!m.moe) throw new PlanInputError(`${name("ep")}: ${ep}, but ${m.name} has no experts (expert parallel needs a mixture of experts)`);
     if (m.moe.experts % ep !== 0) throw new PlanInputError(`${name("ep")}: ${ep} does not divide ${m.name}'s ${m.moe.experts} experts`);
     if (dp !== undefined && dp % ep !== 0) throw new PlanInputError(`${name("ep")}: ${ep} does not divide ${name("dp")} ${dp} (expert parallel is carved out of data parallel)`);
+  }
+  if (f.interleave !== undefined && f.interleave > 1) {
+    if (f.pp === undefined || f.pp < 2) throw new PlanInputError(`${name("interleave")}: ${f.interleave} model chunks per GPU need pipeline stages (${name("pp")} 2 or more)`);
+    if (f.pp * f.interleave > m.nLayers) throw new PlanInputError(`${name("interleave")}: ${f.pp} stages x ${f.interleave} chunks is more than ${m.name}'s ${m.nLayers} layers`);
   }
   if (f.offload === true && f.zero !== undefined && f.zero < 2) throw new PlanInputError(`${name("offload")}: optimizer offload needs ZeRO stage 2 or 3 (${name("zero")} is ${f.zero})`);
 }
@@ -92,7 +98,7 @@ export function enumerateLayouts(m: PlanModel, gpu: GpuSpec, gpus: number, seqLe
             const offloads = f.offload !== undefined ? [f.offload] : [false, true];
             for (const offload of offloads.filter((o) => !o || zero >= 2)) {
               for (const checkpointing of f.checkpointing !== undefined ? [f.checkpointing] : [false, true]) {
-                out.push({ tp, pp, dp, ep, zero, checkpointing, offload, microBatch, microBatches, seqLen });
+                out.push({ tp, pp, dp, ep, zero, checkpointing, offload, microBatch, microBatches, seqLen, ...(f.interleave !== undefined && pp > 1 ? { interleave: f.interleave } : {}) });
               }
             }
           }

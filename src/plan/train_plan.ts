@@ -119,6 +119,7 @@ export function describeLayout(l: TrainLayout): string {
   parts.push(`zero=${l.zero}`);
   if (l.checkpointing) parts.push("ckpt");
   if (l.offload) parts.push("offload");
+  if (l.pp > 1 && (l.interleave ?? 1) > 1) parts.push(`v=${l.interleave}`);
   parts.push(`mb=${l.microBatch}x${l.microBatches}`);
   return parts.join(" ");
 }

@@ -46,7 +46,7 @@ export interface StepEstimate {
   /** Seconds of computation per step on one GPU (recomputation included). */
   readonly computeSeconds: number;
   readonly comm: readonly CommTime[];
-  /** (pp - 1) / (microbatches + pp - 1) */
+  /** (pp - 1) / (microbatches + pp - 1), or its interleaved form (pipelineBubble) */
   readonly bubbleFraction: number;
   readonly bubbleSeconds: number;
   readonly stepSeconds: number;
@@ -57,9 +57,13 @@ export interface StepEstimate {
   readonly mfu: number;
 }
 
-/** Pipeline bubble of 1F1B: (p - 1) / (m + p - 1). */
-export function pipelineBubble(pp: number, microBatches: number): number {
-  return (pp - 1) / (microBatches + pp - 1);
+/**
+ * Pipeline bubble of 1F1B: (p - 1) / (m + p - 1); with the interleaved schedule (v model chunks per
+ * GPU, Narayanan et al. 2021) the idle time shrinks v times: ((p - 1) / v) / (m + (p - 1) / v).
+ */
+export function pipelineBubble(pp: number, microBatches: number, interleave = 1): number {
+  const idle = (pp - 1) / interleave;
+  return idle / (microBatches + idle);
 }
 
 /** One step of a layout in bf16 mixed precision. */
@@ -87,11 +91,14 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout, links: 
   const epMb = moeLayers * collectivesPerLayer * allToAllTime((tokensMb / l.tp) * m.dim * actBytes * topK, l.ep, epLink);
   // Pipeline: each microbatch's activations forward and their gradients backward, once per boundary.
   const ppLink = groupLink(gpu, l.tp * l.dp, l.pp, links);
-  const ppMb = l.pp > 1 ? 2 * p2pTime((tokensMb * m.dim * actBytes) / l.tp, ppLink) : 0;
+  // NOTE: interleaved, a microbatch crosses v times as many stage boundaries.
+  const v = l.pp > 1 ? (l.interleave ?? 1) : 1;
+  const ppMb = l.pp > 1 ? 2 * v * p2pTime((tokensMb * m.dim * actBytes) / l.tp, ppLink) : 0;
 
   const slot = computeMb + tpMb + epMb + ppMb;
-  const slots = l.microBatches + l.pp - 1;
-  const bubbleFraction = pipelineBubble(l.pp, l.microBatches);
+  const idleSlots = (l.pp - 1) / v;
+  const slots = l.microBatches + idleSlots;
+  const bubbleFraction = pipelineBubble(l.pp, l.microBatches, v);
 
   // Data parallel: gradients of the shared weights over dp, of the experts over dp / ep.
   const stage = stageParams(m, l);
@@ -147,7 +154,7 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout, links: 
     computeSeconds: computeMb * l.microBatches,
     comm,
     bubbleFraction,
-    bubbleSeconds: (l.pp - 1) * slot,
+    bubbleSeconds: idleSlots * slot,
     stepSeconds,
     tokensPerStep,
     modelFlopsPerStep,
