@@ -107,7 +107,7 @@ export function emitLayoutYaml(p: TrainPlan): string {
   const { parallel } = parallelBlock(b);
   return [
     `# kiln plan train: ${p.model} on ${p.gpus} x ${p.gpu}; ${l.microBatch} sequence(s) of ${l.seqLen} per microbatch, ${l.microBatches} microbatches per step`,
-    `# (train.gradAccumSteps: ${l.microBatches}; memory.activationCheckpointing: ${l.checkpointing ? "layer" : "none"}${l.offload ? "; optimizer offload" : ""})`,
+    `# (train.batchSize: dp x microbatch = ${l.dp * l.microBatch}; train.gradAccumSteps: ${l.microBatches}; memory.activationCheckpointing: ${l.checkpointing ? "layer" : "none"}${l.offload ? "; optimizer offload" : ""})`,
     "parallel:",
     ...Object.entries(parallel).map(([k, x]) => `  ${k}: ${x}`),
   ].join("\n");

@@ -92,6 +92,34 @@ function megatronRow(r: MegatronRun, a100: GpuSpec): PublishedComparison {
   };
 }
 
+/**
+ * The paper's GPT-3 estimate: 175B parameters on 300B tokens, 1024 A100s, batch 1536, 140 TFLOP/s per
+ * GPU: 34 days (its equation 4, 8TP / nX). The paper gives no layout for it; kiln assumes its 145.6B
+ * run's tp=8 and pp=8.
+ */
+export const GPT3_ESTIMATE = { tokens: 300e9, params: 175e9, gpus: 1024, batch: 1536, tflopsPerGpu: 140, days: 34, tp: 8, pp: 8 } as const;
+
+function gpt3Row(a100: GpuSpec): PublishedComparison {
+  const e = GPT3_ESTIMATE;
+  const m: PlanModel = {
+    name: "gpt3-175b", family: "gpt2", dim: 12288, nLayers: 96, nHeads: 96, nKvHeads: 96, headDim: 128, hiddenDim: 4 * 12288,
+    vocabSize: MEGATRON_VOCAB, maxSeqLen: MEGATRON_SEQ, tiedEmbeddings: true,
+  };
+  const p = planTraining({
+    model: m, gpu: a100, gpus: e.gpus, tokens: e.tokens, seqLen: MEGATRON_SEQ, batchTokens: e.batch * MEGATRON_SEQ,
+    fixed: { tp: e.tp, pp: e.pp, dp: e.gpus / (e.tp * e.pp), zero: 0, microBatch: 1, checkpointing: true, offload: false },
+  });
+  const b = p.best;
+  if (!b) throw new Error(`published runs: GPT-3 175B does not fit in kiln's memory model: ${p.failure}`);
+  const publishedDays = (8 * e.tokens * e.params) / (e.gpus * e.tflopsPerGpu * 1e12) / 86400;
+  return {
+    run: `Megatron-LM's GPT-3 175B estimate, ${formatInt(e.gpus)} A100 80GB, batch ${e.batch}, 300B tokens`, layout: describeLayout(b.layout),
+    published: `${e.days} days (8TP / nX = ${publishedDays.toFixed(1)}) = ${formatCount(e.tokens / (publishedDays * 86400))} tokens/s`, publishedTokensPerS: e.tokens / (publishedDays * 86400),
+    kiln: `${b.days.toFixed(1)} days, ${formatCount(b.tokensPerSecond)} tokens/s (MFU ${formatPercent(b.step.mfu)})`, kilnTokensPerS: b.tokensPerSecond,
+    ratio: b.tokensPerSecond / (e.tokens / (publishedDays * 86400)), note: "The paper gives no layout for the estimate: tp=8 pp=8 is its 145.6B run's",
+  };
+}
+
 /** Llama 3 405B's published layouts (Table 4): 16M-token batches of 8192-token sequences, MFU in bf16. */
 export const LLAMA3_RUNS = [
   { gpus: 8192, tp: 8, pp: 16, dp: 64, mfu: 0.43 },
@@ -125,7 +153,7 @@ function llamaRows(h100: GpuSpec): PublishedComparison[] {
 
 export function publishedRuns(): PublishedComparison[] {
   const a100 = findGpu("a100-80");
-  return [...MEGATRON_TABLE1.map((r) => megatronRow(r, a100)), ...llamaRows(findGpu("h100"))];
+  return [...MEGATRON_TABLE1.map((r) => megatronRow(r, a100)), gpt3Row(a100), ...llamaRows(findGpu("h100"))];
 }
 
 export function publishedRunsMarkdown(): string {
