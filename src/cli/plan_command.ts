@@ -4,7 +4,7 @@
 import type { ServePlan, TrainCandidate, TrainPlan } from "../plan/index.js";
 import {
   GPU_NAMES, PRECISIONS, PlanInputError, countParams, describeLayout, findGpu, formatBytes, formatCount, formatDollars, formatFlops, formatInt,
-  commSensitivity, formatPercent, formatSeconds, knownModelsText, parseCount, parseLength, parsePositive, parsePrecision, planServe, planTraining, resolveModel,
+  KV_DTYPES, commSensitivity, formatPercent, formatSeconds, knownModelsText, parseCount, parseLength, parsePositive, parsePrecision, planServe, planTraining, resolveModel,
 } from "../plan/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
@@ -14,7 +14,7 @@ import { COMM_OPTIONS, FIXED_OPTIONS, PLAN_FLAGS_HELP, commFromFlags, emitLayout
 const HELP = `Usage: kiln plan train --model M --gpu G --gpus N --tokens T [--target-days D] [--seq-len L] [--batch-tokens B]
                        [--tp N --pp N --dp N --ep N --zero S --mb N --recompute R --offload O] [--mfu X]
                        [--sensitivity] [--emit layout] [--json]
-       kiln plan serve --model M --gpu G [--precision P] [--context L] --rps R --prompt L --output L
+       kiln plan serve --model M --gpu G [--precision P] [--kv-dtype D] [--context L] [--rps R] --prompt L --output L
                        [--ttft MS] [--tpot MS] [--spare N] [--json]
 
 Plan a training run or a serving deployment from formulas and the model's real shape: memory per
@@ -38,7 +38,8 @@ Options:
   --batch-tokens B  (train) tokens per optimizer step (default 4M = 4194304)
   --precision P     (serve) ${PRECISIONS.join(", ")} (default bf16)
   --context L       (serve) most tokens of one request (default: the model's context, at most 8192)
-  --rps R           (serve) requests per second
+  --rps R           (serve) requests per second (without it: one instance and its capacity)
+  --kv-dtype D      (serve) KV cache type apart from the weights: fp16, bf16, fp8, int8 (default: the precision's)
   --prompt L        (serve) prompt tokens per request
   --output L        (serve) output tokens per request
   --ttft MS         (serve) time-to-first-token target, milliseconds
@@ -187,8 +188,10 @@ function runServe(argv: readonly string[]): { text: string; json: unknown; ok: b
   const { values: v } = parseCommandArgs(planCommand, argv, {
     model: { type: "string" }, gpu: { type: "string" }, precision: { type: "string" }, context: { type: "string" }, rps: { type: "string" },
     prompt: { type: "string" }, output: { type: "string" }, ttft: { type: "string" }, tpot: { type: "string" }, spare: { type: "string" }, json: { type: "boolean" },
-    ...COMM_OPTIONS,
+    "kv-dtype": { type: "string" }, ...COMM_OPTIONS,
   });
+  const kvDtype = v["kv-dtype"];
+  if (kvDtype !== undefined && !(KV_DTYPES as readonly string[]).includes(kvDtype)) throw new PlanInputError(`--kv-dtype: '${kvDtype}' is not one of ${KV_DTYPES.join(", ")}`);
   const gpu = gpuWithPrice(findGpu(required(v.gpu, "--gpu")), v);
   const comm = commFromFlags(v);
   const model = resolveModel(required(v.model, "--model"));
@@ -200,7 +203,8 @@ function runServe(argv: readonly string[]): { text: string; json: unknown; ok: b
   if (!(Number.isInteger(spare) && spare >= 0)) throw new PlanInputError(`--spare: '${v.spare}' is not a whole number >= 0`);
   const req = {
     model, gpu, precision, contextLength, spareInstances: spare,
-    requestsPerSecond: required(n(v.rps, "--rps", parsePositive), "--rps"),
+    ...(v.rps === undefined ? {} : { requestsPerSecond: n(v.rps, "--rps", parsePositive)! }),
+    ...(kvDtype === undefined ? {} : { kvDtype: kvDtype as (typeof KV_DTYPES)[number] }),
     promptTokens: required(n(v.prompt, "--prompt", parseLength), "--prompt"),
     outputTokens: required(n(v.output, "--output", parseLength), "--output"),
     ...(ttft === undefined ? {} : { ttftTargetS: ttft / 1000 }), ...(tpot === undefined ? {} : { tpotTargetS: tpot / 1000 }),
@@ -208,7 +212,7 @@ function runServe(argv: readonly string[]): { text: string; json: unknown; ok: b
   };
   const plan = planServe(req);
   const header = `kiln plan serve: ${model.name} (${formatCount(countParams(model).total)} parameters) on ${gpu.name}, ${precision}, context ${contextLength}; ` +
-    `${req.requestsPerSecond} requests/s of ${req.promptTokens} prompt + ${req.outputTokens} output tokens` +
+    `${req.requestsPerSecond === undefined ? "one instance's capacity for requests" : `${req.requestsPerSecond} requests/s`} of ${req.promptTokens} prompt + ${req.outputTokens} output tokens` +
     `${ttft === undefined ? "" : `, TTFT <= ${ttft} ms`}${tpot === undefined ? "" : `, <= ${tpot} ms per token`}`;
   return { text: formatServe(plan, header), json: plan, ok: plan.best !== undefined, asJson: v.json === true };
 }

@@ -23,8 +23,8 @@ export type { CommTime, StepEstimate } from "./train_step.js";
 export { TRAIN_COMPUTE_EFFICIENCY, estimateStep, pipelineBubble } from "./train_step.js";
 export type { TrainCandidate, TrainPlan, TrainRequest } from "./train_plan.js";
 export { DEFAULT_BATCH_TOKENS, USABLE_MEMORY_FRACTION, describeLayout, planTraining } from "./train_plan.js";
-export type { ServeCandidate, ServePlan, ServeRequest } from "./serve_plan.js";
-export { planServe } from "./serve_plan.js";
+export type { KvDtype, ServeCandidate, ServePlan, ServeRequest } from "./serve_plan.js";
+export { KV_DTYPES, kvElementBytes, planServe } from "./serve_plan.js";
 export type { ServingAutoInput, ServingAutoPlan } from "./auto_config.js";
 export { MAX_NUM_SEQS, STEP_TOKENS, planServing } from "./auto_config.js";
 export {
