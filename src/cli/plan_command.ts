@@ -4,14 +4,17 @@
 import type { ServePlan, TrainCandidate, TrainPlan } from "../plan/index.js";
 import {
   GPU_NAMES, PRECISIONS, PlanInputError, countParams, describeLayout, findGpu, formatBytes, formatCount, formatDollars, formatFlops, formatInt,
-  formatPercent, formatSeconds, knownModelsText, parseCount, parseLength, parsePositive, parsePrecision, planServe, planTraining, resolveModel,
+  KV_DTYPES, commSensitivity, formatPercent, formatSeconds, knownModelsText, parseCount, parseLength, parsePositive, parsePrecision, planServe, planTraining, resolveModel,
 } from "../plan/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 import { formatTable } from "./table.js";
+import { COMM_OPTIONS, FIXED_OPTIONS, PLAN_FLAGS_HELP, commFromFlags, emitLayoutYaml, fixedFromFlags, gpuWithPrice, parallelBlock, parseShare } from "./plan_flags.js";
 
-const HELP = `Usage: kiln plan train --model M --gpu G --gpus N --tokens T [--target-days D] [--seq-len L] [--batch-tokens B] [--json]
-       kiln plan serve --model M --gpu G [--precision P] [--context L] --rps R --prompt L --output L
+const HELP = `Usage: kiln plan train --model M --gpu G --gpus N --tokens T [--target-days D] [--seq-len L] [--batch-tokens B]
+                       [--tp N --pp N --dp N --ep N --zero S --mb N --recompute R --offload O] [--mfu X]
+                       [--sensitivity] [--emit layout] [--json]
+       kiln plan serve --model M --gpu G [--precision P] [--kv-dtype D] [--context L] [--rps R] --prompt L --output L
                        [--ttft MS] [--tpot MS] [--spare N] [--json]
 
 Plan a training run or a serving deployment from formulas and the model's real shape: memory per
@@ -35,12 +38,14 @@ Options:
   --batch-tokens B  (train) tokens per optimizer step (default 4M = 4194304)
   --precision P     (serve) ${PRECISIONS.join(", ")} (default bf16)
   --context L       (serve) most tokens of one request (default: the model's context, at most 8192)
-  --rps R           (serve) requests per second
+  --rps R           (serve) requests per second (without it: one instance and its capacity)
+  --kv-dtype D      (serve) KV cache type apart from the weights: fp16, bf16, fp8, int8 (default: the precision's)
   --prompt L        (serve) prompt tokens per request
   --output L        (serve) output tokens per request
   --ttft MS         (serve) time-to-first-token target, milliseconds
   --tpot MS         (serve) per-output-token target, milliseconds
   --spare N         (serve) instances beyond the traffic's need, for availability (default 1)
+${PLAN_FLAGS_HELP}
   --json            print the plan as JSON
   -h, --help        show this help
 
@@ -144,31 +149,51 @@ function formatServe(p: ServePlan, header: string): string {
   return lines.join("\n");
 }
 
+function sensitivityText(req: Parameters<typeof commSensitivity>[0]): string {
+  return formatTable(["LINK MODEL", "LAYOUT", "STEP", "MFU", "DAYS"], commSensitivity(req).map((r) =>
+    r.best ? [r.scenario, describeLayout(r.best.layout), formatSeconds(r.best.step.stepSeconds), formatPercent(r.best.step.mfu), r.best.days.toFixed(1)] : [r.scenario, "nothing fits", "-", "-", "-"]));
+}
+
 function runTrain(argv: readonly string[]): { text: string; json: unknown; ok: boolean; asJson: boolean } {
   const { values: v } = parseCommandArgs(planCommand, argv, {
     model: { type: "string" }, gpu: { type: "string" }, gpus: { type: "string" }, tokens: { type: "string" },
     "target-days": { type: "string" }, "seq-len": { type: "string" }, "batch-tokens": { type: "string" }, json: { type: "boolean" },
+    ...COMM_OPTIONS, ...FIXED_OPTIONS,
   });
-  const gpu = findGpu(required(v.gpu, "--gpu"));
+  if (v.emit !== undefined && v.emit !== "layout") throw new PlanInputError(`--emit: '${v.emit}' is not 'layout' (the parallel: block of a kiln train config)`);
+  const gpu = gpuWithPrice(findGpu(required(v.gpu, "--gpu")), v);
   const model = resolveModel(required(v.model, "--model"));
   const gpus = required(n(v.gpus, "--gpus", parsePositive), "--gpus");
   if (!Number.isInteger(gpus)) throw new PlanInputError(`--gpus: ${gpus} is not a whole number`);
   const targetDays = n(v["target-days"], "--target-days", parsePositive);
   const seqLen = n(v["seq-len"], "--seq-len", parseLength);
   const batchTokens = n(v["batch-tokens"], "--batch-tokens", parseCount);
-  const plan = planTraining({
+  const comm = commFromFlags(v);
+  const fixed = fixedFromFlags(v);
+  const mfu = n(v.mfu, "--mfu", parseShare);
+  const req = {
     model, gpu, gpus, tokens: required(n(v.tokens, "--tokens", parseCount), "--tokens"),
     ...(targetDays === undefined ? {} : { targetDays }), ...(seqLen === undefined ? {} : { seqLen }), ...(batchTokens === undefined ? {} : { batchTokens }),
-  });
-  return { text: formatTrain(plan), json: plan, ok: plan.best !== undefined, asJson: v.json === true };
+    ...(comm ? { comm } : {}), ...(fixed ? { fixed } : {}), ...(mfu === undefined ? {} : { mfu }),
+  };
+  const plan = planTraining(req);
+  if (v.emit === "layout") {
+    return { text: plan.best ? emitLayoutYaml(plan) : `no plan: ${plan.failure}`, json: plan.best ? parallelBlock(plan.best) : { failure: plan.failure }, ok: plan.best !== undefined, asJson: v.json === true };
+  }
+  const text = formatTrain(plan) + (v.sensitivity === true ? `\n\nsensitivity to the link model (NCCL defaults: docs/planning.md):\n${sensitivityText(req)}` : "");
+  return { text, json: plan, ok: plan.best !== undefined, asJson: v.json === true };
 }
 
 function runServe(argv: readonly string[]): { text: string; json: unknown; ok: boolean; asJson: boolean } {
   const { values: v } = parseCommandArgs(planCommand, argv, {
     model: { type: "string" }, gpu: { type: "string" }, precision: { type: "string" }, context: { type: "string" }, rps: { type: "string" },
     prompt: { type: "string" }, output: { type: "string" }, ttft: { type: "string" }, tpot: { type: "string" }, spare: { type: "string" }, json: { type: "boolean" },
+    "kv-dtype": { type: "string" }, ...COMM_OPTIONS,
   });
-  const gpu = findGpu(required(v.gpu, "--gpu"));
+  const kvDtype = v["kv-dtype"];
+  if (kvDtype !== undefined && !(KV_DTYPES as readonly string[]).includes(kvDtype)) throw new PlanInputError(`--kv-dtype: '${kvDtype}' is not one of ${KV_DTYPES.join(", ")}`);
+  const gpu = gpuWithPrice(findGpu(required(v.gpu, "--gpu")), v);
+  const comm = commFromFlags(v);
   const model = resolveModel(required(v.model, "--model"));
   const precision = parsePrecision(v.precision ?? "bf16");
   const contextLength = n(v.context, "--context", parseLength) ?? Math.min(model.maxSeqLen, 8192);
@@ -178,14 +203,16 @@ function runServe(argv: readonly string[]): { text: string; json: unknown; ok: b
   if (!(Number.isInteger(spare) && spare >= 0)) throw new PlanInputError(`--spare: '${v.spare}' is not a whole number >= 0`);
   const req = {
     model, gpu, precision, contextLength, spareInstances: spare,
-    requestsPerSecond: required(n(v.rps, "--rps", parsePositive), "--rps"),
+    ...(v.rps === undefined ? {} : { requestsPerSecond: n(v.rps, "--rps", parsePositive)! }),
+    ...(kvDtype === undefined ? {} : { kvDtype: kvDtype as (typeof KV_DTYPES)[number] }),
     promptTokens: required(n(v.prompt, "--prompt", parseLength), "--prompt"),
     outputTokens: required(n(v.output, "--output", parseLength), "--output"),
     ...(ttft === undefined ? {} : { ttftTargetS: ttft / 1000 }), ...(tpot === undefined ? {} : { tpotTargetS: tpot / 1000 }),
+    ...(comm ? { comm } : {}),
   };
   const plan = planServe(req);
   const header = `kiln plan serve: ${model.name} (${formatCount(countParams(model).total)} parameters) on ${gpu.name}, ${precision}, context ${contextLength}; ` +
-    `${req.requestsPerSecond} requests/s of ${req.promptTokens} prompt + ${req.outputTokens} output tokens` +
+    `${req.requestsPerSecond === undefined ? "one instance's capacity for requests" : `${req.requestsPerSecond} requests/s`} of ${req.promptTokens} prompt + ${req.outputTokens} output tokens` +
     `${ttft === undefined ? "" : `, TTFT <= ${ttft} ms`}${tpot === undefined ? "" : `, <= ${tpot} ms per token`}`;
   return { text: formatServe(plan, header), json: plan, ok: plan.best !== undefined, asJson: v.json === true };
 }

@@ -10,11 +10,16 @@ import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
 import { markerLine, readRankEnv, restartCount } from "../dist/index.js";
 import type { RunEvent } from "../train/index.js";
-import { describeMemory, parseConfigText, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
+import { describeMemory, describeParallel, parseConfigText, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
+import { notYetParallel, resolveTrainParallel } from "./train_parallel.js";
+
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 import { joinDataParallel } from "./distributed_train.js";
 import { ProgressBar } from "./train_progress.js";
+
+/** The vocabulary `parallel: auto` plans with: the data (read later) fixes the real one, which moves only the embedding's memory. */
+const AUTO_VOCAB = 256;
 
 const HELP = `Usage: kiln train --config FILE [--resume] [--backend B] [--max-iters N] [--json] [--no-track]
 
@@ -107,6 +112,15 @@ export const trainCommand: Command = {
     let cfg;
     try {
       cfg = parseTrainConfig(json, path);
+    } catch (err) {
+      throw new UsageError((err as Error).message, this);
+    }
+    // The run's layout (its config's parallel: section), checked against the world size; modes not wired in yet are refused.
+    try {
+      const parallel = resolveTrainParallel(cfg, path, { worldSize: readRankEnv()?.worldSize ?? 1, vocabSize: AUTO_VOCAB });
+      const notYet = parallel && notYetParallel(parallel.layout, path);
+      if (notYet) throw new Error(notYet);
+      if (parallel) console.error(`kiln train: parallel ${describeParallel(parallel.layout)} (${parallel.from})`);
     } catch (err) {
       throw new UsageError((err as Error).message, this);
     }

@@ -5,6 +5,8 @@
 
 import { findGpu, listGpus } from "./gpus.js";
 import { figuresMarkdown } from "./figures.js";
+import { commSensitivity } from "./comm_model.js";
+import { publishedRunsMarkdown } from "./published_runs.js";
 import { findPreset } from "./presets.js";
 import type { ServeRequest } from "./serve_plan.js";
 import { planServe } from "./serve_plan.js";
@@ -104,9 +106,20 @@ function gpuMarkdown(): string {
   ].join("\n");
 }
 
+/** The training examples (and 405B on 1024 GPUs) under nominal links, the NCCL defaults and worse links. */
+function sensitivityMarkdown(): string {
+  const cases: [string, TrainRequest][] = [
+    ...EXAMPLES.map((e): [string, TrainRequest] => [e.trainFlags.replace(/ --target-days \d+/, ""), e.train]),
+    ["--model llama3-405b --gpu h100 --gpus 1024 --tokens 15T", { model: model("llama3-405b"), gpu: h100, gpus: 1024, tokens: 15e12 }],
+  ];
+  const rows = cases.flatMap(([flags, req]) => commSensitivity(req).map((r, i) =>
+    `| ${i === 0 ? `\`${flags}\`` : ""} | ${r.scenario} | ${r.best ? `${describeLayout(r.best.layout)} | ${formatPercent(r.best.step.mfu)} | ${r.best.days.toFixed(1)}` : "nothing fits | - | -"} |`));
+  return ["| Request | Link model | Layout | MFU | Days |", "|---|---|---|---|---|", ...rows].join("\n");
+}
+
 /** The generated blocks of docs/planning.md, by name (`<!-- generated:NAME -->`). */
 export function docBlocks(): Record<string, string> {
-  const blocks: Record<string, string> = { gpus: gpuMarkdown(), figures: figuresMarkdown() };
+  const blocks: Record<string, string> = { gpus: gpuMarkdown(), figures: figuresMarkdown(), "comm-sensitivity": sensitivityMarkdown(), "published-runs": publishedRunsMarkdown() };
   for (const e of EXAMPLES) {
     blocks[`train-${e.name}`] = trainMarkdown(e);
     blocks[`serve-${e.name}`] = serveMarkdown(e);

@@ -3,7 +3,7 @@
 
 export type { MoeShape, PlanModel } from "./plan_model.js";
 export { planModelFromConfig, planModelFromHf } from "./plan_model.js";
-export { MODEL_ALIASES, MODEL_PRESET_NAMES, findPreset, knownModelsText } from "./presets.js";
+export { MODEL_ALIASES, MODEL_PRESET_NAMES, findPreset, findPresetByHubName, knownModelsText } from "./presets.js";
 export { resolveModel } from "./resolve_model.js";
 export type { ParamCounts } from "./accounting.js";
 export {
@@ -13,17 +13,24 @@ export type { GpuSpec } from "./gpus.js";
 export { GPU_NAMES, customGpu, findGpu, listGpus } from "./gpus.js";
 export type { Precision } from "./precision.js";
 export { PRECISIONS, parsePrecision, precisionInfo } from "./precision.js";
-export { allGatherSeconds, allToAllSeconds, groupLink, p2pSeconds, ringAllReduceSeconds } from "./collectives.js";
+export type { CommModel, Link } from "./collectives.js";
+export {
+  COMM_DEFAULTS, IDEAL_COMM, allGatherSeconds, allGatherTime, allReduceTime, allToAllSeconds, allToAllTime, groupLink, p2pSeconds, p2pTime, reduceScatterTime, ringAllReduceSeconds,
+} from "./collectives.js";
 export type { TrainLayout, TrainMemory, TrainPrecision, ZeroStage } from "./train_memory.js";
 export { trainMemoryPerGpu } from "./train_memory.js";
 export type { CommTime, StepEstimate } from "./train_step.js";
 export { TRAIN_COMPUTE_EFFICIENCY, estimateStep, pipelineBubble } from "./train_step.js";
 export type { TrainCandidate, TrainPlan, TrainRequest } from "./train_plan.js";
 export { DEFAULT_BATCH_TOKENS, USABLE_MEMORY_FRACTION, describeLayout, planTraining } from "./train_plan.js";
-export type { ServeCandidate, ServePlan, ServeRequest } from "./serve_plan.js";
-export { planServe } from "./serve_plan.js";
+export type { KvDtype, ServeCandidate, ServePlan, ServeRequest } from "./serve_plan.js";
+export { KV_DTYPES, kvElementBytes, planServe } from "./serve_plan.js";
 export type { ServingAutoInput, ServingAutoPlan } from "./auto_config.js";
 export { MAX_NUM_SEQS, STEP_TOKENS, planServing } from "./auto_config.js";
 export {
   PlanInputError, formatBytes, formatCount, formatDollars, formatFlops, formatInt, formatPercent, formatSeconds, parseCount, parseLength, parsePositive,
 } from "./units.js";
+export type { CommOverrides, CommSensitivityRow } from "./comm_model.js";
+export { COMM_SCENARIOS, commModel, commSensitivity } from "./comm_model.js";
+export type { FixedLayout } from "./train_layouts.js";
+export { FIXED_FIELDS, checkFixedLayout } from "./train_layouts.js";

@@ -55,6 +55,21 @@ export function findPreset(name: string): PlanModel | undefined {
   return p && { name: canonical, ...p };
 }
 
+/**
+ * The preset a Hugging Face repository id or a name as people type it means: `meta-llama/Llama-2-7b-hf`,
+ * `llama-2-7b`, `Llama-3.1-8B`, `Meta-Llama-3-70B-Instruct`, `openai-community/gpt2-xl`. The organization,
+ * the "Meta-" prefix and suffixes that do not change the shape (-hf, -chat, -instruct) are dropped;
+ * Llama 3 and 3.1 share a shape (the presets carry 3.1's 128K context).
+ */
+export function findPresetByHubName(name: string): PlanModel | undefined {
+  let n = name.toLowerCase().trim().replace(/^[\w.-]+\//, "").replace(/^meta-/, "");
+  n = n.replace(/(-(hf|chat|instruct|base))+$/, "");
+  const llama = /^llama-?(2|3|3\.1)-(\d+)b$/.exec(n);
+  if (llama) return findPreset(`llama${llama[1] === "2" ? "2" : "3"}-${llama[2]}b`);
+  if (/^gpt-?2(-(small|medium|large|xl))?$/.test(n)) return findPreset(n.replace(/^gpt-?2/, "gpt2"));
+  return findPreset(n);
+}
+
 /** "llama2-7b, ..., moe-1t (aliases: llama-7b = llama2-7b, ...)" for error messages and help. */
 export function knownModelsText(): string {
   const aliases = Object.entries(MODEL_ALIASES).map(([a, c]) => `${a} = ${c}`).join(", ");

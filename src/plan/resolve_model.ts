@@ -7,7 +7,7 @@ import { basename, join } from "node:path";
 import { builtinModel, ggufConfig, loadModel, readGguf } from "../models/formats/index.js";
 import type { MoeShape, PlanModel } from "./plan_model.js";
 import { planModelFromConfig, planModelFromHf } from "./plan_model.js";
-import { findPreset, knownModelsText } from "./presets.js";
+import { findPreset, findPresetByHubName, knownModelsText } from "./presets.js";
 import { PlanInputError } from "./units.js";
 
 function readJson(path: string): Record<string, unknown> {
@@ -51,8 +51,11 @@ export function resolveModel(nameOrPath: string): PlanModel {
   const preset = findPreset(nameOrPath);
   if (preset) return preset;
   const onDisk = existsSync(nameOrPath);
+  // NOTE: a file or folder of that name wins over the hub-name reading (a local meta-llama/Llama-2-7b-hf).
+  const hub = onDisk ? undefined : findPresetByHubName(nameOrPath);
+  if (hub) return hub;
   if (!onDisk && !builtinModel(nameOrPath)) {
-    throw new PlanInputError(`unknown model '${nameOrPath}': not a preset and no such file (presets: ${knownModelsText()}; or give a config.json, a Hugging Face folder or a GGUF file)`);
+    throw new PlanInputError(`unknown model '${nameOrPath}': not a preset and no such file (presets: ${knownModelsText()}; Hugging Face names such as meta-llama/Llama-2-7b-hf or Llama-3.1-8B; or give a config.json, a Hugging Face folder or a GGUF file)`);
   }
   const isDir = onDisk && statSync(nameOrPath).isDirectory();
   if (isDir && existsSync(join(nameOrPath, "config.json"))) {

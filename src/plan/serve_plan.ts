@@ -10,17 +10,16 @@ import type { PlanModel } from "./plan_model.js";
 import { countParams, forwardFlopsPerToken, kvBytesPerToken, paramsRead, prefillFlops } from "./accounting.js";
 import type { ServingAutoPlan } from "./auto_config.js";
 import { MAX_NUM_SEQS, sizeServing } from "./auto_config.js";
-import { groupLink, ringAllReduceSeconds } from "./collectives.js";
+import type { CommModel } from "./collectives.js";
+import { allReduceTime, groupLink } from "./collectives.js";
 import type { Precision } from "./precision.js";
 import { computeFlops, precisionInfo } from "./precision.js";
-import { PlanInputError, formatBytes, formatSeconds } from "./units.js";
+import { PlanInputError, formatBytes, formatDollars, formatSeconds } from "./units.js";
 
 /** Share of HBM bandwidth a decode step reaches (vLLM and TensorRT-LLM reach 70-85% on large models). */
 export const DECODE_BANDWIDTH_EFFICIENCY = 0.8;
 /** Share of dense peak prefill reaches (large GEMMs). */
 export const PREFILL_COMPUTE_EFFICIENCY = 0.7;
-/** Fixed cost of one small all-reduce (NCCL on NVLink, a few microseconds more over PCIe). */
-export const ALLREDUCE_LATENCY_S = 10e-6;
 
 export interface ServeRequest {
   readonly model: PlanModel;
@@ -28,7 +27,8 @@ export interface ServeRequest {
   readonly precision: Precision;
   /** Most tokens of one request (the served context). */
   readonly contextLength: number;
-  readonly requestsPerSecond: number;
+  /** Traffic to size for; absent: one instance, and its capacity (requestsPerSecondPerInstance). */
+  readonly requestsPerSecond?: number;
   readonly promptTokens: number;
   readonly outputTokens: number;
   /** Time to first token target, seconds. */
@@ -37,7 +37,18 @@ export interface ServeRequest {
   readonly tpotTargetS?: number;
   /** Instances kept beyond what the traffic needs, for availability (default 1: N+1). */
   readonly spareInstances?: number;
+  /** KV-cache element type apart from the weights' (fp8 or int8 KV: 1 byte); default the precision's. */
+  readonly kvDtype?: KvDtype;
+  /** Link efficiency and collective latency (default COMM_DEFAULTS: published NCCL figures). */
+  readonly comm?: CommModel;
 }
+
+export const KV_DTYPES = ["fp16", "bf16", "fp8", "int8"] as const;
+export type KvDtype = (typeof KV_DTYPES)[number];
+const KV_BYTES: Readonly<Record<KvDtype, number>> = { fp16: 2, bf16: 2, fp8: 1, int8: 1 };
+
+/** Bytes of one cached K or V element under the request's precision and KV dtype. */
+export const kvElementBytes = (req: Pick<ServeRequest, "precision" | "kvDtype">): number => (req.kvDtype ? KV_BYTES[req.kvDtype] : precisionInfo(req.precision).kvBytes);
 
 export interface ServeCandidate {
   readonly tp: number;
@@ -90,10 +101,11 @@ function candidate(req: ServeRequest, tp: number): ServeCandidate {
   const weights = countParams(m).total * info.weightBytes;
   const perSeq = req.promptTokens + req.outputTokens;
   const meanContext = req.promptTokens + req.outputTokens / 2;
-  const kvPerTokenGpu = (kvBytesPerToken(m, info.kvBytes) * Math.max(1, m.nKvHeads / tp)) / m.nKvHeads;
-  const link = groupLink(gpu, 1, tp);
+  const kvBytes = kvElementBytes(req);
+  const kvPerTokenGpu = (kvBytesPerToken(m, kvBytes) * Math.max(1, m.nKvHeads / tp)) / m.nKvHeads;
+  const link = groupLink(gpu, 1, tp, req.comm);
   const allReduces = (tokens: number): number =>
-    tp > 1 ? 2 * m.nLayers * (ALLREDUCE_LATENCY_S + ringAllReduceSeconds(tokens * m.dim * 2, tp, link.bytesPerS)) : 0;
+    2 * m.nLayers * allReduceTime(tokens * m.dim * 2, tp, link);
   // NOTE: a decode step reads the weights its batch touches (an MoE batch reaches only some experts).
   const weightsRead = (tokens: number): number => paramsRead(m, tokens) * info.weightBytes;
   const step = (batch: number): number => {
@@ -102,9 +114,9 @@ function candidate(req: ServeRequest, tp: number): ServeCandidate {
     return Math.max(memory, compute) + allReduces(batch);
   };
   const prefillS = Math.max(prefillFlops(m, req.promptTokens) / tp / (peak * PREFILL_COMPUTE_EFFICIENCY), weightsRead(req.promptTokens) / tp / gpu.memoryBytesPerS) + allReduces(req.promptTokens);
-  const decodeBoundTokensPerS = (gpu.memoryBytesPerS * tp) / (weightsRead(1) + perSeq * kvBytesPerToken(m, info.kvBytes));
+  const decodeBoundTokensPerS = (gpu.memoryBytesPerS * tp) / (weightsRead(1) + perSeq * kvBytesPerToken(m, kvBytes));
   const sizing = sizeServing({
-    config: m, deviceMemoryBytes: gpu.memoryBytes, kvBytesPerElement: info.kvBytes, weightsBytes: weights,
+    config: m, deviceMemoryBytes: gpu.memoryBytes, kvBytesPerElement: kvBytes, weightsBytes: weights,
     maxModelLen: req.contextLength, tensorParallel: tp, expectedTokensPerSeq: perSeq,
   });
   const base = { tp, weightsBytesPerGpu: weights / tp, decodeBoundTokensPerS, stepBatch1S: step(1), prefillS };
@@ -132,12 +144,14 @@ function candidate(req: ServeRequest, tp: number): ServeCandidate {
   const busyPerRequest = prefillS + (req.outputTokens * stepMax) / maxBatch;
   const rpsPerInstance = 1 / busyPerRequest;
   const latency = prefillS + req.outputTokens * stepMax;
-  const throughput = Math.ceil(req.requestsPerSecond / rpsPerInstance);
-  const concurrency = Math.ceil((req.requestsPerSecond * latency) / maxBatch);
-  const spare = req.spareInstances ?? 1;
+  // NOTE: without a request rate the plan is one instance at its capacity (no spare: nothing to size).
+  const rps = req.requestsPerSecond;
+  const throughput = rps === undefined ? 1 : Math.ceil(rps / rpsPerInstance);
+  const concurrency = rps === undefined ? 1 : Math.ceil((rps * latency) / maxBatch);
+  const spare = rps === undefined ? 0 : (req.spareInstances ?? 1);
   const total = Math.max(throughput, concurrency, 1) + spare;
   const costPerHour = total * tp * gpu.pricePerHour;
-  const perHour = req.requestsPerSecond * 3600;
+  const perHour = (rps ?? rpsPerInstance) * 3600;
   return {
     ...base, fits: true, kvTokens: sizing.plan.kvTokens, maxBatch, stepMaxBatchS: stepMax, decodeTokensPerS: maxBatch / stepMax,
     requestsPerSecondPerInstance: rpsPerInstance, instances: { throughput, concurrency, spare, total }, gpus: total * tp, costPerHour,
@@ -148,7 +162,7 @@ function candidate(req: ServeRequest, tp: number): ServeCandidate {
 
 export function planServe(req: ServeRequest): ServePlan {
   const { model: m, gpu } = req;
-  for (const [k, v] of [["requests/s", req.requestsPerSecond], ["prompt tokens", req.promptTokens], ["output tokens", req.outputTokens], ["context", req.contextLength]] as const) {
+  for (const [k, v] of [["requests/s", req.requestsPerSecond ?? 1], ["prompt tokens", req.promptTokens], ["output tokens", req.outputTokens], ["context", req.contextLength]] as const) {
     if (!(v > 0)) throw new PlanInputError(`${k}: ${v} is not positive`);
   }
   if (req.contextLength > m.maxSeqLen) throw new PlanInputError(`--context ${req.contextLength} is longer than ${m.name}'s context of ${m.maxSeqLen} tokens`);
@@ -159,21 +173,27 @@ export function planServe(req: ServeRequest): ServePlan {
   const info = precisionInfo(req.precision);
   const candidates = tpDegrees(m, gpu).map((tp) => candidate(req, tp));
   const fitting = candidates.filter((c) => c.fits);
-  const base = { model: m.name, gpu: gpu.name, precision: req.precision, weightsBytes: countParams(m).total * info.weightBytes, kvBytesPerToken: kvBytesPerToken(m, info.kvBytes), candidates };
+  const base = { model: m.name, gpu: gpu.name, precision: req.precision, weightsBytes: countParams(m).total * info.weightBytes, kvBytesPerToken: kvBytesPerToken(m, kvElementBytes(req)), candidates };
   if (fitting.length === 0) {
     const largest = candidates[candidates.length - 1];
     return { ...base, reasons: [], failure: `no tensor-parallel degree up to ${largest?.tp ?? 1} (one ${gpu.name} node) works: ${largest?.failure ?? "no degree divides the heads"}` };
   }
-  const best = fitting.reduce((a, c) => (c.costPerHour < a.costPerHour || (c.costPerHour === a.costPerHour && c.stepMaxBatchS < a.stepMaxBatchS) ? c : a));
+  // NOTE: with traffic, the cheapest deployment per hour; without, the cheapest instance per token it can serve.
+  const cost = (c: ServeCandidate) => (req.requestsPerSecond === undefined ? c.costPerMillionTokens : c.costPerHour);
+  const best = fitting.reduce((a, c) => (cost(c) < cost(a) || (cost(c) === cost(a) && c.stepMaxBatchS < a.stepMaxBatchS) ? c : a));
   const reasons = [
     `tp=${best.tp}: ${formatBytes(best.weightsBytesPerGpu)} of weights per GPU leaves room for ${best.kvTokens} KV tokens, ${best.maxBatch} requests of ${req.promptTokens + req.outputTokens} tokens at once` +
       (req.tpotTargetS !== undefined && best.maxBatch < Math.min(MAX_NUM_SEQS, Math.floor(best.kvTokens / (req.promptTokens + req.outputTokens))) ? ` (batch limited by the ${formatSeconds(req.tpotTargetS)} per-token target)` : ""),
     `decode: ${formatSeconds(best.stepMaxBatchS)} per step at batch ${best.maxBatch}, ${best.decodeTokensPerS.toFixed(0)} output tokens/s per instance; prefill of ${req.promptTokens} tokens ${formatSeconds(best.prefillS)}`,
-    `instances: ${best.instances.throughput} for ${req.requestsPerSecond} requests/s (${best.requestsPerSecondPerInstance.toFixed(2)} each), ${best.instances.concurrency} for concurrency, +${best.instances.spare} spare = ${best.instances.total} (${best.gpus} GPUs)`,
+    req.requestsPerSecond === undefined
+      ? `capacity: one instance (${best.gpus} GPUs) serves ${best.requestsPerSecondPerInstance.toFixed(2)} requests/s, ${best.decodeTokensPerS.toFixed(0)} output tokens/s at batch ${best.maxBatch} (no --rps: no instances sized for traffic)`
+      : `instances: ${best.instances.throughput} for ${req.requestsPerSecond} requests/s (${best.requestsPerSecondPerInstance.toFixed(2)} each), ${best.instances.concurrency} for concurrency, +${best.instances.spare} spare = ${best.instances.total} (${best.gpus} GPUs)`,
   ];
   for (const c of candidates) {
     if (c === best) continue;
-    reasons.push(c.fits ? `tp=${c.tp} costs $${c.costPerHour.toFixed(2)}/h against $${best.costPerHour.toFixed(2)}/h` : `tp=${c.tp} fails: ${c.failure}`);
+    reasons.push(!c.fits ? `tp=${c.tp} fails: ${c.failure}`
+      : req.requestsPerSecond === undefined ? `tp=${c.tp} costs ${formatDollars(c.costPerMillionTokens)} per million tokens at capacity against ${formatDollars(best.costPerMillionTokens)}`
+      : `tp=${c.tp} costs $${c.costPerHour.toFixed(2)}/h against $${best.costPerHour.toFixed(2)}/h`);
   }
   return { ...base, best, reasons };
 }

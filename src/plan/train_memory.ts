@@ -29,6 +29,11 @@ export interface TrainLayout {
   readonly offload: boolean;
   /** Sequences per microbatch. */
   readonly microBatch: number;
+  /**
+   * Model chunks per GPU of the interleaved pipeline schedule (1 or absent: plain 1F1B). Only a fixed
+   * layout sets it; the memory model keeps 1F1B's in-flight activations (interleaving adds a little).
+   */
+  readonly interleave?: number;
   /** Microbatches per step (gradient accumulation; what fills the pipeline). */
   readonly microBatches: number;
   readonly seqLen: number;

@@ -10,10 +10,15 @@ import type { ParamCounts } from "./accounting.js";
 import { countParams, matmulParams, trainingFlopsPerToken } from "./accounting.js";
 import type { StepEstimate } from "./train_step.js";
 import { estimateStep } from "./train_step.js";
-import type { TrainLayout, TrainMemory, ZeroStage } from "./train_memory.js";
+import type { CommModel } from "./collectives.js";
+import type { TrainLayout, TrainMemory } from "./train_memory.js";
 import { trainMemoryPerGpu } from "./train_memory.js";
 import { PlanInputError, formatBytes, formatCount, formatInt, formatPercent } from "./units.js";
 import { batchNotes, gpusForTarget, maxUsefulGpus } from "./train_advice.js";
+import type { FixedLayout } from "./train_layouts.js";
+import { checkFixedLayout, enumerateLayouts } from "./train_layouts.js";
+
+export { enumerateLayouts } from "./train_layouts.js";
 
 /** Share of a GPU's memory a plan may fill: the rest is the CUDA context, NCCL buffers, fragmentation. */
 export const USABLE_MEMORY_FRACTION = 0.9;
@@ -39,6 +44,12 @@ export interface TrainRequest {
   readonly seqLen?: number;
   /** Tokens per optimizer step (global batch). Default DEFAULT_BATCH_TOKENS. */
   readonly batchTokens?: number;
+  /** Link efficiencies and collective latencies (default COMM_DEFAULTS: published NCCL figures). */
+  readonly comm?: CommModel;
+  /** Values of the layout the user fixed (the rest is searched); all of them: one layout evaluated. */
+  readonly fixed?: FixedLayout;
+  /** MFU to assume instead of the step model's (time and cost follow from it; memory does not change). */
+  readonly mfu?: number;
 }
 
 export interface TrainCandidate {
@@ -51,6 +62,8 @@ export interface TrainCandidate {
   readonly gpuHours: number;
   readonly cost: number;
   readonly costPerMillionTokens: number;
+  /** With a given MFU (TrainRequest.mfu), the step model's own estimate; `step` then runs at the given MFU. */
+  readonly modelledStep?: StepEstimate;
 }
 
 export interface TrainPlan {
@@ -84,54 +97,19 @@ export interface TrainPlan {
   readonly notes: readonly string[];
 }
 
-const powersOfTwo = (max: number): number[] => {
-  const out: number[] = [];
-  for (let x = 1; x <= max; x *= 2) out.push(x);
-  return out;
-};
-
-const divisors = (n: number): number[] => {
-  const out: number[] = [];
-  for (let x = 1; x <= n; x++) if (n % x === 0) out.push(x);
-  return out;
-};
-
-/** Every layout of `gpus` GPUs the planner considers for the model. */
-export function enumerateLayouts(m: PlanModel, gpu: GpuSpec, gpus: number, seqLen: number, batchTokens: number): TrainLayout[] {
-  const sequences = Math.floor(batchTokens / seqLen);
-  const tps = powersOfTwo(Math.min(gpu.gpusPerNode, 8)).filter((t) => m.nHeads % t === 0 && (m.nKvHeads % t === 0 || t % m.nKvHeads === 0));
-  const out: TrainLayout[] = [];
-  for (const tp of tps.filter((t) => gpus % t === 0)) {
-    for (const pp of divisors(gpus / tp).filter((p) => p <= m.nLayers)) {
-      const dp = gpus / (tp * pp);
-      const eps = m.moe ? divisors(dp).filter((e) => m.moe!.experts % e === 0) : [1];
-      for (const ep of eps) {
-        for (const microBatch of [1, 2, 4, 8]) {
-          const microBatches = Math.floor(sequences / (dp * microBatch));
-          if (microBatches < 1) continue;
-          // NOTE: ZeRO-2/3 shard gradients that pipeline stages accumulate across microbatches, which
-          // DeepSpeed does not allow with pipeline parallelism; offload needs ZeRO-2 or 3.
-          const zeros: ZeroStage[] = pp === 1 ? [0, 1, 2, 3] : [0, 1];
-          for (const zero of zeros) {
-            for (const offload of zero >= 2 ? [false, true] : [false]) {
-              for (const checkpointing of [false, true]) out.push({ tp, pp, dp, ep, zero, checkpointing, offload, microBatch, microBatches, seqLen });
-            }
-          }
-        }
-      }
-    }
-  }
-  return out;
-}
-
 function evaluate(req: TrainRequest, layout: TrainLayout, usable: number): TrainCandidate {
   const memory = trainMemoryPerGpu(req.model, layout);
-  const step = estimateStep(req.model, req.gpu, layout);
+  const modelled = estimateStep(req.model, req.gpu, layout, req.comm);
+  // NOTE: a given MFU sets the step time from the model FLOPs; the breakdown stays the step model's.
+  const step = req.mfu === undefined ? modelled : { ...modelled, stepSeconds: modelled.modelFlopsPerStep / (req.mfu * req.gpus * req.gpu.bf16Flops), mfu: req.mfu };
   const tokensPerSecond = step.tokensPerStep / step.stepSeconds;
   const seconds = req.tokens / tokensPerSecond;
   const gpuHours = (seconds / 3600) * req.gpus;
   const cost = gpuHours * req.gpu.pricePerHour;
-  return { layout, memory, fits: memory.total <= usable, step, tokensPerSecond, days: seconds / 86400, gpuHours, cost, costPerMillionTokens: cost / (req.tokens / 1e6) };
+  return {
+    layout, memory, fits: memory.total <= usable, step, tokensPerSecond, days: seconds / 86400, gpuHours, cost, costPerMillionTokens: cost / (req.tokens / 1e6),
+    ...(req.mfu === undefined ? {} : { modelledStep: modelled }),
+  };
 }
 
 /** "tp=8 pp=4 dp=32 zero=1 ckpt mb=1x16" */
@@ -141,6 +119,7 @@ export function describeLayout(l: TrainLayout): string {
   parts.push(`zero=${l.zero}`);
   if (l.checkpointing) parts.push("ckpt");
   if (l.offload) parts.push("offload");
+  if (l.pp > 1 && (l.interleave ?? 1) > 1) parts.push(`v=${l.interleave}`);
   parts.push(`mb=${l.microBatch}x${l.microBatches}`);
   return parts.join(" ");
 }
@@ -157,11 +136,12 @@ function overBy(c: TrainCandidate, usable: number): string {
 
 /** One sentence per knob: what the best alternative value would cost, or why none fits. */
 function explain(best: TrainCandidate, all: readonly TrainCandidate[], usable: number, gpu: GpuSpec): string[] {
-  const s = best.step;
+  const s = best.modelledStep ?? best.step;
   const exposed = s.comm.reduce((a, c) => a + c.exposedSeconds, 0);
   const top = [...s.comm].sort((a, b) => b.exposedSeconds - a.exposedSeconds)[0];
   const reasons = [
     `fits: ${formatBytes(best.memory.total)} of ${formatBytes(usable)} usable per GPU (weights ${formatBytes(best.memory.weights)}, gradients ${formatBytes(best.memory.grads)}, optimizer ${formatBytes(best.memory.optimizer)}, activations ${formatBytes(best.memory.activations)})`,
+    (best.modelledStep ? `step ${best.step.stepSeconds.toFixed(2)} s at the given MFU of ${formatPercent(best.step.mfu)}; the step model's would be ` : "") +
     `step ${s.stepSeconds.toFixed(2)} s: compute ${formatPercent(s.computeSeconds / s.stepSeconds)}, exposed communication ${formatPercent(exposed / s.stepSeconds)}` +
       (top ? ` (most: ${top.kind} parallel over ${top.link})` : "") + `, pipeline bubble ${formatPercent(s.bubbleSeconds / s.stepSeconds)} (these add to 100%); MFU ${formatPercent(s.mfu)} of ${gpu.name}'s dense bf16 peak`,
   ];
@@ -205,11 +185,17 @@ export function planTraining(req: TrainRequest): TrainPlan {
     trainingFlops: trainingFlopsPerToken(m, seqLen) * tokens, usableMemoryBytes: usable,
     ...(req.targetDays === undefined ? {} : { targetDays: req.targetDays }),
   };
-  const layouts = enumerateLayouts(m, gpu, gpus, seqLen, batchTokens);
+  if (req.mfu !== undefined && !(req.mfu > 0 && req.mfu <= 1)) throw new PlanInputError(`--mfu: ${req.mfu} is not a share of peak in (0, 1] (40% is 0.4)`);
+  const fixed = req.fixed ?? {};
+  checkFixedLayout(m, gpus, fixed);
+  const layouts = enumerateLayouts(m, gpu, gpus, seqLen, batchTokens, fixed);
   if (layouts.length === 0) {
     const sequences = Math.floor(batchTokens / seqLen);
+    const mb = fixed.microBatch ?? 1;
     return { ...base, considered: 0, feasible: 0, ranked: [], reasons: [],
-      failure: `no layout: the global batch of ${batchTokens} tokens is ${sequences} sequences of ${seqLen}, fewer than the ${gpus} GPUs' smallest data-parallel degree needs (raise --batch-tokens or use fewer GPUs)` };
+      failure: Object.keys(fixed).length > 0
+        ? `no layout: the global batch of ${batchTokens} tokens is ${sequences} sequences of ${seqLen}, fewer than the fixed layout's data-parallel ranks x microbatch need (at least ${fixed.dp ?? gpus / ((fixed.tp ?? 1) * (fixed.pp ?? 1))} x ${mb}; raise --batch-tokens)`
+        : `no layout: the global batch of ${batchTokens} tokens is ${sequences} sequences of ${seqLen}, fewer than the ${gpus} GPUs' smallest data-parallel degree needs (raise --batch-tokens or use fewer GPUs)` };
   }
   const all = layouts.map((l) => evaluate(req, l, usable));
   const ranked = all.filter((c) => c.fits).sort((a, b) => b.tokensPerSecond - a.tokensPerSecond || a.memory.total - b.memory.total);
@@ -231,7 +217,7 @@ export function planTraining(req: TrainRequest): TrainPlan {
       // NOTE: re-planned without the target, or each count would search again.
       const maxGpus = Math.min(MAX_GPUS, maxUsefulGpus(m, gpu, Math.floor(batchTokens / seqLen)));
       const found = gpusForTarget({ gpus, gpusPerNode: gpu.gpusPerNode, maxGpus, days: req.targetDays, daysNow: best.days },
-        (n) => planTraining({ model: m, gpu, gpus: n, tokens, seqLen, batchTokens }));
+        (n) => planTraining({ model: m, gpu, gpus: n, tokens, seqLen, batchTokens, ...(req.comm ? { comm: req.comm } : {}), ...(req.mfu ? { mfu: req.mfu } : {}) }));
       if (found.meets) {
         suggestedGpus = found.gpus;
         const b = found.plan.best!;

@@ -11,7 +11,8 @@
 import type { GpuSpec } from "./gpus.js";
 import type { PlanModel } from "./plan_model.js";
 import { moeLayerCount, trainingFlopsPerToken } from "./accounting.js";
-import { allGatherSeconds, allToAllSeconds, groupLink, p2pSeconds, reduceScatterSeconds, ringAllReduceSeconds } from "./collectives.js";
+import type { CommModel } from "./collectives.js";
+import { COMM_DEFAULTS, allGatherTime, allReduceTime, allToAllTime, groupLink, p2pTime, reduceScatterTime } from "./collectives.js";
 import type { TrainLayout } from "./train_memory.js";
 import { bytesPerParam, stageParams } from "./train_memory.js";
 
@@ -45,7 +46,7 @@ export interface StepEstimate {
   /** Seconds of computation per step on one GPU (recomputation included). */
   readonly computeSeconds: number;
   readonly comm: readonly CommTime[];
-  /** (pp - 1) / (microbatches + pp - 1) */
+  /** (pp - 1) / (microbatches + pp - 1), or its interleaved form (pipelineBubble) */
   readonly bubbleFraction: number;
   readonly bubbleSeconds: number;
   readonly stepSeconds: number;
@@ -56,13 +57,17 @@ export interface StepEstimate {
   readonly mfu: number;
 }
 
-/** Pipeline bubble of 1F1B: (p - 1) / (m + p - 1). */
-export function pipelineBubble(pp: number, microBatches: number): number {
-  return (pp - 1) / (microBatches + pp - 1);
+/**
+ * Pipeline bubble of 1F1B: (p - 1) / (m + p - 1); with the interleaved schedule (v model chunks per
+ * GPU, Narayanan et al. 2021) the idle time shrinks v times: ((p - 1) / v) / (m + (p - 1) / v).
+ */
+export function pipelineBubble(pp: number, microBatches: number, interleave = 1): number {
+  const idle = (pp - 1) / interleave;
+  return idle / (microBatches + idle);
 }
 
 /** One step of a layout in bf16 mixed precision. */
-export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout): StepEstimate {
+export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout, links: CommModel = COMM_DEFAULTS): StepEstimate {
   const gpus = l.tp * l.pp * l.dp;
   const peak = gpu.bf16Flops;
   const b = bytesPerParam("bf16");
@@ -77,33 +82,36 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout): StepEs
 
   // Tensor parallel (with sequence parallelism): per layer, forward and backward each move the
   // equivalent of two all-reduces of the layer's activations; recomputation repeats the forward two.
-  const tpLink = groupLink(gpu, 1, l.tp);
+  const tpLink = groupLink(gpu, 1, l.tp, links);
   const collectivesPerLayer = l.checkpointing ? 6 : 4;
-  const tpMb = layers * collectivesPerLayer * ringAllReduceSeconds(tokensMb * m.dim * actBytes, l.tp, tpLink.bytesPerS);
+  const tpMb = layers * collectivesPerLayer * allReduceTime(tokensMb * m.dim * actBytes, l.tp, tpLink);
   // Expert parallel: dispatch and combine all-to-alls of each token's top-k copies, forward and backward.
-  const epLink = groupLink(gpu, l.tp, l.ep);
+  const epLink = groupLink(gpu, l.tp, l.ep, links);
   const topK = m.moe?.topK ?? 0;
-  const epMb = moeLayers * collectivesPerLayer * allToAllSeconds((tokensMb / l.tp) * m.dim * actBytes * topK, l.ep, epLink.bytesPerS);
+  const epMb = moeLayers * collectivesPerLayer * allToAllTime((tokensMb / l.tp) * m.dim * actBytes * topK, l.ep, epLink);
   // Pipeline: each microbatch's activations forward and their gradients backward, once per boundary.
-  const ppLink = groupLink(gpu, l.tp * l.dp, l.pp);
-  const ppMb = l.pp > 1 ? 2 * p2pSeconds((tokensMb * m.dim * actBytes) / l.tp, ppLink.bytesPerS) : 0;
+  const ppLink = groupLink(gpu, l.tp * l.dp, l.pp, links);
+  // NOTE: interleaved, a microbatch crosses v times as many stage boundaries.
+  const v = l.pp > 1 ? (l.interleave ?? 1) : 1;
+  const ppMb = l.pp > 1 ? 2 * v * p2pTime((tokensMb * m.dim * actBytes) / l.tp, ppLink) : 0;
 
   const slot = computeMb + tpMb + epMb + ppMb;
-  const slots = l.microBatches + l.pp - 1;
-  const bubbleFraction = pipelineBubble(l.pp, l.microBatches);
+  const idleSlots = (l.pp - 1) / v;
+  const slots = l.microBatches + idleSlots;
+  const bubbleFraction = pipelineBubble(l.pp, l.microBatches, v);
 
   // Data parallel: gradients of the shared weights over dp, of the experts over dp / ep.
   const stage = stageParams(m, l);
-  const dpLink = groupLink(gpu, l.tp, l.dp);
+  const dpLink = groupLink(gpu, l.tp, l.dp, links);
   const edp = l.dp / l.ep;
-  const edpLink = groupLink(gpu, l.tp * l.ep, edp);
+  const edpLink = groupLink(gpu, l.tp * l.ep, edp, links);
   let dpSeconds: number;
   let dpExposed: number;
   if (l.zero === 3) {
     // every microbatch gathers the weights twice (forward, backward) and reduce-scatters the gradients
     const perMb =
-      2 * allGatherSeconds(stage.shared * b.weight, l.dp, dpLink.bytesPerS) + reduceScatterSeconds(stage.shared * b.grad, l.dp, dpLink.bytesPerS) +
-      2 * allGatherSeconds(stage.experts * b.weight, edp, edpLink.bytesPerS) + reduceScatterSeconds(stage.experts * b.grad, edp, edpLink.bytesPerS);
+      2 * allGatherTime(stage.shared * b.weight, l.dp, dpLink) + reduceScatterTime(stage.shared * b.grad, l.dp, dpLink) +
+      2 * allGatherTime(stage.experts * b.weight, edp, edpLink) + reduceScatterTime(stage.experts * b.grad, edp, edpLink);
     dpSeconds = perMb * l.microBatches;
     dpExposed = Math.max(0, perMb - computeMb) * l.microBatches;
   } else if (l.zero === 2) {
@@ -111,15 +119,15 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout): StepEs
     // them (as DeepSpeed stage 2 does): m reduce-scatters, then one all-gather of the updated
     // weights. Each reduce-scatter overlaps its microbatch's backward (2/3 of its compute); the
     // all-gather waits for the optimizer, after the last one.
-    const rs = reduceScatterSeconds(stage.shared * b.grad, l.dp, dpLink.bytesPerS) + reduceScatterSeconds(stage.experts * b.grad, edp, edpLink.bytesPerS);
-    const ag = allGatherSeconds(stage.shared * b.weight, l.dp, dpLink.bytesPerS) + allGatherSeconds(stage.experts * b.weight, edp, edpLink.bytesPerS);
+    const rs = reduceScatterTime(stage.shared * b.grad, l.dp, dpLink) + reduceScatterTime(stage.experts * b.grad, edp, edpLink);
+    const ag = allGatherTime(stage.shared * b.weight, l.dp, dpLink) + allGatherTime(stage.experts * b.weight, edp, edpLink);
     dpSeconds = l.microBatches * rs + ag;
     dpExposed = l.microBatches * Math.max(0, rs - (2 / 3) * computeMb) + ag;
   } else {
     // ZeRO 0 all-reduces the whole accumulated gradients once per step; ZeRO-1 reduce-scatters them
     // and all-gathers the updated weights, the same volume. It overlaps the last microbatch's
     // backward (2/3 of its compute).
-    dpSeconds = ringAllReduceSeconds(stage.shared * b.grad, l.dp, dpLink.bytesPerS) + ringAllReduceSeconds(stage.experts * b.grad, edp, edpLink.bytesPerS);
+    dpSeconds = allReduceTime(stage.shared * b.grad, l.dp, dpLink) + allReduceTime(stage.experts * b.grad, edp, edpLink);
     dpExposed = Math.max(0, dpSeconds - (2 / 3) * computeMb);
   }
   // Offload: this GPU's partition of gradients goes to the host, the host's Adam updates it, and the
@@ -146,7 +154,7 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout): StepEs
     computeSeconds: computeMb * l.microBatches,
     comm,
     bubbleFraction,
-    bubbleSeconds: (l.pp - 1) * slot,
+    bubbleSeconds: idleSlots * slot,
     stepSeconds,
     tokensPerStep,
     modelFlopsPerStep,

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { PRECISIONS } from "./precision/mixed_precision.js";
 import { MemoryConfigSchema } from "./memory/config.js";
+import { ParallelConfigSchema } from "./parallel_config.js";
 
 const posInt = z.number().int().positive();
 const positive = z.number().positive();
@@ -119,6 +120,8 @@ export const TrainConfigSchema = z.strictObject({
   }).optional(),
   /** Activation checkpointing and offload (memory/config.ts). */
   memory: MemoryConfigSchema.optional(),
+  /** How the run is laid out over its ranks: { dp, tp, pp, ep, zero } or "auto" (parallel_config.ts). */
+  parallel: ParallelConfigSchema.optional(),
   /** The run's record in the runs database (tracking/); on unless `enabled` is false or `kiln train --no-track`. */
   tracking: z.strictObject({
     /** The runs database, relative to the config file's folder (default runs/runs.sqlite). */

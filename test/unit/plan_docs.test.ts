@@ -27,7 +27,9 @@ describe("docs/planning.md", () => {
 
   it("checks every published figure of the issue, each reproduced or explained", () => {
     const rows = publishedFigures();
-    expect(rows.length).toBe(5 + 6 + 2 + 4 + 1 + 8);
+    // memory 5, KV 6, decode 2, prefill 4, the GPU-hour assumption 1, compute 12 (FLOPs, hours, cost x 4),
+    // and the seed rows of issue 15: precision 3, requests 2, GB200 and batched decode 4, cost 1, scaling 2
+    expect(rows.length).toBe(5 + 6 + 2 + 4 + 1 + 12 + 3 + 2 + 4 + 1 + 2);
     for (const r of rows) {
       expect(Number.isFinite(r.kilnValue) && r.kilnValue > 0).toBe(true);
       if (r.verdict === "differs") expect(r.why.length).toBeGreaterThan(40);

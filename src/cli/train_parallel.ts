@@ -1,0 +1,56 @@
+// train_parallel.ts: the layout `kiln train` runs with, from its config's `parallel:` section: a fixed
+// { dp, tp, pp, ep, zero } checked against the world size and the model, or `parallel: auto`, for
+// which the capacity planner (src/plan) picks the fastest layout that fits this machine's memory for
+// the world size. The CLI joins the two because train does not import plan (DESIGN.md layering).
+
+import { totalmem } from "node:os";
+import type { GpuSpec } from "../plan/index.js";
+import { describeLayout, planModelFromConfig, planTraining } from "../plan/index.js";
+import type { ParallelLayout, TrainConfig } from "../train/index.js";
+import { checkParallelLayout, trainModelConfig } from "../train/index.js";
+
+export interface ResolvedParallel {
+  readonly layout: ParallelLayout;
+  /** Where it came from: "the config", or the planner's choice and why. */
+  readonly from: string;
+}
+
+/**
+ * This machine as the planner's "GPU": `worldSize` ranks sharing its memory. Only the memory is this
+ * host's; the speeds are round placeholders of a 2020s server (they rank layouts that fit, and no
+ * time is reported from them).
+ */
+export function hostSpec(worldSize: number, memoryBytes = totalmem()): GpuSpec {
+  return {
+    name: "host", description: `this machine (${worldSize} ranks sharing ${(memoryBytes / 1e9).toFixed(1)} GB)`, memoryBytes: memoryBytes / worldSize,
+    memoryBytesPerS: 20e9, bf16Flops: 1e11, fp8Flops: null, nodeLinkBytesPerS: 10e9, nodeLinkName: "shared memory", networkBytesPerS: 1.25e9,
+    hostBytesPerS: 10e9, gpusPerNode: worldSize, pricePerHour: 0,
+  };
+}
+
+/**
+ * The run's layout, or undefined when the config has no `parallel` section. `vocabSize` sizes the
+ * embedding for `auto` (the data, read later, fixes the real one; only the embedding's memory depends on it).
+ */
+export function resolveTrainParallel(cfg: TrainConfig, source: string, o: { worldSize: number; vocabSize: number; gpu?: GpuSpec }): ResolvedParallel | undefined {
+  const p = cfg.parallel;
+  if (p === undefined) return undefined;
+  if (p !== "auto") return { layout: checkParallelLayout(p, o.worldSize, cfg, source), from: "the config" };
+  const model = planModelFromConfig(trainModelConfig(cfg.model, o.vocabSize), "the config's model");
+  const gpu = o.gpu ?? hostSpec(o.worldSize);
+  const batchTokens = cfg.train.batchSize * cfg.train.gradAccumSteps * cfg.model.blockSize;
+  const plan = planTraining({ model, gpu, gpus: o.worldSize, tokens: batchTokens * cfg.train.iters, seqLen: cfg.model.blockSize, batchTokens });
+  const best = plan.best;
+  if (!best) throw new Error(`${source}: parallel: auto: the planner found no layout for ${o.worldSize} rank(s): ${plan.failure}`);
+  const l = best.layout;
+  // NOTE: ZeRO shards over data-parallel replicas; with one there is nothing to shard (the planner ranks them equal).
+  const layout: ParallelLayout = { dp: l.dp, tp: l.tp, pp: l.pp, ep: l.ep, zero: l.dp > 1 ? l.zero : 0 };
+  return { layout: checkParallelLayout(layout, o.worldSize, cfg, `${source} (parallel: auto)`), from: `parallel: auto, planned for ${o.worldSize} rank(s) on ${gpu.description}: ${describeLayout(l)}` };
+}
+
+/** What kiln train runs today: data parallel only; the other modes are issue 11's, not yet wired in. */
+export function notYetParallel(l: ParallelLayout, source: string): string | undefined {
+  const missing = [l.tp > 1 && `parallel.tp ${l.tp} (tensor parallel)`, l.pp > 1 && `parallel.pp ${l.pp} (pipeline parallel)`, l.ep > 1 && `parallel.ep ${l.ep} (expert parallel)`, l.zero > 0 && `parallel.zero ${l.zero} (ZeRO)`]
+    .filter((x): x is string => typeof x === "string");
+  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; use parallel: { dp: N } (or leave parallel out)`;
+}
