@@ -1,0 +1,89 @@
+// Models whose GGUF weights are Q8_0 / Q4_0 keep them quantized on load (matmul_q computes on the file's
+// blocks): greedy tokens equal the same file dequantized to f32 (Q8_0, stories260K), and resident weight
+// memory, counted by the memory accountant, stays within 10% of the file's tensor bytes.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { Backend } from "../../src/index.js";
+import { argmax, getBackend, tensor } from "../../src/index.js";
+import { memoryAccountant, trackMemory } from "../../src/core/memory.js";
+import { fromLoaded } from "../../src/models/index.js";
+import { loadModel, writeGguf } from "../../src/models/formats/index.js";
+import { GGML_TYPES } from "../../src/models/formats/ggml_types.js";
+import type { GgmlTypeName } from "../../src/models/formats/ggml_types.js";
+import type { LlamaConfig, LoadedModel } from "../../src/models/types.js";
+import { randomLoadedModel } from "../../src/models/random_weights.js";
+import { Llama } from "../../src/models/llama.js";
+
+const dir = mkdtempSync(join(tmpdir(), "kiln-quant-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const cpu = await getBackend("cpu");
+
+/** Greedy continuation of `prompt` for `steps` tokens. */
+async function greedy(loaded: LoadedModel, backend: Backend, prompt: number[], steps: number, keepQuantized: boolean): Promise<number[]> {
+  const m = fromLoaded(loaded, backend, { keepQuantized, contextLength: prompt.length + steps });
+  const pick = async (logits: Float32Array) => (await argmax(tensor(logits, { backend })).item());
+  const out: number[] = [];
+  let next = await pick(await m.forwardPrefill(prompt));
+  for (let i = 0; i < steps; i++) {
+    out.push(next);
+    if (i + 1 < steps) next = await pick(await m.decodeStep(next));
+  }
+  m.dispose();
+  return out;
+}
+
+/** Bytes of the file's tensor data (what llama.cpp maps), from each tensor's stored type. */
+function fileTensorBytes(loaded: LoadedModel): number {
+  let total = 0;
+  for (const e of loaded.tensors.values()) {
+    const t = GGML_TYPES[e.stored as GgmlTypeName];
+    total += (e.shape.reduce((a, b) => a * b, 1) / t.blockElems) * t.blockBytes;
+  }
+  return total;
+}
+
+describe("quantized GGUF models keep their weights quantized", () => {
+  it("stories260K Q8_0: greedy tokens equal the same file dequantized to f32", async () => {
+    const path = join(dir, "s_q8_0.gguf");
+    writeGguf(path, loadModel("stories260K"), { types: "q8_0" });
+    const loaded = loadModel(path);
+    const model = Llama.fromLoaded(loaded, cpu);
+    // The linears read the file's blocks (ffn_down's 172-wide rows are not whole blocks: the writer stored them f16).
+    expect(model.blocks.at(0).ffnGate.weightQuantized?.format).toBe("q8_0");
+    expect(model.tokenEmbd.weight.dtype).toBe("u8");
+    const prompt = [1, 403, 407, 261, 378]; // BOS "Once upon a time" in tok512
+    const quant = await greedy(loaded, cpu, prompt, 40, true);
+    const f32 = await greedy(loaded, cpu, prompt, 40, false);
+    expect(quant).toEqual(f32);
+  }, 60_000);
+
+  for (const type of ["q8_0", "q4_0"] as const) {
+    it(`${type}: resident weight memory is within 10% of the file's tensor bytes (dequantized: several times it)`, async () => {
+      // NOTE: every matrix dimension a multiple of 32, so every 2-D tensor is stored as ${type}.
+      const config: LlamaConfig = {
+        arch: "llama", dim: 128, hiddenDim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, headDim: 32, vocabSize: 512,
+        maxSeqLen: 64, normEps: 1e-5, ropeTheta: 10000, tiedEmbeddings: false,
+      };
+      const path = join(dir, `r_${type}.gguf`);
+      writeGguf(path, randomLoadedModel(config, 3), { types: type });
+      const loaded = loadModel(path);
+      const fileBytes = fileTensorBytes(loaded);
+      const resident = (keepQuantized: boolean): number => {
+        const backend = trackMemory(cpu);
+        const model = fromLoaded(loaded, backend, { keepQuantized, contextLength: 8 });
+        const live = memoryAccountant(backend)!.snapshot().liveTotal;
+        expect(model.config.dim).toBe(128);
+        return live;
+      };
+      const q = resident(true);
+      const f = resident(false);
+      expect(Math.abs(q - fileBytes) / fileBytes).toBeLessThan(0.1);
+      expect(f / fileBytes).toBeGreaterThan(type === "q8_0" ? 3.4 : 6);
+      console.log(`${type}: file tensors ${fileBytes} B, resident quantized ${q} B (${(q / fileBytes).toFixed(3)}x), dequantized f32 ${f} B (${(f / fileBytes).toFixed(2)}x)`);
+    }, 30_000);
+  }
+});
