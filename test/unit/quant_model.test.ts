@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { Backend } from "../../src/index.js";
 import { argmax, getBackend, tensor } from "../../src/index.js";
 import { memoryAccountant, trackMemory } from "../../src/core/memory.js";
-import { fromLoaded } from "../../src/models/index.js";
+import { fromLoaded, openModel } from "../../src/models/index.js";
 import { loadModel, writeGguf } from "../../src/models/formats/index.js";
 import { GGML_TYPES } from "../../src/models/formats/ggml_types.js";
 import type { GgmlTypeName } from "../../src/models/formats/ggml_types.js";
@@ -55,7 +55,8 @@ describe("quantized GGUF models keep their weights quantized", () => {
     // The linears read the file's blocks (ffn_down's 172-wide rows are not whole blocks: the writer stored them f16).
     expect(model.blocks.at(0).ffnGate.weightQuantized?.format).toBe("q8_0");
     expect(model.tokenEmbd.weight.dtype).toBe("u8");
-    const prompt = [1, 403, 407, 261, 378]; // BOS "Once upon a time" in tok512
+    const prompt = openModel("stories260K").tokenizer.encode("Once upon a time"); // BOS first
+    expect(prompt.length).toBe(5);
     const quant = await greedy(loaded, cpu, prompt, 40, true);
     const f32 = await greedy(loaded, cpu, prompt, 40, false);
     expect(quant).toEqual(f32);
@@ -86,4 +87,18 @@ describe("quantized GGUF models keep their weights quantized", () => {
       console.log(`${type}: file tensors ${fileBytes} B, resident quantized ${q} B (${(q / fileBytes).toFixed(3)}x), dequantized f32 ${f} B (${(f / fileBytes).toFixed(2)}x)`);
     }, 30_000);
   }
+
+  it("bad input: a quantized tensor whose rows are not whole blocks is refused at load, naming the tensor", () => {
+    const config: LlamaConfig = {
+      arch: "llama", dim: 48, hiddenDim: 64, nLayers: 1, nHeads: 3, nKvHeads: 3, headDim: 16, vocabSize: 64,
+      maxSeqLen: 16, normEps: 1e-5, ropeTheta: 10000, tiedEmbeddings: false,
+    };
+    const base = randomLoadedModel(config, 2);
+    const tensors = new Map(base.tensors);
+    const good = tensors.get("blk.0.attn_q.weight")!;
+    // 48 x 48 = 72 blocks of 32: a whole number in all, but each 48-wide row would split a block.
+    tensors.set("blk.0.attn_q.weight", { ...good, stored: "q8_0", readRaw: () => new Uint8Array(72 * 34) });
+    expect(() => fromLoaded({ ...base, tensors }, cpu, { contextLength: 8 }))
+      .toThrow(/tensor 'blk\.0\.attn_q\.weight': a row of 48 elements is not a whole number of q8_0 blocks \(32 elements each\)/);
+  });
 });
