@@ -8,7 +8,7 @@ import type { Backend } from "../../src/index.js";
 import { tensor, withRoutines } from "../../src/index.js";
 import type { QuantFormat } from "../../src/core/dtype.js";
 import { dequantize, encodeQ4_0, encodeQ8_0 } from "../../src/models/formats/dequant.js";
-import { dequantizeRows, matmulQuantized, quantizedTensor } from "../../src/tensor/quant.js";
+import { dequantizeRows, gatherQuantizedRows, matmulQuantized, quantizedTensor } from "../../src/tensor/quant.js";
 import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 import { backendsUnderTest, expectClose, rng } from "./harness.js";
 
@@ -64,6 +64,18 @@ for (const b of backends) {
         expect(got).toEqual(want);
       }, 30_000);
     }
+
+    it("an embedding lookup on a quantized table dequantizes the gathered rows (q8_0, q4_0)", async () => {
+      const [n, k] = [9, 64];
+      for (const format of ["q8_0", "q4_0"] as const) {
+        const bytes = ENCODE[format](randomMatrix(n * k, 5));
+        const table = dequantize(format, bytes, n * k);
+        const ids = [3, 0, 8, 3];
+        const w = quantizedTensor(bytes, [n, k], format, b.backend!);
+        const got = Array.from(await gatherQuantizedRows(w, tensor(Int32Array.from(ids), { backend: b.backend!, dtype: "i32" }), "f32").data() as Float32Array);
+        expect(got).toEqual(ids.flatMap((i) => Array.from(table.subarray(i * k, (i + 1) * k))));
+      }
+    }, 30_000);
 
     it("bad input: a row that is not whole blocks, and a byte count that does not fit the shape", () => {
       expect(() => quantizedTensor(new Uint8Array(34), [1, 48], "q8_0", b.backend!, "blk.0.ffn_down.weight"))
