@@ -15,6 +15,7 @@ import { GGML_TYPES } from "../../src/models/formats/ggml_types.js";
 import type { GgmlTypeName } from "../../src/models/formats/ggml_types.js";
 import type { LlamaConfig, LoadedModel } from "../../src/models/types.js";
 import { randomLoadedModel } from "../../src/models/random_weights.js";
+import { noWebgpu } from "../helpers/skip_reasons.js";
 import { Llama } from "../../src/models/llama.js";
 
 const dir = mkdtempSync(join(tmpdir(), "kiln-quant-"));
@@ -60,6 +61,20 @@ describe("quantized GGUF models keep their weights quantized", () => {
     const quant = await greedy(loaded, cpu, prompt, 40, true);
     const f32 = await greedy(loaded, cpu, prompt, 40, false);
     expect(quant).toEqual(f32);
+  }, 60_000);
+
+  it("stories260K Q8_0 on webgpu, kept quantized: greedy tokens equal cpu's dequantized f32", async (ctx) => {
+    let gpu: Backend;
+    try {
+      gpu = await getBackend("webgpu");
+    } catch (err) {
+      return ctx.skip(noWebgpu(err));
+    }
+    const path = join(dir, "s_q8_0_gpu.gguf");
+    writeGguf(path, loadModel("stories260K"), { types: "q8_0" });
+    const loaded = loadModel(path);
+    const prompt = openModel("stories260K").tokenizer.encode("Once upon a time");
+    expect(await greedy(loaded, gpu, prompt, 12, true)).toEqual(await greedy(loaded, cpu, prompt, 12, false));
   }, 60_000);
 
   for (const type of ["q8_0", "q4_0"] as const) {
