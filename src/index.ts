@@ -26,6 +26,8 @@ export { jit } from "./tensor/jit.js";
 export type { JitFunction } from "./tensor/jit.js";
 export { kvWrite, kvWriteReference, pagedAttention, pagedAttentionReference } from "./tensor/paged.js";
 export type { PagedAttentionInputs } from "./tensor/paged.js";
+export { dequantizeRows, gatherQuantizedRows, matmulQuantized, matmulQuantizedReference, quantizedBytes, quantizedTensor } from "./tensor/quant.js";
+export type { QuantizedTensor } from "./tensor/quant.js";
 
 import type { Tensor as TensorT } from "./tensor/tensor.js";
 import { realize as realizeNodes } from "./core/realize.js";

@@ -138,6 +138,8 @@ export const ROUTINE_GRAD: Readonly<Record<RoutineName, GradRule>> = {
     });
   },
   scatter_add: ({ inputs: [indices, src] }, g) => [undefined, g.gather(0, indices!).reshape(src!.shape)],
+  // NOTE: quantized weights are inference-only (tensor/quant.ts records no gradient context for them).
+  matmul_q: () => { throw new Error("grad: matmul_q (a quantized weight) is inference-only; train on f32/f16/bf16 weights"); },
 };
 
 /** A shape with its last two axes swapped. */

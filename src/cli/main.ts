@@ -10,6 +10,8 @@ import { checkpointCommand } from "./checkpoint_command.js";
 import { generateCommand } from "./generate_command.js";
 import { launchCommand } from "./launch_command.js";
 import { convertCommand } from "./convert_command.js";
+import { perplexityCommand } from "./perplexity_command.js";
+import { quantizeCommand } from "./quantize_command.js";
 import { dataCommand } from "./data_command.js";
 import { exportCommand } from "./export_command.js";
 import { planCommand } from "./plan_command.js";
@@ -22,7 +24,7 @@ import { EXIT_USAGE, UsageError } from "./command.js";
 
 const COMMANDS: readonly Command[] = [
   backendsCommand, benchCommand, checkpointCommand, convertCommand, dataCommand, exportCommand, generateCommand, launchCommand, serveCommand, planCommand, runsCommand,
-  tokenizerCommand, trainCommand,
+  tokenizerCommand, trainCommand, quantizeCommand, perplexityCommand,
 ];
 
 function usage(): string {

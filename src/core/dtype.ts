@@ -6,8 +6,9 @@
 export type DType = "f64" | "f32" | "f16" | "bf16" | "i32" | "u32" | "u8" | "bool";
 
 /**
- * Storage-only formats: declared here so loaders and later kernels agree on their names and block sizes.
- * NOTE: nothing computes in these yet; tensors are dequantized to a DType on load.
+ * Block storage formats (GGUF's blocks, byte for byte): loaders and kernels agree on their names and block
+ * sizes here. QuantFormat names the ones a matmul computes on directly (the matmul_q routine: a weight's
+ * bytes stay as in the file, u8 on the device); the others are dequantized to a DType on load.
  */
 export type StorageFormat = "fp8e4m3" | "fp8e5m2" | "q8_0" | "q4_0" | "q4_k" | "q6_k";
 
@@ -24,6 +25,30 @@ export const STORAGE_FORMATS: Readonly<Record<StorageFormat, StorageFormatInfo>>
   q4_k: { blockElems: 256, blockBytes: 144 },
   q6_k: { blockElems: 256, blockBytes: 210 },
 };
+
+/** Formats the matmul_q routine reads in place (src/core/routines.ts QuantMatmulSpec). */
+export const QUANT_FORMATS = ["q8_0", "q4_0"] as const;
+export type QuantFormat = (typeof QUANT_FORMATS)[number];
+
+export const isQuantFormat = (s: string): s is QuantFormat => (QUANT_FORMATS as readonly string[]).includes(s);
+
+/** `s` as a QuantFormat, or an error naming `what` and the supported formats. */
+export function quantFormat(s: string, what: string): QuantFormat {
+  if (isQuantFormat(s)) return s;
+  throw new Error(`${what}: quantized type '${s}' is not supported for in-place compute (supported: ${QUANT_FORMATS.join(", ")})`);
+}
+
+/**
+ * Bytes of one row of `cols` elements stored as `format`. Blocks run along a row and never span two,
+ * so cols must be a whole number of blocks: an error naming `what`, the format and the block size otherwise.
+ */
+export function quantRowBytes(format: StorageFormat, cols: number, what: string): number {
+  const { blockElems, blockBytes } = STORAGE_FORMATS[format];
+  if (!Number.isInteger(cols) || cols <= 0 || cols % blockElems !== 0) {
+    throw new Error(`${what}: a row of ${cols} elements is not a whole number of ${format} blocks (${blockElems} elements each)`);
+  }
+  return (cols / blockElems) * blockBytes;
+}
 
 export interface DTypeInfo {
   readonly itemsize: number;

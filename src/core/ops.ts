@@ -21,6 +21,7 @@ export const INDEX_OPS = ["gather"] as const;
 /** Named hand-written kernels; their semantics are their references from primitives (tensor/linalg.ts, paged.ts). */
 export const ROUTINES = [
   "matmul", "softmax", "attention", "attention_backward", "kv_write", "paged_attention", "scatter_add", "concat",
+  "matmul_q",
 ] as const;
 
 export type UnaryOp = (typeof UNARY_OPS)[number];

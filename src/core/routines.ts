@@ -3,7 +3,7 @@
 // version is tested against.
 // Buffer slots: 0 is the output, then the routine's operands, then any epilogue inputs.
 
-import type { DType } from "./dtype.js";
+import type { DType, QuantFormat } from "./dtype.js";
 import type { Expr } from "./ir.js";
 import type { RoutineName } from "./ops.js";
 
@@ -133,6 +133,20 @@ export interface ConcatSpec {
   readonly dtype: DType;
 }
 
+/**
+ * out (m, n) = x (m, k) @ dequant(w)^T: a linear layer on a quantized weight, dequantized in registers.
+ * w is (n, k) stored as `format` blocks row by row, as GGUF stores it: operand 2 is u8 bytes,
+ * (n, quantRowBytes(format, k)). Reference: tensor/quant.ts (dequantize from primitives, then matmul).
+ */
+export interface QuantMatmulSpec {
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly format: QuantFormat;
+  readonly dtype: DType; // of x
+  readonly out: DType;
+}
+
 export interface RoutineSpecs {
   matmul: MatmulSpec;
   softmax: SoftmaxSpec;
@@ -142,6 +156,7 @@ export interface RoutineSpecs {
   paged_attention: PagedAttentionSpec;
   scatter_add: ScatterAddSpec;
   concat: ConcatSpec;
+  matmul_q: QuantMatmulSpec;
 }
 export type RoutineSpec = RoutineSpecs[RoutineName];
 
@@ -150,7 +165,7 @@ export type RoutineSpec = RoutineSpecs[RoutineName];
  * whose count depends on its spec has none here (routineOperands asks the spec).
  */
 export const ROUTINE_OPERANDS: Readonly<Record<Exclude<RoutineName, "concat">, number>> = {
-  matmul: 2, softmax: 1, attention: 3, kv_write: 3, attention_backward: 5, paged_attention: 6, scatter_add: 2,
+  matmul: 2, softmax: 1, attention: 3, kv_write: 3, attention_backward: 5, paged_attention: 6, scatter_add: 2, matmul_q: 2,
 };
 
 /** The operand count of a routine node with this spec. */

@@ -23,3 +23,5 @@ export type { ModelFile, OpenedModel } from "./open_files.js";
 export { openModelFiles } from "./open_files.js";
 export { openModel } from "./open_model.js";
 export { randomLoadedModel } from "./random_weights.js";
+export { perplexity } from "./perplexity.js";
+export type { PerplexityResult } from "./perplexity.js";

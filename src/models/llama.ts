@@ -8,7 +8,8 @@
 // GGUF's names ffn_gate_inp / ffn_*_exps), whose load-balancing loss forwardWithAux returns.
 
 import type { Backend, DType, Tensor } from "../index.js";
-import { matmul, noGrad, silu } from "../index.js";
+import { noGrad, silu } from "../index.js";
+import { isQuantFormat } from "../core/dtype.js";
 import { Embedding, Linear, Module, ModuleList, RMSNorm } from "../nn/index.js";
 import type { ParamOptions } from "../nn/index.js";
 import type { ExpertExchange, MoeStats } from "../nn/moe.js";
@@ -36,6 +37,11 @@ export interface LlamaOptions extends ModelOptions {
   readonly fuseQkv?: boolean;
   /** MoE configs: where each layer's experts are (expert parallel, src/dist/expert_parallel.ts); default all here. */
   readonly experts?: (layer: number) => ExpertExchange;
+  /**
+   * Keep the file's Q8_0/Q4_0 weights quantized and compute on them in place (matmul_q; default true for
+   * f32 models). NOTE: folding norms and fusing q/k/v rewrite weights, so both are off for such a model.
+   */
+  readonly keepQuantized?: boolean;
 }
 
 /** Llama's SwiGLU MLP: ffn_down(silu(ffn_gate(x)) * ffn_up(x)). */
@@ -147,12 +153,13 @@ export class Llama extends Module {
   /** Upload a loaded model's weights (dequantized, as `dtype`) and check every name and shape. */
   static fromLoaded(loaded: LoadedModel, backend: Backend, opts: LlamaOptions = {}): Llama {
     if (loaded.config.arch !== "llama") throw new Error(`llama: ${loaded.source} is a ${loaded.config.arch} model`);
-    const model = new Llama(loaded.config, backend, opts);
+    const quant = (opts.keepQuantized ?? (opts.dtype ?? "f32") === "f32") && hasQuantized(loaded);
+    const model = new Llama(loaded.config, backend, quant ? { ...opts, foldNorms: false, fuseQkv: false } : opts);
     let layout = loaded;
     if (model.normsFolded) layout = foldNorms(layout);
     if (model.qkvFused) layout = fuseQkv(layout);
     // NOTE: GGUF's rope_freqs.weight holds Llama 3's frequency factors, which config.ropeScaling already gives.
-    loadWeights(model, layout, backend, model.dtype, { ignorable: (name) => name === "rope_freqs.weight" });
+    loadWeights(model, layout, backend, model.dtype, { ignorable: (name) => name === "rope_freqs.weight", keepQuantized: quant });
     return model;
   }
 
@@ -225,6 +232,12 @@ export class Llama extends Module {
   /** Output norm and head: (R, dim) -> (R, vocab). */
   private head(x: Tensor): Tensor {
     x = this.outputNorm.forward(x);
-    return this.output ? this.output.forward(x) : matmul(x, this.tokenEmbd.weight.transpose());
+    return this.output ? this.output.forward(x) : this.tokenEmbd.project(x);
   }
+}
+
+/** Whether any tensor of the file is stored in a block format matmul_q computes on, with its bytes at hand. */
+function hasQuantized(loaded: LoadedModel): boolean {
+  for (const e of loaded.tensors.values()) if (e.readRaw && isQuantFormat(e.stored)) return true;
+  return false;
 }

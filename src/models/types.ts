@@ -65,6 +65,11 @@ export interface TensorEntry {
   /** How the file stores it: a DType name or a block format (q8_0, q4_0, q4_k, q6_k). */
   readonly stored: string;
   read(): HostTensor;
+  /**
+   * The bytes exactly as the file stores them (a quantized tensor's blocks), when its values need no layout
+   * fix; absent otherwise. Models that keep weights quantized upload these (models/weights.ts).
+   */
+  readRaw?(): Uint8Array;
 }
 
 /**

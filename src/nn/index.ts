@@ -1,7 +1,7 @@
 // The nn layer's entry: modules with named parameters and state dicts, built on kiln's public API.
 
-export { Module, ModuleList, placeholder } from "./module.js";
-export type { ParamOptions } from "./module.js";
+export { isQuantizable, Module, ModuleList, placeholder } from "./module.js";
+export type { ParamOptions, QuantizableModule } from "./module.js";
 export { Embedding } from "./embedding.js";
 export { Linear } from "./linear.js";
 export { LayerNorm, RMSNorm } from "./norm.js";

@@ -3,7 +3,7 @@
 // modules are named like a file's tensors loads that file with one loadStateDict call.
 // It owns naming and loading only; forward passes are each module's own (linear.ts, norm.ts, ...).
 
-import type { Backend, DType, Tensor } from "../index.js";
+import type { Backend, DType, QuantizedTensor, Tensor } from "../index.js";
 import { zeros } from "../index.js";
 
 const fmt = (shape: readonly number[]) => `(${shape.join(", ")})`;
@@ -32,6 +32,13 @@ export abstract class Module {
   protected addModule<M extends Module>(name: string, m: M): M {
     if (name.includes(".")) throw new Error(`Module: submodule name '${name}' must not contain '.'`);
     this.children.set(name, m);
+    return m;
+  }
+
+  /** The submodule at a dotted path ("blk.0.attn_q"), or undefined. */
+  submodule(path: string): Module | undefined {
+    let m: Module | undefined = this;
+    for (const part of path.split(".")) m = m?.children.get(part);
     return m;
   }
 
@@ -110,3 +117,18 @@ export interface ParamOptions {
  */
 export const placeholder = (shape: readonly number[], opts: ParamOptions): Tensor =>
   zeros(shape, { dtype: opts.dtype ?? "f32", ...(opts.backend ? { backend: opts.backend } : {}) });
+
+/** A module whose weight can stay quantized (Linear, Embedding): weights.ts loads such weights with loadQuantized. */
+export interface QuantizableModule {
+  loadQuantized(q: QuantizedTensor): void;
+}
+
+export const isQuantizable = (m: Module | undefined): m is Module & QuantizableModule =>
+  m !== undefined && typeof (m as Partial<QuantizableModule>).loadQuantized === "function";
+
+/** A quantized weight's logical shape must be the module's (an error naming the module and both shapes). */
+export function checkQuantizedShape(what: string, q: QuantizedTensor, want: readonly [number, number]): void {
+  if (q.shape[0] !== want[0] || q.shape[1] !== want[1]) {
+    throw new Error(`${what}.loadQuantized: a ${q.format} weight of shape ${fmt(q.shape)}, the module's is ${fmt(want)}`);
+  }
+}

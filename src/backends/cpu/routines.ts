@@ -7,13 +7,14 @@ import type { DType } from "../../core/dtype.js";
 import { exprKey, hashString } from "../../core/ir.js";
 import type { RoutineName } from "../../core/ops.js";
 import { assertNever } from "../../core/ops.js";
-import type { AttentionSpec, KvWriteSpec, MatmulSpec, ConcatSpec, PagedAttentionSpec, RoutineSpecs, ScatterAddSpec, SoftmaxSpec } from "../../core/routines.js";
+import type { AttentionSpec, KvWriteSpec, MatmulSpec, ConcatSpec, PagedAttentionSpec, QuantMatmulSpec, RoutineSpecs, ScatterAddSpec, SoftmaxSpec } from "../../core/routines.js";
 import { buildAttention } from "./attention.js";
 import { buildAttentionBackward } from "./attention_backward.js";
 import { buildConcat } from "./concat.js";
 import type { CpuExecutable } from "./backend.js";
 import { isFloatDType } from "./convert.js";
 import { buildMatmul } from "./matmul.js";
+import { buildMatmulQ, matmulQReason } from "./matmul_q.js";
 import { buildKvWrite, buildPagedAttention } from "./paged.js";
 import { buildScatterAdd } from "./scatter_add.js";
 import { hasMatmulKernel } from "./wasm/matmul_kernel.js";
@@ -79,6 +80,7 @@ function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]
     case "paged_attention": return pagedReason(spec as PagedAttentionSpec);
     case "scatter_add": return scatterAddReason(spec as ScatterAddSpec);
     case "concat": return concatReason(spec as ConcatSpec);
+    case "matmul_q": return matmulQReason(spec as QuantMatmulSpec);
     default: return assertNever(routine, "routine");
   }
 }
@@ -155,6 +157,12 @@ export function buildCpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpe
       const s = spec as ConcatSpec;
       built = buildConcat(s);
       dtypes = [s.dtype, ...s.parts.map(() => s.dtype)];
+      break;
+    }
+    case "matmul_q": {
+      const s = spec as QuantMatmulSpec;
+      built = buildMatmulQ(s);
+      dtypes = [s.out, s.dtype, "u8"];
       break;
     }
     default: return assertNever(routine, "routine");

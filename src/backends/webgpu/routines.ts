@@ -9,10 +9,10 @@
 
 import type { BackendCaps } from "../../core/backend.js";
 import type { DType } from "../../core/dtype.js";
-import { itemsize } from "../../core/dtype.js";
+import { itemsize, STORAGE_FORMATS } from "../../core/dtype.js";
 import type { RoutineName } from "../../core/ops.js";
 import { assertNever } from "../../core/ops.js";
-import type { AttentionSpec, KvWriteSpec, MatmulSpec, ConcatSpec, PagedAttentionSpec, RoutineSpecs, ScatterAddSpec, SoftmaxSpec } from "../../core/routines.js";
+import type { AttentionSpec, KvWriteSpec, MatmulSpec, ConcatSpec, PagedAttentionSpec, QuantMatmulSpec, RoutineSpecs, ScatterAddSpec, SoftmaxSpec } from "../../core/routines.js";
 import { attentionBackwardSizes, ROUTINE_IN_PLACE, ROUTINE_OPERANDS } from "../../core/routines.js";
 import { renderEpilogueWgsl } from "./render_wgsl.js";
 import type { ShaderName } from "./shader_text.js";
@@ -282,6 +282,17 @@ function concatReason(s: ConcatSpec, caps: BackendCaps): string | undefined {
   return sizeReason([["out", s.outer * total, s.dtype], ...s.parts.map((p, i) => [`part ${i}`, s.outer * p, s.dtype] as const)], caps);
 }
 
+function matmulQReason(s: QuantMatmulSpec, caps: BackendCaps): string | undefined {
+  if (![s.m, s.n, s.k].every(isDim)) return "m, n and k must be integers >= 1";
+  if (s.dtype !== "f32" || s.out !== "f32") return `x and out must be f32 (got ${s.dtype} -> ${s.out})`;
+  if (s.format !== "q8_0" && s.format !== "q4_0") return `format ${String(s.format)} is not q8_0 or q4_0`;
+  if (s.k % 32 !== 0) return `k = ${s.k} is not a whole number of ${s.format} blocks (32 elements each)`;
+  if (cdiv(s.m * s.n, 64) > MAX_DISPATCH * MAX_DISPATCH) return `${s.m * s.n} outputs need too many workgroups`;
+  const wBytes = s.n * (s.k / 32) * STORAGE_FORMATS[s.format].blockBytes;
+  if (wBytes > caps.maxBufferBytes) return `the weight's ${wBytes} bytes are over the device's ${caps.maxBufferBytes}`;
+  return sizeReason([["out", s.m * s.n, s.out], ["x", s.m * s.k, s.dtype]], caps);
+}
+
 function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R], caps: BackendCaps): string | undefined {
   // NOTE: switched on as the union, not R: a type parameter never narrows to never, so a missing case would compile.
   const routine: RoutineName = name;
@@ -294,6 +305,7 @@ function unsupportedReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]
     case "paged_attention": return pagedAttentionReason(spec as PagedAttentionSpec, caps);
     case "scatter_add": return scatterAddReason(spec as ScatterAddSpec, caps);
     case "concat": return concatReason(spec as ConcatSpec, caps);
+    case "matmul_q": return matmulQReason(spec as QuantMatmulSpec, caps);
     default: return assertNever(routine, "routine");
   }
 }
@@ -451,6 +463,14 @@ function buildConcat(s: ConcatSpec): WebgpuRoutineSource {
   return { name: `concat_${s.dtype}_${s.outer}x${s.parts.join("_")}`, code, dispatch: foldGrid(cdiv(s.outer * total, 256)) };
 }
 
+function buildMatmulQ(s: QuantMatmulSpec): WebgpuRoutineSource {
+  const blockBytes = STORAGE_FORMATS[s.format].blockBytes;
+  const code = fillTemplate("matmul_q", {
+    M: u32(s.m), N: u32(s.n), K: u32(s.k), ROW_BYTES: u32((s.k / 32) * blockBytes), BLOCK_BYTES: u32(blockBytes),
+  }, {}, { Q4: s.format === "q4_0" });
+  return { name: `matmul_q_${s.format}_${s.m}x${s.n}x${s.k}`, code, dispatch: foldGrid(cdiv(s.m * s.n, 64)) };
+}
+
 /** Whether buildWebgpuRoutine can build this spec; when not, the tensor layer falls back to primitive ops. */
 export function supportsWebgpuRoutine<R extends RoutineName>(name: R, spec: RoutineSpecs[R], caps: BackendCaps): boolean {
   return unsupportedReason(name, spec, caps) === undefined;
@@ -474,6 +494,7 @@ export function buildWebgpuRoutine<R extends RoutineName>(name: R, spec: Routine
     case "paged_attention": return buildPagedAttention(spec as PagedAttentionSpec);
     case "scatter_add": return buildScatterAdd(spec as ScatterAddSpec);
     case "concat": return buildConcat(spec as ConcatSpec);
+    case "matmul_q": return buildMatmulQ(spec as QuantMatmulSpec);
     default: return assertNever(routine, "routine");
   }
 }

@@ -164,3 +164,28 @@ export function encodeQ8_0(x: Float32Array): Uint8Array {
   }
   return out;
 }
+
+/**
+ * quantize_row_q4_0_ref: d = max / -8 where max is the value of largest magnitude (sign kept), q = min(15,
+ * trunc(x / d + 8.5)); byte j holds element j in its low nibble and element j + 16 in its high one.
+ */
+export function encodeQ4_0(x: Float32Array): Uint8Array {
+  const { blockElems: qk, blockBytes: size } = GGML_TYPES.q4_0;
+  const out = new Uint8Array((x.length / qk) * size);
+  for (let o = 0, blk = 0; o < x.length; o += qk, blk += size) {
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < qk; j++) {
+      const v = x[o + j]!;
+      if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; }
+    }
+    const d = fr(max / -8);
+    const id = d ? fr(1 / d) : 0;
+    const h = f32ToF16Bits(d);
+    out[blk] = h & 0xff;
+    out[blk + 1] = h >> 8;
+    const q = (v: number): number => Math.min(15, Math.trunc(fr(fr(v * id) + 8.5)));
+    for (let j = 0; j < qk / 2; j++) out[blk + 2 + j] = q(x[o + j]!) | (q(x[o + j + qk / 2]!) << 4);
+  }
+  return out;
+}

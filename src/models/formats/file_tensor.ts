@@ -29,6 +29,7 @@ export function fileTensor(
       const raw = withSource(ref, (src) => dequantize(type, src.read(offset, nbytes, `tensor '${name}' data`), n));
       return { shape, dtype: "f32", data: fix ? fix(raw) : raw };
     },
+    ...(fix ? {} : { readRaw: () => withSource(ref, (src) => src.read(offset, nbytes, `tensor '${name}' data`)) }),
   };
 }
 

@@ -1,11 +1,11 @@
 // gguf_writer.ts: writes a LoadedModel as a GGUF v3 file (alignment 32): architecture metadata from
 // the config, tokenizer metadata passed through, then the tensors, read and encoded one at a time and
-// streamed to the file (f32, f16 or q8_0). It owns the metadata value encoding and the tensor type
+// streamed to the file (f32, f16, q8_0 or q4_0). It owns the metadata value encoding and the tensor type
 // policy; it does not build tokenizer metadata (tokenizers/ does).
 
 import { basename } from "node:path";
 import type { LoadedModel, MetaValue, ModelConfig, TensorEntry } from "../types.js";
-import { encodeF16, encodeF32, encodeQ8_0 } from "./dequant.js";
+import { encodeF16, encodeF32, encodeQ4_0, encodeQ8_0 } from "./dequant.js";
 import { writeFileAtomically } from "./file_source.js";
 import { memoryTensor, numel } from "./file_tensor.js";
 import type { GgufMetaType, GgufValueType } from "./gguf.js";
@@ -14,7 +14,7 @@ import type { GgmlTypeName } from "./ggml_types.js";
 import { GGML_TYPES, ggmlByteSize } from "./ggml_types.js";
 import { llama3RopeFactors, ROPE_FREQS } from "./rope_freqs.js";
 
-export type GgufWriteType = "f32" | "f16" | "q8_0";
+export type GgufWriteType = "f32" | "f16" | "q8_0" | "q4_0";
 
 export interface GgufWriteOptions {
   /** tokenizer.ggml.* keys (and any others) to store; default: the model's own tokenizer.* metadata. */
@@ -26,7 +26,7 @@ export interface GgufWriteOptions {
 }
 
 /** general.file_type values (llama.cpp's llama_ftype). */
-const FILE_TYPE: Record<GgufWriteType, number> = { f32: 0, f16: 1, q8_0: 7 };
+const FILE_TYPE: Record<GgufWriteType, number> = { f32: 0, f16: 1, q8_0: 7, q4_0: 2 };
 
 const SCALAR_BYTES = { u8: 1, i8: 1, bool: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, u64: 8, i64: 8, f64: 8 } as const;
 
@@ -176,7 +176,8 @@ function configMetadata(c: ModelConfig): [string, MetaValue, GgufValueType][] {
 /** The type a tensor is stored as under the requested policy. */
 function storedType(shape: readonly number[], want: GgufWriteType): GgmlTypeName {
   if (shape.length < 2 || want === "f32") return "f32";
-  if (want === "q8_0" && shape[shape.length - 1]! % GGML_TYPES.q8_0.blockElems !== 0) return "f16";
+  // NOTE: a row that is not whole blocks cannot be a block format; llama.cpp's quantize falls back the same way.
+  if ((want === "q8_0" || want === "q4_0") && shape[shape.length - 1]! % GGML_TYPES[want].blockElems !== 0) return "f16";
   return want;
 }
 
@@ -184,6 +185,7 @@ function encode(type: GgmlTypeName, x: Float32Array): Uint8Array {
   if (type === "f32") return encodeF32(x);
   if (type === "f16") return encodeF16(x);
   if (type === "q8_0") return encodeQ8_0(x);
+  if (type === "q4_0") return encodeQ4_0(x);
   throw new Error(`gguf writer: cannot encode ${type}`);
 }
 
@@ -219,7 +221,7 @@ function buildHeader(model: LoadedModel, want: GgufWriteType, opts: GgufWriteOpt
     ["general.architecture", model.config.arch, "string"],
     ["general.name", String(model.metadata.get("general.name") ?? basename(model.source).replace(/\.[^.]*$/, "")), "string"],
     ["general.file_type", FILE_TYPE[want], "u32"],
-    ...(want === "q8_0" ? [["general.quantization_version", 2, "u32"] as [string, MetaValue, GgufMetaType]] : []),
+    ...(want === "q8_0" || want === "q4_0" ? [["general.quantization_version", 2, "u32"] as [string, MetaValue, GgufMetaType]] : []),
     ...configMetadata(model.config),
   ];
   const tok = opts.tokenizerMetadata ?? new Map([...model.metadata].filter(([k]) => k.startsWith("tokenizer.")));

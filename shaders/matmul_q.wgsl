@@ -1,0 +1,59 @@
+// matmul_q.wgsl: out (M, N) = x (M, K) @ dequant(w)^T, w (N, K) as GGUF Q8_0 or Q4_0 blocks read in place.
+// Template filled by src/backends/webgpu/routines.ts.
+//
+// Placeholders: {{ NAME }} (written without the spaces) a WGSL literal, see the constants below.
+// Bindings: slot 0 the f32 output, slot 1 x (f32), slot 2 w's bytes packed 4 per u32 word (u8 storage).
+// //#if Q4 picks Q4_0 (f16 d, 16 bytes of nibbles: element j low nibble of byte j, j + 16 its high nibble,
+// both minus 8); otherwise Q8_0 (f16 d, 32 signed bytes).
+//
+// NOTE: one invocation per output element, walking w's row block by block: the block's scale is read
+// once and the integer-times-x sum is scaled once per block (dequantized in registers, never stored).
+// A block is 34 or 18 bytes, so blocks are not word-aligned: bytes are picked out of their words.
+// Simple on purpose: SwiftShader (the only adapter tested here) gains nothing from tiling; a subgroup
+// GEMV (a row per subgroup, lanes over blocks) is the next step on real GPUs.
+
+const M: u32 = {{M}};
+const N: u32 = {{N}};
+const K: u32 = {{K}};
+const ROW_BYTES: u32 = {{ROW_BYTES}};
+const BLOCK_BYTES: u32 = {{BLOCK_BYTES}};
+const WG: u32 = 64u;
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+
+fn byte_at(i: u32) -> u32 {
+  return (w[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu;
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+  let gid = (wid.y * nwg.x + wid.x) * WG + lidx;
+  if (gid >= M * N) { return; }
+  let row = gid / N; // of x
+  let col = gid % N; // row of w
+  let x0 = row * K;
+  var acc = 0.0;
+  for (var b = 0u; b < K / 32u; b++) {
+    let o = col * ROW_BYTES + b * BLOCK_BYTES;
+    let d = unpack2x16float(byte_at(o) | (byte_at(o + 1u) << 8u)).x;
+    let xb = x0 + b * 32u;
+    var s = 0.0;
+//#if Q4
+    for (var j = 0u; j < 16u; j++) {
+      let q = byte_at(o + 2u + j);
+      s += f32(i32(q & 15u) - 8) * x[xb + j] + f32(i32(q >> 4u) - 8) * x[xb + j + 16u];
+    }
+//#else
+    for (var j = 0u; j < 32u; j++) {
+      let q = bitcast<i32>(byte_at(o + 2u + j) << 24u) >> 24u;
+      s += f32(q) * x[xb + j];
+    }
+//#endif
+    acc += d * s;
+  }
+  out[gid] = acc;
+}

@@ -1,0 +1,103 @@
+// matmul_q.ts is the cpu matmul_q routine: out (m, n) = x (m, k) @ dequant(w)^T with w's Q8_0 / Q4_0 blocks
+// read in place (GGUF's bytes, no f32 copy of the weight). Semantics and layout: src/core/routines.ts
+// (QuantMatmulSpec); reference: src/tensor/quant.ts.
+// NOTE: two paths. GEMV (m = 1, a decode step) dots x with each block's integers and scales the block's
+// sum once (y += d * sum(q * x)), reading every weight byte once. GEMM (m > 1, prefill) expands one weight
+// row at a time into a k-float scratch and dots it with all m rows of x, so each block is decoded once per
+// row of W instead of once per row of x. Plain JS for now: a wasm SIMD version is the next step (docs/quantization.md).
+
+import type { QuantMatmulSpec } from "../../core/routines.js";
+import { STORAGE_FORMATS } from "../../core/dtype.js";
+import { checkLength, f16Values } from "./convert.js";
+
+type Run = (views: ArrayBufferView[]) => void;
+
+/** Why the cpu backend cannot run this spec, or undefined. */
+export function matmulQReason(s: QuantMatmulSpec): string | undefined {
+  if (![s.m, s.n, s.k].every((x) => Number.isInteger(x) && x >= 0)) return "m, n and k must be integers >= 0";
+  if (s.dtype !== "f32" || s.out !== "f32") return `x and out must be f32 (got ${s.dtype} -> ${s.out})`;
+  if (!(s.format in STORAGE_FORMATS) || (s.format !== "q8_0" && s.format !== "q4_0")) return `format ${String(s.format)} is not q8_0 or q4_0`;
+  const qk = STORAGE_FORMATS[s.format].blockElems;
+  if (s.k % qk !== 0) return `k = ${s.k} is not a whole number of ${s.format} blocks (${qk} elements each)`;
+  return undefined;
+}
+
+/** Expands row `r` of w (k elements) into dst. */
+function expandRow(format: "q8_0" | "q4_0", w: Uint8Array, wi: Int8Array, rowOff: number, k: number, dst: Float32Array): void {
+  const f16 = f16Values();
+  const nb = k / 32;
+  if (format === "q8_0") {
+    for (let b = 0, o = rowOff; b < nb; b++, o += 34) {
+      const d = f16[w[o]! | (w[o + 1]! << 8)]!;
+      const base = b * 32;
+      for (let j = 0; j < 32; j++) dst[base + j] = d * wi[o + 2 + j]!;
+    }
+    return;
+  }
+  for (let b = 0, o = rowOff; b < nb; b++, o += 18) {
+    const d = f16[w[o]! | (w[o + 1]! << 8)]!;
+    const base = b * 32;
+    for (let j = 0; j < 16; j++) {
+      const byte = w[o + 2 + j]!;
+      dst[base + j] = d * ((byte & 15) - 8);
+      dst[base + j + 16] = d * ((byte >> 4) - 8);
+    }
+  }
+}
+
+/** y = sum over blocks of d * sum(q * x): one row of w against one x row starting at xOff. */
+function dotRow(format: "q8_0" | "q4_0", w: Uint8Array, wi: Int8Array, rowOff: number, x: Float32Array, xOff: number, k: number): number {
+  const f16 = f16Values();
+  const nb = k / 32;
+  let acc = 0;
+  if (format === "q8_0") {
+    for (let b = 0, o = rowOff, xo = xOff; b < nb; b++, o += 34, xo += 32) {
+      let s = 0;
+      for (let j = 0; j < 32; j += 4) {
+        s += wi[o + 2 + j]! * x[xo + j]! + wi[o + 3 + j]! * x[xo + j + 1]! + wi[o + 4 + j]! * x[xo + j + 2]! + wi[o + 5 + j]! * x[xo + j + 3]!;
+      }
+      acc += f16[w[o]! | (w[o + 1]! << 8)]! * s;
+    }
+    return acc;
+  }
+  for (let b = 0, o = rowOff, xo = xOff; b < nb; b++, o += 18, xo += 32) {
+    let s = 0;
+    for (let j = 0; j < 16; j++) {
+      const byte = w[o + 2 + j]!;
+      s += ((byte & 15) - 8) * x[xo + j]! + ((byte >> 4) - 8) * x[xo + j + 16]!;
+    }
+    acc += f16[w[o]! | (w[o + 1]! << 8)]! * s;
+  }
+  return acc;
+}
+
+export function buildMatmulQ(s: QuantMatmulSpec): { source: string; run: Run } {
+  const { m, n, k } = s;
+  const format = s.format as "q8_0" | "q4_0";
+  const rowBytes = (k / 32) * STORAGE_FORMATS[format].blockBytes;
+  const what = `matmul_q ${format} (${m}, ${k}) @ (${n}, ${k})^T`;
+  const scratch = new Float32Array(k);
+  return {
+    source: `// cpu routine ${what}: ${m === 1 ? "GEMV, blocks scaled after their integer dot" : "GEMM, one expanded weight row at a time"}`,
+    run(views) {
+      const [out, x, w] = views as [Float32Array, Float32Array, Uint8Array];
+      checkLength(out, m * n, `${what}: output`);
+      checkLength(x, m * k, `${what}: x`);
+      checkLength(w, n * rowBytes, `${what}: weight bytes`);
+      const wi = new Int8Array(w.buffer, w.byteOffset, w.byteLength);
+      if (m === 1) {
+        for (let r = 0; r < n; r++) out[r] = dotRow(format, w, wi, r * rowBytes, x, 0, k);
+        return;
+      }
+      for (let r = 0; r < n; r++) {
+        expandRow(format, w, wi, r * rowBytes, k, scratch);
+        for (let i = 0; i < m; i++) {
+          let acc = 0;
+          const xo = i * k;
+          for (let j = 0; j < k; j++) acc += x[xo + j]! * scratch[j]!;
+          out[i * n + r] = acc;
+        }
+      }
+    },
+  };
+}
