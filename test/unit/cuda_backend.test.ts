@@ -24,3 +24,19 @@ describe("cuda backend without a GPU", () => {
     expect(nvrtcOptions(10, 0)[0]).toBe("-arch=sm_100");
   });
 });
+
+describe("npm run test:gpu without a GPU", () => {
+  it("prints its plan within the 8-minute budget and one 'no GPU' line, and exits 0", async () => {
+    const { runProcess } = await import("../helpers/kiln_cli.js");
+    const r = await runProcess(process.execPath, ["bench/gpu/run.mjs"], { env: { ...process.env, KILN_GPU_DRY_RUN: "1" }, timeoutMs: 20_000 });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.at(-1)).toBe("test:gpu: no GPU (KILN_GPU_DRY_RUN=1); nothing run");
+    expect(r.stdout).toMatch(/conformance on cuda .*KILN_CONFORMANCE_CUDA=1 .*vitest run test\/conformance/);
+    expect(r.stdout).toMatch(/compute-sanitizer --tool memcheck/);
+    expect(r.stdout).toMatch(/bench\/gpu\/kernels\.ts/);
+    const limits = [...r.stdout.matchAll(/\((\d+) s\):/g)].map((m) => Number(m[1]));
+    expect(limits.length).toBeGreaterThanOrEqual(6);
+    expect(limits.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(480);
+  }, 30_000);
+});
