@@ -3,6 +3,15 @@
 // macro that instantiates an `extern "C"` entry per dtype (names end in _f32, _f16, _bf16), so NVRTC's
 // cuModuleGetFunction and nvcc's cubins find them by plain names.
 #pragma once
+#ifdef KILN_HOST_SHIM
+// Compiled as host C++ by test/unit/cuda_routines.test.ts (test/helpers/cuda_routine_host.h): f32 only,
+// and only the routines that need no block sync or warp shuffles use this path.
+namespace kiln {
+inline float ld(const float* p, long long i) { return p[i]; }
+inline void st(float* p, long long i, float v) { p[i] = v; }
+}  // namespace kiln
+#define KILN_FLOAT_ENTRIES(M) M(f32, float)
+#else
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -49,3 +58,4 @@ __device__ __forceinline__ float blockMax(float v, float* sh) {
 
 // KILN_FLOAT_ENTRIES(M): M(suffix, type) for each storage dtype a routine takes.
 #define KILN_FLOAT_ENTRIES(M) M(f32, float) M(f16, __half) M(bf16, __nv_bfloat16)
+#endif  // KILN_HOST_SHIM
