@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "kiln_cuda",
-      "sources": ["src/kiln_cuda.cc"],
+      "sources": ["src/kiln_cuda.cc", "src/driver.cc", "src/nvrtc.cc", "src/cublaslt.cc", "src/nccl.cc"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra"],
       "libraries": ["-ldl"]
     }

@@ -40,7 +40,8 @@ if (!gyp) {
 }
 // NOTE: node-gyp downloads Node's headers unless told where they are; Debian's nodejs has them in /usr.
 const nodedir = process.env.npm_config_nodedir ?? (existsSync("/usr/include/node/node_api.h") ? "/usr" : undefined);
-const args = [gyp, "rebuild", `--directory=${here}`, ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
+// The addon is five translation units: two at a time halves the build where there are two cores.
+const args = [gyp, "rebuild", "--jobs=2", `--directory=${here}`, ...(nodedir ? [`--nodedir=${nodedir}`] : [])];
 const r = spawnSync(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
 if (r.status !== 0) {
   console.error(`build:cuda: node-gyp failed (exit ${r.status ?? r.signal})`);

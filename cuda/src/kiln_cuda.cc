@@ -2,11 +2,12 @@
 // so kiln installs and loads on machines without them and says which one is missing. Plain N-API
 // (node_api.h ships with Node: no extra package, and the same ABI-stable interface node-addon-api wraps).
 // It owns loading: which folders to search and what each piece is called is src/backends/cuda/probe.ts's.
-// Later pieces (contexts, memory, NVRTC, launches, cuBLASLt, NCCL) go in files of their own beside it.
+// The runtime is in files of their own beside it: driver.cc, nvrtc.cc, cublaslt.cc, nccl.cc.
 #include <dlfcn.h>
 #include <node_api.h>
 #include <string>
 #include <vector>
+#include "kiln_cuda_exports.h"
 
 #define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, nullptr, "kiln_cuda: N-API call failed: " #call); return nullptr; } } while (0)
 
@@ -117,6 +118,13 @@ static napi_value Init(napi_env env, napi_value exports) {
     {"driverInfo", nullptr, DriverInfo, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
+  for (const kc::Export* table : {kc::driverExports, kc::nvrtcExports, kc::cublasLtExports, kc::ncclExports}) {
+    for (const kc::Export* e = table; e->name; e++) {
+      napi_value fn;
+      CHECK(napi_create_function(env, e->name, NAPI_AUTO_LENGTH, e->fn, nullptr, &fn));
+      CHECK(napi_set_named_property(env, exports, e->name, fn));
+    }
+  }
   return exports;
 }
 

@@ -41,6 +41,8 @@ export async function backendsUnderTest(): Promise<BackendUnderTest[]> {
       out.push({ name, missing });
     }
   }
+  // NOTE: KILN_CONFORMANCE_CUDA=1 (npm run test:gpu sets it) adds the real cuda backend, which must start.
+  if (process.env.KILN_CONFORMANCE_CUDA === "1") out.push({ name: "cuda", backend: await getBackend("cuda") });
   return out;
 }
 

@@ -52,6 +52,22 @@ describe("npm run build:cuda", () => {
     expect(addon.openFirst([join(work, "libnothere.so")]).errors).toEqual([expect.stringMatching(/libnothere\.so: cannot open shared object file/)]);
     expect(() => addon.openFirst("libc.so.6" as unknown as string[])).toThrow(/expected an array/);
 
+    // The runtime's calls, where the libraries are missing or wrong: a JS error naming the call and the
+    // cause (dlopen's text, the missing entry point), repeated by every later call; never an abort.
+    type Runtime = Record<string, (...args: unknown[]) => unknown>;
+    const rt = addon as unknown as Runtime;
+    expect(() => rt.memAlloc!(16)).toThrow(/^kiln_cuda\.memAlloc: the CUDA driver is not loaded \(call loadDriver\(path\) first\)$/);
+    expect(() => rt.loadDriver!(join(work, "libcuda.so.1"))).toThrow(/^kiln_cuda\.loadDriver: no NVIDIA driver: .*libcuda\.so\.1: cannot open shared object file/);
+    expect(() => rt.launch!(1n, [1, 1, 1], [32, 1, 1], 0, 0n, [], "")).toThrow(/^kiln_cuda\.launch: the CUDA driver is not loaded \(no NVIDIA driver: .*libcuda\.so\.1: cannot open/);
+    // A library that opens but is not the driver: the first entry point it lacks is named.
+    expect(() => rt.loadDriver!("libc.so.6")).toThrow(/^kiln_cuda\.loadDriver: libc\.so\.6 lacks cuGetErrorName/);
+    expect(() => rt.loadNvrtc!("libm.so.6")).toThrow(/^kiln_cuda\.loadNvrtc: libm\.so\.6 lacks nvrtcGetErrorString/);
+    expect(() => rt.compile!("__global__ void k() {}", "k.cu", [])).toThrow(/^kiln_cuda\.compile: NVRTC is not loaded \(libm\.so\.6 lacks nvrtcGetErrorString\)/);
+    expect(() => rt.loadCublasLt!(join(work, "libcublasLt.so.13"))).toThrow(/^kiln_cuda\.loadCublasLt: cuBLASLt not found: .*libcublasLt\.so\.13: cannot open/);
+    expect(() => rt.matmul!({ m: 2, n: 2, k: 2 })).toThrow(/^kiln_cuda\.matmul: cuBLASLt is not loaded \(cuBLASLt not found/);
+    expect(() => rt.ncclCommInit!(Buffer.alloc(128), 2, 0)).toThrow(/^kiln_cuda\.ncclCommInit: NCCL is not loaded \(call loadNccl\(path\) first\)/);
+    expect(() => rt.loadNvrtc!(42)).toThrow(/^kiln_cuda\.loadNvrtc: argument 0 must be a string$/);
+
     const libs = join(work, "libs");
     mkdirSync(libs);
     const reason = await cudaReason({ KILN_CUDA_ADDON: addonPath, KILN_CUDA_LIB_PATH: libs });

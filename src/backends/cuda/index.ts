@@ -1,6 +1,6 @@
-// The cuda backend's entry point, loaded lazily by the backend registry. The renderer exists
-// (render_cuda.ts); the runtime over the native addon does not yet, so starting the backend rejects
-// with the first piece this machine lacks (probe.ts), or says the runtime is what is missing.
+// The cuda backend's entry point, loaded lazily by the backend registry: the backend over the native
+// addon (backend.ts) where every piece is there, else a rejection naming the first piece this machine
+// lacks (probe.ts).
 // NOTE: browser-safe: probe.ts (Node built-ins, the native addon) is reached through a computed
 // specifier, as webgpu reaches Dawn, so bundlers leave it out of browser builds.
 
@@ -10,12 +10,12 @@ export { cudaSource, renderCuda } from "./render_cuda.js";
 export type { CudaKernel } from "./render_cuda.js";
 export type { CudaPiece, CudaProbe } from "./probe.js";
 
-type ProbeModule = typeof import("./probe.js");
+type BackendModule = typeof import("./backend.js");
 const isNode = () => !!(globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node;
 
 export async function createCudaBackend(): Promise<Backend> {
   if (!isNode()) throw new Error("cuda: needs Node and the native addon; a browser has neither (use webgpu)");
-  const specifier = "./probe.js";
-  const probe = (await import(/* @vite-ignore */ specifier)) as ProbeModule;
-  throw new Error(probe.cudaUnavailableReason(probe.probeCuda()));
+  const specifier = "./backend.js";
+  const mod = (await import(/* @vite-ignore */ specifier)) as BackendModule;
+  return mod.createCudaBackendNow();
 }

@@ -89,8 +89,8 @@ export function probeCuda(): CudaProbe {
   return { addon: { path }, libraries, driver: driverPath ? addon.driverInfo(driverPath) : undefined, searched };
 }
 
-/** One sentence: the first piece missing (or that all are there), for `kiln backends` and the registry. */
-export function cudaUnavailableReason(p: CudaProbe): string {
+/** One sentence naming the first piece missing, for `kiln backends` and the registry; undefined when all are there. */
+export function cudaUnavailableReason(p: CudaProbe): string | undefined {
   if (p.addon.error) {
     return `cuda: not built yet: the native addon ${p.addon.path} did not load (${p.addon.error}); run \`npm run build:cuda\` (needs nvcc)`;
   }
@@ -103,5 +103,5 @@ export function cudaUnavailableReason(p: CudaProbe): string {
   if (missing.length > 0) {
     return `cuda: missing ${missing.map((k) => `${k} (${CUDA_LIBRARIES[k][0]})`).join(", ")} (${where}); PyTorch's CUDA wheels carry them, or set KILN_CUDA_LIB_PATH`;
   }
-  return `cuda: driver ${p.driver?.version} with ${p.driver?.devices} GPU(s), NVRTC, cuBLASLt and NCCL found, but the cuda runtime is not written yet (docs/cuda.md)`;
+  return undefined;
 }
