@@ -39,7 +39,9 @@ async function check(backend: Backend, format: QuantFormat, m: number, n: number
   const deq = dequantize(format, bytes, n * k);
   const x = randomMatrix(m * k, 3 + n);
   const w = quantizedTensor(bytes, [n, k], format, backend);
-  expect(backend.supportsRoutine("matmul_q", { m, n, k, format, dtype: "f32", out: "f32" }), `${label}: routine present`).toBe(true);
+  // NOTE: cpu and webgpu have the routine; cuda has none yet (and the CUDA recording backend of
+  // cuda_render.test.ts builds no routines), so there the dequantize-from-primitives fallback is what runs.
+  if (backend.name !== "cuda") expect(backend.supportsRoutine("matmul_q", { m, n, k, format, dtype: "f32", out: "f32" }), `${label}: routine present`).toBe(true);
   const got = Array.from(await matmulQuantized(tensor(x, { backend, shape: [m, k] }), w).data() as Float32Array);
   // NOTE: f32 sums of k products against an f64 sum: the tolerance grows with sqrt(k).
   const tol = 3e-6 * Math.sqrt(k) * 4;
