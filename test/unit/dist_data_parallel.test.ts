@@ -10,21 +10,17 @@
 // (a batch that does not divide, a hook returning the wrong length, fp16) gets an error naming it.
 // Every child is killed in afterEach, also when a test fails; each has its own 90 s bound too.
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { getBackend } from "../../src/index.js";
 import { RankRows } from "../../src/dist/data_parallel.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { GLOBAL_BATCH, tinyRun, trainerOptions } from "./dist_data_parallel_setup.js";
-import { freePort } from "../../src/dist/index.js";
+import { killRanks, maxAbsDiff as maxDiff, runRanks as runRankScript } from "../helpers/rank_processes.js";
 
 const CHILD = fileURLToPath(new URL("./dist_data_parallel_child.ts", import.meta.url));
-const children: ChildProcess[] = [];
-
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-});
+afterEach(killRanks);
+const runRanks = (size: number, env: (rank: number) => Record<string, string>) => runRankScript<RankOut>(CHILD, size, env);
 
 /**
  * The tolerance against the single-process run. The data-parallel gradient is (mean of rows 0-1 + mean of
@@ -49,27 +45,6 @@ interface RankOut {
   error?: string;
 }
 
-/** Starts `size` ranks and resolves with each one's JSON line (a rank that fails fails the test with its stderr). */
-async function runRanks(size: number, env: (rank: number) => Record<string, string>): Promise<RankOut[]> {
-  const port = await freePort("127.0.0.1");
-  const exits = [...Array(size).keys()].map((rank) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", CHILD], {
-      env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(size), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), ...env(rank) },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(proc);
-    let [stdout, stderr] = ["", ""];
-    proc.stdout!.on("data", (d) => (stdout += d));
-    proc.stderr!.on("data", (d) => (stderr += d));
-    return new Promise<RankOut>((resolve, reject) =>
-      proc.on("close", (code) => {
-        if (code !== 0) return reject(new Error(`rank ${rank} exited with ${code}: ${stderr.slice(-2000)}`));
-        resolve(JSON.parse(stdout.trim().split("\n").at(-1)!) as RankOut);
-      }),
-    );
-  });
-  return Promise.all(exits);
-}
 
 /** The single-process run: global batch 4, seed 4 (rank 0's), no hook. */
 async function reference(steps: number, accum: number, precision?: "fp16") {
@@ -84,11 +59,6 @@ async function reference(steps: number, accum: number, precision?: "fp16") {
   }
   return { losses, norms, params: Array.from((await t.state()).params) };
 }
-
-const maxDiff = (a: readonly number[], b: readonly number[]) => {
-  expect(a.length).toBe(b.length);
-  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
-};
 
 describe("data parallel on the local communicator: equal to the single-process run", () => {
   for (const { size, steps, accum, form, precision } of [

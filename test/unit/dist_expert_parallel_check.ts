@@ -2,21 +2,15 @@
 // (dist_expert_parallel_child.ts) with ep groups of `ep`, against the single-process MoE run in this process.
 // Every child is killed by killRanks (the tests' afterEach), also when a check fails.
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import { getBackend } from "../../src/index.js";
-import { freePort } from "../../src/dist/index.js";
+import { runRanks as runRankScript } from "../helpers/rank_processes.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { MOE_TRAINER, moeRun } from "./dist_expert_parallel_setup.js";
 
 const CHILD = fileURLToPath(new URL("./dist_expert_parallel_child.ts", import.meta.url));
-const children: ChildProcess[] = [];
-
-/** Kills every rank still running (call it in afterEach). */
-export function killRanks(): void {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-}
+export { killRanks } from "../helpers/rank_processes.js";
 
 /**
  * The tolerance against the single-process run. The ranks compute the same sums in another order (each
@@ -36,26 +30,6 @@ interface RankOut {
   params: Record<string, number[]>;
 }
 
-async function runRanks(size: number, ep: number, steps: number): Promise<RankOut[]> {
-  const port = await freePort("127.0.0.1");
-  const exits = [...Array(size).keys()].map((rank) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", CHILD], {
-      env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(size), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), EP_STEPS: String(steps), EP_EP: String(ep), EP_SEED: "4" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(proc);
-    let [stdout, stderr] = ["", ""];
-    proc.stdout!.on("data", (d) => (stdout += d));
-    proc.stderr!.on("data", (d) => (stderr += d));
-    return new Promise<RankOut>((resolve, reject) =>
-      proc.on("close", (code) => {
-        if (code !== 0) return reject(new Error(`rank ${rank} exited with ${code}: ${stderr.slice(-2000)}`));
-        resolve(JSON.parse(stdout.trim().split("\n").at(-1)!) as RankOut);
-      }),
-    );
-  });
-  return Promise.all(exits);
-}
 
 const maxDiff = (a: readonly number[], b: readonly number[]) => {
   expect(a.length).toBe(b.length);
@@ -64,7 +38,7 @@ const maxDiff = (a: readonly number[], b: readonly number[]) => {
 
 /** Runs the ranks and the single-process run side by side and checks them (see the tests' headers). */
 export async function checkAgainstSingleProcess(size: number, ep: number, steps: number): Promise<void> {
-  const ranks = runRanks(size, ep, steps);
+  const ranks = runRankScript<RankOut>(CHILD, size, () => ({ EP_STEPS: String(steps), EP_EP: String(ep), EP_SEED: "4" }));
   // The single-process run, meanwhile: every expert, the global batch of 4 rows.
   const cpu = await getBackend("cpu");
   const { model, global } = await moeRun(cpu, 4);

@@ -5,38 +5,14 @@
 // the largest differences, which must be 0 for the collectives (the local communicator sums in rank order)
 // and within f32 rounding, relative to the largest value, for the split linears (their sums run in another order).
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { freePort } from "../../src/dist/index.js";
+import { killRanks, runRanks as runRankScript } from "../helpers/rank_processes.js";
 
 const CHILD = fileURLToPath(new URL("./dist_graph_child.ts", import.meta.url));
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-});
+afterEach(killRanks);
+const runRanks = (size: number, env: Record<string, string> = {}) => runRankScript<Record<string, unknown>>(CHILD, size, () => env);
 
-async function runRanks(size: number, env: Record<string, string> = {}): Promise<Record<string, unknown>[]> {
-  const port = await freePort("127.0.0.1");
-  return Promise.all(
-    [...Array(size).keys()].map((rank) => {
-      const proc = spawn(process.execPath, ["--import", "tsx", CHILD], {
-        env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(size), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      children.push(proc);
-      let stdout = "", stderr = "";
-      proc.stdout!.on("data", (d) => (stdout += d));
-      proc.stderr!.on("data", (d) => (stderr += d));
-      return new Promise<Record<string, unknown>>((resolve, reject) =>
-        proc.on("close", (code) => {
-          if (code !== 0) reject(new Error(`rank ${rank} exited with ${code}: ${stderr}`));
-          else resolve(JSON.parse(stdout.trim().split("\n").at(-1)!) as Record<string, unknown>);
-        }),
-      );
-    }),
-  );
-}
 
 function checkRank(r: Record<string, unknown>): void {
   for (const k of ["allReduce", "allGather0", "allGatherLast", "reduceScatterAxis1", "allToAll", "broadcast", "max"]) {

@@ -8,46 +8,26 @@
 //   - the step time goes down against the equal rows of the first phase.
 // In-process: the shares' arithmetic on known cases and bad input. Children are killed in afterEach.
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { getBackend } from "../../src/index.js";
 import { RankRows, dataParallel } from "../../src/dist/data_parallel.js";
 import { medianMs, sharesBySpeed } from "../../src/dist/hetero_shares.js";
-import { freePort } from "../../src/dist/index.js";
+import { killRanks, maxAbsDiff as maxDiff, runRanks as runRankScript } from "../helpers/rank_processes.js";
 import { RandomWindows } from "../../src/train/batches.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { TOKENS, tinyRun, trainerOptions } from "./dist_data_parallel_setup.js";
 
 const CHILD = fileURLToPath(new URL("./dist_hetero_child.ts", import.meta.url));
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-});
+afterEach(killRanks);
+const runRanks = (size: number, env: Record<string, string>) => runRankScript<RankOut>(CHILD, size, () => env);
 
 interface Phase { losses: number[]; stepMs: number[] }
 interface RankOut { rank: number; msPerRow: number; shares: number[]; equal: Phase; balanced: Phase; params: number[]; sha: string }
 
-function runRanks(size: number, env: Record<string, string>): Promise<RankOut[]> {
-  return freePort("127.0.0.1").then((port) => Promise.all([...Array(size).keys()].map((rank) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", CHILD], {
-      env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(size), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(proc);
-    let [stdout, stderr] = ["", ""];
-    proc.stdout!.on("data", (d) => (stdout += d));
-    proc.stderr!.on("data", (d) => (stderr += d));
-    return new Promise<RankOut>((resolve, reject) => proc.on("close", (code) => {
-      if (code !== 0) return reject(new Error(`rank ${rank} exited with ${code}: ${stderr.slice(-2000)}`));
-      resolve(JSON.parse(stdout.trim().split("\n").at(-1)!) as RankOut);
-    }));
-  })));
-}
 
 /** As dist_data_parallel.test.ts (the same f32 summation-order argument; measured here: see the log line). */
 const TOL = { loss: 2e-6, param: 2e-4 };
-const maxDiff = (a: readonly number[], b: readonly number[]) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i]!)), 0);
 
 describe("heterogeneous data parallel: rows by measured speed", () => {
   it("2 ranks, rank 1 slowed by 150 ms per row: more rows to rank 0, same training as one process, shorter steps", async () => {

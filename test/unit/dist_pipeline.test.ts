@@ -12,12 +12,12 @@
 // and hostGradientNorm hooks with a world of one) against the trainer's own step.
 // Every child is killed in afterEach, also when a test fails; each has its own 100 s bound too.
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { getBackend } from "../../src/index.js";
 import { createCommunicator } from "../../src/dist/create_communicator.js";
 import { freePort } from "../../src/dist/index.js";
+import { killRanks, runRanks } from "../helpers/rank_processes.js";
 import { pipelineParallel } from "../../src/dist/pipeline.js";
 import { equalPartition, partition, stageCosts } from "../../src/dist/pipeline_partition.js";
 import { oneForwardOneBackward, peakInFlight, simulateOneForwardOneBackward } from "../../src/dist/pipeline_schedule.js";
@@ -26,11 +26,8 @@ import { Trainer } from "../../src/train/trainer.js";
 import { BLOCK, MICRO_ROWS, tinyRun, trainerOptions } from "./dist_pipeline_setup.js";
 
 const CHILD = fileURLToPath(new URL("./dist_pipeline_child.ts", import.meta.url));
-const children: ChildProcess[] = [];
-
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-});
+afterEach(killRanks);
+const runStages = (size: number, env: (rank: number) => Record<string, string>) => runRanks<StageOut>(CHILD, size, env);
 
 /**
  * The tolerance against the single-process run (max |difference|). The stages compute the same
@@ -56,27 +53,6 @@ interface StageOut {
   error?: string;
 }
 
-/** Starts `size` stages and resolves with each one's JSON line (a stage that fails fails the test with its stderr). */
-async function runStages(size: number, env: (rank: number) => Record<string, string>): Promise<StageOut[]> {
-  const port = await freePort("127.0.0.1");
-  const exits = [...Array(size).keys()].map((rank) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", CHILD], {
-      env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(size), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), ...env(rank) },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    children.push(proc);
-    let [stdout, stderr] = ["", ""];
-    proc.stdout!.on("data", (d) => (stdout += d));
-    proc.stderr!.on("data", (d) => (stderr += d));
-    return new Promise<StageOut>((resolve, reject) =>
-      proc.on("close", (code) => {
-        if (code !== 0) return reject(new Error(`rank ${rank} exited with ${code}: ${stderr.slice(-2000)}`));
-        resolve(JSON.parse(stdout.trim().split("\n").at(-1)!) as StageOut);
-      }),
-    );
-  });
-  return Promise.all(exits);
-}
 
 /** The single-process run: the same model, data and micro-batches, no hooks. */
 async function reference(arch: "gpt2" | "llama", steps: number, micro: number) {

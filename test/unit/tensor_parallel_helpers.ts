@@ -2,21 +2,16 @@
 // (tensor_parallel_child.ts, real OS processes on the `local` communicator; every child killed in afterEach
 // and bounded by its own timer), the single-process reference run, and the comparison with its tolerance.
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import { getBackend } from "../../src/index.js";
-import { freePort } from "../../src/dist/index.js";
+import { runRanks as runRankScript } from "../helpers/rank_processes.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { trainerOptions, wholeRun } from "./tensor_parallel_setup.js";
 
 const CHILD = fileURLToPath(new URL("./tensor_parallel_child.ts", import.meta.url));
-export const children: ChildProcess[] = [];
-
 /** Kill what is left (call in afterEach). */
-export function killChildren(): void {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-}
+export { killRanks as killChildren } from "../helpers/rank_processes.js";
 
 export interface RankOut {
   rank: number;
@@ -27,27 +22,7 @@ export interface RankOut {
 }
 
 /** Starts `size` ranks with `env` and resolves with each one's JSON line (a failing rank fails with its stderr). */
-export async function runRanks(size: number, env: Record<string, string>): Promise<RankOut[]> {
-  const port = await freePort("127.0.0.1");
-  return Promise.all(
-    [...Array(size).keys()].map((rank) => {
-      const proc = spawn(process.execPath, ["--import", "tsx", CHILD], {
-        env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(size), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      children.push(proc);
-      let [stdout, stderr] = ["", ""];
-      proc.stdout!.on("data", (d) => (stdout += d));
-      proc.stderr!.on("data", (d) => (stderr += d));
-      return new Promise<RankOut>((resolve, reject) =>
-        proc.on("close", (code) => {
-          if (code !== 0) return reject(new Error(`rank ${rank} exited with ${code}: ${stderr.slice(-2000)}`));
-          resolve(JSON.parse(stdout.trim().split("\n").at(-1)!) as RankOut);
-        }),
-      );
-    }),
-  );
-}
+export const runRanks = (size: number, env: Record<string, string>): Promise<RankOut[]> => runRankScript<RankOut>(CHILD, size, () => env);
 
 /** The single-process run: the whole model, the whole global batch, the same options. */
 export async function reference(arch: "gpt2" | "llama", steps: number) {
