@@ -28,16 +28,31 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 // NOTE: named so that `npm run build` can write this file's declaration (node:util does not export the result type).
 type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: false }>>;
 
+type ParsedWithPositionals<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: true }>>;
+
 /** parseArgs in strict mode, with its errors turned into UsageErrors that name the command. */
 export function parseCommandArgs<O extends Options>(cmd: Command, argv: readonly string[], options: O): Parsed<O> {
   try {
     return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   } catch (err) {
-    // NOTE: node's messages are good ("Unknown option '--x'"), but they carry a long hint about
-    // '--' for positionals, which no kiln command takes; keep the first sentence.
-    const msg = (err as Error).message.split(". ")[0]!.replace(/\.$/, "");
-    throw new UsageError(`${cmd.name}: ${msg}`, cmd);
+    throw usageOf(cmd, err);
   }
+}
+
+/** parseCommandArgs for a command that takes positional arguments too (`kiln quantize IN OUT`). */
+export function parseCommandArgsWithPositionals<O extends Options>(cmd: Command, argv: readonly string[], options: O): ParsedWithPositionals<O> {
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw usageOf(cmd, err);
+  }
+}
+
+function usageOf(cmd: Command, err: unknown): UsageError {
+  // NOTE: node's messages are good ("Unknown option '--x'"), but they carry a long hint about
+  // '--' for positionals; keep the first sentence.
+  const msg = (err as Error).message.split(". ")[0]!.replace(/\.$/, "");
+  return new UsageError(`${cmd.name}: ${msg}`, cmd);
 }
 
 /**

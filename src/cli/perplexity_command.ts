@@ -3,12 +3,11 @@
 // weights are computed on in place, so this measures what serving that file would compute.
 
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { getBackend } from "../index.js";
 import type { BackendName } from "../index.js";
 import { fromLoaded, openModel, perplexity } from "../models/index.js";
 import type { Command } from "./command.js";
-import { UsageError } from "./command.js";
+import { UsageError, parseCommandArgsWithPositionals } from "./command.js";
 
 const HELP = `Usage: kiln perplexity MODEL FILE [--ctx N] [--max-chunks N] [--backend cpu|webgpu]
 
@@ -29,15 +28,9 @@ export const perplexityCommand: Command = {
   summary: "a model's perplexity on a text file (chunked as llama.cpp counts)",
   help: HELP,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: [...argv], strict: true, allowPositionals: true,
-        options: { ctx: { type: "string" }, "max-chunks": { type: "string" }, backend: { type: "string" }, help: { type: "boolean", short: "h" } },
-      });
-    } catch (err) {
-      throw new UsageError(`perplexity: ${(err as Error).message.split(". ")[0]}`, this);
-    }
+    const parsed = parseCommandArgsWithPositionals(this, argv, {
+      ctx: { type: "string" }, "max-chunks": { type: "string" }, backend: { type: "string" }, help: { type: "boolean", short: "h" },
+    });
     const { values, positionals } = parsed;
     if (values.help) {
       console.log(HELP);

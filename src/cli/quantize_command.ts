@@ -2,9 +2,8 @@
 // Hugging Face folder, a built-in name) written as a quantized GGUF that llama.cpp reads, tokenizer
 // included. It is `kiln convert --to gguf --type T` under the name llama.cpp users know; the writing is convert's.
 
-import { parseArgs } from "node:util";
 import type { Command } from "./command.js";
-import { UsageError } from "./command.js";
+import { UsageError, parseCommandArgsWithPositionals } from "./command.js";
 import { convert } from "./convert_command.js";
 
 const TYPES = ["q8_0", "q4_0"] as const;
@@ -31,12 +30,7 @@ export const quantizeCommand: Command = {
   summary: "write a model as a Q8_0 or Q4_0 GGUF (llama.cpp reads it; kiln computes on it in place)",
   help: HELP,
   async run(argv) {
-    let parsed;
-    try {
-      parsed = parseArgs({ args: [...argv], options: { type: { type: "string" }, tokenizer: { type: "string" }, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: true });
-    } catch (err) {
-      throw new UsageError(`quantize: ${(err as Error).message.split(". ")[0]}`, this);
-    }
+    const parsed = parseCommandArgsWithPositionals(this, argv, { type: { type: "string" }, tokenizer: { type: "string" }, help: { type: "boolean", short: "h" } });
     const { values, positionals } = parsed;
     if (values.help) {
       console.log(HELP);
