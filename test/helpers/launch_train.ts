@@ -4,10 +4,11 @@
 // itself), the pids of a launcher's ranks read from /proc (their RANK variable), and the loss curve
 // rank 0 printed (--json step events).
 
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { alive, killGroups } from "./launch_procs.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const MAIN = join(ROOT, "src/cli/main.ts");
@@ -72,4 +73,16 @@ export function childRanks(ppid: number): { pid: number; rank: number; restart: 
     }
   }
   return out.sort((a, b) => a.rank - b.rank);
+}
+
+/** Temp folders and rank pids a test made (push to them); cleanUpLaunches (afterEach) removes and kills them. */
+export const tempDirs: string[] = [];
+export const rankPids = new Set<number>();
+
+/** Kills every launched process group and rank still alive, and removes the temp folders. */
+export function cleanUpLaunches(): void {
+  killGroups();
+  for (const p of rankPids) if (alive(p)) process.kill(p, "SIGKILL");
+  rankPids.clear();
+  for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }

@@ -5,20 +5,12 @@
 // it was silent, the launcher names the hung rank (not the one that noticed) and exits non-zero, and no rank
 // is left. Processes are bounded (launch_procs.ts start) and killed in afterEach, temp dirs removed.
 
-import { rmSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
-import { alive, killGroups, start, waitDead, waitFor } from "../helpers/launch_procs.js";
-import { childRanks, kilnArgs, lossCurve, tinyTrainDir } from "../helpers/launch_train.js";
+import { start, waitDead, waitFor } from "../helpers/launch_procs.js";
+import { childRanks, kilnArgs, lossCurve, cleanUpLaunches, rankPids, tempDirs, tinyTrainDir } from "../helpers/launch_train.js";
 
-const dirs: string[] = [];
-const pids = new Set<number>();
-
-afterEach(() => {
-  killGroups();
-  for (const p of pids) if (alive(p)) process.kill(p, "SIGKILL");
-  pids.clear();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const [dirs, pids] = [tempDirs, rankPids];
+afterEach(cleanUpLaunches);
 
 describe("a hung rank (SIGSTOP) under kiln launch", () => {
   for (const [hung, other, detail] of [[1, 0, ""], [0, 1, " \\(its health store answered no heartbeat\\)"]] as const) {

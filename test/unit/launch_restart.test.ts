@@ -7,21 +7,13 @@
 // prints the recovery time (failure to the first new step). And: restarts exhausted end the launch with the
 // failing rank's code, naming it, with KILN_RESTART_COUNT counting 0, 1, 2. No process outlives a test.
 
-import { rmSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { launchCommand } from "../../src/cli/launch_command.js";
-import { alive, killGroups, start, waitDead, waitFor } from "../helpers/launch_procs.js";
-import { childRanks, events, kilnArgs, lossCurve, tinyTrainDir } from "../helpers/launch_train.js";
+import { start, waitDead, waitFor } from "../helpers/launch_procs.js";
+import { childRanks, events, kilnArgs, lossCurve, cleanUpLaunches, rankPids, tempDirs, tinyTrainDir } from "../helpers/launch_train.js";
 
-const dirs: string[] = [];
-const pids = new Set<number>();
-
-afterEach(() => {
-  killGroups();
-  for (const p of pids) if (alive(p)) process.kill(p, "SIGKILL");
-  pids.clear();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const [dirs, pids] = [tempDirs, rankPids];
+afterEach(cleanUpLaunches);
 
 const ITERS = 40;
 

@@ -3,21 +3,14 @@
 // on the same config (within the f32 summation order's tolerance), only rank 0 prints and writes
 // checkpoints (a hung rank: launch_hung.test.ts). Processes are bounded (launch_procs.ts start) and killed in afterEach, temp dirs removed.
 
-import { readdirSync, rmSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { alive, killGroups, start, waitDead } from "../helpers/launch_procs.js";
-import { childRanks, events, kilnArgs, lossCurve, tinyTrainDir } from "../helpers/launch_train.js";
+import { start, waitDead } from "../helpers/launch_procs.js";
+import { childRanks, events, kilnArgs, lossCurve, cleanUpLaunches, rankPids, tempDirs, tinyTrainDir } from "../helpers/launch_train.js";
 
-const dirs: string[] = [];
-const pids = new Set<number>();
-
-afterEach(() => {
-  killGroups();
-  for (const p of pids) if (alive(p)) process.kill(p, "SIGKILL");
-  pids.clear();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const [dirs, pids] = [tempDirs, rankPids];
+afterEach(cleanUpLaunches);
 
 /**
  * The tolerance of dist_data_parallel.test.ts: the ranks' gradient is (mean of rows 0-3 + mean of rows 4-7) / 2
