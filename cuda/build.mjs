@@ -3,9 +3,12 @@
 // npm_config_nodedir). Where nvcc is absent it prints one line and exits 0: the package still installs
 // and works, and `kiln backends` says the addon is not built. NOTE: nvcc is required although the addon
 // has no .cu file yet, because the routines that follow it will; a build that succeeds without one now
-// would fail later on the same machine.
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+// would fail later on the same machine. Then the routines: each cuda/routines/*.cu becomes
+// cuda/build/routines/<name>.fatbin (sm_90a and sm_80 cubins, compute_90 PTX that later GPUs JIT), which the
+// cuda backend loads (src/backends/cuda/cuda_routines.ts says which routine runs which kernel).
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, renameSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -48,3 +51,35 @@ if (r.status !== 0) {
   process.exit(1);
 }
 console.log(`build:cuda: built ${join(here, "build", "Release", "kiln_cuda.node")} (nvcc: ${nvcc})`);
+
+// NOTE: the flags match test/unit/cuda_routines.test.ts, which compiles the same files with every warning an error.
+const GENCODE = ["-gencode", "arch=compute_90a,code=sm_90a", "-gencode", "arch=compute_80,code=sm_80", "-gencode", "arch=compute_90,code=compute_90"];
+const srcDir = join(here, "routines");
+const outDir = join(here, "build", "routines");
+mkdirSync(outDir, { recursive: true });
+const sources = readdirSync(srcDir).filter((f) => f.endsWith(".cu")).sort();
+/** One nvcc per file, written to a temporary name and renamed, so a failed build never leaves half a fatbin. */
+function compileRoutine(file) {
+  const out = join(outDir, file.replace(/\.cu$/, ".fatbin"));
+  return new Promise((resolve) => {
+    const p = spawn(nvcc, ["-fatbin", "-O3", ...GENCODE, "-o", `${out}.tmp`, join(srcDir, file)], { stdio: ["ignore", "inherit", "inherit"] });
+    p.on("close", (code) => {
+      if (code === 0) renameSync(`${out}.tmp`, out);
+      resolve(code === 0 ? undefined : `${file} (nvcc exit ${code})`);
+    });
+    p.on("error", (e) => resolve(`${file} (${e.message})`));
+  });
+}
+const failed = [];
+const queue = [...sources];
+await Promise.all(Array.from({ length: Math.max(1, Math.min(availableParallelism(), 8)) }, async () => {
+  for (let f = queue.shift(); f; f = queue.shift()) {
+    const why = await compileRoutine(f);
+    if (why) failed.push(why);
+  }
+}));
+if (failed.length > 0) {
+  console.error(`build:cuda: routines failed to compile: ${failed.join(", ")}`);
+  process.exit(1);
+}
+console.log(`build:cuda: built ${sources.length} routines into ${outDir}`);

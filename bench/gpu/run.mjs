@@ -17,7 +17,7 @@ const vitest = join("node_modules", ".bin", "vitest");
 
 /** The steps, in order: [name, seconds allowed, command, args, env]. */
 const steps = (tag) => [
-  ["build the addon", 60, node, ["cuda/build.mjs"], {}],
+  ["build the addon and routines", 90, node, ["cuda/build.mjs"], {}],
   ["conformance on cuda", 120, vitest, ["run", "test/conformance", "--reporter=json", `--outputFile=${RESULTS}/${tag}-conformance.json`], { KILN_CONFORMANCE_CUDA: "1" }],
   ["memcheck (conformance ops)", 50, "compute-sanitizer", ["--tool", "memcheck", "--error-exitcode", "3", node, vitest, "run", "test/conformance/ops.test.ts"], { KILN_CONFORMANCE_CUDA: "1" }],
   ["racecheck (conformance routines)", 40, "compute-sanitizer", ["--tool", "racecheck", "--error-exitcode", "3", node, vitest, "run", "test/conformance/routines.test.ts"], { KILN_CONFORMANCE_CUDA: "1" }],

@@ -1,9 +1,11 @@
-// paged_attention.cu: decode attention over a paged KV cache: one new query token per sequence against
-// its cached keys and values. q (S, H, D); kCache, vCache (blocks, blockSize, KVH, D); blockTables
-// (S, maxBlocks): the cache blocks of sequence s in order; contextLens (S): tokens cached per sequence.
-// One warp per (head, sequence): each lane scores one of 32 tokens at a time, online softmax as in
+// paged_attention.cu: attention for a ragged batch of tokens over a paged KV cache (the routine spec of
+// src/core/routines.ts): token t of sequence tokenSeq[t] at position tokenPos[t] attends to that
+// sequence's cached keys 0..tokenPos[t], so one launch serves decode (one token per sequence) and a
+// prefill chunk alike. q (T, H, D); kCache, vCache (blocks, blockSize, KVH, D); blockTables (S, maxBlocks):
+// the cache blocks of sequence s in order. A token with tokenPos < 0 is padding: its output is 0.
+// One warp per (head, token): each lane scores one of 32 keys at a time, online softmax as in
 // attention.cu, lanes own D/32 output elements. D a multiple of 32, at most 128. A block id outside the
-// cache gives zeros and sets *bad (never an out-of-range read). Launch: grid (H, S), block 32.
+// cache gives zeros and sets *bad (never an out-of-range read). Launch: grid (H, T), block 32.
 #include "common.cuh"
 
 namespace {
@@ -11,11 +13,16 @@ constexpr int DMAX = 128, DPL = DMAX / 32;
 }
 
 template <typename T>
-__device__ void pagedAttention(T* o, const T* q, const T* kc, const T* vc, const int* tables, const int* lens, int H, int KVH, int D,
-                               int blockSize, int maxBlocks, int numBlocks, float scale, int* bad) {
+__device__ void pagedAttention(T* o, const T* q, const T* kc, const T* vc, const int* tables, const int* tokenSeq, const int* tokenPos, int H,
+                               int KVH, int D, int blockSize, int maxBlocks, int numBlocks, int numSeqs, float scale, int* bad) {
   __shared__ float qs[DMAX];
-  const int lane = threadIdx.x, h = blockIdx.x, s = blockIdx.y, kvh = h / (H / KVH), len = lens[s];
-  const long long qb = ((long long)s * H + h) * D;
+  const int lane = threadIdx.x, h = blockIdx.x, tok = blockIdx.y, kvh = h / (H / KVH);
+  const int s = tokenSeq[tok], pos = tokenPos[tok];
+  // Padding, or a sequence index outside the block tables: no keys (output 0); the latter is flagged.
+  const bool seqOk = s >= 0 && s < numSeqs;
+  if (pos >= 0 && !seqOk && lane == 0 && bad) atomicExch(bad, 1);
+  const int len = pos >= 0 && seqOk ? pos + 1 : 0;
+  const long long qb = ((long long)tok * H + h) * D;
   for (int d = lane; d < D; d += 32) qs[d] = kiln::ld(q, qb + d) * scale;
   __syncwarp();
   float m = -INFINITY, l = 0.f, acc[DPL] = {};
@@ -52,5 +59,7 @@ __device__ void pagedAttention(T* o, const T* q, const T* kc, const T* vc, const
   for (int e = 0; e < DPL; e++) if (lane + 32 * e < D) kiln::st(o, qb + lane + 32 * e, acc[e] * inv);
 }
 
-#define ENTRY(sfx, T) extern "C" __global__ void __launch_bounds__(32) paged_attention_##sfx(T* o, const T* q, const T* kc, const T* vc, const int* tables, const int* lens, int H, int KVH, int D, int blockSize, int maxBlocks, int numBlocks, float scale, int* bad) { pagedAttention<T>(o, q, kc, vc, tables, lens, H, KVH, D, blockSize, maxBlocks, numBlocks, scale, bad); }
+#define ENTRY(sfx, T) extern "C" __global__ void __launch_bounds__(32) paged_attention_##sfx(T* o, const T* q, const T* kc, const T* vc, const int* tables, const int* tokenSeq, const int* tokenPos, int H, int KVH, int D, int blockSize, int maxBlocks, int numBlocks, int numSeqs, float scale, int* bad) { \
+    pagedAttention<T>(o, q, kc, vc, tables, tokenSeq, tokenPos, H, KVH, D, blockSize, maxBlocks, numBlocks, numSeqs, scale, bad); \
+  }
 KILN_FLOAT_ENTRIES(ENTRY)

@@ -79,6 +79,9 @@ describe.skipIf(!!noNpm)(`the packed npm package in an empty project${skipLabel(
       expect(existsSync(join(installed, f)), f).toBe(true);
     }
     expect(readdirSync(join(installed, "shaders")).sort()).toEqual(SHADERS.map((n) => `${n}.wgsl`).sort());
+    // The CUDA sources, so `node node_modules/kiln/cuda/build.mjs` builds the addon and routines where nvcc is; never a local build.
+    for (const f of ["cuda/build.mjs", "cuda/binding.gyp", "cuda/src/kiln_cuda.cc", "cuda/routines/common.cuh", "cuda/routines/attention.cu"]) expect(existsSync(join(installed, f)), f).toBe(true);
+    expect(existsSync(join(installed, "cuda", "build"))).toBe(false);
     expect(existsSync(join(installed, "src"))).toBe(false);
     expect(existsSync(join(installed, "test"))).toBe(false);
   });

@@ -13,6 +13,9 @@ import { itemsize, type DType } from "../../core/dtype.js";
 import type { KernelSpec } from "../../core/ir.js";
 import type { RoutineName } from "../../core/ops.js";
 import type { MatmulSpec, RoutineSpecs } from "../../core/routines.js";
+import type { CudaRoutinePlan, RoutineArg } from "./cuda_routines.js";
+import { cudaRoutinePlan, planFiles } from "./cuda_routines.js";
+import { routinesDir } from "./probe.js";
 import { cudaSource } from "./render_cuda.js";
 import { openRuntime, type CudaRuntime, type Handle, type LtType, type OpenedRuntime } from "./runtime.js";
 
@@ -33,7 +36,14 @@ interface MatmulExe extends Executable {
   readonly kind: "matmul";
   readonly spec: MatmulSpec;
 }
-type CudaExe = KernelExe | MatmulExe;
+/** A routine of cuda/routines: its kernels, resolved, and the scratch it owns (freed at dispose). */
+interface RoutineExe extends Executable {
+  readonly kind: "routine";
+  readonly plan: CudaRoutinePlan;
+  readonly fns: readonly Handle[];
+  readonly scratch: Readonly<Record<string, Handle>>;
+}
+type CudaExe = KernelExe | MatmulExe | RoutineExe;
 
 const LT_TYPES: Partial<Record<DType, LtType>> = { f32: "f32", f16: "f16", bf16: "bf16" };
 const WORKSPACE_BYTES = 32 << 20; // cuBLASLt's recommended workspace on Hopper
@@ -58,6 +68,10 @@ export class CudaBackend implements Backend {
   private readonly kernels = new Map<string, Promise<KernelExe>>();
   private readonly live = new Set<CudaBuffer>();
   private readonly modules: Handle[] = [];
+  /** Routine fatbins loaded so far, by file. */
+  private readonly routineModules = new Map<string, Handle>();
+  /** Scratch of every routine executable, freed at dispose. */
+  private readonly scratch: Handle[] = [];
   private readonly workspace: Handle;
   private disposed = false;
 
@@ -163,16 +177,66 @@ export class CudaBackend implements Backend {
   }
 
   supportsRoutine<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): boolean {
-    if (name !== "matmul") return false; // the .cu routines are compiled and checked, not wired yet
-    const s = spec as MatmulSpec;
-    return !s.epilogue && LT_TYPES[s.dtype] !== undefined && s.out === s.dtype && s.m > 0 && s.n > 0 && s.k > 0;
+    return this.routineReason(name, spec) === undefined;
+  }
+
+  /** Why this backend runs no routine for the spec (the graph then uses generated kernels), or undefined. */
+  private routineReason<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): string | undefined {
+    if (name === "matmul") {
+      const s = spec as MatmulSpec;
+      const ok = !s.epilogue && LT_TYPES[s.dtype] !== undefined && s.out === s.dtype && s.m > 0 && s.n > 0 && s.k > 0;
+      return ok ? undefined : "cuBLASLt matmul takes f32/f16/bf16 without an epilogue, output in the input's dtype";
+    }
+    const plan = cudaRoutinePlan(name, spec);
+    if (typeof plan === "string") return plan;
+    // NOTE: without the fatbin (npm run build:cuda builds it beside the addon) the generated kernels serve.
+    const missing = planFiles(plan).find((f) => !existsSync(join(routinesDir(), `${f}.fatbin`)));
+    return missing === undefined ? undefined : `cuda/build/routines/${missing}.fatbin is not built (npm run build:cuda)`;
   }
 
   async routine<R extends RoutineName>(name: R, spec: RoutineSpecs[R]): Promise<Executable> {
     this.alive();
-    if (!this.supportsRoutine(name, spec)) throw new Error(`cuda: routine '${name}' is not built for ${JSON.stringify(spec)} (only cuBLASLt matmul without an epilogue, yet)`);
-    const exe: MatmulExe = { kind: "matmul", name: "matmul", spec: spec as MatmulSpec };
+    const why = this.routineReason(name, spec);
+    if (why) throw new Error(`cuda: routine '${name}' is not built for ${JSON.stringify(spec)}: ${why}`);
+    if (name === "matmul") {
+      const exe: MatmulExe = { kind: "matmul", name: "matmul", spec: spec as MatmulSpec };
+      return exe;
+    }
+    const plan = cudaRoutinePlan(name, spec) as CudaRoutinePlan;
+    const fns = plan.launches.map((l) => this.rt.moduleFunction(this.routineModule(l.file ?? plan.file), l.entry));
+    const scratch: Record<string, Handle> = {};
+    for (const [key, bytes] of Object.entries(plan.scratch)) {
+      scratch[key] = this.rt.memAlloc(Math.max(16, bytes));
+      this.scratch.push(scratch[key]!);
+    }
+    const exe: RoutineExe = { kind: "routine", name, plan, fns, scratch };
     return exe;
+  }
+
+  /** A routine file's fatbin, loaded once per backend. */
+  private routineModule(file: string): Handle {
+    let mod = this.routineModules.get(file);
+    if (mod === undefined) {
+      mod = this.rt.moduleLoad(readFileSync(join(routinesDir(), `${file}.fatbin`)));
+      this.routineModules.set(file, mod);
+      this.modules.push(mod);
+    }
+    return mod;
+  }
+
+  /** A routine's launches in order on the stream, its arguments typed as the kernels declare them. */
+  private runRoutine(e: RoutineExe, bufs: readonly CudaBuffer[]): void {
+    if (e.plan.zeroOutputBytes > 0) this.rt.memset(bufs[0]!.ptr, 0, e.plan.zeroOutputBytes, this.stream);
+    e.plan.launches.forEach((l, i) => {
+      const values: (bigint | number)[] = [];
+      let kinds = "";
+      for (const a of l.args) {
+        const [v, kind] = routineArg(a, bufs, e.scratch);
+        values.push(v);
+        kinds += kind;
+      }
+      this.rt.launch(e.fns[i]!, l.grid, l.block, 0, this.stream, values, kinds);
+    });
   }
 
   launch(exe: Executable, bufs: readonly DeviceBuffer[], _scalars?: readonly number[]): void {
@@ -180,6 +244,7 @@ export class CudaBackend implements Backend {
     const e = exe as CudaExe;
     const b = bufs as readonly CudaBuffer[];
     if (e.kind === "matmul") return this.matmul(e.spec, b);
+    if (e.kind === "routine") return this.runRoutine(e, b);
     if (bufs.length !== e.inputs.length + 1) throw new Error(`cuda: kernel '${e.name}' takes ${e.inputs.length + 1} buffers, got ${bufs.length}`);
     if (e.grid === 0) return; // a grid of 0 blocks is a launch error in CUDA; there is nothing to do
     const lengths = e.inputs.map((d, i) => Math.floor(b[i + 1]!.nbytes / itemsize(d)));
@@ -212,12 +277,26 @@ export class CudaBackend implements Backend {
     if (this.disposed) return;
     this.rt.streamSynchronize(this.stream);
     for (const b of this.live) this.rt.memFree(b.ptr);
+    for (const p of this.scratch) this.rt.memFree(p);
     this.rt.memFree(this.workspace);
     for (const m of this.modules) this.rt.moduleUnload(m);
     this.rt.streamDestroy(this.stream);
     this.live.clear();
     this.disposed = true;
   }
+}
+
+/** One kernel argument's value and its letter for the addon's launch (p pointer, i int, f float). */
+function routineArg(a: RoutineArg, bufs: readonly CudaBuffer[], scratch: Readonly<Record<string, Handle>>): [bigint | number, string] {
+  if ("buf" in a) {
+    const b = bufs[a.buf];
+    if (!b) throw new Error(`cuda: a routine launch names buffer ${a.buf}, but ${bufs.length} were given`);
+    return [b.ptr + BigInt(a.byteOffset ?? 0), "p"];
+  }
+  if ("scratch" in a) return [scratch[a.scratch]!, "p"];
+  if ("null" in a) return [0n, "p"];
+  if ("int" in a) return [a.int, "i"];
+  return [a.float, "f"];
 }
 
 export function createCudaBackendNow(): CudaBackend {

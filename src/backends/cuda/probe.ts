@@ -69,6 +69,12 @@ export function addonPath(): string {
   return process.env.KILN_CUDA_ADDON ?? join(pkg, "cuda", "build", "Release", "kiln_cuda.node");
 }
 
+/** The routines' fatbins (npm run build:cuda): KILN_CUDA_ROUTINES, else cuda/build/routines of this package. */
+export function routinesDir(): string {
+  const pkg = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+  return process.env.KILN_CUDA_ROUTINES ?? join(pkg, "cuda", "build", "routines");
+}
+
 export function probeCuda(): CudaProbe {
   const path = addonPath();
   const searched = searchDirs();
