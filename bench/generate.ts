@@ -6,6 +6,7 @@
 // host (argmax), so the numbers are the model's: forward passes, cache updates and the logits read-back.
 //
 //   npx tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out bench/results] [--tag NAME]
+//   npx tsx bench/generate.ts --peer llama.cpp   (kiln cpu beside llama.cpp: bench/peers/llama_cpp_generate.ts)
 //
 // NOTE: WebGPU without a GPU needs VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json on the
 // command line; it is not set here, because on a GPU machine it would hide the real GPU. On a software
@@ -24,6 +25,7 @@ import type { MachineInfo } from "./lib/machine.js";
 import { machineInfo } from "./lib/machine.js";
 import { fmt3 } from "./lib/markdown.js";
 import { median } from "./lib/timing.js";
+import { runGeneratePeer } from "./peers/llama_cpp_generate.js";
 
 /** A Llama big enough to show how speed scales: 8 x (4 * 512^2 + 3 * 512 * 1376) + 32000 * 512 ~ 41M parameters. */
 export const RANDOM_LLAMA: LlamaConfig = {
@@ -175,11 +177,15 @@ interface Args {
   readonly tag?: string;
 }
 
-const USAGE = "usage: tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out DIR] [--tag NAME]";
+const USAGE = "usage: tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out DIR] [--tag NAME] [--peer llama.cpp]";
 
-const parseCliArgs = (argv: readonly string[]): Args => parseBenchArgs(argv, USAGE);
+const parseCliArgs = (argv: readonly string[]): Args & { readonly peer?: string } => {
+  const a = parseBenchArgs(argv, USAGE, ["peer"]);
+  return a.lists.peer!.length ? { ...a, peer: a.lists.peer!.at(-1)! } : a;
+};
 
-async function main(args: Args): Promise<number> {
+async function main(args: Args & { readonly peer?: string }): Promise<number> {
+  if (args.peer !== undefined) return runGeneratePeer({ peer: args.peer, quick: args.quick, out: args.out, ...(args.tag === undefined ? {} : { tag: args.tag }) });
   const machine = machineInfo(args.tag);
   let ran = 0;
   for (const name of args.backends) {

@@ -24,7 +24,7 @@ export const REQUIREMENTS = {
   sqlite: { missing: "no better-sqlite3", fix: "a C++ toolchain and python3 for npm ci to build the optional better-sqlite3", inCi: true },
   unshare: { missing: "no private mount namespace", fix: "run as root, or where unshare -rm is allowed", inCi: false },
   numpy: { missing: "no python3 with numpy", fix: "install Debian's python3-numpy", inCi: true },
-  llamacpp: { missing: "no node-llama-cpp", fix: "npm i node-llama-cpp@3.22.1 in a folder outside kiln and set KILN_NODE_LLAMA_CPP to its node_modules/node-llama-cpp", inCi: false },
+  llamacpp: { missing: "no node-llama-cpp", fix: "npm run peer:install (into ~/.cache/kiln-peers, or $KILN_PEER_DIR), or set KILN_NODE_LLAMA_CPP to a node_modules/node-llama-cpp", inCi: false },
   tmpfs: { missing: "no tmpfs mount", fix: "run as root where mount(8) is allowed (ENOSPC is also tested by injection)", inCi: false },
 } as const satisfies Record<string, Requirement>;
 

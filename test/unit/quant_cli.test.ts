@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadModel } from "../../src/models/formats/index.js";
+import { peerEntry } from "../../bench/peers/llama_cpp_location.js";
 import { missingReason } from "../helpers/skip_reasons.js";
 
 const bin = fileURLToPath(new URL("../../bin/kiln.mjs", import.meta.url));
@@ -52,9 +53,9 @@ describe("kiln quantize and kiln perplexity", () => {
   it("llama.cpp (node-llama-cpp) reads the Q8_0 and Q4_0 files", async (ctx) => {
     let llamaCpp: { getLlama(o: object): Promise<{ loadModel(o: { modelPath: string }): Promise<{ dispose(): Promise<void> }>; dispose(): Promise<void> }> };
     try {
-      // NOTE: a peer, never a dependency of kiln: found where KILN_NODE_LLAMA_CPP points, else by plain resolution.
+      // NOTE: a peer, never a dependency of kiln: found where KILN_NODE_LLAMA_CPP points, else where npm run peer:install put it.
       const where = process.env.KILN_NODE_LLAMA_CPP;
-      llamaCpp = await import(/* @vite-ignore */ where ? join(where, "dist", "index.js") : "node-llama-cpp");
+      llamaCpp = await import(/* @vite-ignore */ where ? join(where, "dist", "index.js") : (peerEntry() ?? "node-llama-cpp"));
     } catch (err) {
       return ctx.skip(missingReason("llamacpp", (err as Error).message.split("\n")[0]!.slice(0, 120)));
     }
