@@ -8,6 +8,12 @@
 //   blocks that cache nothing | cached but unreferenced blocks, least recently freed first
 // NOTE: a freed block that caches nothing goes to the front: reusing it loses nothing, while a
 // cached one may still be a prefix hit. Cached blocks go to the back, so eviction is LRU.
+//
+// Compaction (planCompaction, then applyCompaction once the K/V rows were copied) renumbers the blocks
+// into [0, n): referenced blocks always survive, then as many free cached blocks as fit (most recently
+// freed first), the rest of the cached ones are evicted. A block below n keeps its id; a surviving one
+// at or above n moves down into a free id below n. Block objects survive renumbering, so the request
+// tables of kv_cache_manager.ts (which hold the objects) and the hash map stay valid as they are.
 
 import type { BlockContent, BlockHash } from "./prefix_cache.js";
 
@@ -21,7 +27,35 @@ export class KVBlock {
   /** @internal */
   next: KVBlock | null = null;
 
-  constructor(readonly id: number) {}
+  /** NOTE: not readonly: compaction renumbers a block that moves down (the pool only). */
+  constructor(public id: number) {}
+}
+
+/** What a compaction to numBlocks does, planned before any K/V row moves. */
+export interface CompactionPlan {
+  readonly fromBlocks: number;
+  readonly numBlocks: number;
+  /** Per old block id: its new id, or -1 when it does not survive. */
+  readonly mapping: Int32Array;
+  /** Per new block id: the old block whose K/V rows it takes, or -1 (free: its rows are never read). */
+  readonly source: Int32Array;
+  /** Surviving blocks that change id (their K/V rows move). */
+  readonly numMoved: number;
+  /** Free cached blocks that do not fit and lose their content (prefix-cache evictions). */
+  readonly numEvicted: number;
+}
+
+/** Where the pool's blocks sit, for the fragmentation metrics. */
+export interface PoolLayout {
+  readonly numBlocks: number;
+  /** Blocks referenced by some request. */
+  readonly numLive: number;
+  /** Highest referenced block id, -1 when none is. */
+  readonly highestLive: number;
+  /** Free blocks above the highest referenced one: what a shrink can release without moving anything. */
+  readonly numTailFree: number;
+  /** Free blocks below the highest referenced one: what compaction moves live blocks into. */
+  readonly numHoles: number;
 }
 
 /** Doubly linked list of free blocks with sentinels: O(1) push at either end, pop, and remove from the middle. */
@@ -57,9 +91,9 @@ class FreeBlockQueue {
     this.length--;
   }
 
-  ids(): number[] {
-    const out: number[] = [];
-    for (let b = this.head.next!; b !== this.tail; b = b.next!) out.push(b.id);
+  blocks(): KVBlock[] {
+    const out: KVBlock[] = [];
+    for (let b = this.head.next!; b !== this.tail; b = b.next!) out.push(b);
     return out;
   }
 
@@ -73,15 +107,86 @@ class FreeBlockQueue {
 }
 
 export class BlockPool {
-  private readonly blocks: KVBlock[];
+  private blocks: KVBlock[];
   private readonly freeQueue = new FreeBlockQueue();
   private readonly cached = new Map<BlockHash, KVBlock>();
   private evictions = 0;
 
-  constructor(readonly numBlocks: number) {
+  constructor(numBlocks: number) {
     if (!Number.isInteger(numBlocks) || numBlocks < 1) throw new Error(`block pool: numBlocks must be a positive integer, got ${numBlocks}`);
     this.blocks = Array.from({ length: numBlocks }, (_, id) => new KVBlock(id));
     for (const b of this.blocks) this.freeQueue.pushBack(b);
+  }
+
+  /** Blocks in the pool (changes only by applyCompaction). */
+  get numBlocks(): number {
+    return this.blocks.length;
+  }
+
+  layout(): PoolLayout {
+    let numLive = 0;
+    let highestLive = -1;
+    for (const b of this.blocks) {
+      if (b.refCount === 0) continue;
+      numLive++;
+      highestLive = b.id;
+    }
+    const numBlocks = this.blocks.length;
+    return { numBlocks, numLive, highestLive, numTailFree: numBlocks - 1 - highestLive, numHoles: highestLive + 1 - numLive };
+  }
+
+  /**
+   * Plan renumbering the pool into numBlocks blocks (fewer or more than now); nothing changes yet.
+   * Throws when the referenced blocks alone need more.
+   */
+  planCompaction(numBlocks: number): CompactionPlan {
+    if (!Number.isInteger(numBlocks) || numBlocks < 1) throw new Error(`block pool: compaction needs a positive integer block count, got ${numBlocks}`);
+    const live = this.blocks.filter((b) => b.refCount > 0);
+    if (live.length > numBlocks) {
+      throw new Error(`block pool: cannot compact to ${numBlocks} blocks: requests hold ${live.length} of the ${this.blocks.length} (retry when fewer are running)`);
+    }
+    const cachedFree = this.freeQueueBlocks().filter((b) => b.content !== null);
+    const room = numBlocks - live.length;
+    const keep = new Set([...live, ...cachedFree.slice(Math.max(0, cachedFree.length - room))]);
+    const mapping = new Int32Array(this.blocks.length).fill(-1);
+    const source = new Int32Array(numBlocks).fill(-1);
+    const holes: number[] = [];
+    for (let id = 0; id < numBlocks; id++) if (id >= this.blocks.length || !keep.has(this.blocks[id]!)) holes.push(id);
+    let numMoved = 0;
+    for (const b of this.blocks) {
+      if (!keep.has(b)) continue;
+      const to = b.id < numBlocks ? b.id : holes[numMoved++]!;
+      mapping[b.id] = to;
+      source[to] = b.id;
+    }
+    return { fromBlocks: this.blocks.length, numBlocks, mapping, source, numMoved, numEvicted: cachedFree.length + live.length - keep.size };
+  }
+
+  /** Renumber the blocks as planned (after their K/V rows were copied); the pool must not have changed since the plan. */
+  applyCompaction(plan: CompactionPlan): void {
+    if (plan.fromBlocks !== this.blocks.length) throw new Error(`block pool: a compaction planned for ${plan.fromBlocks} blocks applied to ${this.blocks.length}`);
+    const order = this.freeQueueBlocks();
+    for (const b of order) this.freeQueue.remove(b);
+    const next: KVBlock[] = new Array(plan.numBlocks);
+    for (const b of this.blocks) {
+      const to = plan.mapping[b.id]!;
+      if (to < 0) {
+        if (b.refCount > 0) throw new Error(`block pool: compaction drops block ${b.id}, which ${b.refCount} request(s) hold`);
+        if (b.content !== null) {
+          this.cached.delete(b.content.hash);
+          b.content = null;
+          this.evictions++;
+        }
+        continue;
+      }
+      b.id = to;
+      next[to] = b;
+    }
+    for (let id = 0; id < plan.numBlocks; id++) next[id] ??= new KVBlock(id);
+    this.blocks = next;
+    // Free queue: empty blocks first, then the surviving cached ones in their old (LRU) order.
+    for (const b of next) if (b.refCount === 0 && b.content === null) this.freeQueue.pushBack(b);
+    for (const b of order) if (b.content !== null) this.freeQueue.pushBack(b);
   }
 
   /** Blocks with refCount 0 (cached ones included: they are evicted on demand). */
@@ -112,7 +217,11 @@ export class BlockPool {
 
   /** Free queue block ids, front (next to be reused) first. */
   freeQueueIds(): number[] {
-    return this.freeQueue.ids();
+    return this.freeQueue.blocks().map((b) => b.id);
+  }
+
+  private freeQueueBlocks(): KVBlock[] {
+    return this.freeQueue.blocks();
   }
 
   /** Take n blocks from the front of the free queue, evicting what they cached; each gets refCount 1. */

@@ -18,6 +18,8 @@ import { EngineError } from "./engine_client.js";
 import type { RequestSink, StepOutput } from "./engine_core.js";
 import { EngineCore } from "./engine_core.js";
 import type { AddModelOptions, EngineOptions, ModelRouter, RemoveModelOptions } from "./engine_options.js";
+import type { KvResizeReport } from "./kv_compaction.js";
+import { resizeKvCache } from "./kv_compaction.js";
 import { ModelRunner } from "./model_runner.js";
 import { OutputBuilder } from "./output_builder.js";
 import { Scheduler } from "./scheduler.js";
@@ -29,7 +31,8 @@ export type { AddModelOptions, EngineOptions, ModelRouter, RemoveModelOptions } 
 interface Entry {
   readonly served: ServedModel;
   readonly template: ChatTemplate;
-  readonly card: ModelCard;
+  /** Replaced when the KV cache is resized (kvTokens). */
+  card: ModelCard;
   readonly core: EngineCore;
   /** Requests in flight on this model, and who waits for them to end (removeModel). */
   inflight: number;
@@ -168,6 +171,26 @@ export class Engine implements EngineClient {
     entry.core.runner.dispose();
   }
 
+  /**
+   * Give a served model's KV cache numBlocks blocks while it serves: between two of its steps, live
+   * blocks move down and the buffers are reallocated at the new size (kv_compaction.ts), so a smaller
+   * size returns memory to the device and the same size defragments. Throws EngineError model_not_found
+   * for an unknown id, invalid_request when the size does not fit (the message says why; nothing changed).
+   */
+  async resizeKv(id: string, numBlocks: number): Promise<KvResizeReport> {
+    const entry = this.entries.get(id);
+    if (!entry) throw new EngineError({ code: "model_not_found", param: "model", message: `model '${id}' is not served` });
+    const { core } = entry;
+    let report: KvResizeReport;
+    try {
+      report = await core.between(() => resizeKvCache(core, numBlocks));
+    } catch (err) {
+      throw invalid(`resizing the KV cache of model '${id}' failed: ${(err as Error).message}`, "kvBlocks");
+    }
+    entry.card = { ...entry.card, kvTokens: core.runner.numBlocks * core.runner.blockSize };
+    return report;
+  }
+
   /** The engine core serving a model (tests and benchmarks read its scheduler and runner). */
   core(model: string): EngineCore | undefined {
     return this.entries.get(model)?.core;
@@ -189,7 +212,7 @@ export class Engine implements EngineClient {
   }
 
   async stats(): Promise<EngineStats> {
-    let running = 0, waiting = 0, preempted = 0, used = 0, blocks = 0, queried = 0, hits = 0;
+    let running = 0, waiting = 0, preempted = 0, used = 0, blocks = 0, queried = 0, hits = 0, unused = 0, tail = 0, holes = 0, bytes = 0;
     for (const { core } of this.entries.values()) {
       const s = core.stats();
       running += s.numRunning;
@@ -199,8 +222,15 @@ export class Engine implements EngineClient {
       blocks += s.numBlocks;
       queried += s.prefixCacheQueriedTokens;
       hits += s.prefixCacheHitTokens;
+      unused += s.numUnusedSlots;
+      tail += s.numTailFreeBlocks;
+      holes += s.numHoleBlocks;
+      bytes += core.runner.kvBytes;
     }
-    return { running, waiting, preempted, kvCacheUsage: blocks > 0 ? used / blocks : 0, prefixCacheHitRate: queried > 0 ? hits / queried : 0 };
+    return {
+      running, waiting, preempted, kvCacheUsage: blocks > 0 ? used / blocks : 0, prefixCacheHitRate: queried > 0 ? hits / queried : 0,
+      kvBlocks: blocks, kvBytes: bytes, kvUnusedSlots: unused, kvTailFreeBlocks: tail, kvHoleBlocks: holes,
+    };
   }
 
   async abort(reqId: string): Promise<void> {

@@ -117,6 +117,15 @@ export interface EngineStats {
   readonly kvCacheUsage?: number;
   /** Fraction of prompt tokens served from the prefix cache since start, in [0, 1]. */
   readonly prefixCacheHitRate?: number;
+  /** KV blocks and their device bytes, over every model. */
+  readonly kvBlocks?: number;
+  readonly kvBytes?: number;
+  /** Internal fragmentation: allocated token slots that no token fills. */
+  readonly kvUnusedSlots?: number;
+  /** Free blocks above each pool's highest live block (a shrink releases them without moving K/V). */
+  readonly kvTailFreeBlocks?: number;
+  /** Free blocks below each pool's highest live block (compaction moves live blocks into them). */
+  readonly kvHoleBlocks?: number;
 }
 
 /**

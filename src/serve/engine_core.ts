@@ -44,6 +44,8 @@ const nextMacrotask = () =>
 export class EngineCore {
   private readonly sinks = new Map<string, RequestSink>();
   private running: Promise<void> | null = null;
+  /** Work to run between two steps (resizeKv, compaction): the loop runs it before its next step. */
+  private readonly betweenSteps: (() => Promise<void>)[] = [];
   /** Set when the loop broke; the core then refuses new requests. */
   failure: Error | null = null;
   /** Steps run and tokens generated since start. */
@@ -90,6 +92,18 @@ export class EngineCore {
     return known;
   }
 
+  /**
+   * Run fn between two steps, never during one: at once (on the loop) when idle, else after the step
+   * that runs now; the next step starts after fn settles. Rejects with fn's error, which does not stop the loop.
+   */
+  between<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.failure) return Promise.reject(new Error(`engine core: the engine loop failed earlier: ${this.failure.message}`));
+    return new Promise<T>((resolve, reject) => {
+      this.betweenSteps.push(() => fn().then(resolve, reject));
+      this.kick();
+    });
+  }
+
   /** Resolves when the loop has nothing left to do. */
   async idle(): Promise<void> {
     while (this.running) await this.running;
@@ -112,8 +126,9 @@ export class EngineCore {
   private async loop(): Promise<void> {
     // NOTE: start on a fresh macrotask, so every request added in the same turn joins the first step.
     await nextMacrotask();
-    while (this.scheduler.hasWork) {
-      this.step(await this.execute(this.scheduler.schedule()));
+    while (this.scheduler.hasWork || this.betweenSteps.length > 0) {
+      for (const task of this.betweenSteps.splice(0)) await task();
+      if (this.scheduler.hasWork) this.step(await this.execute(this.scheduler.schedule()));
       await nextMacrotask();
     }
   }

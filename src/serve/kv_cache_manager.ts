@@ -33,6 +33,8 @@ export class KVCacheManager {
   private readonly tables = new Map<string, KVBlock[]>();
   /** Per request: how many leading blocks of its table are known to the prefix cache. */
   private readonly numCachedBlocks = new Map<string, number>();
+  /** Per request: the tokens its slots were last allocated for (the rest of its last block is unused). */
+  private readonly numSlotTokens = new Map<string, number>();
   private readonly counters = new PrefixCacheCounters();
 
   constructor(config: KVCacheConfig) {
@@ -57,6 +59,16 @@ export class KVCacheManager {
 
   blockIds(reqId: string): number[] {
     return (this.tables.get(reqId) ?? []).map((b) => b.id);
+  }
+
+  /**
+   * Internal fragmentation: token slots of held blocks that no token of their request fills (the tail
+   * of each request's last block). NOTE: a block shared through the prefix cache is full, so no slot is counted twice.
+   */
+  get numUnusedSlots(): number {
+    let n = 0;
+    for (const [id, table] of this.tables) n += table.length * this.blockSize - (this.numSlotTokens.get(id) ?? 0);
+    return n;
   }
 
   /** Requests that hold blocks. */
@@ -105,6 +117,7 @@ export class KVCacheManager {
     const fresh = this.pool.allocate(numNewBlocks);
     table.push(...hits, ...fresh);
     this.tables.set(req.reqId, table);
+    this.numSlotTokens.set(req.reqId, numTotalTokens);
     if (this.enablePrefixCaching && computed.blockIds.length > 0) this.numCachedBlocks.set(req.reqId, hits.length);
     if (this.enablePrefixCaching && req.numComputedTokens === 0) this.counters.record(req.numTokens, computed.numTokens);
     return [...hits, ...fresh].map((b) => b.id);
@@ -153,6 +166,7 @@ export class KVCacheManager {
     const table = this.tables.get(req.reqId);
     this.tables.delete(req.reqId);
     this.numCachedBlocks.delete(req.reqId);
+    this.numSlotTokens.delete(req.reqId);
     if (table !== undefined) this.pool.free(table.slice().reverse());
   }
 }

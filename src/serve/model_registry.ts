@@ -3,6 +3,7 @@
 // own), unloading one (drain, then free its KV cache and weights), and each name's route (a stable
 // version plus an optional canary with a share of the users, canary.ts). It is the engine's
 // ModelRouter: a request for "name" goes to the version its route picks; "name@version" pins one.
+// Resizing a version's KV cache while it serves (resizeKv) goes through here too.
 // It owns versions, states, load times and routes; HTTP is openai/admin.ts, serving engine.ts.
 
 import type { Backend } from "../index.js";
@@ -12,6 +13,7 @@ import type { CanaryRoute } from "./canary.js";
 import { pickVersion, routeProblem } from "./canary.js";
 import type { Engine, ModelRouter } from "./engine.js";
 import type { GenerateRequest } from "./engine_client.js";
+import type { KvResizeReport } from "./kv_compaction.js";
 import type { ServedModel } from "./served_model.js";
 import type { WeightCache, WeightCacheStats } from "./weight_cache.js";
 
@@ -166,6 +168,24 @@ export class ModelRegistry implements ModelRouter {
     // NOTE: the registry built this model, so nobody else holds its weights: free them (GPU memory on webgpu).
     if (m instanceof CachedDecoder && m.model instanceof Module) for (const t of m.model.parameters().values()) t.dispose();
     return { ...v };
+  }
+
+  /**
+   * Give a ready version kvBlocks KV blocks while it serves (between two of its steps: live blocks move
+   * down, the cache's buffers are reallocated at the new size; kv_compaction.ts). Lowering it returns the
+   * memory to the device for other versions to claim. RegistryError invalid when the size does not fit.
+   */
+  async resizeKv(name: string, version: string, kvBlocks: number): Promise<VersionInfo & { resize: KvResizeReport }> {
+    const v = this.get(name, version);
+    if (v.state !== "ready") throw new RegistryError("conflict", `model '${v.id}' is ${v.state}`, "model");
+    let resize: KvResizeReport;
+    try {
+      resize = await this.opts.engine.resizeKv(v.id, kvBlocks);
+    } catch (err) {
+      throw new RegistryError("invalid", (err as Error).message, "kvBlocks");
+    }
+    v.kvBlocks = resize.numBlocks;
+    return { ...v, resize };
   }
 
   /** Set a name's route: canary rollout, roll forward (the canary as stable), roll back (no canary). */

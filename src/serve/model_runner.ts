@@ -18,6 +18,7 @@ import type { SampleResult, SamplingParams } from "../models/sampling/index.js";
 import { createSampler } from "../models/sampling/index.js";
 import type { JitFunction } from "../tensor/jit.js";
 import { itemsize } from "../core/dtype.js";
+import type { CompactionPlan } from "./block_pool.js";
 import type { KvCaches, KvMemoryOptions, KvSizing } from "./kv_memory.js";
 import { allocateKvCaches, sizeKvCache } from "./kv_memory.js";
 import { PagedContext } from "./paged_context.js";
@@ -70,9 +71,9 @@ export class ModelRunner {
   numSteps = 0;
   numTokens = 0;
 
-  private constructor(readonly model: CausalTransformer, readonly sizing: KvSizing, readonly caches: KvCaches, opts: ModelRunnerOptions) {
+  private constructor(readonly model: CausalTransformer, private kvSizing: KvSizing, private kvCaches: KvCaches, opts: ModelRunnerOptions) {
     this.backend = model.backend;
-    this.blockSize = sizing.blockSize;
+    this.blockSize = kvSizing.blockSize;
     this.maxModelLen = opts.maxModelLen ?? model.cacheShape.maxSeq;
     this.maxJitTokens = opts.maxJitTokens ?? 256;
     this.onBatch = opts.onBatch;
@@ -80,7 +81,8 @@ export class ModelRunner {
     // NOTE: a request resumed after a preemption has drawn one token per output token so far.
     this.state = new RunnerState(this.blockSize, maxBlocksPerSeq, (p, draws) => createSampler((p ?? {}) as SamplingParams, draws));
     this.stepFn = (ids, positions, slots, tokenSeq, blockTables, sampleRows) => {
-      const ctx = new PagedContext(model.cacheShape, caches, { positions, slots, tokenSeq, blockTables }, this.blockSize);
+      // NOTE: this.kvCaches, read when a step is built: resizeKv replaces the caches.
+      const ctx = new PagedContext(model.cacheShape, this.kvCaches, { positions, slots, tokenSeq, blockTables }, this.blockSize);
       return model.logitsAt(ids, ctx, sampleRows);
     };
   }
@@ -117,7 +119,64 @@ export class ModelRunner {
   }
 
   get numBlocks(): number {
-    return this.sizing.numBlocks;
+    return this.kvSizing.numBlocks;
+  }
+
+  get sizing(): KvSizing {
+    return this.kvSizing;
+  }
+
+  /** Per layer K and V caches (replaced by resizeKv: do not keep them across steps). */
+  get caches(): KvCaches {
+    return this.kvCaches;
+  }
+
+  /** Bytes the K and V caches take on the device. */
+  get kvBytes(): number {
+    return this.kvSizing.numBlocks * this.kvSizing.bytesPerBlock;
+  }
+
+  /**
+   * Give the KV cache plan.numBlocks blocks, renumbered as the block pool planned (planCompaction): each
+   * layer's K and V are gathered through the plan's source rows into a new buffer (a graph op, so every
+   * backend does it on the device), then the old buffers are freed. Run it between steps only. The
+   * request tables are renumbered with the plan; the captured steps are dropped (they hold the old
+   * buffers and sizes) and are captured again on first use. NOTE: every new buffer is made before any
+   * old one is freed, so a failure leaves the runner as it was; the peak is old + new bytes.
+   * `holders`: the requests the KV manager holds blocks for (see RunnerState.remapBlocks).
+   */
+  async resizeKv(plan: CompactionPlan, holders: ReadonlySet<string>): Promise<void> {
+    if (this.onBatch) throw new Error("model runner: resizing the KV cache of a tensor-parallel runner is not supported yet (every rank holds its own shard of it)");
+    if (plan.fromBlocks !== this.numBlocks) throw new Error(`model runner: a KV compaction planned for ${plan.fromBlocks} blocks, the runner has ${this.numBlocks}`);
+    const bs = this.blockSize;
+    const rows = new Int32Array(plan.numBlocks * bs);
+    for (let n = 0; n < plan.numBlocks; n++) {
+      // NOTE: a block with no source is free: kv_write fills its rows before attention reads them.
+      const from = Math.max(0, plan.source[n]!) * bs;
+      for (let p = 0; p < bs; p++) rows[n * bs + p] = from + p;
+    }
+    const index = tensor(rows, { backend: this.backend, dtype: "i32", shape: [rows.length] });
+    const made: Tensor[] = [];
+    try {
+      for (const old of [...this.kvCaches.k, ...this.kvCaches.v]) made.push(await old.gather(0, index).realize());
+    } catch (err) {
+      for (const t of made) t.dispose();
+      throw err;
+    } finally {
+      index.dispose();
+    }
+    const L = this.kvCaches.k.length;
+    for (const s of this.steps.values()) s.dispose();
+    this.steps.clear();
+    for (const t of [...this.kvCaches.k, ...this.kvCaches.v]) t.dispose();
+    this.kvCaches = { k: made.slice(0, L), v: made.slice(L) };
+    this.kvSizing = { ...this.kvSizing, numBlocks: plan.numBlocks, reason: "resized at run time" };
+    this.state.remapBlocks(plan.mapping, holders);
+  }
+
+  /** A request's block table as the runner holds it (undefined if it holds none). */
+  blockIdsOf(reqId: string): readonly number[] | undefined {
+    return this.state.blockIds(reqId);
   }
 
   /** Requests the runner holds state for. */
@@ -236,6 +295,6 @@ export class ModelRunner {
   dispose(): void {
     for (const s of this.steps.values()) s.dispose();
     this.steps.clear();
-    for (const t of [...this.caches.k, ...this.caches.v]) t.dispose();
+    for (const t of [...this.kvCaches.k, ...this.kvCaches.v]) t.dispose();
   }
 }

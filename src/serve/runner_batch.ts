@@ -96,6 +96,31 @@ export class RunnerState {
     }
   }
 
+  /**
+   * Renumber the blocks of the requests in `holders` (those the KV manager holds blocks for) after a KV
+   * compaction (mapping: old id -> new id, -1 dropped). NOTE: any other request here already finished or was
+   * preempted in the scheduler (the next step's diffs delete it): its table is emptied, so it can never
+   * address a block it no longer owns.
+   */
+  remapBlocks(mapping: Int32Array, holders: ReadonlySet<string>): void {
+    for (const r of this.requests.values()) {
+      if (!holders.has(r.reqId)) {
+        r.blockIds.length = 0;
+        continue;
+      }
+      r.blockIds.forEach((b, i) => {
+        const to = mapping[b] ?? -1;
+        if (to < 0) throw new Error(`model runner: KV compaction drops block ${b}, which ${r.reqId} holds`);
+        r.blockIds[i] = to;
+      });
+    }
+  }
+
+  /** A request's block table as the runner knows it (undefined when it holds no state for it). */
+  blockIds(reqId: string): readonly number[] | undefined {
+    return this.requests.get(reqId)?.blockIds;
+  }
+
   /** The step's requests in batch order: new ones, then cached ones (never the Records' key order). */
   scheduled(out: SchedulerOutput): RunnerRequest[] {
     return [...out.scheduledNewReqs, ...out.scheduledCachedReqs].map((r) => this.get(r.reqId, out.step));

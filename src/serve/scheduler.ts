@@ -271,6 +271,7 @@ export class Scheduler {
 
   stats(): SchedulerStats {
     const cache = this.kv.prefixCacheStats;
+    const layout = this.kv.pool.layout();
     let numPreemptedWaiting = 0;
     for (const r of this.waiting) if (r.status === "preempted") numPreemptedWaiting++;
     return {
@@ -285,6 +286,9 @@ export class Scheduler {
       prefixCacheHitTokens: cache.hitTokens,
       prefixCacheHitRate: cache.hitRate,
       numEvictions: this.kv.pool.numEvictions,
+      numUnusedSlots: this.kv.numUnusedSlots,
+      numTailFreeBlocks: layout.numTailFree,
+      numHoleBlocks: layout.numHoles,
     };
   }
 

@@ -91,4 +91,10 @@ export interface SchedulerStats {
   readonly prefixCacheHitTokens: number;
   readonly prefixCacheHitRate: number;
   readonly numEvictions: number;
+  /** Internal fragmentation: allocated token slots no token fills (kv_cache_manager.ts numUnusedSlots). */
+  readonly numUnusedSlots: number;
+  /** Free blocks above the highest referenced one (a shrink releases these without moving K/V). */
+  readonly numTailFreeBlocks: number;
+  /** Free blocks below the highest referenced one (what compaction moves live blocks into). */
+  readonly numHoleBlocks: number;
 }

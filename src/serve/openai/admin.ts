@@ -1,7 +1,8 @@
 // admin.ts: the admin API of `kiln serve --admin`, over a ModelRegistry: GET /admin/models (names,
 // routes, versions with state, KV budget and load time, weight cache), POST /admin/models (load a
 // version while serving), DELETE /admin/models/{name}@{version} (drain, then unload), PUT
-// /admin/models/{name}/route (canary share, roll forward, roll back). Bodies are checked with zod;
+// /admin/models/{name}/route (canary share, roll forward, roll back), PUT /admin/models/{name}@{version}/kv
+// (resize its KV cache while it serves: {"kvBlocks": N}; kv_compaction.ts). Bodies are checked with zod;
 // errors have OpenAI's shape (400 bad body, 404 unknown model or version, 409 conflict). Who may call
 // it (API key, else loopback only) is server.ts's decision; isLoopback is here for it.
 
@@ -22,6 +23,8 @@ const loadSchema = z.object({
   path: z.string().min(1),
   kvBlocks: z.number().int().min(1).optional(),
 });
+
+const kvSchema = z.object({ kvBlocks: z.number().int().min(1) });
 
 const routeSchema = z.object({
   stable: z.string().min(1),
@@ -70,9 +73,10 @@ export class AdminApi {
     if (path === "/admin/models") {
       return { label: path, methods: ["GET", "POST"], handle: (q, s) => this.guard(() => (q.method === "POST" ? this.load(q, s) : this.list(s))) };
     }
-    const m = /^\/admin\/models\/([^/]+)(\/route)?$/.exec(path);
+    const m = /^\/admin\/models\/([^/]+)(\/route|\/kv)?$/.exec(path);
     if (!m) return undefined;
     const part = m[1]!;
+    if (m[2] === "/kv") return { label: "/admin/models/{name}@{version}/kv", methods: ["PUT"], handle: (q, s) => this.guard(() => this.resizeKv(decode(part), q, s)) };
     if (m[2]) return { label: "/admin/models/{name}/route", methods: ["PUT"], handle: (q, s) => this.guard(() => this.setRoute(decode(part), q, s)) };
     return { label: "/admin/models/{name}@{version}", methods: ["DELETE"], handle: (_q, s) => this.guard(() => this.unload(decode(part), s)) };
   }
@@ -98,6 +102,12 @@ export class AdminApi {
     const { name, version } = parseModelRef(ref);
     const freed = await this.registry.unload(name, version);
     sendJson(res, 200, { ...freed, state: "unloaded" });
+  }
+
+  private async resizeKv(ref: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { name, version } = parseModelRef(ref);
+    const body = parse(kvSchema, await readJsonBody(req, MAX_BODY));
+    sendJson(res, 200, await this.registry.resizeKv(name, version, body.kvBlocks));
   }
 
   private async setRoute(name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {

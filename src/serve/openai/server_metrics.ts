@@ -24,6 +24,11 @@ export class ServerMetrics {
   private readonly waiting = this.registry.register(new Gauge("kiln_num_requests_waiting", "Engine requests waiting to run."));
   private readonly preempted = this.registry.register(new Gauge("kiln_num_requests_preempted", "Engine requests preempted and waiting to be recomputed."));
   private readonly kvUsage = this.registry.register(new Gauge("kiln_kv_cache_usage_ratio", "Fraction of KV cache blocks in use."));
+  private readonly kvBlocks = this.registry.register(new Gauge("kiln_kv_cache_blocks", "KV cache blocks over every model."));
+  private readonly kvBytes = this.registry.register(new Gauge("kiln_kv_cache_bytes", "Device bytes of the KV caches over every model."));
+  private readonly kvUnused = this.registry.register(new Gauge("kiln_kv_cache_unused_slots", "Internal fragmentation: allocated KV token slots that no token fills."));
+  private readonly kvTail = this.registry.register(new Gauge("kiln_kv_cache_tail_free_blocks", "Free KV blocks above the highest live block (a shrink releases them without moving data)."));
+  private readonly kvHoles = this.registry.register(new Gauge("kiln_kv_cache_hole_blocks", "Free KV blocks below the highest live block (compaction moves live blocks into them)."));
   private readonly prefixHit = this.registry.register(new Gauge("kiln_prefix_cache_hit_rate", "Fraction of prompt tokens served from the prefix cache."));
 
   /** The exposition text, with the engine's gauges as of `stats` (those it does not report are left out). */
@@ -33,6 +38,8 @@ export class ServerMetrics {
     if (stats.preempted !== undefined) this.preempted.set({}, stats.preempted);
     if (stats.kvCacheUsage !== undefined) this.kvUsage.set({}, stats.kvCacheUsage);
     if (stats.prefixCacheHitRate !== undefined) this.prefixHit.set({}, stats.prefixCacheHitRate);
+    const kv = [[this.kvBlocks, stats.kvBlocks], [this.kvBytes, stats.kvBytes], [this.kvUnused, stats.kvUnusedSlots], [this.kvTail, stats.kvTailFreeBlocks], [this.kvHoles, stats.kvHoleBlocks]] as const;
+    for (const [g, v] of kv) if (v !== undefined) g.set({}, v);
     return this.registry.render();
   }
 
