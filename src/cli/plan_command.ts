@@ -13,6 +13,7 @@ import { COMM_OPTIONS, FIXED_OPTIONS, PLAN_FLAGS_HELP, commFromFlags, emitLayout
 
 const HELP = `Usage: kiln plan train --model M --gpu G --gpus N --tokens T [--target-days D] [--seq-len L] [--batch-tokens B]
                        [--tp N --pp N --dp N --ep N --zero S --mb N --recompute R --offload O] [--mfu X]
+                       [--train-precision P] [--schedule S] [--cp N] [--no-sp] [--attention A] [--lora R [--qlora]]
                        [--sensitivity] [--emit layout] [--json]
        kiln plan serve --model M --gpu G [--precision P] [--kv-dtype D] [--context L] [--rps R] --prompt L --output L
                        [--ttft MS] [--tpot MS] [--spare N] [--json]
@@ -97,7 +98,7 @@ function formatTrain(p: TrainPlan): string {
       ...(c.experts > 0 ? [["router", formatCount(c.router)], ["experts (routed)", formatCount(c.experts)]] : []),
       ["norms", formatCount(c.norms)], ["head", formatCount(c.head)], ["total", formatCount(c.total)], ["active per token", formatCount(c.active)],
     ]),
-    `training compute: ${formatFlops(p.trainingFlops)} FLOPs (6N + attention; N = ${formatCount(p.flopsParams)} non-embedding (matmul) parameters${c.experts > 0 ? " active per token" : ""}, of ${formatCount(c.total)} in all)`,
+    `training compute: ${formatFlops(p.trainingFlops)} FLOPs (${p.best?.layout.lora ? "LoRA: 4N + 6 x adapters" : "6N"} + attention; N = ${formatCount(p.flopsParams)} non-embedding (matmul) parameters${c.experts > 0 ? " active per token" : ""}, of ${formatCount(c.total)} in all)`,
     "",
   ];
   const b = p.best;

@@ -4,7 +4,7 @@
 // every number comes from src/plan.
 
 import type { CommModel, FixedLayout, GpuSpec, TrainCandidate, TrainPlan } from "../plan/index.js";
-import { PlanInputError, commModel, parsePositive } from "../plan/index.js";
+import { PlanInputError, commModel, parseAttention, parsePositive, parseSchedule, parseTrainPrecision } from "../plan/index.js";
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -15,12 +15,21 @@ export const COMM_OPTIONS = {
 export const FIXED_OPTIONS = {
   tp: { type: "string" }, pp: { type: "string" }, dp: { type: "string" }, ep: { type: "string" }, zero: { type: "string" }, mb: { type: "string" },
   recompute: { type: "string" }, offload: { type: "string" }, interleave: { type: "string" }, mfu: { type: "string" }, sensitivity: { type: "boolean" }, emit: { type: "string" },
+  "train-precision": { type: "string" }, schedule: { type: "string" }, cp: { type: "string" }, "no-sp": { type: "boolean" }, attention: { type: "string" },
+  lora: { type: "string" }, qlora: { type: "boolean" },
 } as const;
 
-export const PLAN_FLAGS_HELP = `  --tp N --pp N --dp N --ep N --zero S --mb N --recompute none|full --offload on|off
-                    (train) fix these values of the layout (tp x pp x dp must equal --gpus when all
-                    three are given); the planner searches the rest, or evaluates the one layout;
+export const PLAN_FLAGS_HELP = `  --tp N --pp N --dp N --ep N --zero S --mb N --recompute none|selective|full --offload on|off
+                    (train) fix these values of the layout (tp x pp x dp [x cp] must equal --gpus
+                    when all are given); the planner searches the rest, or evaluates the one layout;
                     --interleave V: the interleaved pipeline schedule, V model chunks per GPU
+  --train-precision P  (train) bf16 (mixed, default), fp32 (TF32 matmuls) or fp8 (Transformer Engine)
+  --schedule S      (train) pipeline schedule: 1f1b (default), interleaved (with --interleave), zb-h1
+  --cp N            (train) context parallel degree: each sequence split over N GPUs (ring attention)
+  --no-sp           (train) sequence parallelism off: norm and matmul inputs whole on every tp rank
+  --attention A     (train) flash (default) or eager (keeps the s x s softmax output per head)
+  --lora R [--qlora] (train) fine-tune rank-R adapters on every block linear of a frozen base, bf16
+                    or (--qlora) 4-bit NF4; data parallel only
   --mfu X           (train) assume this MFU (0.4 or 40%) for time and cost instead of the step model's
   --price P         dollars per GPU-hour instead of the GPU table's
   --node-link-efficiency E, --network-efficiency E
@@ -71,7 +80,7 @@ const whole = (text: string, flag: string): number => {
 };
 
 export function fixedFromFlags(v: Values): FixedLayout | undefined {
-  const out: Record<string, number | boolean> = {};
+  const out: Record<string, number | boolean | string> = {};
   for (const [flag, key] of [["tp", "tp"], ["pp", "pp"], ["dp", "dp"], ["ep", "ep"], ["mb", "microBatch"], ["interleave", "interleave"]] as const) {
     const t = str(v, flag);
     if (t !== undefined) out[key] = whole(t, `--${flag}`);
@@ -83,15 +92,29 @@ export function fixedFromFlags(v: Values): FixedLayout | undefined {
   }
   const r = str(v, "recompute");
   if (r !== undefined) {
-    if (r !== "none" && r !== "full") throw new PlanInputError(`--recompute: '${r}' is not none or full (full: every layer's activations recomputed in backward)`);
+    if (r !== "none" && r !== "full" && r !== "selective") throw new PlanInputError(`--recompute: '${r}' is not none, selective or full (full: every layer's activations recomputed in backward; selective: attention's scores only)`);
     out.checkpointing = r === "full";
+    if (r === "selective") out.selective = true;
   }
+  const cp = str(v, "cp");
+  if (cp !== undefined) out.cp = whole(cp, "--cp");
+  const tp = str(v, "train-precision");
+  if (tp !== undefined) out.precision = parseTrainPrecision(tp);
+  const sc = str(v, "schedule");
+  if (sc !== undefined) out.schedule = parseSchedule(sc);
+  const at = str(v, "attention");
+  if (at !== undefined) out.attention = parseAttention(at);
+  if (v["no-sp"] === true) out.sequenceParallel = false;
+  const lora = str(v, "lora");
+  if (v.qlora === true && lora === undefined) throw new PlanInputError(`--qlora: give the adapters' rank with --lora R (QLoRA is LoRA on a 4-bit base)`);
+  const loraOptions = lora === undefined ? undefined : { rank: whole(lora, "--lora"), qlora: v.qlora === true };
   const o = str(v, "offload");
   if (o !== undefined) {
     if (o !== "on" && o !== "off") throw new PlanInputError(`--offload: '${o}' is not on or off`);
     out.offload = o === "on";
   }
-  return Object.keys(out).length > 0 ? (out as FixedLayout) : undefined;
+  const fixed = { ...out, ...(loraOptions ? { lora: loraOptions } : {}) };
+  return Object.keys(fixed).length > 0 ? (fixed as FixedLayout) : undefined;
 }
 
 /** The `parallel:` block of a kiln train config for a candidate layout: plain data. */

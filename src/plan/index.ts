@@ -34,3 +34,5 @@ export type { CommOverrides, CommSensitivityRow } from "./comm_model.js";
 export { COMM_SCENARIOS, commModel, commSensitivity } from "./comm_model.js";
 export type { FixedLayout } from "./train_layouts.js";
 export { FIXED_FIELDS, checkFixedLayout } from "./train_layouts.js";
+export type { AttentionKind, PipelineSchedule, TrainOptions } from "./train_options.js";
+export { ATTENTION_KINDS, SCHEDULES, TRAIN_PRECISIONS, parseAttention, parseSchedule, parseTrainPrecision } from "./train_options.js";

@@ -7,10 +7,12 @@
 import type { GpuSpec } from "./gpus.js";
 import type { PlanModel } from "./plan_model.js";
 import type { TrainLayout, ZeroStage } from "./train_memory.js";
+import type { TrainOptions } from "./train_options.js";
+import { cpOf } from "./train_options.js";
 import { PlanInputError } from "./units.js";
 
-/** Values a user fixes; the planner searches the rest. */
-export interface FixedLayout {
+/** Values a user fixes; the planner searches the rest. The options (precision, schedule, cp, ...) are never searched. */
+export interface FixedLayout extends TrainOptions {
   readonly tp?: number;
   readonly pp?: number;
   readonly dp?: number;
@@ -25,6 +27,11 @@ export interface FixedLayout {
 }
 
 export const FIXED_FIELDS = ["tp", "pp", "dp", "ep", "zero", "microBatch", "checkpointing", "offload", "interleave"] as const;
+
+/** The options of a fixed layout alone (what a re-plan at another GPU count keeps). */
+export function optionsOf(f: FixedLayout): TrainOptions {
+  return Object.fromEntries((["precision", "schedule", "cp", "selective", "sequenceParallel", "attention", "lora"] as const).filter((k) => f[k] !== undefined).map((k) => [k, f[k]]));
+}
 
 const powersOfTwo = (max: number): number[] => {
   const out: number[] = [];
@@ -50,12 +57,14 @@ export function checkFixedLayout(m: PlanModel, gpus: number, f: FixedLayout, pre
   }
   if (f.zero !== undefined && ![0, 1, 2, 3].includes(f.zero)) throw new PlanInputError(`${name("zero")}: ${f.zero} is not a ZeRO stage (0, 1, 2 or 3)`);
   const { tp, pp, dp, ep } = f;
-  if (tp !== undefined && pp !== undefined && dp !== undefined && tp * pp * dp !== gpus) {
-    throw new PlanInputError(`${name("tp")} ${tp} x ${name("pp")} ${pp} x ${name("dp")} ${dp} = ${tp * pp * dp}, but the world size is ${gpus} GPUs: they must multiply to it`);
+  const cp = cpOf(f);
+  const cpText = cp > 1 ? ` x ${name("cp")} ${cp}` : "";
+  if (tp !== undefined && pp !== undefined && dp !== undefined && tp * pp * dp * cp !== gpus) {
+    throw new PlanInputError(`${name("tp")} ${tp} x ${name("pp")} ${pp} x ${name("dp")} ${dp}${cpText} = ${tp * pp * dp * cp}, but the world size is ${gpus} GPUs: they must multiply to it`);
   }
-  const product = (tp ?? 1) * (pp ?? 1) * (dp ?? 1);
+  const product = (tp ?? 1) * (pp ?? 1) * (dp ?? 1) * cp;
   if (gpus % product !== 0) {
-    const given = (["tp", "pp", "dp"] as const).filter((k) => f[k] !== undefined).map((k) => `${name(k)} ${f[k]}`).join(" x ");
+    const given = (["tp", "pp", "dp", "cp"] as const).filter((k) => f[k] !== undefined && !(k === "cp" && cp === 1)).map((k) => `${name(k)} ${f[k]}`).join(" x ");
     throw new PlanInputError(`${given} = ${product} does not divide the world size of ${gpus} GPUs`);
   }
   if (tp !== undefined && (m.nHeads % tp !== 0 || (m.nKvHeads % tp !== 0 && tp % m.nKvHeads !== 0))) {
@@ -77,13 +86,15 @@ export function checkFixedLayout(m: PlanModel, gpus: number, f: FixedLayout, pre
 /** Every layout of `gpus` GPUs the planner considers for the model, within the fixed values. */
 export function enumerateLayouts(m: PlanModel, gpu: GpuSpec, gpus: number, seqLen: number, batchTokens: number, f: FixedLayout = {}): TrainLayout[] {
   const sequences = Math.floor(batchTokens / seqLen);
+  const cp = cpOf(f);
+  const options = optionsOf(f);
   const headsDivide = (t: number) => m.nHeads % t === 0 && (m.nKvHeads % t === 0 || t % m.nKvHeads === 0);
-  const tps = f.tp !== undefined ? [f.tp] : powersOfTwo(Math.min(gpu.gpusPerNode, 8)).filter(headsDivide);
+  const tps = f.tp !== undefined ? [f.tp] : f.lora ? [1] : powersOfTwo(Math.min(gpu.gpusPerNode, 8)).filter(headsDivide);
   const out: TrainLayout[] = [];
-  for (const tp of tps.filter((t) => gpus % t === 0)) {
-    const pps = f.pp !== undefined ? [f.pp] : divisors(gpus / tp).filter((p) => p <= m.nLayers);
-    for (const pp of pps.filter((p) => (gpus / tp) % p === 0)) {
-      const dp = gpus / (tp * pp);
+  for (const tp of tps.filter((t) => gpus % (t * cp) === 0)) {
+    const pps = f.pp !== undefined ? [f.pp] : f.lora ? [1] : divisors(gpus / (tp * cp)).filter((p) => p <= m.nLayers);
+    for (const pp of pps.filter((p) => (gpus / (tp * cp)) % p === 0)) {
+      const dp = gpus / (tp * pp * cp);
       if (f.dp !== undefined && f.dp !== dp) continue;
       const eps = f.ep !== undefined ? [f.ep] : m.moe ? divisors(dp).filter((e) => m.moe!.experts % e === 0) : [1];
       for (const ep of eps.filter((e) => dp % e === 0)) {
@@ -93,12 +104,12 @@ export function enumerateLayouts(m: PlanModel, gpu: GpuSpec, gpus: number, seqLe
           // NOTE: ZeRO-2/3 shard gradients that pipeline stages accumulate across microbatches, which
           // DeepSpeed does not allow with pipeline parallelism (searched only; a fixed stage is kept);
           // offload needs ZeRO-2 or 3.
-          const zeros: ZeroStage[] = f.zero !== undefined ? [f.zero] : pp === 1 ? [0, 1, 2, 3] : [0, 1];
+          const zeros: ZeroStage[] = f.zero !== undefined ? [f.zero] : f.lora ? [0] : pp === 1 ? [0, 1, 2, 3] : [0, 1];
           for (const zero of zeros) {
             const offloads = f.offload !== undefined ? [f.offload] : [false, true];
             for (const offload of offloads.filter((o) => !o || zero >= 2)) {
-              for (const checkpointing of f.checkpointing !== undefined ? [f.checkpointing] : [false, true]) {
-                out.push({ tp, pp, dp, ep, zero, checkpointing, offload, microBatch, microBatches, seqLen, ...(f.interleave !== undefined && pp > 1 ? { interleave: f.interleave } : {}) });
+              for (const checkpointing of f.checkpointing !== undefined ? [f.checkpointing] : f.selective === true ? [false] : [false, true]) {
+                out.push({ tp, pp, dp, ep, zero, checkpointing, offload, microBatch, microBatches, seqLen, ...(f.interleave !== undefined && pp > 1 ? { interleave: f.interleave } : {}), ...options });
               }
             }
           }

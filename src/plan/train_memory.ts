@@ -7,16 +7,29 @@
 // sums of many microbatches lose precision) and, for Adam, an fp32 master copy, m and v
 // (4 + 4 + 4): 18 in all, where the ZeRO paper's (Rajbhandari et al. 2020) bf16 gradients give 16.
 // Pure fp32 keeps weights (4), gradients (4), m and v (4 + 4): also 16, with twice the activations.
+// fp8 training (Transformer Engine's recipe, as Megatron-LM runs it) keeps bf16 mixed precision's 18
+// and adds the fp8 copy of each weight and of its transpose (Hopper's fp8 GEMM takes only the TN
+// layout), cached across microbatches: 1 + 1 more; activations are counted as bf16 (TE keeps the
+// GEMM inputs in fp8, so this is an upper bound).
 // Activations follow Korthikanti et al. 2022 ("Reducing activation recomputation") for flash
-// attention and no dropout; with tensor parallelism, sequence parallelism divides them all by tp.
+// attention and no dropout; with tensor parallelism, sequence parallelism divides them all by tp
+// (without it, the 4h elements outside the tensor-parallel regions stay whole: the two norm inputs
+// and the inputs of the QKV and first MLP matmuls). Eager (non-flash) attention adds the softmax
+// output, a x s elements a token: Korthikanti's 5as/h bytes is that 2-byte output, the 1-byte dropout
+// mask and the 2-byte dropout output, and kiln has no dropout. Selective recomputation drops it again.
+// Context parallelism splits every sequence over cp GPUs: the activations of s / cp tokens each.
 
 import type { PlanModel } from "./plan_model.js";
 import { countParams, embeddingParams, headParams, largestLayer, moeLayerCount } from "./accounting.js";
+import type { TrainOptions, TrainPrecision } from "./train_options.js";
+import { cpOf, precisionOf } from "./train_options.js";
+import { ADAPTER_BYTES, frozenBaseBytes, loraAdapterParams } from "./lora.js";
 
-export type TrainPrecision = "bf16" | "fp32";
+export type { TrainPrecision } from "./train_options.js";
 export type ZeroStage = 0 | 1 | 2 | 3;
 
-export interface TrainLayout {
+/** A layout and the options it runs with (train_options.ts; absent: bf16 mixed, 1F1B, flash, SP on). */
+export interface TrainLayout extends TrainOptions {
   readonly tp: number;
   readonly pp: number;
   readonly dp: number;
@@ -52,6 +65,7 @@ export interface TrainMemory {
 const BYTES: Readonly<Record<TrainPrecision, { weight: number; grad: number; optimizer: number; activation: number }>> = {
   bf16: { weight: 2, grad: 4, optimizer: 12, activation: 2 },
   fp32: { weight: 4, grad: 4, optimizer: 8, activation: 4 },
+  fp8: { weight: 4, grad: 4, optimizer: 12, activation: 2 },
 };
 
 export const bytesPerParam = (p: TrainPrecision) => BYTES[p];
@@ -84,24 +98,44 @@ export function activationElementsPerToken(m: PlanModel): number {
   return attention + mlp;
 }
 
+/**
+ * Activation elements one token keeps in one layer that tensor parallelism does not split: with
+ * sequence parallelism none; without it the two norm inputs and the QKV and MLP inputs (4h).
+ */
+export function replicatedElementsPerToken(m: PlanModel, l: Pick<TrainLayout, "tp" | "sequenceParallel">): number {
+  return l.tp > 1 && l.sequenceParallel === false ? 4 * m.dim : 0;
+}
+
+/** Attention-score elements one token keeps per layer: eager attention's softmax output (a x s), unless recomputed. */
+export function scoreElementsPerToken(m: PlanModel, l: Pick<TrainLayout, "attention" | "selective" | "seqLen">): number {
+  return l.attention === "eager" && l.selective !== true ? m.nHeads * l.seqLen : 0;
+}
+
 /** Per-GPU memory of a layout, for the most loaded pipeline stage. */
-export function trainMemoryPerGpu(m: PlanModel, l: TrainLayout, precision: TrainPrecision = "bf16"): TrainMemory {
+export function trainMemoryPerGpu(m: PlanModel, l: TrainLayout, precision: TrainPrecision = precisionOf(l)): TrainMemory {
   const b = BYTES[precision];
   const stage = stageParams(m, l);
-  const expertDp = l.dp / l.ep;
+  const cp = cpOf(l);
+  // NOTE: weights are replicated over cp; ZeRO shards over the data-parallel and context-parallel ranks together (Megatron's dp x cp group).
+  const dpShards = l.dp * cp;
+  const expertDp = dpShards / l.ep;
   const sharded = (stageBytes: number, stageExpertBytes: number, on: boolean): number =>
-    on ? stageBytes / l.dp + stageExpertBytes / expertDp : stageBytes + stageExpertBytes;
+    on ? stageBytes / dpShards + stageExpertBytes / expertDp : stageBytes + stageExpertBytes;
   const layer = largestLayer(m);
   // ZeRO-3 gathers each layer's full weights before using it; with prefetch two layers are whole at once.
   const gathered = l.zero === 3 ? (2 * (layer.shared + layer.experts / l.ep) / l.tp) * b.weight : 0;
-  const weights = sharded(stage.shared * b.weight, stage.experts * b.weight, l.zero >= 3) + gathered;
-  const grads = sharded(stage.shared * b.grad, stage.experts * b.grad, l.zero >= 2);
-  const optimizerBytes = sharded(stage.shared * b.optimizer, stage.experts * b.optimizer, l.zero >= 1);
+  const adapters = l.lora ? loraAdapterParams(m, l.lora.rank) : 0;
+  // NOTE: LoRA (data parallel only, ZeRO 0): the frozen base's bytes and the adapters; gradients and Adam state for the adapters alone.
+  const weights = l.lora ? frozenBaseBytes(m, l.lora.qlora) + adapters * ADAPTER_BYTES.weight : sharded(stage.shared * b.weight, stage.experts * b.weight, l.zero >= 3) + gathered;
+  const grads = l.lora ? adapters * ADAPTER_BYTES.grad : sharded(stage.shared * b.grad, stage.experts * b.grad, l.zero >= 2);
+  const optimizerBytes = l.lora ? adapters * ADAPTER_BYTES.optimizer : sharded(stage.shared * b.optimizer, stage.experts * b.optimizer, l.zero >= 1);
   const optimizer = l.offload ? 0 : optimizerBytes;
 
-  const tokens = l.microBatch * l.seqLen;
-  const perLayer = (activationElementsPerToken(m) * b.activation * tokens) / l.tp;
-  const layerInput = (m.dim * b.activation * tokens) / l.tp;
+  const tokens = (l.microBatch * l.seqLen) / cp;
+  const replicated = replicatedElementsPerToken(m, l);
+  const split = activationElementsPerToken(m) - replicated + scoreElementsPerToken(m, l);
+  const perLayer = (split / l.tp + replicated) * b.activation * tokens;
+  const layerInput = (m.dim * b.activation * tokens) / (replicated > 0 ? 1 : l.tp);
   const layers = Math.ceil(m.nLayers / l.pp);
   // NOTE: under 1F1B the first stage holds min(microbatches, pp) microbatches in flight, the last one;
   // with checkpointing each keeps its layers' inputs, plus one layer's full set while recomputing.

@@ -9,14 +9,16 @@ import type { PlanModel } from "./plan_model.js";
 import type { ParamCounts } from "./accounting.js";
 import { countParams, matmulParams, trainingFlopsPerToken } from "./accounting.js";
 import type { StepEstimate } from "./train_step.js";
-import { estimateStep } from "./train_step.js";
+import { estimateStep, trainMatmulFlops } from "./train_step.js";
 import type { CommModel } from "./collectives.js";
 import type { TrainLayout, TrainMemory } from "./train_memory.js";
 import { trainMemoryPerGpu } from "./train_memory.js";
 import { PlanInputError, formatBytes, formatCount, formatInt, formatPercent } from "./units.js";
 import { batchNotes, gpusForTarget, maxUsefulGpus } from "./train_advice.js";
 import type { FixedLayout } from "./train_layouts.js";
-import { checkFixedLayout, enumerateLayouts } from "./train_layouts.js";
+import { checkFixedLayout, enumerateLayouts, optionsOf } from "./train_layouts.js";
+import { checkTrainOptions, precisionOf } from "./train_options.js";
+import { checkLora, loraTrainingFlopsPerToken } from "./lora.js";
 
 export { enumerateLayouts } from "./train_layouts.js";
 
@@ -119,7 +121,14 @@ export function describeLayout(l: TrainLayout): string {
   parts.push(`zero=${l.zero}`);
   if (l.checkpointing) parts.push("ckpt");
   if (l.offload) parts.push("offload");
+  if ((l.cp ?? 1) > 1) parts.push(`cp=${l.cp}`);
   if (l.pp > 1 && (l.interleave ?? 1) > 1) parts.push(`v=${l.interleave}`);
+  if (l.pp > 1 && l.schedule === "zb-h1") parts.push("zb-h1");
+  if (l.selective) parts.push("selective");
+  if (l.precision && l.precision !== "bf16") parts.push(l.precision);
+  if (l.attention === "eager") parts.push("eager");
+  if (l.sequenceParallel === false && l.tp > 1) parts.push("no-sp");
+  if (l.lora) parts.push(`${l.lora.qlora ? "qlora" : "lora"}=${l.lora.rank}`);
   parts.push(`mb=${l.microBatch}x${l.microBatches}`);
   return parts.join(" ");
 }
@@ -182,12 +191,15 @@ export function planTraining(req: TrainRequest): TrainPlan {
   const params = countParams(m);
   const base = {
     model: m.name, gpu: gpu.name, gpus, tokens, seqLen, batchTokens, params, flopsParams: matmulParams(m), notes: [] as string[],
-    trainingFlops: trainingFlopsPerToken(m, seqLen) * tokens, usableMemoryBytes: usable,
+    trainingFlops: (req.fixed?.lora ? loraTrainingFlopsPerToken(m, seqLen, req.fixed.lora.rank) : trainingFlopsPerToken(m, seqLen)) * tokens, usableMemoryBytes: usable,
     ...(req.targetDays === undefined ? {} : { targetDays: req.targetDays }),
   };
   if (req.mfu !== undefined && !(req.mfu > 0 && req.mfu <= 1)) throw new PlanInputError(`--mfu: ${req.mfu} is not a share of peak in (0, 1] (40% is 0.4)`);
   const fixed = req.fixed ?? {};
   checkFixedLayout(m, gpus, fixed);
+  checkTrainOptions(seqLen, fixed, fixed);
+  if (fixed.lora) checkLora(m, fixed.lora);
+  trainMatmulFlops(gpu, precisionOf(fixed)); // throws for fp8 on a GPU without fp8 tensor cores
   const layouts = enumerateLayouts(m, gpu, gpus, seqLen, batchTokens, fixed);
   if (layouts.length === 0) {
     const sequences = Math.floor(batchTokens / seqLen);
@@ -217,7 +229,7 @@ export function planTraining(req: TrainRequest): TrainPlan {
       // NOTE: re-planned without the target, or each count would search again.
       const maxGpus = Math.min(MAX_GPUS, maxUsefulGpus(m, gpu, Math.floor(batchTokens / seqLen)));
       const found = gpusForTarget({ gpus, gpusPerNode: gpu.gpusPerNode, maxGpus, days: req.targetDays, daysNow: best.days },
-        (n) => planTraining({ model: m, gpu, gpus: n, tokens, seqLen, batchTokens, ...(req.comm ? { comm: req.comm } : {}), ...(req.mfu ? { mfu: req.mfu } : {}) }));
+        (n) => planTraining({ model: m, gpu, gpus: n, tokens, seqLen, batchTokens, ...(req.comm ? { comm: req.comm } : {}), ...(req.mfu ? { mfu: req.mfu } : {}), fixed: optionsOf(fixed) }));
       if (found.meets) {
         suggestedGpus = found.gpus;
         const b = found.plan.best!;

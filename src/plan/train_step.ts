@@ -10,11 +10,16 @@
 
 import type { GpuSpec } from "./gpus.js";
 import type { PlanModel } from "./plan_model.js";
-import { moeLayerCount, trainingFlopsPerToken } from "./accounting.js";
+import { matmulParams, moeLayerCount, trainingFlopsPerToken } from "./accounting.js";
 import type { CommModel } from "./collectives.js";
 import { COMM_DEFAULTS, allGatherTime, allReduceTime, allToAllTime, groupLink, p2pTime, reduceScatterTime } from "./collectives.js";
 import type { TrainLayout } from "./train_memory.js";
 import { bytesPerParam, stageParams } from "./train_memory.js";
+import type { PipelineSchedule, TrainPrecision } from "./train_options.js";
+import { cpOf, precisionOf } from "./train_options.js";
+import { contextParallelTime } from "./context_parallel.js";
+import { ADAPTER_BYTES, loraAdapterParams, loraMatmulFlopsPerToken, loraTrainingFlopsPerToken } from "./lora.js";
+import { PlanInputError } from "./units.js";
 
 /**
  * Share of dense peak that a transformer layer's kernels reach: large bf16 GEMMs run at 70-80% of
@@ -30,7 +35,7 @@ export const TRAIN_COMPUTE_EFFICIENCY = 0.6;
  */
 export const HOST_ADAM_PARAMS_PER_S = 1e9;
 
-export type CommKind = "tensor" | "expert" | "pipeline" | "data" | "offload";
+export type CommKind = "tensor" | "expert" | "pipeline" | "context" | "data" | "offload";
 
 export interface CommTime {
   readonly kind: CommKind;
@@ -58,27 +63,57 @@ export interface StepEstimate {
 }
 
 /**
- * Pipeline bubble of 1F1B: (p - 1) / (m + p - 1); with the interleaved schedule (v model chunks per
- * GPU, Narayanan et al. 2021) the idle time shrinks v times: ((p - 1) / v) / (m + (p - 1) / v).
+ * Idle slots of a pipeline step, in units of one microbatch's forward + backward: 1F1B's p - 1; the
+ * interleaved schedule's (v model chunks per GPU, Narayanan et al. 2021) (p - 1) / v; ZB-H1's (Qi et
+ * al. 2023, "Zero Bubble Pipeline Parallelism", section 3.1) (p - 1)(T_F + T_B - T_W) against 1F1B's
+ * (p - 1)(T_F + T_B + T_W): with kiln's equal forward, input-gradient and weight-gradient times
+ * (each a third of the slot) that is (p - 1) / 3, at 1F1B's activation memory.
  */
-export function pipelineBubble(pp: number, microBatches: number, interleave = 1): number {
-  const idle = (pp - 1) / interleave;
+export function idleSlots(pp: number, interleave = 1, schedule?: PipelineSchedule): number {
+  return schedule === "zb-h1" ? (pp - 1) / 3 : (pp - 1) / interleave;
+}
+
+/** The bubble's share of the slots: idle / (m + idle); 1F1B's (p - 1) / (m + p - 1). */
+export function pipelineBubble(pp: number, microBatches: number, interleave = 1, schedule?: PipelineSchedule): number {
+  const idle = idleSlots(pp, interleave, schedule);
   return idle / (microBatches + idle);
 }
 
-/** One step of a layout in bf16 mixed precision. */
+/** The peak FLOP/s a precision's matmuls run at: TF32 tensor cores (half the bf16 rate on every GPU of the table) for fp32. */
+export function trainMatmulFlops(gpu: GpuSpec, p: TrainPrecision): number {
+  if (p === "fp32") return gpu.bf16Flops / 2;
+  if (p === "fp8") {
+    if (gpu.fp8Flops === null) throw new PlanInputError(`--train-precision fp8: ${gpu.name} (${gpu.description}) has no fp8 tensor cores`);
+    return gpu.fp8Flops;
+  }
+  return gpu.bf16Flops;
+}
+
+/** One step of a layout (bf16 mixed precision unless the layout says otherwise). */
 export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout, links: CommModel = COMM_DEFAULTS): StepEstimate {
-  const gpus = l.tp * l.pp * l.dp;
-  const peak = gpu.bf16Flops;
-  const b = bytesPerParam("bf16");
+  const cp = cpOf(l);
+  const gpus = l.tp * l.pp * l.dp * cp;
+  const precision = precisionOf(l);
+  const b = bytesPerParam(precision);
   const actBytes = b.activation;
-  const tokensMb = l.microBatch * l.seqLen;
+  // NOTE: with context parallelism each GPU holds s / cp tokens of every sequence of the microbatch.
+  const tokensMb = (l.microBatch * l.seqLen) / cp;
   const layers = Math.ceil(m.nLayers / l.pp);
   const moeLayers = Math.ceil(moeLayerCount(m) / l.pp);
   const recompute = l.checkpointing ? 4 / 3 : 1; // one more forward pass: forward is 1/3 of the work
-  // NOTE: the slowest stage has ceil(layers / pp) of the layers; its GPUs split that work tp ways.
-  const flopsMb = (trainingFlopsPerToken(m, l.seqLen) * tokensMb * (layers / m.nLayers)) / l.tp;
-  const computeMb = (flopsMb * recompute) / (peak * TRAIN_COMPUTE_EFFICIENCY);
+  // NOTE: the slowest stage has ceil(layers / pp) of the layers; its GPUs split that work tp ways. fp8
+  // runs the matmuls (6N) at the fp8 rate and attention (bf16 flash attention) at the bf16 rate; fp32 both on TF32.
+  const share = (layers / m.nLayers) * (tokensMb / l.tp);
+  const n = matmulParams(m);
+  const adapters = l.lora ? loraAdapterParams(m, l.lora.rank) : 0;
+  // NOTE: full recomputation repeats the forward's matmuls (2N, and the adapters' 2A); LoRA's backward has no base weight gradients.
+  const matmulFlopsMb = ((l.lora ? loraMatmulFlopsPerToken(n, adapters) : 6 * n) + (l.checkpointing ? 2 * n + 2 * adapters : 0)) * share;
+  const attentionFlopsMb = (trainingFlopsPerToken(m, l.seqLen) - 6 * n) * share;
+  // Selective recomputation with eager attention repeats the forward score and value products (a third of attention's work).
+  const selective = l.selective === true && !l.checkpointing && l.attention === "eager" ? 1 / 3 : 0;
+  const attentionPeak = precision === "fp32" ? gpu.bf16Flops / 2 : gpu.bf16Flops;
+  const attentionSecondsMb = (attentionFlopsMb * (recompute + selective)) / (attentionPeak * TRAIN_COMPUTE_EFFICIENCY);
+  const computeMb = matmulFlopsMb / (trainMatmulFlops(gpu, precision) * TRAIN_COMPUTE_EFFICIENCY) + attentionSecondsMb;
 
   // Tensor parallel (with sequence parallelism): per layer, forward and backward each move the
   // equivalent of two all-reduces of the layer's activations; recomputation repeats the forward two.
@@ -90,27 +125,30 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout, links: 
   const topK = m.moe?.topK ?? 0;
   const epMb = moeLayers * collectivesPerLayer * allToAllTime((tokensMb / l.tp) * m.dim * actBytes * topK, l.ep, epLink);
   // Pipeline: each microbatch's activations forward and their gradients backward, once per boundary.
-  const ppLink = groupLink(gpu, l.tp * l.dp, l.pp, links);
+  // Ranks are laid out tp, then cp, then dp, then pp (Megatron's order).
+  const ppLink = groupLink(gpu, l.tp * cp * l.dp, l.pp, links);
   // NOTE: interleaved, a microbatch crosses v times as many stage boundaries.
   const v = l.pp > 1 ? (l.interleave ?? 1) : 1;
   const ppMb = l.pp > 1 ? 2 * v * p2pTime((tokensMb * m.dim * actBytes) / l.tp, ppLink) : 0;
+  const cpMb = contextParallelTime(m, gpu, l, attentionSecondsMb / layers, links);
 
-  const slot = computeMb + tpMb + epMb + ppMb;
-  const idleSlots = (l.pp - 1) / v;
-  const slots = l.microBatches + idleSlots;
-  const bubbleFraction = pipelineBubble(l.pp, l.microBatches, v);
+  const slot = computeMb + tpMb + epMb + ppMb + cpMb.exposed;
+  const idle = l.pp > 1 ? idleSlots(l.pp, v, l.schedule) : 0;
+  const slots = l.microBatches + idle;
+  const bubbleFraction = idle / slots;
 
-  // Data parallel: gradients of the shared weights over dp, of the experts over dp / ep.
+  // Data parallel: gradients of the shared weights over dp (with cp: over dp x cp, which hold the same weights), of the experts over that / ep.
   const stage = stageParams(m, l);
-  const dpLink = groupLink(gpu, l.tp, l.dp, links);
-  const edp = l.dp / l.ep;
+  const dpLink = groupLink(gpu, l.tp, l.dp * cp, links);
+  const edp = (l.dp * cp) / l.ep;
   const edpLink = groupLink(gpu, l.tp * l.ep, edp, links);
+  const dpGroup = l.dp * cp;
   let dpSeconds: number;
   let dpExposed: number;
   if (l.zero === 3) {
     // every microbatch gathers the weights twice (forward, backward) and reduce-scatters the gradients
     const perMb =
-      2 * allGatherTime(stage.shared * b.weight, l.dp, dpLink) + reduceScatterTime(stage.shared * b.grad, l.dp, dpLink) +
+      2 * allGatherTime(stage.shared * b.weight, dpGroup, dpLink) + reduceScatterTime(stage.shared * b.grad, dpGroup, dpLink) +
       2 * allGatherTime(stage.experts * b.weight, edp, edpLink) + reduceScatterTime(stage.experts * b.grad, edp, edpLink);
     dpSeconds = perMb * l.microBatches;
     dpExposed = Math.max(0, perMb - computeMb) * l.microBatches;
@@ -119,25 +157,27 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout, links: 
     // them (as DeepSpeed stage 2 does): m reduce-scatters, then one all-gather of the updated
     // weights. Each reduce-scatter overlaps its microbatch's backward (2/3 of its compute); the
     // all-gather waits for the optimizer, after the last one.
-    const rs = reduceScatterTime(stage.shared * b.grad, l.dp, dpLink) + reduceScatterTime(stage.experts * b.grad, edp, edpLink);
-    const ag = allGatherTime(stage.shared * b.weight, l.dp, dpLink) + allGatherTime(stage.experts * b.weight, edp, edpLink);
+    const rs = reduceScatterTime(stage.shared * b.grad, dpGroup, dpLink) + reduceScatterTime(stage.experts * b.grad, edp, edpLink);
+    const ag = allGatherTime(stage.shared * b.weight, dpGroup, dpLink) + allGatherTime(stage.experts * b.weight, edp, edpLink);
     dpSeconds = l.microBatches * rs + ag;
     dpExposed = l.microBatches * Math.max(0, rs - (2 / 3) * computeMb) + ag;
   } else {
     // ZeRO 0 all-reduces the whole accumulated gradients once per step; ZeRO-1 reduce-scatters them
     // and all-gathers the updated weights, the same volume. It overlaps the last microbatch's
     // backward (2/3 of its compute).
-    dpSeconds = allReduceTime(stage.shared * b.grad, l.dp, dpLink) + allReduceTime(stage.experts * b.grad, edp, edpLink);
+    // (LoRA: the adapters' bf16 gradients alone)
+    const sharedGradBytes = l.lora ? adapters * ADAPTER_BYTES.grad : stage.shared * b.grad;
+    dpSeconds = allReduceTime(sharedGradBytes, dpGroup, dpLink) + allReduceTime(stage.experts * b.grad, edp, edpLink);
     dpExposed = Math.max(0, dpSeconds - (2 / 3) * computeMb);
   }
   // Offload: this GPU's partition of gradients goes to the host, the host's Adam updates it, and the
   // updated bf16 weights come back.
-  const partition = stage.shared / l.dp + stage.experts / edp;
+  const partition = stage.shared / dpGroup + stage.experts / edp;
   const offloadSeconds = l.offload ? (partition * (b.grad + b.weight)) / gpu.hostBytesPerS + partition / HOST_ADAM_PARAMS_PER_S : 0;
 
   const stepSeconds = slots * slot + dpExposed + offloadSeconds;
   const tokensPerStep = l.microBatches * l.microBatch * l.seqLen * l.dp;
-  const modelFlopsPerStep = trainingFlopsPerToken(m, l.seqLen) * tokensPerStep;
+  const modelFlopsPerStep = (l.lora ? loraTrainingFlopsPerToken(m, l.seqLen, l.lora.rank) : trainingFlopsPerToken(m, l.seqLen)) * tokensPerStep;
   const comm: CommTime[] = [];
   const add = (kind: CommKind, link: string, seconds: number, exposed: number) => {
     if (seconds > 0) comm.push({ kind, link, seconds, exposedSeconds: exposed });
@@ -148,13 +188,14 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout, links: 
   add("tensor", tpLink.name, tpMb * l.microBatches, tpMb * l.microBatches);
   add("expert", epLink.name, epMb * l.microBatches, epMb * l.microBatches);
   add("pipeline", ppLink.name, ppMb * l.microBatches, ppMb * l.microBatches);
+  add("context", cpMb.link, cpMb.seconds * l.microBatches, cpMb.exposed * l.microBatches);
   add("data", l.ep > 1 && edp > 1 && edpLink.name !== dpLink.name ? `${dpLink.name} / ${edpLink.name}` : dpLink.name, dpSeconds, dpExposed);
   add("offload", "host", offloadSeconds, offloadSeconds);
   return {
     computeSeconds: computeMb * l.microBatches,
     comm,
     bubbleFraction,
-    bubbleSeconds: idleSlots * slot,
+    bubbleSeconds: idle * slot,
     stepSeconds,
     tokensPerStep,
     modelFlopsPerStep,
