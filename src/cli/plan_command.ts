@@ -9,6 +9,7 @@ import {
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 import { formatTable } from "./table.js";
+import { SERVE_OPTIONS, SERVE_FLAGS_HELP, serveExtrasFromFlags } from "./plan_serve_flags.js";
 import { COMM_OPTIONS, FIXED_OPTIONS, PLAN_FLAGS_HELP, commFromFlags, emitLayoutYaml, fixedFromFlags, gpuWithPrice, parallelBlock, parseShare } from "./plan_flags.js";
 
 const HELP = `Usage: kiln plan train --model M --gpu G --gpus N --tokens T [--target-days D] [--seq-len L] [--batch-tokens B]
@@ -16,7 +17,8 @@ const HELP = `Usage: kiln plan train --model M --gpu G --gpus N --tokens T [--ta
                        [--train-precision P] [--schedule S] [--cp N] [--no-sp] [--attention A] [--lora R [--qlora]]
                        [--sensitivity] [--emit layout] [--json]
        kiln plan serve --model M --gpu G [--precision P] [--kv-dtype D] [--context L] [--rps R] --prompt L --output L
-                       [--ttft MS] [--tpot MS] [--spare N] [--json]
+                       [--ttft MS] [--tpot MS] [--spare N] [--prefix-hit R] [--spec-k K --spec-accept A --spec-draft-cost C]
+                       [--service-scv S] [--json]
 
 Plan a training run or a serving deployment from formulas and the model's real shape: memory per
 GPU, parallelism, communication, time, instances and cost. See docs/planning.md for the formulas.
@@ -46,6 +48,7 @@ Options:
   --ttft MS         (serve) time-to-first-token target, milliseconds
   --tpot MS         (serve) per-output-token target, milliseconds
   --spare N         (serve) instances beyond the traffic's need, for availability (default 1)
+${SERVE_FLAGS_HELP}
 ${PLAN_FLAGS_HELP}
   --json            print the plan as JSON
   -h, --help        show this help
@@ -128,7 +131,7 @@ function formatTrain(p: TrainPlan): string {
 
 function formatServe(p: ServePlan, header: string): string {
   const rows = p.candidates.map((c) => [
-    String(c.tp), formatBytes(c.weightsBytesPerGpu), c.fits || c.kvTokens > 0 ? formatInt(c.kvTokens) : "-", c.fits ? String(c.maxBatch) : "-",
+    c.pp > 1 ? `${c.tp} x pp ${c.pp}` : String(c.tp), formatBytes(c.weightsBytesPerGpu), c.fits || c.kvTokens > 0 ? formatInt(c.kvTokens) : "-", c.fits ? String(c.maxBatch) : "-",
     c.decodeBoundTokensPerS.toFixed(0), c.fits ? formatSeconds(c.stepMaxBatchS) : "-", c.fits ? c.decodeTokensPerS.toFixed(0) : "-",
     formatSeconds(c.prefillS), c.fits ? String(c.instances.total) : "-", c.fits ? String(c.gpus) : "-",
     c.fits ? formatDollars(c.costPerMillionTokens) : "-", c.fits ? (c === p.best ? "chosen" : "ok") : "fails",
@@ -143,7 +146,7 @@ function formatServe(p: ServePlan, header: string): string {
   if (!p.best) return [...lines, `no plan: ${p.failure}`].join("\n");
   const b = p.best;
   lines.push(
-    `chosen: tp=${b.tp}, ${b.instances.total} instances (${b.gpus} GPUs), $${b.costPerHour.toFixed(2)}/hour, ${formatDollars(b.costPerMillionTokens)} per million tokens (${formatDollars(b.costPerMillionOutputTokens)} per million output tokens)`,
+    `chosen: tp=${b.tp}${b.pp > 1 ? ` x pp=${b.pp} (${b.pp} nodes)` : ""}, ${b.instances.total} instances (${b.gpus} GPUs), $${b.costPerHour.toFixed(2)}/hour, ${formatDollars(b.costPerMillionTokens)} per million tokens (${formatDollars(b.costPerMillionOutputTokens)} per million output tokens)`,
     "why:", ...p.reasons.map((r) => `  - ${r}`), "",
     `kiln serve --kv-cache auto --max-batch auto would use, per instance: ${b.auto!.summary}`,
   );
@@ -189,7 +192,7 @@ function runServe(argv: readonly string[]): { text: string; json: unknown; ok: b
   const { values: v } = parseCommandArgs(planCommand, argv, {
     model: { type: "string" }, gpu: { type: "string" }, precision: { type: "string" }, context: { type: "string" }, rps: { type: "string" },
     prompt: { type: "string" }, output: { type: "string" }, ttft: { type: "string" }, tpot: { type: "string" }, spare: { type: "string" }, json: { type: "boolean" },
-    "kv-dtype": { type: "string" }, ...COMM_OPTIONS,
+    "kv-dtype": { type: "string" }, ...COMM_OPTIONS, ...SERVE_OPTIONS,
   });
   const kvDtype = v["kv-dtype"];
   if (kvDtype !== undefined && !(KV_DTYPES as readonly string[]).includes(kvDtype)) throw new PlanInputError(`--kv-dtype: '${kvDtype}' is not one of ${KV_DTYPES.join(", ")}`);
@@ -209,7 +212,7 @@ function runServe(argv: readonly string[]): { text: string; json: unknown; ok: b
     promptTokens: required(n(v.prompt, "--prompt", parseLength), "--prompt"),
     outputTokens: required(n(v.output, "--output", parseLength), "--output"),
     ...(ttft === undefined ? {} : { ttftTargetS: ttft / 1000 }), ...(tpot === undefined ? {} : { tpotTargetS: tpot / 1000 }),
-    ...(comm ? { comm } : {}),
+    ...(comm ? { comm } : {}), ...serveExtrasFromFlags(v),
   };
   const plan = planServe(req);
   const header = `kiln plan serve: ${model.name} (${formatCount(countParams(model).total)} parameters) on ${gpu.name}, ${precision}, context ${contextLength}; ` +
