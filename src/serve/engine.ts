@@ -178,6 +178,7 @@ export class Engine implements EngineClient {
    * for an unknown id, invalid_request when the size does not fit (the message says why; nothing changed).
    */
   async resizeKv(id: string, numBlocks: number): Promise<KvResizeReport> {
+    if (this.closed) throw new EngineError({ code: "unavailable", message: `the engine is closed: model '${id}' has no KV cache to resize` });
     const entry = this.entries.get(id);
     if (!entry) throw new EngineError({ code: "model_not_found", param: "model", message: `model '${id}' is not served` });
     const { core } = entry;

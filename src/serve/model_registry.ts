@@ -173,11 +173,19 @@ export class ModelRegistry implements ModelRouter {
   /**
    * Give a ready version kvBlocks KV blocks while it serves (between two of its steps: live blocks move
    * down, the cache's buffers are reallocated at the new size; kv_compaction.ts). Lowering it returns the
-   * memory to the device for other versions to claim. RegistryError invalid when the size does not fit.
+   * memory to the device for other versions to claim. The size is in blocks, or a byte budget (the
+   * most whole blocks that fit in it). RegistryError invalid when the size does not fit.
    */
-  async resizeKv(name: string, version: string, kvBlocks: number): Promise<VersionInfo & { resize: KvResizeReport }> {
+  async resizeKv(name: string, version: string, size: { readonly kvBlocks: number } | { readonly kvBytes: number }): Promise<VersionInfo & { resize: KvResizeReport }> {
     const v = this.get(name, version);
     if (v.state !== "ready") throw new RegistryError("conflict", `model '${v.id}' is ${v.state}`, "model");
+    let kvBlocks: number;
+    if ("kvBlocks" in size) kvBlocks = size.kvBlocks;
+    else {
+      const bytesPerBlock = this.opts.engine.core(v.id)!.runner.sizing.bytesPerBlock;
+      kvBlocks = Math.floor(size.kvBytes / bytesPerBlock);
+      if (!(kvBlocks >= 1)) throw new RegistryError("invalid", `kvBytes ${size.kvBytes} is less than one KV block of model '${v.id}' (${bytesPerBlock} bytes)`, "kvBytes");
+    }
     let resize: KvResizeReport;
     try {
       resize = await this.opts.engine.resizeKv(v.id, kvBlocks);

@@ -71,6 +71,17 @@ describe("admin API: KV cache resize", () => {
     const bad = await call(`${url}/admin/models/s@1/kv`, "PUT", { kvBlocks: "many" });
     expect(bad.status).toBe(400);
     expect(bad.body.error.message).toMatch(/kvBlocks/);
+    const both = await call(`${url}/admin/models/s@1/kv`, "PUT", { kvBlocks: 16, kvBytes: 1 << 20 });
+    expect(both.status).toBe(400);
+    expect(both.body.error.message).toMatch(/exactly one of kvBlocks \(a block count\) or kvBytes/);
+    const tiny = await call(`${url}/admin/models/s@1/kv`, "PUT", { kvBytes: 100 });
+    expect(tiny.status).toBe(400);
+    expect(tiny.body.error.message).toMatch(/kvBytes 100 is less than one KV block of model 's@1' \(\d+ bytes\)/);
+    // A byte budget: the most whole blocks that fit.
+    const perBlock = shrunk.body.resize.bytesAfter / 12;
+    const byBytes = await call(`${url}/admin/models/s@1/kv`, "PUT", { kvBytes: 10 * perBlock + 1 });
+    expect(byBytes.status).toBe(200);
+    expect(byBytes.body.kvBlocks).toBe(10);
     const missing = await call(`${url}/admin/models/s@9/kv`, "PUT", { kvBlocks: 16 });
     expect(missing.status).toBe(404);
     expect(missing.body.error.message).toMatch(/'s@9' is not loaded/);

@@ -4,9 +4,14 @@
 
 import { describe, expect, it } from "vitest";
 import { BlockPool, type KVBlock } from "../../src/serve/block_pool.js";
+import { KVCacheManager } from "../../src/serve/kv_cache_manager.js";
 import type { BlockContent } from "../../src/serve/prefix_cache.js";
+import { Request } from "../../src/serve/request.js";
 
 const ids = (bs: readonly KVBlock[]) => bs.map((b) => b.id);
+let seq = 0;
+const request = (reqId: string, promptTokenIds: number[]) =>
+  new Request({ reqId, promptTokenIds, maxTokens: 16 }, { tier: "standard", priority: 0, arrivalTime: 0, deadline: Infinity, seq: seq++ });
 const content = (hash: string, tokens: number[], parentHash = "root"): BlockContent => ({ hash, parentHash, tokenIds: tokens });
 
 describe("BlockPool layout and compaction", () => {
@@ -87,5 +92,31 @@ describe("BlockPool layout and compaction", () => {
     const plan = p.planCompaction(4);
     p.applyCompaction(plan);
     expect(() => p.applyCompaction(plan)).toThrow(/planned for 6 blocks applied to 4/);
+  });
+
+  it("counts unused token slots (internal fragmentation), shared prefix blocks once", () => {
+    const kv = new KVCacheManager({ numBlocks: 16, blockSize: 4 });
+    const prompt = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    const a = request("a", prompt);
+    kv.allocateSlots(a, 10); // 3 blocks, 12 slots, 10 tokens
+    expect(kv.numUnusedSlots).toBe(2);
+    a.numComputedTokens = 10;
+    kv.cacheComputedBlocks(a);
+    // b shares a's two full blocks (8 tokens) and gets one block of its own for the last 2.
+    const b = request("b", prompt);
+    const hit = kv.getComputedBlocks(b);
+    expect(hit.numTokens).toBe(8);
+    kv.allocateSlots(b, 2, hit);
+    expect(kv.numUnusedSlots).toBe(4);
+    // a grows by 3 tokens: its third block fills (12), a fourth holds 1 of 4.
+    a.appendOutputToken(11, 64);
+    a.appendOutputToken(12, 64);
+    a.appendOutputToken(13, 64);
+    kv.allocateSlots(a, 3);
+    expect(kv.numUnusedSlots).toBe(3 + 2);
+    kv.free(a);
+    kv.free(b);
+    expect(kv.numUnusedSlots).toBe(0);
+    expect(kv.numBlocksFree).toBe(16);
   });
 });

@@ -2,7 +2,7 @@
 // routes, versions with state, KV budget and load time, weight cache), POST /admin/models (load a
 // version while serving), DELETE /admin/models/{name}@{version} (drain, then unload), PUT
 // /admin/models/{name}/route (canary share, roll forward, roll back), PUT /admin/models/{name}@{version}/kv
-// (resize its KV cache while it serves: {"kvBlocks": N}; kv_compaction.ts). Bodies are checked with zod;
+// (resize its KV cache while it serves: {"kvBlocks": N} or {"kvBytes": B}; kv_compaction.ts). Bodies are checked with zod;
 // errors have OpenAI's shape (400 bad body, 404 unknown model or version, 409 conflict). Who may call
 // it (API key, else loopback only) is server.ts's decision; isLoopback is here for it.
 
@@ -24,7 +24,10 @@ const loadSchema = z.object({
   kvBlocks: z.number().int().min(1).optional(),
 });
 
-const kvSchema = z.object({ kvBlocks: z.number().int().min(1) });
+const kvSchema = z.object({
+  kvBlocks: z.number().int().min(1).optional(),
+  kvBytes: z.number().int().min(1).optional(),
+}).strict();
 
 const routeSchema = z.object({
   stable: z.string().min(1),
@@ -107,7 +110,10 @@ export class AdminApi {
   private async resizeKv(ref: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { name, version } = parseModelRef(ref);
     const body = parse(kvSchema, await readJsonBody(req, MAX_BODY));
-    sendJson(res, 200, await this.registry.resizeKv(name, version, body.kvBlocks));
+    const size = body.kvBlocks !== undefined && body.kvBytes === undefined ? { kvBlocks: body.kvBlocks }
+      : body.kvBytes !== undefined && body.kvBlocks === undefined ? { kvBytes: body.kvBytes } : undefined;
+    if (!size) throw badRequest("give exactly one of kvBlocks (a block count) or kvBytes (a byte budget)", "kvBlocks");
+    sendJson(res, 200, await this.registry.resizeKv(name, version, size));
   }
 
   private async setRoute(name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
