@@ -33,7 +33,9 @@ import type { ParamLayout } from "./param_layout.js";
 import type { LrSchedule } from "./schedule.js";
 import { checkSchedule, learningRate } from "./schedule.js";
 import type { StepStats, TrainShard } from "./trainer.js";
+import type { ShardGroup } from "./zero3_layout.js";
 import { Zero3Layout } from "./zero3_layout.js";
+import { regatherBlocks } from "./zero3_regather.js";
 
 /** How the parameters are sharded over the data-parallel processes (src/dist/zero3.ts zero3Sharding). Every process calls each method in the same order. */
 export interface ParameterSharding {
@@ -59,6 +61,11 @@ export interface Zero3Options {
   readonly maxGradNorm?: number;
   /** Capture the step once with jit and replay it (default true); false builds and realizes it every step. */
   readonly jit?: boolean;
+  /**
+   * Gather each transformer block's weights again in the backward (the block recomputed: zero3_regather.ts)
+   * instead of keeping the forward's: a step then holds about one block's gathered weights, not all (default false).
+   */
+  readonly regather?: boolean;
   readonly sharding: ParameterSharding;
 }
 
@@ -78,6 +85,8 @@ export class Zero3Trainer {
   private shard: Tensor | undefined;
   /** One view of `shard` per group (its chunk), the leaves the step's gradients are taken of. */
   private pieces: Tensor[] = [];
+  /** The groups each block gathers itself (opts.regather); empty otherwise. */
+  private readonly byBlocks: ReadonlySet<ShardGroup>;
 
   constructor(readonly model: TrainableModel, readonly data: BatchSource, private readonly opts: Zero3Options) {
     this.schedule = checkSchedule(opts.schedule);
@@ -93,6 +102,7 @@ export class Zero3Trainer {
     this.zero = new Zero3Layout(this.layout, s.size, s.rank);
     this.optimizer = createOptimizer(this.zero.shard, backend, opts.sgd ? { kind: "sgd", ...opts.sgd } : { kind: "adamw", ...opts.adamw });
     this.memory = new TrainingMemory(model, backend);
+    this.byBlocks = opts.regather ? regatherBlocks(model, this.zero.groups, (g) => this.gatherGroup(g)) : new Set();
     this.stepRun = new Replayed((xs) => this.stepGraph(xs), () => this.persistent(), opts.jit ?? true, 2);
   }
 
@@ -250,15 +260,18 @@ export class Zero3Trainer {
   /** The model's parameters become slices of every group's gathered weights (lazy: a gather runs when a graph reads them). */
   private install(): void {
     const named = new Map<string, Tensor>();
-    const wholes = this.zero.groups.map((g, i) => {
-      const whole = this.sharding.gather(this.pieces[i]!);
-      if (whole.numel !== this.sharding.size * g.chunk) throw new Error(`Zero3Trainer: the sharding's gather of '${g.name}' gave ${whole.numel} values, expected ${this.sharding.size} x ${g.chunk}`);
-      for (const s of g.slots) named.set(s.name, whole.slice(0, s.offset - g.lo, s.offset - g.lo + s.numel).reshape(s.shape));
-      return whole;
-    });
-    // NOTE: the gathered weights count as parameters while they live (the accountant's peak shows them).
-    this.memory.tagStep({ parameters: wholes, gradients: [], optimizer: [] });
+    // NOTE: a block that gathers its own group (regather) still gets one here, for its parameters() between steps; the step never reads it.
+    for (const g of this.zero.groups) for (const [k, t] of this.gatherGroup(g, !this.byBlocks.has(g))) named.set(k, t);
     this.model.loadStateDict(named);
+  }
+
+  /** Group g's weights, gathered from the ranks' chunks, by parameter name (`tag`: counted as parameters while they live). */
+  private gatherGroup(g: ShardGroup, tag = true): Map<string, Tensor> {
+    const whole = this.sharding.gather(this.pieces[this.zero.groups.indexOf(g)]!);
+    if (whole.numel !== this.sharding.size * g.chunk) throw new Error(`Zero3Trainer: the sharding's gather of '${g.name}' gave ${whole.numel} values, expected ${this.sharding.size} x ${g.chunk}`);
+    // NOTE: the gathered weights count as parameters while they live (the accountant's peak shows them).
+    if (tag) this.memory.tagStep({ parameters: [whole], gradients: [], optimizer: [] });
+    return new Map(g.slots.map((s) => [s.name, whole.slice(0, s.offset - g.lo, s.offset - g.lo + s.numel).reshape(s.shape)]));
   }
 
   /** The tensors a captured step binds besides its inputs (replacing one, loadShard, captures again). */

@@ -1,14 +1,16 @@
 // dist_zero3.test.ts: ZeRO-3 (src/dist/zero3.ts, src/train/zero3_trainer.ts) on the `local` communicator
 // against the single-process run, with real parts: each rank a real OS process (dist_zero3_child.ts), every
 // layer's weights all-gathered and its gradient reduce-scattered over real TCP sockets, inside the step's
-// captured graph. For 2 ranks and 4 ranks (with 2 micro-batches per step), 50 AdamW steps with weight decay
+// captured graph. For 2 ranks (the backward keeps the forward's gathered weights) and 4 ranks (2 micro-batches
+// per step; every block gathers its weights again in the backward: regather), 50 AdamW steps with weight decay
 // and clipping:
 //   - every rank ends with the same whole parameters bit for bit, and the same gradient norms;
 //   - the mean of the ranks' losses, the norms and the final parameters equal the single-process Trainer's
 //     (global batch 8, same seed) within the tolerance of ZeRO-1/2 (dist_zero.test.ts);
 //   - memory (the accountant, between steps): a rank's parameter, gradient and optimizer bytes are its shard's,
-//     about 1/size of the single process's, within the bound "1/size plus one layer's gathered weights"; the
-//     peak of the parameters' bytes shows the gathered weights were counted while the step held them.
+//     about 1/size of the single process's, within the bound "1/size plus one layer's gathered weights"; during
+//     the step (the accountant's peak of the parameters' bytes) a keeping rank held every group's gathered
+//     weights at once, a regathering rank at most one block's besides the groups outside the blocks.
 // A distributed checkpoint written by a 2-rank ZeRO-3 run at step 4 resumes on 4 ranks (elastic) and gives
 // the uninterrupted run's losses for steps 4-7.
 // In-process: the groups tile the flat layout; bad input is named.
@@ -45,9 +47,9 @@ async function reference(steps: number, accum: number) {
 }
 
 describe("ZeRO-3 on the local communicator: equal to the single-process AdamW run", () => {
-  for (const { size, accum } of [{ size: 2, accum: 1 }, { size: 4, accum: 2 }]) {
-    it(`${size} ranks, ${accum} micro-batch(es), ${STEPS} steps`, async () => {
-      const outs = await runZero3Ranks(size, () => ({ ZR_STEPS: String(STEPS), ZR_SEED: "4", ZR_ACCUM: String(accum) }));
+  for (const { size, accum, regather } of [{ size: 2, accum: 1, regather: false }, { size: 4, accum: 2, regather: true }]) {
+    it(`${size} ranks, ${accum} micro-batch(es), ${regather ? "regather" : "keep"}, ${STEPS} steps`, async () => {
+      const outs = await runZero3Ranks(size, () => ({ ZR_STEPS: String(STEPS), ZR_SEED: "4", ZR_ACCUM: String(accum), ZR_REGATHER: regather ? "1" : "0" }));
       const ref = await reference(STEPS, accum);
       for (const out of outs) {
         expect(out.sha).toBe(outs[0]!.sha);
@@ -55,7 +57,7 @@ describe("ZeRO-3 on the local communicator: equal to the single-process AdamW ru
       }
       const meanLoss = ref.losses.map((_, i) => outs.reduce((s, o) => s + o.losses[i]!, 0) / size);
       const diffs = { loss: maxDiff(meanLoss, ref.losses), norm: maxDiff(outs[0]!.norms, ref.norms), param: maxDiff(outs[0]!.params, ref.params) };
-      console.log(`ZeRO-3 ${size} ranks: max |difference| to the single process`, diffs);
+      console.log(`ZeRO-3 ${size} ranks${regather ? ", regather" : ""}: max |difference| to the single process`, diffs);
       expect(diffs.loss).toBeLessThan(TOL.loss);
       expect(diffs.norm).toBeLessThan(TOL.norm);
       expect(diffs.param).toBeLessThan(TOL.param);
@@ -74,19 +76,22 @@ describe("ZeRO-3 on the local communicator: equal to the single-process AdamW ru
         expect(o.shardSize).toBeLessThanOrEqual(Math.ceil(n / size) + 5 * (size - 1));
         const resident = o.live.parameters + o.live.gradients + o.live.optimizer;
         expect(resident).toBeLessThanOrEqual(refResident / size + 4 * o.largestGroup);
-        // The gathered weights were counted as parameters while the step held them, and never more than the whole model.
-        expect(o.peak.parameters).toBeGreaterThan(o.live.parameters + 4 * o.largestGroup);
+        // The gathered weights were counted as parameters while the step held them, never more than the whole model;
+        // regathering, at most the largest block's (the largest group) besides the groups outside the blocks.
+        expect(o.peak.parameters).toBeGreaterThan(o.live.parameters);
         expect(o.peak.parameters).toBeLessThanOrEqual(o.live.parameters + 4 * size * o.shardSize);
+        if (regather) expect(o.peak.parameters).toBeLessThanOrEqual(o.live.parameters + 4 * (o.largestGroup + o.outsideBlocks));
+        else expect(o.peak.parameters).toBeGreaterThan(o.live.parameters + 4 * (o.largestGroup + o.outsideBlocks));
       }
       console.log(`ZeRO-3 ${size} ranks, rank 0 bytes: live`, outs[0]!.live, "peak", outs[0]!.peak, "single process live", ref.live);
     }, 240_000);
   }
 
-  it("a 2-rank checkpoint at step 4 resumes on 4 ranks with the same losses", async () => {
+  it("a 2-rank checkpoint at step 4 resumes on 4 regathering ranks with the same losses", async () => {
     const root = mkdtempSync(join(tmpdir(), "kiln-zero3-"));
     try {
       const whole = await runZero3Ranks(2, () => ({ ZR_STEPS: "8", ZR_SEED: "4", ZR_CKPT: root, ZR_SAVE_AT: "4" }));
-      const resumed = await runZero3Ranks(4, () => ({ ZR_STEPS: "8", ZR_SEED: "11", ZR_CKPT: root, ZR_RESUME: "1" }));
+      const resumed = await runZero3Ranks(4, () => ({ ZR_STEPS: "8", ZR_SEED: "11", ZR_CKPT: root, ZR_RESUME: "1", ZR_REGATHER: "1" }));
       for (const o of resumed) expect(o).toMatchObject({ resumedFrom: 4, writtenBy: 2 });
       const mean = (outs: typeof whole, i: number) => outs.reduce((s, o) => s + o.losses[i]!, 0) / outs.length;
       const losses = [0, 1, 2, 3].map((i) => Math.abs(mean(resumed, i) - mean(whole, i + 4)));
@@ -139,5 +144,32 @@ describe("ZeRO-3 in-process", () => {
     const { model: m2, global: g2 } = await zeroRun(backend, 4);
     expect(() => new Zero3Trainer(m2, g2, { ...trainerOptions(1), sharding: {} as never })).toThrow("the sharding option must be a ParameterSharding");
     expect(() => new Zero3Trainer(m2, g2, { ...trainerOptions(0), sharding: { rank: 0, size: 1, gather: (x: never) => x, sum: (x: never) => x } as never })).toThrow("gradAccumSteps must be a positive integer, got 0");
+  });
+});
+
+describe("ZeRO-3 in one process (a sharding of one rank)", () => {
+  const one = { rank: 0, size: 1, gather: (x: never) => x, sum: (x: never) => x, range: (n: number) => [0, n] as const, gatherHost: async (x: Float32Array) => x };
+  it("keep and regather, jit and built, equal the Trainer's steps", async () => {
+    const backend = await getBackend("cpu");
+    const ref = await zeroRun(backend, 4);
+    const t = new Trainer(ref.model, ref.global, trainerOptions(2));
+    const want: number[] = [];
+    for (let i = 0; i < 4; i++) want.push((await t.trainStep()).loss);
+    const params = Array.from((await t.state()).params);
+    for (const [regather, jit] of [[false, true], [true, true], [true, false]] as const) {
+      const run = await zeroRun(backend, 4);
+      const z = new Zero3Trainer(run.model, run.global, { ...trainerOptions(2), jit, regather, sharding: one });
+      const got: number[] = [];
+      for (let i = 0; i < 4; i++) got.push((await z.trainStep()).loss);
+      expect(maxDiff(got, want)).toBeLessThan(1e-6);
+      expect(maxDiff(Array.from(await z.parameters()), params)).toBeLessThan(1e-5);
+      expect(await z.evalLoss(run.global, 9)).toBeCloseTo(await t.evalLoss(ref.global, 9), 5);
+    }
+  }, 60_000);
+
+  it("regather refuses a model whose blocks are not parameter groups, naming it", async () => {
+    const { model, global } = await zeroRun(await getBackend("cpu"), 4);
+    (model as unknown as { blocks: unknown }).blocks = [{ parameters: () => new Map([["w", null]]), forward: () => null }];
+    expect(() => new Zero3Trainer(model, global, { ...trainerOptions(1), regather: true, sharding: one as never })).toThrow("ZeRO-3 regather: block 0's parameters (w) are not one parameter group's");
   });
 });

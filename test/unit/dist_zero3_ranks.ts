@@ -18,6 +18,7 @@ export interface Zero3Out {
   shardSize: number;
   layoutSize: number;
   largestGroup: number;
+  outsideBlocks: number;
   live: Bytes;
   peak: Bytes;
   resumedFrom?: number;
