@@ -32,7 +32,7 @@ import type { SgdOptions } from "./optim/sgd.js";
 import type { ParamLayout } from "./param_layout.js";
 import type { LrSchedule } from "./schedule.js";
 import { checkSchedule, learningRate } from "./schedule.js";
-import type { StepStats, TrainShard } from "./trainer.js";
+import type { StepStats, TrainShard, TrainState } from "./trainer.js";
 import type { ShardGroup } from "./zero3_layout.js";
 import { Zero3Layout } from "./zero3_layout.js";
 import { regatherBlocks } from "./zero3_regather.js";
@@ -165,10 +165,20 @@ export class Zero3Trainer {
   /** The whole flat parameters (layout.size) on the host, gathered group by group. Every process calls it. */
   async parameters(): Promise<Float32Array> {
     await this.shardModel();
-    const mine = (await this.shard!.data()) as Float32Array;
-    const out = new Float32Array(this.layout.size);
-    for (const g of this.zero.groups) this.zero.place(g, await this.sharding.gatherHost(mine.slice(g.at, g.at + g.chunk)), 0, this.layout.size, out);
-    return out;
+    return this.whole((await this.shard!.data()) as Float32Array);
+  }
+
+  /**
+   * The whole run's state as one process's (Trainer.state's shape: a single-process checkpoint, an export),
+   * gathered group by group onto every process's host. Every process calls it.
+   * NOTE: the whole model and optimizer state on the host of every rank: for the end of a run, not each step.
+   */
+  async state(): Promise<TrainState> {
+    await this.shardModel();
+    const o = await this.optimizer.state();
+    const params = await this.whole((await this.shard!.data()) as Float32Array);
+    const optimizer = o.kind === "adamw" ? { ...o, m: await this.whole(o.m), v: await this.whole(o.v) } : { ...o, momentum: o.momentum.length ? await this.whole(o.momentum) : o.momentum };
+    return { step: this.step, layout: this.layout.describe(), params, optimizer, precision: [] };
   }
 
   /**
@@ -272,6 +282,13 @@ export class Zero3Trainer {
     // NOTE: the gathered weights count as parameters while they live (the accountant's peak shows them).
     if (tag) this.memory.tagStep({ parameters: [whole], gradients: [], optimizer: [] });
     return new Map(g.slots.map((s) => [s.name, whole.slice(0, s.offset - g.lo, s.offset - g.lo + s.numel).reshape(s.shape)]));
+  }
+
+  /** A whole flat buffer (layout.size) from every process's shard of it (shardSize), gathered group by group on the host. */
+  private async whole(mine: Float32Array): Promise<Float32Array> {
+    const out = new Float32Array(this.layout.size);
+    for (const g of this.zero.groups) this.zero.place(g, await this.sharding.gatherHost(mine.slice(g.at, g.at + g.chunk)), 0, this.layout.size, out);
+    return out;
   }
 
   /** The tensors a captured step binds besides its inputs (replacing one, loadShard, captures again). */

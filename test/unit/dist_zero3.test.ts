@@ -164,6 +164,13 @@ describe("ZeRO-3 in one process (a sharding of one rank)", () => {
       expect(maxDiff(got, want)).toBeLessThan(1e-6);
       expect(maxDiff(Array.from(await z.parameters()), params)).toBeLessThan(1e-5);
       expect(await z.evalLoss(run.global, 9)).toBeCloseTo(await t.evalLoss(ref.global, 9), 5);
+      // The whole state (as a single process's) has the Trainer's step, parameters and AdamW moments.
+      const [zs, ts] = [await z.state(), await t.state()];
+      expect(zs.step).toBe(ts.step);
+      expect(maxDiff(Array.from(zs.params), Array.from(ts.params))).toBeLessThan(1e-5);
+      if (zs.optimizer.kind !== "adamw" || ts.optimizer.kind !== "adamw") throw new Error("expected AdamW states");
+      expect(maxDiff(Array.from(zs.optimizer.m), Array.from(ts.optimizer.m))).toBeLessThan(1e-6);
+      expect(maxDiff(Array.from(zs.optimizer.v), Array.from(ts.optimizer.v))).toBeLessThan(1e-6);
     }
   }, 60_000);
 
