@@ -9,6 +9,8 @@ export type { GradientSource, HostGradientNorm, StepStats, TrainerOptions, Train
 export type { OptimizerSharding } from "./sharded_step.js";
 export { Zero3Trainer } from "./zero3_trainer.js";
 export type { ParameterSharding, Zero3Options } from "./zero3_trainer.js";
+export { isParameterSharding, makeTrainer } from "./make_trainer.js";
+export type { AnySharding, MakeTrainerOptions } from "./make_trainer.js";
 export { describePrecision, MixedPrecision, PRECISIONS } from "./precision/mixed_precision.js";
 export type { Precision, PrecisionOptions } from "./precision/mixed_precision.js";
 export { DynamicLossScaler } from "./precision/loss_scaler.js";

@@ -30,6 +30,7 @@ import type { Optimizer } from "./optim/optimizer.js";
 import { createOptimizer } from "./optim/optimizer.js";
 import type { SgdOptions } from "./optim/sgd.js";
 import type { ParamLayout } from "./param_layout.js";
+import { MixedPrecision } from "./precision/mixed_precision.js";
 import type { LrSchedule } from "./schedule.js";
 import { checkSchedule, learningRate } from "./schedule.js";
 import type { StepStats, TrainShard, TrainState } from "./trainer.js";
@@ -76,6 +77,8 @@ export class Zero3Trainer {
   /** Over this process's shard only (zero.shard). */
   readonly optimizer: Optimizer;
   readonly memory: TrainingMemory;
+  /** fp32 only so far: here for its `path` (what `kiln train` reports), as the Trainer's. */
+  readonly precision: MixedPrecision;
   private readonly sharding: ParameterSharding;
   private readonly accum: number;
   private readonly schedule: LrSchedule;
@@ -102,6 +105,7 @@ export class Zero3Trainer {
     this.zero = new Zero3Layout(this.layout, s.size, s.rank);
     this.optimizer = createOptimizer(this.zero.shard, backend, opts.sgd ? { kind: "sgd", ...opts.sgd } : { kind: "adamw", ...opts.adamw });
     this.memory = new TrainingMemory(model, backend);
+    this.precision = new MixedPrecision(backend);
     this.byBlocks = opts.regather ? regatherBlocks(model, this.zero.groups, (g) => this.gatherGroup(g)) : new Set();
     this.stepRun = new Replayed((xs) => this.stepGraph(xs), () => this.persistent(), opts.jit ?? true, 2);
   }
@@ -234,6 +238,26 @@ export class Zero3Trainer {
     await this.shardModel();
     this.optimizer.loadState(o.kind === "adamw" ? { ...o, m: mine[1]!, v: mine[2]! } : { ...o, momentum: o.momentum.length ? mine[1]! : o.momentum });
     this.bind(tensor(mine[0]!, { backend: this.shard!.backend, dtype: "f32", shape: [this.zero.shardSize] }));
+  }
+
+  /**
+   * Continue from a single process's state (Trainer.state's shape: a checkpoint of one process): every
+   * process keeps its chunks of it. Names and shapes must be this model's; offsets may differ (relayout).
+   */
+  loadState(state: TrainState): void {
+    const mine = this.layout.describe();
+    const same = state.layout.length === mine.length && state.layout.every((s, i) => s.name === mine[i]!.name && s.shape.join() === mine[i]!.shape.join());
+    if (!same) throw new Error("Zero3Trainer.loadState: the checkpoint is of another model (names or shapes differ from this model's layout)");
+    if (state.optimizerRange) throw new Error("Zero3Trainer.loadState: a sharded optimizer's state loads part by part (loadShard)");
+    if (state.precision?.length) throw new Error("Zero3Trainer.loadState: the state has a precision's buffers (fp16, fp8); ZeRO-3 runs fp32");
+    if (state.step !== state.optimizer.step) throw new Error(`Zero3Trainer.loadState: step ${state.step} disagrees with the optimizer's ${state.optimizer.step}`);
+    const own = (a: Float32Array) => this.zero.own(this.layout.relayout(a, state.layout));
+    const o = state.optimizer;
+    this.optimizer.loadState(o.kind === "adamw" ? { ...o, m: own(o.m), v: own(o.v) } : { ...o, momentum: o.momentum.length ? own(o.momentum) : o.momentum });
+    const backend = this.shard?.backend ?? [...this.model.parameters().values()][0]!.backend;
+    // NOTE: before the first step the model still holds its own whole tensors: they go now, the shard replaces them.
+    if (!this.shard) for (const t of new Set(this.model.parameters().values())) t.dispose();
+    this.bind(tensor(own(state.params), { backend, dtype: "f32", shape: [this.zero.shardSize] }));
   }
 
   /** Launches per replayed step (0 before the first step, or without jit). */

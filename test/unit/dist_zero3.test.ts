@@ -13,7 +13,9 @@
 //     weights at once, a regathering rank at most one block's besides the groups outside the blocks.
 // A distributed checkpoint written by a 2-rank ZeRO-3 run at step 4 resumes on 4 ranks (elastic) and gives
 // the uninterrupted run's losses for steps 4-7.
-// In-process: the groups tile the flat layout; bad input is named.
+// In-process: the groups tile the flat layout; in one process (a sharding of one rank) keep and regather,
+// captured and built, equal the Trainer's steps, and a single process's state continues under ZeRO-3;
+// makeTrainer picks the trainer by the sharding; bad input is named.
 // Every child is killed in afterEach, also when a test fails; each has its own 180 s bound too.
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -24,6 +26,7 @@ import { getBackend, trackMemory } from "../../src/index.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { Zero3Layout, groupName } from "../../src/train/zero3_layout.js";
 import { Zero3Trainer } from "../../src/train/zero3_trainer.js";
+import { makeTrainer } from "../../src/train/make_trainer.js";
 import { trainerOptions, zeroRun } from "./dist_zero_setup.js";
 import { killRanks, maxDiff, runZero3Ranks } from "./dist_zero3_ranks.js";
 
@@ -172,6 +175,29 @@ describe("ZeRO-3 in one process (a sharding of one rank)", () => {
       expect(maxDiff(Array.from(zs.optimizer.m), Array.from(ts.optimizer.m))).toBeLessThan(1e-6);
       expect(maxDiff(Array.from(zs.optimizer.v), Array.from(ts.optimizer.v))).toBeLessThan(1e-6);
     }
+  }, 60_000);
+
+  it("makeTrainer picks the trainer by the sharding; a single process's state continues under ZeRO-3 (loadState)", async () => {
+    const backend = await getBackend("cpu");
+    const ref = await zeroRun(backend, 4);
+    const t = makeTrainer(ref.model, ref.global, trainerOptions(1));
+    expect(t).toBeInstanceOf(Trainer);
+    for (let i = 0; i < 2; i++) await t.trainStep();
+    const saved = await t.state();
+    const want = [(await t.trainStep()).loss, (await t.trainStep()).loss];
+    const run = await zeroRun(backend, 9);
+    const z = makeTrainer(run.model, run.global, { ...trainerOptions(1), sharding: one, regather: true });
+    expect(z).toBeInstanceOf(Zero3Trainer);
+    z.loadState(saved);
+    expect(z.step).toBe(2);
+    const got = [(await z.trainStep()).loss, (await z.trainStep()).loss];
+    expect(maxDiff(got, want)).toBeLessThan(1e-6);
+    expect(z.precision.path).toBe(t.precision.path);
+    const other = await zeroRun(backend, 4);
+    expect(() => makeTrainer(other.model, other.global, { ...trainerOptions(1), sharding: one, precision: { precision: "bf16" } })).toThrow("makeTrainer: ZeRO-3 does not take precision yet");
+    expect(() => makeTrainer(other.model, other.global, { ...trainerOptions(1), regather: true })).toThrow("regather is ZeRO-3's option");
+    const bigger = await zeroRun(backend, 4, 32);
+    expect(() => makeTrainer(bigger.model, bigger.global, { ...trainerOptions(1), sharding: one }).loadState(saved)).toThrow("Zero3Trainer.loadState: the checkpoint is of another model");
   }, 60_000);
 
   it("regather refuses a model whose blocks are not parameter groups, naming it", async () => {
