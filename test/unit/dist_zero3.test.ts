@@ -11,8 +11,8 @@
 //     about 1/size of the single process's, within the bound "1/size plus one layer's gathered weights"; during
 //     the step (the accountant's peak of the parameters' bytes) a keeping rank held every group's gathered
 //     weights at once, a regathering rank at most one block's besides the groups outside the blocks.
-// A distributed checkpoint written by a 2-rank ZeRO-3 run at step 4 resumes on 4 ranks (elastic) and gives
-// the uninterrupted run's losses for steps 4-7.
+// A distributed checkpoint written by a 2-rank ZeRO-3 run at step 4 resumes on 4 ranks (elastic) and in one
+// process with the plain Trainer (another stage), each giving the uninterrupted run's losses for steps 4-7.
 // In-process: the groups tile the flat layout; in one process (a sharding of one rank) keep and regather,
 // captured and built, equal the Trainer's steps, and a single process's state continues under ZeRO-3;
 // makeTrainer picks the trainer by the sharding; bad input is named.
@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { getBackend, trackMemory } from "../../src/index.js";
 import { Trainer } from "../../src/train/trainer.js";
+import { loadShardedCheckpoint } from "../../src/train/trainer_sharded_checkpoint.js";
 import { Zero3Layout, groupName } from "../../src/train/zero3_layout.js";
 import { Zero3Trainer } from "../../src/train/zero3_trainer.js";
 import { makeTrainer } from "../../src/train/make_trainer.js";
@@ -90,7 +91,7 @@ describe("ZeRO-3 on the local communicator: equal to the single-process AdamW ru
     }, 240_000);
   }
 
-  it("a 2-rank checkpoint at step 4 resumes on 4 regathering ranks with the same losses", async () => {
+  it("a 2-rank checkpoint at step 4 resumes on 4 regathering ranks, and in one process with the Trainer, with the same losses", async () => {
     const root = mkdtempSync(join(tmpdir(), "kiln-zero3-"));
     try {
       const whole = await runZero3Ranks(2, () => ({ ZR_STEPS: "8", ZR_SEED: "4", ZR_CKPT: root, ZR_SAVE_AT: "4" }));
@@ -103,6 +104,16 @@ describe("ZeRO-3 on the local communicator: equal to the single-process AdamW ru
       expect(Math.max(...losses)).toBeLessThan(2e-6);
       expect(param).toBeLessThan(1e-4);
       expect(resumed[0]!.losses.length).toBe(4);
+      // The same checkpoint in one process with the plain Trainer (another stage and world size): the same curve.
+      const { model, global } = await zeroRun(await getBackend("cpu"), 99);
+      const t = new Trainer(model, global, trainerOptions(1));
+      expect(await loadShardedCheckpoint(join(root, "step-000004"), t, "gpt2")).toMatchObject({ step: 4, writtenBy: 2 });
+      const single: number[] = [];
+      while (t.step < 8) single.push((await t.trainStep()).loss);
+      const one = { loss: maxDiff(single, [4, 5, 6, 7].map((i) => mean(whole, i))), param: maxDiff(Array.from((await t.state()).params), whole[0]!.params) };
+      console.log("ZeRO-3 checkpoint resumed in one process (Trainer): max |difference| over steps 4-7", one);
+      expect(one.loss).toBeLessThan(2e-6);
+      expect(one.param).toBeLessThan(1e-4);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
