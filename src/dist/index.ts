@@ -58,6 +58,9 @@ export { expertExchange, expertParallelTraining, expertShare, isExpertParameter,
 // ZeRO-1/2: the optimizer sharded over the ranks (the Trainer's sharding option).
 export type { FlatSharding, ZeroStage } from "./zero.js";
 export { shardRange, zeroSharding } from "./zero.js";
+// ZeRO-3: the parameters sharded too, each layer gathered in the step's graph (train/zero3_trainer.ts's sharding).
+export type { GroupSharding } from "./zero3.js";
+export { zero3Sharding } from "./zero3.js";
 
 // Tensor parallel (Megatron-style): the layers, the GPT-2 and Llama built from them, moving weights between a
 // whole model and the ranks' slices, the vocab-parallel loss and the gradient norm the trainer clips by.

@@ -7,8 +7,8 @@
 //            moment) and each rank keeps its part;
 //   stage 2: they are reduce-scattered, so after the reduction a rank only ever holds its part.
 // The global gradient norm (for clipping) is the square root of the ranks' chunk sums of squares, summed.
-// NOTE: host collectives of plain Float32Arrays, like data_parallel.ts; ZeRO-3 (parameters gathered per layer
-// just in time) needs collectives inside the step's graph and is not built here (docs/distributed.md).
+// NOTE: host collectives of plain Float32Arrays, like data_parallel.ts. ZeRO-3 (parameters gathered per layer
+// just in time, inside the step's graph) is zero3.ts with train/zero3_trainer.ts.
 
 import { chunkBounds, type Communicator } from "./comm.js";
 
@@ -54,7 +54,7 @@ function padParts(flat: Float32Array, align: number, size: number, len: number):
 
 /** ZeRO stage 1 or 2 on `comm`: give it to the Trainer as its `sharding` option (every rank does). */
 export function zeroSharding(comm: Communicator, stage: ZeroStage): FlatSharding {
-  if (stage !== 1 && stage !== 2) throw new Error(`zeroSharding: stage must be 1 or 2 (ZeRO-3 is not built yet), got ${JSON.stringify(stage)}`);
+  if (stage !== 1 && stage !== 2) throw new Error(`zeroSharding: stage must be 1 or 2 (ZeRO-3 is zero3Sharding, for the Zero3Trainer), got ${JSON.stringify(stage)}`);
   const { rank, size } = comm;
   const range = (n: number, align: number) => shardRange(n, align, size, rank);
   const mean = (x: Float32Array) => {

@@ -5,23 +5,33 @@
 // trainer owns, in its own layout, and hands it to Trainer.loadShard (the processes gather the parameters).
 // The batch source's position and the config are the caller's, passed through as with trainer_checkpoint.ts.
 // NOTE: mixed precision's buffers (fp16, fp8) are not saved here: a sharded trainer runs fp32 or bf16 only.
+// A ZeRO-3 trainer (zero3_trainer.ts) keeps other chunks than the part it stores: it makes its part itself (part()).
 
 import type { CheckpointGroup, CheckpointTensor, Json, ShardedWriteOptions } from "./checkpoint/index.js";
 import { CheckpointError, readShardPart, writeShardedCheckpoint } from "./checkpoint/index.js";
 import type { OptimizerState } from "./optim/optimizer.js";
-import type { Trainer } from "./trainer.js";
+import type { Trainer, TrainShard } from "./trainer.js";
 import type { CheckpointMeta } from "./trainer_checkpoint.js";
 
 const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 const part = (name: string, a: Float32Array): CheckpointTensor => ({ name, dtype: "F32", shape: [a.length], bytes: bytesOf(a) });
 
+/** A trainer that makes its stored part itself (Zero3Trainer): its part is the contiguous optimizerRange all the same. */
+export interface PartTrainer {
+  readonly layout: Trainer["layout"];
+  readonly optimizer: Pick<Trainer["optimizer"], "kind">;
+  readonly optimizerRange: readonly [number, number];
+  part(): Promise<TrainShard>;
+  loadShard(s: TrainShard): Promise<void>;
+}
+
 /** Every process calls it after the same step: resolves to the committed folder (or rejects on every process). */
-export async function saveShardedCheckpoint(root: string, comm: CheckpointGroup, trainer: Trainer, meta: CheckpointMeta, opts: ShardedWriteOptions = {}): Promise<string> {
-  const s = await trainer.state();
-  if (s.precision?.length) throw new CheckpointError("bad-state", "saveShardedCheckpoint: the precision's state (fp16, fp8) is not saved in a distributed checkpoint yet");
+export async function saveShardedCheckpoint(root: string, comm: CheckpointGroup, trainer: Trainer | PartTrainer, meta: CheckpointMeta, opts: ShardedWriteOptions = {}): Promise<string> {
   const [a, b] = trainer.optimizerRange;
+  const s = "part" in trainer ? await trainer.part() : await trainer.state();
+  if (s.precision?.length) throw new CheckpointError("bad-state", "saveShardedCheckpoint: the precision's state (fp16, fp8) is not saved in a distributed checkpoint yet");
   const o = s.optimizer;
-  const tensors = [part("params", s.params.slice(a, b))];
+  const tensors = [part("params", "part" in trainer ? s.params : s.params.slice(a, b))];
   if (o.kind === "adamw") tensors.push(part("adamw.m", o.m), part("adamw.v", o.v));
   else if (o.momentum.length) tensors.push(part("sgd.momentum", o.momentum));
   const shard = { step: s.step, range: [a, b] as const, total: trainer.layout.size, tensors };
@@ -34,7 +44,7 @@ export async function saveShardedCheckpoint(root: string, comm: CheckpointGroup,
  * checkpoint was written by) and the trainer continues from it. Returns what the caller restores itself
  * (config, rng, loader) and how many bytes this process read.
  */
-export async function loadShardedCheckpoint(dir: string, trainer: Trainer, architecture: string): Promise<{ config: Json; rng: Json; loader: Json; step: number; writtenBy: number; bytesRead: number }> {
+export async function loadShardedCheckpoint(dir: string, trainer: Trainer | PartTrainer, architecture: string): Promise<{ config: Json; rng: Json; loader: Json; step: number; writtenBy: number; bytesRead: number }> {
   const layout = trainer.layout.describe();
   const range = trainer.optimizerRange;
   const p = readShardPart(dir, { architecture, layout }, range);

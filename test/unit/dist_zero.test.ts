@@ -8,7 +8,7 @@
 //   - each rank's optimizer state is its part of the flat buffer: the parts tile it, and a rank holds
 //     1/size of the single-process optimizer's elements (up to the one element chunking rounds by), in its
 //     buffers' sizes and in the memory accountant's optimizer bytes (the parameters stay whole).
-// In-process: ZeRO refuses stage 3 and bad combinations, naming them; ParamLayout.range cuts slots right.
+// In-process: zeroSharding refuses stage 3 (zero3.ts's) and bad combinations, naming them; ParamLayout.range cuts slots right.
 // Every child is killed in afterEach, also when a test fails; each has its own 180 s bound too (the multi-rank tests take 240 s: CPU time is 10-20 s each on 2 idle cores, but this shared machine ran them at load 20-80).
 
 import { afterEach, describe, expect, it } from "vitest";
@@ -102,7 +102,7 @@ describe("ZeRO in-process", () => {
     expect([0, 1, 2].map((r) => shardRange(1000, 64, 3, r))).toEqual([[0, 384], [384, 704], [704, 1000]]);
     expect([0, 1, 2].map((r) => shardRange(2, 1, 3, r))).toEqual([[0, 1], [1, 2], [2, 2]]);
     const fakeComm = { rank: 0, size: 2 } as never;
-    expect(() => zeroSharding(fakeComm, 3 as never)).toThrow("stage must be 1 or 2 (ZeRO-3 is not built yet), got 3");
+    expect(() => zeroSharding(fakeComm, 3 as never)).toThrow("stage must be 1 or 2 (ZeRO-3 is zero3Sharding, for the Zero3Trainer), got 3");
     const backend = await getBackend("cpu");
     const { model, global } = await zeroRun(backend, 4);
     const sharding = zeroSharding(fakeComm, 1);
