@@ -14,14 +14,12 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import type { BenchServeOptions, LevelReport } from "../src/bench_serve/index.js";
-import { runBenchServe } from "../src/bench_serve/index.js";
+import type { BenchServeOptions } from "../src/bench_serve/index.js";
+import { runServeComparison, serveTable } from "../src/bench_serve/index.js";
 import { machineInfo } from "./lib/machine.js";
 import { peerThreads } from "./peers/llama_cpp_generate.js";
 import { peerEntry, NOT_INSTALLED } from "./peers/llama_cpp_location.js";
 import { stories260KGguf } from "./peers/peer_models.js";
-import type { ServeLevelComparison, ServePoint } from "./peers/serve_side_by_side.js";
-import { compareServe, serveTable } from "./peers/serve_side_by_side.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const USAGE = "usage: tsx bench/serve_peer.ts [--passes N] [--requests N] [--requests-c1 N] [--peer-server PATH] [--quick] [--out DIR] [--tag NAME]";
@@ -87,12 +85,11 @@ function freePort(): Promise<number> {
   });
 }
 
-const load = (url: string, concurrency: number, requests: number, warmup = 0): BenchServeOptions => ({
+/** What `kiln bench serve --peer-url` sends: 64-token streamed completions, greedy, through EOS; 4 warm-up requests to each server. */
+const load = (url: string, concurrencies: readonly number[]): BenchServeOptions => ({
   url, endpoint: "completions", stream: true, includeUsage: true, maxTokens: 64, ignoreEos: true, temperature: 0, timeoutMs: 120_000,
-  prompts: ["Once upon a time"], levels: concurrency > 0 ? [{ mode: "concurrency", concurrency }] : [], requests, seed: 0, warmup,
+  prompts: ["Once upon a time"], levels: concurrencies.map((concurrency) => ({ mode: "concurrency", concurrency })), seed: 0, warmup: 4,
 });
-
-const point = (l: LevelReport): ServePoint => ({ outputTokensPerS: l.outputTokensPerS, ttftP99Ms: l.ttftMs.p99 ?? NaN, errors: l.errors });
 
 async function main(): Promise<number> {
   const { values: v } = parseArgs({
@@ -131,20 +128,11 @@ async function main(): Promise<number> {
       peer = await startServer("llama_cpp_server", process.execPath, [join(ROOT, "bench", "peers", "llama_cpp_server.mjs"), "--model", model.path, "--port", "0", "--parallel", "32", "--threads", String(threads), "--ctx", "256"], env, /listening on (http:\/\/\S+\/v1)/);
     }
     console.log(`kiln serve at ${kiln.url}, ${peerName} at ${peer.url}; ${threads} threads each; ${passes} alternating passes`);
-    for (const s of [kiln, peer]) await runBenchServe(load(s.url, 0, 0, 4));
-    const points = new Map<string, { kiln: ServePoint[]; peer: ServePoint[] }>(levels.map(([c]) => [`c=${c}`, { kiln: [], peer: [] }]));
-    for (let p = 0; p < passes; p++) {
-      const order = p % 2 === 0 ? (["kiln", "peer"] as const) : (["peer", "kiln"] as const);
-      for (const who of order) {
-        const s = who === "kiln" ? kiln : peer;
-        for (const [c, n] of levels) {
-          const l = (await runBenchServe(load(s.url, c, n))).levels[0]!;
-          points.get(`c=${c}`)![who].push(point(l));
-          console.log(`  pass ${p + 1} ${who} c=${c}: ${l.outputTokensPerS.toFixed(0)} output tok/s, TTFT p99 ${(l.ttftMs.p99 ?? NaN).toFixed(0)} ms, ${l.errors} errors`);
-        }
-      }
-    }
-    const rows: ServeLevelComparison[] = levels.map(([c, n]) => compareServe(`c=${c}`, n, points.get(`c=${c}`)!.kiln, points.get(`c=${c}`)!.peer));
+    const requests = new Map(levels);
+    const rows = await runServeComparison(load(kiln.url, levels.map(([c]) => c)), peer.url, passes, {
+      requestsFor: (shape) => requests.get(shape.mode === "concurrency" ? shape.concurrency : -1)!,
+      onLevel: (p, who, l) => console.log(`  pass ${p + 1} ${who} ${l.label}: ${l.outputTokensPerS.toFixed(0)} output tok/s, TTFT p99 ${(l.ttftMs.p99 ?? NaN).toFixed(0)} ms, ${l.errors} errors`),
+    });
     const date = new Date().toISOString();
     const md = [
       `### serve side by side: kiln serve vs ${peerName}, ${threads} thread${threads === 1 ? "" : "s"} (${machine.tag})`, "",

@@ -14,3 +14,5 @@ export { markdownReport } from "./report.js";
 export type { Endpoint, RequestError, RequestResult, RequestSpec } from "./request.js";
 export { ENDPOINTS } from "./request.js";
 export type { LoadShape } from "./run_level.js";
+export type { ComparisonHooks, ServeLevelComparison, ServePoint } from "./compare.js";
+export { compareServe, runServeComparison, serveTable } from "./compare.js";

@@ -4,7 +4,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import type { BenchServeOptions, Endpoint, LoadShape } from "../bench_serve/index.js";
-import { DEFAULT_REQUESTS, ENDPOINTS, MAX_REQUESTS, markdownReport, runBenchServe } from "../bench_serve/index.js";
+import { DEFAULT_REQUESTS, ENDPOINTS, MAX_REQUESTS, markdownReport, runBenchServe, runServeComparison, serveTable } from "../bench_serve/index.js";
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 
@@ -46,6 +46,12 @@ Load (levels run in the order given, concurrency levels first):
   --seed N                seed of the arrival times (default 0): the same seed, the same schedule
   --warmup N              requests sent one at a time before the first level, not reported (default 0)
 
+Side by side (kiln serve at --url beside a peer server, e.g. llama.cpp's; bench/serve_peer.ts starts both):
+  --peer-url URL          run every level against URL too, in passes alternating which server goes first,
+                          and print one table: output tokens/s and TTFT p99 of both, and their ratios
+  --peer-model NAME       the model to ask the peer for (default: the first one it lists)
+  --passes N              passes with --peer-url (default 3)
+
 Output:
   --out FILE              the report as JSON: settings, and per level the summary and every request
   --md FILE               the markdown table, also written to FILE
@@ -75,6 +81,9 @@ const OPTIONS = {
   duration: { type: "string" },
   seed: { type: "string" },
   warmup: { type: "string" },
+  "peer-url": { type: "string" },
+  "peer-model": { type: "string" },
+  passes: { type: "string" },
   out: { type: "string" },
   md: { type: "string" },
   quiet: { type: "boolean" },
@@ -86,6 +95,8 @@ export interface BenchServeArgs {
   readonly out?: string;
   readonly md?: string;
   readonly quiet: boolean;
+  /** Side by side: the peer's base URL, its model, and the number of passes. */
+  readonly peer?: { readonly url: string; readonly model?: string; readonly passes: number };
 }
 
 /** Reads flag values as numbers within a range, naming the flag when one is not. */
@@ -124,15 +135,15 @@ function readPrompts(cmd: Command, prompt: string | undefined, file: string | un
   return lines;
 }
 
-function parseUrl(cmd: Command, text: string): string {
+function parseUrl(cmd: Command, text: string, flag = "--url"): string {
   let u: URL;
   try {
     u = new URL(text);
   } catch {
-    throw new UsageError(`bench serve: --url must be an http(s) URL such as ${DEFAULT_URL}, got '${text}'`, cmd);
+    throw new UsageError(`bench serve: ${flag} must be an http(s) URL such as ${DEFAULT_URL}, got '${text}'`, cmd);
   }
-  if (u.protocol !== "http:" && u.protocol !== "https:") throw new UsageError(`bench serve: --url must be http or https, such as ${DEFAULT_URL}, got '${text}'`, cmd);
-  if (u.search || u.hash) throw new UsageError(`bench serve: --url is a base URL without a query or fragment, got '${text}'`, cmd);
+  if (u.protocol !== "http:" && u.protocol !== "https:") throw new UsageError(`bench serve: ${flag} must be http or https, such as ${DEFAULT_URL}, got '${text}'`, cmd);
+  if (u.search || u.hash) throw new UsageError(`bench serve: ${flag} is a base URL without a query or fragment, got '${text}'`, cmd);
   return text.replace(/\/+$/, "");
 }
 
@@ -174,7 +185,15 @@ export function parseBenchServeArgs(cmd: Command, argv: readonly string[], env: 
     seed: v.seed === undefined ? 0 : one("--seed", v.seed, true, 0, 2 ** 32 - 1),
     warmup: v.warmup === undefined ? 0 : one("--warmup", v.warmup, true, 0, 1000),
   };
-  return { options, ...(v.out === undefined ? {} : { out: v.out }), ...(v.md === undefined ? {} : { md: v.md }), quiet: v.quiet ?? false };
+  if (v["peer-url"] === undefined && (v["peer-model"] !== undefined || v.passes !== undefined)) {
+    throw new UsageError(`bench serve: --${v.passes !== undefined ? "passes" : "peer-model"} only applies with --peer-url`, cmd);
+  }
+  const peer = v["peer-url"] === undefined ? undefined : {
+    url: parseUrl(cmd, v["peer-url"], "--peer-url"),
+    ...(v["peer-model"] === undefined ? {} : { model: v["peer-model"] }),
+    passes: v.passes === undefined ? 3 : one("--passes", v.passes, true, 1, 100),
+  };
+  return { options, ...(v.out === undefined ? {} : { out: v.out }), ...(v.md === undefined ? {} : { md: v.md }), quiet: v.quiet ?? false, ...(peer ? { peer } : {}) };
 }
 
 async function runBenchServeCommand(args: BenchServeArgs): Promise<number> {
@@ -192,6 +211,13 @@ async function runBenchServeCommand(args: BenchServeArgs): Promise<number> {
     }
   };
   process.on("SIGINT", onSigint);
+  if (args.peer) {
+    try {
+      return await runSideBySide(args, args.peer, ctl.signal);
+    } finally {
+      process.off("SIGINT", onSigint);
+    }
+  }
   let report;
   try {
     report = await runBenchServe(args.options, { signal: ctl.signal, ...(args.quiet ? {} : { progress: process.stderr }) });
@@ -202,6 +228,22 @@ async function runBenchServeCommand(args: BenchServeArgs): Promise<number> {
   console.log(md);
   if (args.md !== undefined) writeFileSync(args.md, `${md}\n`);
   if (args.out !== undefined) writeFileSync(args.out, `${JSON.stringify(report, null, 2)}\n`);
+  return 0;
+}
+
+/** --peer-url: the same levels against both servers, alternating passes; one table of both and their ratios. */
+async function runSideBySide(args: BenchServeArgs, peer: NonNullable<BenchServeArgs["peer"]>, signal: AbortSignal): Promise<number> {
+  const rows = await runServeComparison(args.options, peer.url, peer.passes, {
+    signal,
+    ...(args.quiet ? {} : { progress: process.stderr }),
+    onLevel: (p, who, l) => {
+      if (!args.quiet) process.stderr.write(`pass ${p + 1} ${who} ${l.label}: ${l.outputTokensPerS.toFixed(0)} output tok/s, TTFT p99 ${(l.ttftMs.p99 ?? Number.NaN).toFixed(0)} ms\n`);
+    },
+  }, peer.model);
+  const md = [`kiln (${args.options.url}) beside the peer (${peer.url}), ${peer.passes} passes alternating which goes first; ratios of the medians over passes`, "", ...serveTable(rows, "peer")].join("\n");
+  console.log(md);
+  if (args.md !== undefined) writeFileSync(args.md, `${md}\n`);
+  if (args.out !== undefined) writeFileSync(args.out, `${JSON.stringify({ tool: "kiln bench serve --peer-url", kiln: args.options.url, peer: peer.url, passes: peer.passes, rows }, null, 2)}\n`);
   return 0;
 }
 

@@ -13,7 +13,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runBenchServe } from "../../src/bench_serve/index.js";
 import { peerEntry } from "../../bench/peers/llama_cpp_location.js";
 import { stories260KGguf } from "../../bench/peers/peer_models.js";
-import { compareServe, serveTable } from "../../bench/peers/serve_side_by_side.js";
+import { compareServe, serveTable } from "../../src/bench_serve/index.js";
+import { benchServeCommand, parseBenchServeArgs } from "../../src/cli/bench_serve_command.js";
+import { kiln } from "../helpers/kiln_cli.js";
 import { missingReason } from "../helpers/skip_reasons.js";
 
 const SERVER = fileURLToPath(new URL("../../bench/peers/llama_cpp_server.mjs", import.meta.url));
@@ -33,6 +35,18 @@ describe("serve side by side arithmetic (no server needed)", () => {
     expect(c.ttftP99Ratio).toBeCloseTo(90 / 190, 12);
     expect(serveTable([c], "llama.cpp").at(-1)).toBe("| c=32 | 128 | 3000 / 4000 / 3500 | 2000 / 1000 / 2500 | 1.75 | 100 / 80 / 90 | 200 / 150 / 190 | 0.47 | 1 / 2 |");
     expect(() => compareServe("c=1", 8, kiln, peer.slice(1))).toThrow("serve side by side (c=1): need the same number (>= 1) of passes, got 3 and 2");
+  });
+});
+
+describe("kiln bench serve --peer-url flags", () => {
+  const parse = (...argv: string[]) => parseBenchServeArgs(benchServeCommand, argv, {});
+  it("reads the peer's URL, model and passes, and refuses them where they do not apply, naming the flag", () => {
+    expect(parse("--peer-url", "http://127.0.0.1:9/v1/")!.peer).toEqual({ url: "http://127.0.0.1:9/v1", passes: 3 });
+    expect(parse("--peer-url", "http://h/v1", "--peer-model", "m", "--passes", "5")!.peer).toEqual({ url: "http://h/v1", model: "m", passes: 5 });
+    expect(parse()!.peer).toBeUndefined();
+    expect(() => parse("--passes", "2")).toThrow("bench serve: --passes only applies with --peer-url");
+    expect(() => parse("--peer-url", "ftp://h")).toThrow(/--peer-url must be http or https/);
+    expect(() => parse("--peer-url", "http://h/v1", "--passes", "0")).toThrow(/--passes must be an integer >= 1 and <= 100, got '0'/);
   });
 });
 
@@ -74,6 +88,10 @@ describe("llama.cpp peer server", () => {
     const bad = await fetch(`${url}/completions`, { method: "POST", body: JSON.stringify({ prompt: "x", max_tokens: 0 }) });
     expect(bad.status).toBe(400);
     expect(await bad.text()).toContain("max_tokens must be an integer >= 1, got 0");
+    // kiln bench serve --peer-url through the real CLI (both sides this one server: the plumbing, not a ratio).
+    const cli = await kiln("bench", "serve", "--url", url, "--peer-url", url, "--passes", "2", "--concurrency", "2", "--requests", "3", "--max-tokens", "4", "--ignore-eos", "--quiet");
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/^\| concurrency 2 \| 3 \| \d+ \/ \d+ \| \d+ \/ \d+ \| \d+\.\d\d \| \d+ \/ \d+ \| \d+ \/ \d+ \| \d+\.\d\d \| 0 \/ 0 \|$/m);
     const exited = new Promise((r) => proc.once("exit", r));
     proc.kill("SIGTERM");
     await exited;
