@@ -64,6 +64,14 @@ describe("pipeline schedules: 1F1B, interleaved, ZB-H1", () => {
     expect(trainMemoryPerGpu(llama7, { ...base, schedule: "zb-h1" }).total).toBe(trainMemoryPerGpu(llama7, base).total);
   });
 
+  it("a batch too small for ZB-H1's pipeline: the note's batch is 4 x its (p-1)/3 idle slots, rounded up", () => {
+    // 8 stages, 2 microbatches of 8 x 1 sequences: bubble (7/3) / (2 + 7/3) = 54%; 4 x 7/3 = 9.33 -> 10 microbatches
+    // of 8 x 4096 tokens = 327,680 (328K)
+    const p = planTraining({ model: llama7, gpu: h100, gpus: 64, tokens: 1e12, batchTokens: 4096 * 8 * 2, fixed: { tp: 1, pp: 8, dp: 8, microBatch: 1, schedule: "zb-h1" } });
+    expect(p.best!.step.bubbleFraction).toBeCloseTo(7 / 3 / (2 + 7 / 3), 12);
+    expect(p.notes.join("\n")).toMatch(/a batch of 328K tokens \(10 microbatches of 8 x 1 sequences\) brings it to 20.0%/);
+  });
+
   it("names a schedule that contradicts the layout", () => {
     const req = { model: llama7, gpu: h100, gpus: 64, tokens: 1e12 };
     expect(() => planTraining({ ...req, fixed: { pp: 4, interleave: 2, schedule: "zb-h1" } })).toThrow(/--schedule zb-h1: .*--interleave 2/);
