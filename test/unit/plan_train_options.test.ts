@@ -44,6 +44,12 @@ describe("training precision: fp32 and fp8", () => {
     const s = estimateStep(llama7, h100, layout({ precision: "fp8" }), IDEAL_COMM);
     const expected = (4096 * 6 * P7_MATMUL) / (0.6 * 1978.9 * T) + (4096 * 12 * 32 * 4096 * 4096) / (0.6 * 989.4 * T);
     expect(s.computeSeconds).toBeCloseTo(expected, 12);
+    // ZeRO-3 gathers the bf16 weights (2 bytes) and reduce-scatters fp32 gradients (4) as bf16 mixed
+    // precision does: the fp8 copies are made on each GPU, not sent
+    const data = (precision: "bf16" | "fp8") => estimateStep(llama7, h100, layout({ dp: 16, zero: 3, precision }), IDEAL_COMM).comm.find((c) => c.kind === "data")!.seconds;
+    expect(data("fp8")).toBeCloseTo(data("bf16"), 15);
+    // 2 all-gathers of 2 bytes and a reduce-scatter of 4 over 16 GPUs on the network: (15/16) x 8 bytes a parameter / 50 GB/s
+    expect(data("fp8")).toBeCloseTo(((15 / 16) * 8 * P7_TOTAL) / 50e9, 12);
   });
 
   it("fp8 on a GPU without fp8 tensor cores is refused by name", () => {
