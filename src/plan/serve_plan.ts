@@ -233,7 +233,7 @@ function extraReasons(req: ServeRequest, b: ServeCandidate): string[] {
     const e = expectedTokensPerStep(req.spec.k, req.spec.accept);
     out.push(`speculative decoding: k=${req.spec.k} at acceptance ${req.spec.accept}: ${e.toFixed(2)} tokens per target step ((1 - a^(k+1)) / (1 - a)), the draft's ${req.spec.k} steps at ${req.spec.draftCost} of a target step each`);
   }
-  if (b.pp > 1) out.push(`pipeline over ${b.pp} nodes: no tensor-parallel degree in one node fits; each token passes ${b.pp} stages and ${b.pp - 1} inter-node hops`);
+  if (b.pp > 1) out.push(`pipeline over ${b.pp} nodes: no tensor-parallel degree in one node fits; each token passes ${b.pp} stages and ${b.pp - 1} inter-node hop${b.pp > 2 ? "s" : ""}`);
   if (b.queue) {
     const q = b.queue;
     out.push(`queueing (M/G/c, Erlang C with Allen-Cunneen, service SCV ${req.serviceScv ?? 1}): ${formatPercent(q.utilization)} utilization of ${q.instances} instances, ${formatPercent(q.waitProbability)} of requests wait, mean ${formatSeconds(q.meanWaitS)}, p99 ${formatSeconds(q.p99WaitS)}; p99 TTFT ${formatSeconds(q.p99TtftS)}` +

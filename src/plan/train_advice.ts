@@ -6,6 +6,7 @@
 import type { GpuSpec } from "./gpus.js";
 import type { PlanModel } from "./plan_model.js";
 import type { TrainCandidate, TrainPlan } from "./train_plan.js";
+import { idleSlots } from "./train_step.js";
 import { formatCount, formatInt, formatPercent } from "./units.js";
 
 /** A pipeline bubble above this share means the batch is too small for the cluster (warned about). */
@@ -35,8 +36,8 @@ export function batchNotes(best: TrainCandidate, batchTokens: number, gpus: numb
   }
   const bubble = best.step.bubbleFraction;
   if (bubble > BUBBLE_WARN) {
-    // (p - 1) / (m + p - 1) <= 1/5 when m >= 4 (p - 1)
-    const microBatches = 4 * (l.pp - 1);
+    // idle / (m + idle) <= 1/5 when m >= 4 x idle (1F1B's idle is p - 1; interleaved (p - 1) / v, ZB-H1 (p - 1) / 3)
+    const microBatches = Math.ceil(4 * idleSlots(l.pp, l.interleave ?? 1, l.schedule) - 1e-9);
     const fits = microBatches * l.dp * l.microBatch * l.seqLen;
     notes.push(`the batch is too small for ${formatInt(gpus)} GPUs: ${l.microBatches} microbatch${l.microBatches === 1 ? "" : "es"} per step through ${l.pp} pipeline stages leave a ${formatPercent(bubble)} bubble (MFU ${formatPercent(best.step.mfu)}); ` +
       `a batch of ${formatCount(fits)} tokens (${microBatches} microbatches of ${l.dp} x ${l.microBatch} sequences) brings it to ${formatPercent(BUBBLE_WARN)}, or use fewer GPUs`);

@@ -143,13 +143,15 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout, links: 
   const edp = (l.dp * cp) / l.ep;
   const edpLink = groupLink(gpu, l.tp * l.ep, edp, links);
   const dpGroup = l.dp * cp;
+  // NOTE: what crosses the wire is the bf16 (or fp32) weights; fp8's cached fp8 copies are made on each GPU.
+  const wireWeight = precision === "fp8" ? 2 : b.weight;
   let dpSeconds: number;
   let dpExposed: number;
   if (l.zero === 3) {
     // every microbatch gathers the weights twice (forward, backward) and reduce-scatters the gradients
     const perMb =
-      2 * allGatherTime(stage.shared * b.weight, dpGroup, dpLink) + reduceScatterTime(stage.shared * b.grad, dpGroup, dpLink) +
-      2 * allGatherTime(stage.experts * b.weight, edp, edpLink) + reduceScatterTime(stage.experts * b.grad, edp, edpLink);
+      2 * allGatherTime(stage.shared * wireWeight, dpGroup, dpLink) + reduceScatterTime(stage.shared * b.grad, dpGroup, dpLink) +
+      2 * allGatherTime(stage.experts * wireWeight, edp, edpLink) + reduceScatterTime(stage.experts * b.grad, edp, edpLink);
     dpSeconds = perMb * l.microBatches;
     dpExposed = Math.max(0, perMb - computeMb) * l.microBatches;
   } else if (l.zero === 2) {
@@ -158,7 +160,7 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout, links: 
     // weights. Each reduce-scatter overlaps its microbatch's backward (2/3 of its compute); the
     // all-gather waits for the optimizer, after the last one.
     const rs = reduceScatterTime(stage.shared * b.grad, dpGroup, dpLink) + reduceScatterTime(stage.experts * b.grad, edp, edpLink);
-    const ag = allGatherTime(stage.shared * b.weight, dpGroup, dpLink) + allGatherTime(stage.experts * b.weight, edp, edpLink);
+    const ag = allGatherTime(stage.shared * wireWeight, dpGroup, dpLink) + allGatherTime(stage.experts * wireWeight, edp, edpLink);
     dpSeconds = l.microBatches * rs + ag;
     dpExposed = l.microBatches * Math.max(0, rs - (2 / 3) * computeMb) + ag;
   } else {
@@ -173,7 +175,7 @@ export function estimateStep(m: PlanModel, gpu: GpuSpec, l: TrainLayout, links: 
   // Offload: this GPU's partition of gradients goes to the host, the host's Adam updates it, and the
   // updated bf16 weights come back.
   const partition = stage.shared / dpGroup + stage.experts / edp;
-  const offloadSeconds = l.offload ? (partition * (b.grad + b.weight)) / gpu.hostBytesPerS + partition / HOST_ADAM_PARAMS_PER_S : 0;
+  const offloadSeconds = l.offload ? (partition * (b.grad + wireWeight)) / gpu.hostBytesPerS + partition / HOST_ADAM_PARAMS_PER_S : 0;
 
   const stepSeconds = slots * slot + dpExposed + offloadSeconds;
   const tokensPerStep = l.microBatches * l.microBatch * l.seqLen * l.dp;

@@ -44,6 +44,12 @@ describe("training precision: fp32 and fp8", () => {
     const s = estimateStep(llama7, h100, layout({ precision: "fp8" }), IDEAL_COMM);
     const expected = (4096 * 6 * P7_MATMUL) / (0.6 * 1978.9 * T) + (4096 * 12 * 32 * 4096 * 4096) / (0.6 * 989.4 * T);
     expect(s.computeSeconds).toBeCloseTo(expected, 12);
+    // ZeRO-3 gathers the bf16 weights (2 bytes) and reduce-scatters fp32 gradients (4) as bf16 mixed
+    // precision does: the fp8 copies are made on each GPU, not sent
+    const data = (precision: "bf16" | "fp8") => estimateStep(llama7, h100, layout({ dp: 16, zero: 3, precision }), IDEAL_COMM).comm.find((c) => c.kind === "data")!.seconds;
+    expect(data("fp8")).toBeCloseTo(data("bf16"), 15);
+    // 2 all-gathers of 2 bytes and a reduce-scatter of 4 over 16 GPUs on the network: (15/16) x 8 bytes a parameter / 50 GB/s
+    expect(data("fp8")).toBeCloseTo(((15 / 16) * 8 * P7_TOTAL) / 50e9, 12);
   });
 
   it("fp8 on a GPU without fp8 tensor cores is refused by name", () => {
@@ -62,6 +68,14 @@ describe("pipeline schedules: 1F1B, interleaved, ZB-H1", () => {
     expect(zb.stepSeconds / f1b.stepSeconds).toBeCloseTo((16 + 7 / 3) / 23, 12);
     // ZB-H1 keeps 1F1B's activation memory
     expect(trainMemoryPerGpu(llama7, { ...base, schedule: "zb-h1" }).total).toBe(trainMemoryPerGpu(llama7, base).total);
+  });
+
+  it("a batch too small for ZB-H1's pipeline: the note's batch is 4 x its (p-1)/3 idle slots, rounded up", () => {
+    // 8 stages, 2 microbatches of 8 x 1 sequences: bubble (7/3) / (2 + 7/3) = 54%; 4 x 7/3 = 9.33 -> 10 microbatches
+    // of 8 x 4096 tokens = 327,680 (328K)
+    const p = planTraining({ model: llama7, gpu: h100, gpus: 64, tokens: 1e12, batchTokens: 4096 * 8 * 2, fixed: { tp: 1, pp: 8, dp: 8, microBatch: 1, schedule: "zb-h1" } });
+    expect(p.best!.step.bubbleFraction).toBeCloseTo(7 / 3 / (2 + 7 / 3), 12);
+    expect(p.notes.join("\n")).toMatch(/a batch of 328K tokens \(10 microbatches of 8 x 1 sequences\) brings it to 20.0%/);
   });
 
   it("names a schedule that contradicts the layout", () => {
