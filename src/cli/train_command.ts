@@ -9,13 +9,13 @@ import { dirname, resolve } from "node:path";
 import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
 import { markerLine, readRankEnv, restartCount } from "../dist/index.js";
-import type { RunEvent } from "../train/index.js";
+import type { ParallelLayout, RunEvent } from "../train/index.js";
 import { describeMemory, describeParallel, parseConfigText, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
 import { notYetParallel, resolveTrainParallel } from "./train_parallel.js";
 
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
-import { joinDataParallel } from "./distributed_train.js";
+import { joinParallel } from "./distributed_train.js";
 import { ProgressBar } from "./train_progress.js";
 
 /** The vocabulary `parallel: auto` plans with: the data (read later) fixes the real one, which moves only the embedding's memory. */
@@ -116,11 +116,15 @@ export const trainCommand: Command = {
       throw new UsageError((err as Error).message, this);
     }
     // The run's layout (its config's parallel: section), checked against the world size; modes not wired in yet are refused.
+    const worldSize = readRankEnv()?.worldSize ?? 1;
+    // NOTE: no parallel section: data parallel over every rank (as before layouts existed).
+    let layout: ParallelLayout = { dp: worldSize, tp: 1, pp: 1, ep: 1, zero: 0 };
     try {
-      const parallel = resolveTrainParallel(cfg, path, { worldSize: readRankEnv()?.worldSize ?? 1, vocabSize: AUTO_VOCAB });
-      const notYet = parallel && notYetParallel(parallel.layout, path);
+      const parallel = resolveTrainParallel(cfg, path, { worldSize, vocabSize: AUTO_VOCAB });
+      const notYet = parallel && notYetParallel(parallel.layout, path, { checkpoint: cfg.checkpoint !== undefined });
       if (notYet) throw new Error(notYet);
       if (parallel) console.error(`kiln train: parallel ${describeParallel(parallel.layout)} (${parallel.from})`);
+      if (parallel) layout = parallel.layout;
     } catch (err) {
       throw new UsageError((err as Error).message, this);
     }
@@ -129,7 +133,7 @@ export const trainCommand: Command = {
     const restarts = restartCount();
     // NOTE: the launcher's marker lines only when a kiln launch that reads them started us (it sets the count).
     const markers = restarts !== undefined;
-    const dist = rankEnv && rankEnv.worldSize > 1 ? await joinDataParallel(rankEnv, markers) : undefined;
+    const dist = rankEnv && rankEnv.worldSize > 1 ? await joinParallel(rankEnv, layout, path, markers) : undefined;
     // NOTE: one rank speaks for the job (every rank holds the same state); the others print only errors.
     const lead = !dist || dist.rank === 0;
     // NOTE: the bar only on a terminal: piped or logged output (and the tests) keep one plain line per step.

@@ -48,9 +48,18 @@ export function resolveTrainParallel(cfg: TrainConfig, source: string, o: { worl
   return { layout: checkParallelLayout(layout, o.worldSize, cfg, `${source} (parallel: auto)`), from: `parallel: auto, planned for ${o.worldSize} rank(s) on ${gpu.description}: ${describeLayout(l)}` };
 }
 
-/** What kiln train runs today: data parallel only; the other modes are issue 11's, not yet wired in. */
-export function notYetParallel(l: ParallelLayout, source: string): string | undefined {
-  const missing = [l.tp > 1 && `parallel.tp ${l.tp} (tensor parallel)`, l.pp > 1 && `parallel.pp ${l.pp} (pipeline parallel)`, l.ep > 1 && `parallel.ep ${l.ep} (expert parallel)`, l.zero > 0 && `parallel.zero ${l.zero} (ZeRO)`]
-    .filter((x): x is string => typeof x === "string");
-  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; use parallel: { dp: N } (or leave parallel out)`;
+/**
+ * The layouts kiln train does not run yet, as one "not yet" naming each missing piece; undefined: it runs this one.
+ * Built: data parallel, ZeRO-1/2 over it (distributed checkpoints), tensor parallel (with data parallel beside it).
+ * `run.checkpoint`: the config has a checkpoint section (a tensor-parallel run cannot write one yet).
+ */
+export function notYetParallel(l: ParallelLayout, source: string, run: { checkpoint?: boolean } = {}): string | undefined {
+  const missing = [
+    l.pp > 1 && `parallel.pp ${l.pp} (pipeline parallel)`,
+    l.ep > 1 && `parallel.ep ${l.ep} (expert parallel)`,
+    l.zero === 3 && "parallel.zero 3 (ZeRO-3: parameters gathered per layer; ZeRO-1 and 2 run)",
+    l.zero > 0 && l.tp > 1 && `parallel.zero ${l.zero} with parallel.tp ${l.tp} (the ZeRO sharding's gradient norm does not yet count tensor-parallel slices)`,
+    l.tp > 1 && run.checkpoint && `checkpoints of parallel.tp ${l.tp} (each rank holds slices: no checkpoint writer gathers them yet; leave the checkpoint section out)`,
+  ].filter((x): x is string => typeof x === "string");
+  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; it runs parallel: { dp, tp, zero: 1|2 } (zero without tp)`;
 }

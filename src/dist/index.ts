@@ -32,6 +32,7 @@ export type { BatchesOf, DataParallel, DataParallelOptions, FlatGradientHook, St
 export { dataParallel, RankRows } from "./data_parallel.js";
 export type { ParameterOwner } from "./replica_start.js";
 export { replicaStart } from "./replica_start.js";
+export { agreeOnConfig } from "./agree_config.js";
 
 // Collectives as graph nodes (f32 tensors, run by a Communicator when the graph is realized or replayed), and
 // Megatron's parallel-region pairs: each collective with the backward its place in a parallel layer needs.
@@ -72,6 +73,8 @@ export { gatherShards, loadShards, shardArray, unshardArrays } from "./tensor_pa
 export { vocabParallelCrossEntropy } from "./vocab_parallel_loss.js";
 export { tensorParallelGradNorm } from "./tensor_parallel_norm.js";
 export { tensorParallelFromLoaded } from "./tensor_parallel_load.js";
+export type { WholeModel } from "./tensor_parallel_train.js";
+export { tensorParallelFromWhole } from "./tensor_parallel_train.js";
 // Pipeline parallel: stages cut by measured piece cost, the 1F1B schedule over send/recv, and the
 // trainer hooks (gradientSource, gradientNorm) that train a stage.
 export type { PipelineGroup, PipelineOptions, PipelineParallel, StageTiming } from "./pipeline.js";

@@ -58,9 +58,15 @@ describe("the parallel: section of a training config", () => {
     const l = resolveTrainParallel(big, "c.json", { worldSize: 64, vocabSize: 32000, gpu: findGpu("h100") })!.layout;
     expect(l.dp * l.tp * l.pp).toBe(64);
     expect(l.tp * l.pp > 1 || l.zero === 3).toBe(true);
-    // kiln train runs data parallel only for now: anything else is a clear "not yet"
+    // kiln train runs dp, ZeRO-1/2 over dp, and tp (beside dp) so far: anything else is a clear "not yet" naming it
     expect(notYetParallel(l, "c.json")).toMatch(/not yet: kiln train does not run/);
     expect(notYetParallel({ dp: 4, tp: 1, pp: 1, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 2 }, "c.json", { checkpoint: true })).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 3 }, "c.json")).toMatch(/^c\.json: not yet: .*parallel\.zero 3 \(ZeRO-3/);
+    expect(notYetParallel({ dp: 1, tp: 1, pp: 2, ep: 1, zero: 0 }, "c.json")).toMatch(/not yet: .*parallel\.pp 2 \(pipeline parallel\)/);
+    expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 1, zero: 1 }, "c.json")).toMatch(/not yet: .*parallel\.zero 1 with parallel\.tp 2/);
+    expect(notYetParallel({ dp: 1, tp: 2, pp: 1, ep: 1, zero: 0 }, "c.json", { checkpoint: true })).toMatch(/not yet: .*checkpoints of parallel\.tp 2/);
     // the host spec divides this machine's memory among the ranks
     expect(hostSpec(4, 64e9).memoryBytes).toBe(16e9);
   });

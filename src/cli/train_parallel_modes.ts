@@ -1,0 +1,61 @@
+// train_parallel_modes.ts: the seams (src/train's RunParallel) one rank of `kiln train` runs with for its
+// config's layout, over the job's communicator: data parallel (each rank its rows of the global batch, the
+// gradient all-reduced), ZeRO-1/2 over the data-parallel ranks (the trainer's optimizer sharding, and a
+// distributed checkpoint every rank writes its part of), and tensor parallel (each rank its slices of the
+// single run's model, the vocab-parallel loss, the norm summed over the slices), data parallel beside it on a
+// (dp, tp) device mesh. Which layouts are refused, and why, is train_parallel.ts's notYetParallel.
+
+import type { Communicator } from "../dist/index.js";
+import { agreeOnConfig, dataParallel, deviceMesh, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, zeroSharding } from "../dist/index.js";
+import type { ParallelLayout, RunParallel, TrainerOptions } from "../train/index.js";
+import { describeParallel } from "../train/index.js";
+
+/**
+ * The RunParallel of `layout` on `world` (every rank calls it alike: the mesh's groups are made here).
+ * `layout` is checked and not refused (notYetParallel) by then; `source` names the config in errors.
+ */
+export function layoutParallel(world: Communicator, layout: ParallelLayout, source: string): RunParallel {
+  const { dp: dpSize, tp: tpSize, zero } = layout;
+  // NOTE: pp 1 and ep 1 here (refused before): the mesh is (dp, tp), tp ranks consecutive.
+  const mesh = deviceMesh(world, { dp: dpSize, tp: tpSize, pp: 1, ep: 1 });
+  const dp = dataParallel(mesh.dp);
+  let trainer: Pick<TrainerOptions, "sharding" | "gradientNorm"> = zero === 1 || zero === 2 ? { sharding: zeroSharding(mesh.dp, zero) } : {};
+  const layoutText = describeParallel(layout);
+  return {
+    ...(tpSize > 1
+      ? {
+          async model(whole) {
+            const backend = [...whole.parameters().values()][0]!.backend;
+            const m = await tensorParallelFromWhole(whole as Parameters<typeof tensorParallelFromWhole>[0], backend, mesh.tp).catch((err: Error) => {
+              throw new Error(`${source}: parallel.tp ${tpSize}: ${err.message}`, { cause: err });
+            });
+            trainer = { ...trainer, gradientNorm: tensorParallelGradNorm(m) };
+            return m;
+          },
+        }
+      : {}),
+    async prepare(model, config) {
+      // Every rank runs the same config and layout; the replicas of one slice start from its dp rank 0's values.
+      await agreeOnConfig(world, `kiln train (${layoutText})`, JSON.stringify({ config, layout }));
+      if (mesh.dp.size > 1) await replicaStart(mesh.dp, model, config);
+    },
+    batches: (global) => (mesh.dp.size > 1 ? dp.rows(global) : global),
+    // NOTE: ZeRO's sharding reduces the gradient itself (the trainer refuses a hook beside it).
+    ...(mesh.dp.size > 1 && !zero ? { gradientHook: dp.gradientHook } : {}),
+    get trainer() {
+      return trainer;
+    },
+    // NOTE: the tp ranks of a replica report the same loss (the vocab-parallel loss is the whole batch's); the mean
+    // is over the replicas, summed in rank order and divided once: the single process's up to f32 order.
+    meanLoss: async (loss) => (mesh.dp.size > 1 ? (await mesh.dp.allReduce(Float32Array.of(loss)))[0]! / mesh.dp.size : loss),
+    writes: world.rank === 0,
+    ...(zero ? { checkpointGroup: world } : {}),
+    async started(step) {
+      const steps = await world.allGather(Float32Array.of(step));
+      const differ = [...steps.keys()].filter((i) => steps[i] !== steps[0]);
+      if (differ.length) {
+        throw new Error(`rank ${world.rank}: the ranks start at different steps (${[...steps].map((s, i) => `rank ${i}: ${s}`).join(", ")}); did they read different checkpoint.dirs?`);
+      }
+    },
+  };
+}
