@@ -19,9 +19,16 @@ export function editedRun(o: TinyOptions, edit: (cfg: Record<string, unknown>) =
   return run;
 }
 
-/** `kiln train --config CONFIG --json ARGS` as one process; rejects past `limitMs` (its group killed). */
-export function trainOnce(config: string, limitMs: number, ...args: string[]): Promise<Ended> {
-  return start(process.execPath, kilnArgs("train", "--config", config, "--json", ...args), limitMs).ended;
+/** `kiln train --config CONFIG --json ARGS` as one process (`env`: added variables); rejects past `limitMs` (its group killed). */
+export function trainOnce(config: string, limitMs: number, args: readonly string[] = [], env: Record<string, string> = {}): Promise<Ended> {
+  return start(process.execPath, kilnArgs("train", "--config", config, "--json", ...args), limitMs, { ...process.env, ...env }).ended;
+}
+
+/** The parameter count `kiln train --json` reported in its start event (a tensor-parallel rank's: its slices). */
+export function startParams(stdout: string): number {
+  const line = stdout.split("\n").find((l) => l.includes('"kind":"start"'));
+  if (!line) throw new Error(`no start event in:\n${stdout}`);
+  return (JSON.parse(line.slice(line.indexOf("{"))) as { params: number }).params;
 }
 
 /** `kiln launch --nproc N -- kiln train --config CONFIG --json ARGS`; the ranks' pids go to rankPids for cleanup. */
