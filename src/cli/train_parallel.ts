@@ -50,16 +50,19 @@ export function resolveTrainParallel(cfg: TrainConfig, source: string, o: { worl
 
 /**
  * The layouts kiln train does not run yet, as one "not yet" naming each missing piece; undefined: it runs this one.
- * Built: data parallel, ZeRO-1/2 over it (distributed checkpoints), tensor parallel (with data parallel beside it).
+ * Built: data parallel, ZeRO-1/2 over it (distributed checkpoints), tensor parallel (with data parallel beside it),
+ * expert parallel (ep inside dp, a model.moe Llama).
  * `run.checkpoint`: the config has a checkpoint section (a tensor-parallel run cannot write one yet).
  */
 export function notYetParallel(l: ParallelLayout, source: string, run: { checkpoint?: boolean } = {}): string | undefined {
   const missing = [
     l.pp > 1 && `parallel.pp ${l.pp} (pipeline parallel)`,
-    l.ep > 1 && `parallel.ep ${l.ep} (expert parallel)`,
+    l.ep > 1 && l.tp > 1 && `parallel.ep ${l.ep} with parallel.tp ${l.tp} (a tensor-parallel MoE layer)`,
+    l.ep > 1 && l.zero > 0 && `parallel.ep ${l.ep} with parallel.zero ${l.zero} (ZeRO's sharding reduces the gradient itself, not expert parallel's way)`,
+    l.ep > 1 && run.checkpoint && `checkpoints of parallel.ep ${l.ep} (each rank holds its experts: no checkpoint writer gathers them yet; leave the checkpoint section out)`,
     l.zero === 3 && "parallel.zero 3 (ZeRO-3: parameters gathered per layer; ZeRO-1 and 2 run)",
     l.zero > 0 && l.tp > 1 && `parallel.zero ${l.zero} with parallel.tp ${l.tp} (the ZeRO sharding's gradient norm does not yet count tensor-parallel slices)`,
     l.tp > 1 && run.checkpoint && `checkpoints of parallel.tp ${l.tp} (each rank holds slices: no checkpoint writer gathers them yet; leave the checkpoint section out)`,
   ].filter((x): x is string => typeof x === "string");
-  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; it runs parallel: { dp, tp, zero: 1|2 } (zero without tp)`;
+  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; it runs parallel: { dp, tp, ep, zero: 1|2 } (zero and ep each without tp, zero without ep)`;
 }

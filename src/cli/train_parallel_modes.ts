@@ -1,25 +1,28 @@
 // train_parallel_modes.ts: the seams (src/train's RunParallel) one rank of `kiln train` runs with for its
 // config's layout, over the job's communicator: data parallel (each rank its rows of the global batch, the
 // gradient all-reduced), ZeRO-1/2 over the data-parallel ranks (the trainer's optimizer sharding, and a
-// distributed checkpoint every rank writes its part of), and tensor parallel (each rank its slices of the
-// single run's model, the vocab-parallel loss, the norm summed over the slices), data parallel beside it on a
-// (dp, tp) device mesh. Which layouts are refused, and why, is train_parallel.ts's notYetParallel.
+// distributed checkpoint every rank writes its part of), tensor parallel (each rank its slices of the single
+// run's model, the vocab-parallel loss, the norm summed over the slices) and expert parallel (each rank its
+// share of a MoE model's experts, tokens exchanged by all-to-all, the gradient reduced inside the step's graph),
+// data parallel beside them on a (dp, tp, ep) device mesh. Which layouts are refused, and why, is train_parallel.ts's notYetParallel.
 
 import type { Communicator } from "../dist/index.js";
-import { agreeOnConfig, dataParallel, deviceMesh, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, zeroSharding } from "../dist/index.js";
+import {
+  agreeOnConfig, dataParallel, deviceMesh, expertParallelFromWhole, expertParallelTraining, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, zeroSharding,
+} from "../dist/index.js";
 import type { ParallelLayout, RunParallel, TrainerOptions } from "../train/index.js";
-import { describeParallel } from "../train/index.js";
+import { describeParallel, deviceLayout } from "../train/index.js";
 
 /**
  * The RunParallel of `layout` on `world` (every rank calls it alike: the mesh's groups are made here).
  * `layout` is checked and not refused (notYetParallel) by then; `source` names the config in errors.
  */
 export function layoutParallel(world: Communicator, layout: ParallelLayout, source: string): RunParallel {
-  const { dp: dpSize, tp: tpSize, zero } = layout;
-  // NOTE: pp 1 and ep 1 here (refused before): the mesh is (dp, tp), tp ranks consecutive.
-  const mesh = deviceMesh(world, { dp: dpSize, tp: tpSize, pp: 1, ep: 1 });
+  const { dp: dpSize, tp: tpSize, ep: epSize, zero } = layout;
+  // NOTE: pp 1 here (refused before): the mesh is (dp, tp) with ep groups inside dp, tp ranks consecutive.
+  const mesh = deviceMesh(world, { dp: dpSize, tp: tpSize, pp: 1, ep: epSize });
   const dp = dataParallel(mesh.dp);
-  let trainer: Pick<TrainerOptions, "sharding" | "gradientNorm"> = zero === 1 || zero === 2 ? { sharding: zeroSharding(mesh.dp, zero) } : {};
+  let trainer: Pick<TrainerOptions, "sharding" | "gradientNorm" | "reduceGradient"> = zero === 1 || zero === 2 ? { sharding: zeroSharding(mesh.dp, zero) } : {};
   const layoutText = describeParallel(layout);
   return {
     ...(tpSize > 1
@@ -33,15 +36,30 @@ export function layoutParallel(world: Communicator, layout: ParallelLayout, sour
             return m;
           },
         }
-      : {}),
+      : epSize > 1
+        ? {
+            async model(whole) {
+              const backend = [...whole.parameters().values()][0]!.backend;
+              const m = await expertParallelFromWhole(whole, backend, mesh.ep, mesh.dp).catch((err: Error) => {
+                throw new Error(`${source}: parallel.ep ${epSize}: ${err.message}`, { cause: err });
+              });
+              // NOTE: the trainer lays the parameters out the same way (deviceLayout): the experts' offsets agree.
+              const l = deviceLayout(m.parameters(), backend);
+              const e = expertParallelTraining({ dp: mesh.dp, ep: mesh.ep }, l.slots, l.size);
+              trainer = { reduceGradient: e.reduceGradient, gradientNorm: e.gradientNorm };
+              return m;
+            },
+          }
+        : {}),
     async prepare(model, config) {
       // Every rank runs the same config and layout; the replicas of one slice start from its dp rank 0's values.
       await agreeOnConfig(world, `kiln train (${layoutText})`, JSON.stringify({ config, layout }));
-      if (mesh.dp.size > 1) await replicaStart(mesh.dp, model, config);
+      // NOTE: expert parallel's dp ranks hold different experts: nothing to broadcast (each cut its share of the same init).
+      if (mesh.dp.size > 1 && epSize === 1) await replicaStart(mesh.dp, model, config);
     },
     batches: (global) => (mesh.dp.size > 1 ? dp.rows(global) : global),
-    // NOTE: ZeRO's sharding reduces the gradient itself (the trainer refuses a hook beside it).
-    ...(mesh.dp.size > 1 && !zero ? { gradientHook: dp.gradientHook } : {}),
+    // NOTE: ZeRO's sharding and expert parallel's reduceGradient reduce the gradient themselves (the trainer refuses a hook beside them).
+    ...(mesh.dp.size > 1 && !zero && epSize === 1 ? { gradientHook: dp.gradientHook } : {}),
     get trainer() {
       return trainer;
     },

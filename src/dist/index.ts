@@ -56,6 +56,8 @@ export { LEFT, SilenceWatch } from "./health/silence.js";
 // Expert parallel: MoE experts sharded over the ranks, tokens exchanged by all-to-all (graph collectives).
 export type { ExpertParallelTraining, FlatSlot } from "./expert_parallel.js";
 export { expertExchange, expertParallelTraining, expertShare, isExpertParameter, shardExperts } from "./expert_parallel.js";
+export type { WholeMoeModel } from "./expert_parallel_train.js";
+export { expertParallelFromWhole } from "./expert_parallel_train.js";
 // ZeRO-1/2: the optimizer sharded over the ranks (the Trainer's sharding option).
 export type { FlatSharding, ZeroStage } from "./zero.js";
 export { shardRange, zeroSharding } from "./zero.js";

@@ -20,6 +20,7 @@ export type { SgdOptions, SgdState } from "./optim/sgd.js";
 export { createOptimizer } from "./optim/optimizer.js";
 export type { Optimizer, OptimizerOptions, OptimizerState } from "./optim/optimizer.js";
 export { ParamLayout } from "./param_layout.js";
+export { deviceLayout } from "./flat_params.js";
 export type { ParamSlot } from "./param_layout.js";
 export { learningRate } from "./schedule.js";
 export type { LrSchedule } from "./schedule.js";

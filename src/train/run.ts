@@ -59,8 +59,8 @@ export interface RunParallel {
   batches(global: BatchSource): BatchSource;
   /** Data parallel's all-reduce of the flat gradient; absent where `trainer` reduces it (ZeRO's sharding) or nothing is to be reduced. */
   readonly gradientHook?: GradientHook;
-  /** The layout's own trainer options: ZeRO's optimizer sharding, tensor parallel's gradient norm. */
-  readonly trainer?: Pick<TrainerOptions, "sharding" | "gradientNorm">;
+  /** The layout's own trainer options: ZeRO's optimizer sharding, tensor parallel's gradient norm, expert parallel's reduction and norm. */
+  readonly trainer?: Pick<TrainerOptions, "sharding" | "gradientNorm" | "reduceGradient">;
   /** A step's loss over the whole global batch (the mean of the ranks' losses), from this rank's. */
   meanLoss(loss: number): Promise<number>;
   /** Whether this rank writes checkpoints and the export (one rank does; every rank reads them). */

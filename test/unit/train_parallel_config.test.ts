@@ -67,6 +67,10 @@ describe("the parallel: section of a training config", () => {
     expect(notYetParallel({ dp: 1, tp: 1, pp: 2, ep: 1, zero: 0 }, "c.json")).toMatch(/not yet: .*parallel\.pp 2 \(pipeline parallel\)/);
     expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 1, zero: 1 }, "c.json")).toMatch(/not yet: .*parallel\.zero 1 with parallel\.tp 2/);
     expect(notYetParallel({ dp: 1, tp: 2, pp: 1, ep: 1, zero: 0 }, "c.json", { checkpoint: true })).toMatch(/not yet: .*checkpoints of parallel\.tp 2/);
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 2, zero: 0 }, "c.json")).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 2, zero: 1 }, "c.json")).toMatch(/not yet: .*parallel\.ep 2 with parallel\.zero 1/);
+    expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 2, zero: 0 }, "c.json")).toMatch(/not yet: .*parallel\.ep 2 with parallel\.tp 2/);
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 2, zero: 0 }, "c.json", { checkpoint: true })).toMatch(/not yet: .*checkpoints of parallel\.ep 2/);
     // the host spec divides this machine's memory among the ranks
     expect(hostSpec(4, 64e9).memoryBytes).toBe(16e9);
   });
