@@ -7,7 +7,8 @@
 
 import type { HealthFault, RankEnv } from "../dist/index.js";
 import { createCommunicator, heartbeatTiming, markerLine, startHeartbeat } from "../dist/index.js";
-import type { ParallelLayout, RunParallel } from "../train/index.js";
+import type { RunParallel } from "../train/index.js";
+import type { LayoutPlan } from "./train_parallel_modes.js";
 import { layoutParallel } from "./train_parallel_modes.js";
 
 export interface DistributedRank {
@@ -28,10 +29,10 @@ function collectiveTimeout(env: Readonly<Record<string, string | undefined>>): n
 
 /**
  * Joins the job as `r` says: rendezvous, heartbeats started on every rank (a store barrier: nobody is judged
- * before everybody beats), then the RunParallel of `layout` (checked by then) for runTraining. `markers`: write the
- * launcher's marker lines; `source` names the config in errors.
+ * before everybody beats), then the RunParallel of `plan`'s layout (checked by then) for runTraining. `markers`: write
+ * the launcher's marker lines.
  */
-export async function joinParallel(r: RankEnv, layout: ParallelLayout, source: string, markers: boolean, env: Readonly<Record<string, string | undefined>> = process.env): Promise<DistributedRank> {
+export async function joinParallel(r: RankEnv, plan: LayoutPlan, markers: boolean, env: Readonly<Record<string, string | undefined>> = process.env): Promise<DistributedRank> {
   const timing = heartbeatTiming(env);
   const timeoutMs = collectiveTimeout(env);
   const comm = await createCommunicator({ backend: "local", rank: r.rank, size: r.worldSize, masterAddr: r.masterAddr, masterPort: r.masterPort, ...(timeoutMs ? { timeoutMs } : {}) });
@@ -67,7 +68,7 @@ export async function joinParallel(r: RankEnv, layout: ParallelLayout, source: s
   }
   let parallel: RunParallel;
   try {
-    parallel = layoutParallel(comm, layout, source);
+    parallel = layoutParallel(comm, plan);
   } catch (err) {
     await heartbeat.stop();
     await comm.close();

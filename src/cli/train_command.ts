@@ -121,7 +121,7 @@ export const trainCommand: Command = {
     let layout: ParallelLayout = { dp: worldSize, tp: 1, pp: 1, ep: 1, zero: 0 };
     try {
       const parallel = resolveTrainParallel(cfg, path, { worldSize, vocabSize: AUTO_VOCAB });
-      const notYet = parallel && notYetParallel(parallel.layout, path, { checkpoint: cfg.checkpoint !== undefined });
+      const notYet = parallel && notYetParallel(parallel.layout, path, { checkpoint: cfg.checkpoint !== undefined, moe: cfg.model.moe !== undefined, sample: cfg.eval.sample !== undefined, export: cfg.export !== undefined });
       if (notYet) throw new Error(notYet);
       if (parallel) console.error(`kiln train: parallel ${describeParallel(parallel.layout)} (${parallel.from})`);
       if (parallel) layout = parallel.layout;
@@ -133,7 +133,7 @@ export const trainCommand: Command = {
     const restarts = restartCount();
     // NOTE: the launcher's marker lines only when a kiln launch that reads them started us (it sets the count).
     const markers = restarts !== undefined;
-    const dist = rankEnv && rankEnv.worldSize > 1 ? await joinParallel(rankEnv, layout, path, markers) : undefined;
+    const dist = rankEnv && rankEnv.worldSize > 1 ? await joinParallel(rankEnv, { layout, source: path, run: { batchSize: cfg.train.batchSize, blockSize: cfg.model.blockSize, gradAccumSteps: cfg.train.gradAccumSteps } }, markers) : undefined;
     // NOTE: one rank speaks for the job (every rank holds the same state); the others print only errors.
     const lead = !dist || dist.rank === 0;
     // NOTE: the bar only on a terminal: piped or logged output (and the tests) keep one plain line per step.

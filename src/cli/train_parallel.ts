@@ -51,12 +51,16 @@ export function resolveTrainParallel(cfg: TrainConfig, source: string, o: { worl
 /**
  * The layouts kiln train does not run yet, as one "not yet" naming each missing piece; undefined: it runs this one.
  * Built: data parallel, ZeRO-1/2 over it (distributed checkpoints), tensor parallel (with data parallel beside it),
- * expert parallel (ep inside dp, a model.moe Llama).
- * `run.checkpoint`: the config has a checkpoint section (a tensor-parallel run cannot write one yet).
+ * expert parallel (ep inside dp, a model.moe Llama), pipeline parallel (with data parallel beside it).
+ * `run`: what else the config has (a checkpoint, export or eval.sample section, a model.moe) that some layouts cannot run yet.
  */
-export function notYetParallel(l: ParallelLayout, source: string, run: { checkpoint?: boolean } = {}): string | undefined {
+export function notYetParallel(l: ParallelLayout, source: string, run: { checkpoint?: boolean; moe?: boolean; sample?: boolean; export?: boolean } = {}): string | undefined {
   const missing = [
-    l.pp > 1 && `parallel.pp ${l.pp} (pipeline parallel)`,
+    l.pp > 1 && (l.tp > 1 || l.ep > 1 || l.zero > 0) && `parallel.pp ${l.pp} with ${[l.tp > 1 && `parallel.tp ${l.tp}`, l.ep > 1 && `parallel.ep ${l.ep}`, l.zero > 0 && `parallel.zero ${l.zero}`].filter(Boolean).join(" and ")} (the stages are dense model pieces, not tensor-parallel or MoE layers, and the ZeRO sharding does not take a pipeline's gradient source)`,
+    l.pp > 1 && run.checkpoint && `checkpoints of parallel.pp ${l.pp} (each rank holds one stage: no checkpoint writer gathers them yet; leave the checkpoint section out)`,
+    l.pp > 1 && run.moe && `parallel.pp ${l.pp} with model.moe (the pipeline's pieces are dense blocks)`,
+    l.pp > 1 && run.sample && `parallel.pp ${l.pp} with eval.sample (sampling needs the whole model on one rank)`,
+    l.pp > 1 && run.export && `parallel.pp ${l.pp} with an export section (the export needs the whole model on one rank)`,
     l.ep > 1 && l.tp > 1 && `parallel.ep ${l.ep} with parallel.tp ${l.tp} (a tensor-parallel MoE layer)`,
     l.ep > 1 && l.zero > 0 && `parallel.ep ${l.ep} with parallel.zero ${l.zero} (ZeRO's sharding reduces the gradient itself, not expert parallel's way)`,
     l.ep > 1 && run.checkpoint && `checkpoints of parallel.ep ${l.ep} (each rank holds its experts: no checkpoint writer gathers them yet; leave the checkpoint section out)`,
@@ -64,5 +68,5 @@ export function notYetParallel(l: ParallelLayout, source: string, run: { checkpo
     l.zero > 0 && l.tp > 1 && `parallel.zero ${l.zero} with parallel.tp ${l.tp} (the ZeRO sharding's gradient norm does not yet count tensor-parallel slices)`,
     l.tp > 1 && run.checkpoint && `checkpoints of parallel.tp ${l.tp} (each rank holds slices: no checkpoint writer gathers them yet; leave the checkpoint section out)`,
   ].filter((x): x is string => typeof x === "string");
-  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; it runs parallel: { dp, tp, ep, zero: 1|2 } (zero and ep each without tp, zero without ep)`;
+  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; it runs parallel: { dp, tp, pp, ep, zero: 1|2 } with dp beside any one of tp, pp, ep and zero`;
 }

@@ -3,27 +3,35 @@
 // gradient all-reduced), ZeRO-1/2 over the data-parallel ranks (the trainer's optimizer sharding, and a
 // distributed checkpoint every rank writes its part of), tensor parallel (each rank its slices of the single
 // run's model, the vocab-parallel loss, the norm summed over the slices) and expert parallel (each rank its
-// share of a MoE model's experts, tokens exchanged by all-to-all, the gradient reduced inside the step's graph),
-// data parallel beside them on a (dp, tp, ep) device mesh. Which layouts are refused, and why, is train_parallel.ts's notYetParallel.
+// share of a MoE model's experts, tokens exchanged by all-to-all, the gradient reduced inside the step's graph)
+// and pipeline parallel (each rank one stage of the single run's model, its micro-batches in 1F1B order, the
+// held-out loss through the stages), data parallel beside them on a (pp, dp, tp, ep) device mesh. Which layouts are refused, and why, is train_parallel.ts's notYetParallel.
 
-import type { Communicator } from "../dist/index.js";
+import type { Communicator, PipelineModel } from "../dist/index.js";
 import {
-  agreeOnConfig, dataParallel, deviceMesh, expertParallelFromWhole, expertParallelTraining, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, zeroSharding,
+  agreeOnConfig, dataParallel, deviceMesh, expertParallelFromWhole, expertParallelTraining, MicroRows, pipelineEvalLoss, pipelineParallel, pipelinePartition,
+  pieceCount, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, zeroSharding,
 } from "../dist/index.js";
 import type { ParallelLayout, RunParallel, TrainerOptions } from "../train/index.js";
-import { describeParallel, deviceLayout } from "../train/index.js";
+import { describeParallel, deviceLayout, pipelineMicroBatches } from "../train/index.js";
 
-/**
- * The RunParallel of `layout` on `world` (every rank calls it alike: the mesh's groups are made here).
- * `layout` is checked and not refused (notYetParallel) by then; `source` names the config in errors.
- */
-export function layoutParallel(world: Communicator, layout: ParallelLayout, source: string): RunParallel {
-  const { dp: dpSize, tp: tpSize, ep: epSize, zero } = layout;
-  // NOTE: pp 1 here (refused before): the mesh is (dp, tp) with ep groups inside dp, tp ranks consecutive.
-  const mesh = deviceMesh(world, { dp: dpSize, tp: tpSize, pp: 1, ep: epSize });
+/** A run's layout (checked, and not refused by notYetParallel), the config's name for errors, and its batch shape. */
+export interface LayoutPlan {
+  readonly layout: ParallelLayout;
+  readonly source: string;
+  readonly run: { readonly batchSize: number; readonly blockSize: number; readonly gradAccumSteps: number };
+}
+
+/** The RunParallel of `plan`'s layout on `world` (every rank calls it alike: the mesh's groups are made here). */
+export function layoutParallel(world: Communicator, plan: LayoutPlan): RunParallel {
+  const { layout, source, run } = plan;
+  const { dp: dpSize, tp: tpSize, pp: ppSize, ep: epSize, zero } = layout;
+  const mesh = deviceMesh(world, { dp: dpSize, tp: tpSize, pp: ppSize, ep: epSize });
   const dp = dataParallel(mesh.dp);
-  let trainer: Pick<TrainerOptions, "sharding" | "gradientNorm" | "reduceGradient"> = zero === 1 || zero === 2 ? { sharding: zeroSharding(mesh.dp, zero) } : {};
+  const micro = pipelineMicroBatches(layout);
+  let trainer: NonNullable<RunParallel["trainer"]> = zero === 1 || zero === 2 ? { sharding: zeroSharding(mesh.dp, zero) } : {};
   const layoutText = describeParallel(layout);
+  let evalStage: ((batch: { inputs: Int32Array; targets: Int32Array }, b: number, t: number) => Promise<number>) | undefined;
   return {
     ...(tpSize > 1
       ? {
@@ -36,7 +44,24 @@ export function layoutParallel(world: Communicator, layout: ParallelLayout, sour
             return m;
           },
         }
-      : epSize > 1
+      : ppSize > 1
+        ? {
+            async model(whole) {
+              // NOTE: with several replicas every pipeline must cut the model alike (their gradients are averaged
+              // stage by stage): an even cut then; one pipeline cuts by its measured piece costs.
+              const model = pipelineModel(whole, source);
+              const pieces = pieceCount(model);
+              const partition = dpSize > 1 ? pipelinePartition(Array<number>(pieces).fill(1), ppSize) : "measure";
+              const pp = await pipelineParallel(mesh.pp, model, { batchSize: run.batchSize / dpSize / micro, blockSize: run.blockSize, partition, config: { layout, run } });
+              trainer = { gradientSource: pp.gradientSource, hostGradientNorm: pp.hostGradientNorm, gradAccumSteps: run.gradAccumSteps * micro };
+              evalStage = (batch, b, t) => pipelineEvalLoss(mesh.pp, model, pp.stage, batch, b, t);
+              return pp.stage;
+            },
+            async evalLoss(data, i) {
+              return evalStage!(await data.batch(i, 0), data.batchSize, data.blockSize);
+            },
+          }
+        : epSize > 1
         ? {
             async model(whole) {
               const backend = [...whole.parameters().values()][0]!.backend;
@@ -57,7 +82,10 @@ export function layoutParallel(world: Communicator, layout: ParallelLayout, sour
       // NOTE: expert parallel's dp ranks hold different experts: nothing to broadcast (each cut its share of the same init).
       if (mesh.dp.size > 1 && epSize === 1) await replicaStart(mesh.dp, model, config);
     },
-    batches: (global) => (mesh.dp.size > 1 ? dp.rows(global) : global),
+    batches: (global) => {
+      const mine = mesh.dp.size > 1 ? dp.rows(global) : global;
+      return ppSize > 1 ? new MicroRows(mine, micro) : mine;
+    },
     // NOTE: ZeRO's sharding and expert parallel's reduceGradient reduce the gradient themselves (the trainer refuses a hook beside them).
     ...(mesh.dp.size > 1 && !zero && epSize === 1 ? { gradientHook: dp.gradientHook } : {}),
     get trainer() {
@@ -76,4 +104,10 @@ export function layoutParallel(world: Communicator, layout: ParallelLayout, sour
       }
     },
   };
+}
+
+/** The whole model as pipeline pieces (models/training_pieces.ts: GPT-2 and Llama have them). */
+function pipelineModel(whole: object, source: string): PipelineModel {
+  if (!("trainingPieces" in whole && "pieceParameters" in whole)) throw new Error(`${source}: parallel.pp: the model has no pipeline pieces (trainingPieces)`);
+  return whole as PipelineModel;
 }

@@ -87,3 +87,5 @@ export type { StageRange } from "./pipeline_partition.js";
 export { partition as pipelinePartition } from "./pipeline_partition.js";
 export type { PipelineAction } from "./pipeline_schedule.js";
 export { oneForwardOneBackward, simulateOneForwardOneBackward } from "./pipeline_schedule.js";
+export { pieceCount } from "./pipeline_stage.js";
+export { MicroRows, pipelineEvalLoss } from "./pipeline_train.js";

@@ -38,7 +38,7 @@ export { loadShardedCheckpoint, saveShardedCheckpoint } from "./trainer_sharded_
 export * from "./export/index.js";
 export { trainModelConfig } from "./model_config.js";
 export { parseTrainConfig, TrainConfigSchema } from "./config.js";
-export { checkParallelLayout, describeParallel, ParallelConfigSchema, ParallelLayoutSchema } from "./parallel_config.js";
+export { checkParallelLayout, describeParallel, ParallelConfigSchema, ParallelLayoutSchema, pipelineMicroBatches } from "./parallel_config.js";
 export type { ParallelConfig, ParallelLayout } from "./parallel_config.js";
 export { isYamlPath, parseConfigText } from "./config_file.js";
 export type { TrainConfig } from "./config.js";

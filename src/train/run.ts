@@ -59,8 +59,13 @@ export interface RunParallel {
   batches(global: BatchSource): BatchSource;
   /** Data parallel's all-reduce of the flat gradient; absent where `trainer` reduces it (ZeRO's sharding) or nothing is to be reduced. */
   readonly gradientHook?: GradientHook;
-  /** The layout's own trainer options: ZeRO's optimizer sharding, tensor parallel's gradient norm, expert parallel's reduction and norm. */
-  readonly trainer?: Pick<TrainerOptions, "sharding" | "gradientNorm" | "reduceGradient">;
+  /**
+   * The layout's own trainer options: ZeRO's optimizer sharding, tensor parallel's gradient norm, expert parallel's
+   * reduction and norm, pipeline parallel's gradient source and norm (and its micro-batches as gradAccumSteps).
+   */
+  readonly trainer?: Pick<TrainerOptions, "sharding" | "gradientNorm" | "reduceGradient" | "gradientSource" | "hostGradientNorm" | "gradAccumSteps">;
+  /** The held-out loss of `data`'s batch `i` computed by every rank together (pipeline stages); absent: the trainer's own evalLoss. */
+  evalLoss?(data: BatchSource, i: number): Promise<number>;
   /** A step's loss over the whole global batch (the mean of the ranks' losses), from this rank's. */
   meanLoss(loss: number): Promise<number>;
   /** Whether this rank writes checkpoints and the export (one rank does; every rank reads them). */
@@ -201,7 +206,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     const evaluate = async () => {
       data.rewindVal();
       let sum = 0;
-      for (let i = 0; i < cfg.eval.batches; i++) sum += await trainer.evalLoss(data.val, i);
+      for (let i = 0; i < cfg.eval.batches; i++) sum += par?.evalLoss ? await par.evalLoss(data.val, i) : await trainer.evalLoss(data.val, i);
       return sum / cfg.eval.batches;
     };
     const last = Math.min(cfg.train.iters, opts.maxIters ?? Infinity);
