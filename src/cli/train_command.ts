@@ -44,10 +44,12 @@ Options:
   -h, --help      show this help
 
 Under kiln launch (or torchrun's or Slurm's variables: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) each
-process is one rank of a data-parallel job: every rank checks it has the same config, trains on its
-rows of each global batch (train.batchSize must divide by the world size) and the gradients are
-averaged, so the losses follow the single-process run's; rank 0 alone prints, records and writes
-checkpoints. Ranks send heartbeats (KILN_HEARTBEAT_TIMEOUT_MS: silence limit, default 5000) and a
+process is one rank of a parallel job laid out as the config's parallel: section says (none: data
+parallel over every rank): dp (each rank its rows of every batch, the gradients averaged), zero: 1|2
+(the optimizer sharded over dp; every rank writes its part of each checkpoint), tp (each rank its slices
+of the model), pp (each rank a stage; parallel.microBatches, default 2 x pp) or ep (a model.moe's experts
+shared out), dp beside any one of the others. Every rank checks it has the same config, the losses
+follow the single-process run's, and rank 0 alone prints and records the run. Ranks send heartbeats (KILN_HEARTBEAT_TIMEOUT_MS: silence limit, default 5000) and a
 hung or dead rank aborts the job naming it. After a restart by kiln launch --max-restarts
 (KILN_RESTART_COUNT > 0) the run resumes from the newest good checkpoint by itself.
 
