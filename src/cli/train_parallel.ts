@@ -62,11 +62,11 @@ export function notYetParallel(l: ParallelLayout, source: string, run: { checkpo
     l.pp > 1 && run.sample && `parallel.pp ${l.pp} with eval.sample (sampling needs the whole model on one rank)`,
     l.pp > 1 && run.export && `parallel.pp ${l.pp} with an export section (the export needs the whole model on one rank)`,
     l.ep > 1 && l.tp > 1 && `parallel.ep ${l.ep} with parallel.tp ${l.tp} (a tensor-parallel MoE layer)`,
+    l.tp > 1 && l.ep === 1 && run.moe && `parallel.tp ${l.tp} with model.moe (no tensor-parallel MoE layer; use parallel.ep)`,
     l.ep > 1 && l.zero > 0 && `parallel.ep ${l.ep} with parallel.zero ${l.zero} (ZeRO's sharding reduces the gradient itself, not expert parallel's way)`,
     l.ep > 1 && run.checkpoint && `checkpoints of parallel.ep ${l.ep} (each rank holds its experts: no checkpoint writer gathers them yet; leave the checkpoint section out)`,
     l.zero === 3 && "parallel.zero 3 (ZeRO-3: parameters gathered per layer; ZeRO-1 and 2 run)",
     l.zero > 0 && l.tp > 1 && `parallel.zero ${l.zero} with parallel.tp ${l.tp} (the ZeRO sharding's gradient norm does not yet count tensor-parallel slices)`,
-    l.tp > 1 && run.checkpoint && `checkpoints of parallel.tp ${l.tp} (each rank holds slices: no checkpoint writer gathers them yet; leave the checkpoint section out)`,
   ].filter((x): x is string => typeof x === "string");
   return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; it runs parallel: { dp, tp, pp, ep, zero: 1|2 } with dp beside any one of tp, pp, ep and zero`;
 }

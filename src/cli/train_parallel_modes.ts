@@ -9,10 +9,10 @@
 
 import type { Communicator, PipelineModel } from "../dist/index.js";
 import {
-  agreeOnConfig, dataParallel, deviceMesh, expertParallelFromWhole, expertParallelTraining, MicroRows, pipelineEvalLoss, pipelineParallel, pipelinePartition,
-  pieceCount, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, zeroSharding,
+  agreeOnConfig, dataParallel, deviceMesh, expertParallelFromWhole, expertParallelTraining, MicroRows, partArrays, pipelineEvalLoss, pipelineParallel, pipelinePartition,
+  pieceCount, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, wholeArrays, zeroSharding,
 } from "../dist/index.js";
-import type { ParallelLayout, RunParallel, TrainerOptions } from "../train/index.js";
+import type { ParallelLayout, RunParallel, TrainState } from "../train/index.js";
 import { describeParallel, deviceLayout, pipelineMicroBatches } from "../train/index.js";
 
 /** A run's layout (checked, and not refused by notYetParallel), the config's name for errors, and its batch shape. */
@@ -31,16 +31,25 @@ export function layoutParallel(world: Communicator, plan: LayoutPlan): RunParall
   const micro = pipelineMicroBatches(layout);
   let trainer: NonNullable<RunParallel["trainer"]> = zero === 1 || zero === 2 ? { sharding: zeroSharding(mesh.dp, zero) } : {};
   const layoutText = describeParallel(layout);
+  let wholeState: RunParallel["wholeState"];
   let evalStage: ((batch: { inputs: Int32Array; targets: Int32Array }, b: number, t: number) => Promise<number>) | undefined;
   return {
     ...(tpSize > 1
       ? {
           async model(whole) {
             const backend = [...whole.parameters().values()][0]!.backend;
+            // NOTE: the single run's flat layout, read before the whole model's tensors go: its checkpoints' layout.
+            const wholeLayout = deviceLayout(whole.parameters(), backend).describe();
             const m = await tensorParallelFromWhole(whole as Parameters<typeof tensorParallelFromWhole>[0], backend, mesh.tp).catch((err: Error) => {
               throw new Error(`${source}: parallel.tp ${tpSize}: ${err.message}`, { cause: err });
             });
             trainer = { ...trainer, gradientNorm: tensorParallelGradNorm(m) };
+            const local = deviceLayout(m.parameters(), backend).describe();
+            wholeState = {
+              layout: wholeLayout,
+              gather: async (s) => withArrays(s, wholeLayout, await wholeArrays(m, s.layout, wholeLayout, arraysOf(s))),
+              part: (w) => withArrays(w, local, partArrays(m, w.layout, local, arraysOf(w))),
+            };
             return m;
           },
         }
@@ -96,6 +105,9 @@ export function layoutParallel(world: Communicator, plan: LayoutPlan): RunParall
     meanLoss: async (loss) => (mesh.dp.size > 1 ? (await mesh.dp.allReduce(Float32Array.of(loss)))[0]! / mesh.dp.size : loss),
     writes: world.rank === 0,
     ...(zero ? { checkpointGroup: world } : {}),
+    get wholeState() {
+      return wholeState;
+    },
     async started(step) {
       const steps = await world.allGather(Float32Array.of(step));
       const differ = [...steps.keys()].filter((i) => steps[i] !== steps[0]);
@@ -110,4 +122,17 @@ export function layoutParallel(world: Communicator, plan: LayoutPlan): RunParall
 function pipelineModel(whole: object, source: string): PipelineModel {
   if (!("trainingPieces" in whole && "pieceParameters" in whole)) throw new Error(`${source}: parallel.pp: the model has no pipeline pieces (trainingPieces)`);
   return whole as PipelineModel;
+}
+
+/** A state's flat arrays: the parameters, then the optimizer's (AdamW's m and v, or SGD's momentum). */
+function arraysOf(s: TrainState): Float32Array[] {
+  const o = s.optimizer;
+  return [s.params, ...(o.kind === "adamw" ? [o.m, o.v] : [o.momentum])];
+}
+
+/** `s` with its flat arrays (arraysOf's order) replaced, laid out as `layout`. */
+function withArrays(s: TrainState, layout: TrainState["layout"], [params, ...opt]: Float32Array[]): TrainState {
+  const o = s.optimizer;
+  const optimizer = o.kind === "adamw" ? { ...o, m: opt[0]!, v: opt[1]! } : { ...o, momentum: opt[0]! };
+  return { ...s, layout, params: params!, optimizer };
 }

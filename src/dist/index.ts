@@ -77,6 +77,8 @@ export { tensorParallelGradNorm } from "./tensor_parallel_norm.js";
 export { tensorParallelFromLoaded } from "./tensor_parallel_load.js";
 export type { WholeModel } from "./tensor_parallel_train.js";
 export { tensorParallelFromWhole } from "./tensor_parallel_train.js";
+export type { FlatLayout } from "./tensor_parallel_state.js";
+export { partArrays, wholeArrays } from "./tensor_parallel_state.js";
 // Pipeline parallel: stages cut by measured piece cost, the 1F1B schedule over send/recv, and the
 // trainer hooks (gradientSource, gradientNorm) that train a stage.
 export type { PipelineGroup, PipelineOptions, PipelineParallel, StageTiming } from "./pipeline.js";

@@ -46,7 +46,7 @@ export async function tensorParallelFromWhole(whole: WholeModel, backend: Backen
 }
 
 /** blk.N.attn_{q,k,v}.weight (rows, dim) joined into blk.N.attn_qkv.weight (q rows, then k, then v), in place. */
-function joinQkv(host: Map<string, HostArray>, layers: number): void {
+export function joinQkv(host: Map<string, HostArray>, layers: number): void {
   for (let i = 0; i < layers; i++) {
     const parts = ["q", "k", "v"].map((p) => `blk.${i}.attn_${p}.weight`);
     if (host.has(`blk.${i}.attn_qkv.weight`)) continue;

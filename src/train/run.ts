@@ -21,7 +21,8 @@ import { trainModelConfig } from "./model_config.js";
 import type { TrainableModel } from "./loss.js";
 import { configPath, openRunData } from "./run_data.js";
 import type { BatchSource } from "./batches.js";
-import type { GradientHook, StepStats, TrainerOptions } from "./trainer.js";
+import type { GradientHook, StepStats, TrainerOptions, TrainState } from "./trainer.js";
+import type { LayoutDescription } from "./param_layout.js";
 import { Trainer } from "./trainer.js";
 import { fromCheckpointState, toCheckpointState, trainerSignature } from "./trainer_checkpoint.js";
 import { loadShardedCheckpoint, saveShardedCheckpoint } from "./trainer_sharded_checkpoint.js";
@@ -75,6 +76,12 @@ export interface RunParallel {
    * two-phase commit: ZeRO's optimizer parts), and resumes by reading its part; absent: `writes` says who writes whole ones.
    */
   readonly checkpointGroup?: CheckpointGroup;
+  /**
+   * Checkpoints in the single process's form though this rank trains a part of the model (tensor parallel's
+   * slices): `layout` is the whole model's flat layout, `gather` makes the whole state from this rank's (a
+   * collective: every rank saves; the one that `writes` writes it), `part` cuts this rank's from a whole one read back.
+   */
+  readonly wholeState?: { readonly layout: LayoutDescription; gather(s: TrainState): Promise<TrainState>; part(whole: TrainState): TrainState };
   /** After a resume (or none): every rank must start at the same step; a differing rank is named. */
   started(step: number): Promise<void>;
 }
@@ -162,10 +169,13 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
         report({ kind: "resume", step: r.step, dir });
       }
     } else if (ck && opts.resume) {
-      const saved = resumeFromLatest(ck.dir, { expect: trainerSignature(cfg.model.arch, trainer.layout), warn });
+      const ws = par?.wholeState;
+      const expect = ws ? { architecture: cfg.model.arch, params: ws.layout.map((s) => ({ name: s.name, shape: s.shape })) } : trainerSignature(cfg.model.arch, trainer.layout);
+      const saved = resumeFromLatest(ck.dir, { expect, warn });
       if (saved) {
         const where = `checkpoint ${ck.dir} (step ${saved.step})`;
-        trainer.loadState(fromCheckpointState(saved, where));
+        const state = fromCheckpointState(saved, where);
+        trainer.loadState(ws ? ws.part(state) : state);
         data.train.restore(saved[data.stateField]);
         report({ kind: "resume", step: saved.step, dir: ck.dir });
       }
@@ -181,7 +191,8 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
       report({ kind: "checkpoint", step: Number(/(\d+)$/.exec(reported!)![1]), dir: reported! });
     };
     let savedStep = trainer.step;
-    const saves = checkpointer !== undefined || group !== undefined;
+    // NOTE: with a wholeState every rank takes part in a save (the gather), though one writes.
+    const saves = checkpointer !== undefined || group !== undefined || (ck !== undefined && par?.wholeState !== undefined);
     const save = async () => {
       savedStep = trainer.step;
       const meta = {
@@ -196,7 +207,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
         if (writes) report({ kind: "checkpoint", step: savedStep, dir });
         return;
       }
-      const state = toCheckpointState(await trainer.state(), meta);
+      const whole = par?.wholeState ? await par.wholeState.gather(await trainer.state()) : undefined;
+      if (!checkpointer) return;
+      const state = toCheckpointState(whole ?? (await trainer.state()), meta);
       // NOTE: state() read the tensors back into fresh arrays that nothing else holds: no second copy.
       await checkpointer!.save(state, { owned: true });
       // save() waited for the write before it (one in flight at most): that one is durable now.

@@ -1,8 +1,8 @@
 // launch_train_tp.test.ts: `kiln launch --nproc 2 -- kiln train` with `parallel: { tp: 2 }` on a GPT-2 (tied,
 // vocab-parallel head), real processes and sockets: each rank trains its slices of the single run's model and
-// the loss curve equals the single-process `kiln train` of the same config; a tensor-parallel config with a
-// checkpoint section is refused with a "not yet" naming it (no writer gathers the slices yet). The Llama:
-// launch_train_tp_llama.test.ts. Processes bounded and killed in afterEach, temp dirs removed.
+// the loss curve equals the single-process `kiln train` of the same config; a tensor-parallel config of a MoE model
+// is refused with a "not yet" naming it (no tensor-parallel MoE layer). The Llama: launch_train_tp_llama.test.ts;
+// checkpoints: launch_train_tp_resume.test.ts. Processes bounded and killed in afterEach, temp dirs removed.
 
 import { afterEach, describe, expect, it } from "vitest";
 import { waitDead } from "../helpers/launch_procs.js";
@@ -40,12 +40,15 @@ describe("kiln train with parallel.tp under kiln launch", () => {
     expect(await waitDead([...rankPids])).toEqual([]);
   }, 90_000);
 
-  it("a tensor-parallel config with a checkpoint section is refused, naming what is not built", async () => {
-    const tp = editedRun({ iters: ITERS, every: 5 }, (c) => (c.parallel = { tp: 2 }));
+  it("a tensor-parallel config of a MoE model is refused, naming what is not built", async () => {
+    const tp = editedRun({ iters: ITERS, every: 5 }, (c) => {
+      c.model = { arch: "llama", nLayers: 2, nHeads: 2, dim: 32, blockSize: 16, moe: { numExperts: 4, topK: 2 } };
+      c.parallel = { tp: 2 };
+    });
     // NOTE: refused before the rank joins the job: one process with a rank's variables shows it.
     const r = await trainOnce(tp.config, 40_000, [], { RANK: "0", LOCAL_RANK: "0", WORLD_SIZE: "2", MASTER_ADDR: "127.0.0.1", MASTER_PORT: "1" });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/not yet: kiln train does not run checkpoints of parallel\.tp 2/);
+    expect(r.stderr).toMatch(/c\.json: not yet: kiln train does not run parallel\.tp 2 with model\.moe/);
     expect(await waitDead([...rankPids])).toEqual([]);
   }, 45_000);
 });
