@@ -63,6 +63,9 @@ export function layoutParallel(world: Communicator, plan: LayoutPlan): RunParall
               const partition = dpSize > 1 ? pipelinePartition(Array<number>(pieces).fill(1), ppSize) : "measure";
               const pp = await pipelineParallel(mesh.pp, model, { batchSize: run.batchSize / dpSize / micro, blockSize: run.blockSize, partition, config: { layout, run } });
               trainer = { gradientSource: pp.gradientSource, hostGradientNorm: pp.hostGradientNorm, gradAccumSteps: run.gradAccumSteps * micro };
+              // NOTE: the other stages' weights were needed to time every piece; from here on only this stage's are read.
+              const mine = new Set(pp.stage.parameters().values());
+              for (const t of new Set(model.parameters().values())) if (!mine.has(t)) t.dispose();
               evalStage = (batch, b, t) => pipelineEvalLoss(mesh.pp, model, pp.stage, batch, b, t);
               return pp.stage;
             },
