@@ -57,7 +57,6 @@ export function resolveTrainParallel(cfg: TrainConfig, source: string, o: { worl
 export function notYetParallel(l: ParallelLayout, source: string, run: { checkpoint?: boolean; moe?: boolean; sample?: boolean; export?: boolean } = {}): string | undefined {
   const missing = [
     l.pp > 1 && (l.tp > 1 || l.ep > 1 || l.zero > 0) && `parallel.pp ${l.pp} with ${[l.tp > 1 && `parallel.tp ${l.tp}`, l.ep > 1 && `parallel.ep ${l.ep}`, l.zero > 0 && `parallel.zero ${l.zero}`].filter(Boolean).join(" and ")} (the stages are dense model pieces, not tensor-parallel or MoE layers, and the ZeRO sharding does not take a pipeline's gradient source)`,
-    l.pp > 1 && run.checkpoint && `checkpoints of parallel.pp ${l.pp} (each rank holds one stage: no checkpoint writer gathers them yet; leave the checkpoint section out)`,
     l.pp > 1 && run.moe && `parallel.pp ${l.pp} with model.moe (the pipeline's pieces are dense blocks)`,
     l.pp > 1 && run.sample && `parallel.pp ${l.pp} with eval.sample (sampling needs the whole model on one rank)`,
     l.pp > 1 && run.export && `parallel.pp ${l.pp} with an export section (the export needs the whole model on one rank)`,

@@ -9,8 +9,8 @@
 
 import type { Communicator, PipelineModel } from "../dist/index.js";
 import {
-  agreeOnConfig, dataParallel, deviceMesh, expertParallelFromWhole, expertParallelTraining, MicroRows, partArrays, pipelineEvalLoss, pipelineParallel, pipelinePartition,
-  pieceCount, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, wholeArrays, zeroSharding,
+  agreeOnConfig, dataParallel, deviceMesh, expertParallelFromWhole, expertParallelTraining, MicroRows, partArrays, pipelineEvalLoss, pipelineParallel, pipelinePartArrays, pipelinePartition,
+  pipelineWholeArrays, PipelineStage, pieceCount, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, wholeArrays, zeroSharding,
 } from "../dist/index.js";
 import type { ParallelLayout, RunParallel, TrainState } from "../train/index.js";
 import { describeParallel, deviceLayout, pipelineMicroBatches } from "../train/index.js";
@@ -59,12 +59,22 @@ export function layoutParallel(world: Communicator, plan: LayoutPlan): RunParall
               // NOTE: with several replicas every pipeline must cut the model alike (their gradients are averaged
               // stage by stage): an even cut then; one pipeline cuts by its measured piece costs.
               const model = pipelineModel(whole, source);
+              const backend = [...whole.parameters().values()][0]!.backend;
+              const wholeLayout = deviceLayout(whole.parameters(), backend).describe();
               const pieces = pieceCount(model);
               const partition = dpSize > 1 ? pipelinePartition(Array<number>(pieces).fill(1), ppSize) : "measure";
               const pp = await pipelineParallel(mesh.pp, model, { batchSize: run.batchSize / dpSize / micro, blockSize: run.blockSize, partition, config: { layout, run } });
               trainer = { gradientSource: pp.gradientSource, hostGradientNorm: pp.hostGradientNorm, gradAccumSteps: run.gradAccumSteps * micro };
               // NOTE: the other stages' weights were needed to time every piece; from here on only this stage's are read.
               const mine = new Set(pp.stage.parameters().values());
+              // Checkpoints in the single process's form: every stage's layout (shapes only: read before the weights go).
+              const stages = pp.ranges.map((r) => deviceLayout(new PipelineStage(model, r).parameters(), backend).describe());
+              const local = stages[mesh.pp.rank]!;
+              wholeState = {
+                layout: wholeLayout,
+                gather: async (s) => withArrays(s, wholeLayout, await pipelineWholeArrays(mesh.pp, stages, wholeLayout, arraysOf(s))),
+                part: (w) => withArrays(w, local, pipelinePartArrays(w.layout, local, arraysOf(w))),
+              };
               for (const t of new Set(model.parameters().values())) if (!mine.has(t)) t.dispose();
               evalStage = (batch, b, t) => pipelineEvalLoss(mesh.pp, model, pp.stage, batch, b, t);
               return pp.stage;

@@ -91,3 +91,4 @@ export type { PipelineAction } from "./pipeline_schedule.js";
 export { oneForwardOneBackward, simulateOneForwardOneBackward } from "./pipeline_schedule.js";
 export { pieceCount } from "./pipeline_stage.js";
 export { MicroRows, pipelineEvalLoss } from "./pipeline_train.js";
+export { pipelinePartArrays, pipelineWholeArrays } from "./pipeline_state.js";
