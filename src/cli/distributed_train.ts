@@ -1,13 +1,15 @@
-// distributed_train.ts: what makes `kiln train` one rank of a data-parallel job when it finds a rank
+// distributed_train.ts: what makes `kiln train` one rank of a parallel job when it finds a rank
 // environment (kiln launch, torchrun or Slurm's variables): the communicator, the heartbeat thread whose
 // finding of a silent rank aborts the collectives (naming that rank and how long it was silent), and
-// the run's parallel seams (src/train's RunParallel: the same model and config on every rank, each rank's rows
-// of the global batch, the all-reduced gradient, one rank writing). It owns this wiring and the markers the
-// launcher reads; the loop is src/train's, the collectives src/dist's, printing train_command.ts's.
+// the run's parallel seams for its layout (src/train's RunParallel, made by train_parallel_modes.ts). It owns
+// this wiring and the markers the launcher reads; the loop is src/train's, the collectives src/dist's,
+// printing train_command.ts's.
 
 import type { HealthFault, RankEnv } from "../dist/index.js";
-import { createCommunicator, dataParallel, heartbeatTiming, markerLine, replicaStart, startHeartbeat } from "../dist/index.js";
+import { createCommunicator, heartbeatTiming, markerLine, startHeartbeat } from "../dist/index.js";
 import type { RunParallel } from "../train/index.js";
+import type { LayoutPlan } from "./train_parallel_modes.js";
+import { layoutParallel } from "./train_parallel_modes.js";
 
 export interface DistributedRank {
   readonly rank: number;
@@ -27,9 +29,10 @@ function collectiveTimeout(env: Readonly<Record<string, string | undefined>>): n
 
 /**
  * Joins the job as `r` says: rendezvous, heartbeats started on every rank (a store barrier: nobody is judged
- * before everybody beats), then the RunParallel for runTraining. `markers`: write the launcher's marker lines.
+ * before everybody beats), then the RunParallel of `plan`'s layout (checked by then) for runTraining. `markers`: write
+ * the launcher's marker lines.
  */
-export async function joinDataParallel(r: RankEnv, markers: boolean, env: Readonly<Record<string, string | undefined>> = process.env): Promise<DistributedRank> {
+export async function joinParallel(r: RankEnv, plan: LayoutPlan, markers: boolean, env: Readonly<Record<string, string | undefined>> = process.env): Promise<DistributedRank> {
   const timing = heartbeatTiming(env);
   const timeoutMs = collectiveTimeout(env);
   const comm = await createCommunicator({ backend: "local", rank: r.rank, size: r.worldSize, masterAddr: r.masterAddr, masterPort: r.masterPort, ...(timeoutMs ? { timeoutMs } : {}) });
@@ -63,22 +66,14 @@ export async function joinDataParallel(r: RankEnv, markers: boolean, env: Readon
     await comm.close();
     throw err;
   }
-  const dp = dataParallel(comm);
-  const parallel: RunParallel = {
-    prepare: (model, config) => replicaStart(comm, model, config),
-    batches: (global) => dp.rows(global),
-    gradientHook: dp.gradientHook,
-    // NOTE: summed in rank order and divided once: the same on every rank, and the single process's mean up to f32 order.
-    meanLoss: async (loss) => (await comm.allReduce(Float32Array.of(loss)))[0]! / r.worldSize,
-    writes: r.rank === 0,
-    async started(step) {
-      const steps = await comm.allGather(Float32Array.of(step));
-      const differ = [...steps.keys()].filter((i) => steps[i] !== steps[0]);
-      if (differ.length) {
-        throw new Error(`rank ${r.rank}: the ranks start at different steps (${[...steps].map((s, i) => `rank ${i}: ${s}`).join(", ")}); did they read different checkpoint.dirs?`);
-      }
-    },
-  };
+  let parallel: RunParallel;
+  try {
+    parallel = layoutParallel(comm, plan);
+  } catch (err) {
+    await heartbeat.stop();
+    await comm.close();
+    throw err;
+  }
   return {
     rank: r.rank,
     size: r.worldSize,

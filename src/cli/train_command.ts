@@ -9,13 +9,13 @@ import { dirname, resolve } from "node:path";
 import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
 import { markerLine, readRankEnv, restartCount } from "../dist/index.js";
-import type { RunEvent } from "../train/index.js";
+import type { ParallelLayout, RunEvent } from "../train/index.js";
 import { describeMemory, describeParallel, parseConfigText, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
 import { notYetParallel, resolveTrainParallel } from "./train_parallel.js";
 
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
-import { joinDataParallel } from "./distributed_train.js";
+import { joinParallel } from "./distributed_train.js";
 import { ProgressBar } from "./train_progress.js";
 
 /** The vocabulary `parallel: auto` plans with: the data (read later) fixes the real one, which moves only the embedding's memory. */
@@ -44,10 +44,12 @@ Options:
   -h, --help      show this help
 
 Under kiln launch (or torchrun's or Slurm's variables: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) each
-process is one rank of a data-parallel job: every rank checks it has the same config, trains on its
-rows of each global batch (train.batchSize must divide by the world size) and the gradients are
-averaged, so the losses follow the single-process run's; rank 0 alone prints, records and writes
-checkpoints. Ranks send heartbeats (KILN_HEARTBEAT_TIMEOUT_MS: silence limit, default 5000) and a
+process is one rank of a parallel job laid out as the config's parallel: section says (none: data
+parallel over every rank): dp (each rank its rows of every batch, the gradients averaged), zero: 1|2
+(the optimizer sharded over dp; every rank writes its part of each checkpoint), tp (each rank its slices
+of the model), pp (each rank a stage; parallel.microBatches, default 2 x pp) or ep (a model.moe's experts
+shared out), dp beside any one of the others. Every rank checks it has the same config, the losses
+follow the single-process run's, and rank 0 alone prints and records the run. Ranks send heartbeats (KILN_HEARTBEAT_TIMEOUT_MS: silence limit, default 5000) and a
 hung or dead rank aborts the job naming it. After a restart by kiln launch --max-restarts
 (KILN_RESTART_COUNT > 0) the run resumes from the newest good checkpoint by itself.
 
@@ -116,11 +118,15 @@ export const trainCommand: Command = {
       throw new UsageError((err as Error).message, this);
     }
     // The run's layout (its config's parallel: section), checked against the world size; modes not wired in yet are refused.
+    const worldSize = readRankEnv()?.worldSize ?? 1;
+    // NOTE: no parallel section: data parallel over every rank (as before layouts existed).
+    let layout: ParallelLayout = { dp: worldSize, tp: 1, pp: 1, ep: 1, zero: 0 };
     try {
-      const parallel = resolveTrainParallel(cfg, path, { worldSize: readRankEnv()?.worldSize ?? 1, vocabSize: AUTO_VOCAB });
-      const notYet = parallel && notYetParallel(parallel.layout, path);
+      const parallel = resolveTrainParallel(cfg, path, { worldSize, vocabSize: AUTO_VOCAB });
+      const notYet = parallel && notYetParallel(parallel.layout, path, { checkpoint: cfg.checkpoint !== undefined, moe: cfg.model.moe !== undefined, sample: cfg.eval.sample !== undefined, export: cfg.export !== undefined });
       if (notYet) throw new Error(notYet);
       if (parallel) console.error(`kiln train: parallel ${describeParallel(parallel.layout)} (${parallel.from})`);
+      if (parallel) layout = parallel.layout;
     } catch (err) {
       throw new UsageError((err as Error).message, this);
     }
@@ -129,7 +135,7 @@ export const trainCommand: Command = {
     const restarts = restartCount();
     // NOTE: the launcher's marker lines only when a kiln launch that reads them started us (it sets the count).
     const markers = restarts !== undefined;
-    const dist = rankEnv && rankEnv.worldSize > 1 ? await joinDataParallel(rankEnv, markers) : undefined;
+    const dist = rankEnv && rankEnv.worldSize > 1 ? await joinParallel(rankEnv, { layout, source: path, run: { batchSize: cfg.train.batchSize, blockSize: cfg.model.blockSize, gradAccumSteps: cfg.train.gradAccumSteps } }, markers) : undefined;
     // NOTE: one rank speaks for the job (every rank holds the same state); the others print only errors.
     const lead = !dist || dist.rank === 0;
     // NOTE: the bar only on a terminal: piped or logged output (and the tests) keep one plain line per step.

@@ -48,9 +48,24 @@ export function resolveTrainParallel(cfg: TrainConfig, source: string, o: { worl
   return { layout: checkParallelLayout(layout, o.worldSize, cfg, `${source} (parallel: auto)`), from: `parallel: auto, planned for ${o.worldSize} rank(s) on ${gpu.description}: ${describeLayout(l)}` };
 }
 
-/** What kiln train runs today: data parallel only; the other modes are issue 11's, not yet wired in. */
-export function notYetParallel(l: ParallelLayout, source: string): string | undefined {
-  const missing = [l.tp > 1 && `parallel.tp ${l.tp} (tensor parallel)`, l.pp > 1 && `parallel.pp ${l.pp} (pipeline parallel)`, l.ep > 1 && `parallel.ep ${l.ep} (expert parallel)`, l.zero > 0 && `parallel.zero ${l.zero} (ZeRO)`]
-    .filter((x): x is string => typeof x === "string");
-  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; use parallel: { dp: N } (or leave parallel out)`;
+/**
+ * The layouts kiln train does not run yet, as one "not yet" naming each missing piece; undefined: it runs this one.
+ * Built: data parallel, ZeRO-1/2 over it (distributed checkpoints), tensor parallel (with data parallel beside it),
+ * expert parallel (ep inside dp, a model.moe Llama), pipeline parallel (with data parallel beside it).
+ * `run`: what else the config has (a checkpoint, export or eval.sample section, a model.moe) that some layouts cannot run yet.
+ */
+export function notYetParallel(l: ParallelLayout, source: string, run: { checkpoint?: boolean; moe?: boolean; sample?: boolean; export?: boolean } = {}): string | undefined {
+  const missing = [
+    l.pp > 1 && (l.tp > 1 || l.ep > 1 || l.zero > 0) && `parallel.pp ${l.pp} with ${[l.tp > 1 && `parallel.tp ${l.tp}`, l.ep > 1 && `parallel.ep ${l.ep}`, l.zero > 0 && `parallel.zero ${l.zero}`].filter(Boolean).join(" and ")} (the stages are dense model pieces, not tensor-parallel or MoE layers, and the ZeRO sharding does not take a pipeline's gradient source)`,
+    l.pp > 1 && run.moe && `parallel.pp ${l.pp} with model.moe (the pipeline's pieces are dense blocks)`,
+    l.pp > 1 && run.sample && `parallel.pp ${l.pp} with eval.sample (sampling needs the whole model on one rank)`,
+    l.pp > 1 && run.export && `parallel.pp ${l.pp} with an export section (the export needs the whole model on one rank)`,
+    l.ep > 1 && l.tp > 1 && `parallel.ep ${l.ep} with parallel.tp ${l.tp} (a tensor-parallel MoE layer)`,
+    l.tp > 1 && l.ep === 1 && run.moe && `parallel.tp ${l.tp} with model.moe (no tensor-parallel MoE layer; use parallel.ep)`,
+    l.ep > 1 && l.zero > 0 && `parallel.ep ${l.ep} with parallel.zero ${l.zero} (ZeRO's sharding reduces the gradient itself, not expert parallel's way)`,
+    l.ep > 1 && run.checkpoint && `checkpoints of parallel.ep ${l.ep} (each rank holds its experts: no checkpoint writer gathers them yet; leave the checkpoint section out)`,
+    l.zero === 3 && "parallel.zero 3 (ZeRO-3: parameters gathered per layer; ZeRO-1 and 2 run)",
+    l.zero > 0 && l.tp > 1 && `parallel.zero ${l.zero} with parallel.tp ${l.tp} (the ZeRO sharding's gradient norm does not yet count tensor-parallel slices)`,
+  ].filter((x): x is string => typeof x === "string");
+  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; it runs parallel: { dp, tp, pp, ep, zero: 1|2 } with dp beside any one of tp, pp, ep and zero`;
 }

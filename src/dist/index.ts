@@ -32,6 +32,7 @@ export type { BatchesOf, DataParallel, DataParallelOptions, FlatGradientHook, St
 export { dataParallel, RankRows } from "./data_parallel.js";
 export type { ParameterOwner } from "./replica_start.js";
 export { replicaStart } from "./replica_start.js";
+export { agreeOnConfig } from "./agree_config.js";
 
 // Collectives as graph nodes (f32 tensors, run by a Communicator when the graph is realized or replayed), and
 // Megatron's parallel-region pairs: each collective with the backward its place in a parallel layer needs.
@@ -55,6 +56,8 @@ export { LEFT, SilenceWatch } from "./health/silence.js";
 // Expert parallel: MoE experts sharded over the ranks, tokens exchanged by all-to-all (graph collectives).
 export type { ExpertParallelTraining, FlatSlot } from "./expert_parallel.js";
 export { expertExchange, expertParallelTraining, expertShare, isExpertParameter, shardExperts } from "./expert_parallel.js";
+export type { WholeMoeModel } from "./expert_parallel_train.js";
+export { expertParallelFromWhole } from "./expert_parallel_train.js";
 // ZeRO-1/2: the optimizer sharded over the ranks (the Trainer's sharding option).
 export type { FlatSharding, ZeroStage } from "./zero.js";
 export { shardRange, zeroSharding } from "./zero.js";
@@ -75,6 +78,10 @@ export { gatherShards, loadShards, shardArray, unshardArrays } from "./tensor_pa
 export { vocabParallelCrossEntropy } from "./vocab_parallel_loss.js";
 export { tensorParallelGradNorm } from "./tensor_parallel_norm.js";
 export { tensorParallelFromLoaded } from "./tensor_parallel_load.js";
+export type { WholeModel } from "./tensor_parallel_train.js";
+export { tensorParallelFromWhole } from "./tensor_parallel_train.js";
+export type { FlatLayout } from "./tensor_parallel_state.js";
+export { partArrays, wholeArrays } from "./tensor_parallel_state.js";
 // Pipeline parallel: stages cut by measured piece cost, the 1F1B schedule over send/recv, and the
 // trainer hooks (gradientSource, gradientNorm) that train a stage.
 export type { PipelineGroup, PipelineOptions, PipelineParallel, StageTiming } from "./pipeline.js";
@@ -85,3 +92,6 @@ export type { StageRange } from "./pipeline_partition.js";
 export { partition as pipelinePartition } from "./pipeline_partition.js";
 export type { PipelineAction } from "./pipeline_schedule.js";
 export { oneForwardOneBackward, simulateOneForwardOneBackward } from "./pipeline_schedule.js";
+export { pieceCount } from "./pipeline_stage.js";
+export { MicroRows, pipelineEvalLoss } from "./pipeline_train.js";
+export { pipelinePartArrays, pipelineWholeArrays } from "./pipeline_state.js";

@@ -21,6 +21,11 @@ export const ParallelLayoutSchema = z.strictObject({
   ep: degree.default(1),
   /** ZeRO stage: 1 shards optimizer state over dp, 2 also gradients, 3 also parameters. */
   zero: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)], { error: () => "must be a ZeRO stage: 0, 1, 2 or 3" }).default(0),
+  /**
+   * Pipeline micro-batches per batch (with pp > 1): each replica's rows of a batch split in as many equal parts,
+   * run through the stages in 1F1B order; absent: 2 x pp (enough to keep the bubble at a third or less).
+   */
+  microBatches: degree.optional(),
 });
 
 export const ParallelConfigSchema = z.union([z.literal("auto"), ParallelLayoutSchema], {
@@ -49,11 +54,21 @@ export function checkParallelLayout(l: ParallelLayout, worldSize: number, cfg: P
   if (l.pp > m.nLayers) fail(`parallel.pp ${l.pp} is more stages than model.nLayers (${m.nLayers})`);
   if (l.dp % l.ep !== 0) fail(`parallel.ep ${l.ep} must divide parallel.dp ${l.dp} (expert parallel is carved out of data parallel)`);
   if (cfg.train.batchSize % l.dp !== 0) fail(`train.batchSize ${cfg.train.batchSize} must be a multiple of parallel.dp ${l.dp} (each replica takes an equal share of the rows)`);
+  if (l.pp > 1) {
+    const m = pipelineMicroBatches(l);
+    const rows = cfg.train.batchSize / l.dp;
+    if (rows % m !== 0) fail(`parallel.microBatches ${m}${l.microBatches === undefined ? ` (the default, 2 x parallel.pp)` : ""} must divide each replica's ${rows} rows of train.batchSize ${cfg.train.batchSize} (over parallel.dp ${l.dp})`);
+  }
   if (l.zero > 0 && l.dp === 1) fail(`parallel.zero ${l.zero} shards over data-parallel replicas, but parallel.dp is 1`);
   return l;
 }
 
-/** "dp=2 tp=1 pp=1 ep=1 zero=1" */
+/** The pipeline's micro-batches per batch: parallel.microBatches, default 2 x pp (1 without a pipeline). */
+export function pipelineMicroBatches(l: ParallelLayout): number {
+  return l.pp > 1 ? (l.microBatches ?? 2 * l.pp) : 1;
+}
+
+/** "dp=2 tp=1 pp=1 ep=1 zero=1" (and the micro-batches with a pipeline) */
 export function describeParallel(l: ParallelLayout): string {
-  return `dp=${l.dp} tp=${l.tp} pp=${l.pp} ep=${l.ep} zero=${l.zero}`;
+  return `dp=${l.dp} tp=${l.tp} pp=${l.pp} ep=${l.ep} zero=${l.zero}${l.pp > 1 ? ` microBatches=${pipelineMicroBatches(l)}` : ""}`;
 }

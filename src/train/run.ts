@@ -11,7 +11,8 @@ import { nextTurn } from "../core/host.js";
 import { Gpt2 } from "../models/gpt2.js";
 import { Llama } from "../models/llama.js";
 import type { Json } from "./checkpoint/index.js";
-import { Checkpointer, listCheckpoints, resumeFromLatest } from "./checkpoint/index.js";
+import type { CheckpointGroup } from "./checkpoint/index.js";
+import { Checkpointer, listCheckpoints, resumeFromLatest, resumeSharded } from "./checkpoint/index.js";
 import type { TrainConfig } from "./config.js";
 import type { ExportedFile } from "./export/export_writer.js";
 import { exportTrainState } from "./export/export_run.js";
@@ -20,9 +21,11 @@ import { trainModelConfig } from "./model_config.js";
 import type { TrainableModel } from "./loss.js";
 import { configPath, openRunData } from "./run_data.js";
 import type { BatchSource } from "./batches.js";
-import type { GradientHook, StepStats } from "./trainer.js";
+import type { GradientHook, StepStats, TrainerOptions, TrainState } from "./trainer.js";
+import type { LayoutDescription } from "./param_layout.js";
 import { Trainer } from "./trainer.js";
 import { fromCheckpointState, toCheckpointState, trainerSignature } from "./trainer_checkpoint.js";
+import { loadShardedCheckpoint, saveShardedCheckpoint } from "./trainer_sharded_checkpoint.js";
 import type { MemorySnapshot } from "../index.js";
 import { accountedBackend, trainingMemoryOptions } from "./memory/run_memory.js";
 import { sampleText } from "./sample_text.js";
@@ -46,15 +49,39 @@ export type RunEvent =
  * data parallel); absent: a single process. The run stays the same loop; these are its only seams.
  */
 export interface RunParallel {
+  /**
+   * This rank's model, made from the whole one a single process trains (built and initialised alike on every
+   * rank): tensor parallel's slices of it. Absent: the whole model.
+   */
+  model?(whole: TrainableModel): Promise<TrainableModel>;
   /** Before the Trainer exists: the ranks check they have the same model and `config`, and take rank 0's parameters. */
   prepare(model: TrainableModel, config: unknown): Promise<void>;
   /** This rank's batches, drawn from the run's (global) batch source. */
   batches(global: BatchSource): BatchSource;
-  readonly gradientHook: GradientHook;
+  /** Data parallel's all-reduce of the flat gradient; absent where `trainer` reduces it (ZeRO's sharding) or nothing is to be reduced. */
+  readonly gradientHook?: GradientHook;
+  /**
+   * The layout's own trainer options: ZeRO's optimizer sharding, tensor parallel's gradient norm, expert parallel's
+   * reduction and norm, pipeline parallel's gradient source and norm (and its micro-batches as gradAccumSteps).
+   */
+  readonly trainer?: Pick<TrainerOptions, "sharding" | "gradientNorm" | "reduceGradient" | "gradientSource" | "hostGradientNorm" | "gradAccumSteps">;
+  /** The held-out loss of `data`'s batch `i` computed by every rank together (pipeline stages); absent: the trainer's own evalLoss. */
+  evalLoss?(data: BatchSource, i: number): Promise<number>;
   /** A step's loss over the whole global batch (the mean of the ranks' losses), from this rank's. */
   meanLoss(loss: number): Promise<number>;
   /** Whether this rank writes checkpoints and the export (one rank does; every rank reads them). */
   readonly writes: boolean;
+  /**
+   * Every rank writes its part of each checkpoint, together over this group (a distributed checkpoint with a
+   * two-phase commit: ZeRO's optimizer parts), and resumes by reading its part; absent: `writes` says who writes whole ones.
+   */
+  readonly checkpointGroup?: CheckpointGroup;
+  /**
+   * Checkpoints in the single process's form though this rank trains a part of the model (tensor parallel's
+   * slices): `layout` is the whole model's flat layout, `gather` makes the whole state from this rank's (a
+   * collective: every rank saves; the one that `writes` writes it), `part` cuts this rank's from a whole one read back.
+   */
+  readonly wholeState?: { readonly layout: LayoutDescription; gather(s: TrainState): Promise<TrainState>; part(whole: TrainState): TrainState };
   /** After a resume (or none): every rank must start at the same step; a differing rank is named. */
   started(step: number): Promise<void>;
 }
@@ -105,9 +132,10 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     const sample = cfg.eval.sample;
     if (sample && !data.codec) throw new Error("eval.sample: the shards' vocabulary is a tokenizer file; name it in eval.sample.tokenizer (its tokenizer.json) so samples can be encoded and decoded");
     const backend = accountedBackend(opts.backend);
-    const model = buildModel(cfg, data.vocabSize, backend);
-    await initParameters(model, { seed: cfg.train.seed });
+    const whole = buildModel(cfg, data.vocabSize, backend);
+    await initParameters(whole, { seed: cfg.train.seed });
     const par = opts.parallel;
+    const model = par?.model ? await par.model(whole) : whole;
     await par?.prepare(model, { config: cfg, maxIters: opts.maxIters ?? null });
     const o = cfg.optimizer;
     const schedule = { ...cfg.schedule, lr: o.lr };
@@ -121,7 +149,8 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
       ...(cfg.train.maxGradNorm > 0 ? { maxGradNorm: cfg.train.maxGradNorm } : {}),
       precision: { precision: cfg.precision, ...cfg.precisionOptions },
       memory: trainingMemoryOptions(cfg.memory, opts.baseDir),
-      ...(par ? { gradientHook: par.gradientHook } : {}),
+      ...(par?.gradientHook ? { gradientHook: par.gradientHook } : {}),
+      ...par?.trainer,
     });
     closeMemory = () => trainer.memory.close();
     const reportMemory = () => {
@@ -130,11 +159,23 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     };
     report({ kind: "start", arch: cfg.model.arch, params: trainer.layout.size, data: data.describe, backend: opts.backend.name, precision: trainer.precision.path });
 
-    if (ck && opts.resume) {
-      const saved = resumeFromLatest(ck.dir, { expect: trainerSignature(cfg.model.arch, trainer.layout), warn });
+    const group = ck && par?.checkpointGroup;
+    if (ck && opts.resume && group) {
+      // NOTE: every rank agrees on the newest intact checkpoint and reads its own part of it (any world size wrote it).
+      const dir = await resumeSharded(ck.dir, group, warn);
+      if (dir) {
+        const r = await loadShardedCheckpoint(dir, trainer, cfg.model.arch);
+        data.train.restore(r[data.stateField]);
+        report({ kind: "resume", step: r.step, dir });
+      }
+    } else if (ck && opts.resume) {
+      const ws = par?.wholeState;
+      const expect = ws ? { architecture: cfg.model.arch, params: ws.layout.map((s) => ({ name: s.name, shape: s.shape })) } : trainerSignature(cfg.model.arch, trainer.layout);
+      const saved = resumeFromLatest(ck.dir, { expect, warn });
       if (saved) {
         const where = `checkpoint ${ck.dir} (step ${saved.step})`;
-        trainer.loadState(fromCheckpointState(saved, where));
+        const state = fromCheckpointState(saved, where);
+        trainer.loadState(ws ? ws.part(state) : state);
         data.train.restore(saved[data.stateField]);
         report({ kind: "resume", step: saved.step, dir: ck.dir });
       }
@@ -142,7 +183,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     await par?.started(trainer.step);
     // NOTE: in a data-parallel job every rank holds the same state; one (par.writes) writes it.
     const writes = par?.writes ?? true;
-    const checkpointer = ck && writes ? new Checkpointer(ck.dir, { keepLast: ck.keepLast, keepEvery: ck.keepEvery, warn }) : undefined;
+    const checkpointer = ck && writes && !group ? new Checkpointer(ck.dir, { keepLast: ck.keepLast, keepEvery: ck.keepEvery, warn }) : undefined;
     let reported = checkpointer?.lastSaved;
     const reportSaved = () => {
       if (!checkpointer || checkpointer.lastSaved === reported) return;
@@ -150,14 +191,25 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
       report({ kind: "checkpoint", step: Number(/(\d+)$/.exec(reported!)![1]), dir: reported! });
     };
     let savedStep = trainer.step;
+    // NOTE: with a wholeState every rank takes part in a save (the gather), though one writes.
+    const saves = checkpointer !== undefined || group !== undefined || (ck !== undefined && par?.wholeState !== undefined);
     const save = async () => {
       savedStep = trainer.step;
-      const state = toCheckpointState(await trainer.state(), {
+      const meta = {
         architecture: cfg.model.arch,
         config: cfg as unknown as Json,
         rng: data.stateField === "rng" ? data.train.state() : { seed: cfg.train.seed },
         loader: data.stateField === "loader" ? data.train.state() : null,
-      });
+      };
+      if (group) {
+        // NOTE: a collective, not in the background: its commit needs every rank's part written.
+        const dir = await saveShardedCheckpoint(ck.dir, group, trainer, meta, { keepLast: ck.keepLast, keepEvery: ck.keepEvery, warn });
+        if (writes) report({ kind: "checkpoint", step: savedStep, dir });
+        return;
+      }
+      const whole = par?.wholeState ? await par.wholeState.gather(await trainer.state()) : undefined;
+      if (!checkpointer) return;
+      const state = toCheckpointState(whole ?? (await trainer.state()), meta);
       // NOTE: state() read the tensors back into fresh arrays that nothing else holds: no second copy.
       await checkpointer!.save(state, { owned: true });
       // save() waited for the write before it (one in flight at most): that one is durable now.
@@ -167,7 +219,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     const evaluate = async () => {
       data.rewindVal();
       let sum = 0;
-      for (let i = 0; i < cfg.eval.batches; i++) sum += await trainer.evalLoss(data.val, i);
+      for (let i = 0; i < cfg.eval.batches; i++) sum += par?.evalLoss ? await par.evalLoss(data.val, i) : await trainer.evalLoss(data.val, i);
       return sum / cfg.eval.batches;
     };
     const last = Math.min(cfg.train.iters, opts.maxIters ?? Infinity);
@@ -198,9 +250,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
             report({ kind: "sample", step: trainer.step, prompt: sample.prompt, text });
           }
         }
-        if (ck && checkpointer && trainer.step % ck.every === 0) await save();
+        if (ck && saves && trainer.step % ck.every === 0) await save();
       }
-      if (checkpointer && savedStep !== trainer.step) await save();
+      if (saves && savedStep !== trainer.step) await save();
     } catch (err) {
       // NOTE: on a failure too: a checkpoint already being written is finished, not left half-written; a
       // failure of that write is only a warning here, so it cannot hide the error that ended the run.

@@ -43,6 +43,11 @@ describe("the parallel: section of a training config", () => {
     const odd = withParallel({ dp: 3 }, { train: { batchSize: 8, iters: 10 } });
     expect(() => checkParallelLayout({ ...l, dp: 3, tp: 1 }, 3, odd, "c.json")).toThrow(/train\.batchSize 8 must be a multiple of parallel\.dp 3/);
     expect(() => checkParallelLayout({ ...l, dp: 1, tp: 4, zero: 1 }, 4, cfg, "c.json")).toThrow(/parallel\.zero 1 .* parallel\.dp is 1/);
+    // a pipeline's micro-batches (default 2 x pp) must split each replica's rows evenly
+    expect(checkParallelLayout({ ...l, dp: 2, tp: 1, pp: 2 }, 4, cfg, "c.json")).toEqual({ ...l, dp: 2, tp: 1, pp: 2 });
+    expect(() => checkParallelLayout({ ...l, dp: 2, tp: 1, pp: 4 }, 8, cfg, "c.json")).toThrow(/parallel\.microBatches 8 \(the default, 2 x parallel\.pp\) must divide each replica's 4 rows/);
+    expect(() => checkParallelLayout({ ...l, dp: 1, tp: 1, pp: 2, microBatches: 3 }, 2, cfg, "c.json")).toThrow(/parallel\.microBatches 3 must divide each replica's 8 rows/);
+    expect(withParallel({ pp: 2, microBatches: 2 }).parallel).toMatchObject({ pp: 2, microBatches: 2 });
   });
 
   it("auto asks the planner: a small model takes data parallel; a 70B one is sharded", () => {
@@ -58,9 +63,25 @@ describe("the parallel: section of a training config", () => {
     const l = resolveTrainParallel(big, "c.json", { worldSize: 64, vocabSize: 32000, gpu: findGpu("h100") })!.layout;
     expect(l.dp * l.tp * l.pp).toBe(64);
     expect(l.tp * l.pp > 1 || l.zero === 3).toBe(true);
-    // kiln train runs data parallel only for now: anything else is a clear "not yet"
+    // kiln train runs dp, ZeRO-1/2 over dp, and tp (beside dp) so far: anything else is a clear "not yet" naming it
     expect(notYetParallel(l, "c.json")).toMatch(/not yet: kiln train does not run/);
     expect(notYetParallel({ dp: 4, tp: 1, pp: 1, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 2 }, "c.json", { checkpoint: true })).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 3 }, "c.json")).toMatch(/^c\.json: not yet: .*parallel\.zero 3 \(ZeRO-3/);
+    expect(notYetParallel({ dp: 1, tp: 1, pp: 2, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
+    expect(notYetParallel({ dp: 1, tp: 2, pp: 2, ep: 1, zero: 0 }, "c.json")).toMatch(/not yet: .*parallel\.pp 2 with parallel\.tp 2 \(the stages are dense/);
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 2, ep: 1, zero: 1 }, "c.json")).toMatch(/not yet: .*parallel\.pp 2 with parallel\.zero 1/);
+    expect(notYetParallel({ dp: 1, tp: 1, pp: 2, ep: 1, zero: 0 }, "c.json", { checkpoint: true })).toBeUndefined();
+    expect(notYetParallel({ dp: 1, tp: 1, pp: 2, ep: 1, zero: 0 }, "c.json", { checkpoint: true, sample: true })).toMatch(/not yet: .*parallel\.pp 2 with eval\.sample/);
+    expect(notYetParallel({ dp: 1, tp: 1, pp: 2, ep: 1, zero: 0 }, "c.json", { moe: true, export: true })).toMatch(/parallel\.pp 2 with model\.moe .*parallel\.pp 2 with an export section/);
+    expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 1, zero: 1 }, "c.json")).toMatch(/not yet: .*parallel\.zero 1 with parallel\.tp 2/);
+    expect(notYetParallel({ dp: 1, tp: 2, pp: 1, ep: 1, zero: 0 }, "c.json", { checkpoint: true })).toBeUndefined();
+    expect(notYetParallel({ dp: 1, tp: 2, pp: 1, ep: 1, zero: 0 }, "c.json", { moe: true })).toMatch(/not yet: .*parallel\.tp 2 with model\.moe/);
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 2, zero: 0 }, "c.json")).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 2, zero: 1 }, "c.json")).toMatch(/not yet: .*parallel\.ep 2 with parallel\.zero 1/);
+    expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 2, zero: 0 }, "c.json")).toMatch(/not yet: .*parallel\.ep 2 with parallel\.tp 2/);
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 2, zero: 0 }, "c.json", { checkpoint: true })).toMatch(/not yet: .*checkpoints of parallel\.ep 2/);
     // the host spec divides this machine's memory among the ranks
     expect(hostSpec(4, 64e9).memoryBytes).toBe(16e9);
   });

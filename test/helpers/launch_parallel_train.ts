@@ -1,0 +1,52 @@
+// launch_parallel_train.ts: what the tests of `kiln train`'s parallel layouts share (launch_train_zero.test.ts,
+// launch_train_tp.test.ts): launch_train.ts's tiny run with its config edited (a parallel: section, another
+// model), the single-process `kiln train` and `kiln launch --nproc N -- kiln train` of it (real processes,
+// bounded; the ranks' pids collected for cleanUpLaunches), and the largest loss difference of two curves.
+
+import { readFileSync, writeFileSync } from "node:fs";
+import type { Ended } from "./launch_procs.js";
+import { start } from "./launch_procs.js";
+import type { TinyOptions } from "./launch_train.js";
+import { childRanks, kilnArgs, lossCurve, rankPids, tempDirs, tinyTrainDir } from "./launch_train.js";
+
+/** launch_train.ts's tiny run (registered for cleanup) with its config changed by `edit`. */
+export function editedRun(o: TinyOptions, edit: (cfg: Record<string, unknown>) => void): { dir: string; config: string } {
+  const run = tinyTrainDir(o);
+  tempDirs.push(run.dir);
+  const cfg = JSON.parse(readFileSync(run.config, "utf8")) as Record<string, unknown>;
+  edit(cfg);
+  writeFileSync(run.config, JSON.stringify(cfg, null, 2));
+  return run;
+}
+
+/** `kiln train --config CONFIG --json ARGS` as one process (`env`: added variables); rejects past `limitMs` (its group killed). */
+export function trainOnce(config: string, limitMs: number, args: readonly string[] = [], env: Record<string, string> = {}): Promise<Ended> {
+  return start(process.execPath, kilnArgs("train", "--config", config, "--json", ...args), limitMs, { ...process.env, ...env }).ended;
+}
+
+/** The parameter count `kiln train --json` reported in its start event (a tensor-parallel rank's: its slices). */
+export function startParams(stdout: string): number {
+  const line = stdout.split("\n").find((l) => l.includes('"kind":"start"'));
+  if (!line) throw new Error(`no start event in:\n${stdout}`);
+  return (JSON.parse(line.slice(line.indexOf("{"))) as { params: number }).params;
+}
+
+/** `kiln launch --nproc N -- kiln train --config CONFIG --json ARGS`; the ranks' pids go to rankPids for cleanup. */
+export async function trainLaunched(nproc: number, config: string, limitMs: number, ...args: string[]): Promise<Ended> {
+  const run = start(process.execPath, kilnArgs("launch", "--nproc", String(nproc), "--", process.execPath, ...kilnArgs("train", "--config", config, "--json", ...args)), limitMs);
+  const seen = setInterval(() => childRanks(run.child.pid!).forEach((r) => rankPids.add(r.pid)), 100);
+  return run.ended.finally(() => clearInterval(seen));
+}
+
+/** The largest |loss difference| over the steps of `ref`, which `got` must all have (else it throws naming the first missing). */
+export function maxLossDiff(ref: ReadonlyMap<number, number>, got: ReadonlyMap<number, number>): number {
+  let most = 0;
+  for (const [step, loss] of ref) {
+    const other = got.get(step);
+    if (other === undefined) throw new Error(`step ${step} is missing from the parallel run's curve (it has ${[...got.keys()].join(", ")})`);
+    most = Math.max(most, Math.abs(loss - other));
+  }
+  return most;
+}
+
+export { lossCurve };
