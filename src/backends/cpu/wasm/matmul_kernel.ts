@@ -261,9 +261,16 @@ function kernelModule(shared = false): Uint8Array<ArrayBuffer> {
   return (moduleBytes ??= encodeModule(funcs()));
 }
 
-/** Whether this JS engine runs the kernel (it needs WebAssembly SIMD); without it callers use another path. */
+let simd: boolean | undefined;
+
+/**
+ * Whether this JS engine runs the kernel (it needs WebAssembly SIMD); without it callers use another path.
+ * NOTE: asked once: every matmul node's routine check calls this, and validating the module each time was 7%
+ * of a stories260K prefill.
+ */
 export function hasMatmulKernel(): boolean {
-  return typeof WebAssembly === "object" && WebAssembly.validate(kernelModule());
+  simd ??= typeof WebAssembly === "object" && WebAssembly.validate(kernelModule());
+  return simd;
 }
 
 /**
