@@ -2,7 +2,8 @@
 // token at a time, each call returning the logits of the last position. CachedDecoder implements it
 // for any CausalTransformer (llama.ts, gpt2.ts) with the contiguous KV cache of kv_cache.ts, which
 // every pass writes in place:
-//   - prefill: one forward over the whole prompt (not jitted: prompt lengths vary);
+//   - prefill: one forward over the whole prompt, jit-captured per prompt length (prefill_steps.ts keeps
+//     the last few), whose inputs are the ids and their positions;
 //   - decode: a jit-captured step whose inputs are the token id and its position (i32), so after the
 //     first step each token replays the same launches: no graph, no scheduling, no compiling.
 // Only the last position's logits are computed and read back. Sampling and stopping are the
@@ -17,6 +18,8 @@ import { Llama } from "./llama.js";
 import type { LlamaOptions } from "./llama.js";
 import type { LoadedModel, ModelConfig } from "./types.js";
 import { checkModelFits } from "./fit_check.js";
+import { PrefillSteps } from "./prefill_steps.js";
+import { areRoutinesEnabled, currentMatmulPolicy } from "../tensor/context.js";
 
 export interface LanguageModel {
   readonly config: ModelConfig;
@@ -52,6 +55,7 @@ export class CachedDecoder implements LanguageModel {
   private cache: KvCache | undefined;
   private pos = 0;
   private step: ReturnType<typeof jit<[Tensor, Tensor]>> | undefined;
+  private readonly prefills = new PrefillSteps();
 
   constructor(readonly model: CausalTransformer) {}
 
@@ -72,9 +76,21 @@ export class CachedDecoder implements LanguageModel {
     ids.forEach((id) => this.checkId("forwardPrefill", id));
     const start = this.pos;
     const i32 = (data: Int32Array) => tensor(data, { backend: this.backend, dtype: "i32" });
+    const cache = this.storage();
+    const tokens = i32(Int32Array.from(ids));
     const positions = i32(Int32Array.from(ids, (_, i) => start + i));
-    const ctx = new CacheContext(this.storage(), positions, (table) => table.slice(0, start, start + ids.length));
-    const logits = await this.model.logits(i32(Int32Array.from(ids)), ctx, true).data();
+    let logits: ArrayLike<number>;
+    if (!areRoutinesEnabled() || currentMatmulPolicy()) {
+      // NOTE: a capture runs after an await, outside the caller's scope: a prefill inside withRoutines or
+      // autocast runs eagerly, with the scope it was called in.
+      logits = await this.model.logits(tokens, new CacheContext(cache, positions, (table) => table.slice(0, start, start + ids.length)), true).data();
+    } else {
+      // NOTE: the rotary rows are gathered at the positions (an input), not sliced at `start`, so one capture
+      // serves a prompt of this length at any position; the cache is captured as it is, as in decodeStep.
+      const step = this.prefills.get(ids.length, () =>
+        jit((t: Tensor, p: Tensor) => this.model.logits(t, new CacheContext(cache, p, (table) => table.gather(0, p)), true)));
+      logits = await (await step(tokens, positions))[0]!.data();
+    }
     this.pos += ids.length;
     return f32(logits);
   }
@@ -107,6 +123,7 @@ export class CachedDecoder implements LanguageModel {
   dispose(): void {
     this.step?.dispose();
     this.step = undefined;
+    this.prefills.dispose();
     for (const t of [...(this.cache?.k ?? []), ...(this.cache?.v ?? [])]) t.dispose();
     this.cache = undefined;
     this.pos = 0;

@@ -13,6 +13,7 @@ import { compileEpilogue, compileOuterStore, rowSink, storeRows } from "./matmul
 import { copyB as copyIn, rowsPerPass, runRows } from "./matmul_rows.js";
 import { KC as KERNEL_KC, matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
 import { MIN_SHARED_MACS } from "./wasm/matmul_threads.js";
+import { runSwapped, swapPays } from "./matmul_swapped.js";
 
 // NOTE: local copies, because module loaders that transpile to CommonJS (tsx) turn each read of an imported
 // binding into a getter call, which showed up at 8% of a 512^3 matmul's profile in the (former) packing loops.
@@ -180,6 +181,7 @@ function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views
   // padded n = 1 to an 8-column panel and cost ~25x the JS loop.
   if (spec.dtype === "f32" && (n === 1 || k === 1)) return { name: `f32 JS loop, ${k === 1 ? "k = 1: outer product formed in the store loop" : "n = 1: a dot per row"}`, run: runJs };
   if (rowsPerPass(spec) <= (spec.transB ? ROWS_MAX_TRANS_B : ROWS_MAX) && !sharedAcrossThreads(spec)) return { name: `wasm simd f32, few rows, B streamed ${spec.transB ? "(n, k): dot tiles" : "(k, n): strided tiles"}`, run: runRows };
+  if (swapPays(spec)) return { name: `wasm simd f32, ${MR}x${NR} micro-kernel tiles, swapped: C^T = B . A^T with B (n, k) in place, KC=${KC}`, run: runSwapped };
   return { name: `wasm simd f32, ${MR}x${NR} micro-kernel tiles over A and B in place, KC=${KC}`, run: runPacked };
 }
 

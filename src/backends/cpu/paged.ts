@@ -8,6 +8,8 @@ import type { FloatDType } from "./convert.js";
 import { checkLength, readFloats, writeFloats } from "./convert.js";
 import type { Floats } from "./paged_unrolled.js";
 import { buildUnrolledPaged } from "./paged_unrolled.js";
+import { runPrefill, tokenRuns } from "./paged_prefill.js";
+import { hasAttentionKernel } from "./wasm/attention_kernel.js";
 
 type Built = { source: string; run: (views: ArrayBufferView[]) => void };
 
@@ -41,14 +43,26 @@ export function buildPagedAttention(spec: PagedAttentionSpec): Built {
   const what = `paged_attention ${numTokens} tokens, ${heads}/${kvHeads} heads x ${d}, ${numBlocks} blocks of ${blockSize}`;
   const direct = (dtype === "f32" || dtype === "f64") && (outDtype === "f32" || outDtype === "f64");
   const unrolled = direct ? buildUnrolledPaged(spec, what) : undefined;
+  // Runs of prompt tokens go through the wasm attention kernel as blocks (paged_prefill.ts), f32 data only.
+  const blocks = dtype === "f32" && outDtype === "f32" && numTokens >= 2 && hasAttentionKernel();
   return {
-    source: `// cpu routine ${what}: online softmax per token through block tables, in doubles${unrolled ? `, unrolled:\n${unrolled.source}` : direct ? " (direct reads)" : ""}`,
+    source: `// cpu routine ${what}: ${blocks ? "runs of prompt tokens as blocks in the wasm SIMD attention kernel (f32), other tokens " : ""}online softmax per token through block tables, in doubles${unrolled ? `, unrolled:\n${unrolled.source}` : direct ? " (direct reads)" : ""}`,
     run(views) {
       const [o, q, kc, vc, tables, tokenSeq, tokenPos] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView, ArrayBufferView, Int32Array, Int32Array, Int32Array];
       checkLength(o, numTokens * heads * d, `${what}: output`);
       checkLength(q, numTokens * heads * d, `${what}: q`);
       checkLength(kc, numBlocks * blockSize * kvHeads * d, `${what}: k cache`);
       checkLength(vc, numBlocks * blockSize * kvHeads * d, `${what}: v cache`);
+      const runs = blocks ? tokenRuns(spec, tokenSeq, tokenPos) : [];
+      if (runs.length > 0) {
+        // NOTE: the per-token path skips the runs' tokens (a negative position writes zeros), then the blocks fill them.
+        const rest = tokenPos.slice();
+        for (const r of runs) rest.fill(-1, r.t0, r.t1);
+        if (unrolled) unrolled.run(o as Floats, q as Floats, kc as Floats, vc as Floats, tables, tokenSeq, rest);
+        else runDirect(spec, what, o as Floats, q as Floats, kc as Floats, vc as Floats, tables, tokenSeq, rest);
+        for (const r of runs) runPrefill(spec, r, o as Float32Array, q as Float32Array, kc as Float32Array, vc as Float32Array, tables, tokenSeq, tokenPos);
+        return;
+      }
       if (unrolled) return unrolled.run(o as Floats, q as Floats, kc as Floats, vc as Floats, tables, tokenSeq, tokenPos);
       if (direct) return runDirect(spec, what, o as Floats, q as Floats, kc as Floats, vc as Floats, tables, tokenSeq, tokenPos);
       const qi = new Float64Array(d), kr = new Float64Array(d), vr = new Float64Array(d), acc = new Float64Array(d);

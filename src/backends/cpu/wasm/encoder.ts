@@ -102,6 +102,8 @@ export class FuncBody {
   i32x4Shl(): this { return this.simd(0xab); }
   f32x4Add(): this { return this.simd(228); }
   f32x4Mul(): this { return this.simd(230); }
+  /** Relaxed SIMD: a * b + c for (a, b, c) popped in that order, fused or not as the engine chooses (FMA on x64 with FMA3). */
+  f32x4RelaxedMadd(): this { return this.simd(0x105); }
   // For the attention kernel's softmax and exp (attention_kernel.ts, exp_f32.ts).
   i32GtS(): this { return this.op(0x4a); }
   f32x4Sub(): this { return this.simd(229); }

@@ -3,7 +3,8 @@
 // its memory) and a driver that sweeps it over one (mc x kc) block of A times one (kc x n) block of B,
 // storing or accumulating into C; plus the few-rows functions (rows_kernel.ts) and the f16/bf16 -> f32
 // conversions (convert_kernel.ts), which share its memory. It owns the module, its memory and the operand
-// layouts it reads; copying in, dtypes and epilogues live in the drivers.
+// layouts it reads; copying in, dtypes and epilogues live in the drivers. Where the engine has relaxed SIMD
+// the micro-kernel multiplies and adds with f32x4.relaxed_madd (useFma), else with a separate mul and add.
 
 import { assertNever } from "../../../core/ops.js";
 import { bf16ToF32, f16ToF32 } from "./convert_kernel.js";
@@ -42,7 +43,7 @@ const SHARED_MAX_PAGES = 65536;
  * A rows (ap + r*rsA, stepping csA) . B rows (bp, stepping ldb), kc >= 1 steps.
  * NOTE: one pointer per row of A, each bumped per step, serves both of A's layouts with one kernel.
  */
-function microKernel(): FuncBody {
+function microKernel(fma: boolean): FuncBody {
   const f = new FuncBody(9);
   const [ap, bp, cp, kc, ldc, ldb, rsA, csA, store] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const acc = Array.from({ length: MR * 2 }, () => f.local(V128));
@@ -59,8 +60,11 @@ function microKernel(): FuncBody {
   f.get(bp).v128Load(16).set(b1);
   for (let r = 0; r < MR; r++) {
     f.get(arow[r]!).v128Load32Splat(0).set(a);
-    f.get(acc[2 * r]!).get(a).get(b0).f32x4Mul().f32x4Add().set(acc[2 * r]!);
-    f.get(acc[2 * r + 1]!).get(a).get(b1).f32x4Mul().f32x4Add().set(acc[2 * r + 1]!);
+    for (let h = 0; h < 2; h++) {
+      const x = acc[2 * r + h]!;
+      if (fma) f.get(a).get(h === 0 ? b0 : b1).get(x).f32x4RelaxedMadd().set(x);
+      else f.get(x).get(a).get(h === 0 ? b0 : b1).f32x4Mul().f32x4Add().set(x);
+    }
   }
   for (let r = 0; r < MR; r++) f.get(arow[r]!).get(csA).i32Add().set(arow[r]!);
   f.get(bp).get(ldb).i32Add().set(bp);
@@ -213,6 +217,8 @@ export interface MatmulKernel {
   u16(): Uint16Array;
   /** Threads that share a large product (1: no worker pool). */
   readonly threads: number;
+  /** Whether the micro-kernel uses relaxed-SIMD FMA (useFma). */
+  readonly fma: boolean;
   /** The memory, for other modules that work on C in place (wasm_epilogue.ts), and its shared maximum (pages) when shared. */
   readonly memory: WebAssembly.Memory;
   readonly sharedMaxPages: number | undefined;
@@ -236,9 +242,9 @@ const FUNCS = [
 type FuncName = (typeof FUNCS)[number];
 const at = (name: FuncName): number => FUNCS.indexOf(name);
 
-function funcBody(name: FuncName): FuncBody {
+function funcBody(name: FuncName, fma: boolean): FuncBody {
   switch (name) {
-    case "micro": return microKernel();
+    case "micro": return microKernel(fma);
     case "block": return blockDriver(at("micro"));
     case "micro_s1": return rowsMicroKernel(1);
     case "micro_s2": return rowsMicroKernel(2);
@@ -255,15 +261,37 @@ function funcBody(name: FuncName): FuncBody {
   }
 }
 
-function kernelModule(shared = false): Uint8Array<ArrayBuffer> {
-  const funcs = () => FUNCS.map((name) => ({ name, body: funcBody(name) }));
+function kernelModule(shared = false, fma = false): Uint8Array<ArrayBuffer> {
+  const funcs = () => FUNCS.map((name) => ({ name, body: funcBody(name, fma) }));
+  if (fma) return encodeModule(funcs(), shared ? SHARED_MAX_PAGES : undefined);
   if (shared) return (sharedBytes ??= encodeModule(funcs(), SHARED_MAX_PAGES));
   return (moduleBytes ??= encodeModule(funcs()));
 }
 
-/** Whether this JS engine runs the kernel (it needs WebAssembly SIMD); without it callers use another path. */
+/**
+ * Whether the micro-kernel multiplies and adds in one relaxed-SIMD f32x4.relaxed_madd (an FMA on x64 with
+ * FMA3): when the engine validates it (Node 22+, Chromium 114+; Node 20 only with
+ * --experimental-wasm-relaxed-simd) and KILN_CPU_FMA is not "0" (which keeps the plain SIMD path).
+ * NOTE: an FMA rounds once per product where mul + add rounds twice: results move by f32 rounding, and stay
+ * the same for every thread count (all threads run the same module).
+ */
+export function useFma(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_CPU_FMA;
+  if (env === "0") return false;
+  if (env !== undefined && env !== "" && env !== "1") throw new Error(`KILN_CPU_FMA must be 0 or 1, got ${JSON.stringify(env)}`);
+  return typeof WebAssembly === "object" && WebAssembly.validate(kernelModule(false, true));
+}
+
+let simd: boolean | undefined;
+
+/**
+ * Whether this JS engine runs the kernel (it needs WebAssembly SIMD); without it callers use another path.
+ * NOTE: asked once: every matmul node's routine check calls this, and validating the module each time was 7%
+ * of a stories260K prefill.
+ */
 export function hasMatmulKernel(): boolean {
-  return typeof WebAssembly === "object" && WebAssembly.validate(kernelModule());
+  simd ??= typeof WebAssembly === "object" && WebAssembly.validate(kernelModule());
+  return simd;
 }
 
 /**
@@ -275,7 +303,8 @@ export function matmulKernel(): MatmulKernel {
   if (kernel) return kernel;
   const threads = matmulThreadCount();
   const shared = threads > 1;
-  const module = new WebAssembly.Module(kernelModule(shared));
+  const fma = useFma();
+  const module = new WebAssembly.Module(kernelModule(shared, fma));
   const memory = shared ? new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAX_PAGES, shared: true }) : new WebAssembly.Memory({ initial: 1 });
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const block = ex.block as Parameters<typeof MatmulPool.start>[3];
@@ -285,6 +314,7 @@ export function matmulKernel(): MatmulKernel {
     reserve: (need) => arena.reserve(need),
     u16: () => arena.u16(),
     threads,
+    fma,
     memory,
     sharedMaxPages: shared ? SHARED_MAX_PAGES : undefined,
     product: (p) => pool.run(p),
