@@ -123,7 +123,7 @@ export const trainCommand: Command = {
     let layout: ParallelLayout = { dp: worldSize, tp: 1, pp: 1, ep: 1, zero: 0 };
     try {
       const parallel = resolveTrainParallel(cfg, path, { worldSize, vocabSize: AUTO_VOCAB });
-      const notYet = parallel && notYetParallel(parallel.layout, path, { checkpoint: cfg.checkpoint !== undefined, moe: cfg.model.moe !== undefined, sample: cfg.eval.sample !== undefined, export: cfg.export !== undefined });
+      const notYet = parallel && notYetParallel(parallel.layout, path, { checkpoint: cfg.checkpoint !== undefined, moe: cfg.model.moe !== undefined, sample: cfg.eval.sample !== undefined, export: cfg.export !== undefined, precision: cfg.precision, memory: cfg.memory !== undefined });
       if (notYet) throw new Error(notYet);
       if (parallel) console.error(`kiln train: parallel ${describeParallel(parallel.layout)} (${parallel.from})`);
       if (parallel) layout = parallel.layout;

@@ -50,11 +50,14 @@ export function resolveTrainParallel(cfg: TrainConfig, source: string, o: { worl
 
 /**
  * The layouts kiln train does not run yet, as one "not yet" naming each missing piece; undefined: it runs this one.
- * Built: data parallel, ZeRO-1/2 over it (distributed checkpoints), tensor parallel (with data parallel beside it),
+ * Built: data parallel, ZeRO-1/2/3 over it (distributed checkpoints), tensor parallel (with data parallel beside it),
  * expert parallel (ep inside dp, a model.moe Llama), pipeline parallel (with data parallel beside it).
  * `run`: what else the config has (a checkpoint, export or eval.sample section, a model.moe) that some layouts cannot run yet.
  */
-export function notYetParallel(l: ParallelLayout, source: string, run: { checkpoint?: boolean; moe?: boolean; sample?: boolean; export?: boolean } = {}): string | undefined {
+export function notYetParallel(
+  l: ParallelLayout, source: string,
+  run: { checkpoint?: boolean; moe?: boolean; sample?: boolean; export?: boolean; precision?: string; memory?: boolean } = {},
+): string | undefined {
   const missing = [
     l.pp > 1 && (l.tp > 1 || l.ep > 1 || l.zero > 0) && `parallel.pp ${l.pp} with ${[l.tp > 1 && `parallel.tp ${l.tp}`, l.ep > 1 && `parallel.ep ${l.ep}`, l.zero > 0 && `parallel.zero ${l.zero}`].filter(Boolean).join(" and ")} (the stages are dense model pieces, not tensor-parallel or MoE layers, and the ZeRO sharding does not take a pipeline's gradient source)`,
     l.pp > 1 && run.moe && `parallel.pp ${l.pp} with model.moe (the pipeline's pieces are dense blocks)`,
@@ -64,8 +67,14 @@ export function notYetParallel(l: ParallelLayout, source: string, run: { checkpo
     l.tp > 1 && l.ep === 1 && run.moe && `parallel.tp ${l.tp} with model.moe (no tensor-parallel MoE layer; use parallel.ep)`,
     l.ep > 1 && l.zero > 0 && `parallel.ep ${l.ep} with parallel.zero ${l.zero} (ZeRO's sharding reduces the gradient itself, not expert parallel's way)`,
     l.ep > 1 && run.checkpoint && `checkpoints of parallel.ep ${l.ep} (each rank holds its experts: no checkpoint writer gathers them yet; leave the checkpoint section out)`,
-    l.zero === 3 && "parallel.zero 3 (ZeRO-3: parameters gathered per layer; ZeRO-1 and 2 run)",
+    // ZeRO-3's trainer (src/train/zero3_trainer.ts) runs fp32 without the Trainer's memory options; reading its
+    // weights is a gather every rank joins, which sampling and the export (one rank's work) do not do yet.
+    l.zero === 3 && run.precision !== undefined && run.precision !== "fp32" && `parallel.zero 3 with precision ${run.precision} (ZeRO-3 trains fp32)`,
+    l.zero === 3 && run.memory && "parallel.zero 3 with a memory section (activation checkpointing and offload are the other trainer's)",
+    l.zero === 3 && run.moe && "parallel.zero 3 with model.moe",
+    l.zero === 3 && run.sample && "parallel.zero 3 with eval.sample (sampling reads the whole model on one rank)",
+    l.zero === 3 && run.export && "parallel.zero 3 with an export section (the export reads the whole model on one rank)",
     l.zero > 0 && l.tp > 1 && `parallel.zero ${l.zero} with parallel.tp ${l.tp} (the ZeRO sharding's gradient norm does not yet count tensor-parallel slices)`,
   ].filter((x): x is string => typeof x === "string");
-  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; it runs parallel: { dp, tp, pp, ep, zero: 1|2 } with dp beside any one of tp, pp, ep and zero`;
+  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; it runs parallel: { dp, tp, pp, ep, zero } with dp beside any one of tp, pp, ep and zero`;
 }

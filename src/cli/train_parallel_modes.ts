@@ -10,7 +10,7 @@
 import type { Communicator, PipelineModel } from "../dist/index.js";
 import {
   agreeOnConfig, dataParallel, deviceMesh, expertParallelFromWhole, expertParallelTraining, MicroRows, partArrays, pipelineEvalLoss, pipelineParallel, pipelinePartArrays, pipelinePartition,
-  pipelineWholeArrays, PipelineStage, pieceCount, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, wholeArrays, zeroSharding,
+  pipelineWholeArrays, PipelineStage, pieceCount, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, wholeArrays, zero3Sharding, zeroSharding,
 } from "../dist/index.js";
 import type { ParallelLayout, RunParallel, TrainState } from "../train/index.js";
 import { describeParallel, deviceLayout, pipelineMicroBatches } from "../train/index.js";
@@ -29,7 +29,8 @@ export function layoutParallel(world: Communicator, plan: LayoutPlan): RunParall
   const mesh = deviceMesh(world, { dp: dpSize, tp: tpSize, pp: ppSize, ep: epSize });
   const dp = dataParallel(mesh.dp);
   const micro = pipelineMicroBatches(layout);
-  let trainer: NonNullable<RunParallel["trainer"]> = zero === 1 || zero === 2 ? { sharding: zeroSharding(mesh.dp, zero) } : {};
+  let trainer: NonNullable<RunParallel["trainer"]> =
+    zero === 1 || zero === 2 ? { sharding: zeroSharding(mesh.dp, zero) } : zero === 3 ? { sharding: zero3Sharding(mesh.dp) } : {};
   const layoutText = describeParallel(layout);
   let wholeState: RunParallel["wholeState"];
   let evalStage: ((batch: { inputs: Int32Array; targets: Int32Array }, b: number, t: number) => Promise<number>) | undefined;

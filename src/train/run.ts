@@ -23,7 +23,8 @@ import { configPath, openRunData } from "./run_data.js";
 import type { BatchSource } from "./batches.js";
 import type { GradientHook, StepStats, TrainerOptions, TrainState } from "./trainer.js";
 import type { LayoutDescription } from "./param_layout.js";
-import { Trainer } from "./trainer.js";
+import type { AnySharding } from "./make_trainer.js";
+import { isParameterSharding, makeTrainer } from "./make_trainer.js";
 import { fromCheckpointState, toCheckpointState, trainerSignature } from "./trainer_checkpoint.js";
 import { loadShardedCheckpoint, saveShardedCheckpoint } from "./trainer_sharded_checkpoint.js";
 import type { MemorySnapshot } from "../index.js";
@@ -64,7 +65,10 @@ export interface RunParallel {
    * The layout's own trainer options: ZeRO's optimizer sharding, tensor parallel's gradient norm, expert parallel's
    * reduction and norm, pipeline parallel's gradient source and norm (and its micro-batches as gradAccumSteps).
    */
-  readonly trainer?: Pick<TrainerOptions, "sharding" | "gradientNorm" | "reduceGradient" | "gradientSource" | "hostGradientNorm" | "gradAccumSteps">;
+  readonly trainer?: Pick<TrainerOptions, "gradientNorm" | "reduceGradient" | "gradientSource" | "hostGradientNorm" | "gradAccumSteps"> & {
+    /** ZeRO-1/2's optimizer sharding, or ZeRO-3's parameter sharding (makeTrainer then builds its trainer). */
+    readonly sharding?: AnySharding;
+  };
   /** The held-out loss of `data`'s batch `i` computed by every rank together (pipeline stages); absent: the trainer's own evalLoss. */
   evalLoss?(data: BatchSource, i: number): Promise<number>;
   /** A step's loss over the whole global batch (the mean of the ranks' losses), from this rank's. */
@@ -139,7 +143,9 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
     await par?.prepare(model, { config: cfg, maxIters: opts.maxIters ?? null });
     const o = cfg.optimizer;
     const schedule = { ...cfg.schedule, lr: o.lr };
-    const trainer = new Trainer(model, par ? par.batches(data.train) : data.train, {
+    // NOTE: ZeRO-3's trainer takes no precision or memory options (train_parallel.ts refuses configs that set them).
+    const zero3 = isParameterSharding(par?.trainer?.sharding);
+    const trainer = makeTrainer(model, par ? par.batches(data.train) : data.train, {
       schedule,
       ...(o.kind === "sgd"
         ? { sgd: { momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weightDecay: o.weightDecay } }
@@ -147,8 +153,7 @@ export async function runTraining(cfg: TrainConfig, opts: RunOptions): Promise<R
       gradAccumSteps: cfg.train.gradAccumSteps,
       jit: cfg.train.jit,
       ...(cfg.train.maxGradNorm > 0 ? { maxGradNorm: cfg.train.maxGradNorm } : {}),
-      precision: { precision: cfg.precision, ...cfg.precisionOptions },
-      memory: trainingMemoryOptions(cfg.memory, opts.baseDir),
+      ...(zero3 ? {} : { precision: { precision: cfg.precision, ...cfg.precisionOptions }, memory: trainingMemoryOptions(cfg.memory, opts.baseDir) }),
       ...(par?.gradientHook ? { gradientHook: par.gradientHook } : {}),
       ...par?.trainer,
     });

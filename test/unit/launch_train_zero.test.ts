@@ -43,4 +43,33 @@ describe("kiln train with parallel.zero under kiln launch", () => {
     expect(await waitDead([...rankPids])).toEqual([]);
   }, 90_000);
 
+  it("ZeRO-3 (dp 2) gives the single-process curve with half the parameters and optimizer state per rank between steps", async () => {
+    const single = editedRun({ iters: ITERS, every: 4 }, () => {});
+    const zero = editedRun({ iters: ITERS, every: 4 }, (c) => (c.parallel = { dp: 2, zero: 3 }));
+    const [one, two] = await Promise.all([trainOnce(single.config, 50_000), trainLaunched(2, zero.config, 50_000)]);
+    expect(one.code, one.stderr).toBe(0);
+    expect(two.code, two.stderr).toBe(0);
+    expect(two.stderr).toMatch(/parallel dp=2 tp=1 pp=1 ep=1 zero=3/);
+    const diff = maxLossDiff(lossCurve(one.stdout), lossCurve(two.stdout));
+    console.log(`ZeRO-3 dp 2 vs one process: max |loss difference| over ${ITERS} steps ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(TOL);
+    // Each group of parameters is cut into 2 equal chunks (a group padded by at most one element): about half.
+    const [o1, o2] = [optimizerBytes(one.stdout), optimizerBytes(two.stdout)];
+    expect(o2).toBeGreaterThanOrEqual(o1 / 2);
+    expect(o2).toBeLessThan(o1 / 2 + 1024);
+    expect(events(two.stdout).filter((e) => e.kind === "checkpoint").map((e) => e.step)).toEqual([4, 8]);
+    expect(readdirSync(join(zero.dir, "ck", "step-000008")).filter((f) => f.startsWith("shard-")).length).toBe(2);
+    expect(await waitDead([...rankPids])).toEqual([]);
+  }, 90_000);
+
+  it("refuses ZeRO-3 with what its trainer does not run yet, naming it, before any rank trains", async () => {
+    const bad = editedRun({ iters: ITERS, every: 4 }, (c) => {
+      c.parallel = { dp: 2, zero: 3 };
+      c.precision = "bf16";
+    });
+    const r = await trainLaunched(2, bad.config, 40_000);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/not yet: .*parallel\.zero 3 with precision bf16/);
+    expect(await waitDead([...rankPids])).toEqual([]);
+  }, 60_000);
 });

@@ -68,7 +68,9 @@ describe("the parallel: section of a training config", () => {
     expect(notYetParallel({ dp: 4, tp: 1, pp: 1, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
     expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 2 }, "c.json", { checkpoint: true })).toBeUndefined();
     expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
-    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 3 }, "c.json")).toMatch(/^c\.json: not yet: .*parallel\.zero 3 \(ZeRO-3/);
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 3 }, "c.json")).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 3 }, "c.json", { precision: "bf16", sample: true })).toMatch(/^c\.json: not yet: .*parallel\.zero 3 with precision bf16 \(ZeRO-3 trains fp32\), parallel\.zero 3 with eval\.sample/);
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 3 }, "c.json", { precision: "fp32", checkpoint: true })).toBeUndefined();
     expect(notYetParallel({ dp: 1, tp: 1, pp: 2, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
     expect(notYetParallel({ dp: 1, tp: 2, pp: 2, ep: 1, zero: 0 }, "c.json")).toMatch(/not yet: .*parallel\.pp 2 with parallel\.tp 2 \(the stages are dense/);
     expect(notYetParallel({ dp: 2, tp: 1, pp: 2, ep: 1, zero: 1 }, "c.json")).toMatch(/not yet: .*parallel\.pp 2 with parallel\.zero 1/);
