@@ -5,7 +5,8 @@
 // bench/results/generate-<backend>-<tag>.json and .md and prints the tables. Sampling is greedy on the
 // host (argmax), so the numbers are the model's: forward passes, cache updates and the logits read-back.
 //
-//   npx tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out bench/results] [--tag NAME]
+//   npx tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out bench/results] [--tag NAME] [--threads N]
+//   (--threads: the cpu backend's threads, as KILN_THREADS; the results record the count used)
 //
 // NOTE: WebGPU without a GPU needs VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json on the
 // command line; it is not set here, because on a GPU machine it would hide the real GPU. On a software
@@ -14,7 +15,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Backend, BackendInfo, BackendName } from "../src/index.js";
-import { getBackend } from "../src/index.js";
+import { getBackend, parseThreadCount } from "../src/index.js";
 import { loadModel } from "../src/models/formats/load_model.js";
 import { fromLoaded } from "../src/models/language_model.js";
 import { randomLoadedModel } from "../src/models/random_weights.js";
@@ -80,6 +81,8 @@ export interface GenerateResults {
   readonly machine: MachineInfo;
   readonly backend: BackendInfo;
   readonly quick: boolean;
+  /** The cpu backend's thread count (KILN_THREADS / --threads; absent in results written before it was recorded). */
+  readonly threads?: number;
   readonly runs: readonly GenerateRun[];
 }
 
@@ -155,7 +158,7 @@ export function renderMarkdown(r: GenerateResults): string {
     "",
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}. Backend: ${r.backend.device}. ` +
       `Run ${r.date.slice(0, 16).replace("T", " ")} UTC${r.quick ? ", quick (few runs: a smoke test, not a measurement)" : ""}. ` +
-      "Median of the timed runs after one warm-up run; greedy decoding, f32 weights.",
+      "Median of the timed runs after one warm-up run; greedy decoding, f32 weights." + (r.threads ? ` cpu threads: ${r.threads}.` : ""),
     "",
     ...TABLE_HEADER,
     ...tableRows(r),
@@ -175,9 +178,18 @@ interface Args {
   readonly tag?: string;
 }
 
-const USAGE = "usage: tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out DIR] [--tag NAME]";
+const USAGE = "usage: tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out DIR] [--tag NAME] [--threads N]";
 
-const parseCliArgs = (argv: readonly string[]): Args => parseBenchArgs(argv, USAGE);
+/** The shared bench flags, after taking out --threads N (applied as KILN_THREADS before any backend starts). */
+function parseCliArgs(argv: readonly string[]): Args {
+  const rest = [...argv];
+  const at = rest.indexOf("--threads");
+  if (at >= 0) {
+    process.env.KILN_THREADS = String(parseThreadCount(rest[at + 1] ?? "", "--threads"));
+    rest.splice(at, 2);
+  }
+  return parseBenchArgs(rest, USAGE);
+}
 
 async function main(args: Args): Promise<number> {
   const machine = machineInfo(args.tag);
@@ -197,7 +209,8 @@ async function main(args: Args): Promise<number> {
       console.log(`  ${r.model}: prefill ${fmt3(r.prefillTokensPerS)} tokens/s (${r.promptTokens} tokens), decode ${fmt3(r.decodeTokensPerS)} tokens/s (${r.decodeTokens} tokens), ${r.reps} runs`);
       runs.push(r);
     }
-    const results: GenerateResults = { suite: "generate", version: 1, date: new Date().toISOString(), machine, backend: backend.info, quick: args.quick, runs };
+    const threads = name === "cpu" ? Number(backend.info.details.threads) : undefined;
+    const results: GenerateResults = { suite: "generate", version: 1, date: new Date().toISOString(), machine, backend: backend.info, quick: args.quick, ...(threads ? { threads } : {}), runs };
     const md = renderMarkdown(results);
     console.log(`\n${md}`);
     mkdirSync(args.out, { recursive: true });
