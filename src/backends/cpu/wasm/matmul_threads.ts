@@ -1,13 +1,16 @@
 // matmul_threads.ts: the cpu backend's worker threads. The matmul kernel's wasm memory is a shared one; each
-// worker instantiates the same module over it. The calling thread posts a task cut into units, and every
-// thread (the caller too) claims units one at a time from a shared counter until none are left:
+// worker instantiates the same module over it. The calling thread posts a task cut into units, each thread
+// (the caller too) owns a contiguous range of them and claims its own units first, in order, then any left
+// in the other threads' ranges (each range has a shared counter, so every unit runs exactly once):
 //   - a tile product (the packed path): one unit per thread, a contiguous range of B's 8-column tiles;
 //   - a dots task (the few-rows path, decode, B stored (n, k)): units of B's rows (rows_threads.ts), read
 //     from B's own SharedArrayBuffer, which each worker was sent once (see share()).
 // Every element of C is computed by one thread in the same order as single-threaded: results are
 // bit-identical whatever the thread count and whoever claims which unit.
 // NOTE: claimed, not assigned: on a busy machine a worker may not get a core for milliseconds; the caller
-// then runs the units itself and closes the task to that worker (ENTER below) instead of waiting for it.
+// then runs its units too and closes the task to that worker (ENTER below) instead of waiting for it. Own
+// range first: a thread then reads the same part of B every decode step, which can stay in its core's
+// cache when the weights fit (stories260K), and a tile product splits exactly as a static split would.
 // Node only (worker_threads, receiveMessageOnPort, a blocking Atomics.wait on the calling thread);
 // elsewhere there is no pool and the kernels run on one thread. It owns the pool, the fork/join and the
 // split of tile products, not the kernels, the packing or the thread count (../thread_count.ts).
@@ -72,12 +75,25 @@ const SEQ = 0; // bumped by the caller to post a task
 const FAILED = 1; // set by a worker that threw (its message goes to stderr)
 const KIND = 2; // 0: a tile product, 1: a dots task
 const MSGS = 3; // buffer messages posted to each worker so far (it reads them before a dots task)
-const NEXT = 4; // the next unclaimed unit of the current task
-const UNITS = 5; // how many units it has
-const ARGS = 6; // the task's fields, in PRODUCT_FIELDS or DOTS_FIELDS order
+const UNITS = 4; // how many units the current task has
+const ARGS = 5; // the task's fields, in PRODUCT_FIELDS or DOTS_FIELDS order
 const PRODUCT_FIELDS = ["aOff", "rsA", "csA", "bOff", "ldb", "cOff", "ldc", "k", "mTiles", "nTiles"] as const;
 const ENTER = ARGS + Math.max(PRODUCT_FIELDS.length, DOTS_FIELDS.length); // ENTER + w: seq when worker w took part in task seq, -seq when the caller closed it to w
 const DONE = (threads: number): number => ENTER + threads; // DONE + w: the last task worker w finished
+const NEXT = (threads: number): number => ENTER + 2 * threads; // NEXT + t: the next unclaimed unit of thread t's range
+
+/**
+ * Thread `index` of `threads` runs `run(u)` for each unit it claims: its own range's first, then the others'.
+ * Thread t's range is [floor(units*t/T), floor(units*(t+1)/T)); the caller sets each range's counter to its start.
+ */
+const CLAIM_SOURCE = `function claim(ctl, next, index, threads, units, run) {
+  for (let i = 0; i < threads; i++) {
+    const t = (index + i) % threads;
+    const end = Math.floor((units * (t + 1)) / threads);
+    for (let u; (u = Atomics.add(ctl, next + t, 1)) < end; ) run(u);
+  }
+}`;
+const claim = new Function(`return ${CLAIM_SOURCE}`)() as (ctl: Int32Array, next: number, index: number, threads: number, units: number, run: (u: number) => void) => void;
 
 /**
  * Loads a worker spins on the sequence word before it blocks in Atomics.wait (and the caller on a worker's
@@ -93,6 +109,8 @@ const { module, memory, control, index, threads, consts, port } = workerData;
 const ctl = new Int32Array(control);
 const args = new Uint32Array(control);
 const DONE = ${ENTER} + threads;
+const NEXT = ${ENTER} + 2 * threads;
+const claim = ${CLAIM_SOURCE};
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const runShare = ${SHARE_SOURCE};
 const runDots = ${DOTS_SOURCE};
@@ -116,7 +134,7 @@ for (;;) {
     const units = ctl[${UNITS}];
     if (ctl[${KIND}] === 0) {
       const p = read(${JSON.stringify(PRODUCT_FIELDS)});
-      for (let u; (u = Atomics.add(ctl, ${NEXT}, 1)) < units; ) runShare(ex.block, consts, u, units, p);
+      claim(ctl, NEXT, index, threads, units, (u) => runShare(ex.block, consts, u, units, p));
     } else {
       // Buffers first: the caller posted each one (and each release) before the task that needs it.
       for (const want = Atomics.load(ctl, ${MSGS}); msgs < want; ) {
@@ -132,7 +150,7 @@ for (;;) {
       // NOTE: compared by size: after a grow, a shared memory's buffer is a new, longer object.
       if (mem.f32.byteLength !== memory.buffer.byteLength) mem = { f32: new Float32Array(memory.buffer), u16: new Uint16Array(memory.buffer) };
       const src = p.dtype === 0 ? b.f32 : b.u16;
-      for (let u; (u = Atomics.add(ctl, ${NEXT}, 1)) < units; ) runDots(ex, mem, src, index, u, p);
+      claim(ctl, NEXT, index, threads, units, (u) => runDots(ex, mem, src, index, u, p));
     }
   } catch (e) {
     console.error("kiln cpu worker thread " + index + ": " + (e && e.stack || e));
@@ -174,7 +192,7 @@ export class MatmulPool {
 
   private constructor(readonly threads: number, private readonly block: BlockFn, private readonly consts: BlockingConstants) {
     // NOTE: a browser page without cross-origin isolation has no SharedArrayBuffer at all: one thread, no words.
-    this.ctl = threads > 1 ? new Int32Array(new SharedArrayBuffer((DONE(threads) + threads) * 4)) : new Int32Array(0);
+    this.ctl = threads > 1 ? new Int32Array(new SharedArrayBuffer((NEXT(threads) + threads) * 4)) : new Int32Array(0);
     this.args = new Uint32Array(this.ctl.buffer);
   }
 
@@ -242,11 +260,12 @@ export class MatmulPool {
     ctl[KIND] = kind;
     ctl[UNITS] = units;
     for (let i = 0; i < fields.length; i++) this.args[ARGS + i] = p[fields[i]!] as number;
-    Atomics.store(ctl, NEXT, 0);
+    const next = NEXT(T);
+    for (let t = 0; t < T; t++) Atomics.store(ctl, next + t, Math.floor((units * t) / T));
     const seq = ++this.seq;
     Atomics.store(ctl, SEQ, seq);
     Atomics.notify(ctl, SEQ);
-    for (let u; (u = Atomics.add(ctl, NEXT, 1)) < units; ) unit(u);
+    claim(ctl, next, 0, T, units, unit);
     for (let w = 1; w < T; w++) {
       // Close the task to a worker that has not entered it yet (it then skips it); wait for one that has.
       const was = Atomics.load(ctl, ENTER + w);
