@@ -42,6 +42,11 @@ interface ChildResult {
   /** The pool's fork/join: median us of a task with next to no work, and of the same work on the caller alone. */
   readonly forkUs: number;
   readonly aloneUs: number;
+  /**
+   * us to copy 1 MiB of f32 from a cpu buffer (as this thread count allocates it: a SharedArrayBuffer when
+   * threads > 1) into the kernel's wasm memory (shared when threads > 1), in the few-rows path's 64 KiB chunks.
+   */
+  readonly copyUs: number;
 }
 
 const timeIt = (fn: () => void, minMs: number): number => {
@@ -84,7 +89,10 @@ function child(): ChildResult {
     const one = { ...task };
     aloneUs = timeIt(() => { for (let i = 0; i < 100; i++) kern.dots(one.aOff, one.lda, one.bOff, 16, one.cOff, one.ldc, 1, 2 * T, 1, 0); }, 300) * 10;
   }
-  return { threads: kern.threads, ms, forkUs, aloneUs };
+  const src = backend.alloc(1 << 20).view("f32") as Float32Array;
+  const dst = kern.reserve(2 << 20);
+  const copyUs = timeIt(() => { for (let o = 0; o < src.length; o += 16384) dst.set(src.subarray(o, o + 16384), 1 << 18); }, 300) * 1000;
+  return { threads: kern.threads, ms, forkUs, aloneUs, copyUs };
 }
 
 interface Results {
@@ -142,6 +150,7 @@ function render(r: Results): string {
     }
     lines.push("");
   }
+  lines.push(`- Copying 1 MiB of f32 weights into the kernel's wasm memory (64 KiB chunks, as the few-rows path does for every weight byte): ${r.threads.map((t) => `${t} thread${t > 1 ? "s (shared memory)" : " (unshared)"} ${fmt3(med(t, (c) => c.copyUs))} us`).join(", ")}.`);
   for (const t of r.threads.filter((x) => x > 1)) {
     lines.push(`- ${t} threads: one fork/join of a task with next to no work ${fmt3(med(t, (c) => c.forkUs))} us (the same work on the calling thread alone: ${fmt3(med(t, (c) => c.aloneUs))} us).`);
   }
