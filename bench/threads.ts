@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { CpuBackend } from "../src/backends/cpu/backend.js";
 import { buildMatmul } from "../src/backends/cpu/matmul.js";
+import { buildMatmulQ } from "../src/backends/cpu/matmul_q.js";
 import { matmulKernel } from "../src/backends/cpu/wasm/matmul_kernel.js";
 import { matmulPool } from "../src/backends/cpu/wasm/matmul_threads.js";
 import { machineInfo } from "./lib/machine.js";
@@ -71,6 +72,17 @@ function child(): ChildResult {
     for (let i = 0; i < 20; i++) mm.run(views);
     // NOTE: repeated in a loop of 10 per sample: one product is 5-500 us, near the timer's resolution in a sandbox.
     ms[name] = timeIt(() => { for (let i = 0; i < 10; i++) mm.run(views); }, 400) / 10;
+  }
+  // The quantized GEMV (plain JS, w's Q8_0 blocks read in place): the 85.7M model's mlp shape.
+  for (const [name, k, n] of [["85.7M mlp 768->2048, q8_0", 768, 2048], ["41M head 512->32000, q8_0", 512, 32000]] as const) {
+    const out = backend.alloc(4 * n).view("f32") as Float32Array;
+    const x = backend.alloc(4 * k).view("f32") as Float32Array;
+    const w = backend.alloc(n * (k / 32) * 34).view("u8") as Uint8Array;
+    for (let i = 0; i < k; i++) x[i] = Math.sin(i);
+    for (let i = 0; i < w.length; i++) w[i] = i % 34 === 1 ? 0x1c : (i * 7919) & 255;
+    const q = buildMatmulQ({ m: 1, n, k, format: "q8_0", dtype: "f32", out: "f32" });
+    for (let i = 0; i < 5; i++) q.run([out, x, w]);
+    ms[name] = timeIt(() => q.run([out, x, w]), 400);
   }
   // Fork/join: a dots task of one row, k = 4, 8 columns per thread: next to no work, so its time is the hand-off.
   const kern = matmulKernel();

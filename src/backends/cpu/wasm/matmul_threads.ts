@@ -4,7 +4,8 @@
 // in the other threads' ranges (each range has a shared counter, so every unit runs exactly once):
 //   - a tile product (the packed path): one unit per thread, a contiguous range of B's 8-column tiles;
 //   - a dots task (the few-rows path, decode, B stored (n, k)): units of B's rows (rows_threads.ts), read
-//     from B's own SharedArrayBuffer, which each worker was sent once (see share()).
+//     from B's own SharedArrayBuffer, which each worker was sent once (see share());
+//   - a quantized GEMV (matmul_q's decode step): units of w's rows (../matmul_q_rows.ts), read in place.
 // Every element of C is computed by one thread in the same order as single-threaded: results are
 // bit-identical whatever the thread count and whoever claims which unit.
 // NOTE: claimed, not assigned: on a busy machine a worker may not get a core for milliseconds; the caller
@@ -19,6 +20,8 @@ import { nodeBuiltin } from "../../../core/host.js";
 import { requestedThreadCount } from "../thread_count.js";
 import type { DotsExports, DotsTask, DotsViews } from "./rows_threads.js";
 import { DOTS_FIELDS, DOTS_SOURCE, dotsUnits, runDots } from "./rows_threads.js";
+import type { QDotsTask, QViews } from "../matmul_q_rows.js";
+import { F16_TABLE_SOURCE, QDOTS_FIELDS, QDOTS_SOURCE, qdotsUnits, runQDots } from "../matmul_q_rows.js";
 
 /**
  * One product C = A . B over operands in wasm memory, as runPacked lays them out (offsets and strides in
@@ -73,12 +76,12 @@ const runShare = new Function(`return ${SHARE_SOURCE}`)() as (block: BlockFn, c:
 // report can never be taken for the next one's (a countdown went to -1 once in a 2000-step run under load).
 const SEQ = 0; // bumped by the caller to post a task
 const FAILED = 1; // set by a worker that threw (its message goes to stderr)
-const KIND = 2; // 0: a tile product, 1: a dots task
+const KIND = 2; // 0: a tile product, 1: a dots task, 2: a quantized GEMV
 const MSGS = 3; // buffer messages posted to each worker so far (it reads them before a dots task)
 const UNITS = 4; // how many units the current task has
 const ARGS = 5; // the task's fields, in PRODUCT_FIELDS or DOTS_FIELDS order
 const PRODUCT_FIELDS = ["aOff", "rsA", "csA", "bOff", "ldb", "cOff", "ldc", "k", "mTiles", "nTiles"] as const;
-const ENTER = ARGS + Math.max(PRODUCT_FIELDS.length, DOTS_FIELDS.length); // ENTER + w: seq when worker w took part in task seq, -seq when the caller closed it to w
+const ENTER = ARGS + Math.max(PRODUCT_FIELDS.length, DOTS_FIELDS.length, QDOTS_FIELDS.length); // ENTER + w: seq when worker w took part in task seq, -seq when the caller closed it to w
 const DONE = (threads: number): number => ENTER + threads; // DONE + w: the last task worker w finished
 const NEXT = (threads: number): number => ENTER + 2 * threads; // NEXT + t: the next unclaimed unit of thread t's range
 
@@ -114,6 +117,8 @@ const claim = ${CLAIM_SOURCE};
 const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const runShare = ${SHARE_SOURCE};
 const runDots = ${DOTS_SOURCE};
+const runQDots = ${QDOTS_SOURCE};
+let f16;
 const buffers = new Map();
 let msgs = 0;
 let mem = { f32: new Float32Array(0), u16: new Uint16Array(0) };
@@ -141,16 +146,28 @@ for (;;) {
         const m = receiveMessageOnPort(port);
         if (!m) continue;
         msgs++;
-        if (m.message.release !== undefined) buffers.delete(m.message.release);
-        else buffers.set(m.message.id, { f32: new Float32Array(m.message.sab), u16: new Uint16Array(m.message.sab) });
+        const d = m.message;
+        if (d.release !== undefined) buffers.delete(d.release);
+        else buffers.set(d.id, { f32: new Float32Array(d.sab, 0, d.sab.byteLength >> 2), u16: new Uint16Array(d.sab, 0, d.sab.byteLength >> 1), u8: new Uint8Array(d.sab), i8: new Int8Array(d.sab) });
       }
-      const p = read(${JSON.stringify(DOTS_FIELDS)});
-      const b = buffers.get(p.buf);
-      if (!b) throw new Error("dots task names buffer " + p.buf + ", which this worker was never sent");
-      // NOTE: compared by size: after a grow, a shared memory's buffer is a new, longer object.
-      if (mem.f32.byteLength !== memory.buffer.byteLength) mem = { f32: new Float32Array(memory.buffer), u16: new Uint16Array(memory.buffer) };
-      const src = p.dtype === 0 ? b.f32 : b.u16;
-      claim(ctl, NEXT, index, threads, units, (u) => runDots(ex, mem, src, index, u, p));
+      const named = (id) => {
+        const b = buffers.get(id);
+        if (!b) throw new Error("a task names buffer " + id + ", which this worker was never sent");
+        return b;
+      };
+      if (ctl[${KIND}] === 1) {
+        const p = read(${JSON.stringify(DOTS_FIELDS)});
+        const b = named(p.buf);
+        // NOTE: compared by size: after a grow, a shared memory's buffer is a new, longer object.
+        if (mem.f32.byteLength !== memory.buffer.byteLength) mem = { f32: new Float32Array(memory.buffer), u16: new Uint16Array(memory.buffer) };
+        const src = p.dtype === 0 ? b.f32 : b.u16;
+        claim(ctl, NEXT, index, threads, units, (u) => runDots(ex, mem, src, index, u, p));
+      } else {
+        const p = read(${JSON.stringify(QDOTS_FIELDS)});
+        const w = named(p.buf), s = named(p.sbuf);
+        f16 ??= ${F16_TABLE_SOURCE};
+        claim(ctl, NEXT, index, threads, units, (u) => runQDots(f16, w, s, u, p));
+      }
     }
   } catch (e) {
     console.error("kiln cpu worker thread " + index + ": " + (e && e.stack || e));
@@ -187,7 +204,7 @@ export class MatmulPool {
   private readonly sent = new WeakMap<SharedArrayBuffer, number>();
   private nextId = 1;
   /** Tasks shared with the workers so far, by kind (tests check that a path they mean to exercise ran). */
-  readonly shared = { tiles: 0, dots: 0 };
+  readonly shared = { tiles: 0, dots: 0, qdots: 0 };
   private readonly released = new FinalizationRegistry<number>((id) => this.post({ release: id }));
 
   private constructor(readonly threads: number, private readonly block: BlockFn, private readonly consts: BlockingConstants) {
@@ -250,6 +267,12 @@ export class MatmulPool {
   runDots(p: DotsTask, ex: DotsExports, mem: DotsViews, src: Float32Array | Uint16Array): void {
     this.shared.dots++;
     this.fork(1, DOTS_FIELDS, p, dotsUnits(p), (u) => runDots(ex, mem, src, 0, u, p));
+  }
+
+  /** A quantized GEMV (../matmul_q_rows.ts) over all threads; w and s are the buffers registered as p.buf and p.sbuf. */
+  runQDots(p: QDotsTask, f16: Float32Array, w: QViews, s: QViews): void {
+    this.shared.qdots++;
+    this.fork(2, QDOTS_FIELDS, p, qdotsUnits(p), (u) => runQDots(f16, w, s, u, p));
   }
 
   /** Posts a task of `units` units, claims units on this thread too, then waits for the workers that took part. */
