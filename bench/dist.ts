@@ -7,7 +7,7 @@
 // bare all-reduce of the gradient's size after a barrier (the transfer alone).
 // Results: bench/results/dist-<tag>.json and .md. The pipeline bubble is to be added beside these.
 // NOTE: ranks share the host's cores: with more ranks than cores the efficiency falls by construction
-// (KILN_CPU_THREADS=1 per rank by default, so 2 ranks can use 2 cores and 4 ranks oversubscribe them).
+// (KILN_THREADS=1 per rank by default, so 2 ranks can use 2 cores and 4 ranks oversubscribe them).
 //
 //   npm run bench:dist [-- --ranks 1,2,4 --repeats 3 --steps 10 --out bench/results]
 
@@ -38,7 +38,7 @@ interface RankOut { rank: number; size: number; params: number; stepMs: number[]
 async function runOnce(size: number): Promise<RankOut[]> {
   const port = await freePort("127.0.0.1");
   const env = {
-    ...process.env, WORLD_SIZE: String(size), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), KILN_CPU_THREADS: v.threads!,
+    ...process.env, WORLD_SIZE: String(size), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), KILN_THREADS: v.threads!,
     BENCH_ROWS: v.rows!, BENCH_BLOCK: v.block!, BENCH_STEPS: v.steps!, BENCH_WARMUP: v.warmup!, BENCH_DIM: v.dim!, BENCH_LAYERS: v.layers!,
   };
   const procs = [...Array(size).keys()].map((rank) => spawn(process.execPath, ["--import", "tsx", RANK_SCRIPT], { env: { ...env, RANK: String(rank) }, stdio: ["ignore", "pipe", "pipe"] }));
@@ -99,7 +99,7 @@ function markdown(r: typeof result): string {
   return [
     `## Data parallel scaling on \`local\` (${r.machine.tag})`, "",
     `${r.date.slice(0, 16).replace("T", " ")} UTC, ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.os}, Node ${r.machine.node}; load average ${r.loadAverage1m.before.toFixed(1)} before, ${r.loadAverage1m.after.toFixed(1)} after (${r.loadAverage1m.cores} cores${r.loadAverage1m.before > 1 ? ": the machine was busy with other work" : ""}).`,
-    `GPT-2 ${r.model.layers} layers x ${r.model.dim} dim, block ${r.model.block}, ${r.model.params} parameters (${(r.model.gradientBytes / 2 ** 20).toFixed(2)} MiB of f32 gradient); ${r.rowsPerRank} rows per rank per step (weak scaling), KILN_CPU_THREADS=${r.kilnCpuThreadsPerRank} per rank; medians of ${r.steps} steps after ${r.warmupStepsDropped}, then the median of ${r.repeats} repeats.`, "",
+    `GPT-2 ${r.model.layers} layers x ${r.model.dim} dim, block ${r.model.block}, ${r.model.params} parameters (${(r.model.gradientBytes / 2 ** 20).toFixed(2)} MiB of f32 gradient); ${r.rowsPerRank} rows per rank per step (weak scaling), KILN_THREADS=${r.kilnCpuThreadsPerRank} per rank; medians of ${r.steps} steps after ${r.warmupStepsDropped}, then the median of ${r.repeats} repeats.`, "",
     "| ranks | ms/step | tokens/s per rank | tokens/s in all | scaling efficiency | comm share of step (goal < 30%) | all-reduce in step ms | bare all-reduce ms | ms/step per repeat |",
     "|---|---|---|---|---|---|---|---|---|",
     ...r.results.map((x) => `| ${x.ranks} | ${(x.stepMs as number).toFixed(1)} | ${(x.tokensPerRank as number).toFixed(0)} | ${(x.tokensTotal as number).toFixed(0)} | ${pct(x.efficiency as number)} | ${pct(x.commShare as number)} | ${(x.commMs as number).toFixed(1)} | ${(x.bareAllReduceMs as number).toFixed(2)} | ${(x.stepMsPerRepeat as number[]).map((s) => s.toFixed(0)).join(", ")} |`),

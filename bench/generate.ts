@@ -5,7 +5,8 @@
 // bench/results/generate-<backend>-<tag>.json and .md and prints the tables. Sampling is greedy on the
 // host (argmax), so the numbers are the model's: forward passes, cache updates and the logits read-back.
 //
-//   npx tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out bench/results] [--tag NAME]
+//   npx tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out bench/results] [--tag NAME] [--threads N]
+//   (--threads: the cpu backend's threads, as KILN_THREADS; the results record the count used)
 //   npx tsx bench/generate.ts --peer llama.cpp   (kiln cpu beside llama.cpp: bench/peers/llama_cpp_generate.ts)
 //
 // NOTE: WebGPU without a GPU needs VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json on the
@@ -15,7 +16,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Backend, BackendInfo, BackendName } from "../src/index.js";
-import { getBackend } from "../src/index.js";
+import { getBackend, parseThreadCount } from "../src/index.js";
 import { loadModel } from "../src/models/formats/load_model.js";
 import { fromLoaded } from "../src/models/language_model.js";
 import { randomLoadedModel } from "../src/models/random_weights.js";
@@ -82,6 +83,8 @@ export interface GenerateResults {
   readonly machine: MachineInfo;
   readonly backend: BackendInfo;
   readonly quick: boolean;
+  /** The cpu backend's thread count (KILN_THREADS / --threads; absent in results written before it was recorded). */
+  readonly threads?: number;
   readonly runs: readonly GenerateRun[];
 }
 
@@ -157,7 +160,7 @@ export function renderMarkdown(r: GenerateResults): string {
     "",
     `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}. Backend: ${r.backend.device}. ` +
       `Run ${r.date.slice(0, 16).replace("T", " ")} UTC${r.quick ? ", quick (few runs: a smoke test, not a measurement)" : ""}. ` +
-      "Median of the timed runs after one warm-up run; greedy decoding, f32 weights.",
+      "Median of the timed runs after one warm-up run; greedy decoding, f32 weights." + (r.threads ? ` cpu threads: ${r.threads}.` : ""),
     "",
     ...TABLE_HEADER,
     ...tableRows(r),
@@ -177,12 +180,19 @@ interface Args {
   readonly tag?: string;
 }
 
-const USAGE = "usage: tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out DIR] [--tag NAME] [--peer llama.cpp]";
+const USAGE = "usage: tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out DIR] [--tag NAME] [--threads N] [--peer llama.cpp]";
 
-const parseCliArgs = (argv: readonly string[]): Args & { readonly peer?: string } => {
-  const a = parseBenchArgs(argv, USAGE, ["peer"]);
+/** The shared bench flags, after taking out --threads N (applied as KILN_THREADS before any backend starts). */
+function parseCliArgs(argv: readonly string[]): Args & { readonly peer?: string } {
+  const rest = [...argv];
+  const at = rest.indexOf("--threads");
+  if (at >= 0) {
+    process.env.KILN_THREADS = String(parseThreadCount(rest[at + 1] ?? "", "--threads"));
+    rest.splice(at, 2);
+  }
+  const a = parseBenchArgs(rest, USAGE, ["peer"]);
   return a.lists.peer!.length ? { ...a, peer: a.lists.peer!.at(-1)! } : a;
-};
+}
 
 async function main(args: Args & { readonly peer?: string }): Promise<number> {
   if (args.peer !== undefined) return runGeneratePeer({ peer: args.peer, quick: args.quick, out: args.out, ...(args.tag === undefined ? {} : { tag: args.tag }) });
@@ -203,7 +213,8 @@ async function main(args: Args & { readonly peer?: string }): Promise<number> {
       console.log(`  ${r.model}: prefill ${fmt3(r.prefillTokensPerS)} tokens/s (${r.promptTokens} tokens), decode ${fmt3(r.decodeTokensPerS)} tokens/s (${r.decodeTokens} tokens), ${r.reps} runs`);
       runs.push(r);
     }
-    const results: GenerateResults = { suite: "generate", version: 1, date: new Date().toISOString(), machine, backend: backend.info, quick: args.quick, runs };
+    const threads = name === "cpu" ? Number(backend.info.details.threads) : undefined;
+    const results: GenerateResults = { suite: "generate", version: 1, date: new Date().toISOString(), machine, backend: backend.info, quick: args.quick, ...(threads ? { threads } : {}), runs };
     const md = renderMarkdown(results);
     console.log(`\n${md}`);
     mkdirSync(args.out, { recursive: true });

@@ -36,7 +36,7 @@ async function run(p: number, m: number): Promise<RankOut[]> {
   return Promise.all(
     [...Array(p).keys()].map((rank) => {
       const proc = spawn(process.execPath, ["--import", "tsx", RANK], {
-        env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(p), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), KILN_CPU_THREADS: "1", BUBBLE_MICRO: String(m), BUBBLE_STEPS: String(steps) },
+        env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(p), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), KILN_THREADS: "1", BUBBLE_MICRO: String(m), BUBBLE_STEPS: String(steps) },
         stdio: ["ignore", "pipe", "inherit"],
       });
       let out = "";

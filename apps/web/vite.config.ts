@@ -4,6 +4,12 @@ import { fileURLToPath } from "node:url";
 import type { Plugin } from "vite";
 import { defineConfig } from "vite";
 
+/**
+ * Cross-origin isolation, so the page gets SharedArrayBuffer (the cpu backend's threads share memory
+ * through it); kiln serve sends the same (src/serve/openai/static_files.ts ISOLATION_HEADERS).
+ */
+const isolation = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
+
 const here = fileURLToPath(new URL(".", import.meta.url));
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -32,6 +38,6 @@ export default defineConfig({
   },
   // NOTE: Workers are bundled by a pipeline of their own: the check goes there too.
   worker: { format: "es", plugins: () => [noNodeBuiltins] },
-  server: { fs: { allow: [repo] } },
-  preview: { host: "127.0.0.1" },
+  server: { fs: { allow: [repo] }, headers: isolation },
+  preview: { host: "127.0.0.1", headers: isolation },
 });

@@ -4,6 +4,7 @@
 
 import { parseArgs } from "node:util";
 import type { ParseArgsConfig } from "node:util";
+import { parseThreadCount } from "../index.js";
 
 export interface Command {
   readonly name: string;
@@ -68,4 +69,21 @@ export function subcommandArgs(cmd: Command, argv: readonly string[], sub: strin
   if (first === undefined) throw new UsageError(`${cmd.name}: no subcommand given (${sub})`, cmd);
   if (first !== sub) throw new UsageError(`${cmd.name}: unknown subcommand '${first}' (${sub})`, cmd);
   return rest;
+}
+
+/** The --threads flag of the commands that run a model (generate, serve, bench serve): option and help line. */
+export const THREADS_OPTION = { threads: { type: "string" } } as const;
+export const THREADS_HELP = "threads of the cpu backend (default: KILN_THREADS, else the physical cores)";
+
+/**
+ * Applies --threads: sets KILN_THREADS for this process (read when the cpu backend starts its pool, so call
+ * this before choosing a backend) and for the processes it starts. A bad value is a UsageError naming the flag.
+ */
+export function applyThreadsFlag(cmd: Command, value: string | undefined): void {
+  if (value === undefined) return;
+  try {
+    process.env.KILN_THREADS = String(parseThreadCount(value, "--threads"));
+  } catch (err) {
+    throw new UsageError(`${cmd.name}: ${(err as Error).message}`, cmd);
+  }
 }

@@ -12,7 +12,7 @@ import {
 } from "../models/index.js";
 import { backendAskedBy, backendLine } from "./backend_line.js";
 import type { Command } from "./command.js";
-import { UsageError, parseCommandArgs } from "./command.js";
+import { THREADS_HELP, THREADS_OPTION, UsageError, applyThreadsFlag, parseCommandArgs } from "./command.js";
 
 export const DEFAULT_MODEL = "stories260K";
 const DEFAULT_MAX_TOKENS = 256;
@@ -30,6 +30,7 @@ Model:
   --tokenizer FILE        the tokenizer instead of the model's own: a llama2.c tokenizer .bin or a
                           tokenizer.json
   --backend B             ${[...BACKEND_NAMES].reverse().join("|")}|auto (default: KILN_BACKEND, else auto)
+  --threads N             ${THREADS_HELP}
 
 Prompt:
   --prompt TEXT           the text to continue (required)
@@ -98,6 +99,7 @@ const OPTIONS = {
   "frequency-penalty": { type: "string" },
   seed: { type: "string" },
   stop: { type: "string", multiple: true },
+  ...THREADS_OPTION,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -119,6 +121,8 @@ export function parseGenerateArgs(cmd: Command, argv: readonly string[]): Genera
   if (backend !== undefined && backend !== "auto" && !BACKEND_NAMES.includes(backend)) {
     throw new UsageError(`generate: --backend must be one of ${[...BACKEND_NAMES, "auto"].join(", ")}, got '${backend}'`, cmd);
   }
+  // NOTE: applied here, before any backend starts (the cpu backend reads KILN_THREADS once).
+  applyThreadsFlag(cmd, v.threads);
   const maxTokens = v["max-tokens"] === undefined ? DEFAULT_MAX_TOKENS : parseNumber(cmd, "--max-tokens", v["max-tokens"], true);
   if (maxTokens < 1) throw new UsageError(`generate: --max-tokens must be >= 1, got ${maxTokens}`, cmd);
   const stop = v.stop ?? [];

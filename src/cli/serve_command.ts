@@ -18,7 +18,7 @@ import { AdminApi, Engine, ModelRegistry, OpenAIServer, WeightCache } from "../s
 import { DEFAULT_RUNS_DB, runsRoutes } from "../train/index.js";
 import { backendAskedBy, backendLine } from "./backend_line.js";
 import type { Command } from "./command.js";
-import { UsageError, parseCommandArgs } from "./command.js";
+import { THREADS_HELP, THREADS_OPTION, UsageError, applyThreadsFlag, parseCommandArgs } from "./command.js";
 import { DEFAULT_MODEL } from "./generate_command.js";
 import { SERVE_EMIT_HELP, SERVE_EMIT_USAGE, asksForEmit, runServeEmit } from "./serve_emit.js";
 import { runTpWorker, startTpRank0, tpWorkerRank } from "./serve_tp.js";
@@ -38,6 +38,7 @@ Serve models over the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v
   --host H             address to listen on (default 127.0.0.1)
   --port P             port (default 8080; 0 picks a free one)
   --backend B          ${[...BACKEND_NAMES].reverse().join("|")}|auto (default: KILN_BACKEND, else auto)
+  --threads N          ${THREADS_HELP}
   --kv-blocks N|auto   KV cache blocks per model (default: sized for --max-batch full-length requests)
   --block-size N       tokens per KV block (default 16)
   --max-batch N|auto   most requests running at once per model (default 64)
@@ -111,6 +112,7 @@ export const serveCommand: Command = {
       "weight-cache-mb": { type: "string" },
       "runs-db": { type: "string" },
       tp: { type: "string" },
+      ...THREADS_OPTION,
       help: { type: "boolean", short: "h" },
     });
     if (values.help) {
@@ -121,6 +123,7 @@ export const serveCommand: Command = {
     if (backendName !== "auto" && !BACKEND_NAMES.includes(backendName as BackendName)) {
       throw new UsageError(`serve: --backend must be one of ${BACKEND_NAMES.join(", ")} or auto, got '${backendName}'`, serveCommand);
     }
+    applyThreadsFlag(serveCommand, values.threads);
     const port = int("--port", values.port, 0) ?? 8080;
     const host = values.host ?? "127.0.0.1";
     const numBlocks = int("--kv-blocks", values["kv-blocks"], 1);

@@ -139,6 +139,9 @@ describe.skipIf(!!noChromium)(`demo page (headless Chromium)${skipLabel(noChromi
     const { page, errors } = await open(preview!.url, { webgpu: false });
     expect(await page.evaluate(() => window.kilnDemo!.backend()?.name)).toBe("cpu");
     expect(await text(page, "#message")).toMatch(/WebGPU is not in use: .*no WebGPU adapter|WebGPU is not in use: .*navigator\.gpu/);
+    // vite preview sends COOP/COEP, so the page is isolated (shared memory allowed); the page says its cpu thread count.
+    expect(await page.evaluate(() => (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated)).toBe(true);
+    expect(await text(page, "#adapter")).toMatch(/, 1 thread \(the browser worker pool is not built yet/);
     const out = await greedy(page, "cpu fallback (no WebGPU), vite preview");
     expect(PROMPT + out.text).toBe(expected);
     await saveScreenshot(page, "demo-no-webgpu");

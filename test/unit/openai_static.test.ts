@@ -1,7 +1,7 @@
 // openai_static.test.ts: `kiln serve` serves the built browser app at / and answers pages from other
 // origins (CORS), over a real server: files from the static folder with their content types, / as
 // index.html, /bench as bench.html, HEAD, no path that escapes the folder, the "not built" page, and
-// preflight plus Access-Control-Allow-Origin on the API.
+// preflight plus Access-Control-Allow-Origin on the API, and the COOP/COEP headers that isolate the page.
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -51,6 +51,11 @@ describe("the built web app", () => {
     const js = await fetch(`${s.url}/assets/main-abc.js`);
     expect(js.headers.get("content-type")).toMatch(/^text\/javascript/);
     expect(js.headers.get("cache-control")).toContain("immutable");
+    // Cross-origin isolation (SharedArrayBuffer, so the cpu backend may run threads in the page), on every file.
+    for (const r of [root, js]) {
+      expect(r.headers.get("cross-origin-opener-policy")).toBe("same-origin");
+      expect(r.headers.get("cross-origin-embedder-policy")).toBe("require-corp");
+    }
     expect(await (await fetch(`${s.url}/bench`)).text()).toContain("<title>bench</title>");
     const head = await fetch(`${s.url}/bench.html`, { method: "HEAD" });
     expect(head.status).toBe(200);

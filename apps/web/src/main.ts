@@ -50,6 +50,15 @@ function showProgress(p: LoadProgress | undefined): void {
   $("progress-text").textContent = what;
 }
 
+/** The cpu backend's threads, and why there is one only. */
+function threadsText(b: BackendReport): string {
+  const n = b.threads ?? 1;
+  if (n > 1) return `${n} threads`;
+  // NOTE: without cross-origin isolation a page has no SharedArrayBuffer, so no worker threads can share memory.
+  if (!b.isolated) return "1 thread (the page is not cross-origin isolated: its server does not send COOP/COEP headers)";
+  return "1 thread (the browser worker pool is not built yet: the cpu backend's threads run in Node only)";
+}
+
 /** `why`: the page's notice when this start is a fallback the page chose (e.g. after losing the adapter). */
 async function startWorker(choice: BackendChoice, why?: string): Promise<void> {
   worker?.terminate();
@@ -59,7 +68,7 @@ async function startWorker(choice: BackendChoice, why?: string): Promise<void> {
   local = new WorkerEngineClient(api);
   backend = await api.start(choice);
   $("backend").textContent = backend.name + (backend.software ? " (software)" : "");
-  $("adapter").textContent = backend.name === "webgpu" ? [backend.vendor, backend.architecture].filter(Boolean).join(" / ") + ` (${backend.device})` : backend.device;
+  $("adapter").textContent = backend.name === "webgpu" ? [backend.vendor, backend.architecture].filter(Boolean).join(" / ") + ` (${backend.device})` : `${backend.device}, ${threadsText(backend)}`;
   notice = why ?? (backend.fallbackReason ? `WebGPU is not in use: ${backend.fallbackReason}. The engine runs on the cpu backend in a Worker instead.` : "");
   say(notice);
 }

@@ -14,6 +14,10 @@ export interface BackendReport {
   readonly software: boolean;
   /** Why WebGPU is not in use, when it was wanted and is missing. */
   readonly fallbackReason?: string;
+  /** cpu: threads its kernels run on. */
+  readonly threads?: number;
+  /** Whether the page is cross-origin isolated (the condition for shared memory, hence for threads). */
+  readonly isolated: boolean;
 }
 
 export interface LoadProgress {

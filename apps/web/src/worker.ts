@@ -42,6 +42,8 @@ async function start(choice: BackendChoice): Promise<BackendReport> {
     ...(d.vendor ? { vendor: d.vendor } : {}),
     ...(d.architecture ? { architecture: d.architecture } : {}),
     ...(fallbackReason ? { fallbackReason } : {}),
+    ...(backend.name === "cpu" ? { threads: Number(d.threads ?? 1) } : {}),
+    isolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true,
   };
 }
 

@@ -1,5 +1,8 @@
 // The cpu backend: buffers are ArrayBuffers, kernels are JS functions rendered by render_js.ts,
 // routines are the hand-written ones in routines/. Always available; launches run synchronously.
+// NOTE: with worker threads (wasm/matmul_threads.ts), buffers of SHARED_MIN_BYTES or more are
+// SharedArrayBuffers, so the threads can read a weight in place (each sent it once); smaller ones stay
+// ArrayBuffers (cheaper to allocate, and too small to split).
 
 import type { Backend, BackendCaps, BackendInfo, DeviceBuffer, Executable } from "../../core/backend.js";
 import type { DType } from "../../core/dtype.js";
@@ -14,15 +17,21 @@ import { compileWasmElementwise, wasmKernelsEnabled } from "./wasm/wasm_elementw
 import { buildCpuRoutine, supportsCpuRoutine } from "./routines.js";
 import { hostCpu } from "../../core/host.js";
 
+/** Bytes from which an allocation is shared with the worker threads (when there are any). */
+export const SHARED_MIN_BYTES = 64 << 10;
+let shareLarge: boolean | undefined;
+
 export class CpuBuffer implements DeviceBuffer {
-  readonly data: ArrayBuffer;
+  readonly data: ArrayBuffer | SharedArrayBuffer;
   /** Where this buffer starts in `data`: 0 for an allocation, the offset of a view (Backend.view). */
   readonly byteOffset: number;
   private readonly isView: boolean;
   private readonly views = new Map<string, ArrayBufferView>();
   constructor(readonly nbytes: number, parent?: CpuBuffer, byteOffset = 0) {
     // Rounded up to 8 bytes so an f64 view always fits.
-    this.data = parent ? parent.data : new ArrayBuffer(Math.ceil(nbytes / 8) * 8);
+    const bytes = Math.ceil(nbytes / 8) * 8;
+    shareLarge ??= matmulThreadCount() > 1;
+    this.data = parent ? parent.data : shareLarge && bytes >= SHARED_MIN_BYTES ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
     this.byteOffset = parent ? parent.byteOffset + byteOffset : 0;
     this.isView = parent !== undefined;
   }
@@ -60,7 +69,7 @@ export interface CpuExecutable extends Executable {
 
 function cpuInfo(): BackendInfo {
   const { model, threads, runtime } = hostCpu();
-  return { name: "cpu", device: `JavaScript on ${model}`, details: { threads: String(threads), matmulThreads: String(matmulThreadCount()), runtime, wasmSimd: String(hasWasmSimd()) }, software: true };
+  return { name: "cpu", device: `JavaScript on ${model}`, details: { threads: String(matmulThreadCount()), logicalCpus: String(threads), runtime, wasmSimd: String(hasWasmSimd()) }, software: true };
 }
 
 export class CpuBackend implements Backend {
@@ -94,7 +103,10 @@ export class CpuBackend implements Backend {
   }
   async read(src: DeviceBuffer, nbytes = src.nbytes): Promise<Uint8Array> {
     const s = src as CpuBuffer;
-    return new Uint8Array(s.data.slice(s.byteOffset, s.byteOffset + nbytes));
+    // NOTE: a copy into a plain ArrayBuffer: callers may transfer it, or decode it (a browser's TextDecoder refuses shared memory).
+    const out = new Uint8Array(Math.min(nbytes, s.data.byteLength - s.byteOffset));
+    out.set(new Uint8Array(s.data, s.byteOffset, out.byteLength));
+    return out;
   }
   async compile(kernel: KernelSpec): Promise<CpuExecutable> {
     const source = renderJs(kernel);

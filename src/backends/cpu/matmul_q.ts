@@ -5,10 +5,14 @@
 // sum once (y += d * sum(q * x)), reading every weight byte once. GEMM (m > 1, prefill) expands one weight
 // row at a time into a k-float scratch and dots it with all m rows of x, so each block is decoded once per
 // row of W instead of once per row of x. Plain JS for now: a wasm SIMD version is the next step (docs/quantization.md).
+// The GEMV's row loop is matmul_q_rows.ts's, which the cpu worker threads share (by rows of w) when there are any.
 
 import type { QuantMatmulSpec } from "../../core/routines.js";
 import { STORAGE_FORMATS } from "../../core/dtype.js";
 import { checkLength, f16Values } from "./convert.js";
+import type { QDotsTask, QViews } from "./matmul_q_rows.js";
+import { qdotsUnits, runQDots } from "./matmul_q_rows.js";
+import { matmulPool } from "./wasm/matmul_threads.js";
 
 type Run = (views: ArrayBufferView[]) => void;
 
@@ -45,30 +49,34 @@ function expandRow(format: "q8_0" | "q4_0", w: Uint8Array, wi: Int8Array, rowOff
   }
 }
 
-/** y = sum over blocks of d * sum(q * x): one row of w against one x row starting at xOff. */
-function dotRow(format: "q8_0" | "q4_0", w: Uint8Array, wi: Int8Array, rowOff: number, x: Float32Array, xOff: number, k: number): number {
-  const f16 = f16Values();
-  const nb = k / 32;
-  let acc = 0;
-  if (format === "q8_0") {
-    for (let b = 0, o = rowOff, xo = xOff; b < nb; b++, o += 34, xo += 32) {
-      let s = 0;
-      for (let j = 0; j < 32; j += 4) {
-        s += wi[o + 2 + j]! * x[xo + j]! + wi[o + 3 + j]! * x[xo + j + 1]! + wi[o + 4 + j]! * x[xo + j + 2]! + wi[o + 5 + j]! * x[xo + j + 3]!;
-      }
-      acc += f16[w[o]! | (w[o + 1]! << 8)]! * s;
-    }
-    return acc;
+/** Rows of w per unit of work a thread claims. */
+const ROWS_PER_UNIT = 64;
+
+const viewsOf = (buf: ArrayBufferLike): QViews => ({ u8: new Uint8Array(buf), i8: new Int8Array(buf), f32: new Float32Array(buf, 0, buf.byteLength >> 2) });
+let scratch: { views: QViews; shared: boolean } | undefined;
+/** x and out (floats) side by side, in memory the workers can read when `shared`. */
+function scratchFor(floats: number, shared: boolean): QViews {
+  if (!scratch || scratch.shared !== shared || scratch.views.f32.length < floats) {
+    const bytes = Math.max(4 * floats, 1 << 16);
+    scratch = { views: viewsOf(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes)), shared };
   }
-  for (let b = 0, o = rowOff, xo = xOff; b < nb; b++, o += 18, xo += 32) {
-    let s = 0;
-    for (let j = 0; j < 16; j++) {
-      const byte = w[o + 2 + j]!;
-      s += ((byte & 15) - 8) * x[xo + j]! + ((byte >> 4) - 8) * x[xo + j + 16]!;
-    }
-    acc += f16[w[o]! | (w[o + 1]! << 8)]! * s;
-  }
-  return acc;
+  return scratch.views;
+}
+const wViews = new WeakMap<ArrayBufferLike, QViews>();
+
+/** out (n) = x (k) . dequant(w)^T, a row of w per output, on the worker threads when w's buffer is shared. */
+function gemv(format: "q8_0" | "q4_0", out: Float32Array, x: Float32Array, w: Uint8Array, n: number, k: number, rowBytes: number): void {
+  const pool = matmulPool();
+  const id = pool && n >= 2 * ROWS_PER_UNIT ? pool.share(w.buffer) : undefined;
+  const s = scratchFor(k + n, id !== undefined);
+  const sid = id !== undefined ? pool!.share(s.u8.buffer)! : 0;
+  s.f32.set(x.subarray(0, k), 0);
+  let wv = wViews.get(w.buffer);
+  if (!wv) wViews.set(w.buffer, (wv = viewsOf(w.buffer)));
+  const task: QDotsTask = { buf: id ?? 0, wByte: w.byteOffset, q4: format === "q8_0" ? 0 : 1, rowBytes, k, n, rowsPerUnit: ROWS_PER_UNIT, sbuf: sid, xOff: 0, outOff: k };
+  if (pool && id !== undefined) pool.runQDots(task, f16Values(), wv, s);
+  else for (let u = 0, units = qdotsUnits(task); u < units; u++) runQDots(f16Values(), wv, s, u, task);
+  out.set(s.f32.subarray(k, k + n));
 }
 
 export function buildMatmulQ(s: QuantMatmulSpec): { source: string; run: Run } {
@@ -84,11 +92,8 @@ export function buildMatmulQ(s: QuantMatmulSpec): { source: string; run: Run } {
       checkLength(out, m * n, `${what}: output`);
       checkLength(x, m * k, `${what}: x`);
       checkLength(w, n * rowBytes, `${what}: weight bytes`);
+      if (m === 1) return gemv(format, out, x, w, n, k, rowBytes);
       const wi = new Int8Array(w.buffer, w.byteOffset, w.byteLength);
-      if (m === 1) {
-        for (let r = 0; r < n; r++) out[r] = dotRow(format, w, wi, r * rowBytes, x, 0, k);
-        return;
-      }
       for (let r = 0; r < n; r++) {
         expandRow(format, w, wi, r * rowBytes, k, scratch);
         for (let i = 0; i < m; i++) {

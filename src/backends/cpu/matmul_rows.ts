@@ -14,6 +14,8 @@ import { storeRows } from "./matmul_epilogue.js";
 import { CONVERT_GROUP } from "./wasm/convert_kernel.js";
 import type { MatmulKernel } from "./wasm/matmul_kernel.js";
 import { matmulKernel, MR as KERNEL_MR } from "./wasm/matmul_kernel.js";
+import { matmulPool } from "./wasm/matmul_threads.js";
+import type { DotsExports } from "./wasm/rows_threads.js";
 
 // NOTE: a local copy: tsx's CommonJS transform turns each read of an imported binding into a getter call.
 const MR = KERNEL_MR;
@@ -31,6 +33,12 @@ const CHUNK_BYTES_T = 64 << 10;
 const KC_ROWS = 64;
 /** ... and at most this many bytes of f32 B per chunk (fewer rows when n is very large). */
 const CHUNK_MAX_BYTES = 16 << 20;
+/**
+ * B stored (n, k): bytes of B from which its rows are split over the worker threads (when B's buffer is
+ * shared, see backend.ts). NOTE: below this the fork/join (~5-20 us, bench/threads_overhead.ts) costs
+ * more than the second thread saves.
+ */
+export const SHARED_MIN_BYTES_T = 128 << 10;
 /** Bytes the kernels may read or write past a chunk's end: a masked tail vector, a last 8-column tile, a conversion group. */
 const SLACK = 64;
 
@@ -104,12 +112,31 @@ function passTransB(spec: MatmulSpec, a: ArrayBufferView, b: ArrayBufferView, p:
     if (cs === 1) mem.set(src.subarray(off, off + k), d);
     else for (let kk = 0; kk < k; kk++) mem[d + kk] = src[off + kk * cs]!;
   });
-  for (let j0 = 0; j0 < n; j0 += nb) {
-    const cols = Math.min(nb, n - j0);
-    copyB(kern, b, dtype, p.bBase + j0 * k, cols * k, bOff, rawOff);
-    kern.dots(aOff, 4 * lda, bOff, 4 * k, cOff + 4 * j0, 4 * ldc, p.rows, Math.ceil(cols / 4), k >> 2, k & 3);
+  const pool = matmulPool();
+  const size = dtype === "f32" ? 4 : 2;
+  const id = pool && n >= 8 * pool.threads && n * k * size >= SHARED_MIN_BYTES_T ? pool.share(b.buffer) : undefined;
+  if (pool && id !== undefined) {
+    // Each thread streams its own range of B's rows through its own chunk area (rows_threads.ts).
+    const raw = align16(4 * nb * k + SLACK);
+    const stride = raw + (dtype === "f32" ? 0 : align16(2 * nb * k + SLACK));
+    const all = kern.reserve(bOff + pool.threads * stride);
+    const src = dtype === "f32" ? new Float32Array(b.buffer) : new Uint16Array(b.buffer);
+    const task = { aOff, lda: 4 * lda, cOff, ldc: 4 * ldc, rows: p.rows, n, k, buf: id, bElem: b.byteOffset / size + p.bBase, dtype: dtype === "f32" ? 0 : dtype === "f16" ? 1 : 2, bOff, stride, raw, nb };
+    pool.runDots(task, dotsExports(kern), { f32: all, u16: kern.u16() }, src);
+  } else {
+    for (let j0 = 0; j0 < n; j0 += nb) {
+      const cols = Math.min(nb, n - j0);
+      copyB(kern, b, dtype, p.bBase + j0 * k, cols * k, bOff, rawOff);
+      kern.dots(aOff, 4 * lda, bOff, 4 * k, cOff + 4 * j0, 4 * ldc, p.rows, Math.ceil(cols / 4), k >> 2, k & 3);
+    }
   }
   storeRows(sink, kern.reserve(0), cOff >> 2, ldc, p.first, p.rows);
+}
+
+let exportsOf: DotsExports | undefined;
+/** The kernel's functions under the names the shared share code calls them by. */
+function dotsExports(kern: MatmulKernel): DotsExports {
+  return (exportsOf ??= { dots: kern.dots, f16_to_f32: kern.f16ToF32, bf16_to_f32: kern.bf16ToF32 });
 }
 
 /** B stored (k, n): C[rows x n] += A panels . B, B's rows in chunks of `kc`, read in place by 8-column tiles. */

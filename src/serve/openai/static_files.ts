@@ -19,6 +19,17 @@ const TYPES: Readonly<Record<string, string>> = {
   ".txt": "text/plain; charset=utf-8",
 };
 
+/**
+ * Sent with every file: they make the page cross-origin isolated, which a browser requires before it gives
+ * a page SharedArrayBuffer (the cpu backend's worker threads share their memory through it). The page's
+ * own requests (its files, /v1) are same-origin; a model fetched from another origin must allow CORS.
+ * NOTE: apps/web/vite.config.ts sends the same two for `vite` and `vite preview`.
+ */
+export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
+};
+
 export interface StaticFile {
   readonly path: string;
   readonly size: number;
@@ -55,6 +66,7 @@ export function staticFile(dir: string, urlPath: string): StaticFile | undefined
 /** Sends a file found by staticFile (HEAD: headers only). */
 export function sendStaticFile(req: IncomingMessage, res: ServerResponse, { path: file, size }: StaticFile): Promise<void> {
   res.writeHead(200, {
+    ...ISOLATION_HEADERS,
     "Content-Type": TYPES[extname(file)] ?? "application/octet-stream",
     "Content-Length": String(size),
     // NOTE: Vite names built assets by content hash: they can be cached for good; pages must be revalidated.

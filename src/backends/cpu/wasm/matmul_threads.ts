@@ -1,12 +1,27 @@
-// matmul_threads.ts: worker threads that share the cpu matmul's tiled work. The kernel's wasm memory is a
-// shared one; each worker instantiates the same module over it and, when the calling thread posts a
-// product, sweeps the block driver over its own contiguous range of B's 8-column tiles (C columns), while the
-// calling thread does the first range and then waits for the rest. Every element of C is computed by one
-// thread in the same order as single-threaded: results are bit-identical whatever the thread count.
-// Node only (worker_threads, and a blocking Atomics.wait on the calling thread); elsewhere there is
-// no pool and the kernel runs on one thread. It owns the pool and the split, not the kernel or packing.
+// matmul_threads.ts: the cpu backend's worker threads. The matmul kernel's wasm memory is a shared one; each
+// worker instantiates the same module over it. The calling thread posts a task cut into units, each thread
+// (the caller too) owns a contiguous range of them and claims its own units first, in order, then any left
+// in the other threads' ranges (each range has a shared counter, so every unit runs exactly once):
+//   - a tile product (the packed path): one unit per thread, a contiguous range of B's 8-column tiles;
+//   - a dots task (the few-rows path, decode, B stored (n, k)): units of B's rows (rows_threads.ts), read
+//     from B's own SharedArrayBuffer, which each worker was sent once (see share());
+//   - a quantized GEMV (matmul_q's decode step): units of w's rows (../matmul_q_rows.ts), read in place.
+// Every element of C is computed by one thread in the same order as single-threaded: results are
+// bit-identical whatever the thread count and whoever claims which unit.
+// NOTE: claimed, not assigned: on a busy machine a worker may not get a core for milliseconds; the caller
+// then runs its units too and closes the task to that worker (ENTER below) instead of waiting for it. Own
+// range first: a thread then reads the same part of B every decode step, which can stay in its core's
+// cache when the weights fit (stories260K), and a tile product splits exactly as a static split would.
+// Node only (worker_threads, receiveMessageOnPort, a blocking Atomics.wait on the calling thread);
+// elsewhere there is no pool and the kernels run on one thread. It owns the pool, the fork/join and the
+// split of tile products, not the kernels, the packing or the thread count (../thread_count.ts).
 
 import { nodeBuiltin } from "../../../core/host.js";
+import { requestedThreadCount } from "../thread_count.js";
+import type { DotsExports, DotsTask, DotsViews } from "./rows_threads.js";
+import { DOTS_FIELDS, DOTS_SOURCE, dotsUnits, runDots } from "./rows_threads.js";
+import type { QDotsTask, QViews } from "../matmul_q_rows.js";
+import { F16_TABLE_SOURCE, QDOTS_FIELDS, QDOTS_SOURCE, qdotsUnits, runQDots } from "../matmul_q_rows.js";
 
 /**
  * One product C = A . B over operands in wasm memory, as runPacked lays them out (offsets and strides in
@@ -54,40 +69,112 @@ const SHARE_SOURCE = `function runShare(block, c, t, T, p) {
 }`;
 const runShare = new Function(`return ${SHARE_SOURCE}`)() as (block: BlockFn, c: BlockingConstants, t: number, T: number, p: TileProduct) => void;
 
-// Control words (Int32Array over a SharedArrayBuffer).
+// Control words (Int32Array over a SharedArrayBuffer; the task's fields are read as unsigned: byte offsets
+// into a 4 GiB memory).
 // NOTE: each worker reports the sequence number it finished (DONE + its index), not a shared countdown:
-// the caller waits until every worker has finished *this* product, so a late or repeated report can
-// never be taken for the next one's (a countdown went to -1 once in a 2000-step run under load).
-const SEQ = 0; // bumped by the caller to post a product
+// the caller waits until every worker that entered *this* task has finished it, so a late or repeated
+// report can never be taken for the next one's (a countdown went to -1 once in a 2000-step run under load).
+const SEQ = 0; // bumped by the caller to post a task
 const FAILED = 1; // set by a worker that threw (its message goes to stderr)
-const ARGS = 2; // the TileProduct's fields, in PRODUCT_FIELDS order
+const KIND = 2; // 0: a tile product, 1: a dots task, 2: a quantized GEMV
+const MSGS = 3; // buffer messages posted to each worker so far (it reads them before a dots task)
+const UNITS = 4; // how many units the current task has
+const ARGS = 5; // the task's fields, in PRODUCT_FIELDS or DOTS_FIELDS order
 const PRODUCT_FIELDS = ["aOff", "rsA", "csA", "bOff", "ldb", "cOff", "ldc", "k", "mTiles", "nTiles"] as const;
-const DONE = ARGS + PRODUCT_FIELDS.length; // DONE + w: the last product worker w finished (w = 1 .. threads - 1)
+const ENTER = ARGS + Math.max(PRODUCT_FIELDS.length, DOTS_FIELDS.length, QDOTS_FIELDS.length); // ENTER + w: seq when worker w took part in task seq, -seq when the caller closed it to w
+const DONE = (threads: number): number => ENTER + threads; // DONE + w: the last task worker w finished
+const NEXT = (threads: number): number => ENTER + 2 * threads; // NEXT + t: the next unclaimed unit of thread t's range
+
+/**
+ * Thread `index` of `threads` runs `run(u)` for each unit it claims: its own range's first, then the others'.
+ * Thread t's range is [floor(units*t/T), floor(units*(t+1)/T)); the caller sets each range's counter to its start.
+ */
+const CLAIM_SOURCE = `function claim(ctl, next, index, threads, units, run) {
+  for (let i = 0; i < threads; i++) {
+    const t = (index + i) % threads;
+    const end = Math.floor((units * (t + 1)) / threads);
+    for (let u; (u = Atomics.add(ctl, next + t, 1)) < end; ) run(u);
+  }
+}`;
+const claim = new Function(`return ${CLAIM_SOURCE}`)() as (ctl: Int32Array, next: number, index: number, threads: number, units: number, run: (u: number) => void) => void;
+
+/**
+ * Loads a worker spins on the sequence word before it blocks in Atomics.wait (and the caller on a worker's
+ * done word). NOTE: decode posts a task every ~0.05-1 ms; a blocked thread's wake-up costs tens of
+ * microseconds, a spin of this length a few (bench/threads.ts measures the fork/join).
+ */
+const WORKER_SPIN = 20_000;
+const CALLER_SPIN = 20_000;
 
 const WORKER_SOURCE = `
-const { workerData } = require("node:worker_threads");
-const { module, memory, control, index, threads, consts } = workerData;
+const { workerData, receiveMessageOnPort } = require("node:worker_threads");
+const { module, memory, control, index, threads, consts, port } = workerData;
 const ctl = new Int32Array(control);
-const block = new WebAssembly.Instance(module, { env: { memory } }).exports.block;
+const args = new Uint32Array(control);
+const DONE = ${ENTER} + threads;
+const NEXT = ${ENTER} + 2 * threads;
+const claim = ${CLAIM_SOURCE};
+const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const runShare = ${SHARE_SOURCE};
+const runDots = ${DOTS_SOURCE};
+const runQDots = ${QDOTS_SOURCE};
+let f16;
+const buffers = new Map();
+let msgs = 0;
+let mem = { f32: new Float32Array(0), u16: new Uint16Array(0) };
+const read = (names) => { const p = {}; names.forEach((name, i) => { p[name] = args[${ARGS} + i]; }); return p; };
 let seq = 0;
 for (;;) {
+  for (let spin = 0; spin < ${WORKER_SPIN} && Atomics.load(ctl, ${SEQ}) === seq; spin++);
   Atomics.wait(ctl, ${SEQ}, seq);
   const now = Atomics.load(ctl, ${SEQ});
-  // NOTE: a wake-up without a new product must not run the last one again (it would add its share into
+  // NOTE: a wake-up without a new task must not run the last one again (it would add its share into
   // C twice): a 2000-step run under load once saw exactly that as a countdown going to -1.
   if (now === seq) continue;
   seq = now;
+  // Enter the task unless the caller already closed it to this worker (it ran every unit itself).
+  const was = Atomics.load(ctl, ${ENTER} + index);
+  if (was === -seq || Atomics.compareExchange(ctl, ${ENTER} + index, was, seq) !== was) continue;
   try {
-    const p = {};
-    ${JSON.stringify(PRODUCT_FIELDS)}.forEach((name, i) => { p[name] = ctl[${ARGS} + i]; });
-    runShare(block, consts, index, threads, p);
+    const units = ctl[${UNITS}];
+    if (ctl[${KIND}] === 0) {
+      const p = read(${JSON.stringify(PRODUCT_FIELDS)});
+      claim(ctl, NEXT, index, threads, units, (u) => runShare(ex.block, consts, u, units, p));
+    } else {
+      // Buffers first: the caller posted each one (and each release) before the task that needs it.
+      for (const want = Atomics.load(ctl, ${MSGS}); msgs < want; ) {
+        const m = receiveMessageOnPort(port);
+        if (!m) continue;
+        msgs++;
+        const d = m.message;
+        if (d.release !== undefined) buffers.delete(d.release);
+        else buffers.set(d.id, { f32: new Float32Array(d.sab, 0, d.sab.byteLength >> 2), u16: new Uint16Array(d.sab, 0, d.sab.byteLength >> 1), u8: new Uint8Array(d.sab), i8: new Int8Array(d.sab) });
+      }
+      const named = (id) => {
+        const b = buffers.get(id);
+        if (!b) throw new Error("a task names buffer " + id + ", which this worker was never sent");
+        return b;
+      };
+      if (ctl[${KIND}] === 1) {
+        const p = read(${JSON.stringify(DOTS_FIELDS)});
+        const b = named(p.buf);
+        // NOTE: compared by size: after a grow, a shared memory's buffer is a new, longer object.
+        if (mem.f32.byteLength !== memory.buffer.byteLength) mem = { f32: new Float32Array(memory.buffer), u16: new Uint16Array(memory.buffer) };
+        const src = p.dtype === 0 ? b.f32 : b.u16;
+        claim(ctl, NEXT, index, threads, units, (u) => runDots(ex, mem, src, index, u, p));
+      } else {
+        const p = read(${JSON.stringify(QDOTS_FIELDS)});
+        const w = named(p.buf), s = named(p.sbuf);
+        f16 ??= ${F16_TABLE_SOURCE};
+        claim(ctl, NEXT, index, threads, units, (u) => runQDots(f16, w, s, u, p));
+      }
+    }
   } catch (e) {
-    console.error("kiln cpu matmul worker " + index + ": " + (e && e.stack || e));
+    console.error("kiln cpu worker thread " + index + ": " + (e && e.stack || e));
     Atomics.store(ctl, ${FAILED}, 1);
   }
-  Atomics.store(ctl, ${DONE} + index, seq);
-  Atomics.notify(ctl, ${DONE} + index);
+  Atomics.store(ctl, DONE + index, seq);
+  Atomics.notify(ctl, DONE + index);
 }
 `;
 
@@ -95,29 +182,35 @@ for (;;) {
 export const MIN_SHARED_MACS = 1 << 22;
 
 /**
- * How many threads share a product: KILN_CPU_THREADS when set (1 turns the pool off), else the host's
- * available parallelism, at most 8. 1 outside Node.
+ * How many threads the kernels run on: the requested count (KILN_THREADS, thread_count.ts) where this host
+ * can run a pool (Node with worker_threads and SharedArrayBuffer), else 1.
  */
 export function matmulThreadCount(): number {
-  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
-  const os = nodeBuiltin("node:os");
-  if (!os || !nodeBuiltin("node:worker_threads") || typeof SharedArrayBuffer !== "function") return 1;
-  const raw = proc?.env?.KILN_CPU_THREADS;
-  if (raw !== undefined && raw !== "") {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`KILN_CPU_THREADS must be an integer from 1 to 256, got ${JSON.stringify(raw)}`);
-    return n;
-  }
-  return Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length));
+  if (!nodeBuiltin("node:os") || !nodeBuiltin("node:worker_threads") || typeof SharedArrayBuffer !== "function") return 1;
+  return requestedThreadCount();
 }
+
+/** The pool the kernel started (undefined before, and with one thread): the few-rows path asks it. */
+let current: MatmulPool | undefined;
+export const matmulPool = (): MatmulPool | undefined => current;
 
 export class MatmulPool {
   private readonly ctl: Int32Array;
+  private readonly args: Uint32Array;
+  private readonly ports: { postMessage(m: unknown): void }[] = [];
   private seq = 0;
+  private msgs = 0;
+  /** Buffers sent to the workers, by identity, and their ids; a collected one is released there. */
+  private readonly sent = new WeakMap<SharedArrayBuffer, number>();
+  private nextId = 1;
+  /** Tasks shared with the workers so far, by kind (tests check that a path they mean to exercise ran). */
+  readonly shared = { tiles: 0, dots: 0, qdots: 0 };
+  private readonly released = new FinalizationRegistry<number>((id) => this.post({ release: id }));
 
   private constructor(readonly threads: number, private readonly block: BlockFn, private readonly consts: BlockingConstants) {
     // NOTE: a browser page without cross-origin isolation has no SharedArrayBuffer at all: one thread, no words.
-    this.ctl = threads > 1 ? new Int32Array(new SharedArrayBuffer((DONE + threads) * 4)) : new Int32Array(0);
+    this.ctl = threads > 1 ? new Int32Array(new SharedArrayBuffer((NEXT(threads) + threads) * 4)) : new Int32Array(0);
+    this.args = new Uint32Array(this.ctl.buffer);
   }
 
   /** A pool of threads - 1 workers over the module and its shared memory (the caller is the first thread). */
@@ -125,11 +218,36 @@ export class MatmulPool {
     const wt = nodeBuiltin("node:worker_threads")!;
     const pool = new MatmulPool(threads, block, consts);
     for (let index = 1; index < threads; index++) {
-      const w = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control: pool.ctl.buffer, index, threads, consts } });
+      const { port1, port2 } = new wt.MessageChannel();
+      const w = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control: pool.ctl.buffer, index, threads, consts, port: port2 }, transferList: [port2] });
       // NOTE: idle workers must not keep the process alive; they wait on the control word, not the event loop.
       w.unref();
+      port1.unref();
+      pool.ports.push(port1);
     }
+    if (threads > 1) current = pool;
     return pool;
+  }
+
+  private post(message: unknown): void {
+    for (const port of this.ports) port.postMessage(message);
+    Atomics.store(this.ctl, MSGS, ++this.msgs);
+  }
+
+  /**
+   * The id under which the workers read `buffer` (sent to them on first use), or undefined when it is not
+   * a SharedArrayBuffer (then the task runs on the calling thread: an ArrayBuffer cannot be shared).
+   */
+  share(buffer: ArrayBufferLike): number | undefined {
+    if (this.threads === 1 || typeof SharedArrayBuffer !== "function" || !(buffer instanceof SharedArrayBuffer)) return undefined;
+    let id = this.sent.get(buffer);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.post({ id, sab: buffer });
+      this.sent.set(buffer, id);
+      this.released.register(buffer, id);
+    }
+    return id;
   }
 
   /** C = A . B for one product, shared across the threads when it is big enough. */
@@ -140,24 +258,52 @@ export class MatmulPool {
       runShare(this.block, this.consts, 0, 1, p);
       return;
     }
+    // NOTE: one unit per thread, as the static split was: each unit sweeps all of A past its columns of B.
+    this.shared.tiles++;
+    this.fork(0, PRODUCT_FIELDS, p, T, (u) => runShare(this.block, this.consts, u, T, p));
+  }
+
+  /** A dots task (rows_threads.ts) over all threads; src is B's buffer (registered by share()) as f32 or u16. */
+  runDots(p: DotsTask, ex: DotsExports, mem: DotsViews, src: Float32Array | Uint16Array): void {
+    this.shared.dots++;
+    this.fork(1, DOTS_FIELDS, p, dotsUnits(p), (u) => runDots(ex, mem, src, 0, u, p));
+  }
+
+  /** A quantized GEMV (../matmul_q_rows.ts) over all threads; w and s are the buffers registered as p.buf and p.sbuf. */
+  runQDots(p: QDotsTask, f16: Float32Array, w: QViews, s: QViews): void {
+    this.shared.qdots++;
+    this.fork(2, QDOTS_FIELDS, p, qdotsUnits(p), (u) => runQDots(f16, w, s, u, p));
+  }
+
+  /** Posts a task of `units` units, claims units on this thread too, then waits for the workers that took part. */
+  private fork<P>(kind: number, fields: readonly (keyof P & string)[], p: P, units: number, unit: (u: number) => void): void {
+    const T = this.threads;
     const ctl = this.ctl;
-    for (let i = 0; i < PRODUCT_FIELDS.length; i++) ctl[ARGS + i] = p[PRODUCT_FIELDS[i]!];
+    const done = DONE(T);
+    ctl[KIND] = kind;
+    ctl[UNITS] = units;
+    for (let i = 0; i < fields.length; i++) this.args[ARGS + i] = p[fields[i]!] as number;
+    const next = NEXT(T);
+    for (let t = 0; t < T; t++) Atomics.store(ctl, next + t, Math.floor((units * t) / T));
     const seq = ++this.seq;
     Atomics.store(ctl, SEQ, seq);
     Atomics.notify(ctl, SEQ);
-    runShare(this.block, this.consts, 0, T, p);
+    claim(ctl, next, 0, T, units, unit);
     for (let w = 1; w < T; w++) {
+      // Close the task to a worker that has not entered it yet (it then skips it); wait for one that has.
+      const was = Atomics.load(ctl, ENTER + w);
+      if (was !== seq && Atomics.compareExchange(ctl, ENTER + w, was, -seq) === was) continue;
       // NOTE: a short spin first: a worker usually finishes within microseconds of the caller, and a
       // blocking wait's wake-up costs more than that.
-      for (let spin = 0; spin < 2000 && Atomics.load(ctl, DONE + w) !== seq; spin++);
+      for (let spin = 0; spin < CALLER_SPIN && Atomics.load(ctl, done + w) !== seq; spin++);
       for (let waited = 0; ; waited++) {
-        const done = Atomics.load(ctl, DONE + w);
-        if (done === seq) break;
-        if (Atomics.wait(ctl, DONE + w, done, 10_000) === "timed-out" && waited >= 6) {
-          throw new Error(`cpu matmul: worker thread ${w} of ${T - 1} did not finish a product within 60 s`);
+        const d = Atomics.load(ctl, done + w);
+        if (d === seq) break;
+        if (Atomics.wait(ctl, done + w, d, 10_000) === "timed-out" && waited >= 6) {
+          throw new Error(`cpu matmul: worker thread ${w} of ${T - 1} did not finish a task within 60 s`);
         }
       }
     }
-    if (Atomics.load(ctl, FAILED)) throw new Error("cpu matmul: a worker thread failed (its error is on stderr); set KILN_CPU_THREADS=1 to run without them");
+    if (Atomics.load(ctl, FAILED)) throw new Error("cpu matmul: a worker thread failed (its error is on stderr); set KILN_THREADS=1 to run without them");
   }
 }
