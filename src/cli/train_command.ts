@@ -45,8 +45,9 @@ Options:
 
 Under kiln launch (or torchrun's or Slurm's variables: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) each
 process is one rank of a parallel job laid out as the config's parallel: section says (none: data
-parallel over every rank): dp (each rank its rows of every batch, the gradients averaged), zero: 1|2
-(the optimizer sharded over dp; every rank writes its part of each checkpoint), tp (each rank its slices
+parallel over every rank): dp (each rank its rows of every batch, the gradients averaged), zero: 1|2|3
+(the optimizer, 2: also the gradients, 3: also the parameters sharded over dp; every rank writes its part
+of each checkpoint), tp (each rank its slices
 of the model), pp (each rank a stage; parallel.microBatches, default 2 x pp) or ep (a model.moe's experts
 shared out), dp beside any one of the others. Every rank checks it has the same config, the losses
 follow the single-process run's, and rank 0 alone prints and records the run. Ranks send heartbeats (KILN_HEARTBEAT_TIMEOUT_MS: silence limit, default 5000) and a
