@@ -297,6 +297,7 @@ export class Engine implements EngineClient {
         stopTokenIds: prompt.stopTokenIds,
         ...(req.tier === undefined ? {} : { tier: req.tier }),
         ...(req.tenant === undefined ? {} : { tenant: req.tenant }),
+        ...(req.speculative === false ? { speculative: false } : {}),
       }, this.sink(job));
     } catch (err) {
       throw invalid((err as Error).message, "prompt");

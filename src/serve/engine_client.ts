@@ -34,6 +34,8 @@ export interface GenerateRequest {
   readonly ignoreEos?: boolean;
   /** The SLA tier (the engine's configuration names them; its default when absent): the tier is the priority. */
   readonly tier?: string;
+  /** False: opt out of speculative decoding (when the engine runs it). Default true. */
+  readonly speculative?: boolean;
   /** Who pays: the API key's tenant (fair share is between tenants); `user` is the end user the client named. */
   readonly tenant?: string;
   readonly user?: string;

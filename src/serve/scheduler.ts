@@ -17,6 +17,7 @@ import { assertNever } from "../core/ops.js";
 import { type ComputedBlocks, type KVCacheConfig, KVCacheManager } from "./kv_cache_manager.js";
 import { type FinishedStatus, Request, type RequestParams } from "./request.js";
 import { type SlaTier, TierTable } from "./sla.js";
+import { draftsToSchedule } from "./speculative/spec_schedule.js";
 import type { CachedRequestData, FinishReason, ModelRunnerOutput, NewRequestData, RequestOutput, SchedulerOutput, SchedulerStats } from "./types.js";
 import { WaitingQueue } from "./waiting_queue.js";
 
@@ -40,6 +41,8 @@ export interface SchedulerConfig {
 interface Scheduled {
   numTokens: number;
   newBlockIds: number[];
+  /** Speculative draft tokens among numTokens (after the request's last token). */
+  drafts?: readonly number[];
 }
 
 function positiveInt(name: string, v: number): number {
@@ -83,6 +86,8 @@ export class Scheduler {
   private step = 0;
   private seq = 0;
   private totalPreemptions = 0;
+  /** Speculative decoding: steps of a request whose drafts were dropped because the KV pool was short. */
+  private numSpecSkippedForMemory = 0;
 
   constructor(config: SchedulerConfig) {
     this.maxNumBatchedTokens = positiveInt("maxNumBatchedTokens", config.maxNumBatchedTokens);
@@ -171,6 +176,16 @@ export class Scheduler {
     for (let i = 0; i < this.running.length && budget > 0; i++) {
       const req = this.running[i]!;
       const n = Math.min(req.numTokens - req.numComputedTokens, this.maxPrefillChunk, budget);
+      const spec = draftsToSchedule(req, budget, this.maxModelLen, this.kv, this.running.length);
+      if (spec.skippedForMemory) this.numSpecSkippedForMemory++;
+      if (spec.k > 0) {
+        const ids = this.kv.allocateSlots(req, n + spec.k, undefined, spec.k);
+        if (ids !== null) {
+          scheduled.set(req, { numTokens: n + spec.k, newBlockIds: ids, drafts: req.specTokenIds.slice(0, spec.k) });
+          budget -= n + spec.k;
+          continue;
+        }
+      }
       let newBlockIds = this.kv.allocateSlots(req, n);
       while (newBlockIds === null) {
         // Out of blocks: preempt the least urgent running request (the last: running is sorted), maybe req itself.
@@ -235,25 +250,30 @@ export class Scheduler {
       if (output.numScheduledTokens[reqId] === undefined) throw new Error(`scheduler: the runner sampled for ${reqId}, which step ${output.step} did not schedule`);
     }
     // Check before changing anything, so a runner bug leaves the scheduler consistent.
-    const live: [Request, number][] = [];
+    const live: [Request, number, number][] = [];
     for (const { reqId } of [...output.scheduledNewReqs, ...output.scheduledCachedReqs]) {
       const req = this.requests.get(reqId);
       if (req === undefined || req.status !== "running") continue; // ended while the step ran
       const n = output.numScheduledTokens[reqId]!;
-      const atEnd = req.numComputedTokens + n === req.numTokens;
+      const drafts = output.scheduledSpecTokens?.[reqId]?.length ?? 0;
+      const atEnd = req.numComputedTokens + n - drafts === req.numTokens;
       const got = sampledTokenIds[reqId]?.length ?? 0;
+      if (got > drafts + 1) throw new Error(`scheduler: step ${output.step} scheduled ${drafts} draft tokens of ${reqId} but the runner sampled ${got} tokens (at most ${drafts + 1})`);
       if (atEnd && got === 0) throw new Error(`scheduler: step ${output.step} computed all ${req.numTokens} tokens of ${reqId} but the runner sampled no token`);
       if (!atEnd && got > 0) throw new Error(`scheduler: step ${output.step} computed ${req.numComputedTokens + n} of ${req.numTokens} tokens of ${reqId} (a prompt chunk) but the runner sampled ${got}`);
-      live.push([req, n]);
+      live.push([req, n, drafts]);
     }
     this.inFlight = null;
     const now = this.now();
     const outputs = this.pendingOutputs;
     this.pendingOutputs = [];
-    for (const [req, n] of live) {
-      req.numComputedTokens += n;
-      this.kv.cacheComputedBlocks(req);
+    for (const [req, n, drafts] of live) {
       const sampled = sampledTokenIds[req.reqId];
+      // NOTE: rejected draft positions roll back: their K/V slots hold garbage the next tokens overwrite.
+      // The blocks they took stay in the request's table (its next drafts reuse them) until it ends.
+      req.numComputedTokens += n - (drafts > 0 ? drafts + 1 - sampled!.length : 0);
+      req.specTokenIds = runnerOutput.draftTokenIds?.[req.reqId] ?? [];
+      this.kv.cacheComputedBlocks(req);
       if (sampled === undefined) continue;
       const newTokenIds: number[] = [];
       let stop: FinishedStatus | null = null;
@@ -285,6 +305,7 @@ export class Scheduler {
       prefixCacheHitTokens: cache.hitTokens,
       prefixCacheHitRate: cache.hitRate,
       numEvictions: this.kv.pool.numEvictions,
+      numSpecSkippedForMemory: this.numSpecSkippedForMemory,
     };
   }
 
@@ -297,6 +318,7 @@ export class Scheduler {
     this.kv.free(victim);
     victim.status = "preempted";
     victim.numComputedTokens = 0;
+    victim.specTokenIds = [];
     victim.numPreemptions++;
     this.totalPreemptions++;
     if (victim.knownToRunner) preempted.push(victim.reqId);
@@ -333,6 +355,7 @@ export class Scheduler {
     const scheduledNewReqs: NewRequestData[] = [];
     const scheduledCachedReqs: CachedRequestData[] = [];
     const numScheduledTokens: Record<string, number> = {};
+    const scheduledSpecTokens: Record<string, readonly number[]> = {};
     let total = 0;
     for (const [req, s] of scheduled) {
       if (!req.knownToRunner) {
@@ -343,6 +366,7 @@ export class Scheduler {
           samplingParams: req.samplingParams,
           blockIds: this.kv.blockIds(req.reqId),
           numComputedTokens: req.numComputedTokens,
+          ...(req.speculative ? {} : { speculative: false }),
         });
         req.knownToRunner = true;
       } else {
@@ -355,11 +379,15 @@ export class Scheduler {
       }
       req.numTokensSent = req.numTokens;
       numScheduledTokens[req.reqId] = s.numTokens;
+      if (s.drafts !== undefined) scheduledSpecTokens[req.reqId] = s.drafts;
       total += s.numTokens;
     }
     const finishedReqIds = this.finishedForRunner;
     this.finishedForRunner = [];
-    return { step: ++this.step, scheduledNewReqs, scheduledCachedReqs, numScheduledTokens, totalNumScheduledTokens: total, finishedReqIds, preemptedReqIds: preempted };
+    return {
+      step: ++this.step, scheduledNewReqs, scheduledCachedReqs, numScheduledTokens, totalNumScheduledTokens: total, finishedReqIds, preemptedReqIds: preempted,
+      ...(Object.keys(scheduledSpecTokens).length > 0 ? { scheduledSpecTokens } : {}),
+    };
   }
 
   private outputOf(req: Request, newTokenIds: number[]): RequestOutput {
