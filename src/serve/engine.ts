@@ -13,7 +13,7 @@ import { CachedDecoder } from "../models/language_model.js";
 import type { SamplingParams } from "../models/sampling/index.js";
 import { SamplingParamError, validateSamplingParams } from "../models/sampling/index.js";
 import { AsyncQueue } from "./async_queue.js";
-import type { EngineClient, EngineHealth, EngineStats, EngineStatus, GenerateChunk, GenerateRequest, ModelCard } from "./engine_client.js";
+import type { EngineClient, EngineHealth, EngineStats, EngineStatus, GenerateChunk, GenerateRequest, ModelCard, SpeculativeCounters } from "./engine_client.js";
 import { EngineError } from "./engine_client.js";
 import type { RequestSink, StepOutput } from "./engine_core.js";
 import { EngineCore } from "./engine_core.js";
@@ -190,7 +190,17 @@ export class Engine implements EngineClient {
 
   async stats(): Promise<EngineStats> {
     let running = 0, waiting = 0, preempted = 0, used = 0, blocks = 0, queried = 0, hits = 0;
+    let spec: { -readonly [K in keyof SpeculativeCounters]: number } | undefined;
     for (const { core } of this.entries.values()) {
+      const sp = core.runner.specStats();
+      if (sp) {
+        spec ??= { numDrafts: 0, numDraftTokens: 0, numAcceptedTokens: 0, numEmittedTokens: 0, draftSeconds: 0 };
+        spec.numDrafts += sp.numVerifies;
+        spec.numDraftTokens += sp.numDraftTokens;
+        spec.numAcceptedTokens += sp.numAcceptedTokens;
+        spec.numEmittedTokens += sp.numEmittedTokens;
+        spec.draftSeconds += sp.draftMs / 1000;
+      }
       const s = core.stats();
       running += s.numRunning;
       waiting += s.numWaiting;
@@ -200,7 +210,7 @@ export class Engine implements EngineClient {
       queried += s.prefixCacheQueriedTokens;
       hits += s.prefixCacheHitTokens;
     }
-    return { running, waiting, preempted, kvCacheUsage: blocks > 0 ? used / blocks : 0, prefixCacheHitRate: queried > 0 ? hits / queried : 0 };
+    return { running, waiting, preempted, kvCacheUsage: blocks > 0 ? used / blocks : 0, prefixCacheHitRate: queried > 0 ? hits / queried : 0, ...(spec ? { speculative: spec } : {}) };
   }
 
   async abort(reqId: string): Promise<void> {

@@ -119,6 +119,20 @@ export interface EngineStats {
   readonly kvCacheUsage?: number;
   /** Fraction of prompt tokens served from the prefix cache since start, in [0, 1]. */
   readonly prefixCacheHitRate?: number;
+  /** Speculative decoding's counters since start, all models together; absent when it is off. */
+  readonly speculative?: SpeculativeCounters;
+}
+
+/** What speculative decoding did since start (plain data). */
+export interface SpeculativeCounters {
+  /** Sequence-steps that verified at least one draft token. */
+  readonly numDrafts: number;
+  readonly numDraftTokens: number;
+  readonly numAcceptedTokens: number;
+  /** Tokens those sequence-steps emitted (accepted + one each). */
+  readonly numEmittedTokens: number;
+  /** Seconds spent drafting. */
+  readonly draftSeconds: number;
 }
 
 /**
