@@ -8,7 +8,7 @@
 // Results go to bench/results/spec-decode-<target>-<machine>.{json,md}.
 //
 //   npx tsx bench/spec_decode.ts [--target models/spec-pair/target/model.gguf] [--draft models/spec-pair/draft/model.gguf|none]
-//       [--concurrency 1,8] [--tokens 48] [--rounds 3] [--k 4] [--tag NAME]
+//       [--concurrency 1,8] [--tokens 48] [--rounds 3] [--k 4] [--prompts 8] [--tag NAME]
 
 import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -33,7 +33,7 @@ const k = Number(arg("k", "4"));
 const PROMPTS = [
   "Once upon a time", "The cat", "Lily went to the park with her mom", "One day", "There was a little dog named Max",
   "Tom had a big red ball", "The sun was hot", "Ben and Mia",
-];
+].slice(0, Number(arg("prompts", "8")));
 
 type Mode = "plain" | "ngram" | "draft";
 

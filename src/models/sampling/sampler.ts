@@ -37,8 +37,17 @@ export interface Sampler {
    * all mass on the argmax). Draws nothing. Speculative decoding's verifier accepts and resamples with it.
    */
   distribution(logits: ArrayLike<number>, history?: ArrayLike<number>): Float64Array;
-  /** What sample() reports when it picks `id` from these logits (log-probability, top list). Draws nothing. */
-  describe(logits: ArrayLike<number>, history: ArrayLike<number> | undefined, id: number): SampleResult;
+  /**
+   * distribution() and, for any one id, what sample() reports when it picks it (log-probability, top
+   * list), from one pass over the logits. Draws nothing. `describe` is valid until the sampler's next call.
+   */
+  judge(logits: ArrayLike<number>, history?: ArrayLike<number>): Judged;
+}
+
+/** A distribution and the SampleResult of a token chosen from it (Sampler.judge). */
+export interface Judged {
+  readonly probs: Float64Array;
+  describe(id: number): SampleResult;
 }
 
 /** The k-th largest of values (k >= 1), by quickselect on a copy. */
@@ -221,25 +230,25 @@ export function createSampler(params: SamplingParams = {}, firstDraw = 0): Sampl
     return result(logits, cands, id);
   }
 
-  function distribution(logits: ArrayLike<number>, history: ArrayLike<number> = []): Float64Array {
+  function judge(logits: ArrayLike<number>, history: ArrayLike<number> = []): Judged {
     const cands = prepare(logits, history);
     const probs = new Float64Array(logits.length);
     if (p.temperature === 0) {
       probs[argmax(cands)] = 1;
-      return probs;
+    } else {
+      const max = maxOver(x, cands);
+      let total = 0;
+      for (const c of cands) total += (probs[c] = Math.exp(x[c]! - max));
+      for (const c of cands) probs[c] = probs[c]! / total;
     }
-    const max = maxOver(x, cands);
-    let total = 0;
-    for (const c of cands) total += (probs[c] = Math.exp(x[c]! - max));
-    for (const c of cands) probs[c] = probs[c]! / total;
-    return probs;
+    const describe = (id: number): SampleResult => {
+      if (!(Number.isInteger(id) && id >= 0 && id < logits.length)) throw new Error(`sampler: judge().describe got token ${id}, outside the vocabulary (size ${logits.length})`);
+      return result(logits, cands, id);
+    };
+    return { probs, describe };
   }
 
-  function describe(logits: ArrayLike<number>, history: ArrayLike<number> = [], id: number): SampleResult {
-    const cands = prepare(logits, history);
-    if (!(Number.isInteger(id) && id >= 0 && id < logits.length)) throw new Error(`sampler: describe() got token ${id}, outside the vocabulary (size ${logits.length})`);
-    return result(logits, cands, id);
-  }
+  const distribution = (logits: ArrayLike<number>, history?: ArrayLike<number>): Float64Array => judge(logits, history).probs;
 
-  return { params: p, sample, distribution, describe };
+  return { params: p, sample, distribution, judge };
 }

@@ -78,7 +78,8 @@ export function verify(input: VerifyInput): Verified {
   const samples: SampleResult[] = [];
   for (let i = 0; i <= k; i++) {
     const row = logits.subarray(i * V, (i + 1) * V);
-    const target = sampler.distribution(row, history);
+    const judged = sampler.judge(row, history);
+    const target = judged.probs;
     const j = j0 + i;
     let id: number;
     if (i === k) {
@@ -89,7 +90,7 @@ export function verify(input: VerifyInput): Verified {
       const q = draftProbs?.[i];
       const qd = q === undefined ? 1 : q[d]!;
       if (accept(target[d]!, qd, uniformAt(acceptKey, j))) {
-        samples.push(sampler.describe(row, history, d));
+        samples.push(judged.describe(d));
         history?.push(d);
         continue;
       }
@@ -99,7 +100,7 @@ export function verify(input: VerifyInput): Verified {
       else for (let t = 0; t < V; t++) residual[t] = Math.max(0, residual[t]! - q[t]!);
       id = drawFrom(residual, uniformAt(key, j));
     }
-    samples.push(sampler.describe(row, history, id));
+    samples.push(judged.describe(id));
     return { samples, numAccepted: i };
   }
   throw new Error("speculative verifier: unreachable");
