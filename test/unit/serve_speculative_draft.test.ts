@@ -79,6 +79,23 @@ describe("speculative decoding: a draft model", () => {
     await engine.close();
   }, 60_000);
 
+  it("samples with a draft model: stories260K drafting for itself at temperature 0.8 has q = p, so every draft is accepted", async () => {
+    const draft = (await stories260K()).model as CachedDecoder;
+    const engine = await makeEngine({ speculative: { drafter: (target) => DraftModelDrafter.create(draft.model, target, { numBlocks: 64 }), maxK: 3 } });
+    const sampling = { temperature: 0.8, topP: 0.9, seed: 7 };
+    const results = await Promise.all(prompts.slice(0, 3).map((p) => run(engine, p, { maxTokens: 24, ignoreEos: true, sampling })));
+    for (const r of results) expect(r.tokenIds).toHaveLength(24);
+    const stats = engine.core(MODEL)!.runner.specStats()!;
+    expect(stats.numDraftTokens).toBeGreaterThan(0);
+    // NOTE: min(1, p/q) = 1 when the draft's distribution is the target's (same weights, same processing).
+    expect(stats.numAcceptedTokens).toBe(stats.numDraftTokens);
+    // A seeded request replays: the draws are a function of (seed, output index).
+    const again = await run(engine, prompts[0]!, { maxTokens: 24, ignoreEos: true, sampling });
+    expect(again.tokenIds).toEqual(results[0]!.tokenIds);
+    await expectPoolFull(engine);
+    await engine.close();
+  }, 60_000);
+
   it("refuses a draft whose vocabulary differs, naming both sizes, and the engine fails to load", async () => {
     const cpu = await getBackend("cpu");
     // The pair's draft (1024-token BPE) for stories260K (512-token llama2.c vocabulary).
