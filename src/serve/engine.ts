@@ -13,7 +13,7 @@ import { CachedDecoder } from "../models/language_model.js";
 import type { SamplingParams } from "../models/sampling/index.js";
 import { SamplingParamError, validateSamplingParams } from "../models/sampling/index.js";
 import { AsyncQueue } from "./async_queue.js";
-import type { EngineClient, EngineHealth, EngineStats, EngineStatus, GenerateChunk, GenerateRequest, ModelCard, SpeculativeCounters } from "./engine_client.js";
+import type { EngineClient, EngineHealth, EngineStats, EngineStatus, GenerateChunk, GenerateRequest, ModelCard } from "./engine_client.js";
 import { EngineError } from "./engine_client.js";
 import type { RequestSink, StepOutput } from "./engine_core.js";
 import { EngineCore } from "./engine_core.js";
@@ -21,6 +21,7 @@ import type { AddModelOptions, EngineOptions, ModelRouter, RemoveModelOptions } 
 import { ModelRunner } from "./model_runner.js";
 import { OutputBuilder } from "./output_builder.js";
 import { Scheduler } from "./scheduler.js";
+import { speculativeStatsOf } from "./speculative/speculative_decoder.js";
 import type { ServedModel } from "./served_model.js";
 import { encodePrompt, modelCard } from "./served_model.js";
 
@@ -190,17 +191,7 @@ export class Engine implements EngineClient {
 
   async stats(): Promise<EngineStats> {
     let running = 0, waiting = 0, preempted = 0, used = 0, blocks = 0, queried = 0, hits = 0;
-    let spec: { -readonly [K in keyof SpeculativeCounters]: number } | undefined;
     for (const { core } of this.entries.values()) {
-      const sp = core.runner.specStats();
-      if (sp) {
-        spec ??= { numDrafts: 0, numDraftTokens: 0, numAcceptedTokens: 0, numEmittedTokens: 0, draftSeconds: 0 };
-        spec.numDrafts += sp.numVerifies;
-        spec.numDraftTokens += sp.numDraftTokens;
-        spec.numAcceptedTokens += sp.numAcceptedTokens;
-        spec.numEmittedTokens += sp.numEmittedTokens;
-        spec.draftSeconds += sp.draftMs / 1000;
-      }
       const s = core.stats();
       running += s.numRunning;
       waiting += s.numWaiting;
@@ -210,7 +201,7 @@ export class Engine implements EngineClient {
       queried += s.prefixCacheQueriedTokens;
       hits += s.prefixCacheHitTokens;
     }
-    return { running, waiting, preempted, kvCacheUsage: blocks > 0 ? used / blocks : 0, prefixCacheHitRate: queried > 0 ? hits / queried : 0, ...(spec ? { speculative: spec } : {}) };
+    return { running, waiting, preempted, kvCacheUsage: blocks > 0 ? used / blocks : 0, prefixCacheHitRate: queried > 0 ? hits / queried : 0, ...speculativeStatsOf([...this.entries.values()].map((e) => e.core.runner.specStats())) };
   }
 
   async abort(reqId: string): Promise<void> {
@@ -306,8 +297,7 @@ export class Engine implements EngineClient {
         reqId: req.reqId, promptTokenIds: prompt.ids, samplingParams: sampling, maxTokens,
         stopTokenIds: prompt.stopTokenIds,
         ...(req.tier === undefined ? {} : { tier: req.tier }),
-        ...(req.tenant === undefined ? {} : { tenant: req.tenant }),
-        ...(req.speculative === false ? { speculative: false } : {}),
+        ...(req.tenant === undefined ? {} : { tenant: req.tenant }), ...(req.speculative === false ? { speculative: false } : {}),
       }, this.sink(job));
     } catch (err) {
       throw invalid((err as Error).message, "prompt");

@@ -17,7 +17,7 @@ import { assertNever } from "../core/ops.js";
 import { type ComputedBlocks, type KVCacheConfig, KVCacheManager } from "./kv_cache_manager.js";
 import { type FinishedStatus, Request, type RequestParams } from "./request.js";
 import { type SlaTier, TierTable } from "./sla.js";
-import { draftsToSchedule } from "./speculative/spec_schedule.js";
+import { scheduleDrafts, scheduledSpecTokensOf } from "./speculative/spec_schedule.js";
 import type { CachedRequestData, FinishReason, ModelRunnerOutput, NewRequestData, RequestOutput, SchedulerOutput, SchedulerStats } from "./types.js";
 import { WaitingQueue } from "./waiting_queue.js";
 
@@ -41,8 +41,7 @@ export interface SchedulerConfig {
 interface Scheduled {
   numTokens: number;
   newBlockIds: number[];
-  /** Speculative draft tokens among numTokens (after the request's last token). */
-  drafts?: readonly number[];
+  drafts?: readonly number[]; // speculative draft tokens among numTokens, after the request's last token
 }
 
 function positiveInt(name: string, v: number): number {
@@ -86,8 +85,7 @@ export class Scheduler {
   private step = 0;
   private seq = 0;
   private totalPreemptions = 0;
-  /** Speculative decoding: steps of a request whose drafts were dropped because the KV pool was short. */
-  private numSpecSkippedForMemory = 0;
+  private numSpecSkippedForMemory = 0; // request-steps whose speculative drafts the KV pool could not hold
 
   constructor(config: SchedulerConfig) {
     this.maxNumBatchedTokens = positiveInt("maxNumBatchedTokens", config.maxNumBatchedTokens);
@@ -176,15 +174,11 @@ export class Scheduler {
     for (let i = 0; i < this.running.length && budget > 0; i++) {
       const req = this.running[i]!;
       const n = Math.min(req.numTokens - req.numComputedTokens, this.maxPrefillChunk, budget);
-      const spec = draftsToSchedule(req, budget, this.maxModelLen, this.kv, this.running.length);
-      if (spec.skippedForMemory) this.numSpecSkippedForMemory++;
-      if (spec.k > 0) {
-        const ids = this.kv.allocateSlots(req, n + spec.k, undefined, spec.k);
-        if (ids !== null) {
-          scheduled.set(req, { numTokens: n + spec.k, newBlockIds: ids, drafts: req.specTokenIds.slice(0, spec.k) });
-          budget -= n + spec.k;
-          continue;
-        }
+      const spec = scheduleDrafts(req, n, budget, this.maxModelLen, this.kv, this.running.length, () => this.numSpecSkippedForMemory++);
+      if (spec !== null) {
+        scheduled.set(req, spec);
+        budget -= spec.numTokens;
+        continue;
       }
       let newBlockIds = this.kv.allocateSlots(req, n);
       while (newBlockIds === null) {
@@ -269,8 +263,7 @@ export class Scheduler {
     this.pendingOutputs = [];
     for (const [req, n, drafts] of live) {
       const sampled = sampledTokenIds[req.reqId];
-      // NOTE: rejected draft positions roll back: their K/V slots hold garbage the next tokens overwrite.
-      // The blocks they took stay in the request's table (its next drafts reuse them) until it ends.
+      // NOTE: rejected drafts roll back (their slots' K/V is garbage, overwritten later; the blocks stay with req).
       req.numComputedTokens += n - (drafts > 0 ? drafts + 1 - sampled!.length : 0);
       req.specTokenIds = runnerOutput.draftTokenIds?.[req.reqId] ?? [];
       this.kv.cacheComputedBlocks(req);
@@ -355,7 +348,6 @@ export class Scheduler {
     const scheduledNewReqs: NewRequestData[] = [];
     const scheduledCachedReqs: CachedRequestData[] = [];
     const numScheduledTokens: Record<string, number> = {};
-    const scheduledSpecTokens: Record<string, readonly number[]> = {};
     let total = 0;
     for (const [req, s] of scheduled) {
       if (!req.knownToRunner) {
@@ -379,15 +371,11 @@ export class Scheduler {
       }
       req.numTokensSent = req.numTokens;
       numScheduledTokens[req.reqId] = s.numTokens;
-      if (s.drafts !== undefined) scheduledSpecTokens[req.reqId] = s.drafts;
       total += s.numTokens;
     }
     const finishedReqIds = this.finishedForRunner;
     this.finishedForRunner = [];
-    return {
-      step: ++this.step, scheduledNewReqs, scheduledCachedReqs, numScheduledTokens, totalNumScheduledTokens: total, finishedReqIds, preemptedReqIds: preempted,
-      ...(Object.keys(scheduledSpecTokens).length > 0 ? { scheduledSpecTokens } : {}),
-    };
+    return { step: ++this.step, scheduledNewReqs, scheduledCachedReqs, numScheduledTokens, totalNumScheduledTokens: total, finishedReqIds, preemptedReqIds: preempted, ...scheduledSpecTokensOf(scheduled) };
   }
 
   private outputOf(req: Request, newTokenIds: number[]): RequestOutput {

@@ -7,6 +7,32 @@
 import type { KVCacheManager } from "../kv_cache_manager.js";
 import type { Request } from "../request.js";
 
+/** Draft tokens scheduled with a request's next token. */
+export interface ScheduledDrafts {
+  /** 1 + the drafts. */
+  readonly numTokens: number;
+  readonly newBlockIds: number[];
+  readonly drafts: readonly number[];
+}
+
+/**
+ * Allocate and schedule req's next token (n = 1) with its drafts, or null (nothing allocated) when
+ * draftsToSchedule says none or the pool is short; `skipped` counts drafts dropped for memory.
+ */
+export function scheduleDrafts(req: Request, n: number, budgetLeft: number, maxModelLen: number, kv: KVCacheManager, numRunning: number, skipped: () => void): ScheduledDrafts | null {
+  const { k, skippedForMemory } = draftsToSchedule(req, budgetLeft, maxModelLen, kv, numRunning);
+  if (skippedForMemory) skipped();
+  const ids = k > 0 ? kv.allocateSlots(req, n + k, undefined, k) : null;
+  return ids === null ? null : { numTokens: n + k, newBlockIds: ids, drafts: req.specTokenIds.slice(0, k) };
+}
+
+/** SchedulerOutput.scheduledSpecTokens of a step's scheduled requests (absent when none has drafts). */
+export function scheduledSpecTokensOf(scheduled: ReadonlyMap<Request, { readonly drafts?: readonly number[] }>): { scheduledSpecTokens?: Record<string, readonly number[]> } {
+  const out: Record<string, readonly number[]> = {};
+  for (const [req, s] of scheduled) if (s.drafts !== undefined) out[req.reqId] = s.drafts;
+  return Object.keys(out).length > 0 ? { scheduledSpecTokens: out } : {};
+}
+
 export interface DraftDecision {
   /** Draft tokens to schedule after the request's next token. */
   readonly k: number;

@@ -11,6 +11,7 @@
 
 import type { CausalTransformer } from "../../models/language_model.js";
 import type { SampleResult, Sampler } from "../../models/sampling/index.js";
+import type { SpeculativeCounters } from "../engine_client.js";
 import type { Draft, Drafter } from "./drafter.js";
 import { type AcceptRule, verify } from "./verifier.js";
 
@@ -27,6 +28,17 @@ export interface SpeculativeStats {
   readonly numEmittedTokens: number;
   /** Milliseconds spent in the drafter. */
   readonly draftMs: number;
+}
+
+/** EngineStats.speculative: the counters of several runners (the engine's models) together; absent when none speculates. */
+export function speculativeStatsOf(all: readonly (SpeculativeStats | undefined)[]): { speculative?: SpeculativeCounters } {
+  const on = all.filter((s): s is SpeculativeStats => s !== undefined);
+  if (on.length === 0) return {};
+  const sum = (f: (s: SpeculativeStats) => number) => on.reduce((a, s) => a + f(s), 0);
+  return { speculative: {
+    numDrafts: sum((s) => s.numVerifies), numDraftTokens: sum((s) => s.numDraftTokens), numAcceptedTokens: sum((s) => s.numAcceptedTokens),
+    numEmittedTokens: sum((s) => s.numEmittedTokens), draftSeconds: sum((s) => s.draftMs) / 1000,
+  } };
 }
 
 /** One sequence as the runner holds it. */
