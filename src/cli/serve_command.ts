@@ -21,6 +21,7 @@ import type { Command } from "./command.js";
 import { THREADS_HELP, THREADS_OPTION, UsageError, applyThreadsFlag, parseCommandArgs } from "./command.js";
 import { DEFAULT_MODEL } from "./generate_command.js";
 import { SERVE_EMIT_HELP, SERVE_EMIT_USAGE, asksForEmit, runServeEmit } from "./serve_emit.js";
+import { SPECULATIVE_HELP, speculativeFromFlags } from "./serve_speculative.js";
 import { runTpWorker, startTpRank0, tpWorkerRank } from "./serve_tp.js";
 
 /** The built browser app (apps/web/dist: `npm run build:web`), served at /. */
@@ -47,6 +48,7 @@ Serve models over the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v
                        (kiln plan; printed at start)
   --tp N               tensor parallel: one engine over N ranks (local processes), each holding 1/N of
                        the model's weights; the same tokens as --tp 1 (default 1; one model, no auto)
+${SPECULATIVE_HELP}
   --api-key KEY[:TENANT]  require this bearer key on /v1 (repeatable); TENANT shares capacity fairly
   --admin              serve the admin API (/admin/models: load, unload, canary routes); it needs an
                        API key when keys are given, else answers loopback clients only
@@ -113,6 +115,8 @@ export const serveCommand: Command = {
       "runs-db": { type: "string" },
       tp: { type: "string" },
       ...THREADS_OPTION,
+      speculative: { type: "string" },
+      "spec-k": { type: "string" },
       help: { type: "boolean", short: "h" },
     });
     if (values.help) {
@@ -141,7 +145,9 @@ export const serveCommand: Command = {
     const versioned = specs.filter((s) => s.name.includes("@"));
     const plain = specs.filter((s) => !s.name.includes("@"));
 
+    const specK = int("--spec-k", values["spec-k"], 1);
     const tp = int("--tp", values.tp, 1) ?? 1;
+    if (tp > 1 && values.speculative !== undefined) throw new UsageError("serve: --speculative with --tp is not supported yet", serveCommand);
     if (tp > 1 && (plain.length !== 1 || versioned.length || values.admin || (["kv-blocks", "max-batch", "max-batched-tokens"] as const).some((f) => values[f] === "auto"))) {
       throw new UsageError("serve: --tp serves one --model (no NAME@VERSION, no --admin, no auto sizing) so far", serveCommand);
     }
@@ -172,6 +178,12 @@ export const serveCommand: Command = {
     if (plan) console.log(`auto (${auto.map((f) => `--${f}`).join(", ")}): ${plan.summary}`);
     const pick = (flag: (typeof auto)[number], given: number | undefined, planned: number | undefined) =>
       auto.includes(flag) ? planned : given;
+    let speculative;
+    try {
+      speculative = speculativeFromFlags(values.speculative, specK, backend);
+    } catch (err) {
+      throw new UsageError((err as Error).message, serveCommand);
+    }
     const engine = new Engine(models, {
       // Capture the decode step shapes before the first request, so clients never wait for a capture.
       warmup: true,
@@ -180,6 +192,7 @@ export const serveCommand: Command = {
       ...optional("maxNumSeqs", pick("max-batch", maxNumSeqs, plan?.maxNumSeqs)),
       ...optional("maxNumBatchedTokens", pick("max-batched-tokens", maxNumBatchedTokens, plan?.maxNumBatchedTokens)),
       ...(tpRank0 ? { onBatch: tpRank0.onBatch } : {}),
+      ...(speculative ? { speculative } : {}),
     });
     await engine.ready();
     const registry = new ModelRegistry({ engine, backend, weights: new WeightCache({ maxBytes: cacheMb * 2 ** 20, open: (p) => openModel(p) }) });
@@ -202,6 +215,7 @@ export const serveCommand: Command = {
     const first = specs[0]!.name.split("@")[0]!;
     const auth = apiKeys.length ? ` -H 'Authorization: Bearer ${apiKeys[0]!.key}'` : "";
     if (tpRank0) console.log(`tensor parallel: ${tp} ranks (local processes), each holding 1/${tp} of the weights`);
+    if (speculative) console.log(`speculative decoding: ${values.speculative}, k up to ${speculative.maxK}`);
     console.log(`kiln serving ${specs.map((s) => s.name).join(", ")} on ${backend.name} (${backend.info.device}) at ${url}/v1`);
     console.log(`ready in ${(ms / 1000).toFixed(2)} s (process start to ready: ${(process.uptime()).toFixed(2)} s)`);
     console.log(existsSync(WEB_APP_DIR) ? `in a browser: ${url}/ (the model in your browser, or this server), ${url}/bench.html (kernel benchmark)` : `(the browser app is not built: npm run build:web, then open ${url}/)`);

@@ -23,6 +23,7 @@ import { resizeKvCache } from "./kv_compaction.js";
 import { ModelRunner } from "./model_runner.js";
 import { OutputBuilder } from "./output_builder.js";
 import { Scheduler } from "./scheduler.js";
+import { speculativeStatsOf } from "./speculative/speculative_decoder.js";
 import type { ServedModel } from "./served_model.js";
 import { encodePrompt, modelCard } from "./served_model.js";
 
@@ -231,6 +232,7 @@ export class Engine implements EngineClient {
     return {
       running, waiting, preempted, kvCacheUsage: blocks > 0 ? used / blocks : 0, prefixCacheHitRate: queried > 0 ? hits / queried : 0,
       kvBlocks: blocks, kvBytes: bytes, kvUnusedSlots: unused, kvTailFreeBlocks: tail, kvHoleBlocks: holes,
+      ...speculativeStatsOf([...this.entries.values()].map((e) => e.core.runner.specStats())),
     };
   }
 
@@ -327,7 +329,7 @@ export class Engine implements EngineClient {
         reqId: req.reqId, promptTokenIds: prompt.ids, samplingParams: sampling, maxTokens,
         stopTokenIds: prompt.stopTokenIds,
         ...(req.tier === undefined ? {} : { tier: req.tier }),
-        ...(req.tenant === undefined ? {} : { tenant: req.tenant }),
+        ...(req.tenant === undefined ? {} : { tenant: req.tenant }), ...(req.speculative === false ? { speculative: false } : {}),
       }, this.sink(job));
     } catch (err) {
       throw invalid((err as Error).message, "prompt");

@@ -34,6 +34,8 @@ export interface GenerateRequest {
   readonly ignoreEos?: boolean;
   /** The SLA tier (the engine's configuration names them; its default when absent): the tier is the priority. */
   readonly tier?: string;
+  /** False: opt out of speculative decoding (when the engine runs it). Default true. */
+  readonly speculative?: boolean;
   /** Who pays: the API key's tenant (fair share is between tenants); `user` is the end user the client named. */
   readonly tenant?: string;
   readonly user?: string;
@@ -126,6 +128,20 @@ export interface EngineStats {
   readonly kvTailFreeBlocks?: number;
   /** Free blocks below each pool's highest live block (compaction moves live blocks into them). */
   readonly kvHoleBlocks?: number;
+  /** Speculative decoding's counters since start, all models together; absent when it is off. */
+  readonly speculative?: SpeculativeCounters;
+}
+
+/** What speculative decoding did since start (plain data). */
+export interface SpeculativeCounters {
+  /** Sequence-steps that verified at least one draft token. */
+  readonly numDrafts: number;
+  readonly numDraftTokens: number;
+  readonly numAcceptedTokens: number;
+  /** Tokens those sequence-steps emitted (accepted + one each). */
+  readonly numEmittedTokens: number;
+  /** Seconds spent drafting. */
+  readonly draftSeconds: number;
 }
 
 /**

@@ -8,7 +8,7 @@ export type { AddModelOptions, EngineOptions, ModelRouter, RemoveModelOptions } 
 export { AsyncQueue } from "./async_queue.js";
 export type {
   ChunkLogprob, EngineClient, EngineErrorCode, EngineErrorData, EngineFinishReason, EngineHealth, EngineStats, EngineStatus,
-  GenerateChunk, GenerateRequest, ModelCard, PromptInput, TokenLogprobData, Usage,
+  GenerateChunk, GenerateRequest, ModelCard, PromptInput, SpeculativeCounters, TokenLogprobData, Usage,
 } from "./engine_client.js";
 export { EngineError } from "./engine_client.js";
 export type { ServedModel } from "./served_model.js";
@@ -23,3 +23,7 @@ export { runWorker, sendBatch, sendStop } from "./step_messages.js";
 export type { ApiKey, OpenAIServerOptions, PageRoutes } from "./openai/server.js";
 export { OpenAIServer } from "./openai/server.js";
 export { AdminApi } from "./openai/admin.js";
+export type { Draft, DraftRequest, Drafter } from "./speculative/drafter.js";
+export { NgramDrafter } from "./speculative/ngram_drafter.js";
+export { DraftModelDrafter } from "./speculative/draft_model_drafter.js";
+export type { SpeculativeConfig, SpeculativeStats } from "./speculative/speculative_decoder.js";

@@ -96,10 +96,11 @@ export class KVCacheManager {
 
   /**
    * Grow req's block table to hold numNewTokens more tokens after its computed ones (after `computed`,
-   * the prefix hit from getComputedBlocks, when given: those blocks are taken first).
+   * the prefix hit from getComputedBlocks, when given: those blocks are taken first). The last
+   * numLookahead of them are speculative draft tokens beyond req's tokens (vLLM's lookahead slots).
    * Returns the ids appended to the table, or null (nothing changed) when the pool is short.
    */
-  allocateSlots(req: Request, numNewTokens: number, computed: ComputedBlocks = NO_HIT): number[] | null {
+  allocateSlots(req: Request, numNewTokens: number, computed: ComputedBlocks = NO_HIT, numLookahead = 0): number[] | null {
     if (!Number.isInteger(numNewTokens) || numNewTokens < 1) throw new Error(`kv cache: allocateSlots(${req.reqId}) needs numNewTokens >= 1, got ${numNewTokens}`);
     const table = this.tables.get(req.reqId) ?? [];
     if (computed.blockIds.length > 0 && (table.length > 0 || req.numComputedTokens > 0)) {
@@ -107,7 +108,7 @@ export class KVCacheManager {
     }
     const hits = computed.blockIds.map((id) => this.pool.block(id));
     const numTotalTokens = req.numComputedTokens + computed.numTokens + numNewTokens;
-    if (numTotalTokens > req.numTokens) throw new Error(`kv cache: ${req.reqId} asks for slots up to token ${numTotalTokens}, it has ${req.numTokens}`);
+    if (numTotalTokens - numLookahead > req.numTokens) throw new Error(`kv cache: ${req.reqId} asks for slots up to token ${numTotalTokens}, it has ${req.numTokens}`);
     const numNewBlocks = Math.max(0, Math.ceil(numTotalTokens / this.blockSize) - table.length - hits.length);
     // NOTE: a hit block with no references sits in the free queue; taking it leaves one fewer to allocate.
     const numFreeHits = hits.reduce((n, b) => n + (b.refCount === 0 ? 1 : 0), 0);

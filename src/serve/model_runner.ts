@@ -25,6 +25,8 @@ import { PagedContext } from "./paged_context.js";
 import type { HostBatch } from "./runner_batch.js";
 import { RunnerState, tokenBucket } from "./runner_batch.js";
 import type { ModelRunnerOutput, SchedulerOutput } from "./types.js";
+import type { SpecSequence, SpeculativeConfig, SpeculativeStats } from "./speculative/speculative_decoder.js";
+import { SpeculativeDecoder } from "./speculative/speculative_decoder.js";
 
 export interface ModelRunnerOptions extends KvMemoryOptions {
   /** Tokens per KV block. Default 16. */
@@ -40,6 +42,8 @@ export interface ModelRunnerOptions extends KvMemoryOptions {
    * the other ranks (step_messages.ts), which run the same batch on their shards (ModelRunner.runBatch).
    */
   readonly onBatch?: (batch: HostBatch, runner: ModelRunner) => Promise<void>;
+  /** Speculative decoding (docs/speculative.md): a drafter proposes tokens, each step verifies them. Default off. */
+  readonly speculative?: SpeculativeConfig;
 }
 
 /** ModelRunnerOutput plus each sample's log-probabilities (plain data too). */
@@ -67,12 +71,14 @@ export class ModelRunner {
   private readonly steps = new Map<string, JitFunction<Tensor[]>>();
   private readonly stepFn: StepFn;
   private readonly onBatch: ModelRunnerOptions["onBatch"];
+  private readonly spec: SpeculativeDecoder | undefined;
   /** Tokens computed and steps run since start (for throughput reports). */
   numSteps = 0;
   numTokens = 0;
 
-  private constructor(readonly model: CausalTransformer, private kvSizing: KvSizing, private kvCaches: KvCaches, opts: ModelRunnerOptions) {
+  private constructor(readonly model: CausalTransformer, private kvSizing: KvSizing, private kvCaches: KvCaches, opts: ModelRunnerOptions, spec?: SpeculativeDecoder) {
     this.backend = model.backend;
+    this.spec = spec;
     this.blockSize = kvSizing.blockSize;
     this.maxModelLen = opts.maxModelLen ?? model.cacheShape.maxSeq;
     this.maxJitTokens = opts.maxJitTokens ?? 256;
@@ -109,8 +115,14 @@ export class ModelRunner {
       ...opts, backend: model.backend, shape, dtype, blockSize, weightsBytes: weightsBytes(model),
       useful: (opts.maxNumSeqs ?? 64) * perSeq, need: perSeq,
     });
+    let spec: SpeculativeDecoder | undefined;
+    if (opts.speculative) {
+      // NOTE: the tensor-parallel step message carries one sampled row per sequence.
+      if (opts.onBatch) throw new Error("model runner: speculative decoding with tensor-parallel serving is not supported yet");
+      spec = new SpeculativeDecoder({ ...opts.speculative, drafter: await opts.speculative.drafter(model) });
+    }
     const caches = await allocateKvCaches(model.backend, shape, sizing.numBlocks, blockSize, dtype);
-    return new ModelRunner(model, sizing, caches, { ...opts, maxModelLen, blockSize });
+    return new ModelRunner(model, sizing, caches, { ...opts, maxModelLen, blockSize }, spec);
   }
 
   /** Block-table columns per sequence (a batch's blockTables is (seqBucket, this)). */
@@ -235,9 +247,19 @@ export class ModelRunner {
     }
   }
 
-  /** One step: update state from the diffs, run every scheduled token, sample those at their end. */
+  /** Speculative decoding's counters since start; undefined when it is off. */
+  specStats(): SpeculativeStats | undefined {
+    return this.spec?.stats();
+  }
+
+  /**
+   * One step: update state from the diffs, run every scheduled token, sample those at their end.
+   * With speculative decoding a request's scheduled draft tokens are verified (its rejected positions
+   * rolled back), and the drafter proposes the next step's.
+   */
   async execute(out: SchedulerOutput): Promise<RunnerOutput> {
     this.state.update(out);
+    if (this.spec) for (const id of [...out.finishedReqIds, ...out.preemptedReqIds]) this.spec.drop(id);
     if (out.totalNumScheduledTokens === 0) return { sampledTokenIds: {}, samples: {} };
     const batch = this.state.flatten(out, this.maxJitTokens);
     const logits = await this.forward(batch);
@@ -246,8 +268,21 @@ export class ModelRunner {
     const vocab = this.model.config.vocabSize;
     const sampledTokenIds: Record<string, number[]> = {};
     const samples: Record<string, SampleResult[]> = {};
+    const next: SpecSequence[] = [];
+    let at = 0;
     batch.sampled.forEach((r, i) => {
-      const row = logits.subarray(i * vocab, (i + 1) * vocab);
+      const n = batch.numRows?.[i] ?? 1;
+      const row = logits.subarray(at * vocab, (at + n) * vocab);
+      at += n;
+      if (this.spec && r.speculative) {
+        const draft = out.scheduledSpecTokens?.[r.reqId] ?? [];
+        const s = this.spec.verify(r, row, vocab, draft, r.tokens.slice(r.numPromptTokens));
+        r.numComputed -= draft.length + 1 - s.length; // roll back the rejected draft positions
+        sampledTokenIds[r.reqId] = s.map((x) => x.id);
+        samples[r.reqId] = s;
+        next.push({ reqId: r.reqId, tokens: [...r.tokens, ...sampledTokenIds[r.reqId]!], numPromptTokens: r.numPromptTokens, sampler: r.sampler });
+        return;
+      }
       const p = r.sampler.params;
       // NOTE: penalties look at the generated tokens only (OpenAI's and vLLM's presence/frequency semantics).
       const penalised = p.repetitionPenalty !== 1 || p.presencePenalty !== 0 || p.frequencyPenalty !== 0;
@@ -255,7 +290,8 @@ export class ModelRunner {
       sampledTokenIds[r.reqId] = [s.id];
       samples[r.reqId] = [s];
     });
-    return { sampledTokenIds, samples };
+    if (!this.spec) return { sampledTokenIds, samples };
+    return { sampledTokenIds, samples, draftTokenIds: await this.spec.propose(next) };
   }
 
   /**
@@ -275,7 +311,7 @@ export class ModelRunner {
     const i32 = (data: Int32Array, shape: readonly number[]) => tensor(data, { backend: this.backend, dtype: "i32", shape });
     const inputs = [
       i32(b.ids, [b.tokenBucket]), i32(b.positions, [b.tokenBucket]), i32(b.slots, [b.tokenBucket]), i32(b.tokenSeq, [b.tokenBucket]),
-      i32(b.blockTables, [b.seqBucket, this.state.maxBlocksPerSeq]), i32(b.sampleRows, [b.seqBucket]),
+      i32(b.blockTables, [b.seqBucket, this.state.maxBlocksPerSeq]), i32(b.sampleRows, [b.sampleRows.length]),
     ] as const;
     if (b.tokenBucket > this.maxJitTokens) {
       const logits = this.stepFn(...inputs);
@@ -283,7 +319,7 @@ export class ModelRunner {
       logits.dispose();
       return f32(data);
     }
-    const key = `${b.tokenBucket}x${b.seqBucket}`;
+    const key = `${b.tokenBucket}x${b.seqBucket}` + (b.sampleRows.length === b.seqBucket ? "" : `r${b.sampleRows.length}`);
     let step = this.steps.get(key);
     if (!step) this.steps.set(key, (step = jit((...t: Tensor[]) => this.stepFn(...(t as unknown as Parameters<StepFn>)))));
     // NOTE: the logits are the jit's own buffer, overwritten by the next replay: read them now.
@@ -296,5 +332,6 @@ export class ModelRunner {
     for (const s of this.steps.values()) s.dispose();
     this.steps.clear();
     for (const t of [...this.kvCaches.k, ...this.kvCaches.v]) t.dispose();
+    this.spec?.dispose();
   }
 }

@@ -32,6 +32,8 @@ export interface RequestParams {
   readonly tenant?: string;
   /** Absolute time (ms, the scheduler's clock) after which a request not yet scheduled fails; default from the tier. */
   readonly deadline?: number;
+  /** False: opt out of speculative decoding (when the engine runs it). Default true. */
+  readonly speculative?: boolean;
 }
 
 /** Where the scheduler placed the request: filled in by Scheduler.addRequest. */
@@ -69,8 +71,11 @@ export class Request {
   readonly arrivalTime: number;
   readonly deadline: number;
   readonly seq: number;
+  readonly speculative: boolean;
 
   status: RequestStatus = "waiting";
+  /** Speculative decoding: the runner's draft tokens for the next step (scheduled when room allows). */
+  specTokenIds: readonly number[] = [];
   /** Tokens whose K/V are in the cache (computed, or reused from the prefix cache). */
   numComputedTokens = 0;
   numPreemptions = 0;
@@ -114,6 +119,7 @@ export class Request {
     this.arrivalTime = placement.arrivalTime;
     this.deadline = placement.deadline;
     this.seq = placement.seq;
+    this.speculative = params.speculative ?? true;
   }
 
   get numTokens(): number {

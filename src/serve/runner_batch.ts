@@ -16,6 +16,8 @@ export interface RunnerRequest {
   /** Tokens whose K/V this runner has written (or the prefix cache had). */
   numComputed: number;
   readonly sampler: Sampler;
+  /** Speculative decoding proposes drafts for it (the request did not opt out). */
+  readonly speculative: boolean;
 }
 
 /** One step flattened: arrays of the bucket sizes, ready to upload. */
@@ -32,10 +34,16 @@ export interface HostBatch {
   readonly tokenSeq: Int32Array;
   /** (seqBucket, maxBlocksPerSeq), row-major. */
   readonly blockTables: Int32Array;
-  /** Per sequence row: the token whose logits are sampled, -1 for none. */
+  /**
+   * The tokens whose logits are sampled, -1 for none: one per sampled request, or (speculative
+   * decoding) 1 + k consecutive ones for a request with k draft tokens. Length seqBucket, or the
+   * power of two above the rows when drafts make them more.
+   */
   readonly sampleRows: Int32Array;
-  /** The requests to sample, in sampleRows order (their row in the logits is their index here). */
+  /** The requests to sample, in sampleRows order. */
   readonly sampled: readonly RunnerRequest[];
+  /** Per sampled request, its rows in sampleRows (1 + its draft tokens); absent: 1 each. */
+  readonly numRows?: readonly number[];
 }
 
 /** Smallest power of two >= n. */
@@ -84,6 +92,7 @@ export class RunnerState {
         blockIds: [...r.blockIds],
         numComputed: r.numComputedTokens,
         sampler: this.makeSampler(r.samplingParams, r.outputTokenIds.length),
+        speculative: r.speculative ?? true,
       });
     }
     for (const c of out.scheduledCachedReqs) {
@@ -126,7 +135,11 @@ export class RunnerState {
     return [...out.scheduledNewReqs, ...out.scheduledCachedReqs].map((r) => this.get(r.reqId, out.step));
   }
 
-  /** Flatten a step (after update) into a padded batch, and advance each request's computed count. */
+  /**
+   * Flatten a step (after update) into a padded batch, and advance each request's computed count.
+   * A request's scheduled draft tokens (out.scheduledSpecTokens) follow its tokens in the batch; its
+   * computed count then includes them, and the caller rolls back the rejected ones.
+   */
   flatten(out: SchedulerOutput, maxJitTokens: number): HostBatch {
     const reqs = this.scheduled(out);
     const numTokens = out.totalNumScheduledTokens;
@@ -138,14 +151,17 @@ export class RunnerState {
     const slots = new Int32Array(T).fill(-1);
     const tokenSeq = new Int32Array(T);
     const blockTables = new Int32Array(S * maxBlocksPerSeq);
-    const sampleRows = new Int32Array(S).fill(-1);
+    const rows: number[] = [];
+    const numRows: number[] = [];
     const sampled: RunnerRequest[] = [];
     let t = 0;
     reqs.forEach((r, s) => {
       const n = out.numScheduledTokens[r.reqId]!;
       const end = r.numComputed + n;
-      if (!(n >= 1 && end <= r.tokens.length)) {
-        throw new Error(`model runner: step ${out.step} schedules ${n} tokens of ${r.reqId} from ${r.numComputed}, but it has ${r.tokens.length} tokens`);
+      const drafts = out.scheduledSpecTokens?.[r.reqId] ?? [];
+      const len = r.tokens.length + drafts.length;
+      if (!(n >= 1 && end <= len && (drafts.length === 0 || end === len))) {
+        throw new Error(`model runner: step ${out.step} schedules ${n} tokens of ${r.reqId} from ${r.numComputed}, but it has ${r.tokens.length} tokens and ${drafts.length} draft tokens`);
       }
       if (r.blockIds.length * blockSize < end) {
         throw new Error(`model runner: ${r.reqId} needs ${Math.ceil(end / blockSize)} blocks for ${end} tokens but its table has ${r.blockIds.length}`);
@@ -154,19 +170,24 @@ export class RunnerState {
       blockTables.set(r.blockIds, s * maxBlocksPerSeq);
       // NOTE: positions below numComputed are never written: they may be shared prefix-cache blocks.
       for (let p = r.numComputed; p < end; p++, t++) {
-        ids[t] = r.tokens[p]!;
+        ids[t] = p < r.tokens.length ? r.tokens[p]! : drafts[p - r.tokens.length]!;
         positions[t] = p;
         slots[t] = r.blockIds[Math.floor(p / blockSize)]! * blockSize + (p % blockSize);
         tokenSeq[t] = s;
       }
-      if (end === r.tokens.length) {
-        sampleRows[sampled.length] = t - 1;
+      if (end === len) {
+        for (let i = drafts.length; i >= 0; i--) rows.push(t - 1 - i);
+        numRows.push(drafts.length + 1);
         sampled.push(r);
       }
       r.numComputed = end;
     });
     if (t !== numTokens) throw new Error(`model runner: step ${out.step} totals ${out.totalNumScheduledTokens} tokens but schedules ${t}`);
-    return { numTokens, tokenBucket: T, seqBucket: S, ids, positions, slots, tokenSeq, blockTables, sampleRows, sampled };
+    // NOTE: without drafts the rows are at most the sequences: the shape stays (S,), as captured at warmup.
+    const sampleRows = new Int32Array(Math.max(S, pow2AtLeast(rows.length))).fill(-1);
+    sampleRows.set(rows);
+    const spec = rows.length > sampled.length;
+    return { numTokens, tokenBucket: T, seqBucket: S, ids, positions, slots, tokenSeq, blockTables, sampleRows, sampled, ...(spec ? { numRows } : {}) };
   }
 
   private get(reqId: string, step: number): RunnerRequest {

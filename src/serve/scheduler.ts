@@ -17,6 +17,7 @@ import { assertNever } from "../core/ops.js";
 import { type ComputedBlocks, type KVCacheConfig, KVCacheManager } from "./kv_cache_manager.js";
 import { type FinishedStatus, Request, type RequestParams } from "./request.js";
 import { type SlaTier, TierTable } from "./sla.js";
+import { scheduleDrafts, scheduledSpecTokensOf } from "./speculative/spec_schedule.js";
 import type { CachedRequestData, FinishReason, ModelRunnerOutput, NewRequestData, RequestOutput, SchedulerOutput, SchedulerStats } from "./types.js";
 import { WaitingQueue } from "./waiting_queue.js";
 
@@ -40,6 +41,7 @@ export interface SchedulerConfig {
 interface Scheduled {
   numTokens: number;
   newBlockIds: number[];
+  drafts?: readonly number[]; // speculative draft tokens among numTokens, after the request's last token
 }
 
 function positiveInt(name: string, v: number): number {
@@ -83,6 +85,7 @@ export class Scheduler {
   private step = 0;
   private seq = 0;
   private totalPreemptions = 0;
+  private numSpecSkippedForMemory = 0; // request-steps whose speculative drafts the KV pool could not hold
 
   constructor(config: SchedulerConfig) {
     this.maxNumBatchedTokens = positiveInt("maxNumBatchedTokens", config.maxNumBatchedTokens);
@@ -171,6 +174,12 @@ export class Scheduler {
     for (let i = 0; i < this.running.length && budget > 0; i++) {
       const req = this.running[i]!;
       const n = Math.min(req.numTokens - req.numComputedTokens, this.maxPrefillChunk, budget);
+      const spec = scheduleDrafts(req, n, budget, this.maxModelLen, this.kv, this.running.length, () => this.numSpecSkippedForMemory++);
+      if (spec !== null) {
+        scheduled.set(req, spec);
+        budget -= spec.numTokens;
+        continue;
+      }
       let newBlockIds = this.kv.allocateSlots(req, n);
       while (newBlockIds === null) {
         // Out of blocks: preempt the least urgent running request (the last: running is sorted), maybe req itself.
@@ -235,25 +244,29 @@ export class Scheduler {
       if (output.numScheduledTokens[reqId] === undefined) throw new Error(`scheduler: the runner sampled for ${reqId}, which step ${output.step} did not schedule`);
     }
     // Check before changing anything, so a runner bug leaves the scheduler consistent.
-    const live: [Request, number][] = [];
+    const live: [Request, number, number][] = [];
     for (const { reqId } of [...output.scheduledNewReqs, ...output.scheduledCachedReqs]) {
       const req = this.requests.get(reqId);
       if (req === undefined || req.status !== "running") continue; // ended while the step ran
       const n = output.numScheduledTokens[reqId]!;
-      const atEnd = req.numComputedTokens + n === req.numTokens;
+      const drafts = output.scheduledSpecTokens?.[reqId]?.length ?? 0;
+      const atEnd = req.numComputedTokens + n - drafts === req.numTokens;
       const got = sampledTokenIds[reqId]?.length ?? 0;
+      if (got > drafts + 1) throw new Error(`scheduler: step ${output.step} scheduled ${drafts} draft tokens of ${reqId} but the runner sampled ${got} tokens (at most ${drafts + 1})`);
       if (atEnd && got === 0) throw new Error(`scheduler: step ${output.step} computed all ${req.numTokens} tokens of ${reqId} but the runner sampled no token`);
       if (!atEnd && got > 0) throw new Error(`scheduler: step ${output.step} computed ${req.numComputedTokens + n} of ${req.numTokens} tokens of ${reqId} (a prompt chunk) but the runner sampled ${got}`);
-      live.push([req, n]);
+      live.push([req, n, drafts]);
     }
     this.inFlight = null;
     const now = this.now();
     const outputs = this.pendingOutputs;
     this.pendingOutputs = [];
-    for (const [req, n] of live) {
-      req.numComputedTokens += n;
-      this.kv.cacheComputedBlocks(req);
+    for (const [req, n, drafts] of live) {
       const sampled = sampledTokenIds[req.reqId];
+      // NOTE: rejected drafts roll back (their slots' K/V is garbage, overwritten later; the blocks stay with req).
+      req.numComputedTokens += n - (drafts > 0 ? drafts + 1 - sampled!.length : 0);
+      req.specTokenIds = runnerOutput.draftTokenIds?.[req.reqId] ?? [];
+      this.kv.cacheComputedBlocks(req);
       if (sampled === undefined) continue;
       const newTokenIds: number[] = [];
       let stop: FinishedStatus | null = null;
@@ -289,6 +302,7 @@ export class Scheduler {
       numUnusedSlots: this.kv.numUnusedSlots,
       numTailFreeBlocks: layout.numTailFree,
       numHoleBlocks: layout.numHoles,
+      numSpecSkippedForMemory: this.numSpecSkippedForMemory,
     };
   }
 
@@ -301,6 +315,7 @@ export class Scheduler {
     this.kv.free(victim);
     victim.status = "preempted";
     victim.numComputedTokens = 0;
+    victim.specTokenIds = [];
     victim.numPreemptions++;
     this.totalPreemptions++;
     if (victim.knownToRunner) preempted.push(victim.reqId);
@@ -347,6 +362,7 @@ export class Scheduler {
           samplingParams: req.samplingParams,
           blockIds: this.kv.blockIds(req.reqId),
           numComputedTokens: req.numComputedTokens,
+          ...(req.speculative ? {} : { speculative: false }),
         });
         req.knownToRunner = true;
       } else {
@@ -363,7 +379,7 @@ export class Scheduler {
     }
     const finishedReqIds = this.finishedForRunner;
     this.finishedForRunner = [];
-    return { step: ++this.step, scheduledNewReqs, scheduledCachedReqs, numScheduledTokens, totalNumScheduledTokens: total, finishedReqIds, preemptedReqIds: preempted };
+    return { step: ++this.step, scheduledNewReqs, scheduledCachedReqs, numScheduledTokens, totalNumScheduledTokens: total, finishedReqIds, preemptedReqIds: preempted, ...scheduledSpecTokensOf(scheduled) };
   }
 
   private outputOf(req: Request, newTokenIds: number[]): RequestOutput {

@@ -15,6 +15,8 @@ export interface NewRequestData {
   readonly blockIds: readonly number[];
   /** Tokens already in the KV cache (prefix-cache hit): compute from this position on. */
   readonly numComputedTokens: number;
+  /** False: the request opted out of speculative decoding (the runner proposes no drafts for it). Default true. */
+  readonly speculative?: boolean;
 }
 
 /** A request the runner already holds: what changed since it last appeared in a SchedulerOutput. */
@@ -45,11 +47,20 @@ export interface SchedulerOutput {
   readonly finishedReqIds: readonly string[];
   /** Requests preempted by this step: drop their state (they come back later as new requests). */
   readonly preemptedReqIds: readonly string[];
+  /**
+   * Speculative decoding: draft tokens scheduled after a request's last token, counted in its
+   * numScheduledTokens (1 + k). The runner computes them too and samples k + 1 positions, keeping the
+   * accepted prefix plus one (speculative/verifier.ts). Absent or empty: no drafts this step.
+   */
+  readonly scheduledSpecTokens?: Readonly<Record<string, readonly number[]>>;
 }
 
 /** What the runner sampled: one entry per scheduled request whose computed tokens reached its end. */
 export interface ModelRunnerOutput {
+  /** One token per sampled request, or (speculative decoding) its accepted draft tokens and one more. */
   readonly sampledTokenIds: Readonly<Record<string, readonly number[]>>;
+  /** Speculative decoding: draft tokens proposed for each request's next step (the scheduler may schedule fewer). */
+  readonly draftTokenIds?: Readonly<Record<string, readonly number[]>>;
 }
 
 /** Why a request ended, in the client's terms. */
@@ -97,4 +108,6 @@ export interface SchedulerStats {
   readonly numTailFreeBlocks: number;
   /** Free blocks below the highest referenced one (what compaction moves live blocks into). */
   readonly numHoleBlocks: number;
+  /** Speculative decoding: request-steps whose drafts were dropped because the KV pool was short. */
+  readonly numSpecSkippedForMemory?: number;
 }

@@ -3,7 +3,8 @@
 
 export type { ResolvedSamplingParams, SamplingParams } from "./params.js";
 export { MAX_SEED, MAX_TOP_LOGPROBS, SamplingParamError, randomSeed, validateSamplingParams } from "./params.js";
-export type { SampleResult, Sampler, TokenLogprob } from "./sampler.js";
+export type { Judged, SampleResult, Sampler, TokenLogprob } from "./sampler.js";
 export { createSampler } from "./sampler.js";
+export { seedKey, uniformAt } from "./rng.js";
 export type { FinishReason, StopParams, StopStep } from "./stop.js";
 export { StopChecker, StopStringFilter } from "./stop.js";

@@ -32,6 +32,22 @@ export interface Sampler {
    * Call n (from 0) uses draw firstDraw + n of the seed's stream, so a sampler replays exactly.
    */
   sample(logits: ArrayLike<number>, history?: ArrayLike<number>): SampleResult;
+  /**
+   * The distribution sample() draws from for these logits, as probabilities over the vocabulary (greedy:
+   * all mass on the argmax). Draws nothing. Speculative decoding's verifier accepts and resamples with it.
+   */
+  distribution(logits: ArrayLike<number>, history?: ArrayLike<number>): Float64Array;
+  /**
+   * distribution() and, for any one id, what sample() reports when it picks it (log-probability, top
+   * list), from one pass over the logits. Draws nothing. `describe` is valid until the sampler's next call.
+   */
+  judge(logits: ArrayLike<number>, history?: ArrayLike<number>): Judged;
+}
+
+/** A distribution and the SampleResult of a token chosen from it (Sampler.judge). */
+export interface Judged {
+  readonly probs: Float64Array;
+  describe(id: number): SampleResult;
 }
 
 /** The k-th largest of values (k >= 1), by quickselect on a copy. */
@@ -145,33 +161,56 @@ export function createSampler(params: SamplingParams = {}, firstDraw = 0): Sampl
   let draw = firstDraw;
   let x = new Float64Array(0);
 
-  function sample(logits: ArrayLike<number>, history: ArrayLike<number> = []): SampleResult {
+  /** Bias, penalties, then (sampling) temperature and truncation, in x: the candidates left. */
+  function prepare(logits: ArrayLike<number>, history: ArrayLike<number>): Int32Array {
     const vocab = logits.length;
     if (vocab === 0) throw new Error("sampler: empty logits");
     if (x.length !== vocab) x = new Float64Array(vocab);
-    const counter = draw++;
     copyLogits(logits, x);
     applyLogitBias(x, p.logitBias);
     applyPenalties(x, history, p);
     let cands = finiteIds(x);
     if (cands.length === 0) throw new Error(`sampler: every token of the vocabulary (size ${vocab}) is banned by logitBias`);
+    // NOTE: greedy ignores the truncations (they never remove the argmax); its log-probabilities are
+    // those of the biased and penalised logits at temperature 1, the distribution it chose from.
+    if (p.temperature === 0) return cands;
+    // NOTE: shift by the max before dividing, so a tiny temperature cannot overflow to +Infinity.
+    const shift = maxOver(x, cands);
+    for (const c of cands) x[c] = (x[c]! - shift) / p.temperature;
+    if (p.topK > 0 && p.topK < cands.length) cands = keepTopK(x, cands, p.topK);
+    if (p.topP < 1) cands = keepNucleus(x, cands, p.topP, maxOver(x, cands));
+    if (p.minP > 0) {
+      const floor = maxOver(x, cands) + Math.log(p.minP);
+      cands = cands.filter((c) => x[c]! >= floor);
+    }
+    return cands;
+  }
 
+  function argmax(cands: Int32Array): number {
+    let id = cands[0]!;
+    for (const c of cands) if (x[c]! > x[id]!) id = c;
+    return id;
+  }
+
+  /** The SampleResult of `id` among the prepared candidates (x as prepare left it). */
+  function result(logits: ArrayLike<number>, cands: Int32Array, id: number): SampleResult {
+    if (p.logprobsMode === "raw") {
+      // NOTE: the model's own distribution: the logits again, before bias, penalties, temperature and truncation.
+      copyLogits(logits, x);
+      cands = finiteIds(x);
+    }
+    const logZ = logSumExp(x, cands, maxOver(x, cands));
+    const r: SampleResult = { id, logprob: x[id]! - logZ };
+    return p.topLogprobs > 0 ? { ...r, top: topLogprobs(x, cands, p.topLogprobs, logZ) } : r;
+  }
+
+  function sample(logits: ArrayLike<number>, history: ArrayLike<number> = []): SampleResult {
+    const counter = draw++;
+    const cands = prepare(logits, history);
     let id: number;
     if (p.temperature === 0) {
-      // NOTE: greedy ignores the truncations (they never remove the argmax); its log-probabilities are
-      // those of the biased and penalised logits at temperature 1, the distribution it chose from.
-      id = cands[0]!;
-      for (const c of cands) if (x[c]! > x[id]!) id = c;
+      id = argmax(cands);
     } else {
-      // NOTE: shift by the max before dividing, so a tiny temperature cannot overflow to +Infinity.
-      const shift = maxOver(x, cands);
-      for (const c of cands) x[c] = (x[c]! - shift) / p.temperature;
-      if (p.topK > 0 && p.topK < cands.length) cands = keepTopK(x, cands, p.topK);
-      if (p.topP < 1) cands = keepNucleus(x, cands, p.topP, maxOver(x, cands));
-      if (p.minP > 0) {
-        const floor = maxOver(x, cands) + Math.log(p.minP);
-        cands = cands.filter((c) => x[c]! >= floor);
-      }
       // NOTE: the draw walks the kept tokens in id order, not by probability: a tiny logit difference
       // between backends then moves the boundaries a little instead of reordering the walk.
       const max = maxOver(x, cands);
@@ -188,15 +227,28 @@ export function createSampler(params: SamplingParams = {}, firstDraw = 0): Sampl
         }
       }
     }
-    if (p.logprobsMode === "raw") {
-      // NOTE: the model's own distribution: the logits again, before bias, penalties, temperature and truncation.
-      copyLogits(logits, x);
-      cands = finiteIds(x);
-    }
-    const logZ = logSumExp(x, cands, maxOver(x, cands));
-    const result: SampleResult = { id, logprob: x[id]! - logZ };
-    return p.topLogprobs > 0 ? { ...result, top: topLogprobs(x, cands, p.topLogprobs, logZ) } : result;
+    return result(logits, cands, id);
   }
 
-  return { params: p, sample };
+  function judge(logits: ArrayLike<number>, history: ArrayLike<number> = []): Judged {
+    const cands = prepare(logits, history);
+    const probs = new Float64Array(logits.length);
+    if (p.temperature === 0) {
+      probs[argmax(cands)] = 1;
+    } else {
+      const max = maxOver(x, cands);
+      let total = 0;
+      for (const c of cands) total += (probs[c] = Math.exp(x[c]! - max));
+      for (const c of cands) probs[c] = probs[c]! / total;
+    }
+    const describe = (id: number): SampleResult => {
+      if (!(Number.isInteger(id) && id >= 0 && id < logits.length)) throw new Error(`sampler: judge().describe got token ${id}, outside the vocabulary (size ${logits.length})`);
+      return result(logits, cands, id);
+    };
+    return { probs, describe };
+  }
+
+  const distribution = (logits: ArrayLike<number>, history?: ArrayLike<number>): Float64Array => judge(logits, history).probs;
+
+  return { params: p, sample, distribution, judge };
 }

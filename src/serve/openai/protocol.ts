@@ -1,7 +1,7 @@
 // protocol.ts: the OpenAI request bodies kiln accepts, as zod schemas (POST /v1/completions and
 // /v1/chat/completions), and their validation into typed requests or a 400 ApiError naming the field.
 // Field names and ranges are OpenAI's; a few vLLM extensions (top_k, min_p, repetition_penalty,
-// ignore_eos) and kiln's SLA tier field (tier) are accepted too. Features kiln does not have (tools,
+// ignore_eos) and kiln's SLA tier field (tier) and speculative-decoding opt-out (speculative: false) are accepted too. Features kiln does not have (tools,
 // response formats, suffix, echo, best_of) are refused by name rather than silently ignored. It does
 // not turn requests into engine requests (to_engine.ts) or shape responses (completions.ts, chat.ts).
 
@@ -37,6 +37,8 @@ const samplingFields = {
   user: z.string().nullish(),
   ignore_eos: z.boolean().nullish(),
   tier: z.string().min(1).nullish(),
+  /** kiln's: false opts this request out of speculative decoding (when the server runs it). */
+  speculative: z.boolean().nullish(),
 };
 
 export const completionRequestSchema = z.object({

@@ -2,9 +2,10 @@
 // prefix): HTTP requests by route and status; per engine request, time to first token, time per output
 // token and end-to-end latency histograms, prompt and generated token counters and finish reasons;
 // and, read from the engine at scrape time, running / waiting / preempted requests, KV cache usage and
-// prefix-cache hit rate. It owns what is measured and when; the text format is metrics_registry.ts's.
+// prefix-cache hit rate, and speculative decoding's draft and accepted tokens, acceptance rate and mean
+// acceptance length (tokens per target forward of a speculating sequence). It owns what is measured and when; the text format is metrics_registry.ts's.
 
-import type { EngineFinishReason, EngineStats, GenerateChunk } from "../engine_client.js";
+import type { EngineFinishReason, EngineStats, GenerateChunk, SpeculativeCounters } from "../engine_client.js";
 import { Counter, Gauge, Histogram, MetricsRegistry } from "./metrics_registry.js";
 
 const TTFT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
@@ -30,6 +31,17 @@ export class ServerMetrics {
   private readonly kvTail = this.registry.register(new Gauge("kiln_kv_cache_tail_free_blocks", "Free KV blocks above the highest live block (a shrink releases them without moving data)."));
   private readonly kvHoles = this.registry.register(new Gauge("kiln_kv_cache_hole_blocks", "Free KV blocks below the highest live block (compaction moves live blocks into them)."));
   private readonly prefixHit = this.registry.register(new Gauge("kiln_prefix_cache_hit_rate", "Fraction of prompt tokens served from the prefix cache."));
+  private readonly specCounters = {
+    numDrafts: new Counter("kiln_spec_decode_num_drafts_total", "Speculative decoding: sequence-steps that verified draft tokens."),
+    numDraftTokens: new Counter("kiln_spec_decode_num_draft_tokens_total", "Speculative decoding: draft tokens proposed and verified."),
+    numAcceptedTokens: new Counter("kiln_spec_decode_num_accepted_tokens_total", "Speculative decoding: draft tokens accepted."),
+    numEmittedTokens: new Counter("kiln_spec_decode_num_emitted_tokens_total", "Speculative decoding: tokens emitted by verifying steps (accepted + one each)."),
+    draftSeconds: new Counter("kiln_spec_decode_draft_seconds_total", "Speculative decoding: time spent drafting."),
+  };
+  private readonly specAcceptance = new Gauge("kiln_spec_decode_acceptance_rate", "Speculative decoding: accepted / draft tokens since start.");
+  private readonly specLength = new Gauge("kiln_spec_decode_mean_acceptance_length", "Speculative decoding: tokens per target forward of a speculating sequence since start (its speed-up in target forwards; 1 = none).");
+  /** The engine's speculative counters at the last scrape (the Prometheus counters grow by the difference). */
+  private specSeen: SpeculativeCounters | undefined;
 
   /** The exposition text, with the engine's gauges as of `stats` (those it does not report are left out). */
   render(stats: EngineStats): string {
@@ -40,7 +52,23 @@ export class ServerMetrics {
     if (stats.prefixCacheHitRate !== undefined) this.prefixHit.set({}, stats.prefixCacheHitRate);
     const kv = [[this.kvBlocks, stats.kvBlocks], [this.kvBytes, stats.kvBytes], [this.kvUnused, stats.kvUnusedSlots], [this.kvTail, stats.kvTailFreeBlocks], [this.kvHoles, stats.kvHoleBlocks]] as const;
     for (const [g, v] of kv) if (v !== undefined) g.set({}, v);
+    if (stats.speculative) this.renderSpeculative(stats.speculative);
     return this.registry.render();
+  }
+
+  private renderSpeculative(s: SpeculativeCounters): void {
+    if (this.specSeen === undefined) {
+      // NOTE: registered at the first scrape with speculation on, so servers without it show none of these.
+      for (const c of Object.values(this.specCounters)) this.registry.register(c);
+      this.registry.register(this.specAcceptance);
+      this.registry.register(this.specLength);
+    }
+    for (const key of Object.keys(this.specCounters) as (keyof SpeculativeCounters)[]) {
+      this.specCounters[key].inc({}, Math.max(0, s[key] - (this.specSeen?.[key] ?? 0)));
+    }
+    this.specSeen = s;
+    this.specAcceptance.set({}, s.numDraftTokens > 0 ? s.numAcceptedTokens / s.numDraftTokens : 0);
+    this.specLength.set({}, s.numDrafts > 0 ? s.numEmittedTokens / s.numDrafts : 1);
   }
 
   /** Start timing one API request of `choices` engine requests that arrived at `arrivalMs` (performance.now()). */

@@ -77,6 +77,7 @@ function plan(
         ...(logprobs.on ? { logprobs: true } : {}),
         ...(req.tier != null ? { tier: req.tier } : {}),
         ...(req.ignore_eos ? { ignoreEos: true } : {}),
+        ...(req.speculative === false ? { speculative: false } : {}),
         ...(caller.tenant !== undefined ? { tenant: caller.tenant } : {}),
         ...(req.user != null ? { user: req.user } : {}),
       });
