@@ -1,6 +1,7 @@
 // NOTE: Dawn reads VK_ICD_FILENAMES with C's getenv in the main process; vitest's workers get a
 // private copy of process.env, so the SwiftShader driver must be named here, before any worker starts.
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 import SkipReporter from "./test/helpers/skip_reporter.js";
 
@@ -25,6 +26,11 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks",
+    // NOTE: vitest's default is one worker fewer than the cores: one worker on the 2-core CI machine,
+    // where most files wait on child processes (kiln CLIs, ranks, Chromium) and the second core idles.
+    // Two workers there: 203 files in 1191 s (2026-12-07, the machine loaded only by the suite's own child
+    // processes), where one worker took 1098 s for 174 files; the tests bound their own waits for that load.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     // The skip summary (and, under CI=true, the check that nothing was skipped that CI did not expect).
     reporters: ["default", new SkipReporter()],
   },

@@ -52,7 +52,9 @@ if (r.status !== 0) {
 }
 console.log(`build:cuda: built ${join(here, "build", "Release", "kiln_cuda.node")} (nvcc: ${nvcc})`);
 
-// NOTE: the flags match test/unit/cuda_routines.test.ts, which compiles the same files with every warning an error.
+// NOTE: the flags match test/unit/cuda_routines.test.ts, which compiles the same files with every warning an error
+// (cached): `--addon-only` skips them here (test/unit/cuda_addon.test.ts builds the addon alone).
+if (process.argv.includes("--addon-only")) process.exit(0);
 const GENCODE = ["-gencode", "arch=compute_90a,code=sm_90a", "-gencode", "arch=compute_80,code=sm_80", "-gencode", "arch=compute_90,code=compute_90"];
 const srcDir = join(here, "routines");
 const outDir = join(here, "build", "routines");
