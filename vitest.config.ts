@@ -28,7 +28,7 @@ export default defineConfig({
     pool: "forks",
     // NOTE: vitest's default is one worker fewer than the cores: one worker on the 2-core CI machine,
     // where most files wait on child processes (kiln CLIs, ranks, Chromium) and the second core idles.
-    // Two workers there: 203 files in 1191 s (2026-12-07, the machine loaded only by the suite's own child
+    // Two workers there: 203 files in 1037 s (2026-12-07, the machine loaded only by the suite's own child
     // processes), where one worker took 1098 s for 174 files; the tests bound their own waits for that load.
     maxWorkers: Math.max(2, availableParallelism() - 1),
     // The skip summary (and, under CI=true, the check that nothing was skipped that CI did not expect).
