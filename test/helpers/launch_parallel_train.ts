@@ -3,7 +3,8 @@
 // model), the single-process `kiln train` and `kiln launch --nproc N -- kiln train` of it (real processes,
 // bounded; the ranks' pids collected for cleanUpLaunches), and the largest loss difference of two curves.
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Ended } from "./launch_procs.js";
 import { start } from "./launch_procs.js";
 import type { TinyOptions } from "./launch_train.js";
@@ -50,3 +51,17 @@ export function maxLossDiff(ref: ReadonlyMap<number, number>, got: ReadonlyMap<n
 }
 
 export { lossCurve };
+
+/**
+ * A parallel run's checkpoints resumed two ways, at once: as one process (its config without the parallel:
+ * section, over the same checkpoint dir) and, launched on `nproc` ranks, from a copy of them under `again`
+ * (another tiny run with the parallel layout). Returns both runs' ends, the single process's first.
+ */
+export function resumeBothWays(run: { dir: string; config: string }, again: { dir: string; config: string }, nproc: number, limitMs: number): Promise<[Ended, Ended]> {
+  cpSync(join(run.dir, "ck"), join(again.dir, "ck"), { recursive: true });
+  const solo = join(run.dir, "solo.json");
+  const cfg = JSON.parse(readFileSync(run.config, "utf8")) as Record<string, unknown>;
+  delete cfg.parallel;
+  writeFileSync(solo, JSON.stringify(cfg));
+  return Promise.all([trainOnce(solo, limitMs, ["--resume"]), trainLaunched(nproc, again.config, limitMs, "--resume")]);
+}

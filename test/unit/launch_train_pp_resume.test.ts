@@ -4,12 +4,12 @@
 // (no parallel: section) and as pp 2 again (each stage copying its parameters out), and both continue the straight
 // single-process run's loss curve. Processes bounded and killed in afterEach, temp dirs removed.
 
-import { cpSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { waitDead } from "../helpers/launch_procs.js";
 import { cleanUpLaunches, events, rankPids } from "../helpers/launch_train.js";
-import { editedRun, lossCurve, maxLossDiff, trainLaunched, trainOnce } from "../helpers/launch_parallel_train.js";
+import { editedRun, lossCurve, maxLossDiff, resumeBothWays, trainLaunched, trainOnce } from "../helpers/launch_parallel_train.js";
 
 afterEach(cleanUpLaunches);
 
@@ -27,12 +27,7 @@ describe("kiln train with parallel.pp: checkpoints in the single process's form"
     expect(readdirSync(join(pp.dir, "ck", "step-000005")).sort()).toEqual(["manifest.json", "model.safetensors", "optimizer.safetensors", "state.json"]);
     // The same checkpoint twice: one copy for a single process (the config without its parallel: section), one for pp 2.
     const again = editedRun({ iters: ITERS, every: 5 }, (c) => (c.parallel = { pp: 2 }));
-    cpSync(join(pp.dir, "ck"), join(again.dir, "ck"), { recursive: true });
-    const solo = join(pp.dir, "solo.json");
-    const cfg = JSON.parse(readFileSync(pp.config, "utf8")) as Record<string, unknown>;
-    delete cfg.parallel;
-    writeFileSync(solo, JSON.stringify(cfg));
-    const [one, two] = await Promise.all([trainOnce(solo, 50_000, ["--resume"]), trainLaunched(2, again.config, 50_000, "--resume")]);
+    const [one, two] = await resumeBothWays(pp, again, 2, 50_000);
     expect(one.code, one.stderr).toBe(0);
     expect(two.code, two.stderr).toBe(0);
     const want = lossCurve(ref.stdout);
