@@ -12,10 +12,10 @@
 // Every child is killed in afterEach, also when a test fails; each has its own 180 s bound too (the multi-rank tests take 240 s: CPU time is 10-20 s each on 2 idle cores, but this shared machine ran them at load 20-80).
 
 import { afterEach, describe, expect, it } from "vitest";
-import { getBackend, trackMemory } from "../../src/index.js";
+import { getBackend } from "../../src/index.js";
 import { shardRange, zeroSharding } from "../../src/dist/zero.js";
 import { Trainer } from "../../src/train/trainer.js";
-import { trainerOptions, zeroRun } from "./dist_zero_setup.js";
+import { singleProcessReference, trainerOptions, zeroRun } from "./dist_zero_setup.js";
 import { killRanks, maxDiff, runRanks } from "./dist_zero_ranks.js";
 
 afterEach(killRanks);
@@ -34,22 +34,9 @@ const STEPS = 50;
  */
 const TOL = { loss: 2e-6, norm: 5e-6, param: 2e-4 };
 
-async function reference(steps: number, accum: number) {
-  const { model, global } = await zeroRun(trackMemory(await getBackend("cpu")), 4);
-  const t = new Trainer(model, global, trainerOptions(accum));
-  const losses: number[] = [];
-  const norms: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const s = await t.trainStep();
-    losses.push(s.loss);
-    norms.push(s.gradNorm);
-  }
-  const optimizerElements = t.optimizer.stateTensors().reduce((n, x) => n + x.numel, 0);
-  return { losses, norms, params: Array.from((await t.state()).params), optimizerElements, memory: t.memory.snapshot()!.live };
-}
 
 describe("ZeRO on the local communicator: equal to the single-process AdamW run", () => {
-  const refs = new Map<number, Awaited<ReturnType<typeof reference>>>();
+  const refs = new Map<number, Awaited<ReturnType<typeof singleProcessReference>>>();
   for (const { stage, size, accum } of [
     { stage: 1, size: 2, accum: 1 },
     { stage: 2, size: 2, accum: 1 },
@@ -58,7 +45,7 @@ describe("ZeRO on the local communicator: equal to the single-process AdamW run"
   ]) {
     it(`ZeRO-${stage}, ${size} ranks, ${accum} micro-batch(es), ${STEPS} steps`, async () => {
       const outs = await runRanks(size, () => ({ ZR_STEPS: String(STEPS), ZR_STAGE: String(stage), ZR_SEED: "4", ZR_ACCUM: String(accum) }));
-      if (!refs.has(accum)) refs.set(accum, await reference(STEPS, accum));
+      if (!refs.has(accum)) refs.set(accum, await singleProcessReference(STEPS, accum));
       const ref = refs.get(accum)!;
       for (const out of outs) {
         expect(out.sha).toBe(outs[0]!.sha);
@@ -79,11 +66,11 @@ describe("ZeRO on the local communicator: equal to the single-process AdamW run"
         expect(o.optimizerElements).toBeLessThanOrEqual(Math.ceil(ref.optimizerElements / size) + 2);
       }
       expect(outs.reduce((s, o) => s + o.optimizerElements, 0)).toBe(ref.optimizerElements);
-      expect(ref.memory.optimizer).toBe(4 * ref.optimizerElements);
+      expect(ref.live.optimizer).toBe(4 * ref.optimizerElements);
       for (const o of outs) {
         expect(o.memory!.optimizer).toBe(4 * o.optimizerElements);
-        expect(o.memory!.optimizer).toBeLessThanOrEqual(ref.memory.optimizer / size + 8);
-        expect(o.memory!.parameters).toBe(ref.memory.parameters);
+        expect(o.memory!.optimizer).toBeLessThanOrEqual(ref.live.optimizer / size + 8);
+        expect(o.memory!.parameters).toBe(ref.live.parameters);
       }
     }, 240_000);
   }

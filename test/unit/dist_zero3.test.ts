@@ -22,13 +22,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { getBackend, trackMemory } from "../../src/index.js";
+import { getBackend } from "../../src/index.js";
 import { Trainer } from "../../src/train/trainer.js";
 import { loadShardedCheckpoint } from "../../src/train/trainer_sharded_checkpoint.js";
 import { Zero3Layout, groupName } from "../../src/train/zero3_layout.js";
 import { Zero3Trainer } from "../../src/train/zero3_trainer.js";
 import { makeTrainer } from "../../src/train/make_trainer.js";
-import { trainerOptions, zeroRun } from "./dist_zero_setup.js";
+import { singleProcessReference, trainerOptions, zeroRun } from "./dist_zero_setup.js";
 import { killRanks, maxDiff, runZero3Ranks } from "./dist_zero3_ranks.js";
 
 afterEach(killRanks);
@@ -37,24 +37,12 @@ const STEPS = 50;
 /** ZeRO-1/2's bounds (dist_zero.test.ts): the same sums in another order, over 50 AdamW steps. Measured in docs/distributed.md "## ZeRO". */
 const TOL = { loss: 2e-6, norm: 5e-6, param: 2e-4 };
 
-async function reference(steps: number, accum: number) {
-  const { model, global } = await zeroRun(trackMemory(await getBackend("cpu")), 4);
-  const t = new Trainer(model, global, trainerOptions(accum));
-  const losses: number[] = [];
-  const norms: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const s = await t.trainStep();
-    losses.push(s.loss);
-    norms.push(s.gradNorm);
-  }
-  return { losses, norms, params: Array.from((await t.state()).params), live: t.memory.snapshot()!.live };
-}
 
 describe("ZeRO-3 on the local communicator: equal to the single-process AdamW run", () => {
   for (const { size, accum, regather } of [{ size: 2, accum: 1, regather: false }, { size: 4, accum: 2, regather: true }]) {
     it(`${size} ranks, ${accum} micro-batch(es), ${regather ? "regather" : "keep"}, ${STEPS} steps`, async () => {
       const outs = await runZero3Ranks(size, () => ({ ZR_STEPS: String(STEPS), ZR_SEED: "4", ZR_ACCUM: String(accum), ZR_REGATHER: regather ? "1" : "0" }));
-      const ref = await reference(STEPS, accum);
+      const ref = await singleProcessReference(STEPS, accum);
       for (const out of outs) {
         expect(out.sha).toBe(outs[0]!.sha);
         expect(out.norms).toEqual(outs[0]!.norms);
