@@ -8,28 +8,16 @@
 // there, and ZR_SAVE_AT=k saves one when the trainer reaches step k.
 
 import { createHash } from "node:crypto";
-import { getBackend, trackMemory } from "../../src/index.js";
+import { num, rankCommunicator, replicaRun } from "./dist_zero_rank.js";
 import { resumeSharded } from "../../src/train/checkpoint/index.js";
 import { loadShardedCheckpoint, saveShardedCheckpoint } from "../../src/train/trainer_sharded_checkpoint.js";
-import { createCommunicatorFromEnv } from "../../src/dist/create_communicator.js";
 import { dataParallel } from "../../src/dist/data_parallel.js";
-import { replicaStart } from "../../src/dist/replica_start.js";
 import { zero3Sharding } from "../../src/dist/zero3.js";
 import { Zero3Trainer } from "../../src/train/zero3_trainer.js";
-import { trainerOptions, zeroRun } from "./dist_zero_setup.js";
 
-// NOTE: a bound of its own, so a rank outlives neither a hang nor a test runner that died before its afterEach.
-setTimeout(() => {
-  console.error(`rank ${process.env.RANK}: still running after 180 s; exiting`);
-  process.exit(124);
-}, 180_000).unref();
-const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const comm = await createCommunicatorFromEnv({ timeoutMs: num("ZR_TIMEOUT_MS", 20_000) });
+const comm = await rankCommunicator();
 try {
-  const backend = trackMemory(await getBackend("cpu"));
-  const { model, global } = await zeroRun(backend, num("ZR_SEED", 4) + comm.rank, num("ZR_DIM", 16));
-  const opts = trainerOptions(num("ZR_ACCUM", 1));
-  await replicaStart(comm, model, { globalBatch: global.batchSize, blockSize: global.blockSize, opts });
+  const { model, global, opts } = await replicaRun(comm);
   const trainer = new Zero3Trainer(model, dataParallel(comm).rows(global), { ...opts, jit: process.env.ZR_JIT !== "0", regather: process.env.ZR_REGATHER === "1", sharding: zero3Sharding(comm) });
   const root = process.env.ZR_CKPT;
   const extra: Record<string, unknown> = {};

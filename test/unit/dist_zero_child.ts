@@ -9,31 +9,18 @@
 // step ZR_FAIL_AT fail (the file system throws ENOSPC) or the process SIGKILL itself mid-write.
 
 import { createHash } from "node:crypto";
-import { getBackend, trackMemory } from "../../src/index.js";
+import { num, rankCommunicator, replicaRun } from "./dist_zero_rank.js";
 import type { CheckpointFs } from "../../src/train/checkpoint/index.js";
 import { nodeCheckpointFs, resumeSharded } from "../../src/train/checkpoint/index.js";
 import { loadShardedCheckpoint, saveShardedCheckpoint } from "../../src/train/trainer_sharded_checkpoint.js";
-import { createCommunicatorFromEnv } from "../../src/dist/create_communicator.js";
 import { dataParallel } from "../../src/dist/data_parallel.js";
-import { replicaStart } from "../../src/dist/replica_start.js";
 import { zeroSharding } from "../../src/dist/zero.js";
 import { Trainer } from "../../src/train/trainer.js";
-import { trainerOptions, zeroRun } from "./dist_zero_setup.js";
 
-// NOTE: a bound of its own, so a rank outlives neither a hang nor a test runner that died before its afterEach.
-setTimeout(() => {
-  console.error(`rank ${process.env.RANK}: still running after 180 s; exiting`);
-  process.exit(124);
-}, 180_000).unref();
-const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const comm = await createCommunicatorFromEnv({ timeoutMs: num("ZR_TIMEOUT_MS", 20_000) });
+const comm = await rankCommunicator();
 try {
-  // NOTE: a tracked backend, so the memory accountant reports the optimizer state's bytes (its category).
-  const backend = trackMemory(await getBackend("cpu"));
-  const { model, global } = await zeroRun(backend, num("ZR_SEED", 4) + comm.rank, num("ZR_DIM", 16));
+  const { model, global, opts } = await replicaRun(comm);
   const stage = num("ZR_STAGE", 1);
-  const opts = trainerOptions(num("ZR_ACCUM", 1));
-  await replicaStart(comm, model, { globalBatch: global.batchSize, blockSize: global.blockSize, opts });
   const sharding = stage === 0 ? undefined : zeroSharding(comm, stage as 1 | 2);
   const hook = stage === 0 && comm.size > 1 ? dataParallel(comm).gradientHook : undefined;
   const trainer = new Trainer(model, dataParallel(comm).rows(global), { ...opts, sharding, gradientHook: hook });
