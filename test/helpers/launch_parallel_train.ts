@@ -4,6 +4,7 @@
 // bounded; the ranks' pids collected for cleanUpLaunches), and the largest loss difference of two curves.
 
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
+import { expect } from "vitest";
 import { join } from "node:path";
 import type { Ended } from "./launch_procs.js";
 import { start } from "./launch_procs.js";
@@ -51,6 +52,36 @@ export function maxLossDiff(ref: ReadonlyMap<number, number>, got: ReadonlyMap<n
 }
 
 export { lossCurve };
+
+/**
+ * The single-process `kiln train` of a tiny run edited by `edit` beside `kiln launch --nproc N` of the same run
+ * with `parallel`, at once: both exit 0, the launched one names its layout (`layout`), the single run's curve has
+ * every step, and the launched curve is within `tol` of it (printed under `label`). Returns both runs' ends and
+ * the runs (for their files), and the single run's curve.
+ */
+export async function launchedMatchesSingle(o: {
+  readonly iters: number;
+  readonly every: number;
+  readonly edit: (cfg: Record<string, unknown>) => void;
+  readonly parallel: Record<string, number>;
+  readonly nproc: number;
+  readonly layout: RegExp;
+  readonly label: string;
+  readonly tol: number;
+}) {
+  const single = editedRun({ iters: o.iters, every: o.every }, o.edit);
+  const parallel = editedRun({ iters: o.iters, every: o.every }, (c) => (o.edit(c), (c.parallel = o.parallel)));
+  const [one, two] = await Promise.all([trainOnce(single.config, 50_000), trainLaunched(o.nproc, parallel.config, 50_000)]);
+  expect(one.code, one.stderr).toBe(0);
+  expect(two.code, two.stderr).toBe(0);
+  expect(two.stderr).toMatch(o.layout);
+  const ref = lossCurve(one.stdout);
+  expect(ref.size).toBe(o.iters);
+  const diff = maxLossDiff(ref, lossCurve(two.stdout));
+  console.log(`${o.label} vs one process: max |loss difference| over ${o.iters} steps ${diff.toExponential(2)}`);
+  expect(diff).toBeLessThan(o.tol);
+  return { one, two, single, parallel, ref };
+}
 
 /**
  * A parallel run's checkpoints resumed two ways, at once: as one process (its config without the parallel:

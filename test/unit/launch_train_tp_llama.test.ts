@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { waitDead } from "../helpers/launch_procs.js";
 import { cleanUpLaunches, rankPids } from "../helpers/launch_train.js";
-import { editedRun, lossCurve, maxLossDiff, startParams, trainLaunched, trainOnce } from "../helpers/launch_parallel_train.js";
+import { launchedMatchesSingle, startParams } from "../helpers/launch_parallel_train.js";
 
 afterEach(cleanUpLaunches);
 
@@ -20,17 +20,10 @@ describe("kiln train with parallel.tp under kiln launch", () => {
       delete c.checkpoint;
       c.model = { arch: "llama", nLayers: 2, nHeads: 2, dim: 32, blockSize: 16 };
     };
-    const single = editedRun({ iters: ITERS, every: 100 }, llama);
-    const tp = editedRun({ iters: ITERS, every: 100 }, (c) => (llama(c), (c.parallel = { tp: 2 })));
-    const [one, two] = await Promise.all([trainOnce(single.config, 50_000), trainLaunched(2, tp.config, 50_000)]);
-    expect(one.code, one.stderr).toBe(0);
-    expect(two.code, two.stderr).toBe(0);
-    expect(two.stderr).toMatch(/parallel dp=1 tp=2 pp=1 ep=1 zero=0/);
-    const ref = lossCurve(one.stdout);
-    expect(ref.size).toBe(ITERS);
-    const diff = maxLossDiff(ref, lossCurve(two.stdout));
-    console.log(`Llama tp 2 vs one process: max |loss difference| over ${ITERS} steps ${diff.toExponential(2)}`);
-    expect(diff).toBeLessThan(TOL);
+    const { one, two, ref } = await launchedMatchesSingle({
+      iters: ITERS, every: 100, edit: llama, parallel: { tp: 2 }, nproc: 2,
+      layout: /parallel dp=1 tp=2 pp=1 ep=1 zero=0/, label: "Llama tp 2", tol: TOL,
+    });
     expect(ref.get(ITERS)!).toBeLessThan(ref.get(1)! - 0.2); // it trained
     // Rank 0 trains its slices: fewer parameters than the whole model (replicated norms and biases stay whole).
     expect(startParams(two.stdout)).toBeLessThan(0.7 * startParams(one.stdout));

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { waitDead } from "../helpers/launch_procs.js";
 import { cleanUpLaunches, events, rankPids } from "../helpers/launch_train.js";
-import { editedRun, lossCurve, maxLossDiff, trainLaunched, trainOnce } from "../helpers/launch_parallel_train.js";
+import { editedRun, launchedMatchesSingle, trainLaunched } from "../helpers/launch_parallel_train.js";
 
 afterEach(cleanUpLaunches);
 
@@ -25,17 +25,10 @@ const optimizerBytes = (stdout: string) => (events(stdout).find((e) => e.kind ==
 
 describe("kiln train with parallel.zero under kiln launch", () => {
   it("ZeRO-1 (dp 2) gives the single-process curve with half the optimizer state per rank and sharded checkpoints", async () => {
-    const single = editedRun({ iters: ITERS, every: 4 }, () => {});
-    const zero = editedRun({ iters: ITERS, every: 4 }, (c) => (c.parallel = { dp: 2, zero: 1 }));
-    const [one, two] = await Promise.all([trainOnce(single.config, 50_000), trainLaunched(2, zero.config, 50_000)]);
-    expect(one.code, one.stderr).toBe(0);
-    expect(two.code, two.stderr).toBe(0);
-    expect(two.stderr).toMatch(/parallel dp=2 tp=1 pp=1 ep=1 zero=1/);
-    const ref = lossCurve(one.stdout);
-    expect(ref.size).toBe(ITERS);
-    const diff = maxLossDiff(ref, lossCurve(two.stdout));
-    console.log(`ZeRO-1 dp 2 vs one process: max |loss difference| over ${ITERS} steps ${diff.toExponential(2)}`);
-    expect(diff).toBeLessThan(TOL);
+    const { one, two, parallel: zero } = await launchedMatchesSingle({
+      iters: ITERS, every: 4, edit: () => {}, parallel: { dp: 2, zero: 1 }, nproc: 2,
+      layout: /parallel dp=2 tp=1 pp=1 ep=1 zero=1/, label: "ZeRO-1 dp 2", tol: TOL,
+    });
     // Rank 0's optimizer holds its half of AdamW's m and v (27840 parameters split in 2: exactly half).
     expect(optimizerBytes(two.stdout)).toBe(optimizerBytes(one.stdout) / 2);
     expect(events(two.stdout).filter((e) => e.kind === "checkpoint").map((e) => e.step)).toEqual([4, 8]);
@@ -44,15 +37,10 @@ describe("kiln train with parallel.zero under kiln launch", () => {
   }, 90_000);
 
   it("ZeRO-3 (dp 2) gives the single-process curve with half the parameters and optimizer state per rank between steps", async () => {
-    const single = editedRun({ iters: ITERS, every: 4 }, () => {});
-    const zero = editedRun({ iters: ITERS, every: 4 }, (c) => (c.parallel = { dp: 2, zero: 3 }));
-    const [one, two] = await Promise.all([trainOnce(single.config, 50_000), trainLaunched(2, zero.config, 50_000)]);
-    expect(one.code, one.stderr).toBe(0);
-    expect(two.code, two.stderr).toBe(0);
-    expect(two.stderr).toMatch(/parallel dp=2 tp=1 pp=1 ep=1 zero=3/);
-    const diff = maxLossDiff(lossCurve(one.stdout), lossCurve(two.stdout));
-    console.log(`ZeRO-3 dp 2 vs one process: max |loss difference| over ${ITERS} steps ${diff.toExponential(2)}`);
-    expect(diff).toBeLessThan(TOL);
+    const { one, two, parallel: zero } = await launchedMatchesSingle({
+      iters: ITERS, every: 4, edit: () => {}, parallel: { dp: 2, zero: 3 }, nproc: 2,
+      layout: /parallel dp=2 tp=1 pp=1 ep=1 zero=3/, label: "ZeRO-3 dp 2", tol: TOL,
+    });
     // Each group of parameters is cut into 2 equal chunks (a group padded by at most one element): about half.
     const [o1, o2] = [optimizerBytes(one.stdout), optimizerBytes(two.stdout)];
     expect(o2).toBeGreaterThanOrEqual(o1 / 2);
