@@ -1,8 +1,9 @@
 // The cpu backend: buffers are ArrayBuffers, kernels are JS functions rendered by render_js.ts,
 // routines are the hand-written ones in routines/. Always available; launches run synchronously.
-// NOTE: with worker threads (wasm/matmul_threads.ts), buffers of SHARED_MIN_BYTES or more are
-// SharedArrayBuffers, so the threads can read a weight in place (each sent it once); smaller ones stay
-// ArrayBuffers (cheaper to allocate, and too small to split).
+// NOTE: buffers of SHARED_MIN_BYTES or more live in the matmul kernel's shared wasm memory (its resident heap,
+// wasm/resident_heap.ts) where there is one, so the kernels read them in place; else, with worker threads,
+// they are SharedArrayBuffers of their own, so the threads can read a weight in place (each sent it once);
+// smaller ones stay ArrayBuffers (cheaper to allocate, and too small to split).
 
 import type { Backend, BackendCaps, BackendInfo, DeviceBuffer, Executable } from "../../core/backend.js";
 import type { DType } from "../../core/dtype.js";
@@ -12,6 +13,9 @@ import type { RoutineName } from "../../core/ops.js";
 import type { RoutineSpecs } from "../../core/routines.js";
 import { compileWithHelpers } from "./kernel_helpers.js";
 import { matmulThreadCount } from "./wasm/matmul_threads.js";
+import { hasMatmulKernel, matmulKernel } from "./wasm/matmul_kernel.js";
+import type { ResidentHeap } from "./wasm/resident_heap.js";
+import { residentHeap } from "./wasm/resident_heap.js";
 import { renderJs } from "./render_js.js";
 import { compileWasmElementwise, wasmKernelsEnabled } from "./wasm/wasm_elementwise.js";
 import { buildCpuRoutine, supportsCpuRoutine } from "./routines.js";
@@ -20,32 +24,67 @@ import { hostCpu } from "../../core/host.js";
 /** Bytes from which an allocation is shared with the worker threads (when there are any). */
 export const SHARED_MIN_BYTES = 64 << 10;
 let shareLarge: boolean | undefined;
+let heapOf: ResidentHeap | undefined | null;
+
+/** The resident heap, once the kernel exists (created here on the first large allocation). */
+function heap(): ResidentHeap | undefined {
+  if (heapOf === undefined) {
+    if (hasMatmulKernel()) matmulKernel();
+    heapOf = residentHeap() ?? null;
+  }
+  return heapOf ?? undefined;
+}
+
+/**
+ * A resident block goes back to the heap when the buffer that owns it is unreachable. NOTE: not on
+ * backend.free(): views (and graph nodes sharing a buffer) may still read it after their owner frees it,
+ * and a freed block is zeroed and reused at once. A view holds its parent (CpuBuffer.parent), so the block
+ * outlives every view; a typed array handed out by view() holds only the memory, so callers keep the buffer.
+ */
+const released = new FinalizationRegistry<{ heap: ResidentHeap; addr: number }>(({ heap, addr }) => heap.release(addr));
 
 export class CpuBuffer implements DeviceBuffer {
   readonly data: ArrayBuffer | SharedArrayBuffer;
-  /** Where this buffer starts in `data`: 0 for an allocation, the offset of a view (Backend.view). */
+  /** Where this buffer starts in `data`: 0 for an allocation of its own, its wasm address when resident, the offset of a view (Backend.view). */
   readonly byteOffset: number;
+  /** Bytes of `data` from byteOffset this buffer may use (nbytes rounded up to 8). */
+  readonly span: number;
   private readonly isView: boolean;
   private readonly views = new Map<string, ArrayBufferView>();
-  constructor(readonly nbytes: number, parent?: CpuBuffer, byteOffset = 0) {
+  constructor(readonly nbytes: number, readonly parent?: CpuBuffer, byteOffset = 0) {
     // Rounded up to 8 bytes so an f64 view always fits.
     const bytes = Math.ceil(nbytes / 8) * 8;
-    shareLarge ??= matmulThreadCount() > 1;
-    this.data = parent ? parent.data : shareLarge && bytes >= SHARED_MIN_BYTES ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-    this.byteOffset = parent ? parent.byteOffset + byteOffset : 0;
     this.isView = parent !== undefined;
+    if (parent) {
+      this.data = parent.data;
+      this.byteOffset = parent.byteOffset + byteOffset;
+      this.span = parent.span - byteOffset;
+      return;
+    }
+    const h = bytes >= SHARED_MIN_BYTES ? heap() : undefined;
+    const addr = h?.alloc(bytes);
+    if (h && addr !== undefined) {
+      this.data = h.sab();
+      this.byteOffset = addr;
+      released.register(this, { heap: h, addr });
+    } else {
+      shareLarge ??= matmulThreadCount() > 1;
+      this.data = shareLarge && bytes >= SHARED_MIN_BYTES ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+      this.byteOffset = 0;
+    }
+    this.span = bytes;
   }
   /** A typed-array view for a dtype (f16/bf16 as raw u16 bits), cached. */
   view(dtype: DType): ArrayBufferView {
     let v = this.views.get(dtype);
-    if (!v) this.views.set(dtype, (v = this.isView ? this.window(dtype) : typedView(this.data, dtype)));
+    if (!v) this.views.set(dtype, (v = this.isView ? this.window(dtype) : typedView(this.data, dtype, this.byteOffset, Math.floor(this.span / itemsize(dtype)))));
     return v;
   }
   /** A view's typed array covers its own elements only, so a kernel cannot reach past it into the parent's. */
   private window(dtype: DType): ArrayBufferView {
     const size = itemsize(dtype);
     if (this.byteOffset % size !== 0) throw new Error(`cpu: a view at byte ${this.byteOffset} cannot be read as ${dtype} (${size}-byte elements)`);
-    return typedView(this.data, dtype, this.byteOffset, Math.min(Math.ceil(this.nbytes / size), Math.floor((this.data.byteLength - this.byteOffset) / size)));
+    return typedView(this.data, dtype, this.byteOffset, Math.min(Math.ceil(this.nbytes / size), Math.floor(this.span / size)));
   }
 }
 
@@ -104,7 +143,7 @@ export class CpuBackend implements Backend {
   async read(src: DeviceBuffer, nbytes = src.nbytes): Promise<Uint8Array> {
     const s = src as CpuBuffer;
     // NOTE: a copy into a plain ArrayBuffer: callers may transfer it, or decode it (a browser's TextDecoder refuses shared memory).
-    const out = new Uint8Array(Math.min(nbytes, s.data.byteLength - s.byteOffset));
+    const out = new Uint8Array(Math.min(nbytes, s.span));
     out.set(new Uint8Array(s.data, s.byteOffset, out.byteLength));
     return out;
   }

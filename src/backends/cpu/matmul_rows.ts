@@ -1,6 +1,7 @@
 // matmul_rows.ts is the cpu matmul routine's few-rows path (decode: a batch of 1..64 rows of A against a
 // weight matrix B; matmul.ts sends it up to 128 or 256 rows, where it still measured faster), f32/f16/bf16. B is never packed: it is copied into wasm memory a cache-sized chunk at a
-// time (f16/bf16 bits widened there by the wasm kernel) and streamed once per call, against all rows of A:
+// time (f16/bf16 bits widened there by the wasm kernel) and streamed once per call, against all rows of A;
+// a B resident in that memory (wasm/resident_heap.ts) is read where it is (f16/bf16 widened from there):
 //   B stored (n, k) (x @ W^T): dot tiles, c[i][j] = dot(a_i, b_j), over chunks of B rows;
 //   B stored (k, n): C (rows x n) accumulates in wasm memory over chunks of B rows, read in place.
 // It owns that memory layout and the chunking; the kernels are wasm/rows_kernel.ts's, the choice of path
@@ -16,6 +17,7 @@ import type { MatmulKernel } from "./wasm/matmul_kernel.js";
 import { matmulKernel, MR as KERNEL_MR } from "./wasm/matmul_kernel.js";
 import { matmulPool } from "./wasm/matmul_threads.js";
 import type { DotsExports } from "./wasm/rows_threads.js";
+import { wasmAddress } from "./wasm/resident_heap.js";
 
 // NOTE: a local copy: tsx's CommonJS transform turns each read of an imported binding into a getter call.
 const MR = KERNEL_MR;
@@ -82,6 +84,13 @@ export function copyB(kern: MatmulKernel, b: ArrayBufferView, dtype: FloatDType,
   else kern.bf16ToF32(raw, dst, groups);
 }
 
+/** f16/bf16 B resident at byte address src: its `count` elements widened into wasm memory at dst, no copy in. */
+function widenB(kern: MatmulKernel, dtype: FloatDType, src: number, count: number, dst: number): void {
+  const groups = Math.ceil(count / CONVERT_GROUP);
+  if (dtype === "f16") kern.f16ToF32(src, dst, groups);
+  else kern.bf16ToF32(src, dst, groups);
+}
+
 /** One pass: `rows` rows of A (batches [b0, b0 + count)) against B matrix at bBase, into output rows from `first`. */
 interface Pass {
   readonly b0: number;
@@ -90,6 +99,9 @@ interface Pass {
   readonly bBase: number;
   readonly first: number;
 }
+
+/** Passes that read B in place (resident) or copied it in, for tests that must know which path ran. */
+export const rowsPasses = { resident: 0, copied: 0 };
 
 /** B stored (n, k): C[rows x n] = A . B^T, B's rows in chunks of `nb`. */
 function passTransB(spec: MatmulSpec, a: ArrayBufferView, b: ArrayBufferView, p: Pass, sink: RowSink): void {
@@ -114,19 +126,34 @@ function passTransB(spec: MatmulSpec, a: ArrayBufferView, b: ArrayBufferView, p:
   });
   const pool = matmulPool();
   const size = dtype === "f32" ? 4 : 2;
-  const id = pool && n >= 8 * pool.threads && n * k * size >= SHARED_MIN_BYTES_T ? pool.share(b.buffer) : undefined;
+  // B's first element's wasm address when it lives in the kernel memory (then read in place, no copy).
+  const at = wasmAddress(b);
+  const bAddr = at === undefined ? undefined : at + size * p.bBase;
+  rowsPasses[bAddr === undefined ? "copied" : "resident"]++;
+  const split = pool !== undefined && pool.threads > 1 && n >= 8 * pool.threads && n * k * size >= SHARED_MIN_BYTES_T;
+  const id = !split ? undefined : bAddr !== undefined ? 0 : pool.share(b.buffer);
   if (pool && id !== undefined) {
     // Each thread streams its own range of B's rows through its own chunk area (rows_threads.ts).
     const raw = align16(4 * nb * k + SLACK);
     const stride = raw + (dtype === "f32" ? 0 : align16(2 * nb * k + SLACK));
     const all = kern.reserve(bOff + pool.threads * stride);
-    const src = dtype === "f32" ? new Float32Array(b.buffer) : new Uint16Array(b.buffer);
+    const src = id === 0 ? undefined : dtype === "f32" ? new Float32Array(b.buffer) : new Uint16Array(b.buffer);
     const task = { aOff, lda: 4 * lda, cOff, ldc: 4 * ldc, rows: p.rows, n, k, buf: id, bElem: b.byteOffset / size + p.bBase, dtype: dtype === "f32" ? 0 : dtype === "f16" ? 1 : 2, bOff, stride, raw, nb };
     pool.runDots(task, dotsExports(kern), { f32: all, u16: kern.u16() }, src);
+  } else if (bAddr !== undefined && dtype === "f32") {
+    // B's rows in place, all of them in one sweep; a last partial group of 4 rows through the chunk area
+    // (the dot tile reads 4 rows, and rows past B's end may lie past the memory's).
+    const full = n & ~3;
+    if (full > 0) kern.dots(aOff, 4 * lda, bAddr, 4 * k, cOff, 4 * ldc, p.rows, full >> 2, k >> 2, k & 3);
+    if (full < n) {
+      copyB(kern, b, dtype, p.bBase + full * k, (n - full) * k, bOff, rawOff);
+      kern.dots(aOff, 4 * lda, bOff, 4 * k, cOff + 4 * full, 4 * ldc, p.rows, 1, k >> 2, k & 3);
+    }
   } else {
     for (let j0 = 0; j0 < n; j0 += nb) {
       const cols = Math.min(nb, n - j0);
-      copyB(kern, b, dtype, p.bBase + j0 * k, cols * k, bOff, rawOff);
+      if (bAddr !== undefined) widenB(kern, dtype, bAddr + size * j0 * k, cols * k, bOff);
+      else copyB(kern, b, dtype, p.bBase + j0 * k, cols * k, bOff, rawOff);
       kern.dots(aOff, 4 * lda, bOff, 4 * k, cOff + 4 * j0, 4 * ldc, p.rows, Math.ceil(cols / 4), k >> 2, k & 3);
     }
   }
@@ -158,9 +185,18 @@ function passB(spec: MatmulSpec, a: ArrayBufferView, b: ArrayBufferView, p: Pass
     for (let kk = 0; kk < k; kk++, d += MR) mem[d] = src[off + kk * cs]!;
   });
   mem.fill(0, cOff >> 2, (cOff >> 2) + p.rows * ldc);
+  const at = wasmAddress(b);
+  const size = dtype === "f32" ? 4 : 2;
+  rowsPasses[at === undefined ? "copied" : "resident"]++;
   for (let k0 = 0; k0 < k; k0 += kc) {
     const rowsB = Math.min(kc, k - k0);
-    copyB(kern, b, dtype, p.bBase + k0 * n, rowsB * n, bOff, rawOff);
+    // NOTE: a resident f32 B is read in place: its 8-column tiles read at most 28 bytes past its last row, inside the heap's slack.
+    if (at !== undefined && dtype === "f32") {
+      kern.rows(aOff + 4 * k0 * MR, 4 * k * MR, at + 4 * (p.bBase + k0 * n), 4 * n, cOff, 4 * ldc, p.rows, ldc / 8, rowsB);
+      continue;
+    }
+    if (at !== undefined) widenB(kern, dtype, at + size * (p.bBase + k0 * n), rowsB * n, bOff);
+    else copyB(kern, b, dtype, p.bBase + k0 * n, rowsB * n, bOff, rawOff);
     kern.rows(aOff + 4 * k0 * MR, 4 * k * MR, bOff, 4 * n, cOff, 4 * ldc, p.rows, ldc / 8, rowsB);
   }
   storeRows(sink, kern.reserve(0), cOff >> 2, ldc, p.first, p.rows);

@@ -13,6 +13,7 @@ import { WasmArena } from "./arena.js";
 import type { TileProduct } from "./matmul_threads.js";
 import { MatmulPool, matmulThreadCount } from "./matmul_threads.js";
 import { dotsDriver, dotTile, rowsDriver } from "./rows_kernel.js";
+import { ResidentHeap, residentWanted, setResidentHeap } from "./resident_heap.js";
 
 /**
  * Rows of C per micro-tile (A panel height).
@@ -28,6 +29,13 @@ export const KC = 256;
 export const MC_PANELS = 64;
 /** Largest shared memory (64 KiB pages: 4 GiB, all wasm32 can address); only address space is reserved. */
 const SHARED_MAX_PAGES = 65536;
+/**
+ * With a resident heap the shared memory is laid out as scratch [0, SCRATCH_CAP), which reserve() grows for
+ * the kernels' operands, and the heap [SCRATCH_CAP, 4 GiB) where large cpu buffers live (resident_heap.ts).
+ * NOTE: 1 GiB of scratch holds a packed 4096 x 768 x 32000 product's A, B and C (0.6 GiB); grown, untouched pages
+ * between scratch's top and the heap cost no resident memory.
+ */
+export const SCRATCH_CAP = 1 << 30;
 
 /*
  * Operands in place (f32, in wasm memory; every address and stride in bytes):
@@ -295,6 +303,23 @@ export function hasMatmulKernel(): boolean {
 }
 
 /**
+ * The kernel's memory: shared with threads (the workers instantiate the module over it), and also with one
+ * thread where the host can share memory (Node; a browser page when cross-origin isolated), so large buffers
+ * can live in it (resident_heap.ts); else an unshared one (its growth detaches old views: nothing may live there).
+ */
+function kernelMemory(threads: number): WebAssembly.Memory {
+  const sharable = threads > 1 || (residentWanted() && typeof SharedArrayBuffer === "function" && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false);
+  if (sharable) {
+    try {
+      return new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAX_PAGES, shared: true });
+    } catch (e) {
+      if (threads > 1) throw e;
+    }
+  }
+  return new WebAssembly.Memory({ initial: 1 });
+}
+
+/**
  * The process-wide kernel instance, compiled on first use.
  * NOTE: compiled synchronously (about 5.2 KB); Chromium allows that on the main thread up to 8 MB since
  * version 114 (4 KB before); the browser app runs the engine in a Worker, where there is no limit anyway.
@@ -302,16 +327,21 @@ export function hasMatmulKernel(): boolean {
 export function matmulKernel(): MatmulKernel {
   if (kernel) return kernel;
   const threads = matmulThreadCount();
-  const shared = threads > 1;
   const fma = useFma();
+  const memory = kernelMemory(threads);
+  const shared = typeof SharedArrayBuffer === "function" && memory.buffer instanceof SharedArrayBuffer;
   const module = new WebAssembly.Module(kernelModule(shared, fma));
-  const memory = shared ? new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAX_PAGES, shared: true }) : new WebAssembly.Memory({ initial: 1 });
+  const heap = shared && residentWanted() ? new ResidentHeap(memory, SCRATCH_CAP, SHARED_MAX_PAGES * 65536) : undefined;
+  setResidentHeap(heap);
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const block = ex.block as Parameters<typeof MatmulPool.start>[3];
   const pool = MatmulPool.start(threads, module, memory, block, { MR, NR, KC, MC_PANELS });
   const arena = new WasmArena(memory, "cpu matmul");
   kernel = {
-    reserve: (need) => arena.reserve(need),
+    reserve: (need) => {
+      if (heap && need > SCRATCH_CAP) throw new Error(`cpu matmul: an operand layout of ${need} bytes does not fit the kernel's ${SCRATCH_CAP}-byte scratch (resident buffers live above it); KILN_CPU_RESIDENT=0 lifts the limit`);
+      return arena.reserve(need);
+    },
     u16: () => arena.u16(),
     threads,
     fma,

@@ -4,7 +4,8 @@
 // in the other threads' ranges (each range has a shared counter, so every unit runs exactly once):
 //   - a tile product (the packed path): one unit per thread, a contiguous range of B's 8-column tiles;
 //   - a dots task (the few-rows path, decode, B stored (n, k)): units of B's rows (rows_threads.ts), read
-//     from B's own SharedArrayBuffer, which each worker was sent once (see share());
+//     in place when B is resident in the wasm memory (resident_heap.ts), else from B's own
+//     SharedArrayBuffer, which each worker was sent once (see share());
 //   - a quantized GEMV (matmul_q's decode step): units of w's rows (../matmul_q_rows.ts), read in place.
 // Every element of C is computed by one thread in the same order as single-threaded: results are
 // bit-identical whatever the thread count and whoever claims which unit.
@@ -157,10 +158,10 @@ for (;;) {
       };
       if (ctl[${KIND}] === 1) {
         const p = read(${JSON.stringify(DOTS_FIELDS)});
-        const b = named(p.buf);
+        const b = p.buf === 0 ? undefined : named(p.buf); // 0: B resident in the wasm memory
         // NOTE: compared by size: after a grow, a shared memory's buffer is a new, longer object.
         if (mem.f32.byteLength !== memory.buffer.byteLength) mem = { f32: new Float32Array(memory.buffer), u16: new Uint16Array(memory.buffer) };
-        const src = p.dtype === 0 ? b.f32 : b.u16;
+        const src = b === undefined ? undefined : p.dtype === 0 ? b.f32 : b.u16;
         claim(ctl, NEXT, index, threads, units, (u) => runDots(ex, mem, src, index, u, p));
       } else {
         const p = read(${JSON.stringify(QDOTS_FIELDS)});
@@ -263,8 +264,8 @@ export class MatmulPool {
     this.fork(0, PRODUCT_FIELDS, p, T, (u) => runShare(this.block, this.consts, u, T, p));
   }
 
-  /** A dots task (rows_threads.ts) over all threads; src is B's buffer (registered by share()) as f32 or u16. */
-  runDots(p: DotsTask, ex: DotsExports, mem: DotsViews, src: Float32Array | Uint16Array): void {
+  /** A dots task (rows_threads.ts) over all threads; src is B's buffer (registered by share()) as f32 or u16, undefined when B is resident (p.buf 0). */
+  runDots(p: DotsTask, ex: DotsExports, mem: DotsViews, src: Float32Array | Uint16Array | undefined): void {
     this.shared.dots++;
     this.fork(1, DOTS_FIELDS, p, dotsUnits(p), (u) => runDots(ex, mem, src, 0, u, p));
   }

@@ -2,7 +2,8 @@
 // The task is cut into units of nb of B's rows (C's columns; nb a multiple of 4, one dot tile's width) and
 // the threads claim units one at a time (matmul_threads.ts); a thread copies its unit's rows into its own
 // chunk area of the shared wasm memory (f16/bf16 widened there by the kernel) and runs the dot tiles
-// against every row of A. So each weight byte is read once, by one
+// against every row of A. A B that lives in the wasm memory (resident_heap.ts: buf 0) is not copied: f32
+// rows are read in place, f16/bf16 rows widened from where they are. So each weight byte is read once, by one
 // thread, and every element of C is one dot computed exactly as on one thread: bit-identical results
 // whatever the thread count. Written once as source text, so the pool's workers run the same code as the
 // calling thread. It owns this split and the task's fields; the pool (matmul_threads.ts) owns the fork/join.
@@ -12,7 +13,7 @@ import { CONVERT_GROUP } from "./convert_kernel.js";
 /**
  * One shared GEMV-like product (every address and stride in bytes of wasm memory, B in elements of its
  * own buffer): C[rows x n] at cOff (ldc) = A rows at aOff (lda) . B^T, B's row j at element bElem + j*k of
- * the buffer registered as `buf`, as f32 (dtype 0), f16 (1) or bf16 (2) bits. Thread t's chunk area starts
+ * the buffer registered as `buf` (0: the wasm memory itself, B resident), as f32 (dtype 0), f16 (1) or bf16 (2) bits. Thread t's chunk area starts
  * at bOff + t*stride: nb rows of f32 B, and 16-bit staging at +raw.
  */
 export interface DotsTask {
@@ -54,7 +55,22 @@ export const DOTS_SOURCE = `function runDots(ex, mem, src, t, u, p) {
   const j0 = u * p.nb, cols = Math.min(p.nb, p.n - j0);
   const area = p.bOff + t * p.stride;
   const s = p.bElem + j0 * p.k, count = cols * p.k;
-  if (p.dtype === 0) mem.f32.set(src.subarray(s, s + count), area >> 2);
+  if (p.buf === 0 && p.dtype === 0) {
+    // Resident f32 B: its rows read in place. A last partial group of 4 rows is copied into the chunk area,
+    // as the dot tile reads 4 rows and the rows past B's end may lie past the memory's.
+    const full = cols & ~3;
+    if (full > 0) ex.dots(p.aOff, p.lda, 4 * s, 4 * p.k, p.cOff + 4 * j0, p.ldc, p.rows, full >> 2, p.k >> 2, p.k & 3);
+    if (full === cols) return;
+    mem.f32.copyWithin(area >>> 2, s + full * p.k, s + count);
+    ex.dots(p.aOff, p.lda, area, 4 * p.k, p.cOff + 4 * (j0 + full), p.ldc, p.rows, 1, p.k >> 2, p.k & 3);
+    return;
+  }
+  if (p.buf === 0) {
+    // Resident f16/bf16 B: widened straight from where it lives into the chunk area.
+    const groups = Math.ceil(count / ${CONVERT_GROUP});
+    if (p.dtype === 1) ex.f16_to_f32(2 * s, area, groups);
+    else ex.bf16_to_f32(2 * s, area, groups);
+  } else if (p.dtype === 0) mem.f32.set(src.subarray(s, s + count), area >> 2);
   else {
     mem.u16.set(src.subarray(s, s + count), (area + p.raw) >> 1);
     const groups = Math.ceil(count / ${CONVERT_GROUP});
@@ -65,4 +81,4 @@ export const DOTS_SOURCE = `function runDots(ex, mem, src, t, u, p) {
 }`;
 
 /** Unit u of a dots task (B's rows [u*nb, (u+1)*nb)), run by thread t in its own chunk area. */
-export const runDots = new Function(`return ${DOTS_SOURCE}`)() as (ex: DotsExports, mem: DotsViews, src: Float32Array | Uint16Array, t: number, u: number, p: DotsTask) => void;
+export const runDots = new Function(`return ${DOTS_SOURCE}`)() as (ex: DotsExports, mem: DotsViews, src: Float32Array | Uint16Array | undefined, t: number, u: number, p: DotsTask) => void;
