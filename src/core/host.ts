@@ -7,6 +7,7 @@ interface NodeBuiltins {
   "node:os": typeof import("node:os");
   "node:crypto": typeof import("node:crypto");
   "node:worker_threads": typeof import("node:worker_threads");
+  "node:v8": typeof import("node:v8");
 }
 
 type ProcessLike = { getBuiltinModule?: (id: string) => unknown; version?: string };
