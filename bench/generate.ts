@@ -7,7 +7,8 @@
 //
 //   npx tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out bench/results] [--tag NAME] [--threads N]
 //   (--threads: the cpu backend's threads, as KILN_THREADS; the results record the count used)
-//   npx tsx bench/generate.ts --peer llama.cpp   (kiln cpu beside llama.cpp: bench/peers/llama_cpp_generate.ts)
+//   npx tsx bench/generate.ts --peer llama.cpp   (kiln cpu beside node-llama-cpp: bench/peers/llama_cpp_generate.ts)
+//   npx tsx bench/generate.ts --peer llama-bench (kiln cpu beside llama.cpp's own llama-bench: bench/peers/llama_bench_generate.ts)
 //
 // NOTE: WebGPU without a GPU needs VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json on the
 // command line; it is not set here, because on a GPU machine it would hide the real GPU. On a software
@@ -26,7 +27,11 @@ import type { MachineInfo } from "./lib/machine.js";
 import { machineInfo } from "./lib/machine.js";
 import { fmt3 } from "./lib/markdown.js";
 import { median } from "./lib/timing.js";
+import { runGenerateLlamaBench } from "./peers/llama_bench_generate.js";
 import { runGeneratePeer } from "./peers/llama_cpp_generate.js";
+
+/** The --peer choices: node-llama-cpp's prebuilt llama.cpp, or llama.cpp's own llama-bench binary. */
+export const GENERATE_PEERS = ["llama.cpp", "llama-bench"] as const;
 
 /** A Llama big enough to show how speed scales: 8 x (4 * 512^2 + 3 * 512 * 1376) + 32000 * 512 ~ 41M parameters. */
 export const RANDOM_LLAMA: LlamaConfig = {
@@ -180,7 +185,7 @@ interface Args {
   readonly tag?: string;
 }
 
-const USAGE = "usage: tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out DIR] [--tag NAME] [--threads N] [--peer llama.cpp]";
+const USAGE = "usage: tsx bench/generate.ts [--backend cpu|webgpu|cuda|all] [--quick] [--out DIR] [--tag NAME] [--threads N] [--peer llama.cpp|llama-bench]";
 
 /** The shared bench flags, after taking out --threads N (applied as KILN_THREADS before any backend starts). */
 function parseCliArgs(argv: readonly string[]): Args & { readonly peer?: string } {
@@ -195,6 +200,10 @@ function parseCliArgs(argv: readonly string[]): Args & { readonly peer?: string 
 }
 
 async function main(args: Args & { readonly peer?: string }): Promise<number> {
+  if (args.peer !== undefined && !(GENERATE_PEERS as readonly string[]).includes(args.peer)) {
+    throw new Error(`--peer must be one of ${GENERATE_PEERS.join(", ")}, got '${args.peer}'`);
+  }
+  if (args.peer === "llama-bench") return runGenerateLlamaBench({ quick: args.quick, out: args.out, ...(args.tag === undefined ? {} : { tag: args.tag }) });
   if (args.peer !== undefined) return runGeneratePeer({ peer: args.peer, quick: args.quick, out: args.out, ...(args.tag === undefined ? {} : { tag: args.tag }) });
   const machine = machineInfo(args.tag);
   let ran = 0;

@@ -109,7 +109,7 @@ describe("llama.cpp peer absent", () => {
     expect(ok.stdout).toContain("peer: not installed (run npm run peer:install)");
     const bad = await runProcess(process.execPath, ["--import", "tsx", GENERATE, "--peer", "vllm"], { env, timeoutMs: 50_000 });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("--peer must be one of llama.cpp, got 'vllm'");
+    expect(bad.stderr).toContain("--peer must be one of llama.cpp, llama-bench, got 'vllm'");
   }, 60_000);
 });
 

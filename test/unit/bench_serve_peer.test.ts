@@ -28,12 +28,13 @@ afterAll(() => {
 
 describe("serve side by side arithmetic (no server needed)", () => {
   it("compares the medians over passes and lists every pass", () => {
-    const kiln = [{ outputTokensPerS: 3000, ttftP99Ms: 100, errors: 0 }, { outputTokensPerS: 4000, ttftP99Ms: 80, errors: 1 }, { outputTokensPerS: 3500, ttftP99Ms: 90, errors: 0 }];
-    const peer = [{ outputTokensPerS: 2000, ttftP99Ms: 200, errors: 0 }, { outputTokensPerS: 1000, ttftP99Ms: 150, errors: 0 }, { outputTokensPerS: 2500, ttftP99Ms: 190, errors: 2 }];
+    const kiln = [{ outputTokensPerS: 3000, ttftP50Ms: 40, ttftP99Ms: 100, errors: 0 }, { outputTokensPerS: 4000, ttftP50Ms: 30, ttftP99Ms: 80, errors: 1 }, { outputTokensPerS: 3500, ttftP50Ms: 50, ttftP99Ms: 90, errors: 0 }];
+    const peer = [{ outputTokensPerS: 2000, ttftP50Ms: 70, ttftP99Ms: 200, errors: 0 }, { outputTokensPerS: 1000, ttftP50Ms: 90, ttftP99Ms: 150, errors: 0 }, { outputTokensPerS: 2500, ttftP50Ms: 60, ttftP99Ms: 190, errors: 2 }];
     const c = compareServe("c=32", 128, kiln, peer);
     expect(c.throughputRatio).toBeCloseTo(3500 / 2000, 12);
     expect(c.ttftP99Ratio).toBeCloseTo(90 / 190, 12);
-    expect(serveTable([c], "llama.cpp").at(-1)).toBe("| c=32 | 128 | 3000 / 4000 / 3500 | 2000 / 1000 / 2500 | 1.75 | 100 / 80 / 90 | 200 / 150 / 190 | 0.47 | 1 / 2 |");
+    expect(c.ttftP50Ms).toEqual({ kiln: 40, peer: 70 });
+    expect(serveTable([c], "llama.cpp").at(-1)).toBe("| c=32 | 128 | 3000 / 4000 / 3500 | 2000 / 1000 / 2500 | 1.75 | 40 / 70 | 100 / 80 / 90 | 200 / 150 / 190 | 0.47 | 1 / 2 |");
     expect(() => compareServe("c=1", 8, kiln, peer.slice(1))).toThrow("serve side by side (c=1): need the same number (>= 1) of passes, got 3 and 2");
   });
 });
@@ -91,7 +92,7 @@ describe("llama.cpp peer server", () => {
     // kiln bench serve --peer-url through the real CLI (both sides this one server: the plumbing, not a ratio).
     const cli = await kiln("bench", "serve", "--url", url, "--peer-url", url, "--passes", "2", "--concurrency", "2", "--requests", "3", "--max-tokens", "4", "--ignore-eos", "--quiet");
     expect(cli.code, cli.stderr).toBe(0);
-    expect(cli.stdout).toMatch(/^\| concurrency 2 \| 3 \| \d+ \/ \d+ \| \d+ \/ \d+ \| \d+\.\d\d \| \d+ \/ \d+ \| \d+ \/ \d+ \| \d+\.\d\d \| 0 \/ 0 \|$/m);
+    expect(cli.stdout).toMatch(/^\| concurrency 2 \| 3 \| \d+ \/ \d+ \| \d+ \/ \d+ \| \d+\.\d\d \| \d+ \/ \d+ \| \d+ \/ \d+ \| \d+ \/ \d+ \| \d+\.\d\d \| 0 \/ 0 \|$/m);
     const exited = new Promise((r) => proc.once("exit", r));
     proc.kill("SIGTERM");
     await exited;
