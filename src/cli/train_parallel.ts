@@ -50,8 +50,8 @@ export function resolveTrainParallel(cfg: TrainConfig, source: string, o: { worl
 
 /**
  * The layouts kiln train does not run yet, as one "not yet" naming each missing piece; undefined: it runs this one.
- * Built: data parallel, ZeRO-1/2/3 over it (distributed checkpoints), tensor parallel (with data parallel beside it),
- * expert parallel (ep inside dp, a model.moe Llama), pipeline parallel (with data parallel beside it).
+ * Built: data parallel, ZeRO-1/2/3 over it (distributed checkpoints), tensor and pipeline parallel, and dp x tp x pp
+ * with ZeRO-1/2 in any combination (the 4D run), expert parallel (ep inside dp, a model.moe Llama).
  * `run`: what else the config has (a checkpoint, export or eval.sample section, a model.moe) that some layouts cannot run yet.
  */
 export function notYetParallel(
@@ -59,7 +59,9 @@ export function notYetParallel(
   run: { checkpoint?: boolean; moe?: boolean; sample?: boolean; export?: boolean; precision?: string; memory?: boolean } = {},
 ): string | undefined {
   const missing = [
-    l.pp > 1 && (l.tp > 1 || l.ep > 1 || l.zero > 0) && `parallel.pp ${l.pp} with ${[l.tp > 1 && `parallel.tp ${l.tp}`, l.ep > 1 && `parallel.ep ${l.ep}`, l.zero > 0 && `parallel.zero ${l.zero}`].filter(Boolean).join(" and ")} (the stages are dense model pieces, not tensor-parallel or MoE layers, and the ZeRO sharding does not take a pipeline's gradient source)`,
+    l.pp > 1 && l.ep > 1 && `parallel.pp ${l.pp} with parallel.ep ${l.ep} (the stages are dense model pieces, not MoE layers)`,
+    // ZeRO-3 gathers parameters inside its own trainer's one graph; a pipeline's stages and tp's slices train through the Trainer.
+    l.zero === 3 && (l.pp > 1 || l.tp > 1) && `parallel.zero 3 with ${l.pp > 1 ? `parallel.pp ${l.pp}` : `parallel.tp ${l.tp}`} (ZeRO-3's trainer takes no gradient source or tensor-parallel norm; zero 1 and 2 run with them)`,
     l.pp > 1 && run.moe && `parallel.pp ${l.pp} with model.moe (the pipeline's pieces are dense blocks)`,
     l.pp > 1 && run.sample && `parallel.pp ${l.pp} with eval.sample (sampling needs the whole model on one rank)`,
     l.pp > 1 && run.export && `parallel.pp ${l.pp} with an export section (the export needs the whole model on one rank)`,
@@ -74,7 +76,6 @@ export function notYetParallel(
     l.zero === 3 && run.moe && "parallel.zero 3 with model.moe",
     l.zero === 3 && run.sample && "parallel.zero 3 with eval.sample (sampling reads the whole model on one rank)",
     l.zero === 3 && run.export && "parallel.zero 3 with an export section (the export reads the whole model on one rank)",
-    l.zero > 0 && l.tp > 1 && `parallel.zero ${l.zero} with parallel.tp ${l.tp} (the ZeRO sharding's gradient norm does not yet count tensor-parallel slices)`,
   ].filter((x): x is string => typeof x === "string");
-  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; it runs parallel: { dp, tp, pp, ep, zero } with dp beside any one of tp, pp, ep and zero`;
+  return missing.length === 0 ? undefined : `${source}: not yet: kiln train does not run ${missing.join(", ")}; it runs parallel: { dp, tp, pp, zero: 0-2 } together (4D), zero 3 and ep beside dp alone`;
 }

@@ -7,13 +7,11 @@
 // and pipeline parallel (each rank one stage of the single run's model, its micro-batches in 1F1B order, the
 // held-out loss through the stages), data parallel beside them on a (pp, dp, tp, ep) device mesh. Which layouts are refused, and why, is train_parallel.ts's notYetParallel.
 
-import type { Communicator, PipelineModel } from "../dist/index.js";
-import {
-  agreeOnConfig, dataParallel, deviceMesh, expertParallelFromWhole, expertParallelTraining, MicroRows, partArrays, pipelineEvalLoss, pipelineParallel, pipelinePartArrays, pipelinePartition,
-  pipelineWholeArrays, PipelineStage, pieceCount, replicaStart, tensorParallelFromWhole, tensorParallelGradNorm, wholeArrays, zero3Sharding, zeroSharding,
-} from "../dist/index.js";
-import type { ParallelLayout, RunParallel, TrainState } from "../train/index.js";
+import type { Communicator } from "../dist/index.js";
+import { agreeOnConfig, dataParallel, deviceMesh, expertParallelFromWhole, expertParallelTraining, MicroRows, replicaStart, zero3Sharding, zeroSharding } from "../dist/index.js";
+import type { ParallelLayout, RunParallel } from "../train/index.js";
 import { describeParallel, deviceLayout, pipelineMicroBatches } from "../train/index.js";
+import { denseParallel } from "./train_parallel_dense.js";
 
 /** A run's layout (checked, and not refused by notYetParallel), the config's name for errors, and its batch shape. */
 export interface LayoutPlan {
@@ -35,55 +33,21 @@ export function layoutParallel(world: Communicator, plan: LayoutPlan): RunParall
   let wholeState: RunParallel["wholeState"];
   let evalStage: ((batch: { inputs: Int32Array; targets: Int32Array }, b: number, t: number) => Promise<number>) | undefined;
   return {
-    ...(tpSize > 1
+    ...(tpSize > 1 || ppSize > 1
       ? {
           async model(whole) {
-            const backend = [...whole.parameters().values()][0]!.backend;
-            // NOTE: the single run's flat layout, read before the whole model's tensors go: its checkpoints' layout.
-            const wholeLayout = deviceLayout(whole.parameters(), backend).describe();
-            const m = await tensorParallelFromWhole(whole as Parameters<typeof tensorParallelFromWhole>[0], backend, mesh.tp).catch((err: Error) => {
-              throw new Error(`${source}: parallel.tp ${tpSize}: ${err.message}`, { cause: err });
-            });
-            trainer = { ...trainer, gradientNorm: tensorParallelGradNorm(m) };
-            const local = deviceLayout(m.parameters(), backend).describe();
-            wholeState = {
-              layout: wholeLayout,
-              gather: async (s) => withArrays(s, wholeLayout, await wholeArrays(m, s.layout, wholeLayout, arraysOf(s))),
-              part: (w) => withArrays(w, local, partArrays(m, w.layout, local, arraysOf(w))),
-            };
-            return m;
+            const d = await denseParallel(whole, { mesh, layout, source, trainer, micro, run });
+            [trainer, wholeState, evalStage] = [d.trainer, d.wholeState, d.evalStage];
+            return d.model;
           },
+          ...(ppSize > 1
+            ? {
+                async evalLoss(data, i) {
+                  return evalStage!(await data.batch(i, 0), data.batchSize, data.blockSize);
+                },
+              }
+            : {}),
         }
-      : ppSize > 1
-        ? {
-            async model(whole) {
-              // NOTE: with several replicas every pipeline must cut the model alike (their gradients are averaged
-              // stage by stage): an even cut then; one pipeline cuts by its measured piece costs.
-              const model = pipelineModel(whole, source);
-              const backend = [...whole.parameters().values()][0]!.backend;
-              const wholeLayout = deviceLayout(whole.parameters(), backend).describe();
-              const pieces = pieceCount(model);
-              const partition = dpSize > 1 ? pipelinePartition(Array<number>(pieces).fill(1), ppSize) : "measure";
-              const pp = await pipelineParallel(mesh.pp, model, { batchSize: run.batchSize / dpSize / micro, blockSize: run.blockSize, partition, config: { layout, run } });
-              trainer = { gradientSource: pp.gradientSource, hostGradientNorm: pp.hostGradientNorm, gradAccumSteps: run.gradAccumSteps * micro };
-              // NOTE: the other stages' weights were needed to time every piece; from here on only this stage's are read.
-              const mine = new Set(pp.stage.parameters().values());
-              // Checkpoints in the single process's form: every stage's layout (shapes only: read before the weights go).
-              const stages = pp.ranges.map((r) => deviceLayout(new PipelineStage(model, r).parameters(), backend).describe());
-              const local = stages[mesh.pp.rank]!;
-              wholeState = {
-                layout: wholeLayout,
-                gather: async (s) => withArrays(s, wholeLayout, await pipelineWholeArrays(mesh.pp, stages, wholeLayout, arraysOf(s))),
-                part: (w) => withArrays(w, local, pipelinePartArrays(w.layout, local, arraysOf(w))),
-              };
-              for (const t of new Set(model.parameters().values())) if (!mine.has(t)) t.dispose();
-              evalStage = (batch, b, t) => pipelineEvalLoss(mesh.pp, model, pp.stage, batch, b, t);
-              return pp.stage;
-            },
-            async evalLoss(data, i) {
-              return evalStage!(await data.batch(i, 0), data.batchSize, data.blockSize);
-            },
-          }
         : epSize > 1
         ? {
             async model(whole) {
@@ -118,7 +82,9 @@ export function layoutParallel(world: Communicator, plan: LayoutPlan): RunParall
     // is over the replicas, summed in rank order and divided once: the single process's up to f32 order.
     meanLoss: async (loss) => (mesh.dp.size > 1 ? (await mesh.dp.allReduce(Float32Array.of(loss)))[0]! / mesh.dp.size : loss),
     writes: world.rank === 0,
-    ...(zero ? { checkpointGroup: world } : {}),
+    // NOTE: ZeRO's distributed checkpoint splits one flat layout over the world; with tp or pp the ranks' layouts
+    // differ, so those runs write the single process's form (wholeState: dp parts, tp slices, stages gathered).
+    ...(zero && tpSize === 1 && ppSize === 1 ? { checkpointGroup: world } : {}),
     get wholeState() {
       return wholeState;
     },
@@ -130,23 +96,4 @@ export function layoutParallel(world: Communicator, plan: LayoutPlan): RunParall
       }
     },
   };
-}
-
-/** The whole model as pipeline pieces (models/training_pieces.ts: GPT-2 and Llama have them). */
-function pipelineModel(whole: object, source: string): PipelineModel {
-  if (!("trainingPieces" in whole && "pieceParameters" in whole)) throw new Error(`${source}: parallel.pp: the model has no pipeline pieces (trainingPieces)`);
-  return whole as PipelineModel;
-}
-
-/** A state's flat arrays: the parameters, then the optimizer's (AdamW's m and v, or SGD's momentum). */
-function arraysOf(s: TrainState): Float32Array[] {
-  const o = s.optimizer;
-  return [s.params, ...(o.kind === "adamw" ? [o.m, o.v] : [o.momentum])];
-}
-
-/** `s` with its flat arrays (arraysOf's order) replaced, laid out as `layout`. */
-function withArrays(s: TrainState, layout: TrainState["layout"], [params, ...opt]: Float32Array[]): TrainState {
-  const o = s.optimizer;
-  const optimizer = o.kind === "adamw" ? { ...o, m: opt[0]!, v: opt[1]! } : { ...o, momentum: opt[0]! };
-  return { ...s, layout, params: params!, optimizer };
 }

@@ -84,7 +84,7 @@ export class PipelineStage extends Module {
       else if (p <= pieces.nBlocks) x = pieces.block(p - 1, x);
       else {
         if (!targets) throw new Error("PipelineStage.run: the last stage needs the micro-batch's targets");
-        x = crossEntropy(pieces.head(x), targets);
+        x = pieces.loss ? pieces.loss(x, targets) : crossEntropy(pieces.head(x), targets);
       }
     }
     return x;

@@ -55,3 +55,21 @@ export function pipelinePartArrays(whole: FlatLayout, local: FlatLayout, arrays:
     return out;
   });
 }
+
+/**
+ * The slots of `whole` (the single-process layout) a stage holding `names` trains, packed from offset 0: a
+ * tensor-parallel stage's arrays gathered over tp (wholeArrays) are laid out so, then pipelineWholeArrays
+ * joins the stages. A tensor-parallel Llama's fused blk.N.attn_qkv stands for the file layout's attn_q, k, v.
+ */
+export function stageWholeLayout(whole: FlatLayout, names: readonly string[]): FlatLayout {
+  const mine = new Set(names);
+  const out: { name: string; shape: readonly number[]; offset: number }[] = [];
+  let at = 0;
+  for (const s of whole) {
+    const qkv = /^blk\.(\d+)\.attn_[qkv]\.weight$/.exec(s.name);
+    if (!mine.has(s.name) && !(qkv && mine.has(`blk.${qkv[1]}.attn_qkv.weight`))) continue;
+    out.push({ name: s.name, shape: s.shape, offset: at });
+    at += numel(s.shape);
+  }
+  return out;
+}

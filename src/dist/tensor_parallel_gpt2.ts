@@ -12,6 +12,7 @@ import { Embedding, LayerNorm, Module, ModuleList } from "../nn/index.js";
 import type { ParamOptions } from "../nn/index.js";
 import type { AttentionContext, CacheShape } from "../models/kv_cache.js";
 import { contextLength, mergeHeads, splitHeads } from "../models/kv_cache.js";
+import type { PieceParameters } from "../models/training_pieces.js";
 import type { Gpt2Config } from "../models/types.js";
 import type { TpContext } from "./tensor_parallel_layers.js";
 import { ColumnParallelLinear, enterRegion, perRank, replicatedParam, RowParallelLinear, VocabParallelEmbedding } from "./tensor_parallel_layers.js";
@@ -98,12 +99,15 @@ export class TpGpt2 extends TpLanguageModel {
     return { layers: c.nLayers, kvHeads: c.nHeads / this.tp.size, maxSeq: this.contextLength, headDim: c.dim / c.nHeads };
   }
 
-  protected hidden(ids: Tensor, ctx: AttentionContext, c: TpContext): Tensor {
-    const pos = this.outsideRows(ctx.rows(replicatedParam(this.positionEmbd.weight, c)), c);
-    let x = this.tokenEmbd.forward(ids, c).add(pos); // (R, dim)
-    let i = 0;
-    for (const block of this.blocks) x = block.forward(x, i++, ctx, this.ones, c);
-    return x;
+  protected passPieces(ctx: AttentionContext, c: TpContext) {
+    return {
+      embed: (ids: Tensor) => this.tokenEmbd.forward(ids, c).add(this.outsideRows(ctx.rows(replicatedParam(this.positionEmbd.weight, c)), c)), // (R, dim)
+      block: (i: number, x: Tensor) => this.blocks.at(i).forward(x, i, ctx, this.ones, c),
+    };
+  }
+
+  pieceParameters(): PieceParameters {
+    return { embed: ["token_embd.weight", "position_embd.weight"], head: ["output_norm.weight", "output_norm.bias", this.output ? "output.weight" : "token_embd.weight"] };
   }
 
   protected headLocal(x: Tensor, c: TpContext): Tensor {

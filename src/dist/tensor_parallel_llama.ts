@@ -13,6 +13,7 @@ import type { AttentionContext, CacheShape } from "../models/kv_cache.js";
 import { contextLength, mergeHeads, splitHeads } from "../models/kv_cache.js";
 import { applyRope, ropeFrequencies, ropeTables } from "../models/rope.js";
 import type { RopeTables } from "../models/rope.js";
+import type { PieceParameters } from "../models/training_pieces.js";
 import type { LlamaConfig } from "../models/types.js";
 import type { TpContext } from "./tensor_parallel_layers.js";
 import { ColumnParallelLinear, enterRegion, perRank, replicatedParam, RowParallelLinear, VocabParallelEmbedding } from "./tensor_parallel_layers.js";
@@ -97,12 +98,16 @@ export class TpLlama extends TpLanguageModel {
     return { layers: c.nLayers, kvHeads: c.nKvHeads / this.tp.size, maxSeq: this.contextLength, headDim: c.headDim };
   }
 
-  protected hidden(ids: Tensor, ctx: AttentionContext, c: TpContext): Tensor {
-    let x = this.tokenEmbd.forward(ids, c); // (R, dim)
+  protected passPieces(ctx: AttentionContext, c: TpContext) {
     const [cos, sin] = [ctx.rows(this.rope.cos), ctx.rows(this.rope.sin)];
-    let i = 0;
-    for (const block of this.blocks) x = block.forward(x, i++, cos, sin, ctx, c);
-    return x;
+    return {
+      embed: (ids: Tensor) => this.tokenEmbd.forward(ids, c), // (R, dim)
+      block: (i: number, x: Tensor) => this.blocks.at(i).forward(x, i, cos, sin, ctx, c),
+    };
+  }
+
+  pieceParameters(): PieceParameters {
+    return { embed: ["token_embd.weight"], head: ["output_norm.weight", this.output ? "output.weight" : "token_embd.weight"] };
   }
 
   protected headLocal(x: Tensor, c: TpContext): Tensor {

@@ -11,6 +11,7 @@ import { noGrad } from "../index.js";
 import { Module } from "../nn/module.js";
 import { BatchContext, batchShape } from "../models/batch_context.js";
 import type { AttentionContext, CacheShape } from "../models/kv_cache.js";
+import type { PieceParameters, TrainingPieces } from "../models/training_pieces.js";
 import type { ModelConfig } from "../models/types.js";
 import type { Communicator } from "./comm.js";
 import { localSlice } from "./graph_collectives.js";
@@ -65,10 +66,38 @@ export abstract class TpLanguageModel extends Module implements TpShardable {
   }
 
   /**
-   * The last block's output for ids (T,): all T rows, or this rank's 1/tp of them (sequence parallel).
-   * `rows` takes this pass's rows of a per-position table outside the regions.
+   * The embedding and the blocks for one pass (ctx): ids -> the first block's input, and block i's
+   * (R, dim) -> (R, dim) outside the regions: all T rows, or this rank's 1/tp of them (sequence parallel).
    */
-  protected abstract hidden(ids: Tensor, ctx: AttentionContext, c: TpContext): Tensor;
+  protected abstract passPieces(ctx: AttentionContext, c: TpContext): { embed(ids: Tensor): Tensor; block(i: number, x: Tensor): Tensor };
+  /** Which parameters the embedding and the head read (models/training_pieces.ts), under the whole model's names. */
+  abstract pieceParameters(): PieceParameters;
+
+  /** The last block's output for ids (T,): the pieces composed, so the pipeline's stages compute exactly this. */
+  protected hidden(ids: Tensor, ctx: AttentionContext, c: TpContext): Tensor {
+    const p = this.passPieces(ctx, c);
+    let x = p.embed(ids);
+    for (let i = 0; i < this.config.nLayers; i++) x = p.block(i, x);
+    return x;
+  }
+
+  /**
+   * The training forward cut into pieces for pipeline stages (models/training_pieces.ts), each rank its slices:
+   * the head's logits stay split, so the last piece's loss is the vocab-parallel cross-entropy (as loss()).
+   * NOTE: no sequence parallel across stages yet (a stage's activation would be its rows only).
+   */
+  trainingPieces(b: number, t: number): TrainingPieces {
+    if (this.sequenceParallel && this.tp.size > 1) throw new Error("tensor parallel: not yet: pipeline stages of a sequence-parallel model");
+    const c: TpContext = { tp: this.tp, sequenceParallel: false };
+    const p = this.passPieces(new BatchContext(b, t), c);
+    return {
+      nBlocks: this.config.nLayers,
+      embed: (ids) => p.embed(ids),
+      block: (i, x) => p.block(i, x),
+      head: (x) => gatherLogits(this.headLocal(x, c), this.tp),
+      loss: (x, targets) => vocabParallelCrossEntropy(this.headLocal(x, c), targets.flatten().cast("i32"), this.tp),
+    };
+  }
   /** Output norm and this rank's vocabulary slice of the head: (R, dim) rows outside the region -> (R', V/tp). */
   protected abstract headLocal(x: Tensor, c: TpContext): Tensor;
 

@@ -35,3 +35,24 @@ export function tensorParallelGradNorm(model: TpShardable): (flatGrad: Tensor, s
     return split.add(replicated).reshape([]).sqrt();
   };
 }
+
+/**
+ * The same norm as host hooks (the Trainer's hostGradientNorm), for a step that computes its norm on the host
+ * (ZeRO's sharded update, a pipeline's gradient source): `counted` keeps a replicated parameter on tp rank 0
+ * only, `sum` adds the tp ranks' sums of squares (after `inner`, the sum over whoever else shares the norm
+ * first: the pipeline's stages). Every rank gets the same number: the all-reduces sum in rank order.
+ */
+export function tensorParallelHostNorm(model: TpShardable, inner?: { counted?: (name: string) => boolean; sum: (squares: number) => Promise<number> }): {
+  counted: (name: string) => boolean;
+  sum: (squares: number) => Promise<number>;
+} {
+  const splits = model.tpSplits();
+  const tp = model.tp;
+  return {
+    counted: (name) => (splits.get(name)?.kind === "split" || tp.rank === 0) && (inner?.counted?.(name) ?? true),
+    sum: async (squares) => {
+      const mine = inner ? await inner.sum(squares) : squares;
+      return (await tp.allReduce(Float32Array.of(mine), "sum"))[0]!;
+    },
+  };
+}

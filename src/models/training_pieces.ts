@@ -14,6 +14,11 @@ export interface TrainingPieces {
   block(i: number, x: Tensor): Tensor;
   /** The last block's output (B*T, dim) -> logits (B*T, vocab). */
   head(x: Tensor): Tensor;
+  /**
+   * The last block's output and targets (B*T,) i32 -> the mean cross-entropy, where the head's logits are
+   * not whole on one rank (a tensor-parallel head: the vocab-parallel loss); absent: crossEntropy of head(x).
+   */
+  loss?(x: Tensor, targets: Tensor): Tensor;
 }
 
 /** The parameter names each piece reads (block i reads every parameter under `blk.i.`). */

@@ -28,6 +28,16 @@ export interface OptimizerSharding {
   gatherParameters(part: Float32Array, n: number, align: number): Promise<Float32Array>;
 }
 
+/**
+ * The norm's share beyond the sharding's processes (the Trainer's hostGradientNorm, restated to keep this file
+ * free of trainer.ts): `counted` leaves out slots another process counts (a tensor-parallel rank's replicated
+ * parameters, a tied weight's second copy), `sum` adds the other processes' sums (tp slices, pipeline stages).
+ */
+export interface ShardedNorm {
+  readonly counted?: (name: string) => boolean;
+  readonly sum: (squares: number) => Promise<number>;
+}
+
 export class ShardedUpdate {
   readonly start: number;
   readonly end: number;
@@ -43,6 +53,7 @@ export class ShardedUpdate {
     private readonly optimizer: () => Optimizer,
     maxGradNorm: number | undefined,
     useJit: boolean,
+    private readonly hostNorm?: ShardedNorm,
   ) {
     [this.start, this.end] = ShardedUpdate.rangeOf(sharding, layout);
     const persistent = () => [this.flat!, this.part!, ...this.optimizer().stateTensors()];
@@ -80,9 +91,12 @@ export class ShardedUpdate {
     const g = await this.sharding.reduceGradient(flatGrad, align);
     const len = this.end - this.start;
     if (!(g instanceof Float32Array) || g.length !== len) throw new Error(`Trainer: the sharding's reduceGradient must return this process's ${len} elements [${this.start}, ${this.end}), got ${g instanceof Float32Array ? g.length : typeof g}`);
-    let sq = 0;
-    for (let i = 0; i < len; i++) sq += g[i]! * g[i]!;
-    const norm = Math.sqrt(await this.sharding.sum(sq));
+    const sq = this.squares(g);
+    const summed = await this.sharding.sum(sq);
+    // NOTE: the sharding's sum covers the processes sharing this layout (dp); hostNorm adds the ones holding other parts (tp slices, stages).
+    const total = this.hostNorm ? await this.hostNorm.sum(summed) : summed;
+    if (!(Number.isFinite(total) && total >= 0)) throw new Error(`Trainer: the sharded gradient's sum of squares came back as ${total} (expected a finite number >= 0)`);
+    const norm = Math.sqrt(total);
     const backend = scalars.backend;
     const inputs = [tensor(g, { backend, dtype: "f32", shape: [len] }), scalars, tensor(Float32Array.of(norm), { backend, dtype: "f32", shape: [] })];
     try {
@@ -93,6 +107,22 @@ export class ShardedUpdate {
     }
     await this.setWhole(Float32Array.from((await this.part!.data()) as Float32Array));
     return norm;
+  }
+
+  /** This process's part's sum of squares (f64), of the slots hostNorm counts (all without one). */
+  private squares(g: Float32Array): number {
+    let sq = 0;
+    const counted = this.hostNorm?.counted;
+    if (!counted) {
+      for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
+      return sq;
+    }
+    for (const s of this.layout.slots) {
+      const [a, b] = [Math.max(s.offset, this.start), Math.min(s.offset + s.numel, this.end)];
+      if (a >= b || !counted(s.name)) continue;
+      for (let i = a - this.start; i < b - this.start; i++) sq += g[i]! * g[i]!;
+    }
+    return sq;
   }
 
   /** Every process passes its part of the parameters: the flat buffer becomes their gathered whole. */

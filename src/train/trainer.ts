@@ -191,7 +191,8 @@ export class Trainer {
       const other = opts.gradientHook ? "a gradientHook (give one or the other)" : opts.sharding ? "a sharding (it reduces the gradient itself)" : "offload (memory.offload) yet";
       throw new Error(`Trainer: reduceGradient does not work with ${other}`);
     }
-    if (opts.sharding && (opts.gradientSource || opts.hostGradientNorm)) throw new Error("Trainer: a sharding does not work with a gradientSource or hostGradientNorm yet");
+    // NOTE: a sharding sums its parts' squares itself; the norm's other shares come as a hostGradientNorm (sharded_step.ts).
+    if (opts.sharding && opts.gradientNorm) throw new Error("Trainer: a sharding computes the gradient norm from its parts: give a hostGradientNorm (its other shares), not a gradientNorm");
     if (opts.gradientHook || opts.sharding || opts.gradientSource || opts.hostGradientNorm) {
       const what = opts.sharding ? "a sharding" : opts.gradientHook ? "a gradientHook" : opts.gradientSource ? "a gradientSource" : "a hostGradientNorm";
       if (opts.gradientHook && opts.sharding) throw new Error("Trainer: give a gradientHook or a sharding, not both (the sharding reduces the gradient itself)");
@@ -202,7 +203,7 @@ export class Trainer {
       // NOTE: a sharding's update is its own (sharded_step.ts): only the gradient part is shared.
       if (!opts.sharding) this.updateRun = new Replayed((xs) => gradientUpdateGraph(this.graphOptions(), xs), () => this.persistent(), opts.jit ?? true, 1);
     }
-    if (opts.sharding) this.sharded = new ShardedUpdate(opts.sharding, this.layout, () => this.optimizer, opts.maxGradNorm, opts.jit ?? true);
+    if (opts.sharding) this.sharded = new ShardedUpdate(opts.sharding, this.layout, () => this.optimizer, opts.maxGradNorm, opts.jit ?? true, opts.hostGradientNorm);
   }
 
   /** Steps taken so far (the next step's index). */
@@ -257,19 +258,22 @@ export class Trainer {
   private async stepHooked(step: number, lr: number, batches: Tensor[], scalars: Tensor, lossScale: number, t0: number): Promise<StepStats> {
     const [loss, grad] = await this.gradRun!.run(batches);
     const local = Float32Array.from((await grad!.data()) as Float32Array);
-    if (this.sharded) {
-      const norm = tensor(Float32Array.of(await this.sharded.step(local, scalars)), { backend: grad!.backend, dtype: "f32", shape: [] });
-      try {
-        return await this.finishStep(step, lr, loss!, norm, lossScale, t0);
-      } finally {
-        norm.dispose();
-      }
-    }
+    if (this.sharded) return this.finishSharded(step, lr, loss!, await this.sharded.step(local, scalars), t0);
     // NOTE: read now: the replayed graph's loss buffer is its own, and a source's next step could overwrite it.
     return this.applyGradient(step, lr, await loss!.item(), local, scalars, lossScale, t0);
   }
 
-  /** A step whose gradients come from the gradientSource (host arrays by name), laid out flat, then as a hooked step. */
+  /** finishStep after a sharded update, whose norm is a host number. */
+  private async finishSharded(step: number, lr: number, loss: Tensor | number, gradNorm: number, t0: number): Promise<StepStats> {
+    const norm = tensor(Float32Array.of(gradNorm), { backend: this.flat!.backend, dtype: "f32", shape: [] });
+    try {
+      return await this.finishStep(step, lr, loss, norm, this.precision.lossScale, t0);
+    } finally {
+      norm.dispose();
+    }
+  }
+
+    /** A step whose gradients come from the gradientSource (host arrays by name), laid out flat, then as a hooked step. */
   private async stepSourced(step: number, lr: number, backend: Tensor["backend"], t0: number): Promise<StepStats> {
     const { loss, grads } = await this.opts.gradientSource!({ step, microBatches: this.accum, data: this.data });
     const flat = new Float32Array(this.layout.size);
@@ -282,6 +286,7 @@ export class Trainer {
     }
     const scalars = tensor(this.optimizer.scalars(lr), { backend });
     try {
+      if (this.sharded) return await this.finishSharded(step, lr, loss, await this.sharded.step(flat, scalars), t0);
       return await this.applyGradient(step, lr, loss, flat, scalars, this.precision.lossScale, t0);
     } finally {
       scalars.dispose();
@@ -416,7 +421,8 @@ export class Trainer {
    * offsets may differ (a checkpoint of a backend with other padding: the values move by slot).
    */
   loadState(state: TrainState): void {
-    if (this.sharded || state.optimizerRange) throw new Error("Trainer.loadState: a sharded optimizer's state loads part by part (loadShard)");
+    // NOTE: a whole state (every part of the optimizer, as a single process's checkpoint) loads on a sharded trainer too: it keeps its part.
+    if (state.optimizerRange) throw new Error("Trainer.loadState: a sharded optimizer's state loads part by part (loadShard)");
     const mine = this.layout.describe();
     const same = state.layout.length === mine.length && state.layout.every((s, i) => s.name === mine[i]!.name && s.shape.join() === mine[i]!.shape.join());
     if (!same) {
@@ -427,7 +433,9 @@ export class Trainer {
     const backend = [...this.model.parameters().values()][0]!.backend;
     const move = (a: Float32Array) => this.layout.relayout(a, state.layout);
     const o = state.optimizer;
-    this.optimizer.loadState(o.kind === "adamw" ? { ...o, m: move(o.m), v: move(o.v) } : { ...o, momentum: o.momentum.length ? move(o.momentum) : o.momentum });
+    const [lo, hi] = this.optimizerRange;
+    const ownPart = (a: Float32Array) => (this.sharded ? move(a).slice(lo, hi) : move(a));
+    this.optimizer.loadState(o.kind === "adamw" ? { ...o, m: ownPart(o.m), v: ownPart(o.v) } : { ...o, momentum: o.momentum.length ? ownPart(o.momentum) : o.momentum });
     this.setFlat(flatBuffer(this.layout, backend, move(state.params)));
     // NOTE: a state from before the precision's was kept resumes with a fresh loss scale / fp8 scales.
     if (state.precision) this.precision.restore(state.precision);

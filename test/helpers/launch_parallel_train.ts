@@ -6,6 +6,8 @@
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { expect } from "vitest";
 import { join } from "node:path";
+import type { CheckpointTensor } from "../../src/train/checkpoint/index.js";
+import { listCheckpoints, loadCheckpoint } from "../../src/train/checkpoint/index.js";
 import type { Ended } from "./launch_procs.js";
 import { start } from "./launch_procs.js";
 import type { TinyOptions } from "./launch_train.js";
@@ -95,4 +97,56 @@ export function resumeBothWays(run: { dir: string; config: string }, again: { di
   delete cfg.parallel;
   writeFileSync(solo, JSON.stringify(cfg));
   return Promise.all([trainOnce(solo, limitMs, ["--resume"]), trainLaunched(nproc, again.config, limitMs, "--resume")]);
+}
+
+/**
+ * The newest checkpoint under `ckDir` (the single process's form) as name -> values: the model's tensors by name,
+ * the optimizer's flat arrays as `optimizer.NAME` (AdamW's m and v over the whole flat layout).
+ */
+export function newestCheckpointArrays(ckDir: string): { step: number; arrays: Map<string, Float32Array> } {
+  const newest = listCheckpoints(ckDir).steps[0];
+  if (!newest) throw new Error(`no checkpoint under ${ckDir}`);
+  const c = loadCheckpoint(newest.dir);
+  const f32 = (t: CheckpointTensor) => new Float32Array(t.bytes.slice().buffer);
+  const arrays = new Map<string, Float32Array>(c.model.tensors.map((t) => [t.name, f32(t)]));
+  for (const t of c.optimizer.tensors) arrays.set(`optimizer.${t.name}`, f32(t));
+  return { step: c.step, arrays };
+}
+
+/** The largest |difference| over every array of `ref`, which `got` must have with the same length (else it throws naming it), and where. */
+export function maxArrayDiff(ref: ReadonlyMap<string, Float32Array>, got: ReadonlyMap<string, Float32Array>): { diff: number; name: string } {
+  let worst = { diff: 0, name: "" };
+  for (const [name, a] of ref) {
+    const b = got.get(name);
+    if (!b || b.length !== a.length) throw new Error(`'${name}' (${a.length} values) is ${b ? `${b.length} values` : "missing"} in the other checkpoint (it has ${[...got.keys()].join(", ")})`);
+    for (let i = 0; i < a.length; i++) {
+      const d = Math.abs(a[i]! - b[i]!);
+      if (!(d <= worst.diff)) worst = { diff: Number.isNaN(d) ? Infinity : d, name };
+    }
+  }
+  return worst;
+}
+
+/**
+ * launchedMatchesSingle for runs that also compare their final weights: both runs write a checkpoint at their last
+ * step (the parallel one in the single process's form), and every model tensor and optimizer array must agree
+ * within `weightTol`. `limitMs` bounds each run (8 rank processes on a loaded 2-core host start slowly).
+ */
+export async function launchedMatchesSingleWeights(o: Parameters<typeof launchedMatchesSingle>[0] & { readonly limitMs: number; readonly weightTol: number; readonly args?: readonly string[] }) {
+  const single = editedRun({ iters: o.iters, every: o.every }, o.edit);
+  const parallel = editedRun({ iters: o.iters, every: o.every }, (c) => (o.edit(c), (c.parallel = o.parallel)));
+  const [one, two] = await Promise.all([trainOnce(single.config, o.limitMs, o.args), trainLaunched(o.nproc, parallel.config, o.limitMs, ...(o.args ?? []))]);
+  expect(one.code, one.stderr).toBe(0);
+  expect(two.code, two.stderr).toBe(0);
+  expect(two.stderr).toMatch(o.layout);
+  const ref = lossCurve(one.stdout);
+  const diff = maxLossDiff(ref, lossCurve(two.stdout));
+  const a = newestCheckpointArrays(join(single.dir, "ck"));
+  const b = newestCheckpointArrays(join(parallel.dir, "ck"));
+  expect(b.step).toBe(a.step);
+  const w = maxArrayDiff(a.arrays, b.arrays);
+  console.log(`${o.label} vs one process: max |loss difference| over ${ref.size} steps ${diff.toExponential(2)}; final weights and AdamW state (step ${a.step}) ${w.diff.toExponential(2)} (in ${w.name})`);
+  expect(diff).toBeLessThan(o.tol);
+  expect(w.diff).toBeLessThan(o.weightTol);
+  return { one, two, single, parallel, ref, weights: w };
 }

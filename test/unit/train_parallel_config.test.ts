@@ -63,8 +63,11 @@ describe("the parallel: section of a training config", () => {
     const l = resolveTrainParallel(big, "c.json", { worldSize: 64, vocabSize: 32000, gpu: findGpu("h100") })!.layout;
     expect(l.dp * l.tp * l.pp).toBe(64);
     expect(l.tp * l.pp > 1 || l.zero === 3).toBe(true);
-    // kiln train runs dp, ZeRO-1/2 over dp, and tp (beside dp) so far: anything else is a clear "not yet" naming it
-    expect(notYetParallel(l, "c.json")).toMatch(/not yet: kiln train does not run/);
+    // kiln train runs dp x tp x pp with ZeRO-1/2 (4D), ZeRO-3 and ep beside dp: anything else is a clear "not yet" naming it
+    expect(notYetParallel(l, "c.json") ?? "").not.toMatch(/parallel\.(tp|pp) \d+ with/);
+    expect(notYetParallel({ dp: 2, tp: 2, pp: 2, ep: 1, zero: 3 }, "c.json")).toMatch(/not yet: kiln train does not run parallel\.zero 3 with parallel\.pp 2/);
+    expect(notYetParallel({ dp: 2, tp: 2, pp: 2, ep: 1, zero: 1 }, "c.json", { checkpoint: true })).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 2, pp: 2, ep: 1, zero: 2 }, "c.json")).toBeUndefined();
     expect(notYetParallel({ dp: 4, tp: 1, pp: 1, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
     expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 2 }, "c.json", { checkpoint: true })).toBeUndefined();
     expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
@@ -72,12 +75,14 @@ describe("the parallel: section of a training config", () => {
     expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 3 }, "c.json", { precision: "bf16", sample: true })).toMatch(/^c\.json: not yet: .*parallel\.zero 3 with precision bf16 \(ZeRO-3 trains fp32\), parallel\.zero 3 with eval\.sample/);
     expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 1, zero: 3 }, "c.json", { precision: "fp32", checkpoint: true })).toBeUndefined();
     expect(notYetParallel({ dp: 1, tp: 1, pp: 2, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
-    expect(notYetParallel({ dp: 1, tp: 2, pp: 2, ep: 1, zero: 0 }, "c.json")).toMatch(/not yet: .*parallel\.pp 2 with parallel\.tp 2 \(the stages are dense/);
-    expect(notYetParallel({ dp: 2, tp: 1, pp: 2, ep: 1, zero: 1 }, "c.json")).toMatch(/not yet: .*parallel\.pp 2 with parallel\.zero 1/);
+    expect(notYetParallel({ dp: 1, tp: 2, pp: 2, ep: 1, zero: 0 }, "c.json")).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 2, ep: 1, zero: 1 }, "c.json")).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 1, pp: 2, ep: 2, zero: 0 }, "c.json")).toMatch(/not yet: .*parallel\.pp 2 with parallel\.ep 2 \(the stages are dense model pieces, not MoE layers\)/);
     expect(notYetParallel({ dp: 1, tp: 1, pp: 2, ep: 1, zero: 0 }, "c.json", { checkpoint: true })).toBeUndefined();
     expect(notYetParallel({ dp: 1, tp: 1, pp: 2, ep: 1, zero: 0 }, "c.json", { checkpoint: true, sample: true })).toMatch(/not yet: .*parallel\.pp 2 with eval\.sample/);
     expect(notYetParallel({ dp: 1, tp: 1, pp: 2, ep: 1, zero: 0 }, "c.json", { moe: true, export: true })).toMatch(/parallel\.pp 2 with model\.moe .*parallel\.pp 2 with an export section/);
-    expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 1, zero: 1 }, "c.json")).toMatch(/not yet: .*parallel\.zero 1 with parallel\.tp 2/);
+    expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 1, zero: 1 }, "c.json")).toBeUndefined();
+    expect(notYetParallel({ dp: 2, tp: 2, pp: 1, ep: 1, zero: 3 }, "c.json")).toMatch(/not yet: .*parallel\.zero 3 with parallel\.tp 2/);
     expect(notYetParallel({ dp: 1, tp: 2, pp: 1, ep: 1, zero: 0 }, "c.json", { checkpoint: true })).toBeUndefined();
     expect(notYetParallel({ dp: 1, tp: 2, pp: 1, ep: 1, zero: 0 }, "c.json", { moe: true })).toMatch(/not yet: .*parallel\.tp 2 with model\.moe/);
     expect(notYetParallel({ dp: 2, tp: 1, pp: 1, ep: 2, zero: 0 }, "c.json")).toBeUndefined();
