@@ -9,6 +9,7 @@ export type { DType } from "./core/dtype.js";
 export { setDebugLevel } from "./core/debug.js";
 export { BACKEND_NAMES, chooseBackend, defaultBackend, getBackend, probeBackends, selectBackend, setDefaultBackend } from "./backends/index.js";
 export type { BackendProbe, BackendSelection, PassedOver } from "./backends/index.js";
+export { openNccl } from "./backends/index.js";
 export { parseThreadCount } from "./backends/cpu/thread_count.js";
 export { Tensor } from "./tensor/tensor.js";
 export { bufferView } from "./tensor/buffer_view.js";

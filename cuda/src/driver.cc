@@ -100,6 +100,17 @@ static napi_value StreamSynchronize(napi_env env, napi_callback_info info) {
   CU(cuStreamSynchronize, s);
   return undef(env);
 }
+// streamQuery(stream): true once all work queued on it is done, false while some is still running
+// (CUDA_ERROR_NOT_READY), so a caller can wait without blocking Node's event loop (nccl_comm.ts polls it:
+// a collective whose peer never comes must stay abortable, which a blocking synchronize is not).
+static napi_value StreamQuery(napi_env env, napi_callback_info info) {
+  BEGIN("streamQuery", 1);
+  void* s = a.ptr(0); ARGS_OK;
+  int rc = drv.cuStreamQuery(s);
+  if (rc == 600 /* CUDA_ERROR_NOT_READY */) { napi_value r; napi_get_boolean(env, false, &r); return r; }
+  if (rc != 0) return throwError(env, cuError("cuStreamQuery", rc));
+  napi_value r; napi_get_boolean(env, true, &r); return r;
+}
 static napi_value StreamDestroy(napi_env env, napi_callback_info info) {
   BEGIN("streamDestroy", 1);
   void* s = a.ptr(0); ARGS_OK;
@@ -295,7 +306,7 @@ static napi_value GraphDestroy(napi_env env, napi_callback_info info) {
 
 const Export driverExports[] = {
   {"loadDriver", LoadDriver}, {"deviceProperties", DeviceProperties}, {"context", Context},
-  {"streamCreate", StreamCreate}, {"streamSynchronize", StreamSynchronize}, {"streamDestroy", StreamDestroy},
+  {"streamCreate", StreamCreate}, {"streamSynchronize", StreamSynchronize}, {"streamQuery", StreamQuery}, {"streamDestroy", StreamDestroy},
   {"memAlloc", MemAlloc}, {"memFree", MemFree}, {"hostAlloc", HostAlloc},
   {"copyHtoD", CopyHtoD}, {"copyDtoH", CopyDtoH}, {"copyDtoD", CopyDtoD}, {"memset", Memset},
   {"eventCreate", EventCreate}, {"eventRecord", EventRecord}, {"eventElapsed", EventElapsed}, {"eventDestroy", EventDestroy},

@@ -21,6 +21,7 @@ typedef unsigned long long CUdeviceptr_t;
   X(int, cuCtxSetCurrent, (void*)) \
   X(int, cuStreamCreate, (void**, unsigned)) \
   X(int, cuStreamSynchronize, (void*)) \
+  X(int, cuStreamQuery, (void*)) \
   X(int, cuStreamDestroy_v2, (void*)) \
   X(int, cuMemAlloc_v2, (CUdeviceptr_t*, size_t)) \
   X(int, cuMemFree_v2, (CUdeviceptr_t)) \

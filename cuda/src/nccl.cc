@@ -2,7 +2,9 @@
 // A communicator joins `nranks` processes that share a unique id (128 bytes made by rank 0 with
 // uniqueId() and carried to the others by kiln's own rendezvous, src/dist). Collectives are enqueued
 // on a stream; send/recv pairs go in one group (groupStart/groupEnd, or sendRecv) so an all-to-all
-// does not deadlock.
+// does not deadlock. ncclDataType_t and ncclRedOp_t travel as their numbers: the one table of kiln's names
+// to NCCL's values is src/dist/nccl/nccl_types.ts (plain data, checked there against nccl.h); here only the
+// range is checked, so a bad value is a JS error naming it rather than NCCL's "invalid argument".
 #include "kiln_cuda_exports.h"
 #include <cstring>
 
@@ -16,6 +18,7 @@ struct UniqueId { char internal[128]; };
   X(int, ncclGetUniqueId, (UniqueId*)) \
   X(int, ncclCommInitRank, (void**, int, UniqueId, int)) \
   X(int, ncclCommDestroy, (void*)) \
+  X(int, ncclCommAbort, (void*)) \
   X(int, ncclCommGetAsyncError, (void*, int*)) \
   X(int, ncclAllReduce, (const void*, void*, size_t, int, int, void*, void*)) \
   X(int, ncclAllGather, (const void*, void*, size_t, int, void*, void*)) \
@@ -45,16 +48,12 @@ static bool ready(napi_env env, const char* fn) {
 }
 #define NC(what, call) do { int rc_ = nc.call; if (rc_ != 0) return throwError(env, ncclError(what, rc_)); } while (0)
 
-// ncclDataType_t and ncclRedOp_t by kiln's names.
-static int dtypeOf(const std::string& d) {
-  static const std::pair<const char*, int> t[] = {{"i8", 0}, {"u8", 1}, {"i32", 2}, {"u32", 3}, {"i64", 4}, {"u64", 5}, {"f16", 6}, {"f32", 7}, {"f64", 8}, {"bf16", 9}};
-  for (auto& [n, v] : t) if (d == n) return v;
-  return -1;
-}
-static int opOf(const std::string& o) {
-  static const std::pair<const char*, int> t[] = {{"sum", 0}, {"prod", 1}, {"max", 2}, {"min", 3}, {"avg", 4}};
-  for (auto& [n, v] : t) if (o == n) return v;
-  return -1;
+// The value ranges of nccl.h's enums: ncclInt8 (0) .. ncclFloat8e5m2 (11); ncclSum (0) .. ncclAvg (4).
+static const int kNumTypes = 12, kNumOps = 5;
+static std::string checkCodes(const std::string& what, int dt, int op) {
+  if (dt < 0 || dt >= kNumTypes) return "kiln_cuda." + what + ": ncclDataType_t " + std::to_string(dt) + " is outside 0.." + std::to_string(kNumTypes - 1);
+  if (op < 0 || op >= kNumOps) return "kiln_cuda." + what + ": ncclRedOp_t " + std::to_string(op) + " is outside 0.." + std::to_string(kNumOps - 1);
+  return "";
 }
 
 static napi_value LoadNccl(napi_env env, napi_callback_info info) {
@@ -107,16 +106,38 @@ static napi_value CommDestroy(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+// commAbort(comm): frees the communicator and stops whatever it still runs on the device; what a rank
+// does when a peer is dead or hung (a destroy would wait for the collectives that never finish).
+static napi_value CommAbort(napi_env env, napi_callback_info info) {
+  Args a(env, info, "ncclCommAbort");
+  void* c = a.ptr(0);
+  if (!a.ok || !ready(env, "ncclCommAbort")) return nullptr;
+  NC("ncclCommAbort", ncclCommAbort(c));
+  return undef(env);
+}
+// commAsyncError(comm): "" while the communicator is healthy, else NCCL's string for its asynchronous
+// error (a peer that went away, a network failure), which a stream that never finishes does not say.
+static napi_value CommAsyncError(napi_env env, napi_callback_info info) {
+  Args a(env, info, "ncclCommAsyncError");
+  void* c = a.ptr(0);
+  if (!a.ok || !ready(env, "ncclCommAsyncError")) return nullptr;
+  int err = 0;
+  NC("ncclCommGetAsyncError", ncclCommGetAsyncError(c, &err));
+  // NOTE: ncclInProgress (7) is a non-blocking communicator still working, not a failure.
+  return str(env, err == 0 || err == 7 ? "" : ncclError("asynchronous", err));
+}
+
 // collective(kind, comm, stream, send, recv, count, dtype, op, root): kind is allReduce, allGather
-// (count = elements each rank sends), reduceScatter (count = elements each rank receives) or broadcast.
+// (count = elements each rank sends), reduceScatter (count = elements each rank receives) or broadcast;
+// dtype and op are ncclDataType_t and ncclRedOp_t numbers.
 static napi_value Collective(napi_env env, napi_callback_info info) {
   Args a(env, info, "ncclCollective");
   std::string kind = a.str(0); void* comm = a.ptr(1); void* s = a.ptr(2); void* send = a.ptr(3); void* recv = a.ptr(4);
-  uint64_t count = a.u64(5); std::string dn = a.str(6); std::string on = a.argc > 7 ? a.str(7) : "sum"; int root = a.argc > 8 ? a.i32(8) : 0;
-  if (!a.ok || !ready(env, "ncclCollective")) return nullptr;
-  int dt = dtypeOf(dn), op = opOf(on);
-  if (dt < 0) return throwError(env, "kiln_cuda.ncclCollective(" + kind + "): unknown dtype " + dn);
-  if (op < 0) return throwError(env, "kiln_cuda.ncclCollective(" + kind + "): unknown reduction " + on + " (sum, prod, max, min, avg)");
+  uint64_t count = a.u64(5); int dt = a.i32(6); int op = a.argc > 7 ? a.i32(7) : 0; int root = a.argc > 8 ? a.i32(8) : 0;
+  if (!a.ok) return nullptr;
+  std::string bad = checkCodes("ncclCollective(" + kind + ")", dt, op);
+  if (!bad.empty()) return throwError(env, bad);
+  if (!ready(env, "ncclCollective")) return nullptr;
   if (kind == "allReduce") NC("ncclAllReduce", ncclAllReduce(send, recv, count, dt, op, comm, s));
   else if (kind == "allGather") NC("ncclAllGather", ncclAllGather(send, recv, count, dt, comm, s));
   else if (kind == "reduceScatter") NC("ncclReduceScatter", ncclReduceScatter(send, recv, count, dt, op, comm, s));
@@ -125,7 +146,8 @@ static napi_value Collective(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
-// sendRecv(comm, stream, ops): ops = [{ send: bool, ptr, count, dtype, peer }], all in one group.
+// sendRecv(comm, stream, ops): ops = [{ send: bool, ptr, count, dtype, peer }] (dtype: an ncclDataType_t
+// number), all in one group.
 static napi_value SendRecv(napi_env env, napi_callback_info info) {
   Args a(env, info, "ncclSendRecv");
   void* comm = a.ptr(0); void* s = a.ptr(1);
@@ -137,15 +159,14 @@ static napi_value SendRecv(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; i < n && err.empty(); i++) {
     napi_value o, v; napi_get_element(env, a.at(2), i, &o);
     bool isSend = false; uint64_t ptr = 0, count = 0; bool lossless; double d = 0; int peer = -1;
-    char dn[16] = {0}; size_t len = 0;
+    int dt = -1;
     napi_get_named_property(env, o, "send", &v); napi_get_value_bool(env, v, &isSend);
     napi_get_named_property(env, o, "ptr", &v);
     if (napi_get_value_bigint_uint64(env, v, &ptr, &lossless) != napi_ok) { napi_get_value_double(env, v, &d); ptr = (uint64_t)d; }
     napi_get_named_property(env, o, "count", &v); napi_get_value_double(env, v, &d); count = (uint64_t)d;
     napi_get_named_property(env, o, "peer", &v); napi_get_value_int32(env, v, &peer);
-    napi_get_named_property(env, o, "dtype", &v); napi_get_value_string_utf8(env, v, dn, sizeof dn, &len);
-    int dt = dtypeOf(dn);
-    if (dt < 0) { err = "kiln_cuda.ncclSendRecv: op " + std::to_string(i) + " has unknown dtype " + dn; break; }
+    napi_get_named_property(env, o, "dtype", &v); napi_get_value_int32(env, v, &dt);
+    if (dt < 0 || dt >= kNumTypes) { err = "kiln_cuda.ncclSendRecv: op " + std::to_string(i) + ": ncclDataType_t " + std::to_string(dt) + " is outside 0.." + std::to_string(kNumTypes - 1); break; }
     int rc = isSend ? nc.ncclSend((void*)ptr, count, dt, peer, comm, s) : nc.ncclRecv((void*)ptr, count, dt, peer, comm, s);
     if (rc != 0) err = ncclError(std::string(isSend ? "ncclSend" : "ncclRecv") + "(op " + std::to_string(i) + ", peer " + std::to_string(peer) + ")", rc);
   }
@@ -157,6 +178,7 @@ static napi_value SendRecv(napi_env env, napi_callback_info info) {
 
 const Export ncclExports[] = {
   {"loadNccl", LoadNccl}, {"ncclUniqueId", UniqueIdFn}, {"ncclCommInit", CommInit}, {"ncclCommDestroy", CommDestroy},
+  {"ncclCommAbort", CommAbort}, {"ncclCommAsyncError", CommAsyncError},
   {"ncclCollective", Collective}, {"ncclSendRecv", SendRecv}, {nullptr, nullptr},
 };
 

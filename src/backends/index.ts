@@ -18,6 +18,11 @@ const loaders: Record<BackendName, () => Promise<Backend>> = {
   cuda: async () => (await import("./cuda/index.js")).createCudaBackend(),
 };
 
+/** NCCL for one rank of a communicator (src/dist's nccl backend): cuda/nccl_open.ts, loaded on first use. */
+export async function openNccl(localRank: number): Promise<import("./cuda/index.js").OpenedNccl> {
+  return (await import("./cuda/index.js")).openNccl(localRank);
+}
+
 const instances = new Map<BackendName, Promise<Backend>>();
 
 /** The backend of that name, started once and shared. Rejects with the reason it is unavailable. */

@@ -5,7 +5,7 @@
 // this wiring and the markers the launcher reads; the loop is src/train's, the collectives src/dist's,
 // printing train_command.ts's.
 
-import type { HealthFault, RankEnv } from "../dist/index.js";
+import type { CommBackend, HealthFault, RankEnv } from "../dist/index.js";
 import { createCommunicator, heartbeatTiming, markerLine, startHeartbeat } from "../dist/index.js";
 import type { RunParallel } from "../train/index.js";
 import type { LayoutPlan } from "./train_parallel_modes.js";
@@ -32,10 +32,10 @@ function collectiveTimeout(env: Readonly<Record<string, string | undefined>>): n
  * before everybody beats), then the RunParallel of `plan`'s layout (checked by then) for runTraining. `markers`: write
  * the launcher's marker lines.
  */
-export async function joinParallel(r: RankEnv, plan: LayoutPlan, markers: boolean, env: Readonly<Record<string, string | undefined>> = process.env): Promise<DistributedRank> {
+export async function joinParallel(r: RankEnv, plan: LayoutPlan, markers: boolean, env: Readonly<Record<string, string | undefined>> = process.env, backend: CommBackend = "local"): Promise<DistributedRank> {
   const timing = heartbeatTiming(env);
   const timeoutMs = collectiveTimeout(env);
-  const comm = await createCommunicator({ backend: "local", rank: r.rank, size: r.worldSize, masterAddr: r.masterAddr, masterPort: r.masterPort, ...(timeoutMs ? { timeoutMs } : {}) });
+  const comm = await createCommunicator({ backend, rank: r.rank, size: r.worldSize, localRank: r.localRank, masterAddr: r.masterAddr, masterPort: r.masterPort, ...(timeoutMs ? { timeoutMs } : {}) });
   const onFault = (f: HealthFault) => {
     // NOTE: the health store closing is rank 0 ending (or dying: its peer connections say so, naming it).
     if (f.kind === "store") return;

@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { BackendName } from "../index.js";
 import { BACKEND_NAMES, selectBackend } from "../index.js";
-import { markerLine, readRankEnv, restartCount } from "../dist/index.js";
+import type { CommBackend } from "../dist/index.js";
+import { COMM_BACKENDS, markerLine, readRankEnv, restartCount } from "../dist/index.js";
 import type { ParallelLayout, RunEvent } from "../train/index.js";
 import { describeMemory, describeParallel, parseConfigText, parseTrainConfig, runTrackedTraining, trackingTarget } from "../train/index.js";
 import { notYetParallel, resolveTrainParallel } from "./train_parallel.js";
@@ -21,7 +22,7 @@ import { ProgressBar } from "./train_progress.js";
 /** The vocabulary `parallel: auto` plans with: the data (read later) fixes the real one, which moves only the embedding's memory. */
 const AUTO_VOCAB = 256;
 
-const HELP = `Usage: kiln train --config FILE [--resume] [--backend B] [--max-iters N] [--json] [--no-track]
+const HELP = `Usage: kiln train --config FILE [--resume] [--backend B] [--comm C] [--max-iters N] [--json] [--no-track]
 
 Train a model as a JSON or YAML config describes (model, data, train, optimizer, schedule, eval,
 checkpoint); configs/shakespeare_char.json is nanoGPT's CPU configuration on TinyShakespeare.
@@ -38,6 +39,9 @@ Options:
   --resume        continue from the newest good checkpoint in checkpoint.dir (a corrupted newer
                   one is skipped with a warning; none there: start at step 0)
   --backend B     ${[...BACKEND_NAMES].reverse().join("|")}|auto (default: KILN_BACKEND, else auto)
+  --comm C        local|nccl: how the ranks of a parallel job talk (default: KILN_COMM, else
+                  local); nccl runs one rank per GPU (LOCAL_RANK picks it) and says plainly
+                  which piece (driver, GPU, libnccl.so.2, the addon) is missing where it cannot
   --max-iters N   stop at step N (to measure; the lr schedule still follows train.iters)
   --json          print each event as one JSON line (losses exact: JSON numbers round-trip)
   --no-track      do not record the run in the runs database (as tracking.enabled: false)
@@ -60,6 +64,7 @@ Exit status: 0 when the run finished, 1 when it failed (the message says why), 2
 const OPTIONS = {
   config: { type: "string" },
   backend: { type: "string" },
+  comm: { type: "string" },
   "max-iters": { type: "string" },
   resume: { type: "boolean" },
   json: { type: "boolean" },
@@ -100,6 +105,8 @@ export const trainCommand: Command = {
     if (backendName !== undefined && backendName !== "auto" && !BACKEND_NAMES.includes(backendName)) {
       throw new UsageError(`train: --backend must be one of ${[...BACKEND_NAMES, "auto"].join(", ")}, got '${backendName}'`, this);
     }
+    const commName = v.comm ?? (process.env.KILN_COMM || "local");
+    if (!COMM_BACKENDS.includes(commName as CommBackend)) throw new UsageError(`train: --comm (or KILN_COMM) must be one of ${COMM_BACKENDS.join(", ")}, got '${commName}'`, this);
     let maxIters: number | undefined;
     if (v["max-iters"] !== undefined) {
       if (!/^\d+$/.test(v["max-iters"]) || Number(v["max-iters"]) < 1) throw new UsageError(`train: --max-iters must be a positive integer, got '${v["max-iters"]}'`, this);
@@ -136,7 +143,7 @@ export const trainCommand: Command = {
     const restarts = restartCount();
     // NOTE: the launcher's marker lines only when a kiln launch that reads them started us (it sets the count).
     const markers = restarts !== undefined;
-    const dist = rankEnv && rankEnv.worldSize > 1 ? await joinParallel(rankEnv, { layout, source: path, run: { batchSize: cfg.train.batchSize, blockSize: cfg.model.blockSize, gradAccumSteps: cfg.train.gradAccumSteps } }, markers) : undefined;
+    const dist = rankEnv && rankEnv.worldSize > 1 ? await joinParallel(rankEnv, { layout, source: path, run: { batchSize: cfg.train.batchSize, blockSize: cfg.model.blockSize, gradAccumSteps: cfg.train.gradAccumSteps } }, markers, process.env, commName as CommBackend) : undefined;
     // NOTE: one rank speaks for the job (every rank holds the same state); the others print only errors.
     const lead = !dist || dist.rank === 0;
     // NOTE: the bar only on a terminal: piped or logged output (and the tests) keep one plain line per step.

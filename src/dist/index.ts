@@ -22,8 +22,10 @@ export { MARKER_PREFIX, markerLine, parseMarker, restartCount } from "./launch/m
 // The communicator: the interface, the TCP rendezvous store, and the `local` backend (ranks as processes).
 export type { Communicator, ReduceOp } from "./comm.js";
 export { chunkBounds } from "./comm.js";
-export type { CommunicatorOptions } from "./create_communicator.js";
-export { createCommunicator, createCommunicatorFromEnv, torchrunEnv } from "./create_communicator.js";
+export type { CommBackend, CommunicatorOptions } from "./create_communicator.js";
+export { COMM_BACKENDS, createCommunicator, createCommunicatorFromEnv, torchrunEnv } from "./create_communicator.js";
+export type { NcclCommunicator } from "./nccl/nccl_comm.js";
+export { NCCL_DATA_TYPES, NCCL_RED_OPS, ncclDataType, ncclRedOp } from "./nccl/nccl_types.js";
 export { TCPStore } from "./store.js";
 
 // Data parallel: the gradient hook (all-reduce mean), each rank's rows of the global batch, and the start

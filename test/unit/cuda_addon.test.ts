@@ -67,6 +67,17 @@ describe("npm run build:cuda", () => {
     expect(() => rt.loadCublasLt!(join(work, "libcublasLt.so.13"))).toThrow(/^kiln_cuda\.loadCublasLt: cuBLASLt not found: .*libcublasLt\.so\.13: cannot open/);
     expect(() => rt.matmul!({ m: 2, n: 2, k: 2 })).toThrow(/^kiln_cuda\.matmul: cuBLASLt is not loaded \(cuBLASLt not found/);
     expect(() => rt.ncclCommInit!(Buffer.alloc(128), 2, 0)).toThrow(/^kiln_cuda\.ncclCommInit: NCCL is not loaded \(call loadNccl\(path\) first\)/);
+    // NCCL's type and op numbers (src/dist/nccl/nccl_types.ts) are range-checked before anything else.
+    expect(() => rt.ncclCollective!("allReduce", 1n, 0n, 1n, 1n, 4, 12, 0)).toThrow(/^kiln_cuda\.ncclCollective\(allReduce\): ncclDataType_t 12 is outside 0\.\.11$/);
+    expect(() => rt.ncclCollective!("allReduce", 1n, 0n, 1n, 1n, 4, 7, 5)).toThrow(/^kiln_cuda\.ncclCollective\(allReduce\): ncclRedOp_t 5 is outside 0\.\.4$/);
+    expect(() => rt.ncclCollective!("allReduce", 1n, 0n, 1n, 1n, 4, 7, 0)).toThrow(/^kiln_cuda\.ncclCollective: NCCL is not loaded/);
+    expect(() => rt.ncclCommAbort!(1n)).toThrow(/^kiln_cuda\.ncclCommAbort: NCCL is not loaded/);
+    expect(() => rt.ncclCommAsyncError!(1n)).toThrow(/^kiln_cuda\.ncclCommAsyncError: NCCL is not loaded/);
+    expect(() => rt.streamQuery!(1n)).toThrow(/^kiln_cuda\.streamQuery: the CUDA driver is not loaded/);
+    // libnccl missing, or a library that is not NCCL: dlopen's text, or the first entry point it lacks.
+    expect(() => rt.loadNccl!(join(work, "libnccl.so.2"))).toThrow(/^kiln_cuda\.loadNccl: NCCL not found: .*libnccl\.so\.2: cannot open shared object file/);
+    expect(() => rt.loadNccl!("libm.so.6")).toThrow(/^kiln_cuda\.loadNccl: libm\.so\.6 lacks ncclGetErrorString$/);
+    expect(() => rt.ncclUniqueId!()).toThrow(/^kiln_cuda\.ncclUniqueId: NCCL is not loaded \(libm\.so\.6 lacks ncclGetErrorString\)$/);
     expect(() => rt.loadNvrtc!(42)).toThrow(/^kiln_cuda\.loadNvrtc: argument 0 must be a string$/);
 
     const libs = join(work, "libs");

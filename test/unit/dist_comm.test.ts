@@ -139,11 +139,11 @@ describe("local communicator: ranks as OS processes", () => {
     await expect(createCommunicator({ ...base, rank: 3, size: 3 })).rejects.toThrow("rank must be an integer from 0 to 2 (size 3), got 3");
     await expect(createCommunicator({ ...base, rank: 0, size: 0 })).rejects.toThrow("size (world size) must be an integer >= 1, got 0");
     await expect(createCommunicator({ ...base, rank: 0, size: 1, masterPort: 70000 })).rejects.toThrow("masterPort must be an integer from 1 to 65535, got 70000");
-    await expect(createCommunicator({ ...base, backend: "nccl" as "local", rank: 0, size: 1 })).rejects.toThrow('backend "nccl" is not available');
+    await expect(createCommunicator({ ...base, backend: "gloo" as "local", rank: 0, size: 1 })).rejects.toThrow('unknown backend "gloo" (known: local, nccl)');
     expect(() => torchrunEnv({ RANK: "0", WORLD_SIZE: "two", MASTER_ADDR: "h", MASTER_PORT: "1" })).toThrow('WORLD_SIZE="two" is not an integer >= 1');
     expect(() => torchrunEnv({ RANK: "0", WORLD_SIZE: "2", MASTER_PORT: "1" })).toThrow("MASTER_ADDR is not set");
     expect(() => torchrunEnv({})).toThrow(/no rank environment: set torchrun's RANK/);
-    expect(torchrunEnv({ RANK: "1", WORLD_SIZE: "2", MASTER_ADDR: "h", MASTER_PORT: "29500" })).toEqual({ rank: 1, size: 2, masterAddr: "h", masterPort: 29500 });
+    expect(torchrunEnv({ RANK: "1", WORLD_SIZE: "2", MASTER_ADDR: "h", MASTER_PORT: "29500", LOCAL_RANK: "1" })).toEqual({ rank: 1, size: 2, masterAddr: "h", masterPort: 29500, localRank: 1 });
   });
 
   it("a world of one rank returns its own data from every collective", async () => {

@@ -9,6 +9,7 @@ import type { Backend } from "../../core/backend.js";
 export { cudaSource, renderCuda } from "./render_cuda.js";
 export type { CudaKernel } from "./render_cuda.js";
 export type { CudaPiece, CudaProbe } from "./probe.js";
+export type { OpenedNccl } from "./nccl_open.js";
 
 type BackendModule = typeof import("./backend.js");
 const isNode = () => !!(globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node;
@@ -18,4 +19,12 @@ export async function createCudaBackend(): Promise<Backend> {
   const specifier = "./backend.js";
   const mod = (await import(/* @vite-ignore */ specifier)) as BackendModule;
   return mod.createCudaBackendNow();
+}
+
+/** NCCL opened for one rank (nccl_open.ts), or a rejection naming every missing piece. */
+export async function openNccl(localRank: number): Promise<import("./nccl_open.js").OpenedNccl> {
+  if (!isNode()) throw new Error("nccl: needs Node and the native addon; a browser has neither");
+  const specifier = "./nccl_open.js";
+  const mod = (await import(/* @vite-ignore */ specifier)) as typeof import("./nccl_open.js");
+  return mod.openNcclNow(localRank);
 }

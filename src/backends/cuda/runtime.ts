@@ -38,7 +38,9 @@ export interface LtMatmul {
   readonly stream?: Handle;
 }
 export type LtType = "f32" | "f16" | "bf16" | "e4m3" | "e5m2";
-export type NcclType = "i8" | "u8" | "i32" | "u32" | "i64" | "u64" | "f16" | "f32" | "f64" | "bf16";
+/** ncclDataType_t and ncclRedOp_t numbers (src/dist/nccl/nccl_types.ts maps kiln's names to them). */
+export type NcclTypeCode = number;
+export type NcclOpCode = number;
 
 export interface CudaRuntime {
   loadDriver(path: string): { version: number; devices: number };
@@ -46,6 +48,8 @@ export interface CudaRuntime {
   context(ordinal: number): Handle;
   streamCreate(): Handle;
   streamSynchronize(stream: Handle): void;
+  /** True once the stream's work is done, false while it runs (never blocks). */
+  streamQuery(stream: Handle): boolean;
   streamDestroy(stream: Handle): void;
   memAlloc(nbytes: number): Handle;
   memFree(ptr: Handle): void;
@@ -75,8 +79,11 @@ export interface CudaRuntime {
   ncclUniqueId(): Uint8Array;
   ncclCommInit(id: Uint8Array, nranks: number, rank: number): Handle;
   ncclCommDestroy(comm: Handle): void;
-  ncclCollective(kind: "allReduce" | "allGather" | "reduceScatter" | "broadcast", comm: Handle, stream: Handle, send: Handle, recv: Handle, count: number, dtype: NcclType, op?: "sum" | "prod" | "max" | "min" | "avg", root?: number): void;
-  ncclSendRecv(comm: Handle, stream: Handle, ops: readonly { send: boolean; ptr: Handle; count: number; dtype: NcclType; peer: number }[]): void;
+  ncclCommAbort(comm: Handle): void;
+  /** "" while healthy, else NCCL's string for the communicator's asynchronous error. */
+  ncclCommAsyncError(comm: Handle): string;
+  ncclCollective(kind: "allReduce" | "allGather" | "reduceScatter" | "broadcast", comm: Handle, stream: Handle, send: Handle, recv: Handle, count: number, dtype: NcclTypeCode, op?: NcclOpCode, root?: number): void;
+  ncclSendRecv(comm: Handle, stream: Handle, ops: readonly { send: boolean; ptr: Handle; count: number; dtype: NcclTypeCode; peer: number }[]): void;
 }
 
 export interface OpenedRuntime {
