@@ -1,14 +1,14 @@
-// matmul_q.wgsl: out (M, N) = x (M, K) @ dequant(w)^T, w (N, K) as GGUF Q8_0 or Q4_0 blocks read in place.
+// matmul_q.wgsl: out (M, N) = x (M, K) @ dequant(w)^T, w (N, K) as GGUF Q8_0, Q4_0 or Q4_K blocks read in place.
 // Template filled by src/backends/webgpu/routines.ts.
 //
 // Placeholders: {{ NAME }} (written without the spaces) a WGSL literal, see the constants below.
 // Bindings: slot 0 the f32 output, slot 1 x (f32), slot 2 w's bytes packed 4 per u32 word (u8 storage).
 // //#if Q4 picks Q4_0 (f16 d, 16 bytes of nibbles: element j low nibble of byte j, j + 16 its high nibble,
-// both minus 8); otherwise Q8_0 (f16 d, 32 signed bytes).
+// both minus 8); otherwise Q8_0 (f16 d, 32 signed bytes). //#if Q4K picks Q4_K instead (row_dot_q4k below:
+// 144-byte super-blocks of 256, layout in src/models/formats/encode_q4k.ts).
 //
 // NOTE: one invocation per output element, walking w's row block by block: the block's scale is read
 // once and the integer-times-x sum is scaled once per block (dequantized in registers, never stored).
-// A block is 34 or 18 bytes, so blocks are not word-aligned: bytes are picked out of their words.
 // Simple on purpose: SwiftShader (the only adapter tested here) gains nothing from tiling; a subgroup
 // GEMV (a row per subgroup, lanes over blocks) is the next step on real GPUs.
 
@@ -27,15 +27,50 @@ fn byte_at(i: u32) -> u32 {
   return (w[i >> 2u] >> ((i & 3u) * 8u)) & 0xffu;
 }
 
-@compute @workgroup_size(WG, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lidx: u32) {
-  let gid = (wid.y * nwg.x + wid.x) * WG + lidx;
-  if (gid >= M * N) { return; }
-  let row = gid / N; // of x
-  let col = gid % N; // row of w
-  let x0 = row * K;
+// Q4_K: a super-block is 144 bytes (36 words), so rows and blocks are word-aligned and read as whole words:
+// word 0 holds d and dmin, words 1-3 the 6-bit scales and mins, words 4-35 the nibbles (32 per sub-block pair).
+// y = sum over sub-blocks j of (d sc_j) dot(q_j, x_j) - (dmin m_j) sum(x_j).
+fn scale_byte(o: u32, i: u32) -> u32 {
+  return (w[o + 1u + (i >> 2u)] >> ((i & 3u) * 8u)) & 0xffu;
+}
+
+fn row_dot_q4k(col: u32, x0: u32) -> f32 {
+  var acc = 0.0;
+  for (var b = 0u; b < K / 256u; b++) {
+    let o = (col * ROW_BYTES) / 4u + b * 36u; // word index of the super-block
+    let dm = unpack2x16float(w[o]);
+    let xb = x0 + b * 256u;
+    for (var j = 0u; j < 8u; j++) {
+      var sc: u32;
+      var mn: u32;
+      if (j < 4u) {
+        sc = scale_byte(o, j) & 63u;
+        mn = scale_byte(o, j + 4u) & 63u;
+      } else {
+        sc = (scale_byte(o, j + 4u) & 15u) | ((scale_byte(o, j - 4u) >> 6u) << 4u);
+        mn = (scale_byte(o, j + 4u) >> 4u) | ((scale_byte(o, j) >> 6u) << 4u);
+      }
+      let shift = (j & 1u) * 4u;
+      let qw = o + 4u + (j >> 1u) * 8u; // the pair's 8 words of nibbles
+      let xj = xb + j * 32u;
+      var dq = 0.0;
+      var sx = 0.0;
+      for (var t = 0u; t < 8u; t++) {
+        let word = w[qw + t] >> shift;
+        for (var e = 0u; e < 4u; e++) {
+          let xv = x[xj + t * 4u + e];
+          dq += f32((word >> (e * 8u)) & 15u) * xv;
+          sx += xv;
+        }
+      }
+      acc += (dm.x * f32(sc)) * dq - (dm.y * f32(mn)) * sx;
+    }
+  }
+  return acc;
+}
+
+// Q8_0 / Q4_0: blocks of 34 or 18 bytes are not word-aligned, so bytes are picked out of their words.
+fn row_dot_q(col: u32, x0: u32) -> f32 {
   var acc = 0.0;
   for (var b = 0u; b < K / 32u; b++) {
     let o = col * ROW_BYTES + b * BLOCK_BYTES;
@@ -55,5 +90,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
 //#endif
     acc += d * s;
   }
-  out[gid] = acc;
+  return acc;
+}
+
+@compute @workgroup_size(WG, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lidx: u32) {
+  let gid = (wid.y * nwg.x + wid.x) * WG + lidx;
+  if (gid >= M * N) { return; }
+  let row = gid / N; // of x
+  let col = gid % N; // row of w
+//#if Q4K
+  out[gid] = row_dot_q4k(col, row * K);
+//#else
+  out[gid] = row_dot_q(col, row * K);
+//#endif
 }

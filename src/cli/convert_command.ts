@@ -10,7 +10,7 @@ import { loadModel, openModel, tokenizerToGgufMetadata, tokenizerToHfConfig, tok
 import type { Command } from "./command.js";
 import { UsageError, parseCommandArgs } from "./command.js";
 
-export const GGUF_TYPES = ["f32", "f16", "q8_0", "q4_0"] as const;
+export const GGUF_TYPES = ["f32", "f16", "q8_0", "q4_0", "q4_k"] as const;
 const HF_TYPES = { f32: "F32", f16: "F16", bf16: "BF16" } as const;
 
 const HELP = `Usage: kiln convert --model M --to gguf|hf --out PATH [--type T] [--tokenizer FILE | --no-tokenizer]
@@ -24,7 +24,7 @@ Options:
                     or a built-in name (stories260K)
   --to F            gguf: one GGUF v3 file; hf: a folder with config.json and model.safetensors
   --out PATH        the file (gguf) or folder (hf) to write
-  --type T          how weights are stored: for gguf f32 (default), f16, q8_0 or q4_0 (2-D tensors only;
+  --type T          how weights are stored: for gguf f32 (default), f16, q8_0, q4_0 or q4_k (2-D tensors only;
                     norms stay f32); for hf f32 (default), f16 or bf16
   --tokenizer FILE  the tokenizer to include (a llama2.c tokenizer .bin or a tokenizer.json); default:
                     the model's own (bundled, in the GGUF, the folder's tokenizer.json, or

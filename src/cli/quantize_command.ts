@@ -1,4 +1,4 @@
-// quantize_command.ts: `kiln quantize IN OUT --type q8_0|q4_0`: a model kiln reads (llama2.c, GGUF, a
+// quantize_command.ts: `kiln quantize IN OUT --type q8_0|q4_0|q4_k`: a model kiln reads (llama2.c, GGUF, a
 // Hugging Face folder, a built-in name) written as a quantized GGUF that llama.cpp reads, tokenizer
 // included. It is `kiln convert --to gguf --type T` under the name llama.cpp users know; the writing is convert's.
 
@@ -6,17 +6,18 @@ import type { Command } from "./command.js";
 import { UsageError, parseCommandArgsWithPositionals } from "./command.js";
 import { convert } from "./convert_command.js";
 
-const TYPES = ["q8_0", "q4_0"] as const;
+const TYPES = ["q8_0", "q4_0", "q4_k"] as const;
 
-const HELP = `Usage: kiln quantize IN OUT --type q8_0|q4_0 [--tokenizer FILE]
+const HELP = `Usage: kiln quantize IN OUT --type q8_0|q4_0|q4_k [--tokenizer FILE]
 
 Write IN (a llama2.c .bin, a .gguf, a Hugging Face folder or a built-in name; f32/f16/bf16 weights) as a
-GGUF file whose 2-D weights are Q8_0 or Q4_0 blocks (as llama.cpp stores them; a matrix whose rows are not
-whole 32-element blocks stays f16, norms stay f32). kiln computes on these blocks in place when it loads
+GGUF file whose 2-D weights are Q8_0, Q4_0 or Q4_K blocks (as llama.cpp stores them; a matrix whose rows
+are not whole blocks stays f16, or Q8_0 for Q4_K rows that are whole 32s but not 256s; norms stay f32). kiln computes on these blocks in place when it loads
 the file (docs/quantization.md).
 
 Options:
-  --type T          q8_0 (8-bit, one f16 scale per 32 weights) or q4_0 (4-bit, one f16 scale per 32)
+  --type T          q8_0 (8-bit, one f16 scale per 32 weights), q4_0 (4-bit, one f16 scale per 32) or
+                    q4_k (4-bit super-blocks of 256: 6-bit scale and min per 32, f16 d and dmin)
   --tokenizer FILE  the tokenizer to include (default: the model's own)
   -h, --help        show this help
 
@@ -27,7 +28,7 @@ Exit status: 0 on success, 1 when the model cannot be read or written, 2 on a us
 
 export const quantizeCommand: Command = {
   name: "quantize",
-  summary: "write a model as a Q8_0 or Q4_0 GGUF (llama.cpp reads it; kiln computes on it in place)",
+  summary: "write a model as a Q8_0, Q4_0 or Q4_K GGUF (llama.cpp reads it; kiln computes on it in place)",
   help: HELP,
   async run(argv) {
     const parsed = parseCommandArgsWithPositionals(this, argv, { type: { type: "string" }, tokenizer: { type: "string" }, help: { type: "boolean", short: "h" } });

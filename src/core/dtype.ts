@@ -27,7 +27,7 @@ export const STORAGE_FORMATS: Readonly<Record<StorageFormat, StorageFormatInfo>>
 };
 
 /** Formats the matmul_q routine reads in place (src/core/routines.ts QuantMatmulSpec). */
-export const QUANT_FORMATS = ["q8_0", "q4_0"] as const;
+export const QUANT_FORMATS = ["q8_0", "q4_0", "q4_k"] as const;
 export type QuantFormat = (typeof QUANT_FORMATS)[number];
 
 export const isQuantFormat = (s: string): s is QuantFormat => (QUANT_FORMATS as readonly string[]).includes(s);

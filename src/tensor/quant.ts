@@ -1,4 +1,4 @@
-// quant.ts: weights that stay in their quantized block format (GGUF's Q8_0, Q4_0) on the device, and the
+// quant.ts: weights that stay in their quantized block format (GGUF's Q8_0, Q4_0, Q4_K) on the device, and the
 // matmul that computes on them. A QuantizedTensor is plain: the format, the logical (rows, cols) shape and
 // a u8 tensor of the blocks exactly as the file stores them. matmulQuantized is the matmul_q routine
 // where the backend has one for the spec, else dequantize (from primitives) then the ordinary matmul;
@@ -73,9 +73,28 @@ export function dequantizeRows(bytes: Tensor, format: QuantFormat, cols: number)
       q = concat([u.and(15), u.shr(4)], -1).sub(8);
       break;
     }
+    case "q4_k": return dequantizeQ4KRows(b, rows, nb, d);
     default: { const never: never = format; throw new Error(`dequantizeRows: unhandled format ${String(never)}`); }
   }
   return q.cast("f32").mul(d).reshape([rows, cols]);
+}
+
+/**
+ * Q4_K super-blocks b (rows, nb, 144) i32 with d (rows, nb, 1) decoded: f16 d; f16 dmin; 12 bytes of 6-bit
+ * scales and mins (layout: models/formats/encode_q4k.ts); 128 bytes of nibbles, 32 per pair of sub-blocks
+ * (low nibbles the first, high the second). w = (d * sc) * q - (dmin * m), each product rounded to f32 as ggml does.
+ */
+function dequantizeQ4KRows(b: Tensor, rows: number, nb: number, d: Tensor): Tensor {
+  const dmin = f16Value(b.slice(2, 2, 3).or(b.slice(2, 3, 4).shl(8)));
+  const s = b.slice(2, 4, 16); // (rows, nb, 12)
+  const [s0, s4, s8] = [s.slice(2, 0, 4), s.slice(2, 4, 8), s.slice(2, 8, 12)];
+  const sc = concat([s0.and(63), s8.and(15).or(s0.shr(6).shl(4))], -1); // (rows, nb, 8)
+  const mn = concat([s4.and(63), s8.shr(4).or(s4.shr(6).shl(4))], -1);
+  const qs = b.slice(2, 16, 144).reshape([rows, nb, 4, 32]);
+  const q = concat([qs.and(15), qs.shr(4)], -1).reshape([rows, nb, 8, 32]);
+  const dsc = d.mul(sc.cast("f32")).reshape([rows, nb, 8, 1]);
+  const dm = dmin.mul(mn.cast("f32")).reshape([rows, nb, 8, 1]);
+  return q.cast("f32").mul(dsc).sub(dm).reshape([rows, nb * 256]);
 }
 
 /** x (..., k) @ W^T for a quantized W (n, k): (..., n) in x's dtype. */

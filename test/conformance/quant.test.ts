@@ -1,4 +1,4 @@
-// Conformance of the quantized matmul (matmul_q: Q8_0 and Q4_0 weights read in place) on every backend:
+// Conformance of the quantized matmul (matmul_q: Q8_0, Q4_0 and Q4_K weights read in place) on every backend:
 // the routine against dequantize-then-f32 matmul, where the dequantization is the host loader's
 // (models/formats/dequant.ts, bit-identical to ggml's) and the matmul is done in f64 on the host. The
 // tensor layer's primitive dequantization (the routine's fallback) is checked bit for bit against the same.
@@ -8,12 +8,13 @@ import type { Backend } from "../../src/index.js";
 import { tensor, withRoutines } from "../../src/index.js";
 import type { QuantFormat } from "../../src/core/dtype.js";
 import { dequantize, encodeQ4_0, encodeQ8_0 } from "../../src/models/formats/dequant.js";
+import { encodeQ4K } from "../../src/models/formats/encode_q4k.js";
 import { dequantizeRows, gatherQuantizedRows, matmulQuantized, quantizedTensor } from "../../src/tensor/quant.js";
 import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 import { backendsUnderTest, expectClose, rng } from "./harness.js";
 
 const backends = await backendsUnderTest();
-const ENCODE: Record<QuantFormat, (x: Float32Array) => Uint8Array> = { q8_0: encodeQ8_0, q4_0: encodeQ4_0 };
+const ENCODE: Record<QuantFormat, (x: Float32Array) => Uint8Array> = { q8_0: encodeQ8_0, q4_0: encodeQ4_0, q4_k: encodeQ4K };
 
 function randomMatrix(n: number, seed: number): Float32Array {
   const r = rng(seed);
@@ -50,15 +51,19 @@ async function check(backend: Backend, format: QuantFormat, m: number, n: number
 
 for (const b of backends) {
   describe.skipIf(!b.backend)(`quantized matmul on ${b.name}${skipLabel(noBackend(b.name, b.missing))}`, () => {
-    for (const format of ["q8_0", "q4_0"] as const) {
+    for (const format of ["q8_0", "q4_0", "q4_k"] as const) {
+      // NOTE: Q4_K rows are whole 256-element super-blocks; n = 130 on cpu puts the GEMV on the worker threads.
+      const shapes = format === "q4_k"
+        ? [[1, 1, 256], [1, 17, 512], [1, 130, 256], [5, 13, 256], [33, 9, 768]] as const
+        : [[1, 1, 32], [1, 17, 64], [1, 40, 256], [5, 13, 96], [33, 9, 128]] as const;
       it(`${format}: GEMV (decode) and GEMM (prefill) against dequantize-then-f32`, async () => {
-        for (const [m, n, k] of [[1, 1, 32], [1, 17, 64], [1, 40, 256], [5, 13, 96], [33, 9, 128]] as const) {
+        for (const [m, n, k] of shapes) {
           await check(b.backend!, format, m, n, k, `matmul_q ${format} (${m}x${k}) @ (${n}x${k})^T on ${b.name}`);
         }
       }, 30_000);
 
       it(`${format}: dequantization from primitives equals the host loader's, bit for bit`, async () => {
-        const [n, k] = [6, 64];
+        const [n, k] = [6, format === "q4_k" ? 512 : 64];
         const bytes = ENCODE[format](randomMatrix(n * k, 11));
         const want = Array.from(dequantize(format, bytes, n * k));
         const w = quantizedTensor(bytes, [n, k], format, b.backend!);
@@ -67,9 +72,9 @@ for (const b of backends) {
       }, 30_000);
     }
 
-    it("an embedding lookup on a quantized table dequantizes the gathered rows (q8_0, q4_0)", async () => {
-      const [n, k] = [9, 64];
-      for (const format of ["q8_0", "q4_0"] as const) {
+    it("an embedding lookup on a quantized table dequantizes the gathered rows (q8_0, q4_0, q4_k)", async () => {
+      for (const format of ["q8_0", "q4_0", "q4_k"] as const) {
+        const [n, k] = [9, format === "q4_k" ? 256 : 64];
         const bytes = ENCODE[format](randomMatrix(n * k, 5));
         const table = dequantize(format, bytes, n * k);
         const ids = [3, 0, 8, 3];

@@ -47,7 +47,7 @@ describe("kiln quantize and kiln perplexity", () => {
   it("bad input: an unsupported --type names the supported ones (exit 2)", () => {
     const r = spawnSync(process.execPath, [bin, "quantize", "stories260K", join(dir, "x.gguf"), "--type", "q5_1"], { encoding: "utf8", timeout: 30_000 });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--type must be one of q8_0, q4_0, got 'q5_1'/);
+    expect(r.stderr).toMatch(/--type must be one of q8_0, q4_0, q4_k, got 'q5_1'/);
   }, 30_000);
 
   it("llama.cpp (node-llama-cpp) reads the Q8_0 and Q4_0 files", async (ctx) => {

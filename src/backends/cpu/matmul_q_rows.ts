@@ -7,7 +7,7 @@
 
 /**
  * One quantized GEMV: w's row r at byte wByte + r*rowBytes of the buffer registered as `buf` (q4 = 0: Q8_0,
- * 1: Q4_0); x (k floats) at float xOff and out (n floats) at float outOff of the buffer registered as `sbuf`.
+ * 1: Q4_0; 2: Q4_K, whose loop is matmul_q4k_rows.ts); x (k floats) at float xOff and out (n floats) at float outOff of the buffer registered as `sbuf`.
  */
 export interface QDotsTask {
   readonly buf: number;

@@ -285,10 +285,11 @@ function concatReason(s: ConcatSpec, caps: BackendCaps): string | undefined {
 function matmulQReason(s: QuantMatmulSpec, caps: BackendCaps): string | undefined {
   if (![s.m, s.n, s.k].every(isDim)) return "m, n and k must be integers >= 1";
   if (s.dtype !== "f32" || s.out !== "f32") return `x and out must be f32 (got ${s.dtype} -> ${s.out})`;
-  if (s.format !== "q8_0" && s.format !== "q4_0") return `format ${String(s.format)} is not q8_0 or q4_0`;
-  if (s.k % 32 !== 0) return `k = ${s.k} is not a whole number of ${s.format} blocks (32 elements each)`;
+  if (s.format !== "q8_0" && s.format !== "q4_0" && s.format !== "q4_k") return `format ${String(s.format)} is not q8_0, q4_0 or q4_k`;
+  const { blockElems, blockBytes } = STORAGE_FORMATS[s.format];
+  if (s.k % blockElems !== 0) return `k = ${s.k} is not a whole number of ${s.format} blocks (${blockElems} elements each)`;
   if (cdiv(s.m * s.n, 64) > MAX_DISPATCH * MAX_DISPATCH) return `${s.m * s.n} outputs need too many workgroups`;
-  const wBytes = s.n * (s.k / 32) * STORAGE_FORMATS[s.format].blockBytes;
+  const wBytes = s.n * (s.k / blockElems) * blockBytes;
   if (wBytes > caps.maxBufferBytes) return `the weight's ${wBytes} bytes are over the device's ${caps.maxBufferBytes}`;
   return sizeReason([["out", s.m * s.n, s.out], ["x", s.m * s.k, s.dtype]], caps);
 }
@@ -464,10 +465,10 @@ function buildConcat(s: ConcatSpec): WebgpuRoutineSource {
 }
 
 function buildMatmulQ(s: QuantMatmulSpec): WebgpuRoutineSource {
-  const blockBytes = STORAGE_FORMATS[s.format].blockBytes;
+  const { blockElems, blockBytes } = STORAGE_FORMATS[s.format];
   const code = fillTemplate("matmul_q", {
-    M: u32(s.m), N: u32(s.n), K: u32(s.k), ROW_BYTES: u32((s.k / 32) * blockBytes), BLOCK_BYTES: u32(blockBytes),
-  }, {}, { Q4: s.format === "q4_0" });
+    M: u32(s.m), N: u32(s.n), K: u32(s.k), ROW_BYTES: u32((s.k / blockElems) * blockBytes), BLOCK_BYTES: u32(blockBytes),
+  }, {}, { Q4: s.format === "q4_0", Q4K: s.format === "q4_k" });
   return { name: `matmul_q_${s.format}_${s.m}x${s.n}x${s.k}`, code, dispatch: foldGrid(cdiv(s.m * s.n, 64)) };
 }
 

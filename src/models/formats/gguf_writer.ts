@@ -1,11 +1,12 @@
 // gguf_writer.ts: writes a LoadedModel as a GGUF v3 file (alignment 32): architecture metadata from
 // the config, tokenizer metadata passed through, then the tensors, read and encoded one at a time and
-// streamed to the file (f32, f16, q8_0 or q4_0). It owns the metadata value encoding and the tensor type
+// streamed to the file (f32, f16, q8_0, q4_0 or q4_k). It owns the metadata value encoding and the tensor type
 // policy; it does not build tokenizer metadata (tokenizers/ does).
 
 import { basename } from "node:path";
 import type { LoadedModel, MetaValue, ModelConfig, TensorEntry } from "../types.js";
 import { encodeF16, encodeF32, encodeQ4_0, encodeQ8_0 } from "./dequant.js";
+import { encodeQ4K } from "./encode_q4k.js";
 import { writeFileAtomically } from "./file_source.js";
 import { memoryTensor, numel } from "./file_tensor.js";
 import type { GgufMetaType, GgufValueType } from "./gguf.js";
@@ -14,7 +15,7 @@ import type { GgmlTypeName } from "./ggml_types.js";
 import { GGML_TYPES, ggmlByteSize } from "./ggml_types.js";
 import { llama3RopeFactors, ROPE_FREQS } from "./rope_freqs.js";
 
-export type GgufWriteType = "f32" | "f16" | "q8_0" | "q4_0";
+export type GgufWriteType = "f32" | "f16" | "q8_0" | "q4_0" | "q4_k";
 
 export interface GgufWriteOptions {
   /** tokenizer.ggml.* keys (and any others) to store; default: the model's own tokenizer.* metadata. */
@@ -26,7 +27,8 @@ export interface GgufWriteOptions {
 }
 
 /** general.file_type values (llama.cpp's llama_ftype). */
-const FILE_TYPE: Record<GgufWriteType, number> = { f32: 0, f16: 1, q8_0: 7, q4_0: 2 };
+// NOTE: q4_k writes every matrix as Q4_K (llama.cpp's "pure" mix), filed as LLAMA_FTYPE_MOSTLY_Q4_K_S (14).
+const FILE_TYPE: Record<GgufWriteType, number> = { f32: 0, f16: 1, q8_0: 7, q4_0: 2, q4_k: 14 };
 
 const SCALAR_BYTES = { u8: 1, i8: 1, bool: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, u64: 8, i64: 8, f64: 8 } as const;
 
@@ -177,7 +179,11 @@ function configMetadata(c: ModelConfig): [string, MetaValue, GgufValueType][] {
 function storedType(shape: readonly number[], want: GgufWriteType): GgmlTypeName {
   if (shape.length < 2 || want === "f32") return "f32";
   // NOTE: a row that is not whole blocks cannot be a block format; llama.cpp's quantize falls back the same way.
-  if ((want === "q8_0" || want === "q4_0") && shape[shape.length - 1]! % GGML_TYPES[want].blockElems !== 0) return "f16";
+  const row = shape[shape.length - 1]!;
+  // NOTE: a Q4_K row must be whole 256-element super-blocks; llama.cpp falls back to Q5_0 there, kiln (which
+  // writes no Q5_0) to Q8_0, then f16.
+  if (want === "q4_k" && row % GGML_TYPES.q4_k.blockElems !== 0) return row % GGML_TYPES.q8_0.blockElems === 0 ? "q8_0" : "f16";
+  if ((want === "q8_0" || want === "q4_0") && row % GGML_TYPES[want].blockElems !== 0) return "f16";
   return want;
 }
 
@@ -186,6 +192,7 @@ function encode(type: GgmlTypeName, x: Float32Array): Uint8Array {
   if (type === "f16") return encodeF16(x);
   if (type === "q8_0") return encodeQ8_0(x);
   if (type === "q4_0") return encodeQ4_0(x);
+  if (type === "q4_k") return encodeQ4K(x);
   throw new Error(`gguf writer: cannot encode ${type}`);
 }
 
@@ -221,7 +228,7 @@ function buildHeader(model: LoadedModel, want: GgufWriteType, opts: GgufWriteOpt
     ["general.architecture", model.config.arch, "string"],
     ["general.name", String(model.metadata.get("general.name") ?? basename(model.source).replace(/\.[^.]*$/, "")), "string"],
     ["general.file_type", FILE_TYPE[want], "u32"],
-    ...(want === "q8_0" || want === "q4_0" ? [["general.quantization_version", 2, "u32"] as [string, MetaValue, GgufMetaType]] : []),
+    ...(want === "q8_0" || want === "q4_0" || want === "q4_k" ? [["general.quantization_version", 2, "u32"] as [string, MetaValue, GgufMetaType]] : []),
     ...configMetadata(model.config),
   ];
   const tok = opts.tokenizerMetadata ?? new Map([...model.metadata].filter(([k]) => k.startsWith("tokenizer.")));

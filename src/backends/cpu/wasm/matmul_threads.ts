@@ -23,6 +23,7 @@ import type { DotsExports, DotsTask, DotsViews } from "./rows_threads.js";
 import { DOTS_FIELDS, DOTS_SOURCE, dotsUnits, runDots } from "./rows_threads.js";
 import type { QDotsTask, QViews } from "../matmul_q_rows.js";
 import { F16_TABLE_SOURCE, QDOTS_FIELDS, QDOTS_SOURCE, qdotsUnits, runQDots } from "../matmul_q_rows.js";
+import { Q4K_DOTS_SOURCE, Q4K_TASK, runQ4KDots } from "../matmul_q4k_rows.js";
 
 /**
  * One product C = A . B over operands in wasm memory, as runPacked lays them out (offsets and strides in
@@ -119,6 +120,7 @@ const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const runShare = ${SHARE_SOURCE};
 const runDots = ${DOTS_SOURCE};
 const runQDots = ${QDOTS_SOURCE};
+const runQ4KDots = ${Q4K_DOTS_SOURCE};
 let f16;
 const buffers = new Map();
 let msgs = 0;
@@ -167,7 +169,8 @@ for (;;) {
         const p = read(${JSON.stringify(QDOTS_FIELDS)});
         const w = named(p.buf), s = named(p.sbuf);
         f16 ??= ${F16_TABLE_SOURCE};
-        claim(ctl, NEXT, index, threads, units, (u) => runQDots(f16, w, s, u, p));
+        const rows = p.q4 === ${Q4K_TASK} ? runQ4KDots : runQDots;
+        claim(ctl, NEXT, index, threads, units, (u) => rows(f16, w, s, u, p));
       }
     }
   } catch (e) {
@@ -270,10 +273,14 @@ export class MatmulPool {
     this.fork(1, DOTS_FIELDS, p, dotsUnits(p), (u) => runDots(ex, mem, src, 0, u, p));
   }
 
-  /** A quantized GEMV (../matmul_q_rows.ts) over all threads; w and s are the buffers registered as p.buf and p.sbuf. */
+  /**
+   * A quantized GEMV (../matmul_q_rows.ts; ../matmul_q4k_rows.ts when p.q4 is Q4K_TASK) over all threads; w
+   * and s are the buffers registered as p.buf and p.sbuf.
+   */
   runQDots(p: QDotsTask, f16: Float32Array, w: QViews, s: QViews): void {
     this.shared.qdots++;
-    this.fork(2, QDOTS_FIELDS, p, qdotsUnits(p), (u) => runQDots(f16, w, s, u, p));
+    const rows = p.q4 === Q4K_TASK ? runQ4KDots : runQDots;
+    this.fork(2, QDOTS_FIELDS, p, qdotsUnits(p), (u) => rows(f16, w, s, u, p));
   }
 
   /** Posts a task of `units` units, claims units on this thread too, then waits for the workers that took part. */
