@@ -3,6 +3,7 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
+import LongestFirst from "./test/helpers/longest_first.js";
 import SkipReporter from "./test/helpers/skip_reporter.js";
 
 const swiftshader = "/usr/lib/chromium/vk_swiftshader_icd.json";
@@ -31,6 +32,8 @@ export default defineConfig({
     // Two workers there: 203 files in 1037 s (2026-12-07, the machine loaded only by the suite's own child
     // processes), where one worker took 1098 s for 174 files; the tests bound their own waits for that load.
     maxWorkers: Math.max(2, availableParallelism() - 1),
+    // The longest files start first (their measured durations), so the workers end together (longest_first.ts).
+    sequence: { sequencer: LongestFirst },
     // The skip summary (and, under CI=true, the check that nothing was skipped that CI did not expect).
     reporters: ["default", new SkipReporter()],
   },
