@@ -5,6 +5,7 @@
 // repeats, the peer first on odd ones), after one warm-up run each; the tables give the ratio of the
 // medians and the spread of the per-pair ratios. A sanity line checks that both continue "Once upon a
 // time" with the same greedy tokens on stories260K. Results: bench/results/generate-peer-llama-cpp-*.json/.md.
+// $KILN_PEER_EXTRA adds GGUF files of its own (comma-separated paths: a quantized model, say) after those two.
 //
 // Threads: KILN_THREADS (else KILN_CPU_THREADS, else the host's available parallelism) is told to both:
 // llama.cpp as its thread count (ideal and minimum), kiln through KILN_CPU_THREADS, its worker pool's size.
@@ -22,7 +23,7 @@ import type { PeerGenerator, PeerInfo } from "./llama_cpp.js";
 import { openLlamaCpp, openPeerGenerator } from "./llama_cpp.js";
 import { loadNodeLlamaCpp } from "./llama_cpp_location.js";
 import type { PeerModel } from "./peer_models.js";
-import { randomLlamaGguf, stories260KGguf } from "./peer_models.js";
+import { extraPeerModels, randomLlamaGguf, stories260KGguf } from "./peer_models.js";
 import type { Comparison, SideBySideRow } from "./side_by_side.js";
 import { compare, leadingAgreement, sideBySideTable } from "./side_by_side.js";
 
@@ -192,7 +193,7 @@ export async function runGeneratePeer(opts: { peer: string; quick: boolean; out:
   const w: PeerRunOptions = { promptTokens: 64, decodeTokens: 64, reps: opts.quick ? 3 : 5 };
   console.log(`kiln cpu vs ${info.version}, ${threads} threads, pp${w.promptTokens} / tg${w.decodeTokens}, ${w.reps} alternating pairs`);
   try {
-    const models = [stories260KGguf(), randomLlamaGguf()];
+    const models = [stories260KGguf(), randomLlamaGguf(), ...extraPeerModels()];
     const runs: PeerModelRun[] = [];
     let sanity: GeneratePeerResults["sanity"] | undefined;
     for (const m of models) {

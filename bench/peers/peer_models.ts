@@ -4,7 +4,7 @@
 // seeded random weights. It owns the shapes and where the files go, not the timing.
 
 import { existsSync, mkdirSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { LlamaConfig } from "../../src/models/types.js";
 import { loadModel, openModel, randomLoadedModel, tokenizerToGgufMetadata, writeGguf } from "../../src/models/index.js";
 import { peerDir } from "./llama_cpp_location.js";
@@ -57,4 +57,16 @@ export function randomLlamaGguf(dir: string = peerModelDir(), config: LlamaConfi
   // NOTE: a file already written is only opened (its header), not rebuilt: 343 MB of random numbers take a while.
   if (!existsSync(path)) writeGguf(path, randomLoadedModel(config, 1), { tokenizerMetadata: tok512Metadata() });
   return { name, path, params: countParams(loadModel(path)) };
+}
+
+/**
+ * Further GGUF files to compare on ($KILN_PEER_EXTRA: comma-separated paths, e.g. the 85.7M model written
+ * by `kiln quantize` as Q8_0 and Q4_0), named by their file names.
+ */
+export function extraPeerModels(env: NodeJS.ProcessEnv = process.env): PeerModel[] {
+  const list = (env.KILN_PEER_EXTRA ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "");
+  return list.map((path) => {
+    if (!existsSync(path)) throw new Error(`KILN_PEER_EXTRA names ${JSON.stringify(path)}, which does not exist`);
+    return { name: basename(path).replace(/\.gguf$/, ""), path, params: countParams(loadModel(path)) };
+  });
 }
