@@ -1,13 +1,15 @@
 // helpers.ts: what the browser end-to-end tests share: build the web app (vite) into a folder of the
-// test's own, serve it with `vite preview` on a free port, start headless Chromium with WebGPU
-// (SwiftShader without a GPU), collect a page's console errors, and save screenshots under test/artifacts/.
+// test's own, serve it with `vite preview` on a free port (or from a plain server without the isolation
+// headers), start headless Chromium with WebGPU (SwiftShader without a GPU), collect a page's console
+// errors, and save screenshots under test/artifacts/.
 // Each test file builds once (beforeAll); the pages and what they check live in the tests.
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "puppeteer-core";
 import puppeteer from "puppeteer-core";
@@ -89,6 +91,36 @@ export async function startPreview(outDir: string, timeoutMs = 20_000): Promise<
       // not listening yet
     }
   }
+}
+
+/**
+ * Serve a built app WITHOUT the COOP/COEP headers that vite preview and kiln serve send, so its pages are
+ * not cross-origin isolated (no SharedArrayBuffer): how a page behaves on a plain static server.
+ */
+export async function startPlainServer(outDir: string): Promise<Preview> {
+  const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wgsl": "text/plain", ".json": "application/json" };
+  const server = createHttpServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+    const file = join(outDir, path.endsWith("/") ? `${path}index.html` : path);
+    if (!file.startsWith(outDir) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" });
+    res.end(readFileSync(file));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
 }
 
 /**

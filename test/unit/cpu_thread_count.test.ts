@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { linuxPhysicalCores, parseThreadCount } from "../../src/backends/cpu/thread_count.js";
+import { linuxPhysicalCores, parseThreadCount, requestedThreadCount, setThreadCount } from "../../src/backends/cpu/thread_count.js";
 import { KILN_BIN, runProcess } from "../helpers/kiln_cli.js";
 
 const dirs: string[] = [];
@@ -66,4 +66,13 @@ describe("cpu thread count", () => {
     expect(one.stdout.length).toBeGreaterThan("Once upon a time".length + 20);
     expect(two.stdout).toBe(one.stdout);
   }, 60_000);
+
+  it("setThreadCount (a browser page's ?threads=) comes before KILN_THREADS, names a bad value, and is fixed once read", () => {
+    expect(() => setThreadCount("zero", "the threads URL parameter")).toThrow('the threads URL parameter must be an integer from 1 to 256, got "zero"');
+    setThreadCount(3);
+    expect(requestedThreadCount()).toBe(3);
+    setThreadCount("3");
+    expect(() => setThreadCount(2)).toThrow("threads: the cpu backend already runs on 3 threads; set the count before it starts");
+    expect(requestedThreadCount()).toBe(3);
+  });
 });

@@ -56,7 +56,8 @@ function threadsText(b: BackendReport): string {
   if (n > 1) return `${n} threads`;
   // NOTE: without cross-origin isolation a page has no SharedArrayBuffer, so no worker threads can share memory.
   if (!b.isolated) return "1 thread (the page is not cross-origin isolated: its server does not send COOP/COEP headers)";
-  return "1 thread (the browser worker pool is not built yet: the cpu backend's threads run in Node only)";
+  if (params.get("threads") === "1") return "1 thread (as asked: threads=1)";
+  return `1 thread (the browser reports ${navigator.hardwareConcurrency} logical CPU${navigator.hardwareConcurrency === 1 ? "" : "s"})`;
 }
 
 /** `why`: the page's notice when this start is a fallback the page chose (e.g. after losing the adapter). */
@@ -66,7 +67,7 @@ async function startWorker(choice: BackendChoice, why?: string): Promise<void> {
   worker.addEventListener("error", (e) => say(`the engine worker failed: ${e.message}`, "error"));
   api = Comlink.wrap<EngineWorkerApi>(worker);
   local = new WorkerEngineClient(api);
-  backend = await api.start(choice);
+  backend = await api.start(choice, params.get("threads") ?? undefined);
   $("backend").textContent = backend.name + (backend.software ? " (software)" : "");
   $("adapter").textContent = backend.name === "webgpu" ? [backend.vendor, backend.architecture].filter(Boolean).join(" / ") + ` (${backend.device})` : `${backend.device}, ${threadsText(backend)}`;
   notice = why ?? (backend.fallbackReason ? `WebGPU is not in use: ${backend.fallbackReason}. The engine runs on the cpu backend in a Worker instead.` : "");
@@ -214,6 +215,7 @@ const ready = main().catch((err: unknown) => say(`The engine did not start: ${(e
 const demo: DemoPageApi = {
   ready, generate, loadFiles, backend: () => backend, model: () => model, lastLoadProgress: () => progressLog,
   stats: () => local.stats(),
+  cpuPool: () => api.cpuPool(),
   generateFromButton: onGenerate,
   simulateDeviceLoss: () => api.simulateDeviceLoss(),
 };

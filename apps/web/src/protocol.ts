@@ -1,6 +1,6 @@
 // protocol.ts: the plain data between the page and the engine Worker (all structured-clone-able), and
 // the Worker's API as comlink exposes it. The page never sees a tensor or a backend object.
-import type { EngineErrorData, EngineHealth, EngineStats, GenerateChunk, GenerateRequest, ModelCard } from "../../../src/web.js";
+import type { CpuPoolStats, EngineErrorData, EngineHealth, EngineStats, GenerateChunk, GenerateRequest, ModelCard } from "../../../src/web.js";
 
 export type BackendChoice = "auto" | "webgpu" | "cpu";
 
@@ -49,8 +49,11 @@ export interface ModelUrl {
 export type GenerateResult = { readonly ok: true } | { readonly ok: false; readonly error: EngineErrorData };
 
 export interface EngineWorkerApi {
-  /** Start a backend; "auto" is WebGPU when the browser has an adapter, else cpu (with the reason). */
-  start(choice: BackendChoice): Promise<BackendReport>;
+  /**
+   * Start a backend; "auto" is WebGPU when the browser has an adapter, else cpu (with the reason).
+   * threads: the cpu backend's thread count (the page's ?threads=), else the default (hardwareConcurrency, capped).
+   */
+  start(choice: BackendChoice, threads?: string): Promise<BackendReport>;
   loadUrls(files: readonly ModelUrl[], onProgress: (p: LoadProgress) => void): Promise<LoadedModelInfo>;
   loadFiles(files: readonly File[], onProgress: (p: LoadProgress) => void): Promise<LoadedModelInfo>;
   /** Streams chunks to onChunk; resolves when the request ends (errors as data: comlink would drop the code). */
@@ -61,6 +64,8 @@ export interface EngineWorkerApi {
   stats(): Promise<EngineStats>;
   /** Destroys the WebGPU device as a driver reset would; false on cpu. For testing the page's recovery. */
   simulateDeviceLoss(): Promise<boolean>;
+  /** The cpu backend's worker pool: threads, workers that have run a task, tasks shared. */
+  cpuPool(): Promise<CpuPoolStats>;
 }
 
 /** What one generation on the page gave (the page's stats line shows the same numbers). */
@@ -89,6 +94,8 @@ export interface DemoPageApi {
   model(): LoadedModelInfo | undefined;
   /** The in-page engine's counts (running, waiting, KV cache usage). */
   stats(): Promise<EngineStats>;
+  /** The cpu backend's worker pool in the engine Worker (tests check that its threads really ran). */
+  cpuPool(): Promise<CpuPoolStats>;
   /** The progress reports of the last load, in order. */
   lastLoadProgress(): readonly LoadProgress[];
 }

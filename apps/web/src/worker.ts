@@ -4,7 +4,7 @@
 // exposes EngineWorkerApi through comlink.
 import * as Comlink from "comlink";
 import type { Backend, EngineHealth, EngineStats, GenerateChunk, GenerateRequest, ModelCard, ModelFile, OpenedModel } from "../../../src/web.js";
-import { Engine, EngineError, fromLoaded, getBackend, openModelFiles } from "../../../src/web.js";
+import { Engine, EngineError, cpuPoolStats, fromLoaded, getBackend, openModelFiles, setThreadCount } from "../../../src/web.js";
 import type { BackendChoice, BackendReport, EngineWorkerApi, GenerateResult, LoadedModelInfo, LoadProgress, ModelUrl } from "./protocol.js";
 import { installShaders } from "./shaders.js";
 
@@ -16,7 +16,9 @@ let engine: Engine | undefined;
 const aborters = new Map<string, AbortController>();
 const started = performance.now();
 
-async function start(choice: BackendChoice): Promise<BackendReport> {
+async function start(choice: BackendChoice, threads?: string): Promise<BackendReport> {
+  // NOTE: before any backend starts: the cpu backend reads its thread count once (a new Worker per start).
+  if (threads !== undefined) setThreadCount(threads, "the threads URL parameter");
   let fallbackReason: string | undefined;
   if (choice !== "cpu") {
     try {
@@ -192,6 +194,9 @@ const api: EngineWorkerApi = {
   },
   async stats(): Promise<EngineStats> {
     return engine ? engine.stats() : { running: 0, waiting: 0 };
+  },
+  async cpuPool() {
+    return cpuPoolStats();
   },
   async simulateDeviceLoss(): Promise<boolean> {
     if (backend?.name !== "webgpu") return false;

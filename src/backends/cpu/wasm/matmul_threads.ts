@@ -13,12 +13,14 @@
 // then runs its units too and closes the task to that worker (ENTER below) instead of waiting for it. Own
 // range first: a thread then reads the same part of B every decode step, which can stay in its core's
 // cache when the weights fit (stories260K), and a tile product splits exactly as a static split would.
-// Node only (worker_threads, receiveMessageOnPort, a blocking Atomics.wait on the calling thread);
-// elsewhere there is no pool and the kernels run on one thread. It owns the pool, the fork/join and the
-// split of tile products, not the kernels, the packing or the thread count (../thread_count.ts).
+// Node (worker_threads, buffers read with receiveMessageOnPort) and cross-origin isolated browsers (Web
+// Workers, browser_workers.ts) run the same task text (TASK_SOURCE); elsewhere (a page without isolation
+// has no SharedArrayBuffer) there is no pool and the kernels run on one thread. It owns the pool, the
+// fork/join and the split of tile products, not the kernels, the packing or the thread count (../thread_count.ts).
 
 import { nodeBuiltin } from "../../../core/host.js";
 import { requestedThreadCount } from "../thread_count.js";
+import { browserPoolPossible, canBlock, startBrowserWorkers } from "./browser_workers.js";
 import type { DotsExports, DotsTask, DotsViews } from "./rows_threads.js";
 import { DOTS_FIELDS, DOTS_SOURCE, dotsUnits, runDots } from "./rows_threads.js";
 import type { QDotsTask, QViews } from "../matmul_q_rows.js";
@@ -108,15 +110,16 @@ const claim = new Function(`return ${CLAIM_SOURCE}`)() as (ctl: Int32Array, next
 const WORKER_SPIN = 20_000;
 const CALLER_SPIN = 20_000;
 
-const WORKER_SOURCE = `
-const { workerData, receiveMessageOnPort } = require("node:worker_threads");
-const { module, memory, control, index, threads, consts, port } = workerData;
-const ctl = new Int32Array(control);
-const args = new Uint32Array(control);
+/**
+ * What every worker runs for task `seq` once it has seen it posted, as source text shared by the Node workers
+ * (below) and the browser's (browser_workers.ts). In scope where it is pasted: ctl/args (the control words),
+ * index, threads, consts, memory, ex (this worker's instance of the module) and receive() (the next buffer
+ * message posted to this worker, or undefined when none has arrived yet).
+ */
+export const TASK_SOURCE = `
 const DONE = ${ENTER} + threads;
 const NEXT = ${ENTER} + 2 * threads;
 const claim = ${CLAIM_SOURCE};
-const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const runShare = ${SHARE_SOURCE};
 const runDots = ${DOTS_SOURCE};
 const runQDots = ${QDOTS_SOURCE};
@@ -126,18 +129,10 @@ const buffers = new Map();
 let msgs = 0;
 let mem = { f32: new Float32Array(0), u16: new Uint16Array(0) };
 const read = (names) => { const p = {}; names.forEach((name, i) => { p[name] = args[${ARGS} + i]; }); return p; };
-let seq = 0;
-for (;;) {
-  for (let spin = 0; spin < ${WORKER_SPIN} && Atomics.load(ctl, ${SEQ}) === seq; spin++);
-  Atomics.wait(ctl, ${SEQ}, seq);
-  const now = Atomics.load(ctl, ${SEQ});
-  // NOTE: a wake-up without a new task must not run the last one again (it would add its share into
-  // C twice): a 2000-step run under load once saw exactly that as a countdown going to -1.
-  if (now === seq) continue;
-  seq = now;
+function runTask(seq) {
   // Enter the task unless the caller already closed it to this worker (it ran every unit itself).
   const was = Atomics.load(ctl, ${ENTER} + index);
-  if (was === -seq || Atomics.compareExchange(ctl, ${ENTER} + index, was, seq) !== was) continue;
+  if (was === -seq || Atomics.compareExchange(ctl, ${ENTER} + index, was, seq) !== was) return;
   try {
     const units = ctl[${UNITS}];
     if (ctl[${KIND}] === 0) {
@@ -146,10 +141,9 @@ for (;;) {
     } else {
       // Buffers first: the caller posted each one (and each release) before the task that needs it.
       for (const want = Atomics.load(ctl, ${MSGS}); msgs < want; ) {
-        const m = receiveMessageOnPort(port);
-        if (!m) continue;
+        const d = receive();
+        if (d === undefined) continue;
         msgs++;
-        const d = m.message;
         if (d.release !== undefined) buffers.delete(d.release);
         else buffers.set(d.id, { f32: new Float32Array(d.sab, 0, d.sab.byteLength >> 2), u16: new Uint16Array(d.sab, 0, d.sab.byteLength >> 1), u8: new Uint8Array(d.sab), i8: new Int8Array(d.sab) });
       }
@@ -182,16 +176,62 @@ for (;;) {
 }
 `;
 
+/** The Node worker: workerData carries everything; buffers arrive on its port, read synchronously. */
+const WORKER_SOURCE = `
+const { workerData, receiveMessageOnPort } = require("node:worker_threads");
+const { module, memory, control, index, threads, consts, port } = workerData;
+const ctl = new Int32Array(control);
+const args = new Uint32Array(control);
+const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const receive = () => receiveMessageOnPort(port)?.message;
+${TASK_SOURCE}
+Atomics.store(ctl, DONE + index, -1); // started (cpuPoolStats)
+let seq = 0;
+for (;;) {
+  for (let spin = 0; spin < ${WORKER_SPIN} && Atomics.load(ctl, ${SEQ}) === seq; spin++);
+  Atomics.wait(ctl, ${SEQ}, seq);
+  const now = Atomics.load(ctl, ${SEQ});
+  // NOTE: a wake-up without a new task must not run the last one again (it would add its share into
+  // C twice): a 2000-step run under load once saw exactly that as a countdown going to -1.
+  if (now === seq) continue;
+  seq = now;
+  runTask(seq);
+}
+`;
+
 /** Products with fewer multiply-adds than this run on the calling thread: a hand-off costs ~10-50 us. */
 export const MIN_SHARED_MACS = 1 << 22;
 
+const inNode = (): boolean => nodeBuiltin("node:os") !== undefined && nodeBuiltin("node:worker_threads") !== undefined;
+
 /**
- * How many threads the kernels run on: the requested count (KILN_THREADS, thread_count.ts) where this host
- * can run a pool (Node with worker_threads and SharedArrayBuffer), else 1.
+ * How many threads the kernels run on: the requested count (KILN_THREADS or setThreadCount, thread_count.ts)
+ * where this host can run a pool (Node with worker_threads and SharedArrayBuffer; a cross-origin isolated
+ * page or Worker), else 1.
  */
 export function matmulThreadCount(): number {
-  if (!nodeBuiltin("node:os") || !nodeBuiltin("node:worker_threads") || typeof SharedArrayBuffer !== "function") return 1;
+  if (typeof SharedArrayBuffer !== "function" || !(inNode() || browserPoolPossible())) return 1;
   return requestedThreadCount();
+}
+
+/** What the pool has done so far, for a page's report and for tests that check the threads really ran. */
+export interface CpuPoolStats {
+  /** Threads the kernels run on (the caller counts as one). */
+  readonly threads: number;
+  /** Workers that have started (a browser's start asynchronously: the caller runs every task alone until then). */
+  readonly workersStarted: number;
+  /**
+   * Workers that have run a part of a task. NOTE: a small task (stories260K's decode products take
+   * microseconds) may be done by the caller before a waiting worker wakes: a started worker may not join.
+   */
+  readonly workersJoined: number;
+  /** Tasks shared with the workers, by kind. */
+  readonly shared: { readonly tiles: number; readonly dots: number; readonly qdots: number };
+}
+
+export function cpuPoolStats(): CpuPoolStats {
+  if (!current) return { threads: matmulThreadCount(), workersStarted: 0, workersJoined: 0, shared: { tiles: 0, dots: 0, qdots: 0 } };
+  return { threads: current.threads, ...current.workers(), shared: { ...current.shared } };
 }
 
 /** The pool the kernel started (undefined before, and with one thread): the few-rows path asks it. */
@@ -210,6 +250,8 @@ export class MatmulPool {
   /** Tasks shared with the workers so far, by kind (tests check that a path they mean to exercise ran). */
   readonly shared = { tiles: 0, dots: 0, qdots: 0 };
   private readonly released = new FinalizationRegistry<number>((id) => this.post({ release: id }));
+  /** Whether this thread may block in Atomics.wait (not a page's main thread: it spins there). */
+  private readonly blocks = canBlock(inNode());
 
   private constructor(readonly threads: number, private readonly block: BlockFn, private readonly consts: BlockingConstants) {
     // NOTE: a browser page without cross-origin isolation has no SharedArrayBuffer at all: one thread, no words.
@@ -219,9 +261,13 @@ export class MatmulPool {
 
   /** A pool of threads - 1 workers over the module and its shared memory (the caller is the first thread). */
   static start(threads: number, module: WebAssembly.Module, memory: WebAssembly.Memory, block: BlockFn, consts: BlockingConstants): MatmulPool {
-    const wt = nodeBuiltin("node:worker_threads")!;
     const pool = new MatmulPool(threads, block, consts);
-    for (let index = 1; index < threads; index++) {
+    const wt = nodeBuiltin("node:worker_threads");
+    if (!wt) {
+      const inits = Array.from({ length: threads - 1 }, (_, i) => ({ module, memory, control: pool.ctl.buffer as SharedArrayBuffer, index: i + 1, threads, consts }));
+      pool.ports.push(...startBrowserWorkers(TASK_SOURCE, { seq: SEQ, msgs: MSGS, spin: WORKER_SPIN }, inits));
+    }
+    for (let index = 1; wt && index < threads; index++) {
       const { port1, port2 } = new wt.MessageChannel();
       const w = new wt.Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, control: pool.ctl.buffer, index, threads, consts, port: port2 }, transferList: [port2] });
       // NOTE: idle workers must not keep the process alive; they wait on the control word, not the event loop.
@@ -231,6 +277,17 @@ export class MatmulPool {
     }
     if (threads > 1) current = pool;
     return pool;
+  }
+
+  /** Workers started and joined: a worker's done word is 0 until it starts, -1 until its first task, then that task's seq. */
+  workers(): { workersStarted: number; workersJoined: number } {
+    let workersStarted = 0, workersJoined = 0;
+    for (let w = 1; w < this.threads; w++) {
+      const d = Atomics.load(this.ctl, DONE(this.threads) + w);
+      if (d !== 0) workersStarted++;
+      if (d > 0) workersJoined++;
+    }
+    return { workersStarted, workersJoined };
   }
 
   private post(message: unknown): void {
@@ -307,11 +364,17 @@ export class MatmulPool {
       for (let waited = 0; ; waited++) {
         const d = Atomics.load(ctl, done + w);
         if (d === seq) break;
-        if (Atomics.wait(ctl, done + w, d, 10_000) === "timed-out" && waited >= 6) {
-          throw new Error(`cpu matmul: worker thread ${w} of ${T - 1} did not finish a task within 60 s`);
-        }
+        const timedOut = this.blocks ? Atomics.wait(ctl, done + w, d, 10_000) === "timed-out" : spinWhile(ctl, done + w, d, 10_000);
+        if (timedOut && waited >= 6) throw new Error(`cpu matmul: worker thread ${w} of ${T - 1} did not finish a task within 60 s`);
       }
     }
     if (Atomics.load(ctl, FAILED)) throw new Error("cpu matmul: a worker thread failed (its error is on stderr); set KILN_THREADS=1 to run without them");
   }
+}
+
+/** Atomics.wait's answer for a thread that may not block: spins while ctl[i] is `value`, at most `ms`; true when it timed out. */
+function spinWhile(ctl: Int32Array, i: number, value: number, ms: number): boolean {
+  const t0 = performance.now();
+  for (let n = 1; Atomics.load(ctl, i) === value; n++) if ((n & 4095) === 0 && performance.now() - t0 > ms) return true;
+  return false;
 }
