@@ -7,7 +7,11 @@
 // `reps` calls, and the table gives the median over rounds and the ratio. Writes
 // bench/results/matmul-blas-<tag>.json and .md.
 //
-//   npx tsx bench/matmul_blas.ts [--threads N] [--rounds R] [--tag NAME] [--out bench/results]
+//   npx tsx bench/matmul_blas.ts [--threads N] [--rounds R] [--clock wall|cpu] [--tag NAME] [--out bench/results]
+//
+// --clock cpu (one thread only) times each call by the cpu time its process spent (kiln: process.cpuUsage;
+// the peer: time.thread_time of the thread OpenBLAS runs on), not the wall clock: on the shared, loaded
+// machine a wall-clock call also counts the time the OS gave other processes, which swamps the ratio.
 //
 // NOTE: without /usr/bin/python3 + torch the peer column says why and kiln is timed alone.
 
@@ -17,6 +21,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { CpuBackend } from "../src/backends/cpu/backend.js";
 import type { MatmulSpec } from "../src/core/routines.js";
+import { matmulKernel } from "../src/backends/cpu/wasm/matmul_kernel.js";
 import { machineInfo } from "./lib/machine.js";
 import { median } from "./lib/timing.js";
 
@@ -36,13 +41,14 @@ blas = [l.strip() for l in torch.__config__.show().splitlines() if "BLAS" in l]
 libs = sorted({l.split()[-1] for l in open("/proc/self/maps") if "blas" in l})
 print(json.dumps({"ready": True, "torch": torch.__version__, "blas": blas[0][:200] if blas else "", "libs": libs}), flush=True)
 for line in sys.stdin:
-    m, k, n, tb, reps = map(int, line.split())
+    m, k, n, tb, reps, cpu = map(int, line.split())
+    clock = time.thread_time if cpu else time.perf_counter
     a = torch.randn(m, k); b = torch.randn(n, k) if tb else torch.randn(k, n)
     f = (lambda: a @ b.t()) if tb else (lambda: a @ b)
     for _ in range(3): f()
     ts = []
     for _ in range(reps):
-        t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
+        t = clock(); f(); ts.append(clock() - t)
     ts.sort()
     print(json.dumps({"ms": ts[len(ts) // 2] * 1e3}), flush=True)
 `;
@@ -59,8 +65,8 @@ class Peer {
     if (r.done) throw new Error("matmul_blas: the python peer exited (is torch installed for /usr/bin/python3?)");
     return JSON.parse(r.value) as Record<string, unknown>;
   }
-  async time(c: Case, reps: number): Promise<number> {
-    this.proc.stdin!.write(`${c.m} ${c.k} ${c.n} ${c.transB ? 1 : 0} ${reps}\n`);
+  async time(c: Case, reps: number, cpuClock: boolean): Promise<number> {
+    this.proc.stdin!.write(`${c.m} ${c.k} ${c.n} ${c.transB ? 1 : 0} ${reps} ${cpuClock ? 1 : 0}\n`);
     return (await this.next()).ms as number;
   }
   close(): void {
@@ -69,7 +75,14 @@ class Peer {
   }
 }
 
-async function kilnTimer(cpu: CpuBackend, c: Case): Promise<(reps: number) => Promise<number>> {
+/** Milliseconds now on the wall clock, or of cpu time this process has used (all its threads). */
+function clockMs(cpuClock: boolean): number {
+  if (!cpuClock) return performance.now();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function kilnTimer(cpu: CpuBackend, c: Case, cpuClock: boolean): Promise<(reps: number) => Promise<number>> {
   const spec: MatmulSpec = { batch: 1, m: c.m, n: c.n, k: c.k, transA: false, transB: c.transB, aBatchStride: c.m * c.k, bBatchStride: c.k * c.n, dtype: "f32", out: "f32" };
   const exe = await cpu.routine("matmul", spec);
   const buf = (len: number) => {
@@ -86,9 +99,9 @@ async function kilnTimer(cpu: CpuBackend, c: Case): Promise<(reps: number) => Pr
   return async (reps) => {
     const ts: number[] = [];
     for (let i = 0; i < reps; i++) {
-      const t0 = performance.now();
+      const t0 = clockMs(cpuClock);
       await once();
-      ts.push(performance.now() - t0);
+      ts.push(clockMs(cpuClock) - t0);
     }
     return median(ts);
   };
@@ -104,6 +117,10 @@ async function main(): Promise<void> {
   const threads = Number(flag(argv, "threads") ?? process.env.KILN_CPU_THREADS ?? 2);
   const rounds = Number(flag(argv, "rounds") ?? 5);
   const reps = 15;
+  const clock = flag(argv, "clock") ?? "wall";
+  if (clock !== "wall" && clock !== "cpu") throw new Error(`matmul_blas: --clock must be wall or cpu, got ${JSON.stringify(clock)}`);
+  if (clock === "cpu" && threads !== 1) throw new Error(`matmul_blas: --clock cpu times one thread's cpu time; it needs --threads 1, got ${threads}`);
+  const cpuClock = clock === "cpu";
   process.env.KILN_CPU_THREADS = String(threads);
   const machine = machineInfo(flag(argv, "tag"));
   const cpu = new CpuBackend();
@@ -118,11 +135,11 @@ async function main(): Promise<void> {
   const rows = [];
   try {
     for (const c of CASES) {
-      const kiln = await kilnTimer(cpu, c);
+      const kiln = await kilnTimer(cpu, c, cpuClock);
       const k: number[] = [], p: number[] = [];
       for (let r = 0; r < rounds; r++) {
         k.push(await kiln(reps));
-        if (peer) p.push(await peer.time(c, reps));
+        if (peer) p.push(await peer.time(c, reps, cpuClock));
       }
       const flops = 2 * c.m * c.n * c.k;
       const km = median(k), pm = p.length ? median(p) : NaN;
@@ -136,12 +153,12 @@ async function main(): Promise<void> {
   const out = flag(argv, "out") ?? "bench/results";
   mkdirSync(out, { recursive: true });
   const base = join(out, `matmul-blas-${machine.tag}`);
-  writeFileSync(`${base}.json`, JSON.stringify({ suite: "matmul-blas", version: 1, date, machine, threads, rounds, reps, peer: peerInfo, rows }, null, 2) + "\n");
+  writeFileSync(`${base}.json`, JSON.stringify({ suite: "matmul-blas", version: 1, date, machine, threads, clock, fma: matmulKernel().fma, rounds, reps, peer: peerInfo, rows }, null, 2) + "\n");
   const md = [
     `# cpu matmul vs OpenBLAS (${date}, ${machine.cpu}, ${machine.cores} cores, ${threads} threads, Node ${machine.node})`,
     "",
     `Peer: PyTorch ${String(peerInfo.torch ?? "-")} ${String(peerInfo.blas ?? peerInfo.missing ?? "")}; libraries mapped: ${JSON.stringify(peerInfo.libs ?? [])}.`,
-    `Medians of ${rounds} alternating rounds, each the median of ${reps} calls.`,
+    `Medians of ${rounds} alternating rounds, each the median of ${reps} calls, timed by the ${clock === "cpu" ? "cpu time each side spent (one thread)" : "wall clock"}; kiln's kernel ${matmulKernel().fma ? "with" : "without"} relaxed-SIMD FMA.`,
     "",
     "| case | kiln ms | kiln GFLOP/s | OpenBLAS ms | OpenBLAS GFLOP/s | kiln / OpenBLAS speed |",
     "| --- | --- | --- | --- | --- | --- |",

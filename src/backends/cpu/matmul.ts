@@ -11,15 +11,12 @@ import { checkLength } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { compileEpilogue, compileOuterStore, rowSink, storeRows } from "./matmul_epilogue.js";
 import { copyB as copyIn, rowsPerPass, runRows } from "./matmul_rows.js";
-import { KC as KERNEL_KC, matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
+import { KC as KERNEL_KC, matmulKernel } from "./wasm/matmul_kernel.js";
 import { MIN_SHARED_MACS } from "./wasm/matmul_threads.js";
 import { runSwapped, swapPays } from "./matmul_swapped.js";
 
-// NOTE: local copies, because module loaders that transpile to CommonJS (tsx) turn each read of an imported
+// NOTE: a local copy, because module loaders that transpile to CommonJS (tsx) turn each read of an imported
 // binding into a getter call, which showed up at 8% of a 512^3 matmul's profile in the (former) packing loops.
-const MR = KERNEL_MR;
-const NR = KERNEL_NR;
-
 const KC = KERNEL_KC;
 
 const ceil8 = (x: number): number => Math.ceil(x / 8) * 8;
@@ -32,6 +29,8 @@ const ceil8 = (x: number): number => Math.ceil(x / 8) * 8;
 function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
   const { batch, m, n, k, transA, transB } = spec;
   const dtype = spec.dtype as FloatDType;
+  const kernel = matmulKernel();
+  const { MR, NR } = kernel.tile;
   const mTiles = Math.ceil(m / MR);
   const nTiles = Math.ceil(n / NR);
   const mPad = mTiles * MR;
@@ -48,7 +47,6 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
   const cOff = bOff + ceil8(Math.ceil(k / 4) * 4 * ldb + NR);
   const tOff = cOff + ceil8(mPad * nPad);
   const rawOff = tOff + (transB ? ceil8(Math.ceil(n / 4) * 4 * k + 4) : 0);
-  const kernel = matmulKernel();
   kernel.reserve((rawOff + (dtype === "f32" ? 0 : ceil8(Math.max(m, n) * k) / 2 + 8)) * 4);
   const [, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
   const product = { aOff, rsA: transA ? 1 : k, csA: transA ? m : 1, bOff, ldb, cOff, ldc: nPad, k, mTiles, nTiles };
@@ -181,6 +179,7 @@ function pathOf(spec: MatmulSpec): { name: string; run: (spec: MatmulSpec, views
   // padded n = 1 to an 8-column panel and cost ~25x the JS loop.
   if (spec.dtype === "f32" && (n === 1 || k === 1)) return { name: `f32 JS loop, ${k === 1 ? "k = 1: outer product formed in the store loop" : "n = 1: a dot per row"}`, run: runJs };
   if (rowsPerPass(spec) <= (spec.transB ? ROWS_MAX_TRANS_B : ROWS_MAX) && !sharedAcrossThreads(spec)) return { name: `wasm simd f32, few rows, B streamed ${spec.transB ? "(n, k): dot tiles" : "(k, n): strided tiles"}`, run: runRows };
+  const { MR, NR } = matmulKernel().tile;
   if (swapPays(spec)) return { name: `wasm simd f32, ${MR}x${NR} micro-kernel tiles, swapped: C^T = B . A^T with B (n, k) in place, KC=${KC}`, run: runSwapped };
   return { name: `wasm simd f32, ${MR}x${NR} micro-kernel tiles over A and B in place, KC=${KC}`, run: runPacked };
 }

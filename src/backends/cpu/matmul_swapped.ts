@@ -14,11 +14,7 @@ import type { FloatDType } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { storeRows } from "./matmul_epilogue.js";
 import { copyB as copyIn } from "./matmul_rows.js";
-import { matmulKernel, MR as KERNEL_MR, NR as KERNEL_NR } from "./wasm/matmul_kernel.js";
-
-// NOTE: local copies (tsx's CommonJS transform turns each read of an imported binding into a getter call).
-const MR = KERNEL_MR;
-const NR = KERNEL_NR;
+import { matmulKernel } from "./wasm/matmul_kernel.js";
 
 const ceil4 = (x: number): number => Math.ceil(x / 4) * 4;
 const ceil8 = (x: number): number => Math.ceil(x / 8) * 8;
@@ -36,6 +32,8 @@ export function swapPays(spec: MatmulSpec): boolean {
 export function runSwapped(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: RowSink): void {
   const { batch, m, n, k, transA } = spec;
   const dtype = spec.dtype as FloatDType;
+  const kernel = matmulKernel();
+  const { MR, NR } = kernel.tile;
   // The kernel's product: rows n (B's), columns m (A's), depth k.
   const mTiles = Math.ceil(n / MR);
   const nTiles = Math.ceil(m / NR);
@@ -54,7 +52,6 @@ export function runSwapped(spec: MatmulSpec, views: readonly ArrayBufferView[], 
   const cOff = ctOff + ceil8(mPad * nPad);
   const tOff = cOff + ceil8(ceil4(m) * ldc);
   const rawOff = tOff + (transA ? 0 : ceil8(ceil4(m) * k + 4));
-  const kernel = matmulKernel();
   kernel.reserve((rawOff + (dtype === "f32" ? 0 : ceil8(Math.max(m, n) * k) / 2 + 8)) * 4);
   const [, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
   const product = { aOff, rsA: k, csA: 1, bOff, ldb, cOff: ctOff, ldc: nPad, k, mTiles, nTiles };

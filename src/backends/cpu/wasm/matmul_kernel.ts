@@ -1,5 +1,5 @@
 // matmul_kernel.ts emits and instantiates the WebAssembly SIMD module behind the cpu matmul routine: a
-// register-blocked MR x 8 f32 micro-kernel that reads A and B in place (strided, as they were copied into
+// register-blocked f32 micro-kernel (3 x 12 tiles with FMA, 4 x 8 without) that reads A and B in place (strided, as they were copied into
 // its memory) and a driver that sweeps it over one (mc x kc) block of A times one (kc x n) block of B,
 // storing or accumulating into C; plus the few-rows functions (rows_kernel.ts) and the f16/bf16 -> f32
 // conversions (convert_kernel.ts), which share its memory. It owns the module, its memory and the operand
@@ -17,13 +17,31 @@ import { dotsDriver, dotTile, rowsDriver } from "./rows_kernel.js";
 import { ResidentHeap, residentWanted, setResidentHeap } from "./resident_heap.js";
 
 /**
- * Rows of C per micro-tile (A panel height).
+ * Rows of C per micro-tile of the plain (mul + add) kernel, and of the few-rows path's A panels.
  * NOTE: measured on x64 (V8, Node 20): MR=4 (8 accumulators) runs near the 128-bit peak, about 40 GFLOP/s
  * per core; MR=5 and MR=6 ran at 23-28 GFLOP/s (most likely spills: x64 wasm SIMD has 16 xmm registers).
  */
 export const MR = 4;
-/** Columns of C per micro-tile (B panel width): two f32x4 vectors. */
+/** Columns of C per micro-tile of the plain kernel (B panel width): two f32x4 vectors. */
 export const NR = 8;
+
+/** A micro-tile: MR rows by NR columns of C (NR a multiple of 4: f32x4 vectors). */
+export interface Tile {
+  readonly MR: number;
+  readonly NR: number;
+}
+
+/**
+ * The micro-tile per kernel. FMA: 3 x 12 (9 accumulators, 3 B vectors, 3 A splats: 15 xmm registers).
+ * NOTE: V8's scheduler puts a loop step's loads (effectful, in order) before its arithmetic (pure, placed
+ * late), so every B vector and A splat of a step is live at once next to the accumulators: a tile fits when
+ * MR*NR/4 + MR + NR/4 <= 15 (x64 keeps one xmm as scratch). Measured per cpu-second on one Zen 5 core
+ * (15:30 UTC, loaded): 3 x 12 FMA 39-45 GFLOP/s at 512^3 and 41-45 at 192 x 768 x 2048, where 4 x 8 FMA
+ * ran 39-42 and 24-25; 6 x 8, 4 x 12 and a k-unrolled 4 x 8 spill (15-20). The plain kernel needs one more
+ * register for the product before its add: 3 x 12 without FMA spilled (19), so it keeps 4 x 8.
+ */
+export const FMA_TILE: Tile = { MR: 3, NR: 12 };
+export const PLAIN_TILE: Tile = { MR, NR };
 /** k-block depth: one B tile (KC rows x NR f32, 8 KiB of data) stays in L1 while A's row tiles stream past it. */
 export const KC = 256;
 /** A row tiles (of MR rows) per block: an (MC_PANELS * MR) x KC block of A (256 KiB) stays in L2. */
@@ -41,7 +59,7 @@ export const SCRATCH_CAP = 1 << 30;
 /*
  * Operands in place (f32, in wasm memory; every address and stride in bytes):
  *   A(i, kk) at a + i*rsA + kk*csA: row-major A (rsA = 4k, csA = 4) or A stored (k, m) (rsA = 4, csA = 4m);
- *   B(kk, j) at b + kk*ldb + 4j: row-major (k, n) rows, an 8-column tile read with two v128 loads;
+ *   B(kk, j) at b + kk*ldb + 4j: row-major (k, n) rows, an NR-column tile read with NR/4 v128 loads;
  *   C row-major, ldc bytes per row. The first k-block stores its tile into C, later ones add to it.
  * A tile reads MR rows and NR columns whatever m and n are: the caller leaves slack after A and B and
  * pads C to whole tiles (the extra rows and columns are never read back).
@@ -52,45 +70,45 @@ export const SCRATCH_CAP = 1 << 30;
  * A rows (ap + r*rsA, stepping csA) . B rows (bp, stepping ldb), kc >= 1 steps.
  * NOTE: one pointer per row of A, each bumped per step, serves both of A's layouts with one kernel.
  */
-function microKernel(fma: boolean): FuncBody {
+function microKernel(tile: Tile, fma: boolean): FuncBody {
+  const { MR: mr } = tile;
+  const nv = tile.NR / 4; // B vectors per step
   const f = new FuncBody(9);
   const [ap, bp, cp, kc, ldc, ldb, rsA, csA, store] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const acc = Array.from({ length: MR * 2 }, () => f.local(V128));
-  const b0 = f.local(V128);
-  const b1 = f.local(V128);
+  const acc = Array.from({ length: mr * nv }, () => f.local(V128));
+  const b = Array.from({ length: nv }, () => f.local(V128));
   const a = f.local(V128);
-  const arow = Array.from({ length: MR }, () => f.local(I32));
+  const arow = Array.from({ length: mr }, () => f.local(I32));
   const addr = f.local(I32);
   for (const x of acc) f.v128Zero().set(x);
   f.get(ap).set(arow[0]!);
-  for (let r = 1; r < MR; r++) f.get(arow[r - 1]!).get(rsA).i32Add().set(arow[r]!);
+  for (let r = 1; r < mr; r++) f.get(arow[r - 1]!).get(rsA).i32Add().set(arow[r]!);
   f.loop();
-  f.get(bp).v128Load(0).set(b0);
-  f.get(bp).v128Load(16).set(b1);
-  for (let r = 0; r < MR; r++) {
+  for (let h = 0; h < nv; h++) f.get(bp).v128Load(16 * h).set(b[h]!);
+  for (let r = 0; r < mr; r++) {
     f.get(arow[r]!).v128Load32Splat(0).set(a);
-    for (let h = 0; h < 2; h++) {
-      const x = acc[2 * r + h]!;
-      if (fma) f.get(a).get(h === 0 ? b0 : b1).get(x).f32x4RelaxedMadd().set(x);
-      else f.get(x).get(a).get(h === 0 ? b0 : b1).f32x4Mul().f32x4Add().set(x);
+    for (let h = 0; h < nv; h++) {
+      const x = acc[nv * r + h]!;
+      if (fma) f.get(a).get(b[h]!).get(x).f32x4RelaxedMadd().set(x);
+      else f.get(x).get(a).get(b[h]!).f32x4Mul().f32x4Add().set(x);
     }
   }
-  for (let r = 0; r < MR; r++) f.get(arow[r]!).get(csA).i32Add().set(arow[r]!);
+  for (let r = 0; r < mr; r++) f.get(arow[r]!).get(csA).i32Add().set(arow[r]!);
   f.get(bp).get(ldb).i32Add().set(bp);
   f.get(kc).i32(1).i32Sub().tee(kc).brIf(0);
   f.end();
   // C tile = accumulators (first k-block), or += them, row by row.
   f.get(cp).set(addr);
   f.get(store).if();
-  for (let r = 0; r < MR; r++) {
-    for (let h = 0; h < 2; h++) f.get(addr).get(acc[2 * r + h]!).v128Store(16 * h);
+  for (let r = 0; r < mr; r++) {
+    for (let h = 0; h < nv; h++) f.get(addr).get(acc[nv * r + h]!).v128Store(16 * h);
     f.get(addr).get(ldc).i32Add().set(addr);
   }
   f.ret();
   f.end();
-  for (let r = 0; r < MR; r++) {
-    for (let h = 0; h < 2; h++) {
-      f.get(addr).get(addr).v128Load(16 * h).get(acc[2 * r + h]!).f32x4Add().v128Store(16 * h);
+  for (let r = 0; r < mr; r++) {
+    for (let h = 0; h < nv; h++) {
+      f.get(addr).get(addr).v128Load(16 * h).get(acc[nv * r + h]!).f32x4Add().v128Store(16 * h);
     }
     f.get(addr).get(ldc).i32Add().set(addr);
   }
@@ -134,18 +152,19 @@ function rowsMicroKernel(rows: number): FuncBody {
 }
 
 /**
- * block(ap, bp, cp, mTiles, nTiles, kc, ldc, ldb, rsA, csA, store): for every 8-column tile of B (outer)
+ * block(ap, bp, cp, mTiles, nTiles, kc, ldc, ldb, rsA, csA, store): for every NR-column tile of B (outer)
  * and MR-row tile of A (inner) of the block, micro(A tile, B tile, C tile). Addresses of the block's
- * first tiles; strides in bytes; sizes >= 1. NOTE: B outer: a B tile (kc x 8) stays in L1 while A streams.
+ * first tiles; strides in bytes; sizes >= 1. NOTE: B outer: a B tile (kc x NR) stays in L1 while A streams.
  */
-function blockDriver(micro: number): FuncBody {
+function blockDriver(micro: number, tile: Tile): FuncBody {
+  const { MR: mr, NR: nr } = tile;
   const f = new FuncBody(11);
   const [ap, bp, cp, mTiles, nTiles, kc, ldc, ldb, rsA, csA, store] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const [ir, jr, acur, ccur, ccol, aStep, cStep] = Array.from({ length: 7 }, () => f.local(I32)) as [
     number, number, number, number, number, number, number,
   ];
-  f.get(rsA).i32(MR).i32Mul().set(aStep);
-  f.get(ldc).i32(MR).i32Mul().set(cStep);
+  f.get(rsA).i32(mr).i32Mul().set(aStep);
+  f.get(ldc).i32(mr).i32Mul().set(cStep);
   f.get(nTiles).set(jr);
   f.get(cp).set(ccol);
   f.loop();
@@ -161,8 +180,8 @@ function blockDriver(micro: number): FuncBody {
       f.get(ir).i32(1).i32Sub().tee(ir).brIf(0);
     }
     f.end();
-    f.get(bp).i32(NR * 4).i32Add().set(bp);
-    f.get(ccol).i32(NR * 4).i32Add().set(ccol);
+    f.get(bp).i32(nr * 4).i32Add().set(bp);
+    f.get(ccol).i32(nr * 4).i32Add().set(ccol);
     f.get(jr).i32(1).i32Sub().tee(jr).brIf(0);
   }
   f.end();
@@ -228,6 +247,8 @@ export interface MatmulKernel {
   readonly threads: number;
   /** Whether the micro-kernel uses relaxed-SIMD FMA (useFma). */
   readonly fma: boolean;
+  /** The packed path's micro-tile (FMA_TILE or PLAIN_TILE): how products pad A's rows and B's columns. */
+  readonly tile: Tile;
   /** The memory, for other modules that work on C in place (wasm_epilogue.ts), and its shared maximum (pages) when shared. */
   readonly memory: WebAssembly.Memory;
   readonly sharedMaxPages: number | undefined;
@@ -253,8 +274,8 @@ const at = (name: FuncName): number => FUNCS.indexOf(name);
 
 function funcBody(name: FuncName, fma: boolean): FuncBody {
   switch (name) {
-    case "micro": return microKernel(fma);
-    case "block": return blockDriver(at("micro"));
+    case "micro": return microKernel(fma ? FMA_TILE : PLAIN_TILE, fma);
+    case "block": return blockDriver(at("micro"), fma ? FMA_TILE : PLAIN_TILE);
     case "micro_s1": return rowsMicroKernel(1);
     case "micro_s2": return rowsMicroKernel(2);
     case "micro_s3": return rowsMicroKernel(3);
@@ -352,7 +373,8 @@ export function matmulKernel(): MatmulKernel {
   setResidentHeap(heap);
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const block = ex.block as Parameters<typeof MatmulPool.start>[3];
-  const pool = MatmulPool.start(threads, module, memory, block, { MR, NR, KC, MC_PANELS });
+  const tile = fma ? FMA_TILE : PLAIN_TILE;
+  const pool = MatmulPool.start(threads, module, memory, block, { MR: tile.MR, NR: tile.NR, KC, MC_PANELS });
   const arena = new WasmArena(memory, "cpu matmul");
   kernel = {
     reserve: (need) => {
@@ -362,6 +384,7 @@ export function matmulKernel(): MatmulKernel {
     u16: () => arena.u16(),
     threads,
     fma,
+    tile,
     memory,
     sharedMaxPages: shared ? SHARED_MAX_PAGES : undefined,
     product: (p) => pool.run(p),
