@@ -11,7 +11,8 @@
 // Results: bench/results/serve-peer-<peer>-<model>-<tag>-t<N>.json/.md.
 //
 //   KILN_THREADS=2 npx tsx bench/serve_peer.ts [--model llama-85.7M|stories260K] [--levels 1:16,8:64,32:128]
-//       [--passes 3] [--peer llama-server|node-llama-cpp] [--peer-server PATH] [--quick] [--out DIR] [--tag NAME]
+//       [--passes 3] [--peer llama-server|node-llama-cpp] [--peer-server PATH] [--prefill-first] [--quick] [--out DIR] [--tag NAME]
+//   (--prefill-first: kiln serve --prefill-first, src/serve/prefill_first.ts)
 //   KILN_SERVE_CPU_PROF=DIR ... also writes kiln serve's V8 CPU profile (node --cpu-prof) into DIR when it stops.
 
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -31,7 +32,7 @@ import type { Server } from "./peers/server_process.js";
 import { freePort, greedyText, startServer, stopServer } from "./peers/server_process.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const USAGE = "usage: tsx bench/serve_peer.ts [--model llama-85.7M|stories260K] [--levels C:R,...] [--passes N] [--peer llama-server|node-llama-cpp] [--peer-server PATH] [--quick] [--out DIR] [--tag NAME]";
+const USAGE = "usage: tsx bench/serve_peer.ts [--model llama-85.7M|stories260K] [--levels C:R,...] [--passes N] [--peer llama-server|node-llama-cpp] [--peer-server PATH] [--prefill-first] [--quick] [--out DIR] [--tag NAME]";
 const PROMPT = "Once upon a time";
 const MODELS: Record<string, { file: () => PeerModel; levels: string }> = {
   "llama-85.7M": { file: () => randomLlamaGguf(), levels: "1:16,8:64,32:128" },
@@ -48,7 +49,7 @@ async function main(): Promise<number> {
   const { values: v } = parseArgs({
     options: {
       model: { type: "string" }, levels: { type: "string" }, passes: { type: "string" }, peer: { type: "string", default: "llama-server" },
-      "peer-server": { type: "string" }, quick: { type: "boolean", default: false }, out: { type: "string", default: "bench/results" }, tag: { type: "string" },
+      "peer-server": { type: "string" }, "prefill-first": { type: "boolean", default: false }, quick: { type: "boolean", default: false }, out: { type: "string", default: "bench/results" }, tag: { type: "string" },
     },
   });
   const modelName = v.model ?? (v.quick ? "stories260K" : "llama-85.7M");
@@ -76,7 +77,7 @@ async function main(): Promise<number> {
   const env = { ...process.env, KILN_CPU_THREADS: String(threads), KILN_THREADS: String(threads) };
   const prof = process.env.KILN_SERVE_CPU_PROF;
   const nodeArgs = prof ? ["--cpu-prof", "--cpu-prof-dir", prof] : [];
-  const kiln = await startServer("kiln serve", process.execPath, [...nodeArgs, join(ROOT, "bin", "kiln.mjs"), ...kilnServeArgs(setup)], env, /at (http:\/\/\S+\/v1)/);
+  const kiln = await startServer("kiln serve", process.execPath, [...nodeArgs, join(ROOT, "bin", "kiln.mjs"), ...kilnServeArgs({ ...setup, prefillFirst: v["prefill-first"]! })], env, /at (http:\/\/\S+\/v1)/);
   let peer: Server | undefined;
   try {
     let peerName: string;
@@ -103,7 +104,7 @@ async function main(): Promise<number> {
       `### serve side by side: kiln serve vs ${peerName}, ${model.name}, ${threads} thread${threads === 1 ? "" : "s"} (${machine.tag})`, "",
       `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}. Run ${date.slice(0, 16).replace("T", " ")} UTC` +
         `${v.quick ? ", quick (a smoke test, not a measurement)" : ""}. ${model.name} (the same GGUF file), ${setup.parallel} sequences at once ` +
-        `(llama-server --parallel ${setup.parallel} --cont-batching, kiln --max-batch ${setup.parallel}), KV ${setup.parallel} x ${setup.ctxPerSlot} tokens each; ` +
+        `(llama-server --parallel ${setup.parallel} --cont-batching, kiln --max-batch ${setup.parallel}${v["prefill-first"] ? " --prefill-first" : ""}), KV ${setup.parallel} x ${setup.ctxPerSlot} tokens each; ` +
         `streamed completions of 64 tokens (ignore_eos, greedy, prompt ${JSON.stringify(PROMPT)}), closed loop; ${passes} passes alternating which server goes first; ` +
         "ratios of the medians over passes. Both servers and the load generator share the machine.", "",
       ...serveTable(rows, label), "",
@@ -111,8 +112,8 @@ async function main(): Promise<number> {
     ].join("\n");
     console.log(`\n${md}`);
     mkdirSync(v.out!, { recursive: true });
-    const base = join(v.out!, `serve-peer-${peerBin ? "llama-server" : "llama-cpp"}-${model.name}-${machine.tag}-t${threads}`);
-    writeFileSync(`${base}.json`, JSON.stringify({ suite: "serve-peer", version: 2, date, machine, threads, model: model.name, peer: peerName, setup, passes, quick: v.quick, sanity, rows }, null, 2) + "\n");
+    const base = join(v.out!, `serve-peer-${peerBin ? "llama-server" : "llama-cpp"}-${model.name}${v["prefill-first"] ? "-prefill-first" : ""}-${machine.tag}-t${threads}`);
+    writeFileSync(`${base}.json`, JSON.stringify({ suite: "serve-peer", version: 2, date, machine, threads, model: model.name, peer: peerName, setup, prefillFirst: v["prefill-first"], passes, quick: v.quick, sanity, rows }, null, 2) + "\n");
     writeFileSync(`${base}.md`, md);
     console.log(`wrote ${base}.json and ${base}.md`);
     return 0;

@@ -39,15 +39,17 @@ export function llamaServerArgs(s: ServePeerSetup & { readonly port: number }): 
 
 /**
  * `kiln serve`'s arguments after bin/kiln.mjs: a free port (it prints the URL), the cpu backend, the
- * thread count, --max-batch slots, and a KV cache of slots x ctxPerSlot tokens in blocks of `blockSize`.
+ * thread count, --max-batch slots, a KV cache of slots x ctxPerSlot tokens in blocks of `blockSize`, and
+ * --prefill-first when asked (src/serve/prefill_first.ts).
  */
-export function kilnServeArgs(s: ServePeerSetup & { readonly blockSize?: number }): string[] {
+export function kilnServeArgs(s: ServePeerSetup & { readonly blockSize?: number; readonly prefillFirst?: boolean }): string[] {
   check(s);
   const blockSize = s.blockSize ?? 16;
   if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`serve peer: blockSize must be an integer >= 1, got ${blockSize}`);
   return [
     "serve", "--model", s.model, "--port", "0", "--backend", "cpu", "--threads", String(s.threads),
     "--max-batch", String(s.parallel), "--block-size", String(blockSize), "--kv-blocks", String(Math.ceil((s.parallel * s.ctxPerSlot) / blockSize)),
+    ...(s.prefillFirst ? ["--prefill-first"] : []),
   ];
 }
 

@@ -46,6 +46,8 @@ Serve models over the OpenAI HTTP API (/v1/completions, /v1/chat/completions, /v
   --max-batched-tokens N|auto  token budget of one engine step (default 256)
                        auto: the capacity planner sizes it from the model and the device's memory
                        (kiln plan; printed at start)
+  --prefill-first      run waiting prompts in a step of their own before the running decodes (shorter
+                       time to first token under load, one extra short step per arrival)
   --tp N               tensor parallel: one engine over N ranks (local processes), each holding 1/N of
                        the model's weights; the same tokens as --tp 1 (default 1; one model, no auto)
 ${SPECULATIVE_HELP}
@@ -109,6 +111,7 @@ export const serveCommand: Command = {
       "block-size": { type: "string" },
       "max-batch": { type: "string" },
       "max-batched-tokens": { type: "string" },
+      "prefill-first": { type: "boolean" },
       "api-key": { type: "string", multiple: true },
       admin: { type: "boolean" },
       "weight-cache-mb": { type: "string" },
@@ -193,6 +196,7 @@ export const serveCommand: Command = {
       ...optional("maxNumBatchedTokens", pick("max-batched-tokens", maxNumBatchedTokens, plan?.maxNumBatchedTokens)),
       ...(tpRank0 ? { onBatch: tpRank0.onBatch } : {}),
       ...(speculative ? { speculative } : {}),
+      ...(values["prefill-first"] ? { prefillFirst: true } : {}),
     });
     await engine.ready();
     const registry = new ModelRegistry({ engine, backend, weights: new WeightCache({ maxBytes: cacheMb * 2 ** 20, open: (p) => openModel(p) }) });

@@ -116,6 +116,7 @@ export class Engine implements EngineClient {
       cache: { numBlocks: runner.numBlocks, blockSize: runner.blockSize, enablePrefixCaching: o.enablePrefixCaching ?? true, namespace: m.id },
       ...(o.tiers === undefined ? {} : { tiers: o.tiers }),
       ...(o.defaultTier === undefined ? {} : { defaultTier: o.defaultTier }),
+      ...(o.prefillFirst === undefined ? {} : { prefillFirst: o.prefillFirst }),
     });
     return new EngineCore(scheduler, runner);
   }

@@ -13,6 +13,8 @@ export interface EngineOptions extends ModelRunnerOptions {
   readonly maxPrefillChunk?: number;
   /** Default true. */
   readonly enablePrefixCaching?: boolean;
+  /** Waiting prompts run in a step of their own before the decodes, for time to first token (prefill_first.ts). Default false. */
+  readonly prefillFirst?: boolean;
   /** SLA tiers, most important first (default sla.DEFAULT_TIERS), and the default one. */
   readonly tiers?: readonly SlaTier[];
   readonly defaultTier?: string;

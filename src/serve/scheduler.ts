@@ -17,6 +17,7 @@ import { assertNever } from "../core/ops.js";
 import { type ComputedBlocks, type KVCacheConfig, KVCacheManager } from "./kv_cache_manager.js";
 import { type FinishedStatus, Request, type RequestParams } from "./request.js";
 import { type SlaTier, TierTable } from "./sla.js";
+import { prefillOnlyStep } from "./prefill_first.js";
 import { scheduleDrafts, scheduledSpecTokensOf } from "./speculative/spec_schedule.js";
 import type { CachedRequestData, FinishReason, ModelRunnerOutput, NewRequestData, RequestOutput, SchedulerOutput, SchedulerStats } from "./types.js";
 import { WaitingQueue } from "./waiting_queue.js";
@@ -36,6 +37,8 @@ export interface SchedulerConfig {
   readonly defaultTier?: string;
   /** Clock in ms (arrival, deadlines, timings); default performance.now. */
   readonly now?: () => number;
+  /** Run waiting prompts in a step of their own before the decodes (prefill_first.ts). Default false. */
+  readonly prefillFirst?: boolean;
 }
 
 interface Scheduled {
@@ -86,6 +89,8 @@ export class Scheduler {
   private seq = 0;
   private totalPreemptions = 0;
   private numSpecSkippedForMemory = 0; // request-steps whose speculative drafts the KV pool could not hold
+  private readonly prefillFirst: boolean;
+  private lastWasPrefillOnly = false;
 
   constructor(config: SchedulerConfig) {
     this.maxNumBatchedTokens = positiveInt("maxNumBatchedTokens", config.maxNumBatchedTokens);
@@ -100,6 +105,7 @@ export class Scheduler {
     this.tiers = new TierTable(config.tiers, config.defaultTier);
     this.waiting = new WaitingQueue(this.tiers.size);
     this.now = config.now ?? (() => performance.now());
+    this.prefillFirst = config.prefillFirst ?? false;
   }
 
   get numRunning(): number {
@@ -170,8 +176,14 @@ export class Scheduler {
     const scheduled = new Map<Request, Scheduled>();
     const preempted: string[] = [];
     let budget = this.maxNumBatchedTokens;
+    const prefillOnly = prefillOnlyStep({
+      enabled: this.prefillFirst, lastWasPrefillOnly: this.lastWasPrefillOnly, running: this.running.length, waiting: this.waiting.length,
+      maxNumSeqs: this.maxNumSeqs, runningInPrompt: this.running.some((r) => r.numComputedTokens < r.numPromptTokens),
+    });
+    this.lastWasPrefillOnly = prefillOnly;
 
-    for (let i = 0; i < this.running.length && budget > 0; i++) {
+    // NOTE: a prompts-only step skips the running requests (they run next step), not the admission below.
+    for (let i = 0; i < this.running.length && budget > 0 && !prefillOnly; i++) {
       const req = this.running[i]!;
       const n = Math.min(req.numTokens - req.numComputedTokens, this.maxPrefillChunk, budget);
       const spec = scheduleDrafts(req, n, budget, this.maxModelLen, this.kv, this.running.length, () => this.numSpecSkippedForMemory++);

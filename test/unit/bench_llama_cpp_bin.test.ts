@@ -81,6 +81,7 @@ describe("the serving side by side's command lines", () => {
       "serve", "--model", "/m/a.gguf", "--port", "0", "--backend", "cpu", "--threads", "2", "--max-batch", "32", "--block-size", "16", "--kv-blocks", "512",
     ]);
     expect(kilnServeArgs({ ...setup, parallel: 3, ctxPerSlot: 10, blockSize: 16 }).slice(-2)).toEqual(["--kv-blocks", "2"]);
+    expect(kilnServeArgs({ ...setup, prefillFirst: true }).slice(-3)).toEqual(["--kv-blocks", "512", "--prefill-first"]);
     expect(() => kilnServeArgs({ ...setup, threads: 1.5 })).toThrow("serve peer: threads must be an integer >= 1, got 1.5");
   });
 
