@@ -53,7 +53,8 @@ parallel over every rank): dp (each rank its rows of every batch, the gradients 
 (the optimizer, 2: also the gradients, 3: also the parameters sharded over dp; every rank writes its part
 of each checkpoint), tp (each rank its slices
 of the model), pp (each rank a stage; parallel.microBatches, default 2 x pp) or ep (a model.moe's experts
-shared out), dp beside any one of the others. Every rank checks it has the same config, the losses
+shared out): dp, tp, pp and zero 1|2 in any combination (the 4D run: --nproc dp x tp x pp), zero 3 and ep
+beside dp alone. Every rank checks it has the same config, the losses
 follow the single-process run's, and rank 0 alone prints and records the run. Ranks send heartbeats (KILN_HEARTBEAT_TIMEOUT_MS: silence limit, default 5000) and a
 hung or dead rank aborts the job naming it. After a restart by kiln launch --max-restarts
 (KILN_RESTART_COUNT > 0) the run resumes from the newest good checkpoint by itself.
