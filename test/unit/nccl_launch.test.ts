@@ -2,9 +2,12 @@
 // (no GPU here: no CUDA driver, no libnccl.so.2; or the addon not built). Real processes: the launcher, two
 // training ranks, the TCP store rank 0 hosts. Every rank fails with one sentence naming both ranks and the
 // missing pieces (the store tells each rank the others' answers), the launcher exits non-zero naming a rank,
-// and no rank is left. Processes are bounded (launch_procs.ts start) and killed in afterEach, temp dirs removed.
+// and no rank is left; in-process, createCommunicator("nccl") rejects with that sentence and frees the store's
+// port. Processes are bounded (launch_procs.ts start) and killed in afterEach, temp dirs removed.
 
 import { existsSync } from "node:fs";
+import { createCommunicator, freePort } from "../../src/dist/index.js";
+import { TCPStore } from "../../src/dist/store.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { start, waitDead } from "../helpers/launch_procs.js";
 import { childRanks, cleanUpLaunches, kilnArgs, rankPids, tempDirs, tinyTrainDir } from "../helpers/launch_train.js";
@@ -33,6 +36,15 @@ describe("kiln train --comm nccl without a GPU", () => {
     expect(end.stdout).not.toMatch(/"kind":"step"|^\[rank 0\] step 1/m);
     expect(await waitDead([...rankPids])).toEqual([]);
   }, 120_000);
+
+  it.skipIf(!!gpu)(`createCommunicator("nccl") rejects with that sentence and releases the store's port${skipLabel(gpu)}`, async () => {
+    const port = await freePort("127.0.0.1");
+    const opts = { rank: 0, size: 1, masterAddr: "127.0.0.1", masterPort: port, timeoutMs: 5000 };
+    await expect(createCommunicator({ backend: "nccl", ...opts })).rejects.toThrow(/^nccl communicator \(rank 0 of 1\): 1 of 1 ranks cannot use NCCL; rank 0: nccl: cannot run on this machine: .*no libnccl\.so\.2 found in \[/);
+    // The store rank 0 hosted is closed: its port can be listened on again at once.
+    const again = await TCPStore.create({ rank: 0, size: 1, host: "127.0.0.1", port, timeoutMs: 2000 });
+    await again.close();
+  }, 30_000);
 
   it("refuses an unknown --comm before any rank joins", async () => {
     const { dir, config } = tinyTrainDir({ iters: 5, every: 1000 });
