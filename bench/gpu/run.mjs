@@ -1,7 +1,8 @@
 // run.mjs: `npm run test:gpu`, the one script that checks and measures on a GPU what CI cannot: build the
 // addon, the conformance suite on the cuda backend, compute-sanitizer memcheck and racecheck over part of
 // it, then the benchmarks (bench/gpu/kernels.ts against PyTorch, bench/gpu/torch_peer.py; the webgpu
-// kernel benchmark on the same GPU through Dawn's Vulkan). Each step has its own time limit and its
+// kernel benchmark on the same GPU through Dawn's Vulkan), and the nccl communicator at world size 1
+// (bench/gpu/nccl_check.ts: one GPU cannot host two NCCL ranks). Each step has its own time limit and its
 // outcome is recorded; a failed step never stops the later ones, and the results (JSON and a markdown
 // table in bench/results/gpu-<chip>.{json,md}) are written after every step, so a run cut short still
 // leaves what it measured. Budget: under 8 minutes on one H100.
@@ -23,6 +24,7 @@ const steps = (tag) => [
   ["racecheck (conformance routines)", 40, "compute-sanitizer", ["--tool", "racecheck", "--error-exitcode", "3", node, vitest, "run", "test/conformance/routines.test.ts"], { KILN_CONFORMANCE_CUDA: "1" }],
   ["kiln kernels (matmul, attention, bandwidth)", 80, tsx, ["bench/gpu/kernels.ts", `${RESULTS}/${tag}-kernels.json`], {}],
   ["PyTorch peer (matmul, SDPA)", 50, "python3", ["bench/gpu/torch_peer.py", `${RESULTS}/${tag}-torch.json`], {}],
+  ["nccl communicator, world size 1", 30, tsx, ["bench/gpu/nccl_check.ts", `${RESULTS}/${tag}-nccl.json`], {}],
   ["kernel suite on cuda and webgpu (Dawn, Vulkan)", 40, tsx, ["bench/kernels.ts", "--backend", "all", "--quick", "--out", RESULTS, "--tag", tag], {}],
 ];
 
@@ -55,8 +57,10 @@ function readJson(path) {
 function save() {
   const kernels = readJson(`${RESULTS}/${tag}-kernels.json`)?.rows ?? [];
   const torch = readJson(`${RESULTS}/${tag}-torch.json`)?.rows ?? [];
+  const nccl = readJson(`${RESULTS}/${tag}-nccl.json`)?.rows ?? [];
   record.kernels = kernels;
   record.torch = torch;
+  record.nccl = nccl;
   writeFileSync(`${RESULTS}/${tag}.json`, JSON.stringify(record, null, 2));
   const fmt = (x, d = 1) => (x === undefined ? "-" : x.toFixed(d));
   const md = [
@@ -64,7 +68,7 @@ function save() {
     "| step | outcome | seconds |", "|---|---|---|",
     ...record.steps.map((s) => `| ${s.name} | ${s.outcome} | ${fmt(s.seconds)} |`), "",
     "| benchmark | ms | TFLOP/s | GB/s | error |", "|---|---|---|---|---|",
-    ...[...kernels, ...torch].map((r) => `| ${r.name} | ${fmt(r.ms, 3)} | ${fmt(r.tflops)} | ${fmt(r.gbps, 0)} | ${r.error ?? ""} |`), "",
+    ...[...kernels, ...torch, ...nccl].map((r) => `| ${r.name} | ${fmt(r.ms, 3)} | ${fmt(r.tflops)} | ${fmt(r.gbps, 0)} | ${r.error ?? ""} |`), "",
   ];
   writeFileSync(`${RESULTS}/${tag}.md`, md.join("\n"));
 }

@@ -5,7 +5,6 @@
 // owns the full environment story (LOCAL_RANK, Slurm's names).
 
 import { readRankEnv } from "./launch/env.js";
-import { openNccl } from "../index.js";
 import type { Communicator } from "./comm.js";
 import { LocalCommunicator } from "./local/local_comm.js";
 import { createNcclCommunicator } from "./nccl/create_nccl.js";
@@ -41,7 +40,9 @@ export async function createCommunicator(options: CommunicatorOptions): Promise<
   if (!(timeoutMs > 0)) throw new Error(`createCommunicator: timeoutMs must be > 0, got ${timeoutMs}`);
   const store = await TCPStore.create({ rank, size, host: masterAddr, port: masterPort, timeoutMs });
   try {
-    if (backend === "nccl") return await createNcclCommunicator(store, rank, size, timeoutMs, () => openNccl(options.localRank ?? 0));
+    // NOTE: the package entry (which reaches the cuda backend's NCCL opener) loads only for nccl: a `local`
+    // rank process starts without the tensor library.
+    if (backend === "nccl") return await createNcclCommunicator(store, rank, size, timeoutMs, async () => (await import("../index.js")).openNccl(options.localRank ?? 0));
     return await LocalCommunicator.create(store, rank, size, timeoutMs);
   } catch (err) {
     await store.close();

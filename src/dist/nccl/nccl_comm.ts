@@ -12,6 +12,10 @@
 // NOTE: send resolves when NCCL has delivered (as torch's NCCL send): two ranks that both send before they
 // receive wait for each other, where the local communicator buffers. Each send is a length then the data,
 // since recv does not know the length.
+// NOTE: a group's NCCL communicator is made on its first call (group() cannot wait), by the same store
+// exchange; ncclCommInitRank then blocks its rank's thread. If world rank 0, whose thread serves the store,
+// blocks in one group's init while ranks of another group still need the store for theirs, both wait:
+// make every rank call its groups' first collectives in the same order (as NCCL asks anyway).
 // NOTE: never run on a GPU so far (no GPU where it was written): compile and error paths are tested.
 
 import { chunkBounds, type Communicator, type ReduceOp } from "../comm.js";
@@ -49,7 +53,13 @@ export class NcclProcess {
     const started = Date.now();
     for (let polls = 0; ; polls++) {
       if (this.abortReason) throw new Error(`${what} on rank ${this.worldRank}: aborted: ${this.abortReason}`);
-      if (this.device.streamQuery(this.stream)) return;
+      let done: boolean;
+      try {
+        done = this.device.streamQuery(this.stream);
+      } catch (err) {
+        throw new Error(`${what} on rank ${this.worldRank}: ${(err as Error).message}`, { cause: err });
+      }
+      if (done) return;
       const err = comm === undefined ? "" : this.device.ncclCommAsyncError(comm);
       if (err) {
         this.abort(`NCCL reported ${err} during ${what}`);
@@ -131,7 +141,9 @@ export class NcclCommunicator implements Communicator {
     const name = world.join(",");
     const ordinal = this.groupsMade.get(name) ?? 0;
     this.groupsMade.set(name, ordinal + 1);
-    return new NcclCommunicator(this.proc, world, `nccl/group/[${name}]#${ordinal}`);
+    // NOTE: the parent's key in the name, so a group made twice over the same ranks from different parents
+    // (the world, a mesh dimension) never shares store keys.
+    return new NcclCommunicator(this.proc, world, `${this.key}/group[${name}]#${ordinal}`);
   }
 
   allReduce(data: Float32Array, op: ReduceOp = "sum"): Promise<Float32Array> {

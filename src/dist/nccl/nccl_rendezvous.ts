@@ -22,11 +22,22 @@ export async function agreeNcclReady(store: RendezvousStore, rank: number, size:
   await store.set(`${key}/ready/${rank}`, localError === undefined ? "ok" : `error:${localError}`);
   const answers = await Promise.all(
     [...Array(size).keys()].map((r) =>
-      store.get(`${key}/ready/${r}`, timeoutMs).catch(() => `error:it never said whether NCCL opened on it (no answer in the TCP store within ${timeoutMs} ms)`),
+      store.get(`${key}/ready/${r}`, timeoutMs).catch((err: Error) =>
+        /timed out/.test(err.message)
+          ? `error:it never said whether NCCL opened on it (no answer in the TCP store within ${timeoutMs} ms)`
+          : `error:its answer could not be read: ${err.message}`,
+      ),
     ),
   );
   const failed = answers.map((a, r) => ({ r, a })).filter(({ a }) => a !== "ok");
   if (failed.length === 0) return;
+  // NOTE: every rank is about to fail and exit, rank 0 with the store: it first waits until each rank that
+  // answered has read all the answers, so none loses the store mid-read and names the wrong cause.
+  await store.set(`${key}/read/${rank}`, "1").catch(() => undefined);
+  if (rank === 0) {
+    const answered = answers.flatMap((a, r) => (r !== 0 && !a.includes("never said whether NCCL opened") ? [r] : []));
+    await Promise.all(answered.map((r) => store.get(`${key}/read/${r}`, timeoutMs).catch(() => undefined)));
+  }
   // NOTE: ranks with the same reason (every rank of a machine without a GPU) are named once together.
   const byReason = new Map<string, number[]>();
   for (const { r, a } of failed) {
