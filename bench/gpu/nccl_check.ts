@@ -56,14 +56,20 @@ if (comm) {
   await check("nccl: device buffers (allReduce avg in place, f32)", async () => {
     const { rt } = await openNccl(0);
     const p = rt.memAlloc(x.byteLength);
+    // NOTE: the copies on a stream of their own, synchronized: the communicator's stream is non-blocking, so
+    // it does not wait for work on the legacy default stream.
+    const s = rt.streamCreate();
     try {
-      rt.copyHtoD(p, x, 0n);
+      rt.copyHtoD(p, x, s);
+      rt.streamSynchronize(s);
       await c.deviceCollective("allReduce", p, p, x.length, "f32", "avg");
       const back = new Float32Array(x.length);
-      rt.copyDtoH(back, p, 0n);
+      rt.copyDtoH(back, p, s);
+      rt.streamSynchronize(s);
       same("device allReduce avg", back, x);
     } finally {
       rt.memFree(p);
+      rt.streamDestroy(s);
     }
   });
   await check("nccl: 64 MiB allReduce, host-staged (world size 1: a device copy, not a link)", async () => {
