@@ -112,9 +112,10 @@ describe("llama.cpp's binaries absent or present", () => {
 
   it("bench:generate --peer llama-bench and bench:serve:peer say what is missing and how to build it, and exit 0", async () => {
     const env = { ...process.env, KILN_LLAMA_CPP_BIN: empty };
-    const [gen, serve] = await Promise.all([
+    const [gen, serve, bad] = await Promise.all([
       runProcess(process.execPath, ["--import", "tsx", GENERATE, "--peer", "llama-bench"], { env, timeoutMs: 50_000 }),
       runProcess(process.execPath, ["--import", "tsx", SERVE_PEER], { env, timeoutMs: 50_000 }),
+      runProcess(process.execPath, ["--import", "tsx", GENERATE, "--peer", "vllm"], { env, timeoutMs: 50_000 }),
     ]);
     expect(gen.code, gen.stderr).toBe(0);
     expect(gen.stdout).toContain(notBuilt("llama-bench", env));
@@ -122,7 +123,6 @@ describe("llama.cpp's binaries absent or present", () => {
     expect(gen.stdout).toContain("bash bench/peers/build_llama_cpp.sh");
     expect(serve.code, serve.stderr).toBe(0);
     expect(serve.stdout).toContain(`peer: llama-server not found in ${empty}`);
-    const bad = await runProcess(process.execPath, ["--import", "tsx", GENERATE, "--peer", "vllm"], { env, timeoutMs: 50_000 });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--peer must be one of llama.cpp, llama-bench, got 'vllm'");
   }, 60_000);
