@@ -1,7 +1,8 @@
 // launch_parallel_train.ts: what the tests of `kiln train`'s parallel layouts share (launch_train_zero.test.ts,
 // launch_train_tp.test.ts): launch_train.ts's tiny run with its config edited (a parallel: section, another
 // model), the single-process `kiln train` and `kiln launch --nproc N -- kiln train` of it (real processes,
-// bounded; the ranks' pids collected for cleanUpLaunches), and the largest loss difference of two curves.
+// bounded; the ranks' pids collected for cleanUpLaunches), the largest loss difference of two curves, and one
+// single-process reference shared by a file's tests (sharedSingle: each reference run is a few seconds of CPU).
 
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { expect } from "vitest";
@@ -55,11 +56,30 @@ export function maxLossDiff(ref: ReadonlyMap<number, number>, got: ReadonlyMap<n
 
 export { lossCurve };
 
+/** A single-process `kiln train` started once and compared with by several tests of one file (sharedSingle). */
+export interface SharedSingle {
+  readonly run: { dir: string; config: string };
+  readonly ended: Promise<Ended>;
+}
+
+/**
+ * The single-process `kiln train` of a tiny run edited by `edit`, started now (in a file's beforeAll) so that the
+ * file's tests compare their launched runs with one reference instead of each starting its own. Its folder is
+ * registered for cleanup like editedRun's; a failure shows in every test that awaits it (and nowhere else).
+ */
+export function sharedSingle(o: TinyOptions, edit: (cfg: Record<string, unknown>) => void, limitMs = 50_000): SharedSingle {
+  const run = editedRun(o, edit);
+  const ended = trainOnce(run.config, limitMs);
+  ended.catch(() => {}); // NOTE: awaited by the tests later; not an unhandled rejection meanwhile.
+  return { run, ended };
+}
+
 /**
  * The single-process `kiln train` of a tiny run edited by `edit` beside `kiln launch --nproc N` of the same run
  * with `parallel`, at once: both exit 0, the launched one names its layout (`layout`), the single run's curve has
  * every step, and the launched curve is within `tol` of it (printed under `label`). Returns both runs' ends and
- * the runs (for their files), and the single run's curve.
+ * the runs (for their files), and the single run's curve. With `reference` (sharedSingle of the same iters,
+ * every and edit), that run is the single one instead of a new one.
  */
 export async function launchedMatchesSingle(o: {
   readonly iters: number;
@@ -70,10 +90,14 @@ export async function launchedMatchesSingle(o: {
   readonly layout: RegExp;
   readonly label: string;
   readonly tol: number;
+  readonly reference?: SharedSingle;
+  /** Each run's bound (default 50 s). */
+  readonly limitMs?: number;
 }) {
-  const single = editedRun({ iters: o.iters, every: o.every }, o.edit);
+  const single = o.reference?.run ?? editedRun({ iters: o.iters, every: o.every }, o.edit);
   const parallel = editedRun({ iters: o.iters, every: o.every }, (c) => (o.edit(c), (c.parallel = o.parallel)));
-  const [one, two] = await Promise.all([trainOnce(single.config, 50_000), trainLaunched(o.nproc, parallel.config, 50_000)]);
+  const limit = o.limitMs ?? 50_000;
+  const [one, two] = await Promise.all([o.reference?.ended ?? trainOnce(single.config, limit), trainLaunched(o.nproc, parallel.config, limit)]);
   expect(one.code, one.stderr).toBe(0);
   expect(two.code, two.stderr).toBe(0);
   expect(two.stderr).toMatch(o.layout);

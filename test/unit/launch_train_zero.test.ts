@@ -1,15 +1,17 @@
 // launch_train_zero.test.ts: `kiln launch --nproc 2 -- kiln train` with `parallel: { dp: 2, zero: 1|2 }`, real
 // processes, sockets and checkpoint files: the loss curve equals the single-process `kiln train` of the same
 // config; the optimizer state is sharded (rank 0's optimizer bytes are half the single run's); checkpoints are
-// distributed ones (one shard file per rank, two-phase commit). Stopping and resuming: launch_train_zero_resume.test.ts.
+// distributed ones (one shard file per rank, two-phase commit); one single-process run (beforeAll) is both stages'
+// reference. Stopping and resuming: launch_train_zero_resume.test.ts.
 // Processes bounded and killed in afterEach, temp dirs removed.
 
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { waitDead } from "../helpers/launch_procs.js";
 import { cleanUpLaunches, events, rankPids } from "../helpers/launch_train.js";
-import { editedRun, launchedMatchesSingle, trainLaunched } from "../helpers/launch_parallel_train.js";
+import type { SharedSingle } from "../helpers/launch_parallel_train.js";
+import { editedRun, launchedMatchesSingle, sharedSingle, trainLaunched } from "../helpers/launch_parallel_train.js";
 
 afterEach(cleanUpLaunches);
 
@@ -24,9 +26,15 @@ const ITERS = 8;
 const optimizerBytes = (stdout: string) => (events(stdout).find((e) => e.kind === "memory")?.memory as { live: { optimizer: number } }).live.optimizer;
 
 describe("kiln train with parallel.zero under kiln launch", () => {
+  // One single-process run (the same config) is the reference of both stages.
+  let reference: SharedSingle;
+  beforeAll(() => {
+    reference = sharedSingle({ iters: ITERS, every: 4 }, () => {});
+  });
+
   it("ZeRO-1 (dp 2) gives the single-process curve with half the optimizer state per rank and sharded checkpoints", async () => {
     const { one, two, parallel: zero } = await launchedMatchesSingle({
-      iters: ITERS, every: 4, edit: () => {}, parallel: { dp: 2, zero: 1 }, nproc: 2,
+      iters: ITERS, every: 4, edit: () => {}, parallel: { dp: 2, zero: 1 }, nproc: 2, reference,
       layout: /parallel dp=2 tp=1 pp=1 ep=1 zero=1/, label: "ZeRO-1 dp 2", tol: TOL,
     });
     // Rank 0's optimizer holds its half of AdamW's m and v (27840 parameters split in 2: exactly half).
@@ -38,7 +46,7 @@ describe("kiln train with parallel.zero under kiln launch", () => {
 
   it("ZeRO-3 (dp 2) gives the single-process curve with half the parameters and optimizer state per rank between steps", async () => {
     const { one, two, parallel: zero } = await launchedMatchesSingle({
-      iters: ITERS, every: 4, edit: () => {}, parallel: { dp: 2, zero: 3 }, nproc: 2,
+      iters: ITERS, every: 4, edit: () => {}, parallel: { dp: 2, zero: 3 }, nproc: 2, reference,
       layout: /parallel dp=2 tp=1 pp=1 ep=1 zero=3/, label: "ZeRO-3 dp 2", tol: TOL,
     });
     // Each group of parameters is cut into 2 equal chunks (a group padded by at most one element): about half.
