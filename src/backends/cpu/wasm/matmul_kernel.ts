@@ -323,7 +323,8 @@ export function useFma(): boolean {
  * V8 takes that flag at run time too (v8.setFlagsFromString), before the module is compiled, and the
  * worker threads, which get the compiled module, run it as well. Returns whether it could ask (Node).
  * NOTE: asked only after a plain validate failed, so a runtime that ships relaxed SIMD (Node 22+) never
- * sees the flag. The FMA kernel measured 1.3-1.5x the plain one per cpu-second at 512^3 (docs/benchmarks.md).
+ * sees the flag. The FMA kernel (3 x 12 tiles) measured 1.2x the plain one per cpu-second on a 512^3 matmul
+ * (docs/benchmarks.md).
  */
 function relaxedSimdInNode(): boolean {
   const v8 = nodeBuiltin("node:v8");
