@@ -1,8 +1,8 @@
 // cpu_matmul_tiles_child.ts: a process for cpu_matmul_tiles.test.ts. The micro-tile (3 x 12 with FMA,
 // 4 x 8 without) and the thread count are fixed per process (KILN_CPU_FMA, KILN_THREADS), so the test runs
 // this under each. It multiplies seeded f32 matrices on the packed paths (plain and swapped) at shapes off
-// every multiple the kernel works in: m, n, k around MR (3, 4), NR (8, 12) and KC (256), A and B each
-// stored either way, batches with their own or a shared (stride 0) B. Prints one JSON line: the tile, the
+// every multiple the kernel works in: m, n, k around MR (3, 4), NR (8, 12) and KC (256), B's rows at
+// multiples of 64 floats (which bStride pads), A and B each stored either way, batches with their own or a shared (stride 0) B. Prints one JSON line: the tile, the
 // path names the routines chose, how many products the pool shared, a sha256 of every output's bits, and
 // the largest error against float64 relative to the f32 accumulation bound ((k + 1) 2^-24 sum |a b|).
 // Run: [KILN_CPU_FMA=0] KILN_THREADS=N node --import tsx cpu_matmul_tiles_child.ts
@@ -22,10 +22,12 @@ const cases: [number, number, number, number, boolean, boolean, boolean][] = [
   [1, 301, 257, 133, false, false, false],
   [1, 290, 513, 100, true, false, false],
   [1, 262, 255, 97, false, true, false], // B (n, k) transposed in: fewer floats than the swapped path moves
-  [1, 299, 520, 1030, false, true, false], // swapped (C^T = B . A^T): wide B (n, k)
+  [1, 259, 70, 1024, false, true, false], // the same, B^T's rows padded (4 x 8: 1024 -> 1028 floats)
+  [1, 320, 520, 1030, false, true, false], // swapped (C^T = B . A^T): wide B (n, k); 4 x 8 pads A^T's rows (320)
   [1, 301, 600, 900, true, true, false], // swapped with A stored (k, m), read in place as the kernel's B
   [2, 263, 259, 37, true, true, false],
-  [3, 265, 130, 61, false, false, true],
+  [3, 265, 130, 64, false, false, true], // B's rows padded to 68 floats (bStride), copied once for the batch
+  [1, 270, 300, 128, false, false, false],
 ];
 const paths = new Set<string>();
 let worst = 0;
@@ -40,7 +42,8 @@ for (const [batch, m, k, n, transA, transB, shared] of cases) {
   hash.update(new Uint8Array(c.buffer));
   for (let bi = 0; bi < batch; bi++) {
     const ao = bi * m * k, bo = shared ? 0 : bi * k * n;
-    for (let i = 0; i < m; i++) {
+    // Every third row, and all of the last row tiles (where the tiles' edges are).
+    for (let i = 0; i < m; i += i >= m - 13 ? 1 : 3) {
       for (let j = 0; j < n; j++) {
         let want = 0, mag = 0;
         for (let p = 0; p < k; p++) {

@@ -11,7 +11,7 @@ import { checkLength } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { compileEpilogue, compileOuterStore, rowSink, storeRows } from "./matmul_epilogue.js";
 import { copyB as copyIn, rowsPerPass, runRows } from "./matmul_rows.js";
-import { KC as KERNEL_KC, matmulKernel } from "./wasm/matmul_kernel.js";
+import { bStride, KC as KERNEL_KC, matmulKernel } from "./wasm/matmul_kernel.js";
 import { MIN_SHARED_MACS } from "./wasm/matmul_threads.js";
 import { runSwapped, swapPays } from "./matmul_swapped.js";
 
@@ -35,7 +35,8 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
   const nTiles = Math.ceil(n / NR);
   const mPad = mTiles * MR;
   const nPad = nTiles * NR;
-  const ldb = transB ? nPad : n;
+  // B's rows padded off multiples of 256 bytes (bStride); f16/bf16 B is widened in one piece, at its width.
+  const ldb = transB ? bStride(nPad) : dtype === "f32" ? bStride(n) : n;
   // Wasm memory (f32 offsets, each region a multiple of 8 floats): A as stored; B as (k, ldb) rows; C
   // (mPad x nPad); B stored (n, k) before its transpose; f16/bf16 bits before widening (8 at a time).
   // NOTE: the last row tile reads up to MR - 1 rows past A (row-major) or floats past it (A stored (k, m)),
@@ -53,7 +54,8 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
   for (let bi = 0; bi < batch; bi++) {
     if (bi === 0 || spec.aBatchStride !== 0) copyIn(kernel, a, dtype, bi * spec.aBatchStride, m * k, 4 * aOff, 4 * rawOff);
     if (bi === 0 || spec.bBatchStride !== 0) {
-      if (!transB) copyIn(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * bOff, 4 * rawOff);
+      if (!transB && ldb !== n) copyRows(kernel.reserve(0), b as Float32Array, bi * spec.bBatchStride, k, n, bOff, ldb);
+      else if (!transB) copyIn(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * bOff, 4 * rawOff);
       else {
         copyIn(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * tOff, 4 * rawOff);
         kernel.transpose4(4 * tOff, 4 * bOff, Math.ceil(n / 4), Math.ceil(k / 4), 4 * k, 4 * ldb);
@@ -64,6 +66,11 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
     // unshared memory's old buffer.
     storeRows(sink, kernel.reserve(0), cOff, nPad, bi * m, m);
   }
+}
+
+/** rows x cols f32 from src (from `start`, row-major) into mem at float offset dst, ld floats per row. */
+function copyRows(mem: Float32Array, src: Float32Array, start: number, rows: number, cols: number, dst: number, ld: number): void {
+  for (let r = 0; r < rows; r++) mem.set(src.subarray(start + r * cols, start + (r + 1) * cols), dst + r * ld);
 }
 
 /** Doubles per block of C that the JS paths fill before one store (64 KiB: stays in L2 with the rows it reads). */

@@ -14,7 +14,7 @@ import type { FloatDType } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { storeRows } from "./matmul_epilogue.js";
 import { copyB as copyIn } from "./matmul_rows.js";
-import { matmulKernel } from "./wasm/matmul_kernel.js";
+import { bStride, matmulKernel } from "./wasm/matmul_kernel.js";
 
 const ceil4 = (x: number): number => Math.ceil(x / 4) * 4;
 const ceil8 = (x: number): number => Math.ceil(x / 8) * 8;
@@ -39,7 +39,7 @@ export function runSwapped(spec: MatmulSpec, views: readonly ArrayBufferView[], 
   const nTiles = Math.ceil(m / NR);
   const mPad = mTiles * MR;
   const nPad = nTiles * NR;
-  const ldb = transA ? m : nPad; // A stored (k, m) is already the kernel's (k, m) B rows
+  const ldb = transA ? m : bStride(nPad); // A stored (k, m) is already the kernel's (k, m) B rows
   const ldc = ceil4(n); // C's rows after the transpose back (n when n is a multiple of 4: one copy out)
   // Wasm memory (f32 offsets, each region a multiple of 8 floats): B as stored (the kernel's A, its last row
   // tile reading up to MR - 1 rows past it); A^T as (k, ldb) rows (+ NR of slack for the last column tile);

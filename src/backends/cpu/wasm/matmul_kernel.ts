@@ -66,6 +66,18 @@ export const SCRATCH_CAP = 1 << 30;
  */
 
 /**
+ * The row stride (floats) the drivers give B's rows of `cols` floats in wasm memory: cols, plus 4 when the
+ * row is a multiple of 256 bytes. NOTE: a tile steps through B by whole rows, and L1 (Zen 5: 48 KiB,
+ * 12-way, 64 sets of 64-byte lines) maps addresses 4 KiB apart to one set: with rows of 2048 floats a
+ * kc = 256 B tile lands in 2 of the 64 sets and misses L1 on every step. Measured per cpu-second on one core
+ * (15:55 UTC, loaded): 192 x 768 x 2048, ldb 2048 -> 2064 floats: 21-26 -> 35-44 GFLOP/s; 512^3, 512 -> 528:
+ * 31-42 -> 35-44.
+ */
+export function bStride(cols: number): number {
+  return cols % 64 === 0 ? cols + 4 : cols;
+}
+
+/**
  * micro(ap, bp, cp, kc, ldc, ldb, rsA, csA, store): C[MR x NR] at cp (=, or += when store is 0)
  * A rows (ap + r*rsA, stepping csA) . B rows (bp, stepping ldb), kc >= 1 steps.
  * NOTE: one pointer per row of A, each bumped per step, serves both of A's layouts with one kernel.
@@ -319,7 +331,8 @@ export function useFma(): boolean {
  * V8 takes that flag at run time too (v8.setFlagsFromString), before the module is compiled, and the
  * worker threads, which get the compiled module, run it as well. Returns whether it could ask (Node).
  * NOTE: asked only after a plain validate failed, so a runtime that ships relaxed SIMD (Node 22+) never
- * sees the flag. The FMA kernel measured 1.3-1.5x the plain one per cpu-second at 512^3 (docs/benchmarks.md).
+ * sees the flag. The FMA kernel (3 x 12 tiles) measured 1.2x the plain one per cpu-second on a 512^3 matmul
+ * (docs/benchmarks.md).
  */
 function relaxedSimdInNode(): boolean {
   const v8 = nodeBuiltin("node:v8");
