@@ -77,7 +77,8 @@ async function measureModel(browsers: readonly Browser[], url: string, counts: r
     const texts = new Set(outs.map((o) => o[0]!.text));
     if (texts.size > 1) throw new Error(`${label}: the thread counts gave different greedy text: ${JSON.stringify([...texts])}`);
     const base = median(outs[0]!.map((o) => o.tokensPerSecond));
-    return Promise.all(counts.map(async (threads, i) => {
+    // NOTE: awaited here, so the pages are still open (finally) while their pool stats are read.
+    return await Promise.all(counts.map(async (threads, i) => {
       const tps = median(outs[i]!.map((o) => o.tokensPerSecond));
       return {
         model: label, threads, runs: rounds, tokensPerSecond: tps, ttftMs: median(outs[i]!.map((o) => o.ttftMs)),
