@@ -10,12 +10,13 @@
 //    resident bytes (the memory accountant) kept quantized; kiln vs llama.cpp greedy tokens on each file.
 //  - decode tokens/s of f32 vs Q4_0 vs Q4_K (kiln cpu, in place) on a 14M-parameter random Llama (dim 512),
 //    formats alternating within each repeat; medians and ratios to f32.
-// Results: bench/results/quant-q4k-<machine>.json/.md. Not part of npm test (minutes of cpu).
+// Results: bench/results/quant-q4k-<machine>-<parts>.json/.md (--types a,b and --no-speed pick the parts). Not part of npm test (minutes of cpu).
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Backend } from "../src/index.js";
 import { getBackend } from "../src/index.js";
 import { memoryAccountant, trackMemory } from "../src/core/memory.js";
 import { fromLoaded, loadModel, openModel, perplexity, writeGguf } from "../src/models/index.js";
@@ -33,7 +34,12 @@ import { leadingAgreement } from "./peers/side_by_side.js";
 
 const args = process.argv.slice(2);
 const reps = Number(args[args.indexOf("--reps") + 1] ?? 3) || 3;
-const TYPES = ["f32", "q8_0", "q4_0", "q4_k"] as const;
+const ALL_TYPES = ["f32", "q8_0", "q4_0", "q4_k"] as const;
+// --types a,b (default all; "none" for the speed part only) and --no-speed: the parts can run as separate processes.
+const typesArg = args.includes("--types") ? args[args.indexOf("--types") + 1]!.split(",") : [...ALL_TYPES];
+const TYPES = ALL_TYPES.filter((t) => typesArg.includes(t));
+const withSpeed = !args.includes("--no-speed");
+const part = `${TYPES.length ? TYPES.join("-") : "none"}${withSpeed ? "-speed" : ""}`;
 const tmp = mkdtempSync(join(tmpdir(), "kiln-quant-q4k-"));
 const root = new URL("../", import.meta.url);
 
@@ -93,7 +99,8 @@ async function main(): Promise<void> {
     lm.dispose();
     return r;
   };
-  const original = await ppl(opened.loaded);
+  // NOTE: the unpadded model's perplexity (the padding check) runs with the f32 row only.
+  const original = TYPES.includes("f32") ? await ppl(opened.loaded) : { perplexity: NaN, scoredTokens: NaN };
   console.log(`original (dim 128) f32: perplexity ${original.perplexity.toFixed(4)} over ${original.scoredTokens} tokens`);
   const pad = padded(opened.loaded, 256, 512);
   const prompt = opened.tokenizer.encode("Once upon a time, there was a little", { addBos: true });
@@ -133,6 +140,30 @@ async function main(): Promise<void> {
   }
 
   // Decode speed: f32 vs Q4_0 vs Q4_K on the 14M random Llama, alternating.
+  const speed = withSpeed ? await decodeSpeed(cpu, tmp) : [];
+  const speedModel = "llama-13M-random (14.2M)";
+  const res = { suite: "quant-q4k", date: new Date().toISOString(), machine, threads, originalPerplexity: original.perplexity, ctx, rows, speed, speedModel, reps, decodeTokens: DECODE_TOKENS, peer: peer?.info.version ?? "not installed" };
+  const f32 = rows.find((r) => r.type === "f32")?.perplexity ?? original.perplexity;
+  const md = [
+    `# Q4_K measured (${res.date.slice(0, 16)}Z, ${machine.cpu}, ${threads} threads, a shared machine: ratios, not speeds)`, "",
+    `Trained model: models/spec-pair/target zero-padded to dim 256 / hidden 512 (same logits; unpadded f32 perplexity ${original.perplexity.toFixed(4)}). ` +
+    `Perplexity: last 20,000 characters of data/tinystories-sample, chunks of ${ctx}, ${original.scoredTokens} scored tokens, computed in place. llama.cpp: ${res.peer}.`, "",
+    "| file | file tensor bytes | resident (kept quantized) | resident / file | perplexity | vs f32 | kiln = llama.cpp greedy |", "|---|---|---|---|---|---|---|",
+    ...rows.map((r) => `| ${r.type} | ${r.fileTensorBytes} | ${r.residentBytes} | ${(r.residentBytes / r.fileTensorBytes).toFixed(3)} | ${r.perplexity.toFixed(4)} | ${r.type === "f32" ? "—" : `${((r.perplexity / f32 - 1) * 100).toFixed(2)}%`} | ${r.peerAgree === undefined ? "—" : `${r.peerAgree}/${r.peerTokens}`} |`),
+    "", `Decode (kiln cpu, ${speedModel}, 16-token prompt, ${DECODE_TOKENS} decode steps, median of ${reps} alternating repeats):`, "",
+    "| weights | decode tokens/s | vs f32 |", "|---|---|---|", ...speed.map((s) => `| ${s.type} | ${s.decodeTokensPerS.toFixed(2)} | ${s.vsF32.toFixed(2)} |`), "",
+  ].join("\n");
+  const out = fileURLToPath(new URL("results/", import.meta.url));
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, `quant-q4k-${machine.tag}-${part}.json`), JSON.stringify(res, null, 2) + "\n");
+  writeFileSync(join(out, `quant-q4k-${machine.tag}-${part}.md`), md);
+  console.log(`\n${md}`);
+}
+
+const DECODE_TOKENS = 32;
+
+/** Decode tokens/s of f32, Q4_0 and Q4_K files of one random Llama, the formats alternating within each repeat. */
+async function decodeSpeed(cpu: Backend, dir: string): Promise<{ type: string; decodeTokensPerS: number; vsF32: number }[]> {
   const mid: LlamaConfig = {
     arch: "llama", dim: 512, hiddenDim: 1536, nLayers: 4, nHeads: 8, nKvHeads: 8, headDim: 64, vocabSize: 512,
     maxSeqLen: 256, normEps: 1e-5, ropeTheta: 10000, tiedEmbeddings: false,
@@ -140,39 +171,22 @@ async function main(): Promise<void> {
   const base = randomLlamaGguf(undefined, mid, "llama-13M-random");
   const speedTypes = ["f32", "q4_0", "q4_k"] as const;
   const engines = speedTypes.map((t) => {
-    const path = t === "f32" ? base.path : join(tmp, `mid-${t}.gguf`);
+    const path = t === "f32" ? base.path : join(dir, `mid-${t}.gguf`);
     if (t !== "f32") writeGguf(path, loadModel(base.path), { types: t });
     return kilnEngine(path, cpu);
   });
   const p16 = promptIds(16, mid.vocabSize);
-  const decodeTokens = 32;
   const ms: number[][] = speedTypes.map(() => []);
   for (const e of engines) await e.run(p16, 4); // warm-up
   for (let rep = 0; rep < reps; rep++) {
     const order = rep % 2 ? [...speedTypes.keys()].reverse() : [...speedTypes.keys()];
-    for (const i of order) ms[i]!.push((await engines[i]!.run(p16, decodeTokens)).decodeMs);
+    for (const i of order) ms[i]!.push((await engines[i]!.run(p16, DECODE_TOKENS)).decodeMs);
   }
   engines.forEach((e) => e.dispose());
-  const tps = ms.map((xs) => (decodeTokens * 1000) / median(xs));
+  const tps = ms.map((xs) => (DECODE_TOKENS * 1000) / median(xs));
   const speed = speedTypes.map((t, i) => ({ type: t, decodeTokensPerS: tps[i]!, vsF32: tps[i]! / tps[0]! }));
   speed.forEach((s) => console.log(`decode ${s.type}: ${s.decodeTokensPerS.toFixed(2)} tokens/s (${s.vsF32.toFixed(2)}x f32)`));
-
-  const res = { suite: "quant-q4k", date: new Date().toISOString(), machine, threads, originalPerplexity: original.perplexity, ctx, rows, speed, speedModel: `${base.name} (${(base.params / 1e6).toFixed(1)}M)`, reps, decodeTokens, peer: peer?.info.version ?? "not installed" };
-  const f32 = rows[0]!.perplexity;
-  const md = [
-    `# Q4_K measured (${res.date.slice(0, 16)}Z, ${machine.cpu}, ${threads} threads, a shared machine: ratios, not speeds)`, "",
-    `Trained model: models/spec-pair/target zero-padded to dim 256 / hidden 512 (same logits; unpadded f32 perplexity ${original.perplexity.toFixed(4)}). ` +
-    `Perplexity: last 20,000 characters of data/tinystories-sample, chunks of ${ctx}, ${rows[0]!.scored} scored tokens, computed in place. llama.cpp: ${res.peer}.`, "",
-    "| file | file tensor bytes | resident (kept quantized) | resident / file | perplexity | vs f32 | kiln = llama.cpp greedy |", "|---|---|---|---|---|---|---|",
-    ...rows.map((r) => `| ${r.type} | ${r.fileTensorBytes} | ${r.residentBytes} | ${(r.residentBytes / r.fileTensorBytes).toFixed(3)} | ${r.perplexity.toFixed(4)} | ${r.type === "f32" ? "—" : `${((r.perplexity / f32 - 1) * 100).toFixed(2)}%`} | ${r.peerAgree === undefined ? "—" : `${r.peerAgree}/${r.peerTokens}`} |`),
-    "", `Decode (kiln cpu, ${res.speedModel}, 16-token prompt, ${decodeTokens} decode steps, median of ${reps} alternating repeats):`, "",
-    "| weights | decode tokens/s | vs f32 |", "|---|---|---|", ...speed.map((s) => `| ${s.type} | ${s.decodeTokensPerS.toFixed(2)} | ${s.vsF32.toFixed(2)} |`), "",
-  ].join("\n");
-  const out = fileURLToPath(new URL("results/", import.meta.url));
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, `quant-q4k-${machine.tag}.json`), JSON.stringify(res, null, 2) + "\n");
-  writeFileSync(join(out, `quant-q4k-${machine.tag}.md`), md);
-  console.log(`\n${md}`);
+  return speed;
 }
 
 try {
