@@ -4,8 +4,9 @@
 // Placeholders: {{ NAME }} (written without the spaces) a WGSL literal, see the constants below.
 // Bindings: slot 0 the f32 output, slot 1 x (f32), slot 2 w's bytes packed 4 per u32 word (u8 storage).
 // //#if Q4 picks Q4_0 (f16 d, 16 bytes of nibbles: element j low nibble of byte j, j + 16 its high nibble,
-// both minus 8); otherwise Q8_0 (f16 d, 32 signed bytes). //#if Q4K picks Q4_K instead (row_dot_q4k below:
-// 144-byte super-blocks of 256, layout in src/models/formats/encode_q4k.ts).
+// both minus 8); otherwise Q8_0 (f16 d, 32 signed bytes). The //!ROW_DOT block calls row_dot_q for those,
+// row_dot_q4k for Q4_K (144-byte super-blocks of 256, layout in src/models/formats/encode_q4k.ts) and
+// row_dot_fp8 for fp8e4m3_b128 (f32 scale + 128 E4M3 codes, src/models/formats/fp8_blocks.ts).
 //
 // NOTE: one invocation per output element, walking w's row block by block: the block's scale is read
 // once and the integer-times-x sum is scaled once per block (dequantized in registers, never stored).
@@ -69,6 +70,31 @@ fn row_dot_q4k(col: u32, x0: u32) -> f32 {
   return acc;
 }
 
+// fp8e4m3_b128: a block is 132 bytes (33 words): word 0 the f32 scale, then 32 words of 4 E4M3 codes.
+// NOTE: codes 0x7f / 0xff (NaN) decode as 480 here; kiln's encoder never writes them.
+fn e4m3(c: u32) -> f32 {
+  let e = (c >> 3u) & 15u;
+  let m = f32(c & 7u);
+  var mag = ldexp(m, -9);
+  if (e != 0u) { mag = ldexp(m + 8.0, i32(e) - 10); }
+  return select(mag, -mag, (c & 0x80u) != 0u);
+}
+
+fn row_dot_fp8(col: u32, x0: u32) -> f32 {
+  var acc = 0.0;
+  for (var b = 0u; b < K / 128u; b++) {
+    let o = (col * ROW_BYTES) / 4u + b * 33u;
+    let xb = x0 + b * 128u;
+    var s = 0.0;
+    for (var t = 0u; t < 32u; t++) {
+      let word = w[o + 1u + t];
+      for (var e = 0u; e < 4u; e++) { s += e4m3((word >> (e * 8u)) & 0xffu) * x[xb + t * 4u + e]; }
+    }
+    acc += bitcast<f32>(w[o]) * s;
+  }
+  return acc;
+}
+
 // Q8_0 / Q4_0: blocks of 34 or 18 bytes are not word-aligned, so bytes are picked out of their words.
 fn row_dot_q(col: u32, x0: u32) -> f32 {
   var acc = 0.0;
@@ -101,9 +127,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
   if (gid >= M * N) { return; }
   let row = gid / N; // of x
   let col = gid % N; // row of w
-//#if Q4K
-  out[gid] = row_dot_q4k(col, row * K);
-//#else
-  out[gid] = row_dot_q(col, row * K);
-//#endif
+//!ROW_DOT
 }

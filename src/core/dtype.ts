@@ -10,7 +10,7 @@ export type DType = "f64" | "f32" | "f16" | "bf16" | "i32" | "u32" | "u8" | "boo
  * sizes here. QuantFormat names the ones a matmul computes on directly (the matmul_q routine: a weight's
  * bytes stay as in the file, u8 on the device); the others are dequantized to a DType on load.
  */
-export type StorageFormat = "fp8e4m3" | "fp8e5m2" | "q8_0" | "q4_0" | "q4_k" | "q6_k";
+export type StorageFormat = "fp8e4m3" | "fp8e5m2" | "q8_0" | "q4_0" | "q4_k" | "q6_k" | "fp8e4m3_b128";
 
 export interface StorageFormatInfo {
   readonly blockElems: number; // elements per block
@@ -24,10 +24,12 @@ export const STORAGE_FORMATS: Readonly<Record<StorageFormat, StorageFormatInfo>>
   q4_0: { blockElems: 32, blockBytes: 18 }, // f16 scale + 32 x 4-bit
   q4_k: { blockElems: 256, blockBytes: 144 },
   q6_k: { blockElems: 256, blockBytes: 210 },
+  // NOTE: kiln's own FP8 weight blocks (GGUF has no FP8 type): f32 scale + 128 x E4M3 (models/formats/fp8_blocks.ts).
+  fp8e4m3_b128: { blockElems: 128, blockBytes: 132 },
 };
 
 /** Formats the matmul_q routine reads in place (src/core/routines.ts QuantMatmulSpec). */
-export const QUANT_FORMATS = ["q8_0", "q4_0", "q4_k"] as const;
+export const QUANT_FORMATS = ["q8_0", "q4_0", "q4_k", "fp8e4m3_b128"] as const;
 export type QuantFormat = (typeof QUANT_FORMATS)[number];
 
 export const isQuantFormat = (s: string): s is QuantFormat => (QUANT_FORMATS as readonly string[]).includes(s);

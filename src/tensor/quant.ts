@@ -74,6 +74,7 @@ export function dequantizeRows(bytes: Tensor, format: QuantFormat, cols: number)
       break;
     }
     case "q4_k": return dequantizeQ4KRows(b, rows, nb, d);
+    case "fp8e4m3_b128": return dequantizeFp8Rows(b, rows, nb);
     default: { const never: never = format; throw new Error(`dequantizeRows: unhandled format ${String(never)}`); }
   }
   return q.cast("f32").mul(d).reshape([rows, cols]);
@@ -95,6 +96,28 @@ function dequantizeQ4KRows(b: Tensor, rows: number, nb: number, d: Tensor): Tens
   const dsc = d.mul(sc.cast("f32")).reshape([rows, nb, 8, 1]);
   const dm = dmin.mul(mn.cast("f32")).reshape([rows, nb, 8, 1]);
   return q.cast("f32").mul(dsc).sub(dm).reshape([rows, nb * 256]);
+}
+
+/** An f32's four little-endian bytes (i32 tensors, same shape) as its value, from primitives. NOTE: finite values only. */
+function f32Value(b0: Tensor, b1: Tensor, b2: Tensor, b3: Tensor): Tensor {
+  const exp = b3.and(127).shl(1).or(b2.shr(7)).cast("f32");
+  const mant = b2.and(127).shl(16).or(b1.shl(8)).or(b0).cast("f32"); // < 2^23: exact in f32
+  const two = b0.full([], 2, "f32");
+  const normal = mant.div(2 ** 23).add(1).mul(two.pow(exp.sub(127)));
+  const mag = exp.eq(0).where(mant.mul(2 ** -149), normal);
+  return b3.shr(7).eq(1).where(mag.neg(), mag);
+}
+
+/** fp8e4m3_b128 blocks b (rows, nb, 132) i32: f32 scale, 128 E4M3 codes (models/formats/fp8_blocks.ts); w = scale * e4m3. */
+function dequantizeFp8Rows(b: Tensor, rows: number, nb: number): Tensor {
+  const scale = f32Value(b.slice(2, 0, 1), b.slice(2, 1, 2), b.slice(2, 2, 3), b.slice(2, 3, 4)); // (rows, nb, 1)
+  const q = b.slice(2, 4, 132);
+  const e = q.shr(3).and(15);
+  const m = q.and(7).cast("f32");
+  const two = q.full([], 2, "f32");
+  const mag = e.eq(0).where(m.mul(2 ** -9), m.add(8).mul(two.pow(e.cast("f32").sub(10))));
+  const v = q.shr(7).eq(1).where(mag.neg(), mag);
+  return v.mul(scale).reshape([rows, nb * 128]);
 }
 
 /** x (..., k) @ W^T for a quantized W (n, k): (..., n) in x's dtype. */

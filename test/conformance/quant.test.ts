@@ -9,12 +9,19 @@ import { tensor, withRoutines } from "../../src/index.js";
 import type { QuantFormat } from "../../src/core/dtype.js";
 import { dequantize, encodeQ4_0, encodeQ8_0 } from "../../src/models/formats/dequant.js";
 import { encodeQ4K } from "../../src/models/formats/encode_q4k.js";
+import { dequantFp8Blocks, encodeFp8Blocks } from "../../src/models/formats/fp8_blocks.js";
 import { dequantizeRows, gatherQuantizedRows, matmulQuantized, quantizedTensor } from "../../src/tensor/quant.js";
 import { noBackend, skipLabel } from "../helpers/skip_reasons.js";
 import { backendsUnderTest, expectClose, rng } from "./harness.js";
 
 const backends = await backendsUnderTest();
-const ENCODE: Record<QuantFormat, (x: Float32Array) => Uint8Array> = { q8_0: encodeQ8_0, q4_0: encodeQ4_0, q4_k: encodeQ4K };
+// NOTE: FP8 blocks take the matrix's row length (one scale per row); the others are row-agnostic.
+const ENCODE: Record<QuantFormat, (x: Float32Array, cols: number) => Uint8Array> = {
+  q8_0: encodeQ8_0, q4_0: encodeQ4_0, q4_k: encodeQ4K, fp8e4m3_b128: (x, cols) => encodeFp8Blocks(x, x.length / cols, cols),
+};
+/** The host decoder: ggml's (models/formats/dequant.ts) or, for kiln's FP8 blocks, fp8_blocks.ts. */
+const hostDequant = (format: QuantFormat, bytes: Uint8Array, n: number): Float32Array =>
+  format === "fp8e4m3_b128" ? dequantFp8Blocks(bytes, n) : dequantize(format, bytes, n);
 
 function randomMatrix(n: number, seed: number): Float32Array {
   const r = rng(seed);
@@ -36,8 +43,8 @@ function hostMatmul(x: Float32Array, w: Float32Array, m: number, n: number, k: n
 }
 
 async function check(backend: Backend, format: QuantFormat, m: number, n: number, k: number, label: string): Promise<void> {
-  const bytes = ENCODE[format](randomMatrix(n * k, 7 + m));
-  const deq = dequantize(format, bytes, n * k);
+  const bytes = ENCODE[format](randomMatrix(n * k, 7 + m), k);
+  const deq = hostDequant(format, bytes, n * k);
   const x = randomMatrix(m * k, 3 + n);
   const w = quantizedTensor(bytes, [n, k], format, backend);
   // NOTE: cpu and webgpu have the routine; cuda has none yet (and the CUDA recording backend of
@@ -51,10 +58,11 @@ async function check(backend: Backend, format: QuantFormat, m: number, n: number
 
 for (const b of backends) {
   describe.skipIf(!b.backend)(`quantized matmul on ${b.name}${skipLabel(noBackend(b.name, b.missing))}`, () => {
-    for (const format of ["q8_0", "q4_0", "q4_k"] as const) {
+    for (const format of ["q8_0", "q4_0", "q4_k", "fp8e4m3_b128"] as const) {
       // NOTE: Q4_K rows are whole 256-element super-blocks; n = 130 on cpu puts the GEMV on the worker threads.
       const shapes = format === "q4_k"
         ? [[1, 1, 256], [1, 17, 512], [1, 130, 256], [5, 13, 256], [33, 9, 768]] as const
+        : format === "fp8e4m3_b128" ? [[1, 1, 128], [1, 17, 384], [5, 13, 256], [33, 9, 128]] as const
         : [[1, 1, 32], [1, 17, 64], [1, 40, 256], [5, 13, 96], [33, 9, 128]] as const;
       it(`${format}: GEMV (decode) and GEMM (prefill) against dequantize-then-f32`, async () => {
         for (const [m, n, k] of shapes) {
@@ -63,9 +71,9 @@ for (const b of backends) {
       }, 30_000);
 
       it(`${format}: dequantization from primitives equals the host loader's, bit for bit`, async () => {
-        const [n, k] = [6, format === "q4_k" ? 512 : 64];
-        const bytes = ENCODE[format](randomMatrix(n * k, 11));
-        const want = Array.from(dequantize(format, bytes, n * k));
+        const [n, k] = [6, format === "q4_k" ? 512 : format === "fp8e4m3_b128" ? 256 : 64];
+        const bytes = ENCODE[format](randomMatrix(n * k, 11), k);
+        const want = Array.from(hostDequant(format, bytes, n * k));
         const w = quantizedTensor(bytes, [n, k], format, b.backend!);
         const got = Array.from(await withRoutines(false, () => dequantizeRows(w.bytes, format, k)).data() as Float32Array);
         expect(got).toEqual(want);
@@ -75,7 +83,7 @@ for (const b of backends) {
     it("an embedding lookup on a quantized table dequantizes the gathered rows (q8_0, q4_0, q4_k)", async () => {
       for (const format of ["q8_0", "q4_0", "q4_k"] as const) {
         const [n, k] = [9, format === "q4_k" ? 256 : 64];
-        const bytes = ENCODE[format](randomMatrix(n * k, 5));
+        const bytes = ENCODE[format](randomMatrix(n * k, 5), k);
         const table = dequantize(format, bytes, n * k);
         const ids = [3, 0, 8, 3];
         const w = quantizedTensor(bytes, [n, k], format, b.backend!);

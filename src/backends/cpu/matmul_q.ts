@@ -13,6 +13,7 @@ import { checkLength, f16Values } from "./convert.js";
 import type { QDotsTask, QViews } from "./matmul_q_rows.js";
 import { qdotsUnits, runQDots } from "./matmul_q_rows.js";
 import { buildMatmulQ4K } from "./matmul_q4k.js";
+import { buildMatmulFp8 } from "./matmul_fp8.js";
 import { matmulPool } from "./wasm/matmul_threads.js";
 
 type Run = (views: ArrayBufferView[]) => void;
@@ -21,7 +22,7 @@ type Run = (views: ArrayBufferView[]) => void;
 export function matmulQReason(s: QuantMatmulSpec): string | undefined {
   if (![s.m, s.n, s.k].every((x) => Number.isInteger(x) && x >= 0)) return "m, n and k must be integers >= 0";
   if (s.dtype !== "f32" || s.out !== "f32") return `x and out must be f32 (got ${s.dtype} -> ${s.out})`;
-  if (!(s.format in STORAGE_FORMATS) || (s.format !== "q8_0" && s.format !== "q4_0" && s.format !== "q4_k")) return `format ${String(s.format)} is not q8_0, q4_0 or q4_k`;
+  if (!(s.format in STORAGE_FORMATS) || !["q8_0", "q4_0", "q4_k", "fp8e4m3_b128"].includes(s.format)) return `format ${String(s.format)} is not q8_0, q4_0, q4_k or fp8e4m3_b128`;
   const qk = STORAGE_FORMATS[s.format].blockElems;
   if (s.k % qk !== 0) return `k = ${s.k} is not a whole number of ${s.format} blocks (${qk} elements each)`;
   return undefined;
@@ -82,6 +83,7 @@ function gemv(format: "q8_0" | "q4_0", out: Float32Array, x: Float32Array, w: Ui
 
 export function buildMatmulQ(s: QuantMatmulSpec): { source: string; run: Run } {
   if (s.format === "q4_k") return buildMatmulQ4K(s); // its own kernel: matmul_q4k.ts
+  if (s.format === "fp8e4m3_b128") return buildMatmulFp8(s); // and matmul_fp8.ts
   const { m, n, k } = s;
   const format = s.format as "q8_0" | "q4_0";
   const rowBytes = (k / 32) * STORAGE_FORMATS[format].blockBytes;

@@ -285,7 +285,7 @@ function concatReason(s: ConcatSpec, caps: BackendCaps): string | undefined {
 function matmulQReason(s: QuantMatmulSpec, caps: BackendCaps): string | undefined {
   if (![s.m, s.n, s.k].every(isDim)) return "m, n and k must be integers >= 1";
   if (s.dtype !== "f32" || s.out !== "f32") return `x and out must be f32 (got ${s.dtype} -> ${s.out})`;
-  if (s.format !== "q8_0" && s.format !== "q4_0" && s.format !== "q4_k") return `format ${String(s.format)} is not q8_0, q4_0 or q4_k`;
+  if (!["q8_0", "q4_0", "q4_k", "fp8e4m3_b128"].includes(s.format)) return `format ${String(s.format)} is not q8_0, q4_0, q4_k or fp8e4m3_b128`;
   const { blockElems, blockBytes } = STORAGE_FORMATS[s.format];
   if (s.k % blockElems !== 0) return `k = ${s.k} is not a whole number of ${s.format} blocks (${blockElems} elements each)`;
   if (cdiv(s.m * s.n, 64) > MAX_DISPATCH * MAX_DISPATCH) return `${s.m * s.n} outputs need too many workgroups`;
@@ -468,7 +468,10 @@ function buildMatmulQ(s: QuantMatmulSpec): WebgpuRoutineSource {
   const { blockElems, blockBytes } = STORAGE_FORMATS[s.format];
   const code = fillTemplate("matmul_q", {
     M: u32(s.m), N: u32(s.n), K: u32(s.k), ROW_BYTES: u32((s.k / blockElems) * blockBytes), BLOCK_BYTES: u32(blockBytes),
-  }, {}, { Q4: s.format === "q4_0", Q4K: s.format === "q4_k" });
+  }, {
+    // NOTE: a block for the row dot, not //#if sections: those do not nest, and the Q8_0/Q4_0 dot has one inside.
+    ROW_DOT: `  out[gid] = ${s.format === "q4_k" ? "row_dot_q4k" : s.format === "fp8e4m3_b128" ? "row_dot_fp8" : "row_dot_q"}(col, row * K);`,
+  }, { Q4: s.format === "q4_0" });
   return { name: `matmul_q_${s.format}_${s.m}x${s.n}x${s.k}`, code, dispatch: foldGrid(cdiv(s.m * s.n, 64)) };
 }
 
