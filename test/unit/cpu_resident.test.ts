@@ -38,7 +38,7 @@ describe("cpu buffers resident in the kernel memory", () => {
     const [copied1, copied2, resident1, resident2] = await Promise.all([
       child({ KILN_THREADS: "1", KILN_CPU_RESIDENT: "0" }),
       child({ KILN_THREADS: "2", KILN_CPU_RESIDENT: "0" }),
-      child({ KILN_THREADS: "1" }),
+      child({ KILN_THREADS: "1", KILN_CPU_RESIDENT: "1" }),
       child({ KILN_THREADS: "2", KILN_RESIDENT_FILL: "1" }),
     ]);
     expect([copied1.threads, copied2.threads, resident1.threads, resident2.threads]).toEqual([1, 2, 1, 2]);

@@ -9,7 +9,7 @@
 //     collected and other buffers were allocated and written;
 //   - full (KILN_RESIDENT_FILL=1 only): the heap filled with untouched blocks, a buffer allocated after
 //     it is not resident and a product on it still gives the same bits; the process's VmRSS meanwhile.
-// Run: KILN_THREADS=N [KILN_CPU_RESIDENT=0] node --expose-gc --import tsx cpu_resident_child.ts
+// Run: KILN_THREADS=N [KILN_CPU_RESIDENT=0|1] node --expose-gc --import tsx cpu_resident_child.ts
 
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
