@@ -1,7 +1,7 @@
 // cpu_resident_child.ts: a process for cpu_resident.test.ts (the resident heap and the thread count are
 // per process, so each configuration runs in its own; run with --expose-gc). It prints one JSON line:
 //   - products: a sha256 of decode products (few rows against a weight stored (n, k) in f32, f16 and bf16,
-//     one stored (k, n), a Q8_0 and a Q4_0 GEMV) and their largest error against f64, relative to the
+//     one stored (k, n), a Q8_0 and a Q4_0 GEMV) and of two packed ones (300 rows: W (n, k) swapped, B (k, n)) and their largest error against f64, relative to the
 //     largest |value|; whether the weights were resident and which path the few-rows passes took;
 //   - reuse: the heap's extent before and after 100 cycles of allocating, writing and dropping a 1 MiB
 //     buffer (collected with gc() every 10 cycles, released by the FinalizationRegistry);
@@ -9,7 +9,7 @@
 //     collected and other buffers were allocated and written;
 //   - full (KILN_RESIDENT_FILL=1 only): the heap filled with untouched blocks, a buffer allocated after
 //     it is not resident and a product on it still gives the same bits; the process's VmRSS meanwhile.
-// Run: KILN_THREADS=N [KILN_CPU_RESIDENT=0] node --expose-gc --import tsx cpu_resident_child.ts
+// Run: KILN_THREADS=N [KILN_CPU_RESIDENT=0|1] node --expose-gc --import tsx cpu_resident_child.ts
 
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -61,6 +61,12 @@ async function products(): Promise<void> {
   const x = randn([2, 300], { backend, seed: seed++ });
   const w = randn([300, 1000], { backend, seed: seed++ });
   record("f32_kn", (await matmul(x, w).data()) as Float32Array, (await matmul(x.cast("f64"), w.cast("f64")).data()) as Float64Array);
+  // Packed products (prefill shapes): W (n, k) as the swapped path's A operand, and B (k, n), both in place when resident.
+  const xp = randn([300, 512], { backend, seed: seed++ });
+  const wt = randn([1024, 512], { backend, seed: seed++ });
+  record("f32_packed", (await matmul(xp, wt.transpose()).data()) as Float32Array, (await matmul(xp.cast("f64"), wt.cast("f64").transpose()).data()) as Float64Array);
+  const wkn = randn([512, 520], { backend, seed: seed++ });
+  record("f32_packed", (await matmul(xp, wkn).data()) as Float32Array, (await matmul(xp.cast("f64"), wkn.cast("f64")).data()) as Float64Array);
   let state = 12345;
   const byte = () => ((state = (state * 1103515245 + 12345) >>> 0) >>> 16) & 255;
   for (const [format, blockBytes] of [["q8_0", 34], ["q4_0", 18]] as const) {

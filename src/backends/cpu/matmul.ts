@@ -10,9 +10,10 @@ import type { FloatDType, WorkArray } from "./convert.js";
 import { checkLength } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { compileEpilogue, compileOuterStore, rowSink, storeRows } from "./matmul_epilogue.js";
-import { copyB as copyIn, rowsPerPass, runRows } from "./matmul_rows.js";
+import { copyB as copyIn, rowsPasses, rowsPerPass, runRows } from "./matmul_rows.js";
 import { bStride, KC as KERNEL_KC, matmulKernel } from "./wasm/matmul_kernel.js";
 import { MIN_SHARED_MACS } from "./wasm/matmul_threads.js";
+import { wasmAddress } from "./wasm/resident_heap.js";
 import { runSwapped, swapPays } from "./matmul_swapped.js";
 
 // NOTE: a local copy, because module loaders that transpile to CommonJS (tsx) turn each read of an imported
@@ -51,8 +52,17 @@ function runPacked(spec: MatmulSpec, views: readonly ArrayBufferView[], sink: Ro
   kernel.reserve((rawOff + (dtype === "f32" ? 0 : ceil8(Math.max(m, n) * k) / 2 + 8)) * 4);
   const [, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
   const product = { aOff, rsA: transA ? 1 : k, csA: transA ? m : 1, bOff, ldb, cOff, ldc: nPad, k, mTiles, nTiles };
+  // A resident f32 B stored (k, n) is read where it lives (ldb = n; its last column tile's NR - 1 floats of
+  // over-read stay inside the heap's slack): no copy.
+  const at = dtype === "f32" && !transB ? wasmAddress(b) : undefined;
+  if (at !== undefined) rowsPasses.packedResident++;
   for (let bi = 0; bi < batch; bi++) {
     if (bi === 0 || spec.aBatchStride !== 0) copyIn(kernel, a, dtype, bi * spec.aBatchStride, m * k, 4 * aOff, 4 * rawOff);
+    if (at !== undefined) {
+      kernel.product({ ...product, bOff: (at + 4 * bi * spec.bBatchStride) / 4, ldb: n });
+      storeRows(sink, kernel.reserve(0), cOff, nPad, bi * m, m);
+      continue;
+    }
     if (bi === 0 || spec.bBatchStride !== 0) {
       if (!transB && ldb !== n) copyRows(kernel.reserve(0), b as Float32Array, bi * spec.bBatchStride, k, n, bOff, ldb);
       else if (!transB) copyIn(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * bOff, 4 * rawOff);

@@ -100,8 +100,8 @@ interface Pass {
   readonly first: number;
 }
 
-/** Passes that read B in place (resident) or copied it in, for tests that must know which path ran. */
-export const rowsPasses = { resident: 0, copied: 0 };
+/** Passes that read B in place (resident) or copied it in, and packed products that read W / B in place (matmul.ts, matmul_swapped.ts): for tests that must know which path ran. */
+export const rowsPasses = { resident: 0, copied: 0, packedResident: 0 };
 
 /** B stored (n, k): C[rows x n] = A . B^T, B's rows in chunks of `nb`. */
 function passTransB(spec: MatmulSpec, a: ArrayBufferView, b: ArrayBufferView, p: Pass, sink: RowSink): void {

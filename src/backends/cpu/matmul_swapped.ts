@@ -3,7 +3,8 @@
 // operand in place (row-major, strided) but needs B as (k, n) rows, so the plain packed path (matmul.ts
 // runPacked) transposes all of W on every call: n*k floats through the 4 x 4 transpose, 15% of a 64-token
 // prefill of a 41M Llama. Here the product runs transposed instead, C^T (n, m) = W (n, k) . A^T (k, m):
-// W is the kernel's A operand, read in place; only A (m*k floats, none when A is stored (k, m)) and C^T
+// W is the kernel's A operand, read in place (no copy at all when W is resident in the kernel memory,
+// wasm/resident_heap.ts); only A (m*k floats, none when A is stored (k, m)) and C^T
 // (n*m) go through the transpose. Every element of C sums the same products in the same order as
 // runPacked (k-blocks of KC, in increasing k): the same bits. It owns this layout; the kernel and the pool
 // are wasm/matmul_kernel.ts's and wasm/matmul_threads.ts's, the copy in matmul_rows.ts's, the store
@@ -13,8 +14,9 @@ import type { MatmulSpec } from "../../core/routines.js";
 import type { FloatDType } from "./convert.js";
 import type { RowSink } from "./matmul_epilogue.js";
 import { storeRows } from "./matmul_epilogue.js";
-import { copyB as copyIn } from "./matmul_rows.js";
+import { copyB as copyIn, rowsPasses } from "./matmul_rows.js";
 import { bStride, matmulKernel } from "./wasm/matmul_kernel.js";
+import { wasmAddress } from "./wasm/resident_heap.js";
 
 const ceil4 = (x: number): number => Math.ceil(x / 4) * 4;
 const ceil8 = (x: number): number => Math.ceil(x / 8) * 8;
@@ -55,8 +57,13 @@ export function runSwapped(spec: MatmulSpec, views: readonly ArrayBufferView[], 
   kernel.reserve((rawOff + (dtype === "f32" ? 0 : ceil8(Math.max(m, n) * k) / 2 + 8)) * 4);
   const [, a, b] = views as [ArrayBufferView, ArrayBufferView, ArrayBufferView];
   const product = { aOff, rsA: k, csA: 1, bOff, ldb, cOff: ctOff, ldc: nPad, k, mTiles, nTiles };
+  // A resident f32 W is the kernel's A operand where it lives (no copy). NOTE: only when n is whole row
+  // tiles: a last partial tile reads up to MR - 1 rows past W, which may lie past the memory's end.
+  const at = dtype === "f32" && n % MR === 0 ? wasmAddress(b) : undefined;
+  if (at !== undefined) rowsPasses.packedResident++;
   for (let bi = 0; bi < batch; bi++) {
-    if (bi === 0 || spec.bBatchStride !== 0) copyIn(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * aOff, 4 * rawOff);
+    const here = at === undefined ? product : { ...product, aOff: (at + 4 * bi * spec.bBatchStride) / 4 };
+    if (at === undefined && (bi === 0 || spec.bBatchStride !== 0)) copyIn(kernel, b, dtype, bi * spec.bBatchStride, k * n, 4 * aOff, 4 * rawOff);
     if (bi === 0 || spec.aBatchStride !== 0) {
       if (transA) copyIn(kernel, a, dtype, bi * spec.aBatchStride, m * k, 4 * bOff, 4 * rawOff);
       else {
@@ -64,7 +71,7 @@ export function runSwapped(spec: MatmulSpec, views: readonly ArrayBufferView[], 
         kernel.transpose4(4 * tOff, 4 * bOff, Math.ceil(m / 4), Math.ceil(k / 4), 4 * k, 4 * ldb);
       }
     }
-    kernel.product(product);
+    kernel.product(here);
     kernel.transpose4(4 * ctOff, 4 * cOff, Math.ceil(n / 4), Math.ceil(m / 4), 4 * nPad, 4 * ldc);
     // NOTE: a fresh view per batch: the store (its wasm epilogue) may grow the memory.
     storeRows(sink, kernel.reserve(0), cOff, ldc, bi * m, m);

@@ -355,11 +355,11 @@ export function hasMatmulKernel(): boolean {
 
 /**
  * The kernel's memory: shared with threads (the workers instantiate the module over it), and also with one
- * thread where the host can share memory (Node; a browser page when cross-origin isolated), so large buffers
- * can live in it (resident_heap.ts); else an unshared one (its growth detaches old views: nothing may live there).
+ * thread when large buffers are to live in it (KILN_CPU_RESIDENT=1, resident_heap.ts) and the host can share
+ * memory (Node; a browser page when cross-origin isolated); else an unshared one (its growth detaches old views: nothing may live there).
  */
 function kernelMemory(threads: number): WebAssembly.Memory {
-  const sharable = threads > 1 || (residentWanted() && typeof SharedArrayBuffer === "function" && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false);
+  const sharable = threads > 1 || (residentWanted(threads) && typeof SharedArrayBuffer === "function" && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false);
   if (sharable) {
     try {
       return new WebAssembly.Memory({ initial: 1, maximum: SHARED_MAX_PAGES, shared: true });
@@ -382,7 +382,7 @@ export function matmulKernel(): MatmulKernel {
   const memory = kernelMemory(threads);
   const shared = typeof SharedArrayBuffer === "function" && memory.buffer instanceof SharedArrayBuffer;
   const module = new WebAssembly.Module(kernelModule(shared, fma));
-  const heap = shared && residentWanted() ? new ResidentHeap(memory, SCRATCH_CAP, SHARED_MAX_PAGES * 65536) : undefined;
+  const heap = shared && residentWanted(threads) ? new ResidentHeap(memory, SCRATCH_CAP, SHARED_MAX_PAGES * 65536) : undefined;
   setResidentHeap(heap);
   const ex = new WebAssembly.Instance(module, { env: { memory } }).exports;
   const block = ex.block as Parameters<typeof MatmulPool.start>[3];
