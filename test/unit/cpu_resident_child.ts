@@ -61,9 +61,9 @@ async function products(): Promise<void> {
   const x = randn([2, 300], { backend, seed: seed++ });
   const w = randn([300, 1000], { backend, seed: seed++ });
   record("f32_kn", (await matmul(x, w).data()) as Float32Array, (await matmul(x.cast("f64"), w.cast("f64")).data()) as Float64Array);
-  // Packed products (prefill shapes): W (n, k) as the swapped path's A operand, and B (k, n), both in place when resident.
+  // Packed products (prefill shapes): W (n, k) as the swapped path's A operand (n = 1032: whole row tiles of both kernels, 3 x 12 and 4 x 8), and B (k, n), both in place when resident.
   const xp = randn([300, 512], { backend, seed: seed++ });
-  const wt = randn([1024, 512], { backend, seed: seed++ });
+  const wt = randn([1032, 512], { backend, seed: seed++ });
   record("f32_packed", (await matmul(xp, wt.transpose()).data()) as Float32Array, (await matmul(xp.cast("f64"), wt.cast("f64").transpose()).data()) as Float64Array);
   const wkn = randn([512, 520], { backend, seed: seed++ });
   record("f32_packed", (await matmul(xp, wkn).data()) as Float32Array, (await matmul(xp.cast("f64"), wkn.cast("f64")).data()) as Float64Array);
