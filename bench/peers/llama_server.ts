@@ -26,6 +26,9 @@ function check(s: ServePeerSetup): void {
 /**
  * llama-server on 127.0.0.1:`port`: -t and -tb (prompt batches) both the thread count, --parallel slots
  * with continuous batching, -c = slots x ctxPerSlot (split evenly: a slot holds ctxPerSlot), no web UI.
+ * NOTE: --reasoning-format none: otherwise this build parses each completion for a reasoning/content format,
+ * and a random-weight model's text (stray bytes) made it answer 500 "does not match the expected Content-only
+ * format" (2026-12-07, 3f545becc).
  */
 export function llamaServerArgs(s: ServePeerSetup & { readonly port: number }): string[] {
   check(s);
@@ -34,6 +37,7 @@ export function llamaServerArgs(s: ServePeerSetup & { readonly port: number }): 
     "-m", s.model, "--host", "127.0.0.1", "--port", String(s.port),
     "-t", String(s.threads), "-tb", String(s.threads),
     "--parallel", String(s.parallel), "--cont-batching", "-c", String(s.parallel * s.ctxPerSlot), "--no-webui",
+    "--reasoning-format", "none",
   ];
 }
 

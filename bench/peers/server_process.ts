@@ -82,13 +82,21 @@ export async function greedyText(url: string, prompt: string, maxTokens: number)
   const models = (await (await fetch(`${url}/models`, { signal: AbortSignal.timeout(30_000) })).json()) as { data?: { id?: string }[] };
   const model = models.data?.[0]?.id;
   if (typeof model !== "string") throw new Error(`${url}/models lists no model: ${JSON.stringify(models).slice(0, 300)}`);
+  // NOTE: streamed: llama-server (3f545becc) parses a whole non-streamed completion for its chat format, and
+  // a random-weight model's text (stray bytes) made it answer 500; the streamed pieces come through as they are.
   const r = await fetch(`${url}/completions`, {
     method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0 }),
+    body: JSON.stringify({ model, prompt, max_tokens: maxTokens, temperature: 0, stream: true }),
     signal: AbortSignal.timeout(120_000),
   });
-  const body = (await r.json()) as { choices?: { text?: string }[] };
-  const text = body.choices?.[0]?.text;
-  if (!r.ok || typeof text !== "string") throw new Error(`${url}/completions answered ${r.status}: ${JSON.stringify(body).slice(0, 300)}`);
+  const raw = await r.text();
+  if (!r.ok) throw new Error(`${url}/completions answered ${r.status}: ${raw.slice(0, 300)}`);
+  let text = "";
+  for (const line of raw.split("\n")) {
+    if (!line.startsWith("data: ") || line === "data: [DONE]") continue;
+    const piece = (JSON.parse(line.slice(6)) as { choices?: { text?: string }[] }).choices?.[0]?.text;
+    if (typeof piece !== "string") throw new Error(`${url}/completions streamed an event without choices[0].text: ${line.slice(0, 300)}`);
+    text += piece;
+  }
   return text;
 }

@@ -70,7 +70,7 @@ describe("the serving side by side's command lines", () => {
   it("gives llama-server the threads for decode and prompts, 32 slots with continuous batching, and 32 x 256 tokens of context", () => {
     expect(llamaServerArgs({ ...setup, port: 8081 })).toEqual([
       "-m", "/m/a.gguf", "--host", "127.0.0.1", "--port", "8081", "-t", "2", "-tb", "2",
-      "--parallel", "32", "--cont-batching", "-c", "8192", "--no-webui",
+      "--parallel", "32", "--cont-batching", "-c", "8192", "--no-webui", "--reasoning-format", "none",
     ]);
     expect(() => llamaServerArgs({ ...setup, port: 0 })).toThrow("serve peer: port must be 1-65535, got 0");
     expect(() => llamaServerArgs({ ...setup, parallel: 0, port: 1 })).toThrow("serve peer: parallel must be an integer >= 1, got 0");
