@@ -23,8 +23,8 @@ const steps = (tag) => [
   ["memcheck (conformance ops)", 50, "compute-sanitizer", ["--tool", "memcheck", "--error-exitcode", "3", node, vitest, "run", "test/conformance/ops.test.ts"], { KILN_CONFORMANCE_CUDA: "1" }],
   ["racecheck (conformance routines)", 40, "compute-sanitizer", ["--tool", "racecheck", "--error-exitcode", "3", node, vitest, "run", "test/conformance/routines.test.ts"], { KILN_CONFORMANCE_CUDA: "1" }],
   ["kiln kernels (matmul, attention, bandwidth)", 80, tsx, ["bench/gpu/kernels.ts", `${RESULTS}/${tag}-kernels.json`], {}],
-  ["PyTorch peer (matmul, SDPA)", 50, "python3", ["bench/gpu/torch_peer.py", `${RESULTS}/${tag}-torch.json`], {}],
-  ["nccl communicator, world size 1", 30, tsx, ["bench/gpu/nccl_check.ts", `${RESULTS}/${tag}-nccl.json`], {}],
+  ["PyTorch peer (matmul, SDPA)", 40, "python3", ["bench/gpu/torch_peer.py", `${RESULTS}/${tag}-torch.json`], {}],
+  ["nccl communicator, world size 1", 20, tsx, ["bench/gpu/nccl_check.ts", `${RESULTS}/${tag}-nccl.json`], {}],
   ["kernel suite on cuda and webgpu (Dawn, Vulkan)", 40, tsx, ["bench/kernels.ts", "--backend", "all", "--quick", "--out", RESULTS, "--tag", tag], {}],
 ];
 

@@ -4,7 +4,8 @@
 // thread count, pp64 and tg64. Each repeat runs kiln once (prefill, then 64 greedy decode steps) and
 // llama-bench once (`-r 1`: one process, its own untimed warm-up, then one timed pp64 and one tg64),
 // alternating which goes first, after one warm-up of each; the table gives the ratio of the medians and
-// the spread of the per-pair ratios (side_by_side.ts). Results: bench/results/generate-peer-llama-bench-*.
+// the spread of the per-pair ratios (side_by_side.ts). $KILN_PEER_EXTRA adds GGUF files (comma-separated: the
+// 85.7M model as Q8_0 / Q4_0 from `kiln quantize`, say). Results: bench/results/generate-peer-llama-bench-*.
 //
 // Threads: the same rule as the node-llama-cpp peer (peerThreads: KILN_THREADS, else KILN_CPU_THREADS,
 // else the cores), told to llama-bench as -t and to kiln as KILN_CPU_THREADS.
@@ -21,7 +22,7 @@ import { llamaBenchArgs, runLlamaBench, testMs } from "./llama_bench.js";
 import { findLlamaCppTool, llamaCppCommit, notBuilt } from "./llama_cpp_bin.js";
 import type { Engine, PeerModelRun, PeerRunOptions } from "./llama_cpp_generate.js";
 import { kilnEngine, peerThreads, runPair } from "./llama_cpp_generate.js";
-import { randomLlamaGguf, stories260KGguf } from "./peer_models.js";
+import { extraPeerModels, randomLlamaGguf, stories260KGguf } from "./peer_models.js";
 import type { SideBySideRow } from "./side_by_side.js";
 import { sideBySideTable } from "./side_by_side.js";
 
@@ -102,7 +103,7 @@ export async function runGenerateLlamaBench(opts: { quick: boolean; out: string;
   console.log(`kiln cpu vs llama-bench (${bin}, ${commit}), ${threads} threads, pp${w.promptTokens} / tg${w.decodeTokens}, ${w.reps} alternating pairs`);
   let last: LlamaBenchOutput | undefined;
   const runs: PeerModelRun[] = [];
-  for (const m of [stories260KGguf(), randomLlamaGguf()]) {
+  for (const m of [stories260KGguf(), randomLlamaGguf(), ...extraPeerModels()]) {
     const kiln = kilnEngine(m.path, backend);
     try {
       const r = await runPair(m, loadModel(m.path).config.vocabSize, kiln.run, llamaBenchEngine(bin, m.path, threads, (o) => (last = o)), w);
