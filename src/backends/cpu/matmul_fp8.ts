@@ -7,22 +7,14 @@
 
 import type { QuantMatmulSpec } from "../../core/routines.js";
 import { STORAGE_FORMATS } from "../../core/dtype.js";
+import { E4M3_VALUES } from "../../core/e4m3.js";
 import { checkLength } from "./convert.js";
 
 type Run = (views: ArrayBufferView[]) => void;
 const QK = STORAGE_FORMATS.fp8e4m3_b128.blockElems;
 const BLOCK = STORAGE_FORMATS.fp8e4m3_b128.blockBytes;
 
-/** The 256 E4M3 codes as f32 (bias 7; 0x7f / 0xff NaN), as fp8_blocks.ts decodes them. */
-const E4M3 = (() => {
-  const t = new Float32Array(256);
-  for (let c = 0; c < 256; c++) {
-    const e = (c >> 3) & 15, m = c & 7;
-    const mag = e === 0 ? m * 2 ** -9 : (8 + m) * 2 ** (e - 10);
-    t[c] = (c & 0x7f) === 0x7f ? NaN : c & 0x80 ? -mag : mag;
-  }
-  return t;
-})();
+const E4M3 = E4M3_VALUES; // local name: read per weight in the row loop
 
 export function buildMatmulFp8(s: QuantMatmulSpec): { source: string; run: Run } {
   const { m, n, k } = s;

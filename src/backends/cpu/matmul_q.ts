@@ -11,7 +11,7 @@ import type { QuantMatmulSpec } from "../../core/routines.js";
 import { STORAGE_FORMATS } from "../../core/dtype.js";
 import { checkLength, f16Values } from "./convert.js";
 import type { QDotsTask, QViews } from "./matmul_q_rows.js";
-import { qdotsUnits, runQDots } from "./matmul_q_rows.js";
+import { qdotsUnits, qScratch, runQDots, weightViews } from "./matmul_q_rows.js";
 import { buildMatmulQ4K } from "./matmul_q4k.js";
 import { buildMatmulFp8 } from "./matmul_fp8.js";
 import { matmulPool } from "./wasm/matmul_threads.js";
@@ -54,27 +54,15 @@ function expandRow(format: "q8_0" | "q4_0", w: Uint8Array, wi: Int8Array, rowOff
 /** Rows of w per unit of work a thread claims. */
 const ROWS_PER_UNIT = 64;
 
-const viewsOf = (buf: ArrayBufferLike): QViews => ({ u8: new Uint8Array(buf), i8: new Int8Array(buf), f32: new Float32Array(buf, 0, buf.byteLength >> 2) });
-let scratch: { views: QViews; shared: boolean } | undefined;
-/** x and out (floats) side by side, in memory the workers can read when `shared`. */
-function scratchFor(floats: number, shared: boolean): QViews {
-  if (!scratch || scratch.shared !== shared || scratch.views.f32.length < floats) {
-    const bytes = Math.max(4 * floats, 1 << 16);
-    scratch = { views: viewsOf(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes)), shared };
-  }
-  return scratch.views;
-}
-const wViews = new WeakMap<ArrayBufferLike, QViews>();
 
 /** out (n) = x (k) . dequant(w)^T, a row of w per output, on the worker threads when w's buffer is shared. */
 function gemv(format: "q8_0" | "q4_0", out: Float32Array, x: Float32Array, w: Uint8Array, n: number, k: number, rowBytes: number): void {
   const pool = matmulPool();
   const id = pool && n >= 2 * ROWS_PER_UNIT ? pool.share(w.buffer) : undefined;
-  const s = scratchFor(k + n, id !== undefined);
+  const s = qScratch(k + n, id !== undefined);
   const sid = id !== undefined ? pool!.share(s.u8.buffer)! : 0;
   s.f32.set(x.subarray(0, k), 0);
-  let wv = wViews.get(w.buffer);
-  if (!wv) wViews.set(w.buffer, (wv = viewsOf(w.buffer)));
+  const wv = weightViews(w.buffer);
   const task: QDotsTask = { buf: id ?? 0, wByte: w.byteOffset, q4: format === "q8_0" ? 0 : 1, rowBytes, k, n, rowsPerUnit: ROWS_PER_UNIT, sbuf: sid, xOff: 0, outOff: k };
   if (pool && id !== undefined) pool.runQDots(task, f16Values(), wv, s);
   else for (let u = 0, units = qdotsUnits(task); u < units; u++) runQDots(f16Values(), wv, s, u, task);

@@ -11,7 +11,7 @@ import type { QuantMatmulSpec } from "../../core/routines.js";
 import { STORAGE_FORMATS } from "../../core/dtype.js";
 import { checkLength, f16Values } from "./convert.js";
 import type { QDotsTask, QViews } from "./matmul_q_rows.js";
-import { qdotsUnits } from "./matmul_q_rows.js";
+import { qdotsUnits, qScratch, weightViews } from "./matmul_q_rows.js";
 import { Q4K_TASK, runQ4KDots } from "./matmul_q4k_rows.js";
 import { matmulPool } from "./wasm/matmul_threads.js";
 
@@ -38,24 +38,13 @@ function expandRow(w: Uint8Array, rowOff: number, k: number, dst: Float32Array):
 /** Rows of w per unit of work a thread claims (64 rows of 2048 Q4_K weights: 72 KiB). */
 const ROWS_PER_UNIT = 64;
 
-const viewsOf = (buf: ArrayBufferLike): QViews => ({ u8: new Uint8Array(buf), i8: new Int8Array(buf), f32: new Float32Array(buf, 0, buf.byteLength >> 2) });
-let scratch: { views: QViews; shared: boolean } | undefined;
-/** x, its sub-block sums and out side by side, in memory the workers can read when `shared`. */
-function scratchFor(floats: number, shared: boolean): QViews {
-  if (!scratch || scratch.shared !== shared || scratch.views.f32.length < floats) {
-    const bytes = Math.max(4 * floats, 1 << 16);
-    scratch = { views: viewsOf(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes)), shared };
-  }
-  return scratch.views;
-}
-const wViews = new WeakMap<ArrayBufferLike, QViews>();
 
 /** out (n) = x (k) . dequant(w)^T, a row of w per output, on the worker threads when w's buffer is shared. */
 function gemv(out: Float32Array, x: Float32Array, w: Uint8Array, n: number, k: number, rowBytes: number): void {
   const pool = matmulPool();
   const id = pool && n >= 2 * ROWS_PER_UNIT ? pool.share(w.buffer) : undefined;
   const sums = k / 32;
-  const s = scratchFor(k + sums + n, id !== undefined);
+  const s = qScratch(k + sums + n, id !== undefined);
   const sid = id !== undefined ? pool!.share(s.u8.buffer)! : 0;
   s.f32.set(x.subarray(0, k), 0);
   for (let j = 0; j < sums; j++) {
@@ -63,8 +52,7 @@ function gemv(out: Float32Array, x: Float32Array, w: Uint8Array, n: number, k: n
     for (let l = 0; l < 32; l++) t += x[32 * j + l]!;
     s.f32[k + j] = t;
   }
-  let wv = wViews.get(w.buffer);
-  if (!wv) wViews.set(w.buffer, (wv = viewsOf(w.buffer)));
+  const wv = weightViews(w.buffer);
   const task: QDotsTask = { buf: id ?? 0, wByte: w.byteOffset, q4: Q4K_TASK, rowBytes, k, n, rowsPerUnit: ROWS_PER_UNIT, sbuf: sid, xOff: 0, outOff: k + sums };
   if (pool && id !== undefined) pool.runQDots(task, f16Values(), wv, s);
   else for (let u = 0, units = qdotsUnits(task); u < units; u++) runQ4KDots(f16Values(), wv, s, u, task);

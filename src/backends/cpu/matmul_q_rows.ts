@@ -80,3 +80,24 @@ export const F16_TABLE_SOURCE = `(() => {
   }
   return t;
 })()`;
+
+const viewsOf = (buf: ArrayBufferLike): QViews => ({ u8: new Uint8Array(buf), i8: new Int8Array(buf), f32: new Float32Array(buf, 0, buf.byteLength >> 2) });
+let scratch: { views: QViews; shared: boolean } | undefined;
+/**
+ * A GEMV's operands (x, anything derived from it, out) side by side, in memory the workers can read when `shared`;
+ * one scratch for every quantized format's GEMV (matmul_q.ts, matmul_q4k.ts), grown as needed.
+ */
+export function qScratch(floats: number, shared: boolean): QViews {
+  if (!scratch || scratch.shared !== shared || scratch.views.f32.length < floats) {
+    const bytes = Math.max(4 * floats, 1 << 16);
+    scratch = { views: viewsOf(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes)), shared };
+  }
+  return scratch.views;
+}
+const wViews = new WeakMap<ArrayBufferLike, QViews>();
+/** Views over a weight's buffer, made once per buffer. */
+export function weightViews(buf: ArrayBufferLike): QViews {
+  let v = wViews.get(buf);
+  if (!v) wViews.set(buf, (v = viewsOf(buf)));
+  return v;
+}

@@ -6,21 +6,13 @@
 // 132 bytes is 33 words, so blocks stay word-aligned for the WGSL kernel.
 // It owns the encoder (f32 -> blocks, one scale per row) and the host decoder (the reference).
 
+import { E4M3_VALUES } from "../../core/e4m3.js";
+
 const fr = Math.fround;
 export const FP8_BLOCK_ELEMS = 128;
 export const FP8_BLOCK_BYTES = 132;
 export const E4M3_MAX = 448;
 
-/** The 256 E4M3 codes as f32 (bias 7, subnormals below 2^-6; 0x7f / 0xff are NaN). */
-export const E4M3_VALUES: Float32Array = (() => {
-  const t = new Float32Array(256);
-  for (let c = 0; c < 256; c++) {
-    const e = (c >> 3) & 15, m = c & 7;
-    const mag = e === 0 ? m * 2 ** -9 : (8 + m) * 2 ** (e - 10);
-    t[c] = (c & 0x7f) === 0x7f ? NaN : c & 0x80 ? -mag : mag;
-  }
-  return t;
-})();
 
 /** The E4M3 code nearest to v (ties to the even code), magnitudes above 448 saturated to it. */
 export function e4m3Code(v: number): number {
